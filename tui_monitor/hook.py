@@ -1,0 +1,775 @@
+"""The training-side hook: what a training script imports.
+
+Standard library only, in one file, so it can also be copied next to a training
+script on a locked-down cluster (see hooks/README.md). The caller's thread only
+appends to a deque; a daemon writer thread converts values (``.item()`` on
+tensors happens there, so logging a CUDA loss forces no sync in the loop),
+encodes lines and hands them to the sinks. Nothing here raises into the
+training loop: failures are warned about once and counted.
+
+The format written is docs/stream-format.md, version 1.
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import errno
+import json
+import math
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+import uuid
+
+FORMAT_VERSION = 1
+MAX_LINE = 1 << 20
+_METRICS, _GRADS, _META = 0, 1, 2
+
+__all__ = ["init", "Run", "FORMAT_VERSION"]
+
+
+# ---------------------------------------------------------------- values
+
+def _nonfinite(x):
+    return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+
+
+def _number(v):
+    """A JSON-ready number for a scalar-like value; raise TypeError otherwise.
+
+    torch tensors and numpy scalars are duck-typed through ``.item()`` so that
+    neither library is imported here.
+    """
+    t = type(v)
+    if t is float:
+        return v if math.isfinite(v) else _nonfinite(v)
+    if t is int:
+        return v
+    if t is bool:
+        return int(v)
+    if t is str:
+        raise TypeError("str")
+    item = getattr(v, "item", None)
+    if item is not None:
+        numel = getattr(v, "numel", None) or getattr(v, "size", None)
+        n = numel() if callable(numel) else numel
+        if n is not None and n != 1:
+            raise TypeError(f"not a scalar ({t.__name__} with {n} elements)")
+        return _number(item())
+    if isinstance(v, float) or hasattr(v, "__float__"):
+        return _number(float(v))
+    if isinstance(v, int) or hasattr(v, "__index__"):
+        return int(v)
+    raise TypeError(t.__name__)
+
+
+def _jsonable(obj, depth=0):
+    """A JSON-safe copy of a config-like object; what cannot be kept becomes its repr."""
+    if depth > 20:
+        return repr(obj)
+    if obj is None or isinstance(obj, (str, bool, int)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else _nonfinite(obj)
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_jsonable(v, depth + 1) for v in obj]
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f: _jsonable(getattr(obj, f, None), depth + 1) for f in obj.__dataclass_fields__}
+    try:
+        return _number(obj)
+    except Exception:
+        pass
+    if type(obj).__name__ == "Namespace" and hasattr(obj, "__dict__"):
+        return _jsonable(vars(obj), depth + 1)
+    return repr(obj)
+
+
+def _flatten(values, prefix, out_num, out_text, bad):
+    for k, v in values.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _flatten(v, key + "/", out_num, out_text, bad)
+            continue
+        try:
+            out_num[key] = _number(v)
+        except Exception as e:
+            if isinstance(v, str):
+                out_text[key] = v
+            else:
+                bad.append(f"{key}: {type(v).__name__}" + (f" ({e})" if str(e) != type(v).__name__ else ""))
+
+
+def _dumps(obj):
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=repr)
+
+
+# ---------------------------------------------------------------- model
+
+def describe_model(model):
+    """The model's flexibility: parameter counts, depth, width, input features.
+
+    Depth counts weight tensors of rank >= 2 (linear and conv layers); width is
+    the largest output size among them; input features is the input size of
+    the first. Duck-typed on ``named_parameters()``.
+    """
+    total = trainable = 0
+    layers, outs, first_in = [], [], None
+    for name, p in model.named_parameters():
+        n = int(p.numel())
+        total += n
+        if getattr(p, "requires_grad", True):
+            trainable += n
+        shape = tuple(p.shape)
+        if len(shape) >= 2:
+            layers.append(name)
+            outs.append(int(shape[0]))
+            if first_in is None:
+                first_in = int(shape[1])
+    info = {"params": total, "trainable_params": trainable, "depth": len(layers), "layers": layers}
+    if outs:
+        hidden = outs[:-1] or outs
+        info["width"] = max(hidden)
+        info["input_features"] = first_in
+    return info
+
+
+# ---------------------------------------------------------------- sinks
+
+class _FileSink:
+    """Appends whole lines to a file with raw ``os.write`` (no userspace buffer
+    a forked child could flush twice). A write cut short by a full disk is
+    rolled back, so the file only ever holds whole lines."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+        self.broken_tail = False
+
+    def write(self, data):
+        """Write ``data`` (whole lines); return how many bytes of it are safely
+        written (always on a line boundary) and raise nothing but OSError."""
+        if self.fd is None:
+            d = os.path.dirname(self.path)
+            if d:
+                os.makedirs(d, exist_ok=True)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        if self.broken_tail:
+            os.write(self.fd, b"\n")
+            self.broken_tail = False
+        view, done = memoryview(data), 0
+        try:
+            while done < len(data):
+                done += os.write(self.fd, view[done:])
+        except OSError:
+            cut = data.rfind(b"\n", 0, done) + 1
+            if done > cut:
+                try:
+                    os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_END) - (done - cut))
+                except OSError:
+                    self.broken_tail = True  # the next write starts a fresh line
+            if cut == 0:
+                raise
+            return cut
+        return done
+
+    def close(self):
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+
+def parse_address(addr):
+    """``host:port``, ``tcp://host:port``, ``unix:/path`` or ``unix:///path``
+    -> (family, address)."""
+    if addr.startswith("unix:"):
+        path = addr[5:]
+        if path.startswith("//"):
+            path = path[2:]
+        return socket.AF_UNIX, path
+    if addr.startswith("tcp://"):
+        addr = addr[6:]
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"bad address {addr!r}: expected HOST:PORT or unix:/PATH")
+    host = host.strip("[]") or "127.0.0.1"
+    return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(port))
+
+
+class _SocketSink:
+    """Streams lines to a listener with the hello/welcome/ack handshake of the
+    spec; keeps each record until acknowledged and resends after a reconnect.
+    Runs its own thread so a slow or absent listener never delays the file."""
+
+    def __init__(self, run, address, token=None, cap=100_000):
+        self.run, self.address, self.token, self.cap = run, address, token, cap
+        self.family, self.addr = parse_address(address)
+        self.buf = collections.deque()   # (seq, line) not yet acknowledged
+        self.overflow = 0
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.connected = False
+        self.acked = -1
+        self.deadline = float("inf")
+        self.thread = threading.Thread(target=self._loop, name="tui-monitor-socket", daemon=True)
+        self.thread.start()
+
+    def put(self, seq, line):
+        self.buf.append((seq, line))
+        if len(self.buf) > self.cap:
+            self.buf.popleft()
+            self.overflow += 1
+            if self.run._file is None:  # with a file sink the record is safe there
+                self.run._drop("socket buffer full", 1)
+        self.wake.set()
+
+    def _loop(self):
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                sock = socket.socket(self.family, socket.SOCK_STREAM)
+                sock.settimeout(5)
+                sock.connect(self.addr)
+                self._session(sock)
+                backoff = 0.5
+            except Exception as e:  # noqa: BLE001 - the listener is someone else's process
+                self.run._warn(f"cannot stream to {self.address}: {e}; keeping up to {self.cap} records to resend")
+            finally:
+                self.connected = False
+                try:
+                    sock.close()
+                except Exception:
+                    pass
+            if self.stop.wait(backoff):
+                return
+            backoff = min(backoff * 2, 30.0)
+
+    def _session(self, sock):
+        hello = {"type": "hello", "v": FORMAT_VERSION, "run_id": self.run.run_id, "rank": self.run.rank}
+        if self.token:
+            hello["token"] = self.token
+        sock.sendall((_dumps(hello) + "\n").encode())
+        reader = sock.makefile("rb")
+        reply = json.loads(reader.readline(MAX_LINE) or b"null")
+        if not isinstance(reply, dict) or reply.get("type") != "welcome":
+            raise ConnectionError(f"refused: {reply.get('reason') if isinstance(reply, dict) else reply!r}")
+        self._ack(int(reply.get("have", -1)))
+        self.connected = True
+        sock.settimeout(30)  # a listener that stops reading for this long is reconnected
+        sent = self.acked
+        pending = b""
+        while True:
+            batch = []
+            for seq, line in reversed(self.buf):  # the unsent records are the newest
+                if seq <= sent:
+                    break
+                batch.append((seq, line))
+            if batch:
+                batch.reverse()
+                sock.sendall(b"".join(line for _, line in batch))
+                sent = batch[-1][0]
+            if self.stop.is_set() and not self.buf:
+                return
+            r, _, _ = select.select([sock], [], [], 0.2)
+            if r:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("listener closed the connection")
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    msg = json.loads(raw)
+                    if msg.get("type") == "ack":
+                        self._ack(int(msg["seq"]))
+            elif not batch:
+                self.wake.wait(0.5)
+                self.wake.clear()
+            if self.stop.is_set() and time.monotonic() > self.deadline:
+                return
+
+    def _ack(self, seq):
+        self.acked = max(self.acked, seq)
+        while self.buf and self.buf[0][0] <= seq:
+            self.buf.popleft()
+
+    def close(self, timeout):
+        self.deadline = time.monotonic() + timeout
+        self.stop.set()
+        self.wake.set()
+        self.thread.join(timeout + 0.5)
+
+
+# ---------------------------------------------------------------- the run
+
+_RUNS = []
+_PREV_HANDLERS = {}
+_installed = False
+
+
+class Run:
+    """One training process's stream. Create it with :func:`init`."""
+
+    def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
+                 tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
+                 max_queue=1_000_000, run_id=None, path=None):
+        # explicit arguments win over the environment, which wins over defaults
+        env = os.environ
+        self.run_id = run_id or env.get("TUI_MONITOR_RUN_ID") or uuid.uuid4().hex[:12]
+        self.name = str(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
+        self.rank = int(env.get("RANK", 0) or 0)
+        self.world_size = int(env.get("WORLD_SIZE", 1) or 1)
+        self.flush_every, self.heartbeat_every, self.max_queue = float(flush_every), float(heartbeat_every), int(max_queue)
+        self.dropped = 0
+        self.drop_reasons = {}
+        self.closed = False
+        self._inert = bool(env.get("TUI_MONITOR_DISABLED"))
+        self._pid = os.getpid()
+        self._q = collections.deque()
+        self._seq = 0
+        self._last_step = -1
+        self._last_log = None
+        self._last_write = 0.0
+        self._warned = set()
+        self._drop_reported = 0
+        self._end = None
+        self._ended = False
+        self._signal = None
+        self._exc = None
+        self._grad_pending = {}
+        self._layer_order = []
+        self._hook_handles = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        start = time.time()
+        header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
+                  "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
+                  "world_size": self.world_size, "config": _jsonable(config if config is not None else {}),
+                  "tags": _jsonable(tags or {})}
+        if model is not None:
+            try:
+                header["model"] = describe_model(model)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"could not describe the model: {e!r}")
+        self._header = header
+        if dir is None:
+            dir = env.get("TUI_MONITOR_DIR", "runs")
+        self.path = path
+        if self.path is None and dir:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:80]
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
+            rank = f"-rank{self.rank}" if self.world_size > 1 else ""
+            self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
+        self._file = _FileSink(self.path) if self.path else None
+        self._pending = []  # encoded lines the file sink has not taken yet
+        to = to or env.get("TUI_MONITOR_TO")
+        self._socket = None
+        if self._inert:
+            return
+        if to:
+            try:
+                self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"))
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"cannot stream to {to!r}: {e}")
+        self._q.append((_META, None, start, None, header))
+        _register(self)
+        self._writer = threading.Thread(target=self._write_loop, name="tui-monitor-writer", daemon=True)
+        self._writer.start()
+        if model is not None and watch_every:
+            self.watch(model, every=watch_every, _describe="model" not in header)
+
+    # -- the hot path ------------------------------------------------------
+
+    def log(self, values, step=None, split=None):
+        """Record metric values at a step; returns at once.
+
+        ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
+        or CUDA; converted in the writer thread, no sync here). ``split`` is
+        ``"train"``, ``"val"`` or ``"test"``; when omitted it is inferred from
+        the names (``val_loss``, ``train/loss``) and defaults to train. With
+        no ``step``, a train log advances the last step by one and a val/test
+        log reuses it.
+        """
+        if self._inert:
+            if self.closed:
+                self._warn("log() after close() is ignored")
+            return
+        try:
+            t = time.time()
+            if step is None:
+                step = self._last_step if split in ("val", "test") else self._last_step + 1
+            self._last_step = step
+            self._last_log = t
+            q = self._q
+            if len(q) >= self.max_queue:
+                self._drop("queue full", 1)
+                return
+            if self._grad_pending:
+                self._take_grads(step, t)
+            # A copy, since loops often reuse one dict; tensors are kept as they
+            # are and read in the writer thread.
+            q.append((_METRICS, step, t, split, values.copy() if type(values) is dict else dict(values)))
+        except Exception as e:  # noqa: BLE001 - never raise into the training loop
+            self._drop("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
+
+    __call__ = log
+
+    def watch(self, model, every=50, _describe=True):
+        """Record the model's flexibility and, every ``every`` backward passes,
+        the global and per-layer gradient norms, weight norms and the share of
+        units whose gradient is exactly zero (dead units)."""
+        if self._inert:
+            return
+        try:
+            if _describe:
+                t = time.time()
+                self._q.append((_META, None, t, None, {"type": "meta", "time": t, "model": describe_model(model)}))
+            torch = sys.modules.get("torch")
+            if torch is None or not every:
+                return
+            self._layer_order = [n for n, p in model.named_parameters() if p.requires_grad]
+            for name, p in model.named_parameters():
+                if p.requires_grad:
+                    self._hook_handles.append(self._grad_hook(torch, name, p, int(every)))
+        except Exception as e:  # noqa: BLE001
+            self._warn(f"watch() could not hook the model: {e!r}")
+
+    def _grad_hook(self, torch, name, param, every):
+        count = [0]
+        matrix = param.dim() >= 2
+
+        def on_grad(p):
+            count[0] += 1
+            if (count[0] - 1) % every:
+                return
+            try:
+                with torch.no_grad():
+                    g = p.grad
+                    if g is None:
+                        return
+                    entry = {"grad": g.norm(), "weight": p.norm()}
+                    if matrix:
+                        entry["zero_rows"] = (g.flatten(1).abs().amax(1) == 0).float().mean()
+                    self._grad_pending[name] = entry
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"gradient hook failed on {name}: {e!r}")
+
+        if hasattr(param, "register_post_accumulate_grad_hook"):
+            return param.register_post_accumulate_grad_hook(on_grad)
+
+        def on_plain_grad(g, p=param):  # older torch: the hook sees the fresh gradient
+            p_like = type("G", (), {"grad": g, "norm": p.norm})()
+            on_grad(p_like)
+        return param.register_hook(on_plain_grad)
+
+    def _take_grads(self, step, t):
+        pending, self._grad_pending = self._grad_pending, {}
+        self._q.append((_GRADS, step, t, None, pending))
+
+    # -- the writer thread -------------------------------------------------
+
+    def _write_loop(self):
+        while True:
+            self._wake.wait(self.flush_every)
+            self._wake.clear()
+            if self.closed:
+                return
+            try:
+                self.flush()
+            except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
+                self._warn(f"writer error: {e!r}")
+
+    def flush(self, timeout=None):
+        """Write everything queued so far (the writer does this every
+        ``flush_every`` seconds)."""
+        if self._inert or not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+            return
+        try:
+            if self._ended:
+                return
+            lines = []
+            q = self._q
+            while q:
+                kind, step, t, split, payload = q.popleft()
+                rec = self._record(kind, step, t, split, payload)
+                if rec is not None:
+                    lines.append(self._encode(rec))
+            now = time.time()
+            if not lines and now - self._last_write >= self.heartbeat_every and self._seq:
+                hb = {"type": "heartbeat", "time": now, "step": self._last_step}
+                if self._last_log is not None:
+                    hb["last_log"] = self._last_log
+                lines.append(self._encode(hb))
+            if self.dropped != self._drop_reported:
+                self._drop_reported = self.dropped
+                lines.append(self._encode({"type": "dropped", "time": now, "count": self.dropped,
+                                           "reasons": dict(self.drop_reasons)}))
+            if self._end is not None:
+                lines.append(self._encode(self._end))
+                self._ended = True
+            if lines:
+                self._last_write = now
+            self._deliver(lines)
+        finally:
+            self._lock.release()
+
+    def _record(self, kind, step, t, split, payload):
+        if kind == _META:
+            return payload
+        if kind == _GRADS:
+            return self._grads_record(step, t, payload)
+        num, text, bad = {}, {}, []
+        _flatten(payload, "", num, text, bad)
+        if bad:
+            self._drop("not a number", len(bad), "dropped values that are not numbers: " + ", ".join(bad[:5]))
+        if not num and not text:
+            return None
+        try:
+            step = _number(step)
+        except TypeError:
+            step = self._last_step if isinstance(self._last_step, int) else 0
+        rec = {"type": "metrics", "step": step, "time": t}
+        if split is not None:
+            rec["split"] = str(split)
+        rec["values"] = num
+        if text:
+            rec["text"] = text
+        return rec
+
+    def _grads_record(self, step, t, pending):
+        layers, total = {}, 0.0
+        for name in self._layer_order:
+            entry = pending.get(name)
+            if entry is None:
+                continue
+            out = {}
+            for k, v in entry.items():
+                try:
+                    out[k] = _number(v)
+                except Exception:  # noqa: BLE001
+                    continue
+            g = out.get("grad")
+            if isinstance(g, (int, float)):
+                total += float(g) ** 2
+            layers[name] = out
+        if not layers:
+            return None
+        norm = math.sqrt(total) if math.isfinite(total) else _nonfinite(total)
+        return {"type": "grads", "step": _number(step), "time": t, "norm": norm, "layers": layers}
+
+    def _encode(self, rec):
+        rec["seq"] = self._seq
+        try:
+            line = (_dumps(rec) + "\n").encode()
+        except Exception as e:  # noqa: BLE001
+            self._drop("unserialisable record", 1, f"could not encode a {rec.get('type')} record: {e!r}")
+            line = (_dumps({"type": rec.get("type"), "seq": self._seq, "time": rec.get("time")}) + "\n").encode()
+        if len(line) > MAX_LINE:
+            self._drop("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
+            line = (_dumps({"type": "dropped", "seq": self._seq, "time": rec.get("time"),
+                            "count": self.dropped, "reasons": dict(self.drop_reasons)}) + "\n").encode()
+        self._seq += 1
+        if self._socket is not None:
+            self._socket.put(rec["seq"], line)
+        return line
+
+    def _deliver(self, lines):
+        if self._file is None:
+            return
+        self._pending.extend(lines)
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        try:
+            done = self._file.write(data)
+            self._pending = []
+        except OSError as e:
+            done = 0
+            self._warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")
+            reason = "disk full" if e.errno == errno.ENOSPC else f"write error ({errno.errorcode.get(e.errno, e.errno)})"
+            self._hold(reason)
+            return
+        if done < len(data):
+            rest = data[done:]
+            self._pending = [rest]
+            self._warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
+            self._hold("disk full")
+
+    def _hold(self, reason):
+        """Keep undelivered lines for a retry, dropping (and counting) the
+        oldest past the queue cap."""
+        n = sum(p.count(b"\n") for p in self._pending)
+        if n > self.max_queue:
+            data = b"".join(self._pending)
+            cut = 0
+            for _ in range(n - self.max_queue):
+                cut = data.index(b"\n", cut) + 1
+            self._pending = [data[cut:]]
+            self._drop(reason, n - self.max_queue)
+
+    # -- accounting --------------------------------------------------------
+
+    def _drop(self, reason, n, message=None):
+        if n:
+            self.dropped += n
+            self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + n
+        self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
+
+    def _warn(self, message, key=None):
+        key = key or message.split(":")[0]
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        try:
+            sys.stderr.write(f"tui-monitor: {message}\n")
+        except Exception:  # noqa: BLE001
+            pass
+
+    # -- the end -----------------------------------------------------------
+
+    def close(self, status=None, error=None, signal_name=None, timeout=5.0):
+        """Flush and write the end record. Called for you at interpreter exit,
+        on an uncaught exception and on SIGTERM/SIGINT; idempotent."""
+        if self.closed or self._inert:
+            return
+        if status is None:
+            exc = self._exc
+            if exc is not None and not isinstance(exc, KeyboardInterrupt):
+                status = "crashed"
+                error = error or exc
+            elif exc is not None or self._signal:
+                status, signal_name = "interrupted", signal_name or self._signal or "SIGINT"
+            else:
+                status = "finished"
+        end = {"type": "end", "time": time.time(), "status": status}
+        if isinstance(error, BaseException):
+            end["error"] = {"type": type(error).__name__, "message": str(error),
+                            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-20000:]}
+        elif error:
+            end["error"] = {"type": "Error", "message": str(error)}
+        if signal_name:
+            end["signal"] = signal_name
+        if isinstance(self._last_step, int) and self._last_step >= 0:
+            end["step"] = self._last_step
+        for h in self._hook_handles:
+            try:
+                h.remove()
+            except Exception:  # noqa: BLE001
+                pass
+        if self._grad_pending:
+            self._take_grads(self._last_step, time.time())
+        self.closed = True
+        self._wake.set()
+        end["dropped"] = self.dropped
+        self._end = end
+        self.flush(timeout=timeout)
+        self._inert = True
+        if self._socket is not None:
+            self._socket.close(timeout=min(timeout, 2.0))
+        if self._file is not None:
+            self._file.close()
+        if self in _RUNS:
+            _RUNS.remove(self)
+
+    finish = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, etype, exc, tb):
+        if exc is not None:
+            self._exc = exc
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r}>"
+
+
+def init(name=None, dir=None, config=None, model=None, **options):
+    """Start recording a run and return its :class:`Run`.
+
+    ``dir`` is where the stream file goes (``$TUI_MONITOR_DIR`` overrides; a
+    falsy value writes no file); ``to="HOST:PORT"`` or ``to="unix:/path"``
+    also streams to a listener (``tui-monitor watch --listen``). ``model``
+    records the model's flexibility and watches its gradients every
+    ``watch_every`` backward passes (0 disables). Other options:
+    ``tags``, ``flush_every`` (s), ``heartbeat_every`` (s), ``max_queue``,
+    ``token``, ``run_id``, ``path``. ``TUI_MONITOR_DISABLED=1`` turns the
+    hook into a no-op.
+    """
+    return Run(name=name, dir=dir, config=config, model=model, **options)
+
+
+# ---------------------------------------------------------------- process hooks
+
+def _register(run):
+    global _installed
+    _RUNS.append(run)
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_at_exit)
+    prev_hook = sys.excepthook
+
+    def excepthook(etype, exc, tb):
+        for r in list(_RUNS):
+            r._exc = exc
+        prev_hook(etype, exc, tb)
+    sys.excepthook = excepthook
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                prev = signal.getsignal(sig)
+                if prev is signal.SIG_IGN or prev is None:
+                    continue
+                _PREV_HANDLERS[sig] = prev
+                signal.signal(sig, _on_signal)
+            except (ValueError, OSError):
+                pass
+
+
+def _on_signal(signum, frame):
+    name = signal.Signals(signum).name
+    for r in list(_RUNS):
+        r._signal = name
+    prev = _PREV_HANDLERS.get(signum)
+    if callable(prev):
+        return prev(signum, frame)
+    # The default action would kill us without any cleanup: end the runs, then
+    # die the default way so the exit status still says "killed by SIGTERM".
+    for r in list(_RUNS):
+        try:
+            r.close(status="interrupted", signal_name=name, timeout=2.0)
+        except Exception:  # noqa: BLE001
+            pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _at_exit():
+    for r in list(_RUNS):
+        try:
+            r.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _after_fork_in_child():
+    """A forked child (a DataLoader worker) must not write its parent's stream."""
+    for r in list(_RUNS):
+        r._inert = True
+        r._q = collections.deque()
+        r._pending = []
+        r._socket = None
+    del _RUNS[:]
