@@ -370,6 +370,7 @@ class Run:
             self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
         self._file = _FileSink(self.path) if self.path else None
         self._pending = []  # encoded lines the file sink has not taken yet
+        self._hold_reason = None
         to = to or env.get("TUI_MONITOR_TO")
         self._socket = None
         if self._inert:
@@ -513,6 +514,7 @@ class Run:
                 lines.append(self._encode({"type": "dropped", "time": now, "count": self.dropped,
                                            "reasons": dict(self.drop_reasons)}))
             if self._end is not None:
+                self._end["dropped"] = self.dropped
                 lines.append(self._encode(self._end))
                 self._ended = True
             if lines:
@@ -606,6 +608,7 @@ class Run:
     def _hold(self, reason):
         """Keep undelivered lines for a retry, dropping (and counting) the
         oldest past the queue cap."""
+        self._hold_reason = reason
         n = sum(p.count(b"\n") for p in self._pending)
         if n > self.max_queue:
             data = b"".join(self._pending)
@@ -668,9 +671,12 @@ class Run:
             self._take_grads(self._last_step, time.time())
         self.closed = True
         self._wake.set()
-        end["dropped"] = self.dropped
         self._end = end
         self.flush(timeout=timeout)
+        unwritten = sum(p.count(b"\n") for p in self._pending)
+        if unwritten:  # the file never took them: say so, at least in the count
+            self._pending = []
+            self._drop(self._hold_reason, unwritten)
         self._inert = True
         if self._socket is not None:
             self._socket.close(timeout=min(timeout, 2.0))

@@ -1,0 +1,51 @@
+"""Shared test helpers: child processes, waiting on conditions, reading streams."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(condition, timeout=20.0, interval=0.01, message="condition"):
+    """Poll ``condition`` until it is truthy; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+def child(code: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    """Start a fresh Python running ``code`` (dedented) with the repo importable."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def raw_lines(path) -> list[bytes]:
+    data = Path(path).read_bytes()
+    return data.split(b"\n")
+
+
+def records(path) -> list[dict]:
+    """Every whole line of a stream as a dict (asserts each whole line parses)."""
+    lines = raw_lines(path)
+    assert lines[-1] == b"", f"stream ends in a partial line: {lines[-1][:80]!r}"
+    return [json.loads(line) for line in lines[:-1]]
+
+
+def stream_files(directory) -> list[Path]:
+    return sorted(Path(directory).rglob("*.jsonl"))

@@ -1,0 +1,292 @@
+"""The hook in one process: threads, failing disks, odd values, gradients, sockets."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+import tui_monitor as tm
+from conftest import records, stream_files, wait_for
+
+
+def test_import_loads_only_the_standard_library():
+    code = (
+        "import sys; before = set(sys.modules); import tui_monitor; "
+        "new = sorted(m.split('.')[0] for m in set(sys.modules) - before); "
+        "print(' '.join(sorted(set(new))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "tui_monitor" in out
+    outside = [m for m in out if m != "tui_monitor" and m not in sys.stdlib_module_names and not m.startswith("_")]
+    assert outside == [], f"import tui_monitor loaded non-stdlib modules: {outside}"
+    for heavy in ("textual", "rich", "pydantic", "numpy", "watchdog", "torch", "orjson"):
+        assert heavy not in out
+
+
+def test_four_threads_lose_nothing(tmp_path):
+    run = tm.init("threads", dir=tmp_path, flush_every=0.01)
+    per_thread = 5000
+
+    def worker(k):
+        for i in range(per_thread):
+            run.log({"loss": float(i), "thread": k}, step=i)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.close()
+    recs = records(run.path)
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    got = sorted((r["values"]["thread"], r["step"], r["values"]["loss"]) for r in recs if r["type"] == "metrics")
+    assert got == sorted((k, i, float(i)) for k in range(4) for i in range(per_thread))
+    assert recs[-1]["dropped"] == 0
+
+
+def test_values_of_every_kind(tmp_path, capfd):
+    np = pytest.importorskip("numpy")
+    run = tm.init("kinds", dir=tmp_path)
+    run.log({
+        "f": 0.1, "i": 7, "b": True, "big": 2**100, "np32": np.float32(0.5), "np64": np.float64(1e-300),
+        "npi": np.int64(-3), "nested": {"a": 1.5, 2: {"deep": 2.5}}, 3: 4.0,
+        "s": "a string", "none": None, "vec": np.arange(3), "obj": object(),
+    }, step=1)
+    run.close()
+    recs = records(run.path)
+    m = next(r for r in recs if r["type"] == "metrics")
+    assert m["values"] == {"f": 0.1, "i": 7, "b": 1, "big": 2**100, "np32": 0.5, "np64": 1e-300, "npi": -3,
+                           "nested/a": 1.5, "nested/2/deep": 2.5, "3": 4.0}
+    assert m["text"] == {"s": "a string"}
+    end = recs[-1]
+    assert end["dropped"] == 3
+    dropped = next(r for r in recs if r["type"] == "dropped")
+    assert dropped["count"] == 3 and dropped["reasons"] == {"not a number": 3}
+    err = capfd.readouterr().err
+    assert err.count("tui-monitor: dropped values that are not numbers") == 1
+    assert "none: NoneType" in err and "vec: ndarray" in err
+
+
+def test_bad_calls_never_raise(tmp_path, capfd):
+    run = tm.init("bad", dir=tmp_path)
+    run.log(None)                       # not a mapping
+    run.log([("loss", 1.0)])            # a list of pairs is a mapping to dict()
+    run.log({"loss": 2.0}, step="seven")
+    run.close()
+    run.log({"loss": 3.0})              # after close: ignored with a warning
+    recs = records(run.path)
+    values = [r["values"]["loss"] for r in recs if r["type"] == "metrics"]
+    assert values == [1.0, 2.0]
+    assert recs[-1]["dropped"] == 1
+    err = capfd.readouterr().err
+    assert "log() ignored a call" in err and "log() after close() is ignored" in err
+
+
+def test_non_finite_and_extreme_values_survive_exactly(tmp_path):
+    run = tm.init("extreme", dir=tmp_path)
+    vals = {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"), "tiny": 5e-324,
+            "small": 1e-300, "huge": 1.7976931348623157e308, "third": 1 / 3, "negzero": -0.0}
+    run.log(vals, step=0)
+    run.close()
+    m = next(r for r in records(run.path) if r["type"] == "metrics")
+    assert m["values"]["nan"] == "NaN" and m["values"]["inf"] == "Infinity" and m["values"]["ninf"] == "-Infinity"
+    for k in ("tiny", "small", "huge", "third", "negzero"):
+        assert m["values"][k].hex() == vals[k].hex()
+
+
+def test_tensors_are_read_in_the_writer_thread(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    seen = []
+
+    class Spy(torch.Tensor):
+        def item(self):
+            seen.append(threading.current_thread().name)
+            return super().item()
+
+    run = tm.init("spy", dir=tmp_path, flush_every=0.01)
+    loss = torch.tensor(0.25).as_subclass(Spy)
+    run.log({"loss": loss}, step=0)
+    assert seen == []                       # nothing read in the caller's thread
+    wait_for(lambda: seen, message="the writer to read the tensor")
+    run.close()
+    assert seen == ["tui-monitor-writer"]
+    m = next(r for r in records(run.path) if r["type"] == "metrics")
+    assert m["values"]["loss"] == 0.25
+
+
+def test_watch_records_flexibility_and_gradients(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 8), torch.nn.ReLU(),
+                                torch.nn.Linear(8, 1))
+    with torch.no_grad():                   # kill half the units of the second layer: dead ReLUs
+        model[2].bias[:4] = -100.0
+    run = tm.init("watched", dir=tmp_path, model=model, watch_every=5)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(32, 3), torch.randn(32, 1)
+    for step in range(12):
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run.log({"loss": loss}, step=step)
+    run.close()
+    recs = records(run.path)
+    header = recs[0]
+    assert header["model"] == {"params": 3 * 8 + 8 + 8 * 8 + 8 + 8 + 1, "trainable_params": 113, "depth": 3,
+                               "layers": ["0.weight", "2.weight", "4.weight"], "width": 8, "input_features": 3}
+    grads = [r for r in recs if r["type"] == "grads"]
+    assert [g["step"] for g in grads] == [0, 5, 10]   # backward passes 1, 6, 11
+    g = grads[0]
+    assert list(g["layers"]) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert g["layers"]["2.weight"]["zero_rows"] == 0.5
+    assert g["layers"]["4.weight"]["zero_rows"] == 0.0
+    total = sum(layer["grad"] ** 2 for layer in g["layers"].values()) ** 0.5
+    assert g["norm"] == pytest.approx(total, rel=1e-12)
+    assert g["layers"]["0.weight"]["weight"] == pytest.approx(model[0].weight.detach().norm().item(), rel=0.05)
+
+
+def test_heartbeats_while_the_loop_is_quiet(tmp_path):
+    run = tm.init("sleepy", dir=tmp_path, flush_every=0.02, heartbeat_every=0.05)
+    run.log({"loss": 1.0}, step=41)
+    hb = wait_for(lambda: os.path.exists(run.path) and [r for r in records(run.path) if r["type"] == "heartbeat"],
+                  message="a heartbeat")
+    run.close()
+    assert hb[0]["step"] == 41 and hb[0]["last_log"] <= hb[0]["time"]
+
+
+def test_auto_steps_and_splits(tmp_path):
+    run = tm.init("auto", dir=tmp_path)
+    run.log({"loss": 1.0})
+    run.log({"loss": 0.9})
+    run.log({"loss": 1.2}, split="val")
+    run.log({"loss": 0.8})
+    run.close()
+    m = [(r["step"], r.get("split"), r["values"]["loss"]) for r in records(run.path) if r["type"] == "metrics"]
+    assert m == [(0, None, 1.0), (1, None, 0.9), (1, "val", 1.2), (2, None, 0.8)]
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 1 MiB tmpfs: a disk that really fills up. Needs root (as CI runs)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root; the /dev/full test covers ENOSPC without it")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_full_disk_never_raises_and_recovers(tiny_tmpfs, capfd):
+    filler = tiny_tmpfs / "filler"
+    filler.write_bytes(b"x" * (1024 * 1024 - 16 * 1024))
+    run = tm.init("full", dir=tiny_tmpfs, flush_every=0.01)
+    for step in range(2000):
+        run.log({"loss": float(step), "lr": 0.1}, step=step)
+    warned = []
+    wait_for(lambda: warned.append(capfd.readouterr().err) or "No space left" in "".join(warned) or "disk full" in "".join(warned),
+             message="a disk-full warning")
+    assert run.closed is False
+    filler.unlink()                           # space comes back
+    for step in range(2000, 2100):
+        run.log({"loss": float(step)}, step=step)
+    run.close()
+    recs = records(run.path)
+    steps = [r["step"] for r in recs if r["type"] == "metrics"]
+    assert steps == list(range(2100))         # held back, then written: nothing lost
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    assert recs[-1]["status"] == "finished"
+
+
+def test_enospc_from_the_kernel_never_raises(tmp_path, capfd):
+    run = tm.init("devfull", path="/dev/full", flush_every=0.01, max_queue=100)
+    for step in range(1000):
+        run.log({"loss": float(step)}, step=step)
+    run.close()
+    err = capfd.readouterr().err
+    assert "cannot write /dev/full: No space left on device" in err
+    assert err.count("cannot write /dev/full") == 1
+    assert run.dropped >= 800 and run.drop_reasons.get("disk full", 0) + run.drop_reasons.get("queue full", 0) == run.dropped
+
+
+def test_unwritable_directory_never_raises(tmp_path, capfd):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    run = tm.init("nowhere", dir=blocker / "runs", flush_every=0.01)
+    for step in range(100):
+        run.log({"loss": 1.0}, step=step)
+    run.close()
+    err = capfd.readouterr().err
+    assert "cannot write" in err and "Not a directory" in err
+    assert run.dropped > 0 and list(run.drop_reasons) == ["write error (ENOTDIR)"]
+
+
+def test_read_only_filesystem_never_raises(tmp_path, capfd):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode:
+        pytest.skip("mounting a read-only tmpfs needs root; test_unwritable_directory covers the non-root case")
+    try:
+        run = tm.init("ro", dir=ro, flush_every=0.01)
+        run.log({"loss": 1.0}, step=0)
+        run.close()
+        assert "Read-only file system" in capfd.readouterr().err
+        assert run.drop_reasons == {"write error (EROFS)": run.dropped} and run.dropped >= 3
+    finally:
+        subprocess.run(["umount", "-l", str(ro)])
+
+
+class Listener:
+    """A minimal listener speaking the spec's handshake, for the hook's side."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.records = []
+        self.hellos = []
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.server.accept()
+        f = conn.makefile("rb")
+        self.hellos.append(json.loads(f.readline()))
+        conn.sendall(b'{"type":"welcome","have":-1}\n')
+        for line in f:
+            rec = json.loads(line)
+            self.records.append(rec)
+            conn.sendall(json.dumps({"type": "ack", "seq": rec["seq"]}).encode() + b"\n")
+        conn.close()
+
+
+def test_socket_sink_streams_every_record(tmp_path):
+    listener = Listener()
+    run = tm.init("wire", dir=False, to=f"127.0.0.1:{listener.port}", token="s3cret", flush_every=0.01)
+    for step in range(300):
+        run.log({"loss": float(step)}, step=step)
+    run.close()
+    wait_for(lambda: listener.records and listener.records[-1]["type"] == "end", message="the end record")
+    assert listener.hellos[0]["run_id"] == run.run_id and listener.hellos[0]["token"] == "s3cret"
+    assert [r["seq"] for r in listener.records] == list(range(len(listener.records)))
+    assert [r["step"] for r in listener.records if r["type"] == "metrics"] == list(range(300))
+    assert all("token" not in json.dumps(r) for r in listener.records)
+    assert stream_files(tmp_path) == []
+
+
+def test_socket_sink_with_no_listener_never_blocks(tmp_path, capfd):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]               # a port nobody listens on
+    run = tm.init("lonely", dir=tmp_path, to=f"127.0.0.1:{port}", flush_every=0.01)
+    for step in range(100):
+        run.log({"loss": 1.0}, step=step)
+    run.close(timeout=1.0)
+    assert "cannot stream to 127.0.0.1" in capfd.readouterr().err
+    assert records(run.path)[-1]["dropped"] == 0   # everything is in the file

@@ -1,0 +1,220 @@
+"""The hook in real processes: signals, crashes, SIGKILL, exit paths, fork."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+
+import pytest
+
+from conftest import child, raw_lines, records, stream_files, wait_for
+
+LOOP = """
+import sys, time, tui_monitor as tm
+run = tm.init("job", dir=sys.argv[1], flush_every=0.02, config={"lr": 0.1})
+print("ready", flush=True)
+step = 0
+while True:
+    run.log({"loss": 1.0 / (step + 1), "lr": 0.1}, step=step)
+    step += 1
+    if step % 100 == 0:
+        time.sleep(0.001)
+"""
+
+
+def metrics_lines(path) -> int:
+    return sum(1 for line in raw_lines(path) if b'"metrics"' in line)
+
+
+def started(proc, tmp_path, n=50):
+    assert proc.stdout.readline().strip() == "ready"
+    files = wait_for(lambda: stream_files(tmp_path), message="the stream file")
+    wait_for(lambda: metrics_lines(files[0]) >= n, message=f"{n} metric lines")
+    return files[0]
+
+
+def test_sigkill_leaves_only_whole_lines(tmp_path):
+    proc = child(LOOP, str(tmp_path))
+    path = started(proc, tmp_path, n=2000)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    lines = raw_lines(path)
+    # Every line but a possibly unfinished last one parses; the hook writes whole
+    # lines with single appends, so in practice even the last one is whole.
+    whole = [json.loads(line) for line in lines[:-1]]
+    assert lines[-1] == b""
+    assert whole[0]["type"] == "run"
+    seqs = [r["seq"] for r in whole]
+    assert seqs == list(range(len(seqs)))
+    assert not any(r["type"] == "end" for r in whole)
+    steps = [r["step"] for r in whole if r["type"] == "metrics"]
+    assert steps == list(range(len(steps))) and len(steps) >= 2000
+
+
+def test_sigterm_writes_end_record_and_dies_by_the_signal(tmp_path):
+    proc = child(LOOP, str(tmp_path))
+    path = started(proc, tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == -signal.SIGTERM
+    recs = records(path)
+    end = recs[-1]
+    assert end["type"] == "end"
+    assert end["status"] == "interrupted" and end["signal"] == "SIGTERM"
+    last_step = max(r["step"] for r in recs if r["type"] == "metrics")
+    assert end["step"] >= last_step
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+
+
+def test_users_own_sigterm_handler_still_runs(tmp_path):
+    code = textwrap.dedent("""
+    import signal, sys, time, tui_monitor as tm
+    def graceful(signum, frame):
+        print("user handler ran", flush=True)
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, graceful)
+    """) + LOOP
+    proc = child(code, str(tmp_path))
+    path = started(proc, tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 3
+    assert "user handler ran" in proc.stdout.read()
+    end = records(path)[-1]
+    assert end["type"] == "end" and end["status"] == "interrupted" and end["signal"] == "SIGTERM"
+
+
+def test_sigint_is_recorded_as_interrupted(tmp_path):
+    proc = child(LOOP, str(tmp_path))
+    path = started(proc, tmp_path)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) != 0
+    assert "KeyboardInterrupt" in proc.stderr.read()
+    end = records(path)[-1]
+    assert end["type"] == "end" and end["status"] == "interrupted" and end["signal"] == "SIGINT"
+
+
+def test_uncaught_exception_is_recorded_with_type_and_message(tmp_path):
+    proc = child("""
+    import sys, tui_monitor as tm
+    run = tm.init("crashy", dir=sys.argv[1])
+    for step in range(10):
+        run.log({"loss": 1.0}, step=step)
+    raise FloatingPointError("loss is NaN at step 9")
+    """, str(tmp_path))
+    assert proc.wait(20) == 1
+    assert "FloatingPointError" in proc.stderr.read()  # the user's traceback still prints
+    (path,) = stream_files(tmp_path)
+    recs = records(path)
+    end = recs[-1]
+    assert end["status"] == "crashed"
+    assert end["error"]["type"] == "FloatingPointError"
+    assert end["error"]["message"] == "loss is NaN at step 9"
+    assert 'line 6, in <module>' in end["error"]["traceback"]  # where it was raised
+    assert sum(r["type"] == "metrics" for r in recs) == 10
+
+
+def test_normal_exit_without_close_is_finished(tmp_path):
+    proc = child("""
+    import sys, tui_monitor as tm
+    run = tm.init("quiet", dir=sys.argv[1], flush_every=60)
+    for step in range(1000):
+        run.log({"loss": 1.0}, step=step)
+    """, str(tmp_path))
+    assert proc.wait(20) == 0, proc.stderr.read()
+    recs = records(stream_files(tmp_path)[0])
+    assert recs[-1]["type"] == "end" and recs[-1]["status"] == "finished" and recs[-1]["dropped"] == 0
+    assert sum(r["type"] == "metrics" for r in recs) == 1000
+
+
+def test_forked_children_do_not_duplicate_or_corrupt_the_stream(tmp_path):
+    proc = child("""
+    import os, sys, tui_monitor as tm
+    run = tm.init("forky", dir=sys.argv[1], flush_every=60)
+    for step in range(500):
+        run.log({"loss": float(step)}, step=step)
+        if step % 100 == 50:
+            pid = os.fork()
+            if pid == 0:
+                run.log({"loss": -1.0}, step=10**6)   # ignored in the child, with a warning
+                sys.exit(0)                            # runs atexit in the child
+            os.waitpid(pid, 0)
+    run.close()
+    """, str(tmp_path))
+    assert proc.wait(30) == 0, proc.stderr.read()
+    recs = records(stream_files(tmp_path)[0])
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    assert [r["type"] for r in recs].count("run") == 1
+    assert [r["type"] for r in recs].count("end") == 1
+    steps = [r["step"] for r in recs if r["type"] == "metrics"]
+    assert steps == list(range(500))
+
+
+def test_dataloader_workers_forked_after_init(tmp_path):
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    proc = child("""
+    import sys, torch, tui_monitor as tm
+    torch.set_num_threads(1)
+    from torch.utils.data import DataLoader, TensorDataset
+    run = tm.init("loader", dir=sys.argv[1], flush_every=0.01)
+    ds = TensorDataset(torch.randn(256, 4), torch.randn(256, 1))
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    step = 0
+    for epoch in range(2):
+        for x, y in DataLoader(ds, batch_size=32, num_workers=2, multiprocessing_context="fork"):
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+            run.log({"loss": loss}, step=step)
+            step += 1
+    run.close()
+    """, str(tmp_path))
+    assert proc.wait(60) == 0, proc.stderr.read()
+    recs = records(stream_files(tmp_path)[0])
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(16))
+    assert recs[-1]["type"] == "end" and recs[-1]["status"] == "finished"
+
+
+def test_disabled_by_environment_writes_nothing(tmp_path):
+    proc = child("""
+    import sys, tui_monitor as tm
+    run = tm.init("off", dir=sys.argv[1])
+    run.log({"loss": 1.0})
+    run.close()
+    """, str(tmp_path), env={"TUI_MONITOR_DISABLED": "1"})
+    assert proc.wait(20) == 0
+    assert stream_files(tmp_path) == []
+
+
+def test_environment_chooses_the_directory(tmp_path):
+    proc = child("""
+    import tui_monitor as tm
+    run = tm.init("envdir")
+    run.log({"loss": 1.0})
+    """, env={"TUI_MONITOR_DIR": str(tmp_path / "from_env")})
+    assert proc.wait(20) == 0, proc.stderr.read()
+    (path,) = stream_files(tmp_path / "from_env")
+    assert path.name.startswith("envdir-")
+    assert records(path)[-1]["status"] == "finished"
+
+
+def test_the_copy_one_file_hook_works_alone(tmp_path):
+    """hooks/tui_monitor_hook.py copied next to a script, without the package."""
+    import shutil
+    from conftest import ROOT
+
+    shutil.copyfile(ROOT / "hooks" / "tui_monitor_hook.py", tmp_path / "tui_monitor_hook.py")
+    (tmp_path / "train.py").write_text(
+        "import sys, tui_monitor_hook as tm\n"
+        "run = tm.init('copied', dir=sys.argv[1])\n"
+        "run.log({'loss': 0.5}, step=3)\n"
+        "assert 'tui_monitor' not in sys.modules\n"
+    )
+    import subprocess
+    import sys as _sys
+
+    out = subprocess.run([_sys.executable, "-I", str(tmp_path / "train.py"), str(tmp_path / "runs")],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    recs = records(stream_files(tmp_path / "runs")[0])
+    assert recs[1]["values"] == {"loss": 0.5} and recs[-1]["status"] == "finished"
