@@ -213,7 +213,7 @@ def test_the_copy_one_file_hook_works_alone(tmp_path):
     import subprocess
     import sys as _sys
 
-    out = subprocess.run([_sys.executable, "-I", str(tmp_path / "train.py"), str(tmp_path / "runs")],
+    out = subprocess.run([_sys.executable, "-E", "-s", str(tmp_path / "train.py"), str(tmp_path / "runs")],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     recs = records(stream_files(tmp_path / "runs")[0])
