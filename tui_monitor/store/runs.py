@@ -1,0 +1,599 @@
+"""Runs and the store that holds them, fed with decoded stream records.
+
+Threads: one thread (the ingest side) calls :meth:`Store.apply`,
+:meth:`Store.apply_many` and :meth:`Store.mark_silent`; any other thread may
+read. Containers that readers iterate (``Store.runs``, ``Run.series``,
+``Run.grads``) are never mutated in place: adding an entry replaces the dict
+with a new one, so a reader iterating the dict it fetched is never disturbed.
+Series are safe to read while they grow (see :mod:`.series`). Scalars on a run
+(``status``, ``last_seen``, ...) are plain attributes, each read atomically.
+The ``version`` counters only ever increase, and are bumped after the data
+they announce is in place: a reader that saw version V and then reads the data
+sees at least what V announced.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time as _time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+
+from .series import Series
+
+__all__ = ["Run", "Store", "RunKey", "default_splitter", "STATUSES"]
+
+RunKey = Tuple[str, int]
+Splitter = Callable[[str, Optional[str]], Tuple[str, str]]
+
+#: Possible values of :attr:`Run.status`.
+STATUSES = ("running", "finished", "crashed", "interrupted", "silent")
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_GRAD_FIELDS = ("grad", "weight", "zero_rows")
+_TEXT_KEEP = 1000  # text values kept per key
+_PROBLEMS_KEEP = 50  # problem messages kept per run
+
+
+def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
+    """Placeholder for ``schema.split_metric``: the record's split, else
+    ``train``; the key is the metric name as it is."""
+    return (split or "train"), key
+
+
+def _number(v: Any) -> Optional[float]:
+    """A metric value as a float, or None when it is not a number."""
+    if type(v) is float:
+        return v
+    if isinstance(v, (int, float)):  # int, bool, numpy scalars
+        try:
+            return float(v)
+        except OverflowError:
+            return math.inf if v > 0 else -math.inf
+    if isinstance(v, str):
+        return _NONFINITE.get(v)
+    return None
+
+
+class Run:
+    """What is known about one stream: one rank of one run.
+
+    Identity: ``run_id``, ``rank`` (:attr:`key`). From the header (``run``
+    record, amended by ``meta``): ``name``, ``start``, ``host``, ``pid``,
+    ``world_size``, ``config``, ``model``, ``tags``, and all of it as
+    ``header``. Then:
+
+    * ``series``: ``{(split, metric): Series}`` from ``metrics`` records;
+      ``text``: ``{(split, metric): [(step, time, str), ...]}`` (last 1000);
+    * ``grad_norm``: the global gradient norm, and ``grads``:
+      ``{(layer, field): Series}`` with field ``grad``, ``weight`` or
+      ``zero_rows``; :meth:`layers` lists the layers in model order;
+    * ``status``: ``running``, ``finished``, ``crashed``, ``interrupted`` or
+      ``silent`` (running, but nothing heard for a while: see
+      :meth:`Store.mark_silent`); ``end``: the ``end`` record, if any;
+    * ``last_seen``: the latest record ``time``; ``last_arrival``: the store
+      clock when the last record came; ``last_step``; ``last_log`` and
+      ``heartbeat`` (the last heartbeat record);
+    * ``dropped`` and ``dropped_reasons``: what the writer reported it could
+      not deliver; ``missing``: records the seq numbers say never came;
+      ``duplicates``: records skipped as already seen; ``unknown``: count of
+      unknown record types by type; ``problems``: records or values the store
+      could not use, with the last messages in ``problem_log``;
+    * ``restarts``: times a new header came for this key (a resumed process);
+    * ``version``: bumped on every change.
+    """
+
+    def __init__(self, run_id: str, rank: int = 0) -> None:
+        self.run_id = run_id
+        self.rank = rank
+        self.name = run_id
+        self.start = None  # type: Optional[float]
+        self.host = None  # type: Optional[str]
+        self.pid = None  # type: Optional[int]
+        self.world_size = 1
+        self.header = {}  # type: Dict[str, Any]
+        self.config = {}  # type: Dict[str, Any]
+        self.model = {}  # type: Dict[str, Any]
+        self.tags = {}  # type: Dict[str, Any]
+        self.has_header = False
+        self.status = "running"
+        self.end = None  # type: Optional[Dict[str, Any]]
+        self.last_seen = None  # type: Optional[float]
+        self.last_arrival = None  # type: Optional[float]
+        self.last_step = None  # type: Optional[int]
+        self.last_log = None  # type: Optional[float]
+        self.heartbeat = None  # type: Optional[Dict[str, Any]]
+        self.series = {}  # type: Dict[Tuple[str, str], Series]
+        self.text = {}  # type: Dict[Tuple[str, str], List[Tuple[int, float, str]]]
+        self.grad_norm = Series()
+        self.grads = {}  # type: Dict[Tuple[str, str], Series]
+        self.dropped = 0
+        self.dropped_reasons = {}  # type: Dict[str, int]
+        self.missing = 0
+        self.duplicates = 0
+        self.unknown = {}  # type: Dict[str, int]
+        self.problems = 0
+        self.problem_log = []  # type: List[str]
+        self.restarts = 0
+        self.seq = -1  # highest seq applied
+        self.version = 0
+
+    def __repr__(self) -> str:
+        return "Run(%r, rank=%d, name=%r, status=%r, series=%d)" % (
+            self.run_id,
+            self.rank,
+            self.name,
+            self.status,
+            len(self.series),
+        )
+
+    @property
+    def key(self) -> RunKey:
+        return (self.run_id, self.rank)
+
+    def get(self, metric: str, split: str = "train") -> Optional[Series]:
+        return self.series.get((split, metric))
+
+    def metrics(self, split: Optional[str] = None) -> List[Tuple[str, str]]:
+        """The (split, metric) keys, in the order they first appeared."""
+        return [k for k in list(self.series) if split is None or k[0] == split]
+
+    def layers(self) -> List[str]:
+        """Layer names of the gradient series, in model order."""
+        seen = {}  # type: Dict[str, None]
+        for layer, _ in list(self.grads):
+            seen.setdefault(layer, None)
+        return list(seen)
+
+    def status_at(self, now: float, silent_after: float = 60.0) -> str:
+        """The status as it stands at ``now`` (epoch seconds): ``silent`` for a
+        running stream with no record for ``silent_after`` seconds. Compares
+        the record times against ``now``, so the two clocks must roughly
+        agree."""
+        st = self.status
+        if st in ("running", "silent"):
+            if self.last_seen is not None and now - self.last_seen > silent_after:
+                return "silent"
+            return "running"
+        return st
+
+    # -- writer side ------------------------------------------------------
+
+    def problem(self, message: str) -> None:
+        """Count a record or value the store (or a source) could not use."""
+        self.problems += 1
+        log = self.problem_log
+        if len(log) >= _PROBLEMS_KEEP:
+            log = log[-(_PROBLEMS_KEEP - 1) :]
+        self.problem_log = log + [message]
+
+    def _series(self, key: Tuple[str, str]) -> Series:
+        s = self.series.get(key)
+        if s is None:
+            s = Series()
+            self.series = {**self.series, key: s}  # copy on write
+        return s
+
+    def _grad_series(self, key: Tuple[str, str]) -> Series:
+        s = self.grads.get(key)
+        if s is None:
+            s = Series()
+            self.grads = {**self.grads, key: s}
+        return s
+
+
+class _Batch:
+    """Metric and gradient points gathered by ``apply_many`` before a bulk
+    ``extend`` per series."""
+
+    __slots__ = ("points",)
+
+    def __init__(self) -> None:
+        # (run, kind, key) -> ([steps], [times], [values])
+        self.points = {}  # type: Dict[tuple, Tuple[list, list, list]]
+
+
+class Store:
+    """All runs, keyed by ``(run_id, rank)``, fed with decoded records.
+
+    Records are plain dicts shaped like the stream format's (``type`` ``run``,
+    ``meta``, ``metrics``, ``grads``, ``heartbeat``, ``dropped``, ``end``),
+    with metric values already numbers (the strings ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"`` are accepted too). Only the header carries the run's
+    identity, so records are applied per *stream*: pass the same ``stream``
+    token (a path, a connection id) for every record of one stream; the
+    header binds it to its run. Records of a stream whose header has not come
+    go to a run named after the stream (``(str(stream), 0)``), which the
+    header then renames when that key is free.
+
+    Never raises on a bad record: it is counted on the run (``problems``,
+    ``unknown``) and skipped. Records with a ``seq`` at or below the highest
+    already applied for the run are duplicates and skipped; a jump counts the
+    missing records. A new header (``seq`` 0 with another ``start`` or
+    ``pid``) for an existing key is a restart: the run resumes (status back
+    to running, ``restarts`` + 1, seq numbering starts again) and its series
+    carry on (steps may go back; see :class:`Series`).
+
+    ``splitter(key, split) -> (split, metric)`` maps a metric key and the
+    record's split (or None) to the series it feeds; results are cached.
+    ``clock`` gives ``last_arrival``.
+    """
+
+    def __init__(
+        self,
+        splitter: Optional[Splitter] = None,
+        clock: Callable[[], float] = _time.time,
+    ) -> None:
+        self.splitter = splitter or default_splitter
+        self.clock = clock
+        self.runs = {}  # type: Dict[RunKey, Run]
+        self.version = 0
+        self._streams = {}  # type: Dict[Any, Run]
+        self._split_cache = {}  # type: Dict[Tuple[str, Optional[str]], Tuple[str, str]]
+        self._versions = itertools.count(1)
+
+    # -- reading ------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self):
+        return iter(list(self.runs.values()))
+
+    def __getitem__(self, key: RunKey) -> Run:
+        return self.runs[key]
+
+    def get(self, run_id: str, rank: int = 0) -> Optional[Run]:
+        return self.runs.get((run_id, rank))
+
+    # -- writing --------------------------------------------------------------
+
+    def _bump(self, run: Run) -> None:
+        v = next(self._versions)
+        run.version = v
+        self.version = v
+
+    def _add_run(self, run: Run) -> None:
+        self.runs = {**self.runs, run.key: run}
+
+    def _run_for(self, record: dict, stream: Any) -> Run:
+        run = self._streams.get(stream)
+        if run is None:
+            run = Run(str(stream), 0)
+            existing = self.runs.get(run.key)
+            if existing is not None:
+                run = existing
+            else:
+                self._add_run(run)
+            self._streams[stream] = run
+        return run
+
+    def _split(self, key: str, split: Optional[str]) -> Tuple[str, str]:
+        ck = (key, split)
+        r = self._split_cache.get(ck)
+        if r is None:
+            r = self.splitter(key, split)
+            r = (str(r[0]), str(r[1]))
+            if len(self._split_cache) < 100_000:
+                self._split_cache[ck] = r
+        return r
+
+    def _seen(self, run: Run, record: dict, now: float) -> bool:
+        """Seq and liveness bookkeeping; False for a duplicate to skip."""
+        seq = record.get("seq")
+        if type(seq) is int:
+            if seq <= run.seq:
+                run.duplicates += 1
+                return False
+            if seq > run.seq + 1:
+                run.missing += seq - run.seq - 1
+            run.seq = seq
+        t = record.get("time")
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            t = float(t)
+            if run.last_seen is None or t > run.last_seen:
+                run.last_seen = t
+        run.last_arrival = now
+        if run.status == "silent":
+            run.status = "running"
+        return True
+
+    def apply(self, record: dict, stream: Any = None) -> Optional[Run]:
+        """Apply one record of ``stream``; returns the run it changed (None
+        when nothing changed: a duplicate)."""
+        batch = _Batch()
+        run = self._apply(record, stream, batch, self.clock())
+        self._flush(batch)
+        return run
+
+    def apply_many(self, records: Iterable[dict], stream: Any = None) -> Set[RunKey]:
+        """Apply records of one ``stream`` in order, the same as ``apply`` on
+        each but faster for runs of ``metrics`` and ``grads`` records: their
+        points are gathered per series and appended in bulk. Returns the keys
+        of the runs that changed."""
+        batch = _Batch()
+        changed = set()  # type: Set[RunKey]
+        now = self.clock()
+        apply_one = self._apply
+        for record in records:
+            if record.__class__ is dict and record.get("type") not in ("metrics", "grads"):
+                self._flush(batch)  # order against headers, ends, restarts
+            run = apply_one(record, stream, batch, now)
+            if run is not None:
+                changed.add(run.key)
+        self._flush(batch)
+        return changed
+
+    def mark_silent(self, now: Optional[float] = None, after: float = 60.0) -> List[Run]:
+        """Turn running streams with no record for ``after`` seconds (by the
+        record times, against ``now``, default the store clock) to ``silent``
+        (a record arriving turns them back). Call from the ingest thread.
+        Returns the runs changed."""
+        if now is None:
+            now = self.clock()
+        out = []
+        for run in list(self.runs.values()):
+            if run.status == "running" and run.status_at(now, after) == "silent":
+                run.status = "silent"
+                self._bump(run)
+                out.append(run)
+        return out
+
+    # -- record handlers --------------------------------------------------------
+
+    def _apply(self, record: Any, stream: Any, batch: _Batch, now: float) -> Optional[Run]:
+        if not isinstance(record, dict):
+            run = self._run_for({}, stream)
+            run.problem("not an object: %.80r" % (record,))
+            self._bump(run)
+            return run
+        rtype = record.get("type")
+        if rtype == "run":
+            return self._on_header(record, stream, now)
+        run = self._run_for(record, stream)
+        if not self._seen(run, record, now):
+            return None
+        try:
+            if rtype == "metrics":
+                self._on_metrics(run, record, batch)
+            elif rtype == "grads":
+                self._on_grads(run, record, batch)
+            elif rtype == "heartbeat":
+                run.heartbeat = dict(record)
+                self._step_from(run, record)
+                ll = record.get("last_log")
+                if isinstance(ll, (int, float)):
+                    run.last_log = float(ll)
+            elif rtype == "meta":
+                self._on_meta(run, record)
+            elif rtype == "dropped":
+                self._on_dropped(run, record)
+            elif rtype == "end":
+                self._on_end(run, record)
+            else:
+                name = str(rtype)[:64]
+                run.unknown = {**run.unknown, name: run.unknown.get(name, 0) + 1}
+        except Exception as exc:  # a malformed record must not stop ingest
+            run.problem("%s record: %s: %s" % (rtype, type(exc).__name__, exc))
+        if rtype not in ("metrics", "grads"):
+            self._bump(run)
+        return run
+
+    def _step_from(self, run: Run, record: dict) -> Optional[int]:
+        step = record.get("step")
+        if isinstance(step, int) and not isinstance(step, bool):
+            run.last_step = step
+            return step
+        if isinstance(step, float) and step.is_integer():
+            run.last_step = int(step)
+            return int(step)
+        return None
+
+    def _on_header(self, record: dict, stream: Any, now: float) -> Run:
+        run_id = record.get("run_id")
+        rank = record.get("rank", 0)
+        if not isinstance(rank, int) or isinstance(rank, bool):
+            rank = 0
+        prior = self._streams.get(stream)
+        if not isinstance(run_id, str) or not run_id:
+            run = prior or self._run_for(record, stream)
+            run.problem("run record without a run_id")
+            self._bump(run)
+            return run
+        key = (run_id, rank)
+        run = self.runs.get(key)
+        if run is None:
+            if prior is not None and not prior.has_header and prior.key != key:
+                # The stream's records came first: rename its run.
+                runs = dict(self.runs)
+                runs.pop(prior.key, None)
+                prior.run_id, prior.rank = key
+                runs[key] = prior
+                self.runs = runs
+                run = prior
+            else:
+                run = Run(run_id, rank)
+                self._add_run(run)
+        elif run.has_header:
+            same = record.get("start") == run.start and record.get("pid") == run.pid
+            if same and record.get("seq", 0) <= run.seq:
+                # The same header again (a second reader, a resend).
+                run.duplicates += 1
+                self._streams[stream] = run
+                return run
+            # A new process for this key: a resumed run.
+            run.restarts += 1
+            run.seq = -1
+            run.status = "running"
+            run.end = None
+        self._streams[stream] = run
+        self._seen(run, record, now)
+        header = {k: v for k, v in record.items() if k not in ("type", "seq")}
+        run.header = header
+        run.has_header = True
+        self._header_fields(run, header)
+        start = header.get("start")
+        if isinstance(start, (int, float)) and (run.last_seen is None or start > run.last_seen):
+            run.last_seen = float(start)
+        self._bump(run)
+        return run
+
+    def _header_fields(self, run: Run, h: dict) -> None:
+        name = h.get("name")
+        if name is not None:
+            run.name = str(name)
+        for attr in ("start", "host", "pid"):
+            if attr in h:
+                setattr(run, attr, h[attr])
+        ws = h.get("world_size")
+        if isinstance(ws, int) and not isinstance(ws, bool):
+            run.world_size = ws
+        for attr in ("config", "model", "tags"):
+            v = h.get(attr)
+            setattr(run, attr, dict(v) if isinstance(v, dict) else ({} if v is None else {"value": v}))
+
+    def _on_meta(self, run: Run, record: dict) -> None:
+        header = dict(run.header)
+        for k, v in record.items():
+            if k in ("type", "seq", "time"):
+                continue
+            old = header.get(k)
+            if isinstance(old, dict) and isinstance(v, dict):
+                header[k] = {**old, **v}
+            else:
+                header[k] = v
+        run.header = header
+        self._header_fields(run, header)
+
+    def _on_dropped(self, run: Run, record: dict) -> None:
+        count = record.get("count")
+        if isinstance(count, int) and count > run.dropped:
+            run.dropped = count
+        reasons = record.get("reasons")
+        if isinstance(reasons, dict):
+            merged = dict(run.dropped_reasons)
+            for k, v in reasons.items():
+                if isinstance(v, int):
+                    merged[str(k)] = max(v, merged.get(str(k), 0))
+            run.dropped_reasons = merged
+
+    def _on_end(self, run: Run, record: dict) -> None:
+        status = record.get("status")
+        if status not in ("finished", "crashed", "interrupted"):
+            run.problem("end record with status %.40r" % (status,))
+            status = "crashed" if record.get("error") else "finished"
+        run.end = dict(record)
+        dropped = record.get("dropped")
+        if isinstance(dropped, int) and dropped > run.dropped:
+            run.dropped = dropped
+        self._step_from(run, record)
+        run.status = status
+
+    def _on_metrics(self, run: Run, record: dict, batch: _Batch) -> None:
+        step = self._step_from(run, record)
+        if step is None:
+            run.problem("metrics record without an integer step")
+            step = run.last_step if run.last_step is not None else 0
+        t = record.get("time")
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            t = float(t)
+        else:
+            t = run.last_seen if run.last_seen is not None else math.nan
+        run.last_log = t
+        split = record.get("split")
+        if split is not None and not isinstance(split, str):
+            split = str(split)
+        values = record.get("values")
+        points = batch.points
+        if isinstance(values, dict):
+            split_of = self._split
+            for name, raw in values.items():
+                v = _number(raw)
+                if v is None:
+                    run.problem("metric %.60r: not a number: %.40r" % (name, raw))
+                    continue
+                bk = (run, 0, split_of(str(name), split))
+                p = points.get(bk)
+                if p is None:
+                    p = points[bk] = ([], [], [])
+                p[0].append(step)
+                p[1].append(t)
+                p[2].append(v)
+        elif values is not None:
+            run.problem("metrics record: values is not an object")
+        text = record.get("text")
+        if isinstance(text, dict) and text:
+            new = dict(run.text)
+            for name, s in text.items():
+                key = self._split(str(name), split)
+                lst = new.get(key, [])
+                if len(lst) >= _TEXT_KEEP:
+                    lst = lst[-(_TEXT_KEEP - 1) :]
+                new[key] = lst + [(step, t, str(s))]
+            run.text = new
+        batch.points.setdefault((run, 3, None), ([], [], []))
+
+    def _on_grads(self, run: Run, record: dict, batch: _Batch) -> None:
+        step = self._step_from(run, record)
+        if step is None:
+            run.problem("grads record without an integer step")
+            step = run.last_step if run.last_step is not None else 0
+        t = record.get("time")
+        t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else math.nan
+        points = batch.points
+
+        def put(kind, key, v):
+            p = points.get((run, kind, key))
+            if p is None:
+                p = points[(run, kind, key)] = ([], [], [])
+            p[0].append(step)
+            p[1].append(t)
+            p[2].append(v)
+
+        norm = record.get("norm")
+        if norm is not None:
+            v = _number(norm)
+            if v is None:
+                run.problem("grads norm: not a number: %.40r" % (norm,))
+            else:
+                put(1, None, v)
+        layers = record.get("layers")
+        if isinstance(layers, dict):
+            for layer, fields in layers.items():
+                if not isinstance(fields, dict):
+                    run.problem("grads layer %.60r: not an object" % (layer,))
+                    continue
+                for f in _GRAD_FIELDS:
+                    raw = fields.get(f)
+                    if raw is None:
+                        continue
+                    v = _number(raw)
+                    if v is None:
+                        run.problem("grads %.60r.%s: not a number" % (layer, f))
+                        continue
+                    put(2, (str(layer), f), v)
+        elif layers is not None:
+            run.problem("grads record: layers is not an object")
+        points.setdefault((run, 3, None), ([], [], []))
+
+    def _flush(self, batch: _Batch) -> None:
+        if not batch.points:
+            return
+        touched = []
+        for (run, kind, key), (steps, times, values) in batch.points.items():
+            if kind == 3:  # marker: the run changed
+                touched.append(run)
+                continue
+            if kind == 0:
+                s = run._series(key)
+            elif kind == 1:
+                s = run.grad_norm
+            else:
+                s = run._grad_series(key)
+            if len(values) == 1:
+                s.append(steps[0], times[0], values[0])
+            else:
+                s.extend(steps, times, values)
+        batch.points = {}
+        for run in touched:
+            self._bump(run)
