@@ -179,6 +179,8 @@ BAD = [
      "bad metrics record: values: Input should be a valid dictionary, got an array"),
     (b'{"type": "metrics", "seq": 1, "time": 1.0, "values": {}}', "bad metrics record: missing field 'step'"),
     (b'{"type": "metrics", "step": 1, "time": 1.0, "values": {}}', "bad metrics record: missing field 'seq'"),
+    (b'{"type": "metrics", "seq": -1, "step": 1, "time": 1.0, "values": {}}',
+     "bad metrics record: seq: Input should be greater than or equal to 0, got a number"),
     (b'{"type": "run", "seq": 0, "run_id": 5}', "bad run record: run_id: Input should be a valid string, got a number"),
     (b'{"type": "end", "seq": 3, "time": 1.0, "status": "finished", "dropped": true}',
      "bad end record: dropped: Input should be a valid integer, got a boolean"),

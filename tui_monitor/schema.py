@@ -88,6 +88,10 @@ def _metric_value_validator(v: Any) -> Union[int, float]:
 MetricValue = Annotated[Union[int, float], BeforeValidator(_metric_value_validator)]
 
 
+#: ``seq`` of a stream record: 0, 1, 2, ...
+Seq = Annotated[int, Field(ge=0)]
+
+
 # ---------------------------------------------------------------- base
 
 class _Model(BaseModel):
@@ -130,7 +134,7 @@ class RunHeader(_Model):
     """``run``: the first record of a stream."""
 
     type: Literal["run"] = "run"
-    seq: int
+    seq: Seq
     v: int = FORMAT_VERSION
     run_id: str
     name: str = ""
@@ -168,7 +172,7 @@ class Meta(_Model):
     """``meta``: amends the header (see :meth:`RunHeader.amended`)."""
 
     type: Literal["meta"] = "meta"
-    seq: int
+    seq: Seq
     time: Optional[float] = None
     # any header field may be given
     run_id: Optional[str] = None
@@ -187,7 +191,7 @@ class Metrics(_Model):
     """``metrics``: values by name at one step."""
 
     type: Literal["metrics"] = "metrics"
-    seq: int
+    seq: Seq
     step: int
     time: float
     split: Optional[str] = None
@@ -211,7 +215,7 @@ class Grads(_Model):
     """``grads``: gradient signals, layers in model order."""
 
     type: Literal["grads"] = "grads"
-    seq: int
+    seq: Seq
     step: int
     time: float
     norm: Optional[MetricValue] = None
@@ -220,7 +224,7 @@ class Grads(_Model):
 
 class Heartbeat(_Model):
     type: Literal["heartbeat"] = "heartbeat"
-    seq: int
+    seq: Seq
     time: float
     step: Optional[int] = None
     last_log: Optional[float] = None
@@ -228,7 +232,7 @@ class Heartbeat(_Model):
 
 class Dropped(_Model):
     type: Literal["dropped"] = "dropped"
-    seq: int
+    seq: Seq
     time: Optional[float] = None
     count: int
     reasons: Dict[str, int] = Field(default_factory=dict)
@@ -246,7 +250,7 @@ class End(_Model):
     ``interrupted``."""
 
     type: Literal["end"] = "end"
-    seq: int
+    seq: Seq
     time: Optional[float] = None
     status: str
     error: Optional[ErrorInfo] = None
@@ -277,7 +281,7 @@ class Refused(_Model):
 
 class Ack(_Model):
     type: Literal["ack"] = "ack"
-    seq: int
+    seq: Seq
 
 
 Record = Union[RunHeader, Meta, Metrics, Grads, Heartbeat, Dropped, End]

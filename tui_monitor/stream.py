@@ -148,7 +148,7 @@ def _fast_metrics(obj: dict) -> Optional[Metrics]:
     seq = obj.get("seq")
     step = obj.get("step")
     values = obj.get("values")
-    if type(seq) is not int or type(step) is not int or type(values) is not dict:
+    if type(seq) is not int or seq < 0 or type(step) is not int or type(values) is not dict:
         return None
     t = obj.get("time")
     if type(t) is not float:
