@@ -29,6 +29,11 @@ import uuid
 FORMAT_VERSION = 1
 MAX_LINE = 1 << 20
 _METRICS, _GRADS, _META = 0, 1, 2
+# log() queues the user's (copied) dict itself, with its step, time and split
+# under these private keys. A dict of plain numbers is not tracked by the
+# garbage collector; a tuple holding a dict is, and a second's worth of them
+# piled up in the oldest generation sets off full collections inside log().
+_KIND, _STEP, _TIME, _SPLIT = object(), object(), object(), object()
 
 __all__ = ["init", "Run", "FORMAT_VERSION"]
 
@@ -106,8 +111,7 @@ def _flatten(values, prefix, out_num, out_text, bad):
                 bad.append(f"{key}: {type(v).__name__}" + (f" ({e})" if str(e) != type(v).__name__ else ""))
 
 
-def _dumps(obj):
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, default=repr)
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr).encode  # built once
 
 
 # ---------------------------------------------------------------- model
@@ -380,7 +384,7 @@ class Run:
                 self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"))
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
-        self._q.append((_META, None, start, None, header))
+        self._q.append({_KIND: _META, _TIME: start, _STEP: header})
         _register(self)
         self._writer = threading.Thread(target=self._write_loop, name="tui-monitor-writer", daemon=True)
         self._writer.start()
@@ -394,8 +398,8 @@ class Run:
 
         ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
         or CUDA; converted in the writer thread, no sync here). ``split`` is
-        ``"train"``, ``"val"`` or ``"test"``; when omitted it is inferred from
-        the names (``val_loss``, ``train/loss``) and defaults to train. With
+        ``"train"``, ``"val"`` or ``"test"``; when omitted, the monitor infers it
+        from the names (``val_loss``, ``train/loss``) and defaults to train. With
         no ``step``, a train log advances the last step by one and a val/test
         log reuses it.
         """
@@ -417,7 +421,11 @@ class Run:
                 self._take_grads(step, t)
             # A copy, since loops often reuse one dict; tensors are kept as they
             # are and read in the writer thread.
-            q.append((_METRICS, step, t, split, values.copy() if type(values) is dict else dict(values)))
+            rec = values.copy() if type(values) is dict else dict(values)
+            rec[_STEP] = step
+            rec[_TIME] = t
+            rec[_SPLIT] = split
+            q.append(rec)
         except Exception as e:  # noqa: BLE001 - never raise into the training loop
             self._drop("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
 
@@ -432,7 +440,7 @@ class Run:
         try:
             if _describe:
                 t = time.time()
-                self._q.append((_META, None, t, None, {"type": "meta", "time": t, "model": describe_model(model)}))
+                self._q.append({_KIND: _META, _TIME: t, _STEP: {"type": "meta", "time": t, "model": describe_model(model)}})
             torch = sys.modules.get("torch")
             if torch is None or not every:
                 return
@@ -473,7 +481,7 @@ class Run:
 
     def _take_grads(self, step, t):
         pending, self._grad_pending = self._grad_pending, {}
-        self._q.append((_GRADS, step, t, None, pending))
+        self._q.append({_KIND: _GRADS, _STEP: step, _TIME: t, _SPLIT: pending})
 
     # -- the writer thread -------------------------------------------------
 
@@ -499,8 +507,7 @@ class Run:
             lines = []
             q = self._q
             while q:
-                kind, step, t, split, payload = q.popleft()
-                rec = self._record(kind, step, t, split, payload)
+                rec = self._record(q.popleft())
                 if rec is not None:
                     lines.append(self._encode(rec))
             now = time.time()
@@ -523,11 +530,12 @@ class Run:
         finally:
             self._lock.release()
 
-    def _record(self, kind, step, t, split, payload):
+    def _record(self, payload):
+        kind, step, t, split = payload.pop(_KIND, _METRICS), payload.pop(_STEP), payload.pop(_TIME), payload.pop(_SPLIT, None)
         if kind == _META:
-            return payload
+            return step
         if kind == _GRADS:
-            return self._grads_record(step, t, payload)
+            return self._grads_record(step, t, split)
         num, text, bad = {}, {}, []
         _flatten(payload, "", num, text, bad)
         if bad:
