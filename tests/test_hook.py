@@ -290,3 +290,14 @@ def test_socket_sink_with_no_listener_never_blocks(tmp_path, capfd):
     run.close(timeout=1.0)
     assert "cannot stream to 127.0.0.1" in capfd.readouterr().err
     assert records(run.path)[-1]["dropped"] == 0   # everything is in the file
+
+
+def test_a_record_over_the_line_limit_becomes_a_dropped_record(tmp_path, capfd):
+    run = tm.init("huge", dir=tmp_path)
+    run.log({"note": "x" * (2 << 20)}, step=0)   # a 2 MiB text value
+    run.log({"loss": 1.0}, step=1)
+    run.close()
+    recs = records(run.path)
+    assert [r["type"] for r in recs] == ["run", "dropped", "metrics", "end"]
+    assert recs[1]["reasons"] == {"record over 1 MiB": 1} and recs[-1]["dropped"] == 1
+    assert "record of" in capfd.readouterr().err

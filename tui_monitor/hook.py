@@ -581,11 +581,13 @@ class Run:
             line = (_dumps(rec) + "\n").encode()
         except Exception as e:  # noqa: BLE001
             self._drop("unserialisable record", 1, f"could not encode a {rec.get('type')} record: {e!r}")
-            line = (_dumps({"type": rec.get("type"), "seq": self._seq, "time": rec.get("time")}) + "\n").encode()
+            line = b""
         if len(line) > MAX_LINE:
             self._drop("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
-            line = (_dumps({"type": "dropped", "seq": self._seq, "time": rec.get("time"),
+        if not line or len(line) > MAX_LINE:  # the seq stays taken: a dropped record says why
+            line = (_dumps({"type": "dropped", "seq": self._seq, "time": time.time(),
                             "count": self.dropped, "reasons": dict(self.drop_reasons)}) + "\n").encode()
+            self._drop_reported = self.dropped
         self._seq += 1
         if self._socket is not None:
             self._socket.put(rec["seq"], line)
