@@ -125,8 +125,84 @@ def _non_negative(text: str) -> int:
     return n
 
 
-#: Every subcommand, by its adder. Later: watch, diagnose, demo.
-_COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_version)
+def _add_watch(sub) -> None:
+    p = sub.add_parser(
+        "watch", help="follow runs live (files, folders, a socket)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Follow every run under the given files and folders (recursively, *.jsonl): runs\n"
+                    "already finished, runs in progress (history first, then live) and runs that start\n"
+                    "later. With --listen, hooks can also stream to this process over TCP or a Unix\n"
+                    "socket (one SSH tunnel is enough); a late start still gets the whole history.\n"
+                    "With --once, print each run's status and last values and exit.",
+        epilog="examples:\n"
+               "  tui-monitor watch runs/                     follow a folder of runs\n"
+               "  tui-monitor watch --once runs/              print a table of the runs and exit\n"
+               "  tui-monitor watch --listen 127.0.0.1:7007   hooks send with init(..., to=\"127.0.0.1:7007\")\n"
+               "  tui-monitor watch --listen unix:/tmp/tm.sock runs/\n"
+               "  ssh -R 7007:127.0.0.1:7007 gpu-box          let a remote job reach your laptop\n"
+               "  tui-monitor watch --poll /nfs/runs/         force polling (auto-detected on NFS, Lustre, sshfs)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="stream files or folders (default: runs/ if it exists)")
+    p.add_argument("--listen", metavar="ADDR",
+                   help="also accept hook connections at HOST:PORT or unix:/PATH (loopback unless --token)")
+    p.add_argument("--token", metavar="TOKEN",
+                   help="shared secret hooks must present (TUI_MONITOR_TOKEN); required off loopback")
+    p.add_argument("--poll", action="store_true",
+                   help="poll files instead of relying on filesystem events")
+    p.add_argument("--once", action="store_true", help="print the runs as a table and exit (no TUI)")
+    p.set_defaults(func=_run_watch)
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    import os
+
+    paths = list(args.paths)
+    if not paths and not args.listen:
+        if os.path.isdir("runs"):
+            paths = ["runs"]
+        else:
+            print(f"{PROG} watch: give a file or folder to follow, or --listen ADDR "
+                  f"(there is no runs/ folder here)", file=sys.stderr)
+            return 2
+    if args.once and args.listen:
+        print(f"{PROG} watch: --once reads files; it cannot be used with --listen", file=sys.stderr)
+        return 2
+    missing = [p for p in paths if not os.path.exists(p)]
+    if args.once:
+        if missing:
+            print(f"{PROG} watch: no such file or folder: {clean(missing[0])}", file=sys.stderr)
+            return 1
+        from .sources import open_ingest
+        from .summary import runs_table
+
+        store, ingest = open_ingest(paths, poll=args.poll or None, start=False)
+        ingest.read_all()
+        if not store.runs:
+            print(f"no runs found in {', '.join(clean(p) for p in paths)}")
+        else:
+            print(runs_table(store))
+        for problem in ingest.problems:
+            print(clean(str(problem)), file=sys.stderr)
+        return 0
+    try:
+        from .sources import open_ingest
+        store, ingest = open_ingest(paths, listen=args.listen, token=args.token, poll=args.poll or None)
+    except (OSError, ValueError) as e:
+        print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
+        return 2
+    try:
+        from .tui import run_app
+    except ImportError as e:
+        ingest.stop()
+        print(f"{PROG} watch: the TUI is not available ({clean(e)}); use --once", file=sys.stderr)
+        return 1
+    try:
+        return run_app(store, ingest) or 0
+    finally:
+        ingest.stop()
+
+
+#: Every subcommand, by its adder. Later: diagnose, demo.
+_COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_watch, _add_version)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -211,13 +211,15 @@ def parse_address(addr):
 
 class _SocketSink:
     """Streams lines to a listener with the hello/welcome/ack handshake of the
-    spec; keeps each record until acknowledged and resends after a reconnect.
-    Runs its own thread so a slow or absent listener never delays the file."""
+    spec. Keeps the last ``cap`` records, acknowledged or not, so a listener
+    started late or restarted (it answers ``have: -1``) still gets the
+    history; a reconnect resends only what the listener lacks. Runs its own
+    thread so a slow or absent listener never delays the file."""
 
     def __init__(self, run, address, token=None, cap=100_000):
         self.run, self.address, self.token, self.cap = run, address, token, cap
         self.family, self.addr = parse_address(address)
-        self.buf = collections.deque()   # (seq, line) not yet acknowledged
+        self.buf = collections.deque()   # (seq, line), the last ``cap`` records
         self.overflow = 0
         self.wake = threading.Event()
         self.stop = threading.Event()
@@ -230,9 +232,9 @@ class _SocketSink:
     def put(self, seq, line):
         self.buf.append((seq, line))
         if len(self.buf) > self.cap:
-            self.buf.popleft()
+            old, _ = self.buf.popleft()
             self.overflow += 1
-            if self.run._file is None:  # with a file sink the record is safe there
+            if old > self.acked and self.run._file is None:  # never delivered, and no file holds it
                 self.run._drop("socket buffer full", 1)
         self.wake.set()
 
@@ -281,7 +283,7 @@ class _SocketSink:
                 batch.reverse()
                 sock.sendall(b"".join(line for _, line in batch))
                 sent = batch[-1][0]
-            if self.stop.is_set() and not self.buf:
+            if self.stop.is_set() and (not self.buf or self.acked >= self.buf[-1][0]):
                 return
             r, _, _ = select.select([sock], [], [], 0.2)
             if r:
@@ -302,8 +304,6 @@ class _SocketSink:
 
     def _ack(self, seq):
         self.acked = max(self.acked, seq)
-        while self.buf and self.buf[0][0] <= seq:
-            self.buf.popleft()
 
     def close(self, timeout):
         self.deadline = time.monotonic() + timeout

@@ -337,6 +337,12 @@ class StreamReader:
         return self._pending_len
 
     @property
+    def contiguous_seq(self) -> int:
+        """The highest ``seq`` with nothing missing before it (-1: none yet):
+        what a socket listener answers a reconnecting writer."""
+        return self._gaps[0][0] - 1 if self._gaps else self._max_seq
+
+    @property
     def line_number(self) -> int:
         """Complete lines seen so far."""
         return self._line

@@ -339,6 +339,17 @@ class Store:
                 out.append(run)
         return out
 
+    def mark_gone(self, run: Run, message: str) -> None:
+        """End a running stream whose process is known to be gone without an
+        ``end`` record (killed, out of memory): status ``crashed``. Call from
+        the ingest thread."""
+        if run.end is not None or run.status not in ("running", "silent"):
+            return
+        run.end = {"type": "end", "status": "crashed", "time": run.last_seen,
+                   "error": {"type": "ProcessGone", "message": message}, "inferred": True}
+        run.status = "crashed"
+        self._bump(run)
+
     # -- record handlers --------------------------------------------------------
 
     def _apply(self, record: Any, stream: Any, batch: _Batch, now: float) -> Optional[Run]:

@@ -1,0 +1,189 @@
+"""Following files and directories: one thread for any number of files.
+
+Every tick the follower stats each known file and reads what is new (a stat
+is a few microseconds, so 1,000 files cost milliseconds), and rescans the
+directories for new stream files. watchdog only makes this prompt: its events
+wake the thread at once instead of at the next tick. On filesystems where
+inotify does not see writes made by other machines (NFS, Lustre, sshfs, ...)
+watchdog is left out and the ticks are shorter; ``poll=True`` forces that.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+from ..stream import Problem
+from .tail import FileTail, OnProblem, OnRecords
+
+#: Filesystems whose remote writes inotify does not report.
+REMOTE_FS = {"nfs", "nfs4", "lustre", "cifs", "smb3", "smbfs", "9p", "gpfs", "beegfs", "ceph",
+             "glusterfs", "afs", "panfs", "wekafs", "virtiofs", "vboxsf", "davfs"}
+SUFFIXES = (".jsonl",)
+
+
+def filesystem_type(path: str, mounts: Optional[str] = None) -> str:
+    """The type of the filesystem holding ``path`` (from /proc/self/mounts;
+    ``""`` when unknown)."""
+    if mounts is None:
+        try:
+            with open("/proc/self/mounts", encoding="utf-8", errors="replace") as f:
+                mounts = f.read()
+        except OSError:
+            return ""
+    real = os.path.realpath(path)
+    best, best_type = "", ""
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = parts[1].replace("\\040", " ")
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, best_type = point, parts[2]
+    return best_type
+
+
+def needs_polling(path: str, mounts: Optional[str] = None) -> bool:
+    """True where filesystem events cannot be trusted to see new writes."""
+    fs = filesystem_type(path, mounts)
+    return fs in REMOTE_FS or fs.startswith("fuse.sshfs") or fs == "fuse"
+
+
+class Follower:
+    """Follows stream files under ``paths`` (files or directories, searched
+    recursively for ``*.jsonl``) in a background thread."""
+
+    def __init__(self, paths: Iterable[str], on_records: OnRecords, on_problem: OnProblem,
+                 poll: Optional[bool] = None, interval: Optional[float] = None):
+        self.roots = [str(p) for p in paths]
+        self.on_records = on_records
+        self.on_problem = on_problem
+        self.polling = any(needs_polling(p) for p in self.roots) if poll is None else bool(poll)
+        self.interval = interval if interval is not None else (0.5 if self.polling else 1.0)
+        self.tails: Dict[str, FileTail] = {}
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self.ticks = 0
+        self._observer = None
+        self._thread: Optional[threading.Thread] = None
+        self._missing_warned: set = set()
+
+    # -- control ----------------------------------------------------------------
+
+    def start(self) -> "Follower":
+        if not self.polling:
+            self._observer = self._start_watchdog()
+        self._thread = threading.Thread(target=self._loop, name="tui-monitor-follow", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopped.set()
+        self.wake.set()
+        if self._observer is not None:
+            try:
+                self._observer.stop()
+                self._observer.join(timeout)
+            except Exception:  # noqa: BLE001
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for tail in self.tails.values():
+            tail.close()
+
+    def read_all(self) -> None:
+        """One pass to the current end of every file, in the calling thread
+        (for ``--once`` and tests)."""
+        self.scan()
+        for tail in list(self.tails.values()):
+            while tail.poll():
+                pass
+
+    # -- the loop -----------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.tick()
+            except Exception as e:  # noqa: BLE001 - one bad tick must not end following
+                self.on_problem(Problem("<follower>", 0, f"internal error: {e!r}", "error"))
+            self.wake.wait(self.interval)
+            self.wake.clear()
+
+    def tick(self) -> None:
+        self.scan()
+        more = False
+        for tail in list(self.tails.values()):
+            if self.stopped.is_set():
+                return
+            more |= tail.poll()
+        self.ticks += 1
+        if more:
+            self.wake.set()  # a file had more than one poll's budget: come straight back
+
+    def scan(self) -> List[str]:
+        """Pick up stream files that appeared; returns their paths."""
+        new = []
+        for root in self.roots:
+            for path in self._files_under(root):
+                if path not in self.tails:
+                    self.tails[path] = FileTail(path, self.on_records, self.on_problem)
+                    new.append(path)
+        return new
+
+    def _files_under(self, root: str) -> List[str]:
+        if os.path.isfile(root) or root.endswith(SUFFIXES) and not os.path.isdir(root):
+            return [root]  # a named file is followed even before it exists
+        if not os.path.isdir(root):
+            if root not in self._missing_warned:
+                self._missing_warned.add(root)
+                self.on_problem(Problem(root, 0, "no such file or directory (yet); waiting for it", "warning"))
+            return []
+        out = []
+        stack = [root]
+        while stack:
+            d = stack.pop()
+            try:
+                with os.scandir(d) as it:
+                    for e in it:
+                        if e.is_dir(follow_symlinks=False):
+                            if not e.name.startswith("."):
+                                stack.append(e.path)
+                        elif e.name.endswith(SUFFIXES):
+                            out.append(e.path)
+            except OSError:
+                continue
+        return out
+
+    def _start_watchdog(self):
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            self.polling = True
+            return None
+        wake = self.wake
+
+        class Wake(FileSystemEventHandler):
+            def on_any_event(self, event):  # noqa: D401 - any change: look now
+                wake.set()
+
+        observer = Observer()
+        watched = set()
+        for root in self.roots:
+            d = root if os.path.isdir(root) else str(Path(root).parent)
+            if d in watched or not os.path.isdir(d):
+                continue
+            try:
+                observer.schedule(Wake(), d, recursive=os.path.isdir(root))
+                watched.add(d)
+            except Exception:  # noqa: BLE001 - e.g. out of inotify watches: ticks still work
+                pass
+        try:
+            observer.daemon = True
+            observer.start()
+        except Exception:  # noqa: BLE001
+            return None
+        return observer

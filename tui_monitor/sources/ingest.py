@@ -1,0 +1,158 @@
+"""The ingest hub: every source's records go into one store.
+
+Sources run in their own threads and call :meth:`Ingest.records`; a lock
+keeps the store single-writer. The UI never waits on this: it reads the store
+and polls ``store.version`` on a timer. Housekeeping (silent and vanished
+runs) runs on its own slow timer thread.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import socket
+import threading
+import time
+from typing import Any, Iterable, List, Optional
+
+from ..schema import split_metric
+from ..store import Store
+from ..stream import Problem
+from .follow import Follower
+from .listen import Listener
+
+#: A running stream with no record (not even a heartbeat) for this long is
+#: shown as silent: the hook sends a heartbeat every 10 s while the loop is quiet.
+SILENT_AFTER = 30.0
+HOUSEKEEPING_EVERY = 2.0
+
+
+def as_dict(record: Any) -> dict:
+    """A decoded record as the plain dict the store takes."""
+    if record.__class__ is dict:
+        return record
+    if getattr(record, "type", None) == "metrics":
+        return record.__dict__  # flat: values are already floats and ints
+    return record.model_dump()
+
+
+class Ingest:
+    """Follows paths and sockets into ``store``."""
+
+    def __init__(self, store: Optional[Store] = None, max_problems: int = 500):
+        self.store = store if store is not None else Store(splitter=split_metric)
+        self.problems: collections.deque = collections.deque(maxlen=max_problems)
+        self.problem_count = 0
+        self.records_in = 0
+        self.followers: List[Follower] = []
+        self.listeners: List[Listener] = []
+        self.hostname = socket.gethostname()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._house: Optional[threading.Thread] = None
+
+    # -- configuration --------------------------------------------------------
+
+    def add_path(self, *paths: str, poll: Optional[bool] = None, interval: Optional[float] = None) -> Follower:
+        f = Follower(paths, self.records, self.problem, poll=poll, interval=interval)
+        self.followers.append(f)
+        if self._house is not None:
+            f.start()
+        return f
+
+    def listen(self, address: str, token: Optional[str] = None) -> Listener:
+        lst = Listener(address, self.records, self.problem, token=token)
+        self.listeners.append(lst)
+        if self._house is not None:
+            lst.start()
+        return lst
+
+    # -- running --------------------------------------------------------------
+
+    def start(self) -> "Ingest":
+        for s in [*self.followers, *self.listeners]:
+            s.start()
+        self._house = threading.Thread(target=self._housekeeping, name="tui-monitor-house", daemon=True)
+        self._house.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for s in [*self.followers, *self.listeners]:
+            s.stop()
+
+    def read_all(self) -> None:
+        """Read every followed file to its current end, in this thread."""
+        for f in self.followers:
+            f.read_all()
+        self.check_liveness()
+
+    # -- what sources call ----------------------------------------------------
+
+    def records(self, stream: Any, records: Iterable[Any]) -> None:
+        batch = [as_dict(r) for r in records]
+        with self._lock:
+            self.store.apply_many(batch, stream=stream)
+            self.records_in += len(batch)
+
+    def problem(self, problem: Problem) -> None:
+        self.problems.append(problem)
+        self.problem_count += 1
+
+    # -- housekeeping -----------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        while not self._stop.wait(HOUSEKEEPING_EVERY):
+            try:
+                self.check_liveness()
+            except Exception as e:  # noqa: BLE001
+                self.problem(Problem("<monitor>", 0, f"internal error: {e!r}"))
+
+    def check_liveness(self, now: Optional[float] = None) -> None:
+        """Mark runs silent, and crashed when their process on this host is
+        gone without an end record."""
+        with self._lock:
+            for run in list(self.store.runs.values()):
+                if run.status in ("running", "silent") and run.host == self.hostname and run.pid:
+                    if not _alive(run.pid, run.start):
+                        self.store.mark_gone(run, f"process {run.pid} on {run.host} ended without an end "
+                                                  "record (killed? out of memory?)")
+            self.store.mark_silent(now=now if now is not None else time.time(), after=SILENT_AFTER)
+
+
+def _alive(pid: int, start: Optional[float]) -> bool:
+    """Whether process ``pid`` still runs (and was not replaced by a newer
+    process with a recycled pid)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    if start is None:
+        return True
+    try:  # a process that started after the run did is not the run's
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/stat", "rb") as f:
+            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime"))
+        began = btime + ticks / os.sysconf("SC_CLK_TCK")
+        return began <= start + 2.0
+    except Exception:  # noqa: BLE001 - no /proc: trust kill(0)
+        return True
+
+
+def open_ingest(paths: Iterable[str] = (), listen: Optional[str] = None, token: Optional[str] = None,
+                poll: Optional[bool] = None, start: bool = True) -> "tuple[Store, Ingest]":
+    """A store fed from ``paths`` (files or directories) and, optionally, a
+    socket listener; started unless ``start=False``."""
+    ingest = Ingest()
+    paths = list(paths)
+    if paths:
+        ingest.add_path(*paths, poll=poll)
+    if listen:
+        ingest.listen(listen, token=token or os.environ.get("TUI_MONITOR_TOKEN"))
+    if start:
+        ingest.start()
+    return ingest.store, ingest

@@ -1,0 +1,138 @@
+"""Following one stream file from its last offset.
+
+A file is read in chunks from where the last read stopped; a last line
+without ``\\n`` waits in the reader for the rest. The open file descriptor is
+kept, so a file deleted while its writer still appends to it is followed to
+the end; a file replaced at its path (rotation, ``mv`` + recreate) is read to
+its end and then the new one is followed; a file truncated below the offset
+is read again from the start. Each of these is reported as a warning.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, List, Optional
+
+from ..stream import Problem, StreamReader
+
+CHUNK = 1 << 20
+
+OnRecords = Callable[[Any, List[Any]], None]
+OnProblem = Callable[[Problem], None]
+
+
+class FileTail:
+    """Follows one file; :meth:`poll` reads what is new. Not thread-safe:
+    one follower thread owns it."""
+
+    def __init__(self, path: str, on_records: OnRecords, on_problem: OnProblem,
+                 budget: int = 8 * CHUNK):
+        self.path = str(path)
+        self.on_records = on_records
+        self.on_problem = on_problem
+        self.budget = budget  # bytes read per poll, so one big file cannot starve the others
+        self.fd: Optional[int] = None
+        self.ident = None  # (st_dev, st_ino) of the open file
+        self.offset = 0
+        self.generation = 0
+        self.reader: Optional[StreamReader] = None
+        self.key: Any = None
+        self.deleted = False
+        self._reported = 0
+
+    # -- the public side ------------------------------------------------------
+
+    def poll(self) -> bool:
+        """Read what is new. Returns True when more is left for the next
+        poll (the read budget ran out)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            if self.fd is not None and not self.deleted:
+                self.deleted = True
+                self._warn("file was deleted; following it to its end")
+            return self._read() if self.fd is not None else False
+        except OSError as e:
+            self._warn(f"cannot stat: {e.strerror or e}")
+            return False
+        if self.fd is None:
+            if not self._open():
+                return False
+        elif (st.st_dev, st.st_ino) != self.ident:
+            self._read(limit=None)            # finish the old file first
+            self._warn("file was replaced; following the new one")
+            self.close()
+            if not self._open():
+                return False
+        elif self.deleted:
+            self.deleted = False
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            size = self.offset
+        if size < self.offset:
+            self._warn(f"file was truncated to {size} bytes; reading it again from the start")
+            self._restart()
+        return self._read()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+    # -- internals ------------------------------------------------------------
+
+    def _open(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            self._warn(f"cannot open: {e.strerror or e}")
+            return False
+        st = os.fstat(fd)
+        self.fd, self.ident, self.deleted = fd, (st.st_dev, st.st_ino), False
+        self._restart()
+        return True
+
+    def _restart(self) -> None:
+        """A new stream: new reader, new store key, from offset 0."""
+        self.offset = 0
+        self.generation += 1
+        self.key = (self.path, self.generation)
+        self.reader = StreamReader(self.path)
+        self._reported = 0
+
+    def _read(self, limit: Optional[int] = -1) -> bool:
+        budget = self.budget if limit == -1 else limit
+        read = 0
+        while budget is None or read < budget:
+            try:
+                data = os.pread(self.fd, CHUNK, self.offset)
+            except OSError as e:
+                self._warn(f"read failed: {e.strerror or e}")
+                return False
+            if not data:
+                return False
+            self.offset += len(data)
+            read += len(data)
+            records = self.reader.feed(data)
+            self._forward_problems()
+            if records:
+                self.on_records(self.key, records)
+        return True
+
+    def _forward_problems(self) -> None:
+        total = self.reader.problem_count
+        new = total - self._reported
+        if new:
+            self._reported = total
+            kept = self.reader.problems
+            for p in kept[max(0, len(kept) - new):]:
+                self.on_problem(p)
+
+    def _warn(self, reason: str) -> None:
+        line = self.reader.line_number if self.reader is not None else 0
+        self.on_problem(Problem(self.path, line, reason, "warning"))

@@ -1,0 +1,92 @@
+"""Plain-text summaries of a store for the headless commands (``watch --once``).
+
+No textual or rich here: the text is printed as it is, with everything that
+came from a stream passed through :func:`tui_monitor.cli.clean`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Iterable, List, Optional, Sequence
+
+from .store import Run, Store
+
+
+def main_metric(run: Run) -> Optional[str]:
+    """The metric the summary shows: ``loss`` when the run has it, else the
+    first train metric."""
+    names = [m for (split, m) in run.series]
+    if "loss" in names:
+        return "loss"
+    train = [m for (split, m) in run.series if split == "train"]
+    return (train or names or [None])[0]
+
+
+def fmt_value(v: Optional[float]) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "NaN"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def fmt_count(n: Optional[int]) -> str:
+    if n is None:
+        return "-"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
+def status_text(run: Run, now: Optional[float] = None) -> str:
+    if run.status == "silent" and run.last_seen is not None:
+        quiet = (now or time.time()) - run.last_seen
+        return f"silent {quiet / 60:.0f}m" if quiet >= 60 else f"silent {quiet:.0f}s"
+    if run.status == "interrupted" and run.end and run.end.get("signal"):
+        return f"interrupted ({run.end['signal']})"
+    if run.status == "crashed" and run.end and run.end.get("error"):
+        return f"crashed ({run.end['error'].get('type', 'error')})"
+    return run.status
+
+
+def run_rows(store: Store, now: Optional[float] = None) -> List[Sequence[str]]:
+    from .cli import clean
+
+    rows = []
+    for run in sorted(store.runs.values(), key=lambda r: (r.start or 0, r.name or "", r.rank)):
+        metric = main_metric(run)
+        train = run.series.get(("train", metric)) if metric else None
+        val = run.series.get(("val", metric)) if metric else None
+        last_train = train.last() if train is not None else None
+        last_val = val.last() if val is not None else None
+        best = val.min() if val is not None else None
+        model = run.model or {}
+        rows.append((
+            clean(run.name or run.run_id), str(run.rank), clean(status_text(run, now)),
+            "-" if run.last_step is None else str(run.last_step), clean(metric or "-"),
+            fmt_value(last_train[1] if last_train else None), fmt_value(last_val[1] if last_val else None),
+            f"{fmt_value(best[0])} @{best[1]}" if best else "-",
+            fmt_count(model.get("trainable_params") or model.get("params")),
+        ))
+    return rows
+
+
+HEADERS = ("run", "rank", "status", "step", "metric", "train", "val", "best val", "params")
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def runs_table(store: Store, now: Optional[float] = None) -> str:
+    return table(HEADERS, run_rows(store, now))
