@@ -1,0 +1,238 @@
+"""The engine: :class:`Diagnoser` runs the detectors over a store,
+incrementally.
+
+``update()`` reads, per run, only the points appended since the previous
+call (runs whose ``version`` did not move are skipped), recomputes that run's
+verdicts from the bounded summaries in :mod:`.tracks`, redoes the cross-run
+comparison of the groups that changed, and returns what changed: findings
+added, changed and retracted. Call it from the UI's timer (not per record);
+it never raises on odd data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from .compare import CVSummary, cross_evidence, cv_summaries, groups
+from .findings import Finding, severity_rank
+from .heldout import mismatch_finding, overfitting_finding
+from .path import DecisionPath, decision_path
+from .reference import Task, data_key, is_baseline, task_of
+from .settings import Settings
+from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
+from .training import assess, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
+
+__all__ = ["Diagnoser", "Changes", "RunState"]
+
+RunKey = Tuple[str, int]
+
+
+class RunState:
+    """What the engine keeps about one run between updates."""
+
+    def __init__(self, run, task_override: Optional[Dict[str, Any]]) -> None:
+        self.run = run
+        self.version = -1
+        self.task_override = task_override
+        self.task: Task = task_of(run, task_override)
+        self.loss_names: Dict[str, Optional[str]] = {"train": None, "val": None, "test": None}
+        self.train = LossTrack()
+        self.val: Optional[EvalTrack] = None
+        self.test: Optional[EvalTrack] = None
+        self.grads = GradTrack()
+        self.assessment: Optional[Dict[str, Any]] = None
+        self.gradient: List[Dict[str, Any]] = []
+        self.findings: Dict[str, Finding] = {}
+        self.header_version = None
+
+    # helpers for the detectors
+    def loss_name(self, split: str) -> Optional[str]:
+        return self.loss_names.get(split)
+
+    def train_series(self):
+        name = self.loss_names["train"]
+        return self.run.get(name, "train") if name else None
+
+    def lr_value(self) -> Optional[float]:
+        name = pick_lr(self.run)
+        if not name:
+            return None
+        s = self.run.get(name, "train")
+        last = s.last_finite() if s is not None else None
+        return last[1] if last else None
+
+    def depth(self) -> Optional[int]:
+        d = (self.run.model or {}).get("depth")
+        return int(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
+
+    def feed(self) -> bool:
+        """Take in what is new; True when anything was."""
+        run = self.run
+        self.task = task_of(run, self.task_override)  # the header may be amended by meta records
+        changed = False
+        for split in ("train", "val", "test"):
+            if self.loss_names[split] is None:
+                self.loss_names[split] = pick_loss(run, split)
+            name = self.loss_names[split]
+            if name is None:
+                continue
+            series = run.get(name, split)
+            if series is None:
+                continue
+            if split == "train":
+                changed |= self.train.feed(series)
+            else:
+                track = getattr(self, split)
+                if track is None:
+                    track = EvalTrack()
+                    setattr(self, split, track)
+                changed |= bool(track.feed(series))
+        changed |= self.grads.feed(run)
+        return changed
+
+
+@dataclass
+class Changes:
+    """What one :meth:`Diagnoser.update` changed."""
+
+    added: List[Finding] = field(default_factory=list)
+    changed: List[Finding] = field(default_factory=list)
+    retracted: List[Finding] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.changed or self.retracted)
+
+
+class Diagnoser:
+    """The diagnosis engine over a :class:`~tui_monitor.store.Store`.
+
+    ``baseline``: a run id, name or ``run_id#rank`` to compare every other run
+    of the same data against (a header tag ``baseline: true`` does the same).
+    ``task``: config keys that override every run's (``{"task":
+    "classification", "num_classes": 10}``). ``settings``: thresholds.
+    """
+
+    def __init__(self, store, baseline: Optional[str] = None, task: Optional[Dict[str, Any]] = None,
+                 settings: Optional[Settings] = None) -> None:
+        self.store = store
+        self.baseline = baseline
+        self.task = dict(task) if task else None
+        self.settings = settings or Settings()
+        self.states: Dict[RunKey, RunState] = {}
+        self._findings: Dict[str, Finding] = {}
+        self._group_cross: Dict[str, Dict[RunKey, Dict[str, Any]]] = {}
+        self._cv: List[CVSummary] = []
+        self.updates = 0
+
+    # -- reading -----------------------------------------------------------
+
+    @property
+    def findings(self) -> List[Finding]:
+        """Current findings, most urgent first (severity, then confidence)."""
+        return sorted(self._findings.values(), key=lambda f: (-severity_rank(f.severity), -f.confidence, f.id))
+
+    def findings_for(self, run_key: RunKey) -> List[Finding]:
+        """Findings about one run (it comes first in ``runs``)."""
+        return [f for f in self.findings if f.runs and f.runs[0] == tuple(run_key)]
+
+    def worst(self) -> Optional[str]:
+        """The highest severity among current findings, or None."""
+        fs = self.findings
+        return fs[0].severity if fs else None
+
+    def decision_path(self, run_key: RunKey) -> Optional[DecisionPath]:
+        st = self.states.get(tuple(run_key))
+        if st is None:
+            return None
+        return decision_path(st, self._findings.values())
+
+    def decision_paths(self) -> List[DecisionPath]:
+        return [decision_path(st, self._findings.values()) for st in self.states.values()]
+
+    def cv_summaries(self) -> List[CVSummary]:
+        return list(self._cv)
+
+    # -- the update ----------------------------------------------------------
+
+    def update(self) -> Changes:
+        """Process what arrived since the last call; return the changes."""
+        self.updates += 1
+        s = self.settings
+        touched: List[RunState] = []
+        for run in list(self.store.runs.values()):
+            st = self.states.get(run.key)
+            if st is None:
+                st = self.states[run.key] = RunState(run, self.task)
+            elif st.run is not run:
+                st.run = run
+            if st.version == run.version:
+                continue
+            st.version = run.version
+            st.feed()
+            st.assessment = assess(st, s)
+            st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
+            touched.append(st)
+        if not touched:
+            return Changes()
+        # cross-run evidence for the groups a touched run belongs to
+        all_states = list(self.states.values())
+        by_group = groups(all_states)
+        dirty_groups = {data_key(st.run) for st in touched}
+        redo = {st.run.key: st for st in touched}
+        for g in dirty_groups:
+            members = by_group.get(g, [])
+            new = cross_evidence(members, s, self.baseline) if len(members) > 1 else {m.run.key: {} for m in members}
+            old = self._group_cross.get(g, {})
+            if _cross_sig(new) != _cross_sig(old):
+                for m in members:
+                    redo[m.run.key] = m
+            self._group_cross[g] = new
+        # per-run verdicts
+        changes = Changes()
+        for key, st in redo.items():
+            cross = self._group_cross.get(data_key(st.run), {}).get(key, {})
+            new = {f.id: f for f in self._run_findings(st, cross)}
+            old = st.findings
+            for fid, f in new.items():
+                prev = old.get(fid)
+                if prev is None:
+                    changes.added.append(f)
+                elif not prev.same_as(f):
+                    if prev.step is not None and f.kind != "overfitting":
+                        f.step = min(prev.step, f.step) if f.step is not None else prev.step
+                    changes.changed.append(f)
+            for fid, f in old.items():
+                if fid not in new:
+                    changes.retracted.append(f)
+                    self._findings.pop(fid, None)
+            st.findings = new
+            self._findings.update(new)
+        if any(("fold" in (st.run.tags or {})) for st in touched):
+            self._cv = cv_summaries(all_states)
+        return changes
+
+    def _run_findings(self, st: RunState, cross: Dict[str, Any]) -> List[Finding]:
+        s = self.settings
+        out: List[Finding] = []
+        nf = nonfinite_findings(st)
+        out.extend(nf)
+        a = st.assessment or {}
+        if not nf:
+            div = divergence_finding(st, a, s)
+            if div is not None:
+                out.append(div)
+            else:
+                out.extend(train_findings(st, a, st.gradient, cross, s))
+        if not nf:
+            prior = next((f for f in st.findings.values() if f.kind == "overfitting"), None)
+            of = overfitting_finding(st, s, prior)
+            if of is not None:
+                out.append(of)
+            mm = mismatch_finding(st, s, of)
+            if mm is not None:
+                out.append(mm)
+        return out
+
+
+def _cross_sig(ev: Dict[RunKey, Dict[str, Any]]):
+    return {k: {kk: vv[0].key for kk, vv in v.items()} for k, v in ev.items()}

@@ -1,0 +1,163 @@
+"""What the engine says: :class:`Finding`, and the vocabulary it uses.
+
+Every finding names the step of the method (../shared/guidance.md) it comes
+from (``guidance_step``), the evidence that put it there (numbers and steps,
+structured and in words), how sure it is, and the cure the method recommends.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = ["Finding", "KINDS", "SYMPTOMS", "SEVERITIES", "GUIDANCE", "ADVICE", "severity_rank", "run_label"]
+
+#: The causes the method names, plus divergence (a live symptom bad enough to be its own kind).
+KINDS = ("model_bias", "optimization", "overfitting", "mismatch", "divergence")
+
+#: Finer symptoms a finding may carry.
+SYMPTOMS = (
+    "non_finite", "exploding_loss", "vanishing_gradients", "exploding_gradients", "dead_units", "lr_too_small",
+    "oscillation", "stalled", "flexibility_inversion", "plateau", "validation_turned", "test_shift",
+    "persistent_gap",
+)
+
+#: In increasing order of urgency.
+SEVERITIES = ("info", "warning", "critical")
+
+#: The step of the method each kind belongs to (guidance.md section and question).
+GUIDANCE = {
+    "model_bias": "1. Training loss large -> model bias (the model is not flexible enough)",
+    "optimization": "1. Training loss large -> optimization (a good function exists; the optimizer did not find it)",
+    "divergence": "1. Training loss large -> optimization, live symptom: divergence",
+    "overfitting": "2. Training loss small, held-out loss large -> overfitting",
+    "mismatch": "2. Training loss small, held-out loss large -> mismatch",
+}
+
+#: The cure the method recommends, per kind and (where it differs) per symptom.
+ADVICE = {
+    "model_bias": "Give the model more flexibility: more input features, more units, more layers. "
+                  "A bigger model that reaches a lower training loss confirms model bias.",
+    "optimization": "Fix the optimizer set-up: learning rate and schedule, initialisation, normalisation, "
+                    "residual connections. A more flexible model should reach at least the training loss of a "
+                    "smaller one.",
+    "divergence": "Stop and restart from the last good checkpoint with a smaller learning rate (or warm-up, "
+                  "gradient clipping); look for bad inputs at the step where it began.",
+    "overfitting": "Keep the checkpoint with the best held-out loss (early stopping); then more data or "
+                   "augmentation, less flexibility (fewer or shared parameters), or regularisation.",
+    "mismatch": "Training and held-out data come from different distributions: more data of the same kind "
+                "will not help. Look at how the held-out data were produced and make training data like it.",
+    ("optimization", "vanishing_gradients"): "The first layers barely learn: use ReLU-family activations, a "
+                                             "better initialisation, normalisation layers or residual connections; "
+                                             "or a shallower model.",
+    ("optimization", "dead_units"): "Most units never activate: lower the learning rate, fix the initialisation "
+                                    "(biases, He init), or use LeakyReLU/GELU.",
+    ("optimization", "lr_too_small"): "The weights barely move: raise the learning rate (try x10 steps) or use an "
+                                      "adaptive optimizer.",
+    ("optimization", "oscillation"): "The loss swings without progress: lower the learning rate (or its peak in "
+                                     "the schedule), add warm-up or gradient clipping.",
+    ("optimization", "exploding_gradients"): "Clip gradients, lower the learning rate, add normalisation.",
+}
+
+_SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def severity_rank(severity: str) -> int:
+    return _SEV_RANK.get(severity, 0)
+
+
+def run_label(run) -> str:
+    """A run's short name for messages: its name, with the rank when it has several."""
+    name = getattr(run, "name", None) or getattr(run, "run_id", "?")
+    ws = getattr(run, "world_size", 1) or 1
+    return f"{name}[rank {run.rank}]" if ws > 1 else str(name)
+
+
+@dataclass
+class Finding:
+    """One thing the engine says about one run (or a group of runs).
+
+    ``runs`` lists ``(run_id, rank)`` keys, the run the finding is about
+    first, then the runs it was compared with. ``step`` is where the problem
+    began (the first step of the evidence), ``evidence`` the numbers and steps
+    behind it, ``explanation`` the same in plain words. ``id`` is stable while
+    the finding evolves (same kind, symptom and runs), so a UI can follow it.
+    """
+
+    kind: str
+    symptom: Optional[str]
+    runs: List[Tuple[str, int]]
+    run_names: List[str]
+    step: Optional[int]
+    severity: str
+    confidence: float
+    evidence: Dict[str, Any]
+    explanation: str
+    advice: str
+    guidance_step: str
+    also_possible: List[str] = field(default_factory=list)
+    #: the step of the last record the finding was (re)computed from
+    seen_at_step: Optional[int] = None
+
+    @property
+    def id(self) -> str:
+        keys = "|".join(f"{r}#{k}" for r, k in self.runs)
+        return f"{self.kind}/{self.symptom or '-'}/{keys}"
+
+    @property
+    def run(self) -> Tuple[str, int]:
+        """The run the finding is about."""
+        return self.runs[0]
+
+    def same_as(self, other: "Finding") -> bool:
+        """True when nothing a reader would see changed (evidence included)."""
+        return (self.severity == other.severity and round(self.confidence, 2) == round(other.confidence, 2)
+                and self.step == other.step and self.explanation == other.explanation)
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["id"] = self.id
+        d["runs"] = [{"run_id": r, "rank": k, "name": n} for (r, k), n in zip(self.runs, self.run_names)]
+        del d["run_names"]
+        d["confidence"] = round(float(self.confidence), 3)
+        d["evidence"] = _jsonable(self.evidence)
+        return d
+
+
+def make_finding(kind: str, symptom: Optional[str], runs, step, severity: str, confidence: float,
+                 evidence: Dict[str, Any], explanation: str, also_possible=(), advice: Optional[str] = None,
+                 seen_at_step=None) -> Finding:
+    keys = [r.key for r in runs]
+    names = [run_label(r) for r in runs]
+    return Finding(kind=kind, symptom=symptom, runs=keys, run_names=names, step=None if step is None else int(step),
+                   severity=severity, confidence=max(0.0, min(1.0, float(confidence))), evidence=evidence,
+                   explanation=explanation,
+                   advice=advice or ADVICE.get((kind, symptom)) or ADVICE[kind], guidance_step=GUIDANCE[kind],
+                   also_possible=list(also_possible), seen_at_step=seen_at_step)
+
+
+def _jsonable(x: Any) -> Any:
+    """Evidence as JSON-safe values: floats rounded to 6 significant digits,
+    non-finite floats as the stream format's strings."""
+    import math
+
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float) or hasattr(x, "item"):
+        try:
+            v = float(x)
+        except (TypeError, ValueError):
+            return str(x)
+        if v != v:
+            return "NaN"
+        if math.isinf(v):
+            return "Infinity" if v > 0 else "-Infinity"
+        if isinstance(x, int) or (hasattr(x, "dtype") and getattr(x.dtype, "kind", "") in "iu"):
+            return int(v)
+        return float(f"{v:.6g}")
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return str(x)

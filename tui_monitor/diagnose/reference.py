@@ -1,0 +1,124 @@
+"""What a training loss is judged against, and which runs are comparable.
+
+* the trivial loss of the declared task (config keys, see docs/diagnosis.md):
+  ``ln C`` for C-class cross-entropy, the target variance for MSE;
+* the run's flexibility (parameters, depth) from its header, to order runs;
+* the baseline: the run the user marked (``Diagnoser(baseline=...)`` or the
+  header tag ``baseline: true``);
+* groups of runs of the same data: the ``data``/``dataset`` config key or
+  tag; runs with neither form one group, "all runs in the view".
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = ["Task", "task_of", "flexibility", "more_flexible", "data_key", "is_baseline", "NO_DATA_KEY"]
+
+NO_DATA_KEY = "(runs without a data key)"
+
+_CLASS_KEYS = ("num_classes", "n_classes", "classes", "num_labels", "n_labels")
+_VAR_KEYS = ("target_var", "target_variance", "label_var", "y_var")
+_TASK_KEYS = ("task", "objective", "problem")
+
+
+class Task:
+    """The declared task and its trivial loss (the loss of the best constant
+    prediction), or ``trivial is None`` when it is not known."""
+
+    __slots__ = ("kind", "trivial", "why")
+
+    def __init__(self, kind: Optional[str], trivial: Optional[float], why: str) -> None:
+        self.kind = kind
+        self.trivial = trivial
+        self.why = why
+
+    def __repr__(self) -> str:
+        return f"Task({self.kind!r}, trivial={self.trivial!r})"
+
+
+def _lookup(d: Dict[str, Any], keys) -> Any:
+    for k in keys:
+        if k in d:
+            return d[k]
+    return None
+
+
+def _num(v) -> Optional[float]:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)) and math.isfinite(float(v)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            f = float(v)
+        except ValueError:
+            return None
+        return f if math.isfinite(f) else None
+    return None
+
+
+def task_of(run, override: Optional[Dict[str, Any]] = None) -> Task:
+    """The run's task from its config (``override``, e.g. from the command
+    line, wins key by key)."""
+    cfg = dict(run.config or {})
+    if override:
+        cfg.update({k: v for k, v in override.items() if v is not None})
+    kind = _lookup(cfg, _TASK_KEYS)
+    kind = str(kind).lower() if isinstance(kind, str) else None
+    classes = _num(_lookup(cfg, _CLASS_KEYS))
+    if kind in ("classification", "classify", "multiclass", "binary", "ce", "cross_entropy") or (
+            kind is None and classes is not None):
+        if kind == "binary" and classes is None:
+            classes = 2.0
+        if classes is not None and classes >= 2 and float(classes).is_integer():
+            return Task("classification", math.log(classes),
+                        f"ln {int(classes)} = {math.log(classes):.4g}, the cross-entropy of a uniform guess over "
+                        f"{int(classes)} classes")
+        return Task("classification", None, "classification without num_classes: no trivial loss")
+    if kind in ("regression", "mse", "l2"):
+        var = _num(_lookup(cfg, _VAR_KEYS))
+        if var is not None and var > 0:
+            return Task("regression", var, f"the target variance {var:.4g}, the MSE of predicting the mean")
+        return Task("regression", None, "regression without target_var: no trivial loss")
+    return Task(kind, None, "no task declared")
+
+
+def flexibility(run) -> Tuple[float, float]:
+    """(trainable parameters, depth), NaN where unknown."""
+    m = run.model or {}
+    p = _num(m.get("trainable_params"))
+    if p is None:
+        p = _num(m.get("params"))
+    d = _num(m.get("depth"))
+    return (p if p is not None else math.nan, d if d is not None else math.nan)
+
+
+def more_flexible(a, b) -> bool:
+    """True when run ``a`` is clearly more flexible than ``b``: at least 20%
+    more parameters and no shallower (or, parameters unknown, deeper)."""
+    pa, da = flexibility(a)
+    pb, db = flexibility(b)
+    if not math.isnan(pa) and not math.isnan(pb):
+        if pa < 1.2 * pb:
+            return False
+        return math.isnan(da) or math.isnan(db) or da >= db
+    if not math.isnan(da) and not math.isnan(db):
+        return da > db
+    return False
+
+
+def data_key(run) -> str:
+    for src in (run.config or {}, run.tags or {}):
+        for k in ("data", "dataset"):
+            v = src.get(k)
+            if v is not None and not isinstance(v, (dict, list)):
+                return str(v)
+    return NO_DATA_KEY
+
+
+def is_baseline(run, marked: Optional[str]) -> bool:
+    if marked is not None and marked in (run.run_id, run.name, f"{run.run_id}#{run.rank}"):
+        return True
+    tag = (run.tags or {}).get("baseline")
+    return tag is True or (isinstance(tag, str) and tag.lower() in ("true", "yes", "1"))

@@ -1,0 +1,70 @@
+"""Every threshold the engine uses, in one place. docs/diagnosis.md says why
+each value is what it is; change them with ``Diagnoser(store, settings=Settings(...))``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    # -- step 1: is the training loss large? --------------------------------------------------
+    #: the loss is compared over two adjacent windows of this many logged points at least ...
+    patience: int = 100
+    #: ... or this fraction of the points logged so far, whichever is larger
+    window_frac: float = 0.25
+    #: "no progress": the newer window is not lower than the older by z standard errors of the
+    #: minibatch noise ...
+    z: float = 3.0
+    #: ... nor by this fraction of its level
+    min_progress: float = 0.01
+    #: large: at least this fraction of the trivial loss (ln C, the target variance)
+    large_vs_trivial: float = 0.75
+    #: small: at most this fraction of the trivial loss
+    small_vs_trivial: float = 0.3
+    #: "never left its initial value": within this fraction of where it started
+    left_initial: float = 0.1
+    #: across runs: a level counts as higher than another when above it by this factor ...
+    cross_ratio: float = 1.15
+    #: ... and by this fraction of the common scale (trivial loss, else the initial loss)
+    cross_gap: float = 0.05
+    # -- gradients -----------------------------------------------------------------------------
+    #: dead units: this fraction of a layer's units with exactly zero gradient
+    dead_fraction: float = 0.5
+    #: vanishing: first-layer gradient norm below this fraction of the last layer's
+    vanishing_ratio: float = 1e-3
+    #: exploding: global gradient norm above this multiple of its first values
+    exploding_ratio: float = 1e3
+    #: update far too small: relative weight change per step below this
+    tiny_update: float = 1e-6
+    #: oscillation: block means in the recent window spanning at least this factor
+    swing_ratio: float = 3.0
+    # -- divergence ------------------------------------------------------------------------------
+    #: rising: the last 3 block means increasing and above this multiple of max(initial, best) ...
+    diverge_rising: float = 100.0
+    #: ... or one block mean above this multiple
+    diverge_jump: float = 1e4
+    # -- step 2: held-out ------------------------------------------------------------------------
+    #: Prechelt's GL_alpha: the held-out loss this many percent above its best
+    gl_alpha: float = 5.0
+    #: ... and above this many evaluation-to-evaluation jitters
+    gl_jitter: float = 3.0
+    #: Prechelt's UP_s: risen over this many successive evaluations (strips) ...
+    up_strips: int = 2
+    #: ... unless GL is this large already
+    gl_strong: float = 15.0
+    #: an overfitting finding is kept while GL stays above this (hysteresis)
+    gl_keep: float = 2.0
+    #: evaluations needed before any held-out rule speaks
+    min_evals: int = 4
+    #: mismatch: test loss at least this multiple of the validation loss (median over evaluations)
+    mismatch_ratio: float = 1.5
+    #: ... and already this multiple in the first third of the evaluations
+    mismatch_early: float = 1.3
+    #: gap rule (no test split): validation at least this multiple of training from the start ...
+    gap_ratio: float = 2.0
+    #: ... and not growing by more than this factor since the first third
+    gap_growth: float = 1.25
+    #: evaluations needed by the gap rule
+    gap_min_evals: int = 6

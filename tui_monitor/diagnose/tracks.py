@@ -1,0 +1,324 @@
+"""Incremental summaries of one run's series, the state the detectors read.
+
+Each track keeps a cursor into its :class:`~tui_monitor.store.Series` and
+only reads the points appended since the last :meth:`feed`, so the cost of
+an update is proportional to what arrived, not to the run's history.
+
+* :class:`LossTrack` (the training loss, often one point a step): a bounded
+  list of block summaries (at most ``MAX_BLOCKS``; when full, neighbours are
+  merged and the block size doubles), the first values, a robust estimate of
+  the minibatch noise, and the non-finite values met.
+* :class:`EvalTrack` (a held-out loss, a point per evaluation): the
+  evaluations themselves (few), with the running best.
+* :class:`GradTrack` (``grads`` records): the recent per-layer gradient and
+  weight norms and dead-unit fractions.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+__all__ = ["LossTrack", "EvalTrack", "GradTrack", "pick_loss", "pick_lr", "MAX_BLOCKS"]
+
+MAX_BLOCKS = 128
+_HEAD = 10  # first finite values kept for the initial level
+
+
+def pick_loss(run, split: str) -> Optional[str]:
+    """The loss metric of ``split``: ``loss`` if logged, else the first
+    metric whose name contains ``loss``, else None."""
+    names = [m for s, m in run.metrics(split)]
+    if "loss" in names:
+        return "loss"
+    for m in names:
+        if "loss" in m.lower():
+            return m
+    return None
+
+
+def pick_lr(run) -> Optional[str]:
+    names = [m for s, m in run.metrics("train")]
+    for cand in ("lr", "learning_rate", "lr-0", "lr_0"):
+        if cand in names:
+            return cand
+    return None
+
+
+class LossTrack:
+    """Block summaries of a (noisy, per-step) loss series."""
+
+    __slots__ = ("cursor", "count", "n_finite", "head", "nonfinite", "first_nonfinite", "last_nonfinite",
+                 "block", "bmean", "bmin", "bmax", "bfirst", "blast", "pend_v", "pend_s", "noise",
+                 "last_step", "last_value", "first_step")
+
+    def __init__(self, block: int = 4) -> None:
+        self.cursor = 0
+        self.count = 0  # points seen
+        self.n_finite = 0
+        self.head: List[float] = []
+        self.nonfinite = 0
+        self.first_nonfinite: Optional[Tuple[int, float]] = None
+        self.last_nonfinite: Optional[Tuple[int, float]] = None
+        self.block = block
+        self.bmean: List[float] = []
+        self.bmin: List[float] = []
+        self.bmax: List[float] = []
+        self.bfirst: List[int] = []
+        self.blast: List[int] = []
+        self.pend_v = np.empty(0)
+        self.pend_s = np.empty(0, dtype=np.int64)
+        self.noise: Optional[float] = None  # minibatch noise (std), robust, recent
+        self.last_step: Optional[int] = None
+        self.last_value: Optional[float] = None
+        self.first_step: Optional[int] = None
+
+    def feed(self, series) -> bool:
+        """Read the points appended since the last call; True if any."""
+        n = len(series)
+        if n <= self.cursor:
+            return False
+        snap = series.snapshot()
+        steps = np.asarray(snap.steps[self.cursor:n], dtype=np.int64)
+        vals = np.asarray(snap.values[self.cursor:n], dtype=np.float64)
+        self.cursor = n
+        self.count += len(vals)
+        if self.first_step is None:
+            self.first_step = int(steps[0])
+        self.last_step = int(steps[-1])
+        self.last_value = float(vals[-1])
+        fin = np.isfinite(vals)
+        if not fin.all():
+            bad = np.flatnonzero(~fin)
+            self.nonfinite += len(bad)
+            if self.first_nonfinite is None:
+                self.first_nonfinite = (int(steps[bad[0]]), float(vals[bad[0]]))
+            self.last_nonfinite = (int(steps[bad[-1]]), float(vals[bad[-1]]))
+            steps, vals = steps[fin], vals[fin]
+        if not len(vals):
+            return True
+        self.n_finite += len(vals)
+        if len(self.head) < _HEAD:
+            self.head.extend(vals[: _HEAD - len(self.head)].tolist())
+        if len(vals) >= 8:
+            d = np.diff(vals)
+            est = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0)
+            self.noise = est if self.noise is None else 0.7 * self.noise + 0.3 * est
+        elif len(self.pend_v) + len(vals) >= 8 and self.noise is None:
+            both = np.concatenate([self.pend_v, vals])
+            d = np.diff(both)
+            self.noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0)
+        v = np.concatenate([self.pend_v, vals]) if len(self.pend_v) else vals
+        s = np.concatenate([self.pend_s, steps]) if len(self.pend_s) else steps
+        b = self.block
+        k = len(v) // b
+        if k:
+            full = v[: k * b].reshape(k, b)
+            fs = s[: k * b].reshape(k, b)
+            self.bmean.extend(full.mean(1).tolist())
+            self.bmin.extend(full.min(1).tolist())
+            self.bmax.extend(full.max(1).tolist())
+            self.bfirst.extend(fs[:, 0].tolist())
+            self.blast.extend(fs[:, -1].tolist())
+            self.pend_v = v[k * b:].copy()
+            self.pend_s = s[k * b:].copy()
+            while len(self.bmean) > MAX_BLOCKS:
+                self._merge()
+        else:
+            self.pend_v = np.array(v, dtype=np.float64)
+            self.pend_s = np.array(s, dtype=np.int64)
+        return True
+
+    def _merge(self) -> None:
+        m = len(self.bmean) // 2 * 2
+        mean = np.asarray(self.bmean[:m]).reshape(-1, 2)
+        mn = np.asarray(self.bmin[:m]).reshape(-1, 2)
+        mx = np.asarray(self.bmax[:m]).reshape(-1, 2)
+        self.bmean = mean.mean(1).tolist() + self.bmean[m:]
+        self.bmin = mn.min(1).tolist() + self.bmin[m:]
+        self.bmax = mx.max(1).tolist() + self.bmax[m:]
+        self.bfirst = self.bfirst[:m:2] + self.bfirst[m:]
+        self.blast = self.blast[1:m:2] + self.blast[m:]
+        self.block *= 2
+
+    # -- levels
+
+    @property
+    def initial(self) -> Optional[float]:
+        """The loss the run started at: the median of its first finite values."""
+        return float(np.median(self.head)) if self.head else None
+
+    @property
+    def points_per_block(self) -> int:
+        return self.block
+
+    def best(self) -> Optional[Tuple[float, int]]:
+        """(level, step): the lowest block mean, a smoothed best."""
+        if not self.bmean:
+            return None
+        i = int(np.argmin(self.bmean))
+        return self.bmean[i], self.blast[i]
+
+    def window(self, points: int) -> Optional[Tuple[float, int, int]]:
+        """(mean, first step, blocks) of the last complete blocks covering at
+        least ``points`` points."""
+        nb = max(1, -(-points // self.block))
+        if len(self.bmean) < nb:
+            return None
+        part = self.bmean[-nb:]
+        return float(np.mean(part)), self.bfirst[-nb], nb
+
+    def two_windows(self, points: int):
+        """Means, spreads and first steps of the last two adjacent windows of
+        ``points`` points each, or None when there are not enough blocks."""
+        nb = max(2, -(-points // self.block))
+        if len(self.bmean) < 2 * nb:
+            return None
+        a = np.asarray(self.bmean[-2 * nb:-nb])
+        b = np.asarray(self.bmean[-nb:])
+        return {"a": float(a.mean()), "b": float(b.mean()), "a_step": self.bfirst[-2 * nb],
+                "b_step": self.bfirst[-nb], "b_min": float(b.min()), "b_max": float(b.max()),
+                "b_lo": float(min(self.bmin[-nb:])), "b_hi": float(max(self.bmax[-nb:])),
+                "b_std": float(b.std()), "n_points": nb * self.block, "blocks": nb}
+
+    def level(self) -> Optional[float]:
+        """The current level: the mean of the last ~32 points."""
+        w = self.window(32)
+        if w is not None:
+            return w[0]
+        if self.bmean:
+            return float(np.mean(self.bmean))
+        if len(self.pend_v):
+            return float(self.pend_v.mean())
+        return None
+
+
+class EvalTrack:
+    """Held-out evaluations: (step, value), the best, the run of rises."""
+
+    __slots__ = ("cursor", "steps", "values", "best", "best_step", "best_index", "nonfinite", "first_nonfinite",
+                 "ups")
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self.steps: List[int] = []
+        self.values: List[float] = []
+        self.best = math.inf
+        self.best_step: Optional[int] = None
+        self.best_index = -1
+        self.nonfinite = 0
+        self.first_nonfinite: Optional[Tuple[int, float]] = None
+        self.ups = 0  # consecutive evaluations that rose
+
+    def feed(self, series) -> List[int]:
+        """Read new evaluations; return the indices (into ``values``) added."""
+        n = len(series)
+        if n <= self.cursor:
+            return []
+        snap = series.snapshot()
+        steps = snap.steps[self.cursor:n].tolist()
+        vals = snap.values[self.cursor:n].tolist()
+        self.cursor = n
+        added = []
+        for s, v in zip(steps, vals):
+            if not math.isfinite(v):
+                self.nonfinite += 1
+                if self.first_nonfinite is None:
+                    self.first_nonfinite = (int(s), float(v))
+                continue
+            if self.values and self.steps[-1] == s:  # the same evaluation logged again: keep the last
+                self.values[-1] = v
+                idx = len(self.values) - 1
+                if idx == self.best_index and v > self.best:
+                    self._rebest()
+            else:
+                if self.values:
+                    self.ups = self.ups + 1 if v > self.values[-1] else 0
+                self.steps.append(int(s))
+                self.values.append(float(v))
+                idx = len(self.values) - 1
+            if v < self.best:
+                self.best, self.best_step, self.best_index = float(v), int(s), idx
+            added.append(idx)
+        return added
+
+    def _rebest(self) -> None:
+        i = int(np.argmin(self.values))
+        self.best, self.best_step, self.best_index = self.values[i], self.steps[i], i
+
+    def jitter(self) -> float:
+        """Relative size of the evaluation-to-evaluation noise: the median of
+        |v[i] - v[i-1]| / v[i-1] over the last 50 evaluations."""
+        v = np.asarray(self.values[-51:])
+        if len(v) < 3:
+            return 0.0
+        prev = np.abs(v[:-1])
+        prev[prev == 0] = 1e-12
+        return float(np.median(np.abs(np.diff(v)) / prev))
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+class GradTrack:
+    """The recent gradient signals: per layer and field, the last values."""
+
+    KEEP = 8
+
+    __slots__ = ("cursors", "recent", "norm_cursor", "norm_head", "norm_recent", "layers", "first_steps")
+
+    def __init__(self) -> None:
+        self.cursors: Dict[Tuple[str, str], int] = {}
+        self.recent: Dict[Tuple[str, str], List[Tuple[int, float]]] = {}
+        self.first_steps: Dict[Tuple[str, str], int] = {}
+        self.norm_cursor = 0
+        self.norm_head: List[float] = []
+        self.norm_recent: List[Tuple[int, float]] = []
+        self.layers: List[str] = []
+
+    def feed(self, run) -> bool:
+        changed = False
+        gn = run.grad_norm
+        n = len(gn)
+        if n > self.norm_cursor:
+            snap = gn.snapshot()
+            pts = list(zip(snap.steps[self.norm_cursor:n].tolist(), snap.values[self.norm_cursor:n].tolist()))
+            self.norm_cursor = n
+            for s, v in pts:
+                if len(self.norm_head) < 5 and math.isfinite(v):
+                    self.norm_head.append(v)
+            self.norm_recent = (self.norm_recent + pts)[-self.KEEP:]
+            changed = True
+        grads = run.grads
+        if len(grads) != len(self.cursors):
+            self.layers = run.layers()
+        for key, series in list(grads.items()):
+            n = len(series)
+            c = self.cursors.get(key, 0)
+            if n > c:
+                snap = series.snapshot()
+                lo = max(c, n - self.KEEP)
+                pts = list(zip(snap.steps[lo:n].tolist(), snap.values[lo:n].tolist()))
+                if key not in self.first_steps:
+                    self.first_steps[key] = int(snap.steps[0])
+                self.recent[key] = (self.recent.get(key, []) + pts)[-self.KEEP:]
+                self.cursors[key] = n
+                changed = True
+        return changed
+
+    def weight_layers(self) -> List[str]:
+        """Layers with a dead-unit field (matrices: linear and conv weights),
+        in model order; else every layer with a gradient."""
+        mats = [l for l in self.layers if (l, "zero_rows") in self.recent]
+        return mats or [l for l in self.layers if (l, "grad") in self.recent]
+
+    def mean(self, layer: str, fld: str, last: int = 3) -> Optional[float]:
+        pts = self.recent.get((layer, fld))
+        if not pts:
+            return None
+        vals = [v for _, v in pts[-last:] if math.isfinite(v)]
+        return float(np.mean(vals)) if vals else None
+
+    def count(self, layer: str, fld: str) -> int:
+        return len(self.recent.get((layer, fld), ()))
