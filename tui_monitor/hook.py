@@ -238,9 +238,12 @@ class _SocketSink:
                 self.run._drop("socket buffer full", 1)
         self.wake.set()
 
+    def delivered(self):
+        return not self.buf or self.acked >= self.buf[-1][0]
+
     def _loop(self):
         backoff = 0.5
-        while not self.stop.is_set():
+        while True:
             try:
                 sock = socket.socket(self.family, socket.SOCK_STREAM)
                 sock.settimeout(5)
@@ -255,8 +258,12 @@ class _SocketSink:
                     sock.close()
                 except Exception:
                     pass
-            if self.stop.wait(backoff):
-                return
+            if self.stop.is_set():  # closing: retry briefly until delivered or out of time
+                if self.delivered() or time.monotonic() >= self.deadline:
+                    return
+                time.sleep(0.1)
+                continue
+            self.stop.wait(backoff)
             backoff = min(backoff * 2, 30.0)
 
     def _session(self, sock):
@@ -268,10 +275,11 @@ class _SocketSink:
         reply = json.loads(reader.readline(MAX_LINE) or b"null")
         if not isinstance(reply, dict) or reply.get("type") != "welcome":
             raise ConnectionError(f"refused: {reply.get('reason') if isinstance(reply, dict) else reply!r}")
-        self._ack(int(reply.get("have", -1)))
+        have = int(reply.get("have", -1))  # a listener restarted since knows less than it acked
+        self.acked = have
         self.connected = True
         sock.settimeout(30)  # a listener that stops reading for this long is reconnected
-        sent = self.acked
+        sent = have
         pending = b""
         while True:
             batch = []
@@ -283,7 +291,7 @@ class _SocketSink:
                 batch.reverse()
                 sock.sendall(b"".join(line for _, line in batch))
                 sent = batch[-1][0]
-            if self.stop.is_set() and (not self.buf or self.acked >= self.buf[-1][0]):
+            if self.stop.is_set() and self.delivered():
                 return
             r, _, _ = select.select([sock], [], [], 0.2)
             if r:
@@ -648,9 +656,11 @@ class Run:
 
     # -- the end -----------------------------------------------------------
 
-    def close(self, status=None, error=None, signal_name=None, timeout=5.0):
+    def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
         """Flush and write the end record. Called for you at interpreter exit,
-        on an uncaught exception and on SIGTERM/SIGINT; idempotent."""
+        on an uncaught exception and on SIGTERM/SIGINT; idempotent. With a
+        socket sink, waits up to ``socket_timeout`` s for the listener to
+        acknowledge the last record."""
         if self.closed or self._inert:
             return
         if status is None:
@@ -689,7 +699,7 @@ class Run:
             self._drop(self._hold_reason, unwritten)
         self._inert = True
         if self._socket is not None:
-            self._socket.close(timeout=min(timeout, 2.0))
+            self._socket.close(timeout=socket_timeout)
         if self._file is not None:
             self._file.close()
         if self in _RUNS:
