@@ -1,0 +1,324 @@
+"""The line chart renderable: braille curves, axes with ticks, a legend,
+markers for non-finite values and vertical guides (best validation step, a
+finding's onset).
+
+A pure Rich renderable fed with already-decimated points (see
+:mod:`tui_monitor.tui.chartdata`): its cost depends on the size of the chart,
+not on the length of the series. All text from the stream (labels) is shown
+literally: it goes into :class:`rich.text.Text` / segments, never markup.
+"""
+from __future__ import annotations
+
+import math
+import time as _time
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+
+from ._text import safe, shorten
+from .canvas import BrailleCanvas
+from .ticks import fmt_log_tick, fmt_tick, log_ticks, nice_ticks, time_ticks
+
+__all__ = ["Line", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed"]
+
+#: Columns taken by the y axis (labels and the axis line).
+Y_AXIS_WIDTH = 8
+#: Rows taken besides the plot: the legend, the x axis line and its labels.
+CHROME_ROWS = 3
+
+# marker characters by Decimated.mark_kind: NaN, +inf, -inf
+MARK_CHARS = ("×", "▲", "▼")
+MARK_NAMES = ("NaN", "+inf", "-inf")
+PATTERN_GLYPH = {"solid": "━", "dash": "╍", "dot": "┈"}
+
+
+@dataclass
+class Line:
+    """One curve: x in data units, y finite (non-finite values go to marks)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    color: str = "white"
+    pattern: str = "solid"  # solid | dash | dot
+    faint: bool = False  # the raw series under a smoothed one
+    label: Optional[str] = None  # legend text (plain, from the stream)
+    mark_x: np.ndarray = field(default_factory=lambda: np.empty(0))
+    mark_kind: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
+
+
+@dataclass
+class VMark:
+    """A vertical guide at ``x`` with a one-character ``glyph`` at the top."""
+
+    x: float
+    color: str = "green"
+    glyph: str = "│"
+    label: str = ""
+
+
+@dataclass
+class ChartSpec:
+    lines: List[Line] = field(default_factory=list)
+    vmarks: List[VMark] = field(default_factory=list)
+    x_range: Optional[Tuple[float, float]] = None  # None: the data's
+    x_kind: str = "step"  # step | relative | wall
+    log_y: bool = False
+    title: str = ""  # plain text
+    note: str = ""  # plain text, right of the legend (smoothing, zoom)
+    empty: str = "no data yet"
+    x_format: Optional[Callable[[float], str]] = None  # for wall time ticks
+
+
+def plot_size(width: int, height: int) -> Tuple[int, int]:
+    """Cells of the plot area inside a chart of ``width`` × ``height``."""
+    return max(0, width - Y_AXIS_WIDTH), max(0, height - CHROME_ROWS)
+
+
+def fmt_clock(t: float) -> str:
+    """Local wall-clock time of day, ``HH:MM:SS``."""
+    try:
+        return _time.strftime("%H:%M:%S", _time.localtime(t))
+    except (OverflowError, OSError, ValueError):
+        return "?"
+
+
+def fmt_elapsed(t: float) -> str:
+    """Seconds as ``+M:SS`` / ``+H:MM:SS``."""
+    if not math.isfinite(t):
+        return "?"
+    sign = "-" if t < 0 else ""
+    t = int(round(abs(t)))
+    h, rest = divmod(t, 3600)
+    m, s = divmod(rest, 60)
+    return "%s%d:%02d:%02d" % (sign, h, m, s) if h else "%s%d:%02d" % (sign, m, s)
+
+
+def _y_transform(y: np.ndarray, log_y: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """``(ty, ok)``: y on the plotted scale and which points could be plotted
+    (on a log axis, values <= 0 cannot)."""
+    if not log_y:
+        return y, np.ones(len(y), dtype=bool)
+    ok = y > 0
+    ty = np.full(len(y), np.nan)
+    ty[ok] = np.log10(y[ok])
+    return ty, ok
+
+
+class LineChart:
+    """Rich renderable for a :class:`ChartSpec`; fills the width it is given
+    and ``height`` rows (default: the height the console offers, else 12)."""
+
+    def __init__(self, spec: ChartSpec, height: Optional[int] = None) -> None:
+        self.spec = spec
+        self.height = height
+
+    # -- ranges -------------------------------------------------------------
+
+    def _x_range(self) -> Tuple[float, float]:
+        if self.spec.x_range is not None:
+            lo, hi = self.spec.x_range
+        else:
+            xs = [l.x for l in self.spec.lines if len(l.x)] + [l.mark_x for l in self.spec.lines if len(l.mark_x)]
+            if not xs:
+                return 0.0, 1.0
+            lo = min(float(np.min(x)) for x in xs)
+            hi = max(float(np.max(x)) for x in xs)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return 0.0, 1.0
+        if hi <= lo:
+            hi = lo + 1.0
+        return float(lo), float(hi)
+
+    def _y_range(self, x_lo: float, x_hi: float) -> Optional[Tuple[float, float]]:
+        lo, hi = math.inf, -math.inf
+        for line in self.spec.lines:
+            if not len(line.y):
+                continue
+            inside = (line.x >= x_lo) & (line.x <= x_hi)
+            ty, ok = _y_transform(line.y[inside], self.spec.log_y)
+            ty = ty[ok & np.isfinite(ty)]
+            if len(ty):
+                lo = min(lo, float(ty.min()))
+                hi = max(hi, float(ty.max()))
+        if lo > hi:
+            return None
+        span = hi - lo
+        if span <= 0 or not math.isfinite(span):
+            pad = abs(lo) * 0.1 if lo else 0.5
+            pad = pad if self.spec.log_y is False else 0.5
+            return lo - pad, hi + pad
+        return lo - span * 0.04, hi + span * 0.04
+
+    # -- rendering ----------------------------------------------------------
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = self.height or options.height or 12
+        for line in self.render_lines(width, height):
+            yield from line.render(console)
+            yield Segment.line()
+
+    def render_lines(self, width: int, height: int) -> List[Text]:
+        """The chart as ``height`` lines of Text, each ``width`` cells."""
+        spec = self.spec
+        pw, ph = plot_size(width, height)
+        out: List[Text] = [self._legend(width)]
+        if pw < 4 or ph < 1:
+            out.extend(Text(" " * width) for _ in range(height - 1))
+            return out[:height]
+        x_lo, x_hi = self._x_range()
+        y_range = self._y_range(x_lo, x_hi)
+        has_marks = any(len(l.mark_x) for l in spec.lines)
+        if y_range is None and not has_marks:
+            body = [Text(" " * width) for _ in range(height - 1)]
+            mid = min(len(body) - 1, max(0, (height - 1) // 2 - 1))
+            msg = shorten(spec.empty, width)
+            body[mid] = Text(msg.center(width), style="dim")
+            return (out + body)[:height]
+        if y_range is None:
+            y_range = (0.0, 1.0)
+        y_lo, y_hi = y_range
+        canvas = BrailleCanvas(pw, ph)
+        sx = (canvas.px_width - 1) / (x_hi - x_lo)
+        sy = (canvas.px_height - 1) / (y_hi - y_lo)
+
+        def col_of(x: float) -> int:
+            return int(round((x - x_lo) * sx)) // 2
+
+        # guides first (below the curves)
+        for vm in spec.vmarks:
+            if not (x_lo <= vm.x <= x_hi):
+                continue
+            c = col_of(vm.x)
+            st = Style(color=vm.color, dim=True)
+            for r in range(ph):
+                canvas.text(r, c, "┊", st, above=False)
+            canvas.text(0, c, vm.glyph[:1] or "│", Style(color=vm.color, bold=True), above=True)
+        # faint lines under the bright ones
+        ordered = [l for l in spec.lines if l.faint] + [l for l in spec.lines if not l.faint]
+        for line in ordered:
+            if len(line.x):
+                ty, ok = _y_transform(line.y, spec.log_y)
+                px = (line.x[ok].astype(np.float64) - x_lo) * sx
+                py = (y_hi - ty[ok]) * sy
+                if len(px):
+                    style = Style(color=line.color, dim=True) if line.faint else Style(color=line.color)
+                    k = canvas.layer(style)
+                    canvas.polyline(k, px, py, "solid" if line.faint else line.pattern)
+                if spec.log_y and not ok.all():  # values <= 0 cannot be drawn on a log axis
+                    for x in line.x[~ok][:50]:
+                        canvas.text(ph - 1, col_of(float(x)), "▽", Style(color=line.color), above=True)
+        for line in spec.lines:
+            if line.faint:
+                continue
+            for x, kind in zip(line.mark_x.tolist(), line.mark_kind.tolist()):
+                if not (x_lo <= x <= x_hi):
+                    continue
+                row = ph - 1 if kind == 2 else 0
+                canvas.text(row, col_of(float(x)), MARK_CHARS[kind], Style(color="bright_red", bold=True))
+        rows = canvas.rows()
+
+        # y axis
+        if spec.log_y:
+            ticks = log_ticks(y_lo, y_hi, max(2, ph // 3))
+        else:
+            ticks = nice_ticks(y_lo, y_hi, max(2, min(6, ph // 2)))
+        tick_rows = {}
+        step = (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
+        for t in ticks:
+            r = int(round((y_hi - t) * sy)) // 4
+            if 0 <= r < ph and r not in tick_rows:
+                tick_rows[r] = fmt_log_tick(10 ** t) if spec.log_y else fmt_tick(t, step)
+        axis_style = Style(color="bright_black")
+        label_style = Style(color="grey62")
+        for r in range(ph):
+            label = tick_rows.get(r)
+            t = Text(no_wrap=True, end="")
+            if label is not None:
+                t.append(label[: Y_AXIS_WIDTH - 1].rjust(Y_AXIS_WIDTH - 1), label_style)
+                t.append("┤", axis_style)
+            else:
+                t.append(" " * (Y_AXIS_WIDTH - 1))
+                t.append("│", axis_style)
+            for text, style in rows[r]:
+                t.append(text, style)
+            out.append(t)
+
+        # x axis
+        xt, xlabels = self._x_ticks(x_lo, x_hi, pw)
+        axis = ["─"] * pw
+        labels = [" "] * pw
+        used_until = -2
+        for x, lab in zip(xt, xlabels):
+            c = col_of(x)
+            if not (0 <= c < pw):
+                continue
+            axis[c] = "┬"
+            start = max(0, min(pw - len(lab), c - len(lab) // 2))
+            if start <= used_until + 1:
+                continue
+            for i, ch in enumerate(lab):
+                labels[start + i] = ch
+            used_until = start + len(lab)
+        t = Text(" " * (Y_AXIS_WIDTH - 1) + "└", style=axis_style, no_wrap=True, end="")
+        t.append("".join(axis), axis_style)
+        out.append(t)
+        xname = {"step": "step", "relative": "time", "wall": "clock"}.get(spec.x_kind, "")
+        t = Text(xname[: Y_AXIS_WIDTH - 1].rjust(Y_AXIS_WIDTH - 1) + " ", style="dim", no_wrap=True, end="")
+        t.append("".join(labels), label_style)
+        out.append(t)
+        return out[:height]
+
+    def _x_ticks(self, lo: float, hi: float, pw: int) -> Tuple[List[float], List[str]]:
+        n = max(2, pw // 12)
+        kind = self.spec.x_kind
+        if kind == "step":
+            ticks = nice_ticks(lo, hi, n, integer=True)
+            step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+            return ticks, [fmt_tick(t, step) for t in ticks]
+        if kind == "relative":
+            ticks = time_ticks(lo, hi, n)
+            return ticks, [fmt_elapsed(t) for t in ticks]
+        fmt = self.spec.x_format or fmt_clock
+        ticks = time_ticks(lo, hi, max(2, pw // 14))
+        return ticks, [fmt(t) for t in ticks]
+
+    def _legend(self, width: int) -> Text:
+        spec = self.spec
+        t = Text(no_wrap=True, end="", overflow="ellipsis")
+        if spec.title:
+            t.append(safe(spec.title), Style(bold=True))
+            t.append("  ")
+        seen = set()
+        for line in spec.lines:
+            if line.faint or not line.label:
+                continue
+            key = (line.label, line.color, line.pattern)
+            if key in seen:
+                continue
+            seen.add(key)
+            t.append(PATTERN_GLYPH.get(line.pattern, "━") * 2, Style(color=line.color))
+            t.append(" " + safe(line.label) + "  ")
+        kinds = set()
+        for line in spec.lines:
+            kinds.update(line.mark_kind.tolist())
+        for k in sorted(kinds):
+            t.append(MARK_CHARS[k], Style(color="bright_red", bold=True))
+            t.append(" " + MARK_NAMES[k] + "  ")
+        for vm in spec.vmarks:
+            if vm.label:
+                t.append(vm.glyph, Style(color=vm.color, bold=True))
+                t.append(" " + safe(vm.label) + "  ")
+        if spec.note:
+            note = safe(spec.note)
+            room = width - t.cell_len
+            if room > len(note) + 1:
+                t.append(" " * (room - len(note)))
+                t.append(note, "dim")
+        t.truncate(width, overflow="ellipsis", pad=True)
+        return t

@@ -1,0 +1,222 @@
+"""From the store to a chart: the view state (metric, smoothing, log-y, x
+axis, zoom window) and :func:`build_chart`, which asks the store for the
+decimated min/max points of every curve shown. Pure: no Textual, no I/O.
+
+The cost of :func:`build_chart` follows the chart's width (two decimation
+buckets per braille pixel column), not the series' length; smoothing is the
+store's incremental EMA, computed on the raw series before decimation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .chart import ChartSpec, Line, VMark
+from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, SPLIT_COLORS, SPLIT_PATTERNS, run_color
+
+__all__ = ["ViewState", "X_KINDS", "SPLIT_ORDER", "metric_names", "build_chart", "x_extent", "series_for"]
+
+X_KINDS = ("step", "relative", "wall")
+SPLIT_ORDER = ("train", "val", "test")
+MIN_SPAN = 1e-9
+
+
+@dataclass
+class ViewState:
+    """What the chart shows; changed by keys, read by :func:`build_chart`."""
+
+    metric: str = "loss"
+    smoothing: float = 0.6  # EMA weight; 0 = off
+    log_y: bool = False
+    x_kind: str = "step"
+    view: Tuple[float, float] = (0.0, 1.0)  # zoom window as fractions of the x extent
+    show_raw: bool = True
+
+    def zoomed(self) -> bool:
+        return self.view != (0.0, 1.0)
+
+    def zoom(self, factor: float, centre: Optional[float] = None) -> "ViewState":
+        """Zoom by ``factor`` (< 1: in) around ``centre`` (a fraction; default
+        the window's middle, or its right edge while following live data)."""
+        lo, hi = self.view
+        span = hi - lo
+        new = min(1.0, max(0.001, span * factor))
+        if centre is None:
+            centre = hi if hi >= 1.0 else (lo + hi) / 2
+            if hi >= 1.0:  # keep following the newest data
+                return replace(self, view=(max(0.0, 1.0 - new), 1.0))
+        lo2 = centre - new / 2
+        lo2 = min(max(0.0, lo2), 1.0 - new)
+        return replace(self, view=(lo2, lo2 + new))
+
+    def pan(self, fraction: float) -> "ViewState":
+        """Move the window by ``fraction`` of its width (negative: left)."""
+        lo, hi = self.view
+        span = hi - lo
+        d = fraction * span
+        lo2 = min(max(0.0, lo + d), 1.0 - span)
+        return replace(self, view=(lo2, lo2 + span))
+
+
+def metric_names(runs: Sequence[Any]) -> List[str]:
+    """Metric names (without split) of ``runs``, loss first, then in order of appearance."""
+    seen: Dict[str, None] = {}
+    for run in runs:
+        for split, metric in run.metrics():
+            if split in SPLIT_ORDER:
+                seen.setdefault(metric, None)
+    names = list(seen)
+    if "loss" in seen:
+        names.remove("loss")
+        names.insert(0, "loss")
+    return names
+
+
+def _origin(run: Any) -> float:
+    if isinstance(run.start, (int, float)) and math.isfinite(run.start):
+        return float(run.start)
+    for s in list(run.series.values()):
+        if len(s):
+            return float(s.times[0])
+    return 0.0
+
+
+def series_for(run: Any, metric: str) -> List[Tuple[str, Any]]:
+    """``(split, series)`` of ``metric`` in ``run``, train first."""
+    out = []
+    for split in SPLIT_ORDER:
+        s = run.get(metric, split)
+        if s is not None and len(s):
+            out.append((split, s))
+    return out
+
+
+def _x_of(series: Any, kind: str) -> np.ndarray:
+    snap = series.snapshot()
+    return snap.steps if kind == "step" else snap.times
+
+
+def x_extent(runs: Sequence[Any], metric: str, kind: str) -> Optional[Tuple[float, float]]:
+    """The x range (in the chart's units) of every curve of ``metric``."""
+    lo, hi = math.inf, -math.inf
+    for run in runs:
+        shift = _origin(run) if kind == "relative" else 0.0
+        for _, s in series_for(run, metric):
+            snap = s.snapshot()
+            xs = snap.steps if kind == "step" else snap.times
+            if not len(xs):
+                continue
+            srt = snap.steps_sorted if kind == "step" else snap.times_sorted
+            a, b = (float(xs[0]), float(xs[-1])) if srt else (float(xs.min()), float(xs.max()))
+            if math.isfinite(a) and math.isfinite(b):
+                lo = min(lo, a - shift)
+                hi = max(hi, b - shift)
+    if lo > hi:
+        return None
+    return lo, hi
+
+
+def _at_step(series: Any, step: int, kind: str, shift: float) -> Optional[float]:
+    """The chart x of ``step`` in ``series`` (its time, in the time modes)."""
+    if kind == "step":
+        return float(step)
+    snap = series.snapshot()
+    idx = np.flatnonzero(snap.steps == step)
+    if not len(idx):
+        return None
+    return float(snap.times[idx[0]]) - shift
+
+
+def build_chart(
+    runs: Sequence[Any],
+    state: ViewState,
+    px_width: int,
+    baseline: Any = None,
+    onsets: Sequence[Tuple[Any, int, str]] = (),
+    title: Optional[str] = None,
+) -> ChartSpec:
+    """The chart of ``state.metric`` for ``runs`` (the first is the focused
+    run: its best validation step is marked), decimated to ``px_width``
+    pixel columns. ``baseline``: a run drawn in grey for comparison (train
+    split) when it is not among ``runs``. ``onsets``: ``(run, step, label)``
+    of findings to mark."""
+    metric = state.metric
+    kind = state.x_kind if state.x_kind in X_KINDS else "step"
+    shown = list(runs)
+    extra = [baseline] if baseline is not None and all(baseline is not r for r in shown) else []
+    ext = x_extent(shown + extra, metric, kind)
+    spec = ChartSpec(x_kind=kind, log_y=state.log_y, title=metric if title is None else title)
+    notes = []
+    if state.smoothing > 0:
+        notes.append("ema %.2f" % state.smoothing)
+    if state.log_y:
+        notes.append("log y")
+    if not shown:
+        spec.empty = "no run selected"
+        return spec
+    if ext is None:
+        spec.empty = "no %s values yet" % metric
+        spec.note = "  ".join(notes)
+        return spec
+    lo, hi = ext
+    span = max(hi - lo, MIN_SPAN)
+    if hi <= lo:
+        lo, hi = lo - 0.5, lo + 0.5
+        span = 1.0
+    w_lo = lo + state.view[0] * span
+    w_hi = lo + state.view[1] * span
+    spec.x_range = (w_lo, w_hi)
+    if state.zoomed():
+        notes.append("zoom %d%%" % round(100 * (state.view[1] - state.view[0])))
+    spec.note = "  ".join(notes)
+    buckets = max(1, px_width)
+    by_split = len(shown) == 1
+    xname = "step" if kind == "step" else "time"
+    for i, run in enumerate(shown + extra):
+        is_base = i >= len(shown)
+        shift = _origin(run) if kind == "relative" else 0.0
+        for split, s in series_for(run, metric):
+            if is_base and split != "train":
+                continue
+            dec = s.decimate(buckets, x=xname, lo=w_lo + shift, hi=w_hi + shift)
+            if is_base:
+                color = BASELINE_COLOR
+                label = "baseline %s" % run.name
+            elif by_split:
+                color = SPLIT_COLORS.get(split, "white")
+                label = split if len(shown) == 1 else "%s %s" % (run.name, split)
+            else:
+                color = run_color(i)
+                label = "%s %s" % (run.name, split)
+            pattern = SPLIT_PATTERNS.get(split, "solid")
+            smooth = state.smoothing > 0 and split == "train" and len(s) > 2
+            xs = dec.x.astype(np.float64) - shift
+            if smooth:
+                sm = s.decimate(buckets, x=xname, lo=w_lo + shift, hi=w_hi + shift, values=s.ema(state.smoothing))
+                if state.show_raw:
+                    spec.lines.append(Line(xs, dec.y, color, pattern, faint=True))
+                spec.lines.append(Line(sm.x.astype(np.float64) - shift, sm.y, color, pattern, label=label,
+                                       mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
+            else:
+                spec.lines.append(Line(xs, dec.y, color, pattern, label=label,
+                                       mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
+    # the focused run's best held-out step
+    focus = shown[0]
+    val = focus.get(metric, "val")
+    if val is not None and len(val):
+        best = val.min()
+        if best is not None:
+            x = _at_step(val, best[1], kind, _origin(focus) if kind == "relative" else 0.0)
+            if x is not None:
+                spec.vmarks.append(VMark(x, BEST_COLOR, "★", "best val @%d" % best[1]))
+    for run, step, label in onsets:
+        s = run.get(metric, "train") or next((s for _, s in series_for(run, metric)), None)
+        if s is None or step is None:
+            continue
+        x = _at_step(s, int(step), kind, _origin(run) if kind == "relative" else 0.0)
+        if x is not None:
+            spec.vmarks.append(VMark(x, ONSET_COLOR, "!", label))
+    return spec

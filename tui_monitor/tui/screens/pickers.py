@@ -1,0 +1,90 @@
+"""Small modal pickers: the metric shown, and the regex filter on run names."""
+from __future__ import annotations
+
+import re
+from typing import List, Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from .._text import safe
+
+__all__ = ["MetricPicker", "FilterScreen"]
+
+
+class MetricPicker(ModalScreen):
+    """Choose the chart's metric; dismisses with its name (or None)."""
+
+    DEFAULT_CSS = """
+    MetricPicker { align: center middle; }
+    MetricPicker > Vertical { width: 50; max-width: 90%; height: auto; max-height: 80%;
+                              border: round $primary; background: $surface; }
+    MetricPicker OptionList { height: auto; max-height: 20; border: none; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, metrics: List[str], current: str) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(" metric", style="bold"))
+            ol = OptionList(*[Option(Text(safe(m))) for m in self.metrics] or
+                            [Option(Text("no metrics yet", style="dim"), disabled=True)])
+            yield ol
+
+    def on_mount(self) -> None:
+        ol = self.query_one(OptionList)
+        if self.current in self.metrics:
+            ol.highlighted = self.metrics.index(self.current)
+        ol.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.metrics[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class FilterScreen(ModalScreen):
+    """A regex on run names; dismisses with the pattern ('' clears)."""
+
+    DEFAULT_CSS = """
+    FilterScreen { align: center top; }
+    FilterScreen > Vertical { width: 60; max-width: 95%; height: auto; margin-top: 2;
+                              border: round $primary; background: $surface; }
+    FilterScreen #err { color: $error; height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(" filter runs by name (regex; empty shows all)", style="bold"))
+            yield Input(value=self.current, placeholder="e.g. ^opt_|fold", id="pattern")
+            yield Static("", id="err")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        pattern = event.value
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            self.query_one("#err", Static).update(Text("bad pattern: %s" % safe(e)))
+            return
+        self.dismiss(pattern)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,7 @@
+"""Thin Textual widgets over the pure renderables and view models."""
+from .chart import ChartView
+from .findings import DecisionPathView, FindingsList
+from .gradients import GradientsView
+from .runs import RunsTable
+
+__all__ = ["ChartView", "FindingsList", "DecisionPathView", "GradientsView", "RunsTable"]

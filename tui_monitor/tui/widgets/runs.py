@@ -1,0 +1,160 @@
+"""The runs panel: one row per run with status, step, losses, best
+validation loss, size and the worst finding as a badge. Cells are Text built
+from plain strings (run names are data, never markup)."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from .._text import fmt_count, fmt_duration, fmt_num, plain, safe, shorten
+from ..findings import finding_title, severity_name
+from ..palette import SEVERITY_STYLES, STATUS_STYLES
+
+__all__ = ["RunsTable", "run_row", "COLUMNS", "order_runs"]
+
+#: (key, label, shown when narrow)
+COLUMNS = (
+    ("mark", " ", True),
+    ("name", "run", True),
+    ("status", "status", True),
+    ("step", "step", True),
+    ("train", "train", True),
+    ("val", "val", True),
+    ("best", "best val", False),
+    ("params", "params", False),
+    ("base", "vs base", False),
+    ("finding", "finding", True),
+)
+
+
+def _last(series) -> Optional[float]:
+    if series is None or not len(series):
+        return None
+    return series.last()[1]
+
+
+def status_text(run: Any, now: float, silent_after: float = 60.0) -> Text:
+    st = run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
+    label = st
+    if st == "silent" and run.last_seen is not None:
+        label = "silent %s" % fmt_duration(now - run.last_seen)
+    return Text(label, style=STATUS_STYLES.get(st, ""), no_wrap=True)
+
+
+def order_runs(runs: Sequence[Any]) -> List[Any]:
+    """Runs grouped: runs sharing a ``group`` tag (folds) together, by fold."""
+    first_index: Dict[str, int] = {}
+    for i, run in enumerate(runs):
+        g = run.tags.get("group") if isinstance(run.tags, dict) else None
+        if g is not None:
+            first_index.setdefault(str(g), i)
+    def key2(ir):
+        i, run = ir
+        g = run.tags.get("group") if isinstance(run.tags, dict) else None
+        if g is None:
+            return (i, 0, i)
+        fold = run.tags.get("fold")
+        fold = fold if isinstance(fold, (int, float)) and not isinstance(fold, bool) else 0
+        return (first_index[str(g)], fold, i)
+    return [r for _, r in sorted(enumerate(runs), key=key2)]
+
+
+def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], finding: Any,
+            name_width: int = 24) -> Dict[str, Text]:
+    """The cells of ``run``'s row."""
+    train = run.get("loss", "train")
+    val = run.get("loss", "val")
+    mark = Text(no_wrap=True)
+    mark.append("●" if selected else "○", "bold #4fc3f7" if selected else "dim")
+    mark.append("★" if baseline is run else " ", "bold #9e9e9e")
+    tags = run.tags if isinstance(run.tags, dict) else {}
+    name = safe(run.name)
+    if tags.get("group") is not None and tags.get("fold") is not None:
+        name = "%s ·f%s" % (name, safe(tags.get("fold")))
+    if getattr(run, "world_size", 1) > 1:
+        name = "%s r%d" % (name, run.rank)
+    cells = {
+        "mark": mark,
+        "name": Text(shorten(name, name_width), no_wrap=True),
+        "status": status_text(run, now),
+        "step": Text(str(run.last_step) if run.last_step is not None else "-", justify="right"),
+        "train": Text(fmt_num(_last(train)), justify="right"),
+        "val": Text(fmt_num(_last(val)), justify="right"),
+    }
+    best = val.min() if val is not None and len(val) else None
+    cells["best"] = Text("%s @%d" % (fmt_num(best[0]), best[1]) if best else "-", justify="right")
+    model = run.model if isinstance(run.model, dict) else {}
+    params = model.get("trainable_params") or model.get("params")
+    cells["params"] = Text(fmt_count(params) if isinstance(params, int) else "-", justify="right")
+    base = "-"
+    if baseline is not None and baseline is not run:
+        a, b = _last(train), _last(baseline.get("loss", "train"))
+        if a is not None and b is not None and math.isfinite(a) and math.isfinite(b) and b != 0:
+            base = "%+.0f%%" % (100.0 * (a - b) / abs(b))
+    elif baseline is run:
+        base = "base"
+    cells["base"] = Text(base, justify="right")
+    if finding is not None:
+        sev = severity_name(finding)
+        cells["finding"] = Text(" %s " % shorten(finding_title(finding), 22), style=SEVERITY_STYLES.get(sev, ""),
+                                no_wrap=True)
+    else:
+        cells["finding"] = Text("", no_wrap=True)
+    return cells
+
+
+class RunsTable(DataTable):
+    """The runs, one row each, keyed by ``"run_id\\x00rank"``."""
+
+    DEFAULT_CSS = """
+    RunsTable { height: auto; max-height: 40%; }
+    """
+
+    def __init__(self, **kw) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
+        self._columns_key: Tuple[str, ...] = ()
+        self._rows: List[str] = []
+        self._cells: Dict[str, Dict[str, Text]] = {}
+
+    @staticmethod
+    def row_key(run: Any) -> str:
+        return "%s\x00%d" % (run.run_id, run.rank)
+
+    def set_rows(self, rows: List[Tuple[str, Dict[str, Text]]], narrow: bool) -> None:
+        """Show ``rows`` (key, cells) in order, updating only what changed."""
+        cols = tuple(k for k, _, n in COLUMNS if n or not narrow)
+        keys = [k for k, _ in rows]
+        cursor_key = self.cursor_key()
+        if cols != self._columns_key or keys != self._rows:
+            self.clear(columns=cols != self._columns_key)
+            if cols != self._columns_key:
+                for k, label, _ in COLUMNS:
+                    if k in cols:
+                        self.add_column(Text(label, style="bold"), key=k)
+                self._columns_key = cols
+            for key, cells in rows:
+                self.add_row(*[cells[c] for c in cols], key=key)
+            self._rows = keys
+            self._cells = {k: c for k, c in rows}
+            if cursor_key in keys:
+                self.move_cursor(row=keys.index(cursor_key), animate=False)
+            return
+        for key, cells in rows:
+            old = self._cells.get(key, {})
+            for c in cols:
+                if c not in old or old[c] != cells[c]:
+                    self.update_cell(key, c, cells[c], update_width=c in ("name", "finding", "best", "status"))
+            self._cells[key] = cells
+
+    def cursor_key(self) -> Optional[str]:
+        if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
+            return None
+        return self._rows[self.cursor_row]
+
+    def move_to_key(self, key: str) -> None:
+        if key in self._rows:
+            self.move_cursor(row=self._rows.index(key), animate=False)
