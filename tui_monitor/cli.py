@@ -201,8 +201,78 @@ def _run_watch(args: argparse.Namespace) -> int:
         ingest.stop()
 
 
-#: Every subcommand, by its adder. Later: diagnose, demo.
-_COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_watch, _add_version)
+def _add_diagnose(sub) -> None:
+    p = sub.add_parser(
+        "diagnose", help="say why runs are not working (findings of the diagnostic method)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read stream files (or folders of them, recursively *.jsonl) and print the findings of the\n"
+                    "diagnostic method (docs/diagnosis.md): model bias, optimization, overfitting, mismatch,\n"
+                    "divergence, with evidence, confidence and advice; then each run's decision path and any\n"
+                    "cross-validation summary.",
+        epilog="examples:\n"
+               "  tui-monitor diagnose runs/\n"
+               "  tui-monitor diagnose --baseline linear runs/*.jsonl\n"
+               "  tui-monitor diagnose --task classification --num-classes 10 --json runs/ | jq .findings\n"
+               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="stream files or folders (searched for *.jsonl)")
+    p.add_argument("--baseline", metavar="RUN", help="run name or id to compare the other runs of the same data against")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (docs/diagnosis.schema.json)")
+    p.add_argument("--task", choices=["classification", "regression"],
+                   help="the task, for the trivial loss (overrides the runs' config)")
+    p.add_argument("--num-classes", type=int, metavar="C", help="classes, for --task classification (ln C)")
+    p.add_argument("--target-var", type=float, metavar="V", help="target variance, for --task regression")
+    p.set_defaults(func=_run_diagnose)
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from .diagnose import Diagnoser, report_dict, report_text
+    from .diagnose.report import exit_status
+    from .schema import split_metric
+    from .store import Store
+    from .stream import read_file, record_to_json
+
+    files: List[str] = []
+    for path in args.paths:
+        if os.path.isdir(path):
+            for root, _, names in sorted(os.walk(path)):
+                files.extend(os.path.join(root, n) for n in sorted(names) if n.endswith(".jsonl"))
+        elif os.path.exists(path):
+            files.append(path)
+        else:
+            print(f"{PROG}: no such file or folder: {clean(path)}", file=sys.stderr)
+            return 2
+    if not files:
+        print(f"{PROG}: no stream files (*.jsonl) under {clean(' '.join(args.paths))}", file=sys.stderr)
+        return 2
+    store = Store(splitter=split_metric)
+    for f in files:
+        try:
+            records, _ = read_file(f)
+        except OSError as e:
+            print(f"{PROG}: cannot read {clean(f)}: {clean(e.strerror or e)}", file=sys.stderr)
+            return 2
+        store.apply_many([record_to_json(r) for r in records], stream=f)
+    task = None
+    if args.task or args.num_classes or args.target_var:
+        task = {"task": args.task, "num_classes": args.num_classes, "target_var": args.target_var}
+    engine = Diagnoser(store, baseline=args.baseline, task=task)
+    engine.update()
+    if args.baseline and not any(args.baseline in (r.name, r.run_id) for r in store):
+        print(f"{PROG}: no run named {clean(args.baseline)}", file=sys.stderr)
+        return 2
+    if args.json:
+        text = json.dumps(report_dict(engine), ensure_ascii=False, allow_nan=False)
+        sys.stdout.write(text.translate(_json_escapes()) + "\n")
+    else:
+        sys.stdout.write(report_text(engine, clean))
+    return exit_status(engine)
+
+
+#: Every subcommand, by its adder. Later: demo.
+_COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_watch, _add_diagnose, _add_version)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,11 @@ class RunState:
         self.assessment: Optional[Dict[str, Any]] = None
         self.gradient: List[Dict[str, Any]] = []
         self.findings: Dict[str, Finding] = {}
-        self.header_version = None
+        self.stalled_since: Optional[int] = None  # point count when the stall began
+
+    def stalled_for(self) -> int:
+        """Logged points since the training loss last made progress (0 when it does)."""
+        return 0 if self.stalled_since is None else self.train.n_finite - self.stalled_since
 
     # helpers for the detectors
     def loss_name(self, split: str) -> Optional[str]:
@@ -169,7 +173,12 @@ class Diagnoser:
                 continue
             st.version = run.version
             st.feed()
-            st.assessment = assess(st, s)
+            st.assessment = assess(st, s, st.assessment)
+            halted = bool(st.assessment.get("stalled") or st.assessment.get("no_progress"))
+            if not halted:
+                st.stalled_since = None
+            elif st.stalled_since is None:
+                st.stalled_since = st.train.n_finite
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
             touched.append(st)
         if not touched:

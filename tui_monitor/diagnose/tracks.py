@@ -177,16 +177,17 @@ class LossTrack:
             return None
         a = np.asarray(self.bmean[-2 * nb:-nb])
         b = np.asarray(self.bmean[-nb:])
-        return {"a": float(a.mean()), "b": float(b.mean()), "a_step": self.bfirst[-2 * nb],
+        # medians of block means: a few spiked blocks (a bad batch) do not move them
+        return {"a": float(np.median(a)), "b": float(np.median(b)), "a_step": self.bfirst[-2 * nb],
                 "b_step": self.bfirst[-nb], "b_min": float(b.min()), "b_max": float(b.max()),
-                "b_lo": float(min(self.bmin[-nb:])), "b_hi": float(max(self.bmax[-nb:])),
+                "b_p10": float(np.percentile(b, 10)), "b_p90": float(np.percentile(b, 90)),
                 "b_std": float(b.std()), "n_points": nb * self.block, "blocks": nb}
 
     def level(self) -> Optional[float]:
         """The current level: the mean of the last ~32 points."""
-        w = self.window(32)
-        if w is not None:
-            return w[0]
+        nb = max(1, -(-32 // self.block))
+        if len(self.bmean) >= nb:
+            return float(np.median(self.bmean[-nb:]))
         if self.bmean:
             return float(np.mean(self.bmean))
         if len(self.pend_v):

@@ -26,13 +26,17 @@ def _f(x: Optional[float]) -> str:
     return f"{x:.4g}"
 
 
-def assess(st, s: Settings) -> Dict[str, Any]:
+def assess(st, s: Settings, prev: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Where the run's training loss stands. Keys: ``level``, ``initial``,
     ``best``/``best_step``, ``trivial`` and ``ratio`` (level / trivial),
     ``window`` (the two-window comparison or None), ``stalled`` (None while
     too short), ``no_progress`` (stalled and not below its start, or back far
     above its best), ``never_left``, ``large`` ("yes", "no", None) and
-    ``why``."""
+    ``why``. ``prev``, the previous assessment, gives the verdicts
+    hysteresis: a stall ends on clear progress only (twice the bar that
+    started it), a large loss stays large down to 0.65 of the trivial loss,
+    and "no progress" ends when the loss is back under 0.8 of its start."""
+    prev = prev or {}
     t = st.train
     a: Dict[str, Any] = {"level": t.level(), "initial": t.initial, "points": t.n_finite,
                          "trivial": st.task.trivial, "last_step": t.last_step}
@@ -49,6 +53,8 @@ def assess(st, s: Settings) -> Dict[str, Any]:
         se = noise * math.sqrt(2.0 / tw["n_points"])
         progress = tw["a"] - tw["b"]
         need = max(s.z * se, s.min_progress * abs(tw["b"]))
+        if prev.get("stalled"):
+            need *= 2.0
         a["progress"], a["progress_needed"] = progress, need
         a["stalled"] = bool(progress < need)
         init = t.initial
@@ -56,13 +62,15 @@ def assess(st, s: Settings) -> Dict[str, Any]:
             a["never_left"] = bool(a["stalled"] and tw["b"] >= init - s.left_initial * abs(init))
         back_up = a["best"] is not None and a["best"] > 0 and tw["b"] >= 2.0 * a["best"] and tw["b_min"] > a["best"] * 1.5
         a["no_progress"] = bool(a["never_left"] or (init is not None and tw["b"] >= init) or back_up)
+        if prev.get("no_progress") and not a["no_progress"] and init is not None:
+            a["no_progress"] = bool(tw["b"] >= 0.8 * init or back_up)
         a["level"] = tw["b"]
     level = a["level"]
     triv = st.task.trivial
     a["ratio"] = (level / triv) if (level is not None and triv) else None
     large, why = None, "no reference yet"
     if a["ratio"] is not None:
-        if a["ratio"] >= s.large_vs_trivial:
+        if a["ratio"] >= s.large_vs_trivial or (prev.get("large") == "yes" and a["ratio"] >= s.large_vs_trivial - 0.1):
             large, why = "yes", (f"{_f(level)} is {a['ratio']:.0%} of the trivial loss {_f(triv)} "
                                  f"({st.task.why})")
         elif a["ratio"] <= s.small_vs_trivial:
@@ -130,10 +138,13 @@ def gradient_evidence(st, a: Dict[str, Any], s: Settings) -> List[Dict[str, Any]
                         "text": f"the weights change by {rate:.2g} of their norm per step{extra}: updates far too "
                                 f"small for the loss"})
     tw = a.get("window")
-    if tw is not None and tw["b_min"] > 0 and tw["b_max"] / tw["b_min"] >= s.swing_ratio and a.get("no_progress"):
-        out.append({"symptom": "oscillation", "low": tw["b_min"], "high": tw["b_max"],
+    was = any(g.get("symptom") == "oscillation" for g in (st.gradient or []))
+    swing = s.swing_ratio if not was else s.swing_ratio * 2 / 3
+    if tw is not None and tw["b_p10"] > 0 and tw["b_p90"] / tw["b_p10"] >= swing and a.get("no_progress"):
+        out.append({"symptom": "oscillation", "low": tw["b_p10"], "high": tw["b_p90"],
                     "text": f"over steps {tw['b_step']}-{st.train.last_step} the loss swings between "
-                            f"{tw['b_min']:.3g} and {tw['b_max']:.3g} without getting lower than at the start"})
+                            f"{tw['b_p10']:.3g} and {tw['b_p90']:.3g} (10th and 90th percentiles of its "
+                            f"block means) without getting lower than at the start"})
     return out
 
 
@@ -229,11 +240,14 @@ def train_findings(st, a: Dict[str, Any], grads: List[Dict[str, Any]], cross: Di
         return [make_finding("model_bias", "plateau", [run, other], start, "warning", 0.85, ev, text,
                              seen_at_step=last)]
     # one run, large loss, no gradient symptom: which cause is likelier, and which run would tell
+    confirmed = st.stalled_for() >= (tw["n_points"] if tw else 0)
     if depth is not None and depth <= 1:
         text = (f"the training loss is large ({why_large}) and stopped improving in a linear model, which rarely "
                 f"has optimization trouble: the model is not flexible enough")
         return [make_finding("model_bias", "plateau", [run], start, "warning", 0.65, ev, text,
                              also_possible=["optimization"], seen_at_step=last)]
+    if not confirmed:
+        return []  # the weaker single-run verdicts wait until the stall has lasted a second window
     if a.get("never_left"):
         text = (f"the training loss is large ({why_large}) and has not moved: the optimizer is not making "
                 f"progress. A smaller, easy-to-optimise baseline (linear or shallow) on the same data would "

@@ -65,7 +65,7 @@ SCENARIOS: Dict[str, Scenario] = dict([
                                                               "every hidden unit dead"),
     _s("lr_small", "optimization", "lr_too_small", description="SGD with a learning rate of 1e-6"),
     _s("lr_oscillating", "optimization", "oscillation",
-       description="Adam whose learning rate alternates every 10 steps between 0.003 and a far-too-large 0.1: "
+       description="Adam whose learning rate alternates every 10 steps between 0.003 and a far-too-large 0.2: "
                    "the loss swings without progress"),
     _s("diverge_nan", "divergence", "non_finite", onset="non_finite",
        description="SGD with a learning rate too large for unnormalised inputs: the loss explodes to NaN"),

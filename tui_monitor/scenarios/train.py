@@ -141,7 +141,7 @@ def _setup(name: str, seed: int, torch, fold: int) -> Dict[str, Any]:
         elif name == "lr_oscillating":
             model = _mlp(torch, [4, 64, 64, 1], nn.Tanh)
             opt = torch.optim.Adam(model.parameters(), lr=0.003)
-            lr_at = lambda s: 0.003 if (s // 10) % 2 == 0 else 0.1  # noqa: E731
+            lr_at = lambda s: 0.003 if (s // 10) % 2 == 0 else 0.2  # noqa: E731
         elif name == "overfit":
             model = _mlp(torch, [4, 256, 256, 1], nn.ReLU)
             opt = torch.optim.Adam(model.parameters(), lr=3e-4)
