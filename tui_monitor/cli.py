@@ -271,8 +271,37 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     return exit_status(engine)
 
 
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="train small real runs in the background and watch them (needs torch)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start several small real PyTorch training runs in the background (CPU, up to a\n"
+                    "minute each) that walk through the guidance: a linear baseline (model bias), an\n"
+                    "MLP that fits, a too-deep plain net worse on training data than a shallow one\n"
+                    "(optimization), a big net that overfits, a shifted test set (mismatch) and a run\n"
+                    "that diverges; open the TUI on them while they train. Every run is stopped and\n"
+                    "the temporary folder removed when the demo ends, however it ends.",
+        epilog="examples:\n"
+               "  tui-monitor demo\n"
+               "  tui-monitor demo --no-tui              train, then print the runs and the diagnosis\n"
+               "  tui-monitor demo --dir runs/ --fast    keep the streams in runs/")
+    p.add_argument("--dir", metavar="DIR", help="write the streams here and keep them (default: a temporary folder)")
+    p.add_argument("--no-tui", action="store_true", help="wait for the runs, print the runs table and the diagnosis")
+    p.add_argument("--fast", action="store_true", help="train at full speed (default: slowed down to watch live)")
+    p.add_argument("--delay", type=float, default=0.05, metavar="S",
+                   help="seconds each run sleeps after a step (default 0.05)")
+    p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(args.dir, tui=not args.no_tui, delay=0.0 if args.fast else max(0.0, args.delay), seed=args.seed)
+
+
 #: Every subcommand, by its adder. Later: demo.
-_COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_watch, _add_diagnose, _add_version)
+_COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_watch, _add_diagnose, _add_demo, _add_version)
 
 
 def build_parser() -> argparse.ArgumentParser:

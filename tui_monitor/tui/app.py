@@ -100,6 +100,7 @@ class MonitorApp(App):
     BINDINGS = [
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
         Binding("space", "toggle_select", "select", show=True),
         Binding("a", "select_all", "all/none", show=False),
         Binding("b", "baseline", "baseline", show=True),
