@@ -143,8 +143,10 @@ def _reparse(line: bytes, warns: _Warnings) -> Any:
         raise DecodeError(f"malformed JSON: nested more than {MAX_DEPTH} deep") from None
 
 
-def _fast_metrics(obj: dict) -> Optional[Metrics]:
-    """A ``metrics`` record by explicit type checks, or None to take the slow path."""
+def _fast_metrics(obj: dict, raw: bool = False) -> Optional[Metrics]:
+    """A ``metrics`` record by explicit type checks, or None to take the slow
+    path. With ``raw``, the checked record as a plain dict (for the store's
+    hot path: no model is built)."""
     seq = obj.get("seq")
     step = obj.get("step")
     values = obj.get("values")
@@ -185,6 +187,9 @@ def _fast_metrics(obj: dict) -> Optional[Metrics]:
         return None
     if fix:
         values = {**values, **fix}
+    if raw:
+        obj["time"], obj["values"] = t, values
+        return obj
     fields_set = {"type", "seq", "step", "time", "values"}
     if split is not None:
         fields_set.add("split")
@@ -237,7 +242,7 @@ def _salvage_metrics(obj: dict, warns: _Warnings) -> dict:
     return obj
 
 
-def _decode(line: bytes, warns: _Warnings) -> Any:
+def _decode(line: bytes, warns: _Warnings, raw: bool = False) -> Any:
     """A record, ``None`` (blank line) or an ``_Unknown``; raise DecodeError."""
     exact = False  # parsed by the standard library already
     if len(line) > 2 * MAX_DEPTH and _too_deep(line):
@@ -251,7 +256,7 @@ def _decode(line: bytes, warns: _Warnings) -> Any:
         exact = True
     if type(obj) is dict:
         if obj.get("type") == "metrics" and "v" not in obj:
-            rec = _fast_metrics(obj)
+            rec = _fast_metrics(obj, raw)
             if rec is not None:
                 return rec
         if not exact and _LONG_DIGITS.search(line):
@@ -304,8 +309,9 @@ class StreamReader:
     """
 
     def __init__(self, source: str = "<stream>", *, max_line_bytes: int = MAX_LINE_BYTES,
-                 max_problems: int = MAX_PROBLEMS, dedupe: bool = True):
+                 max_problems: int = MAX_PROBLEMS, dedupe: bool = True, raw_metrics: bool = False):
         self.source = source
+        self.raw_metrics = raw_metrics  # metrics records as checked plain dicts (the store's food)
         self.max_line_bytes = max_line_bytes
         self.dedupe = dedupe
         self.stats = ReaderStats()
@@ -405,7 +411,7 @@ class StreamReader:
             return
         warns: _Warnings = []
         try:
-            rec = _decode(line, warns)
+            rec = _decode(line, warns, self.raw_metrics)
         except DecodeError as e:
             self._problem(self._line, str(e))
             return
@@ -423,7 +429,11 @@ class StreamReader:
         if type(rec) is _Unknown:
             self.stats.skipped[rec.type] += 1
             return
-        if self.dedupe and rec.type in RECORD_TYPES:
+        if rec.__class__ is dict:  # a raw metrics record
+            if self.dedupe and not self._accept_seq(rec["seq"]):
+                self.stats.duplicates += 1
+                return
+        elif self.dedupe and rec.type in RECORD_TYPES:
             if rec.type == "run":
                 self._new_header(rec)
             if not self._accept_seq(rec.seq):

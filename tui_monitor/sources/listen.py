@@ -205,7 +205,7 @@ class Listener:
         key = (run_id, rank)
         reader = self.readers.get(key)
         if reader is None:
-            reader = self.readers[key] = StreamReader(f"{self._peer(conn)} run {run_id} rank {rank}")
+            reader = self.readers[key] = StreamReader(f"{self._peer(conn)} run {run_id} rank {rank}", raw_metrics=True)
         conn.reader, conn.stream = reader, ("socket", run_id, rank)
         have = reader.contiguous_seq
         conn.acked = have

@@ -102,7 +102,7 @@ class FileTail:
         self.offset = 0
         self.generation += 1
         self.key = (self.path, self.generation)
-        self.reader = StreamReader(self.path)
+        self.reader = StreamReader(self.path, raw_metrics=True)
         self._reported = 0
 
     def _read(self, limit: Optional[int] = -1) -> bool:

@@ -19,7 +19,13 @@ import math
 import time as _time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
+import numpy as np
+
 from .series import Series
+
+#: Consecutive metrics records with the same names and split taken as one
+#: block (one numpy array, one ``extend`` per series) when at least this many.
+_BLOCK_MIN = 8
 
 __all__ = ["Run", "Store", "RunKey", "default_splitter", "STATUSES"]
 
@@ -315,14 +321,87 @@ class Store:
         changed = set()  # type: Set[RunKey]
         now = self.clock()
         apply_one = self._apply
-        for record in records:
-            if record.__class__ is dict and record.get("type") not in ("metrics", "grads"):
-                self._flush(batch)  # order against headers, ends, restarts
+        records = records if isinstance(records, list) else list(records)
+        i, n = 0, len(records)
+        while i < n:
+            record = records[i]
+            if record.__class__ is dict:
+                rtype = record.get("type")
+                if rtype == "metrics" and n - i >= _BLOCK_MIN:
+                    end = self._metrics_block(records, i, stream, batch, now)
+                    if end > i:
+                        changed.add(self._streams[stream].key)
+                        i = end
+                        continue
+                elif rtype != "grads":
+                    self._flush(batch)  # order against headers, ends, restarts
             run = apply_one(record, stream, batch, now)
             if run is not None:
                 changed.add(run.key)
+            i += 1
         self._flush(batch)
         return changed
+
+    def _metrics_block(self, records: list, start: int, stream: Any, batch: _Batch, now: float) -> int:
+        """Apply a block of look-alike metrics records from ``start`` at once
+        (the common case: a loop logging the same names every step); returns
+        where the block ended, or ``start`` when the records need the
+        record-by-record path (odd types, duplicates, too few alike)."""
+        first = records[start]
+        values = first.get("values")
+        if values.__class__ is not dict or not values or first.get("text"):
+            return start
+        names = tuple(values)
+        k, split = len(names), first.get("split")
+        steps, times, seqs, rows = [], [], [], []
+        end = len(records)
+        for j in range(start, len(records)):
+            r = records[j]
+            if r.__class__ is not dict or r.get("type") != "metrics" or r.get("split") != split or r.get("text"):
+                end = j
+                break
+            vals = r.get("values")
+            if vals.__class__ is not dict or len(vals) != k:
+                end = j
+                break
+            try:
+                rows.append([vals[name] for name in names])
+            except KeyError:
+                end = j
+                break
+            steps.append(r.get("step"))
+            times.append(r.get("time"))
+            seqs.append(r.get("seq"))
+        if end - start < _BLOCK_MIN:
+            return start
+        run = self._run_for(first, stream)
+        try:
+            st, sq = np.array(steps), np.array(seqs)
+            tm = np.array(times, dtype=np.float64)
+            vals = np.array(rows, dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            return start
+        if st.dtype.kind != "i" or sq.dtype.kind != "i" or vals.shape != (end - start, k):
+            return start
+        gaps = np.diff(sq)
+        if sq[0] <= run.seq or (gaps.size and gaps.min() <= 0) or np.isnan(tm).any():
+            return start  # duplicates or odd times: let the careful path count them
+        self._flush(batch)
+        run.missing += int(sq[-1] - sq[0] + 1 - (end - start)) + max(0, int(sq[0]) - run.seq - 1)
+        run.seq = int(sq[-1])
+        latest = float(tm.max())
+        if run.last_seen is None or latest > run.last_seen:
+            run.last_seen = latest
+        run.last_arrival = now
+        if run.status == "silent":
+            run.status = "running"
+        run.last_step = int(st[-1])
+        run.last_log = float(tm[-1])
+        split = None if split is None else str(split)
+        for c, name in enumerate(names):
+            run._series(self._split(str(name), split)).extend(st, tm, vals[:, c])
+        self._bump(run)
+        return end
 
     def mark_silent(self, now: Optional[float] = None, after: float = 60.0) -> List[Run]:
         """Turn running streams with no record for ``after`` seconds (by the
