@@ -301,3 +301,54 @@ def test_a_record_over_the_line_limit_becomes_a_dropped_record(tmp_path, capfd):
     assert [r["type"] for r in recs] == ["run", "dropped", "metrics", "end"]
     assert recs[1]["reasons"] == {"record over 1 MiB": 1} and recs[-1]["dropped"] == 1
     assert "record of" in capfd.readouterr().err
+
+
+def test_a_real_training_loop_reads_back_bit_for_bit(tmp_path):
+    """A tiny torch loop logs through the hook; the monitor's own reader gets
+    every value back exactly, non-finite and extreme ones included."""
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    import math
+    import struct
+
+    from tui_monitor.stream import read_file
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = torch.randn(64, 4), torch.randn(64, 1)
+    run = tm.init("exact", dir=tmp_path, config={"lr": 0.05, "eps": float("nan")}, model=model, watch_every=10)
+    sent = []
+    specials = [float("nan"), float("inf"), float("-inf"), 1e-300, 5e-324, -0.0, 2**63 + 1, 10**30]
+    for step in range(40):
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        extra = specials[step % len(specials)]
+        run.log({"loss": loss, "lr": 0.05, "extra": extra}, step=step)
+        sent.append((step, loss.item(), extra))
+        if step % 10 == 9:
+            with torch.no_grad():
+                val = torch.nn.functional.mse_loss(model(x + 0.1), y)
+            run.log({"loss": val}, step=step, split="val")
+    run.close()
+    recs, problems = read_file(run.path)
+    assert problems == []
+    header = recs[0]
+    assert header.name == "exact" and header.model.trainable_params == 4 * 8 + 8 + 8 + 1
+    assert header.config["eps"] == "NaN"
+    train = [r for r in recs if r.type == "metrics" and r.split is None]
+    assert [r.step for r in train] == [s for s, _, _ in sent]
+
+    def same(a, b):
+        if isinstance(b, int) and not isinstance(b, bool):
+            return type(a) is int and a == b
+        return struct.pack("<d", a) == struct.pack("<d", b) or (math.isnan(a) and math.isnan(b))
+
+    for r, (step, loss, extra) in zip(train, sent):
+        assert struct.pack("<d", r.values["loss"]) == struct.pack("<d", loss)
+        assert same(r.values["extra"], extra), (step, r.values["extra"], extra)
+    assert len([r for r in recs if r.type == "metrics" and r.split == "val"]) == 4
+    assert [r.step for r in recs if r.type == "grads"] == [0, 10, 20, 30]
+    assert recs[-1].type == "end" and recs[-1].status == "finished"
