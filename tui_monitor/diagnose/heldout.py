@@ -45,8 +45,9 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
     split = "val" if ev is st.val else "test"
     i = len(ev) - 1
     v, step = ev.values[i], ev.steps[i]
-    gl = _gl(v, ev.best)
-    since = i - ev.best_index
+    # GL over the running median of 3 evaluations: one lucky evaluation neither sets the best nor a rise
+    gl = _gl(ev.smooth[i], ev.best_smooth)
+    since = i - ev.best_smooth_index
     jit = 100.0 * ev.jitter()
     span = (ev.steps[i] - ev.steps[i - 1]) if i else 1
     tr_now = train_at(st, step, span)
@@ -62,19 +63,20 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
             pk = 1000.0 * (float(w.mean()) / float(w.min()) - 1.0)
     pq = gl / pk if pk else None
     threshold = max(s.gl_alpha, s.gl_jitter * jit)
-    holding = prior is not None and gl > s.gl_keep and since >= 1
-    firing = since >= 2 and gl > threshold and (ev.ups >= s.up_strips or gl > s.gl_strong)
+    holding = prior is not None and gl > max(s.gl_keep, 0.5 * threshold) and since >= 1
+    ups = ev.smooth_ups()
+    firing = since >= 2 and gl > threshold and (ups >= s.up_strips or gl > s.gl_strong)
     if not (train_ok and (firing or holding)):
         return None
     # where it began: the first evaluation after the best that rose above GL_alpha
-    onset = next((ev.steps[j] for j in range(ev.best_index + 1, i + 1) if _gl(ev.values[j], ev.best) > s.gl_alpha),
-                 step)
+    onset = next((ev.steps[j] for j in range(ev.best_smooth_index + 1, i + 1)
+                  if _gl(ev.smooth[j], ev.best_smooth) > s.gl_alpha), step)
     conf = min(0.95, 0.5 + gl / 100.0 + 0.05 * min(since, 6))
     evid = {"split": split, "best": ev.best, "best_step": ev.best_step, "value": v, "step": step, "GL": gl,
-            "UP": ev.ups, "PQ": pq, "P_k": pk, "evaluations_since_best": since, "jitter_percent": jit,
+            "UP": ups, "PQ": pq, "P_k": pk, "evaluations_since_best": since, "jitter_percent": jit,
             "train_at_best": tr_best, "train_now": tr_now}
     text = (f"the {split} loss is {gl:.1f}% above its best ({ev.best:.4g} at step {ev.best_step}) after {since} "
-            f"evaluations, rising in the last {ev.ups}, while the training loss went from {tr_best:.4g} to "
+            f"evaluations, rising over the last {ups}, while the training loss went from {tr_best:.4g} to "
             f"{tr_now:.4g}: overfitting. Keep the checkpoint of step {ev.best_step}; {v - ev.best:.4g} of "
             f"{split} loss has been lost since")
     return make_finding("overfitting", "validation_turned", [st.run], onset, "warning", conf, evid, text,

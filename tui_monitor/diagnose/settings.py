@@ -49,7 +49,7 @@ class Settings:
     #: Prechelt's GL_alpha: the held-out loss this many percent above its best
     gl_alpha: float = 5.0
     #: ... and above this many evaluation-to-evaluation jitters
-    gl_jitter: float = 3.0
+    gl_jitter: float = 4.0
     #: Prechelt's UP_s: risen over this many successive evaluations (strips) ...
     up_strips: int = 2
     #: ... unless GL is this large already

@@ -51,7 +51,7 @@ class LossTrack:
 
     __slots__ = ("cursor", "count", "n_finite", "head", "nonfinite", "first_nonfinite", "last_nonfinite",
                  "block", "bmean", "bmin", "bmax", "bfirst", "blast", "pend_v", "pend_s", "noise",
-                 "last_step", "last_value", "first_step")
+                 "last_step", "last_value", "first_step", "_raw", "_raw_new")
 
     def __init__(self, block: int = 4) -> None:
         self.cursor = 0
@@ -73,6 +73,8 @@ class LossTrack:
         self.last_step: Optional[int] = None
         self.last_value: Optional[float] = None
         self.first_step: Optional[int] = None
+        self._raw = np.empty(0)  # the last 64 finite values, for the noise estimate
+        self._raw_new = 0
 
     def feed(self, series) -> bool:
         """Read the points appended since the last call; True if any."""
@@ -101,14 +103,15 @@ class LossTrack:
         self.n_finite += len(vals)
         if len(self.head) < _HEAD:
             self.head.extend(vals[: _HEAD - len(self.head)].tolist())
-        if len(vals) >= 8:
-            d = np.diff(vals)
+        # minibatch noise: a robust sigma of successive differences (a smooth trend barely
+        # contributes), over the last 64 values, re-estimated every 32 new ones
+        self._raw = np.concatenate([self._raw, vals[-64:]])[-64:]
+        self._raw_new += len(vals)
+        if (self._raw_new >= 32 or self.noise is None) and len(self._raw) >= 8:
+            d = np.diff(self._raw)
             est = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0)
-            self.noise = est if self.noise is None else 0.7 * self.noise + 0.3 * est
-        elif len(self.pend_v) + len(vals) >= 8 and self.noise is None:
-            both = np.concatenate([self.pend_v, vals])
-            d = np.diff(both)
-            self.noise = 1.4826 * float(np.median(np.abs(d - np.median(d)))) / math.sqrt(2.0)
+            self.noise = est if self.noise is None else 0.5 * self.noise + 0.5 * est
+            self._raw_new = 0
         v = np.concatenate([self.pend_v, vals]) if len(self.pend_v) else vals
         s = np.concatenate([self.pend_s, steps]) if len(self.pend_s) else steps
         b = self.block
@@ -183,6 +186,15 @@ class LossTrack:
                 "b_p10": float(np.percentile(b, 10)), "b_p90": float(np.percentile(b, 90)),
                 "b_std": float(b.std()), "n_points": nb * self.block, "blocks": nb}
 
+    def window_medians(self, points: int, k: int) -> Optional[List[float]]:
+        """Medians of block means over the last ``k`` adjacent windows of
+        ``points`` points each, oldest first, or None when too short."""
+        nb = max(2, -(-points // self.block))
+        if len(self.bmean) < k * nb:
+            return None
+        m = np.asarray(self.bmean[len(self.bmean) - k * nb:]).reshape(k, nb)
+        return np.median(m, axis=1).tolist()
+
     def level(self) -> Optional[float]:
         """The current level: the mean of the last ~32 points."""
         nb = max(1, -(-32 // self.block))
@@ -199,7 +211,7 @@ class EvalTrack:
     """Held-out evaluations: (step, value), the best, the run of rises."""
 
     __slots__ = ("cursor", "steps", "values", "best", "best_step", "best_index", "nonfinite", "first_nonfinite",
-                 "ups")
+                 "ups", "smooth", "best_smooth", "best_smooth_index")
 
     def __init__(self) -> None:
         self.cursor = 0
@@ -211,6 +223,10 @@ class EvalTrack:
         self.nonfinite = 0
         self.first_nonfinite: Optional[Tuple[int, float]] = None
         self.ups = 0  # consecutive evaluations that rose
+        #: running median of 3 evaluations, and its best: robust to one lucky evaluation
+        self.smooth: List[float] = []
+        self.best_smooth = math.inf
+        self.best_smooth_index = -1
 
     def feed(self, series) -> List[int]:
         """Read new evaluations; return the indices (into ``values``) added."""
@@ -241,6 +257,13 @@ class EvalTrack:
                 idx = len(self.values) - 1
             if v < self.best:
                 self.best, self.best_step, self.best_index = float(v), int(s), idx
+            sm = float(np.median(self.values[max(0, idx - 2): idx + 1]))
+            if idx < len(self.smooth):
+                self.smooth[idx] = sm
+            else:
+                self.smooth.append(sm)
+            if sm < self.best_smooth:
+                self.best_smooth, self.best_smooth_index = sm, idx
             added.append(idx)
         return added
 
@@ -249,14 +272,27 @@ class EvalTrack:
         self.best, self.best_step, self.best_index = self.values[i], self.steps[i], i
 
     def jitter(self) -> float:
-        """Relative size of the evaluation-to-evaluation noise: the median of
-        |v[i] - v[i-1]| / v[i-1] over the last 50 evaluations."""
-        v = np.asarray(self.values[-51:])
-        if len(v) < 3:
+        """Relative noise of the evaluations, trend removed: a robust sigma of
+        the second differences (a straight trend has none), over the last 50,
+        divided by sqrt(6) (the variance of a second difference of white
+        noise is 6 sigma^2) and by the level."""
+        v = np.asarray(self.values[-52:])
+        if len(v) < 4:
             return 0.0
-        prev = np.abs(v[:-1])
-        prev[prev == 0] = 1e-12
-        return float(np.median(np.abs(np.diff(v)) / prev))
+        d2 = np.diff(v, 2)
+        level = float(np.median(np.abs(v))) or 1e-12
+        return 1.4826 * float(np.median(np.abs(d2))) / math.sqrt(6.0) / level
+
+    def smooth_ups(self) -> int:
+        """Successive rises of the running median, counted back from the last."""
+        n = 0
+        sm = self.smooth
+        for j in range(len(sm) - 1, 0, -1):
+            if sm[j] > sm[j - 1]:
+                n += 1
+            else:
+                break
+        return n
 
     def __len__(self) -> int:
         return len(self.values)

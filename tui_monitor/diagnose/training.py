@@ -57,6 +57,9 @@ def assess(st, s: Settings, prev: Optional[Dict[str, Any]] = None) -> Dict[str, 
             need *= 2.0
         a["progress"], a["progress_needed"] = progress, need
         a["stalled"] = bool(progress < need)
+        # confirmed: no progress over the window before either (three windows, from the data alone)
+        three = t.window_medians(tw["n_points"], 3)
+        a["stall_confirmed"] = bool(a["stalled"] and three is not None and three[0] - three[1] < need)
         init = t.initial
         if init is not None:
             a["never_left"] = bool(a["stalled"] and tw["b"] >= init - s.left_initial * abs(init))
@@ -69,7 +72,9 @@ def assess(st, s: Settings, prev: Optional[Dict[str, Any]] = None) -> Dict[str, 
     triv = st.task.trivial
     a["ratio"] = (level / triv) if (level is not None and triv) else None
     large, why = None, "no reference yet"
-    if a["ratio"] is not None:
+    if tw is None:
+        why = f"only {t.n_finite} training points so far: too early to judge"
+    elif a["ratio"] is not None:
         if a["ratio"] >= s.large_vs_trivial or (prev.get("large") == "yes" and a["ratio"] >= s.large_vs_trivial - 0.1):
             large, why = "yes", (f"{_f(level)} is {a['ratio']:.0%} of the trivial loss {_f(triv)} "
                                  f"({st.task.why})")
@@ -240,7 +245,7 @@ def train_findings(st, a: Dict[str, Any], grads: List[Dict[str, Any]], cross: Di
         return [make_finding("model_bias", "plateau", [run, other], start, "warning", 0.85, ev, text,
                              seen_at_step=last)]
     # one run, large loss, no gradient symptom: which cause is likelier, and which run would tell
-    confirmed = st.stalled_for() >= (tw["n_points"] if tw else 0)
+    confirmed = bool(a.get("stall_confirmed"))
     if depth is not None and depth <= 1:
         text = (f"the training loss is large ({why_large}) and stopped improving in a linear model, which rarely "
                 f"has optimization trouble: the model is not flexible enough")

@@ -1,0 +1,76 @@
+"""Synthetic runs for the diagnosis tests: records built from arrays."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tui_monitor.diagnose import Diagnoser
+from tui_monitor.schema import split_metric
+from tui_monitor.store import Store
+
+
+def enc(v):
+    v = float(v)
+    if v != v:
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def run_records(name, train, val=None, test=None, steps=None, eval_every=10, config=None, model=None, tags=None,
+                grads=None, run_id=None, end=True):
+    """A stream's records: ``train`` a loss per step; ``val``/``test`` a
+    value per evaluation (every ``eval_every`` steps); ``grads(step)`` ->
+    layers dict, every 10 steps."""
+    run_id = run_id or name
+    recs = [{"type": "run", "seq": 0, "v": 1, "run_id": run_id, "name": name, "start": 1.7e9, "pid": 1,
+             "config": config or {}, "tags": tags or {}, **({"model": model} if model else {})}]
+    steps = list(range(len(train))) if steps is None else list(steps)
+    seq = 1
+    for i, (s, v) in enumerate(zip(steps, train)):
+        recs.append({"type": "metrics", "seq": seq, "step": int(s), "time": 1.7e9 + i, "values": {"loss": enc(v)}})
+        seq += 1
+        if grads is not None and i % 10 == 0:
+            recs.append({"type": "grads", "seq": seq, "step": int(s), "time": 1.7e9 + i, "norm": 1.0,
+                         "layers": grads(int(s))})
+            seq += 1
+        for split, arr in (("val", val), ("test", test)):
+            if arr is not None and i % eval_every == 0 and i // eval_every < len(arr):
+                recs.append({"type": "metrics", "seq": seq, "step": int(s), "time": 1.7e9 + i, "split": split,
+                             "values": {"loss": enc(arr[i // eval_every])}})
+                seq += 1
+    if end:
+        recs.append({"type": "end", "seq": seq, "time": 1.7e9 + len(train), "status": "finished"})
+    return recs
+
+
+def diagnose(*streams, every=None, **kw):
+    """Feed streams (lists of records) into a store; return the engine after
+    updating (after each ``every`` records if given, else once)."""
+    store = Store(splitter=split_metric)
+    eng = Diagnoser(store, **kw)
+    if every is None:
+        for i, recs in enumerate(streams):
+            store.apply_many(recs, stream=i)
+        eng.update()
+        return eng
+    order = sorted(((j / len(r), i, j) for i, r in enumerate(streams) for j in range(len(r))))
+    for k, (_, i, j) in enumerate(order):
+        store.apply(streams[i][j], stream=i)
+        if (k + 1) % every == 0:
+            eng.update()
+    eng.update()
+    return eng
+
+
+def kinds(eng, name=None):
+    return sorted({f.kind for f in eng.findings if name is None or f.run_names[0] == name})
+
+
+def decaying(n, start=1.0, end=0.1, noise=0.0, seed=0, tau=None):
+    rng = np.random.default_rng(seed)
+    tau = tau or n / 4
+    x = end + (start - end) * np.exp(-np.arange(n) / tau)
+    return x * (1 + noise * rng.standard_normal(n))

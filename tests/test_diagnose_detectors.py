@@ -1,0 +1,313 @@
+"""The detectors over synthetic curves: each rule, its edge cases, and the
+engine's incremental behaviour."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from diagnose_helpers import decaying, diagnose, kinds, run_records
+
+CLS = {"task": "classification", "num_classes": 10}
+LN10 = math.log(10)
+
+
+def test_healthy_decaying_run_is_silent_throughout():
+    train = decaying(600, 2.3, 0.2, noise=0.1)
+    val = decaying(60, 2.3, 0.3, tau=15)
+    eng = diagnose(run_records("ok", train, val, config=CLS), every=7)
+    assert eng.findings == []
+    p = eng.decision_paths()[0]
+    assert p.verdict == "healthy"
+    assert p.decisions[0].answer == "no"
+
+
+def test_short_run_says_nothing_and_path_is_unknown():
+    eng = diagnose(run_records("short", [2.3, 2.2, 2.25], config=CLS))
+    assert eng.findings == []
+    p = eng.decision_paths()[0]
+    assert p.decisions[0].question == "training loss large?"
+    assert p.decisions[0].answer == "unknown"
+
+
+def test_empty_store_and_run_without_loss():
+    eng = diagnose()
+    assert eng.findings == [] and eng.decision_paths() == []
+    recs = [{"type": "run", "seq": 0, "run_id": "x", "name": "x"},
+            {"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"acc": 0.5}}]
+    eng = diagnose(recs)
+    assert eng.findings == []
+
+
+def test_constant_loss_at_the_trivial_level_is_a_stall():
+    eng = diagnose(run_records("flat", [LN10] * 500, config=CLS, model={"depth": 4, "params": 1000}))
+    [f] = eng.findings
+    assert f.kind == "optimization" and f.symptom == "stalled"  # never left its initial value
+    assert f.severity == "warning"
+    assert f.evidence["ratio_to_trivial"] == pytest.approx(1.0)
+
+
+def test_constant_small_loss_is_silent():
+    eng = diagnose(run_records("converged", [0.05] * 500, config=CLS))
+    assert eng.findings == []
+    assert eng.decision_paths()[0].decisions[0].answer == "no"
+
+
+def test_all_nan_is_critical_at_the_first_step():
+    eng = diagnose(run_records("nan", [math.nan] * 50, steps=range(100, 150)))
+    [f] = eng.findings
+    assert (f.kind, f.symptom, f.severity, f.step) == ("divergence", "non_finite", "critical", 100)
+    assert f.evidence["count"] == 50
+
+
+def test_non_finite_flagged_on_the_record_that_carries_it():
+    train = list(decaying(300, 1.0, 0.2))
+    train[137] = math.inf
+    recs = run_records("inf", train, end=False)
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+    from tui_monitor.diagnose import Diagnoser
+
+    store = Store(splitter=split_metric)
+    eng = Diagnoser(store)
+    for r in recs:
+        store.apply(r, stream="s")
+        ch = eng.update()
+        if ch.added:
+            assert r.get("step") == 137
+            assert ch.added[0].symptom == "non_finite" and ch.added[0].step == 137
+            break
+    else:
+        pytest.fail("non-finite loss never flagged")
+
+
+def test_exploding_finite_loss_is_divergence():
+    train = np.concatenate([decaying(200, 1.0, 0.3), 0.3 * np.exp(np.arange(60) * 0.3)])
+    eng = diagnose(run_records("boom", train))
+    f = eng.findings[0]
+    assert (f.kind, f.symptom, f.severity) == ("divergence", "exploding_loss", "critical")
+    assert 200 <= f.step <= 240
+
+
+def test_huge_values_do_not_break_the_engine():
+    train = np.full(400, 1e300)
+    train[::7] = 1e305
+    eng = diagnose(run_records("huge", train, val=np.full(40, 1e300)))
+    for f in eng.findings:
+        assert 0 <= f.confidence <= 1
+    eng.decision_paths()
+
+
+def test_single_evaluation_is_never_overfitting():
+    eng = diagnose(run_records("one-eval", decaying(300, 1, 0.01), val=[5.0], eval_every=1000))
+    assert "overfitting" not in kinds(eng)
+
+
+def _u_val(n=40, turn=15, rise=0.02):
+    v = [1.0 - 0.04 * i for i in range(turn)] + [1.0 - 0.04 * turn + rise * (i - turn) for i in range(turn, n)]
+    return np.array(v)
+
+
+def test_overfitting_flagged_within_three_evaluations_and_names_best_checkpoint():
+    val = _u_val()
+    train = decaying(400, 1.0, 0.01)
+    eng = diagnose(run_records("of", train, val, eval_every=10))
+    [f] = [f for f in eng.findings if f.kind == "overfitting"]
+    assert f.evidence["best_step"] == 150
+    # "clearly turned": first evaluation 5% above the best
+    best = val.min()
+    onset_eval = next(i for i in range(15, 40) if val[i] > 1.05 * best)
+    # replay live: when was it first raised?
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+    from tui_monitor.diagnose import Diagnoser
+
+    store = Store(splitter=split_metric)
+    e2 = Diagnoser(store)
+    first = None
+    for r in run_records("of", train, val, eval_every=10):
+        store.apply(r, stream=0)
+        e2.update()
+        if first is None and any(x.kind == "overfitting" for x in e2.findings):
+            first = r["step"]
+    assert first is not None and first // 10 - onset_eval <= 3
+
+
+def test_overfitting_retracts_when_the_validation_loss_comes_back():
+    val = np.concatenate([_u_val(30), np.linspace(0.9, 0.3, 20)])
+    recs = run_records("back", decaying(500, 1.0, 0.01), val, eval_every=10)
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+    from tui_monitor.diagnose import Diagnoser
+
+    store = Store(splitter=split_metric)
+    eng = Diagnoser(store)
+    raised = retracted = False
+    for r in recs:
+        store.apply(r, stream=0)
+        ch = eng.update()
+        raised |= any(f.kind == "overfitting" for f in ch.added)
+        retracted |= raised and any(f.kind == "overfitting" for f in ch.retracted)
+    assert raised and retracted
+    assert "overfitting" not in kinds(eng)
+
+
+def test_noisy_validation_plateau_is_not_overfitting():
+    rng = np.random.default_rng(1)
+    val = np.concatenate([np.linspace(1.0, 0.5, 10), 0.5 * (1 + 0.02 * rng.standard_normal(50))])
+    eng = diagnose(run_records("noisy-val", decaying(600, 1.0, 0.3, noise=0.05), val, eval_every=10), every=3)
+    assert eng.findings == []
+
+
+def test_mismatch_from_a_shifted_test_split():
+    train = decaying(400, 1.0, 0.1)
+    val = decaying(40, 1.0, 0.12, tau=10)
+    test = 3 * decaying(40, 1.0, 0.3, tau=10) + 0.3
+    eng = diagnose(run_records("shift", train, val, test, eval_every=10))
+    [f] = eng.findings
+    assert (f.kind, f.symptom) == ("mismatch", "test_shift")
+    assert f.evidence["test_over_val_median"] > 1.5
+
+
+def test_unsorted_and_repeated_steps():
+    rng = np.random.default_rng(0)
+    n = 400
+    steps = np.repeat(np.arange(n // 2), 2)  # every step logged twice
+    steps[100:120] = steps[100:120][::-1]  # and a stretch out of order
+    train = decaying(n, 2.3, 0.2, noise=0.05)
+    eng = diagnose(run_records("messy", train, val=decaying(40, 2.3, 0.3, tau=10), steps=steps, config=CLS),
+                   every=11)
+    assert eng.findings == []
+    rng.shuffle(steps)
+    eng = diagnose(run_records("shuffled", [LN10] * n, steps=steps, config=CLS, model={"depth": 4}))
+    assert kinds(eng) == ["optimization"]
+
+
+def test_incremental_equals_batch():
+    train = decaying(500, 1.0, 0.01)
+    val = _u_val(50)
+    recs = run_records("of", train, val, eval_every=10)
+    a = diagnose(recs)
+    b = diagnose(recs, every=13)
+    assert [f.id for f in a.findings] == [f.id for f in b.findings]
+    assert [f.evidence["best_step"] for f in a.findings] == [f.evidence["best_step"] for f in b.findings]
+
+
+def test_update_without_new_records_is_a_no_op():
+    eng = diagnose(run_records("x", [LN10] * 400, config=CLS, model={"depth": 4}))
+    before = [f.id for f in eng.findings]
+    assert not eng.update()
+    assert [f.id for f in eng.findings] == before
+
+
+def _dead(step):
+    return {"0.weight": {"grad": 0.0, "weight": 3.0, "zero_rows": 1.0},
+            "2.weight": {"grad": 0.0, "weight": 1.0, "zero_rows": 1.0},
+            "2.bias": {"grad": 0.01, "weight": 0.1}}
+
+
+def _vanish(step):
+    return {"0.weight": {"grad": 1e-12, "weight": 3.0, "zero_rows": 0.0},
+            "38.weight": {"grad": 0.1, "weight": 1.0, "zero_rows": 0.0}}
+
+
+def _tiny(step):
+    return {"0.weight": {"grad": 0.1, "weight": 3.0 + 1e-9 * step, "zero_rows": 0.0},
+            "2.weight": {"grad": 0.1, "weight": 1.0 + 1e-9 * step, "zero_rows": 0.0}}
+
+
+@pytest.mark.parametrize("grads, symptom", [(_dead, "dead_units"), (_vanish, "vanishing_gradients"),
+                                            (_tiny, "lr_too_small")])
+def test_plateau_with_gradient_symptoms_is_optimization(grads, symptom):
+    rng = np.random.default_rng(0)
+    train = LN10 * (1 + 0.01 * rng.standard_normal(400))
+    eng = diagnose(run_records("g", train, config=CLS, model={"depth": 3}, grads=grads))
+    [f] = eng.findings
+    assert (f.kind, f.symptom) == ("optimization", symptom)
+    assert f.confidence >= 0.75
+
+
+def test_linear_model_plateau_is_model_bias():
+    train = decaying(400, 3.0, 0.95 * LN10, tau=30)
+    eng = diagnose(run_records("linear", train, config=CLS, model={"depth": 1, "params": 100}))
+    [f] = eng.findings
+    assert f.kind == "model_bias"
+    assert "optimization" in f.also_possible
+
+
+def test_deeper_run_with_higher_training_loss_is_optimization_naming_both():
+    data = {**CLS, "data": "d1"}
+    shallow = run_records("shallow", decaying(400, LN10, 0.3, tau=40), config=data,
+                          model={"depth": 3, "params": 10_000}, run_id="a")
+    deep = run_records("deep", decaying(400, LN10, 1.2, tau=40), config=data,
+                       model={"depth": 20, "params": 50_000}, run_id="b")
+    eng = diagnose(shallow, deep, every=50)
+    [f] = eng.findings
+    assert f.kind == "optimization" and f.run_names == ["deep", "shallow"]
+    assert f.evidence["other_level"] < f.evidence["level"]
+
+
+def test_more_flexibility_lowering_a_plateau_is_model_bias():
+    data = {"data": "d2"}  # no task: no trivial loss, the comparison alone decides
+    small = run_records("small", decaying(400, 1.0, 0.6, tau=30), config=data, model={"depth": 1, "params": 10},
+                        run_id="a")
+    big = run_records("big", decaying(400, 1.0, 0.1, tau=30), config=data, model={"depth": 3, "params": 5000},
+                      run_id="b")
+    eng = diagnose(small, big)
+    [f] = eng.findings
+    assert f.kind == "model_bias" and f.run_names == ["small", "big"]
+
+
+def test_runs_of_different_data_are_not_compared():
+    small = run_records("small", decaying(400, 1.0, 0.6, tau=30), config={"data": "x"},
+                        model={"depth": 2, "params": 10}, run_id="a")
+    big = run_records("big", decaying(400, 1.0, 0.1, tau=30), config={"data": "y"},
+                      model={"depth": 3, "params": 5000}, run_id="b")
+    assert diagnose(small, big).findings == []
+
+
+def test_baseline_marked_by_argument_or_tag_is_cited():
+    a = run_records("base", decaying(400, LN10, 0.3, tau=40), config=CLS, model={"depth": 3, "params": 50_000},
+                    run_id="a")
+    b = run_records("other", decaying(400, LN10, 1.2, tau=40), config=CLS, model={"depth": 3, "params": 50_000},
+                    run_id="b")
+    assert diagnose(a, b).findings == []  # equally flexible, no baseline: nothing to say
+    [f] = diagnose(a, b, baseline="base").findings
+    assert f.kind == "optimization" and f.run_names == ["other", "base"]
+    a_tagged = run_records("base", decaying(400, LN10, 0.3, tau=40), config=CLS,
+                           model={"depth": 3, "params": 50_000}, run_id="a", tags={"baseline": True})
+    [f] = diagnose(a_tagged, b).findings
+    assert f.run_names == ["other", "base"]
+
+
+def test_task_override_gives_the_trivial_loss():
+    train = [LN10 * 0.95] * 300
+    eng = diagnose(run_records("t", train, model={"depth": 1}), task={"task": "classification", "num_classes": 10})
+    st = next(iter(eng.states.values()))
+    assert st.task.trivial == pytest.approx(LN10)
+    assert kinds(eng) == ["model_bias"]
+    from tui_monitor.diagnose import task_of
+
+    class R:
+        config = {"task": "regression", "target_var": 2.5}
+    assert task_of(R()).trivial == 2.5
+    R.config = {"task": "regression"}
+    assert task_of(R()).trivial is None
+
+
+def test_cross_validation_summary():
+    streams = []
+    bests = [0.5, 0.6, 0.55, 0.65, 0.7]
+    for k, b in enumerate(bests):
+        val = np.concatenate([np.linspace(1.0, b, 10), np.full(10, b + 0.01)])
+        streams.append(run_records(f"f{k}", decaying(200, 1, 0.3), val, config={"data": "cv"},
+                                   tags={"fold": k, "group": "cv5"}, run_id=f"r{k}"))
+    eng = diagnose(*streams)
+    [cv] = eng.cv_summaries()
+    assert cv.n == 5 and cv.complete
+    assert cv.mean == pytest.approx(np.mean(bests))
+    assert cv.std == pytest.approx(np.std(bests, ddof=1))
+    assert [f["best"] for f in cv.folds] == pytest.approx(bests)
+    assert cv.rank == 1
+
