@@ -64,6 +64,8 @@ def fmt_num(v: Optional[float], digits: int = 4) -> str:
     else:
         text = "%.*e" % (max(0, digits - 2), v)
         mant, exp = text.split("e")
+        if "." in mant:
+            mant = mant.rstrip("0").rstrip(".")
         text = "%se%d" % (mant, int(exp))
     return text
 

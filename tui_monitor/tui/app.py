@@ -286,6 +286,11 @@ class MonitorApp(App):
         t.append("  metric ", "dim")
         t.append(safe(self.view.metric))
         t.append("  x %s" % self.view.x_kind, "dim")
+        t.append("  ema %.2f" % self.view.smoothing if self.view.smoothing else "  ema off", "dim")
+        if self.view.log_y:
+            t.append("  log y", "dim")
+        if self.view.zoomed():
+            t.append("  zoom %d%%" % round(100 * (self.view.view[1] - self.view.view[0])), "dim")
         self.query_one("#status", Static).update(t)
 
     # -- findings ----------------------------------------------------------------

@@ -92,6 +92,8 @@ def time_ticks(lo: float, hi: float, n: int = 5) -> List[float]:
         return [lo] if math.isfinite(lo) else []
     steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
     raw = span / max(1, n)
+    if raw < 1:  # under a second per tick: plain round numbers
+        return nice_ticks(lo, hi, n)
     step = next((s for s in steps if s >= raw), 86400 * math.ceil(raw / 86400))
     first = math.ceil(lo / step) * step
     out = []

@@ -1,0 +1,230 @@
+"""The app driven with keys (Textual's Pilot) against streams that real
+processes are writing."""
+from __future__ import annotations
+
+import asyncio
+import csv
+import functools
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from tui_helpers import WRITER, screen_text, until
+from tui_monitor.sources import Ingest
+from tui_monitor.tui import KEYS, MonitorApp
+from tui_monitor.tui.widgets import ChartView, FindingsList, RunsTable
+
+
+def sync(fn):
+    """Run an async test with asyncio.run (no pytest plugin needed)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        return asyncio.run(fn(*args, **kw))
+    return wrapper
+
+
+def start_writer(directory, name, steps=200, delay=0.01, nan=False) -> subprocess.Popen:
+    args = [sys.executable, "-c", WRITER, str(directory), name, str(steps), str(delay), str(ROOT)]
+    if nan:
+        args.append("nan")
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def ingest(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    ing = Ingest()
+    ing.add_path(str(runs), poll=True, interval=0.05)
+    ing.start()
+    yield ing, runs
+    ing.stop()
+
+
+@pytest.fixture
+def writers():
+    procs = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+
+def chart_lines(app):
+    chart = app.query_one("#chart", ChartView)
+    r = chart.render()
+    return [t.plain for t in r.render_lines(chart.content_size.width, chart.content_size.height)]
+
+
+def row_count(app):
+    return app.query_one(RunsTable).row_count
+
+
+@sync
+async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_path):
+    ing, runs = ingest
+    out = tmp_path / "out"
+    writers.append(start_writer(runs, "net-a", steps=300, delay=0.01, nan=True))
+    writers.append(start_writer(runs, "net-b", steps=300, delay=0.005))
+    app = MonitorApp(ing.store, ing, out_dir=str(out), interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        # runs appear, curves update
+        await until(pilot, lambda: row_count(app) == 2, message="two runs in the table")
+        await until(pilot, lambda: app.query_one("#chart", ChartView).last_spec is not None
+                    and app.query_one("#chart", ChartView).last_spec.lines, message="a curve")
+        n0 = len(app.chart_runs()[0].get("loss").values)
+        await until(pilot, lambda: len(app.chart_runs()[0].get("loss").values) > n0 + 20, message="more points")
+        text = screen_text(app)
+        assert "net-a" in text and "net-b" in text
+        # a finding appears (the NaN of net-a) and can be selected
+        await until(pilot, lambda: any(f.kind == "divergence" for f in app.findings), timeout=30,
+                    message="a divergence finding")
+        await until(pilot, lambda: "divergence" in screen_text(app), message="the finding on screen")
+        await pilot.press("f")
+        fl = app.query_one(FindingsList)
+        assert app.focused is fl
+        idx = next(i for i, f in enumerate(fl.findings) if f.kind == "divergence")
+        fl.highlighted = idx
+        await pilot.press("enter")
+        await until(pilot, lambda: app.chosen is not None, message="the finding chosen")
+        run_a = next(r for r in ing.store.runs.values() if r.name == "net-a")
+        assert app.selected == [RunsTable.row_key(run_a)]
+        assert [r.name for r in app.chart_runs()] == ["net-a"]
+        spec = app.query_one("#chart", ChartView).last_spec
+        assert any(m.glyph == "!" for m in spec.vmarks), "the finding's onset is marked"
+        # smoothing and log-y change what is drawn
+        before = chart_lines(app)
+        await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
+        assert app.view.smoothing == 0.0
+        no_smooth = chart_lines(app)
+        assert no_smooth != before
+        await pilot.press("right_square_bracket")
+        assert app.view.smoothing == 0.3
+        await pilot.press("y")
+        assert app.view.log_y
+        logged = chart_lines(app)
+        assert logged != no_smooth and "log y" in screen_text(app).splitlines()[0]
+        # export writes a valid CSV of the chart's series
+        for p in writers:
+            p.wait(30)
+        await pilot.pause(0.3)
+        await pilot.press("e")
+        await until(pilot, lambda: app.exports, message="the CSV export")
+        path = Path(app.exports[0])
+        assert path.parent == out and path.suffix == ".csv"
+        rows = list(csv.reader(path.open()))
+        assert rows[0] == ["run", "run_id", "rank", "split", "metric", "step", "time", "value"]
+        n_points = sum(len(s) for key, s in run_a.series.items() if key[1] == "loss")
+        assert len(rows) - 1 == n_points
+        assert {r[3] for r in rows[1:]} == {"train", "val"} and "NaN" in {r[7] for r in rows[1:]}
+        # s saves the screen
+        await pilot.press("s")
+        await until(pilot, lambda: len(app.exports) == 2, message="the SVG")
+        assert Path(app.exports[1]).read_text().lstrip().startswith("<svg")
+
+
+@sync
+async def test_baseline_marking_changes_the_comparison(ingest, writers):
+    ing, runs = ingest
+    writers.append(start_writer(runs, "small", steps=80, delay=0))
+    writers.append(start_writer(runs, "big", steps=80, delay=0))
+    for p in writers:
+        p.wait(30)
+    app = MonitorApp(ing.store, ing, interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: row_count(app) == 2 and all(len(r.series) for r in ing.store.runs.values()),
+                    message="two runs")
+        table = app.query_one(RunsTable)
+        keys = {app.run_by_key(k).name: k for k in table._rows}
+        table.move_to_key(keys["small"])
+        await pilot.press("b")
+        assert app.baseline_key == keys["small"]
+        assert app.diagnoser.baseline == app.run_by_key(keys["small"]).run_id
+        table.move_to_key(keys["big"])
+        await pilot.pause(0.1)
+        spec = app.query_one("#chart", ChartView).last_spec
+        assert any((l.label or "").startswith("baseline small") for l in spec.lines)
+        text = screen_text(app)
+        assert "vs base" in text and "baseline small" in text
+        await pilot.press("b")  # another run: the baseline moves
+        assert app.baseline_key == keys["big"]
+        table.move_to_key(keys["big"])
+        await pilot.press("b")  # the same run again: unmarked
+        assert app.baseline_key is None
+
+
+@sync
+async def test_stream_text_is_never_markup(ingest, writers):
+    ing, runs = ingest
+    names = ["[bold]x[/]", "[@click=app.quit]y[/]", "\x1b[31mred"]
+    for n in names:
+        writers.append(start_writer(runs, n, steps=30, delay=0))
+    for p in writers:
+        p.wait(30)
+    app = MonitorApp(ing.store, ing, interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: row_count(app) == 3, message="three runs")
+        await pilot.press("a")  # all selected: the legend shows every name
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "[bold]x[/]" in text and "[@click=app.quit]y[/]" in text
+        assert "\\x1b[31mred" in text and "\x1b" not in text
+        for _ in range(3):
+            await pilot.press("down")
+            await pilot.click(RunsTable)
+        assert app.is_running
+        await pilot.press("m")
+        await pilot.pause(0.1)
+        await pilot.press("escape", "question_mark")
+        await pilot.pause(0.1)
+        help_text = screen_text(app)
+        for key, _ in KEYS[:5]:
+            assert key in help_text
+
+
+@sync
+async def test_keys_zoom_pan_x_axis_metric_and_grads(ingest, writers):
+    ing, runs = ingest
+    writers.append(start_writer(runs, "one", steps=120, delay=0))
+    writers[0].wait(30)
+    app = MonitorApp(ing.store, ing, interval=0.05, x_format=lambda t: "T")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: row_count(app) == 1 and len(next(iter(ing.store.runs.values())).series) >= 3,
+                    message="one run")
+        await pilot.press("plus")
+        assert app.view.view == (0.5, 1.0)
+        await pilot.press("less_than_sign")
+        assert app.view.view == (0.375, 0.875)
+        await pilot.press("0", "x")
+        assert app.view.x_kind == "relative" and "time" in chart_lines(app)[-1]
+        await pilot.press("x")
+        assert app.view.x_kind == "wall" and "T" in chart_lines(app)[-1]
+        await pilot.press("M")
+        assert app.view.metric == "lr"
+        await pilot.press("g")
+        await pilot.pause(0.1)
+        assert "step time" in screen_text(app)
+        await pilot.press("g")
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for t in ("Mark baseline", "Toggle log y", "Export CSV", "Save SVG", "Pick metric", "Cycle x axis"):
+            assert t in titles
+
+
+@sync
+async def test_redraws_only_when_the_store_changes(tmp_path):
+    from tui_helpers import NOW, synthetic_store
+
+    store = synthetic_store()
+    app = MonitorApp(store, interval=0.02, clock=lambda: NOW, threaded=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause(0.3)
+        n = app.redraws
+        await pilot.pause(0.5)  # 25 ticks, nothing new
+        assert app.redraws == n
+        store.apply({"type": "metrics", "seq": 10_000, "step": 301, "time": NOW, "values": {"loss": 0.1}}, stream="a")
+        await until(pilot, lambda: app.redraws > n, message="a redraw")

@@ -1,0 +1,130 @@
+"""Helpers for the TUI tests: fixed synthetic runs, a real writer process,
+waiting on conditions inside a Pilot, and the screen as text."""
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import time
+
+import numpy as np
+
+from tui_monitor.schema import split_metric
+from tui_monitor.store import Store
+
+T0 = 1_764_430_000.0
+#: A fixed "now" for snapshots: a few seconds after the synthetic runs' last record.
+NOW = T0 + 700.0
+
+
+def _enc(v: float):
+    v = float(v)
+    if v != v:
+        return "NaN"
+    if math.isinf(v):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
+
+
+def run_records(run_id, name, train, val=None, test=None, every=10, model=None, end="finished", tags=None,
+                grads=False, config=None):
+    """Records of one run: a train loss per step, held-out losses every ``every`` steps."""
+    recs = [{"type": "run", "seq": 0, "v": 1, "run_id": run_id, "name": name, "start": T0, "host": "test-host",
+             "pid": 1, "rank": 0, "world_size": 1, "config": config or {"data": "d1"}, "tags": tags or {},
+             "model": model}]
+    seq = 1
+    for i, v in enumerate(train):
+        recs.append({"type": "metrics", "seq": seq, "step": i, "time": T0 + i, "values": {"loss": _enc(v),
+                                                                                     "lr": 0.01}})
+        seq += 1
+        for split, arr in (("val", val), ("test", test)):
+            if arr is not None and i % every == 0 and i // every < len(arr):
+                recs.append({"type": "metrics", "seq": seq, "step": i, "time": T0 + i + 0.5, "split": split,
+                             "values": {"loss": _enc(arr[i // every])}})
+                seq += 1
+        if grads and i % 20 == 0:
+            g = 1.0 / (1 + i / 50)
+            recs.append({"type": "grads", "seq": seq, "step": i, "time": T0 + i + 0.25, "norm": g,
+                         "layers": {"0.weight": {"grad": g * 1e-3, "weight": 3.0, "zero_rows": 0.0},
+                                    "2.weight": {"grad": g * 0.5, "weight": 2.0, "zero_rows": 0.25},
+                                    "4.weight": {"grad": g, "weight": 1.0}}})
+            seq += 1
+    if end:
+        recs.append({"type": "end", "seq": seq, "time": T0 + len(train), "status": end, "dropped": 0,
+                     "step": len(train) - 1, **({"error": {"type": "FloatingPointError", "message": "loss is nan"}}
+                                                 if end == "crashed" else {})})
+    return recs
+
+
+def synthetic_store(names=None) -> Store:
+    """Three fixed runs: a linear baseline that plateaus, an MLP that
+    overfits, a run that diverges to NaN and +inf."""
+    names = names or {}
+    steps = np.arange(300)
+    rng = np.random.default_rng(0)
+    noise = 0.02 * rng.standard_normal(300)
+    base = 0.5 + 0.4 * np.exp(-steps / 20) + noise
+    fit = 0.9 * np.exp(-steps / 40) + 0.005 + 0.5 * np.abs(noise)
+    val_fit = [0.9 * math.exp(-s / 40) + 0.2 + 0.0000045 * max(0, s - 100) ** 2.3 for s in range(0, 300, 10)]
+    div = 0.9 * np.exp(-steps / 60) + noise
+    div[200:] = 10.0 ** ((steps[200:] - 195) / 4.0)
+    div[240:243] = np.nan
+    div[243:245] = np.inf
+    store = Store(splitter=split_metric, clock=lambda: NOW)
+    store.apply_many(run_records("aaaa1111", names.get("a", "linear-baseline"), base,
+                                 val=[0.55 + 0.3 * math.exp(-s / 20) for s in range(0, 300, 10)],
+                                 model={"params": 5, "trainable_params": 5, "depth": 1, "width": 1,
+                                        "input_features": 4}), stream="a")
+    store.apply_many(run_records("bbbb2222", names.get("b", "mlp-wide"), fit, val=val_fit,
+                                 model={"params": 67329, "trainable_params": 67329, "depth": 3, "width": 256,
+                                        "input_features": 4}, grads=True), stream="b")
+    store.apply_many(run_records("cccc3333", names.get("c", "diverging"), div[:245],
+                                 val=[0.9 * math.exp(-s / 60) + 0.05 for s in range(0, 200, 10)],
+                                 model={"params": 4545, "trainable_params": 4545, "depth": 3, "width": 64,
+                                        "input_features": 4}, end="crashed", config={"data": "d2"}), stream="c")
+    return store
+
+
+#: A training script for a real writer process: argv = dir, name, steps, delay.
+#: The train loss falls, the val loss turns up after step 60 (overfitting),
+#: and with "nan" in argv the loss becomes NaN at 80% of the steps.
+WRITER = r"""
+import math, sys, time
+sys.path.insert(0, sys.argv[5])
+from tui_monitor import hook
+d, name, steps, delay = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+nan = "nan" in sys.argv[6:]
+run = hook.init(name, dir=d, config={"data": "w-" + name}, heartbeat_every=3600)
+for step in range(steps):
+    loss = 1.0 * math.exp(-step / 30) + 0.01 * math.sin(step)
+    if nan and step >= int(steps * 0.8):
+        loss = float("nan")
+    run.log({"loss": loss, "lr": 0.1}, step=step)
+    if step % 5 == 0:
+        run.log({"loss": 0.6 * math.exp(-step / 30) + 0.3 + 0.00008 * max(0, step - 60) ** 2}, step=step, split="val")
+    if delay:
+        time.sleep(delay)
+run.close(status="crashed" if nan else None)
+"""
+
+
+async def until(pilot, condition, timeout: float = 20.0, message: str = "condition"):
+    """Let the app run until ``condition()`` is truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await pilot.pause(0.05)
+
+
+def screen_text(app) -> str:
+    """What the screen shows, as plain text."""
+    from rich.console import Console
+
+    c = Console(width=app.size.width, height=app.size.height, file=io.StringIO(), force_terminal=True,
+                record=True, color_system="truecolor", legacy_windows=False)
+    c.print(app.screen._compositor.render_update(full=True))
+    return c.export_text(styles=False)
