@@ -406,6 +406,19 @@ class StreamReader:
     def _take(self, line: bytes, out: List[Any]) -> None:
         self._line += 1
         self.stats.lines += 1
+        if self.raw_metrics and len(line) < 2 * MAX_DEPTH:
+            # The hot path: a short, well-formed metrics record, next in seq.
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                obj = None
+            if obj.__class__ is dict and obj.get("type") == "metrics" and "v" not in obj:
+                rec = _fast_metrics(obj, True)
+                if rec is not None and rec["seq"] == self._max_seq + 1:
+                    self._max_seq += 1
+                    self.stats.records += 1
+                    out.append(rec)
+                    return
         if len(line) > self.max_line_bytes:
             self._too_long(len(line), unfinished=False)
             return
