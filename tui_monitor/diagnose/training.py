@@ -263,12 +263,13 @@ def train_findings(st, a: Dict[str, Any], grads: List[Dict[str, Any]], cross: Di
         text = (f"the training loss is large ({why_large}) and plateaued with healthy gradients in a small model "
                 f"(depth {depth}): probably model bias. Run a bigger model on the same data to confirm: if it "
                 f"gets lower, it was model bias")
-        return [make_finding("model_bias", "plateau", [run], start, "warning", 0.5, ev, text,
+        # one run cannot tell: an "info" (no alarm) that names the experiment which would
+        return [make_finding("model_bias", "plateau", [run], start, "info", 0.5, ev, text,
                              also_possible=["optimization"], seen_at_step=last)]
     kind = "optimization" if depth is not None and depth >= 6 else "model_bias"
     other = "model_bias" if kind == "optimization" else "optimization"
     text = (f"the training loss is large ({why_large}) and plateaued with healthy gradients. One run cannot tell "
             f"model bias from optimization: train a shallower baseline (linear or 1-2 layers) on the same data; "
             f"if it gets lower, it is optimization, else try a bigger model")
-    return [make_finding(kind, "plateau", [run], start, "warning", 0.4, ev, text, also_possible=[other],
+    return [make_finding(kind, "plateau", [run], start, "info", 0.4, ev, text, also_possible=[other],
                          seen_at_step=last)]
