@@ -43,6 +43,7 @@ class RunState:
         self.assessment: Optional[Dict[str, Any]] = None
         self.gradient: List[Dict[str, Any]] = []
         self.findings: Dict[str, Finding] = {}
+        self.cache: Dict[str, Any] = {}  # detectors' memo of per-evaluation values
         self.stalled_since: Optional[int] = None  # point count when the stall began
 
     def stalled_for(self) -> int:

@@ -121,9 +121,11 @@ def mismatch_finding(st, s: Settings, overfitting: Optional[Finding]) -> Optiona
     if val is None or len(val) < s.gap_min_evals:
         return None
     span = max(1, val.steps[1] - val.steps[0]) if len(val) > 1 else 1
+    cache = st.cache.setdefault("train_at_val", [])  # training level at each evaluation, computed once
+    while len(cache) < len(val):
+        cache.append(train_at(st, val.steps[len(cache)], span))
     gaps = []
-    for step, v in zip(val.steps[1:], val.values[1:]):  # the step-0 evaluation precedes any training
-        tr = train_at(st, step, span)
+    for step, v, tr in zip(val.steps[1:], val.values[1:], cache[1:]):  # step 0's evaluation precedes training
         if tr is not None and tr > 0:
             gaps.append((step, v / tr, v - tr))
     if len(gaps) < s.gap_min_evals - 1:
