@@ -291,13 +291,24 @@ def _add_demo(sub) -> None:
     p.add_argument("--delay", type=float, default=0.05, metavar="S",
                    help="seconds each run sleeps after a step (default 0.05)")
     p.add_argument("--seed", type=int, default=0, help="data and initialisation seed (default 0)")
+    p.add_argument("--runs", metavar="NAMES",
+                   help="comma-separated scenarios to train instead of the default set "
+                        "(see python -m tui_monitor.scenarios --list)")
     p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args.dir, tui=not args.no_tui, delay=0.0 if args.fast else max(0.0, args.delay), seed=args.seed)
+    from .scenarios import SCENARIOS
+
+    names = [n.strip() for n in args.runs.split(",") if n.strip()] if args.runs else None
+    unknown = [n for n in names or () if n not in SCENARIOS]
+    if unknown:
+        print(f"{PROG} demo: no scenario {clean(unknown[0])!r}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    return run_demo(args.dir, tui=not args.no_tui, delay=0.0 if args.fast else max(0.0, args.delay), seed=args.seed,
+                    scenarios=names)
 
 
 #: Every subcommand, by its adder. Later: demo.

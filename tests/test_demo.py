@@ -1,0 +1,90 @@
+"""``tui-monitor demo``: its training processes never outlive it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, wait_for
+
+pytest.importorskip("torch")
+
+
+def headers(directory) -> list:
+    out = []
+    for p in Path(directory).glob("*.jsonl"):
+        try:
+            first = p.read_bytes().split(b"\n", 1)[0]
+            out.append(json.loads(first))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie is gone too (nothing left to run)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def start_demo(directory, *extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "tui_monitor", "demo", "--no-tui", "--dir", str(directory),
+                             "--runs", "bias_linear,overfit", "--delay", "0.05", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["int", "term", "kill"])
+def test_children_end_with_the_demo(tmp_path, sig):
+    demo = start_demo(tmp_path)
+    try:
+        hs = wait_for(lambda: len(headers(tmp_path)) == 2 and headers(tmp_path), timeout=60,
+                      message="both runs started")
+        pids = [h["pid"] for h in hs]
+        assert not any(gone(p) for p in pids)
+        demo.send_signal(sig)
+        demo.wait(30)
+        wait_for(lambda: all(gone(p) for p in pids), timeout=15, message="the training processes gone")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)
+
+
+def test_children_end_when_the_tui_crashes(tmp_path, monkeypatch):
+    import tui_monitor.tui as tui
+    from tui_monitor.demo import run_demo
+
+    seen = []
+
+    def crashing_app(store, ingest, **kw):
+        hs = wait_for(lambda: headers(tmp_path), timeout=60, message="a run started")
+        seen.extend(h["pid"] for h in hs)
+        raise RuntimeError("the TUI crashed")
+
+    monkeypatch.setattr(tui, "run_app", crashing_app)
+    with pytest.raises(RuntimeError):
+        run_demo(str(tmp_path), tui=True, scenarios=["bias_linear"], delay=0.05)
+    assert seen and all(gone(p) for p in seen)
+
+
+def test_no_tui_prints_the_runs_and_the_diagnosis(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "tui_monitor", "demo", "--no-tui", "--fast", "--dir", str(tmp_path),
+                        "--runs", "diverge_nan"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "diverge_nan-s0" in r.stdout and "divergence" in r.stdout
+    bad = subprocess.run([sys.executable, "-m", "tui_monitor", "demo", "--runs", "nope"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "no scenario" in bad.stderr
