@@ -218,3 +218,29 @@ def test_the_copy_one_file_hook_works_alone(tmp_path):
     assert out.returncode == 0, out.stderr
     recs = records(stream_files(tmp_path / "runs")[0])
     assert recs[1]["values"] == {"loss": 0.5} and recs[-1]["status"] == "finished"
+
+
+@pytest.mark.parametrize("ranks,expect", [("all", "small"), ("full", "full"), ("zero", "none")])
+def test_ranks_of_a_job_share_a_run_id_and_write_their_own_streams(tmp_path, ranks, expect):
+    code = """
+    import sys, tui_monitor as tm
+    run = tm.init("ddp", dir=sys.argv[1])
+    run.log({"loss": 0.5, "acc": 0.9, "data_time": 0.01}, step=0)
+    run.close()
+    """
+    for rank in range(2):
+        env = {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "TORCHELASTIC_RUN_ID": "abc123",
+               "TUI_MONITOR_RANKS": ranks}
+        assert child(code, str(tmp_path), env=env).wait(20) == 0
+    files = stream_files(tmp_path)
+    assert [f.name.endswith(f"-rank{r}.jsonl") for r, f in enumerate(files)] == [True] * len(files)
+    heads = [records(f)[0] for f in files]
+    assert {h["run_id"] for h in heads} == {"torchrun-abc123"}
+    assert [h["rank"] for h in heads] == list(range(len(files)))
+    rank1 = [records(f) for f in files if f.name.endswith("-rank1.jsonl")]
+    if expect == "none":
+        assert len(files) == 1
+        return
+    values = rank1[0][1]["values"]
+    assert values == ({"loss": 0.5, "data_time": 0.01} if expect == "small" else {"loss": 0.5, "acc": 0.9, "data_time": 0.01})
+    assert rank1[0][0].get("small", False) is (expect == "small")

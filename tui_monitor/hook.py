@@ -326,24 +326,66 @@ _RUNS = []
 _PREV_HANDLERS = {}
 _installed = False
 
+#: On ranks other than 0, the default stream keeps only what the multi-rank
+#: view needs (losses, gradient norms, step and data times, memory).
+_SMALL_KEYS = ("loss", "grad", "time", "mem")
+
+
+def distributed_info():
+    """(rank, local rank, world size, job id) of this process, from
+    ``torch.distributed`` when it is initialised (never imported here), else
+    from the launcher's environment (torchrun, SLURM, Open MPI, PMI)."""
+    env = os.environ
+    rank = world = None
+    dist = sys.modules.get("torch.distributed")
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            rank, world = int(dist.get_rank()), int(dist.get_world_size())
+    except Exception:  # noqa: BLE001
+        pass
+    if rank is None:
+        for r, w in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
+                     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")):
+            if env.get(r, "").isdigit() and env.get(w, "").isdigit():
+                rank, world = int(env[r]), int(env[w])
+                break
+    local = next((int(env[k]) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK")
+                  if env.get(k, "").isdigit()), None)
+    rank, world = rank or 0, max(world or 1, 1)
+    job = None
+    elastic = env.get("TORCHELASTIC_RUN_ID")
+    if elastic and elastic.lower() != "none":
+        job = f"torchrun-{elastic}"
+    elif world > 1 and env.get("SLURM_JOB_ID"):
+        job = f"slurm-{env['SLURM_JOB_ID']}" + (f".{env['SLURM_STEP_ID']}" if env.get("SLURM_STEP_ID") else "")
+    elif world > 1 and env.get("MASTER_ADDR") and env.get("MASTER_PORT"):
+        job = f"job-{env['MASTER_ADDR']}-{env['MASTER_PORT']}"
+    return rank, local, world, job
+
 
 class Run:
     """One training process's stream. Create it with :func:`init`."""
 
     def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
                  tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
-                 max_queue=1_000_000, run_id=None, path=None):
+                 max_queue=1_000_000, run_id=None, path=None, ranks=None):
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
-        self.run_id = run_id or env.get("TUI_MONITOR_RUN_ID") or uuid.uuid4().hex[:12]
+        self.rank, self.local_rank, self.world_size, job = distributed_info()
+        # every rank of one job shares the run id, so the monitor shows one job with N ranks
+        self.run_id = str(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
         self.name = str(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
-        self.rank = int(env.get("RANK", 0) or 0)
-        self.world_size = int(env.get("WORLD_SIZE", 1) or 1)
+        ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
+        if ranks not in ("all", "zero", "full"):
+            sys.stderr.write(f"tui-monitor: ranks must be 'all', 'zero' or 'full', not {ranks!r}; using 'all'\n")
+            ranks = "all"
+        # "all": rank 0 full, the others a small stream; "full": every rank full; "zero": rank 0 only
+        self.small = ranks == "all" and self.rank != 0
         self.flush_every, self.heartbeat_every, self.max_queue = float(flush_every), float(heartbeat_every), int(max_queue)
         self.dropped = 0
         self.drop_reasons = {}
         self.closed = False
-        self._inert = bool(env.get("TUI_MONITOR_DISABLED"))
+        self._inert = bool(env.get("TUI_MONITOR_DISABLED")) or (ranks == "zero" and self.rank != 0)
         self._pid = os.getpid()
         self._q = collections.deque()
         self._seq = 0
@@ -366,6 +408,12 @@ class Run:
                   "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
                   "world_size": self.world_size, "config": _jsonable(config if config is not None else {}),
                   "tags": _jsonable(tags or {})}
+        if self.local_rank is not None:
+            header["local_rank"] = self.local_rank
+        if job:
+            header["job_id"] = job
+        if self.small:
+            header["small"] = True
         if model is not None:
             try:
                 header["model"] = describe_model(model)
@@ -546,6 +594,9 @@ class Run:
             return self._grads_record(step, t, split)
         num, text, bad = {}, {}, []
         _flatten(payload, "", num, text, bad)
+        if self.small:
+            num = {k: v for k, v in num.items() if any(w in k.lower() for w in _SMALL_KEYS)}
+            text = {}
         if bad:
             self._drop("not a number", len(bad), "dropped values that are not numbers: " + ", ".join(bad[:5]))
         if not num and not text:
@@ -581,6 +632,8 @@ class Run:
         if not layers:
             return None
         norm = math.sqrt(total) if math.isfinite(total) else _nonfinite(total)
+        if self.small:
+            layers = {}
         return {"type": "grads", "step": _number(step), "time": t, "norm": norm, "layers": layers}
 
     def _encode(self, rec):
@@ -731,6 +784,14 @@ def init(name=None, dir=None, config=None, model=None, **options):
     ``tags``, ``flush_every`` (s), ``heartbeat_every`` (s), ``max_queue``,
     ``token``, ``run_id``, ``path``. ``TUI_MONITOR_DISABLED=1`` turns the
     hook into a no-op.
+
+    Under ``torch.distributed`` (torchrun, SLURM, MPI) every rank of a job
+    shares one run id (the launcher's job id) and writes its own stream
+    (``...-rankN.jsonl``). ``ranks="all"`` (default): rank 0 writes
+    everything and the others a small stream (losses, gradient norms, times,
+    memory, heartbeats) for the multi-rank view; ``"full"``: every rank
+    writes everything; ``"zero"``: only rank 0 writes
+    (``TUI_MONITOR_RANKS`` sets it too).
     """
     return Run(name=name, dir=dir, config=config, model=model, **options)
 
