@@ -146,6 +146,9 @@ class RunHeader(_Model):
     config: Dict[str, Any] = Field(default_factory=dict)
     model: Optional[ModelInfo] = None
     tags: Dict[str, Any] = Field(default_factory=dict)
+    local_rank: Optional[int] = None
+    job_id: Optional[str] = None
+    small: bool = False  #: a rank writing only what the multi-rank view needs
 
     def amended(self, meta: "Meta") -> "RunHeader":
         """This header with a ``meta`` record applied: fields given replace
