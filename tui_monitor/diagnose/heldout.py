@@ -83,11 +83,32 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
                         seen_at_step=step)
 
 
-def _matched(a, b):
-    """Values of two evaluation tracks at the steps they share, in order."""
-    bi = {s: v for s, v in zip(b.steps, b.values)}
-    pairs = [(s, va, bi[s]) for s, va in zip(a.steps, a.values) if s in bi]
+def _matched(st, a, b):
+    """(step, a value, b value) at the steps both tracks evaluated, in
+    order; memoised on the run state, so each evaluation is matched once."""
+    memo = st.cache.setdefault("matched", {"pairs": [], "i": 0, "index": {}})
+    index = memo["index"]
+    for k in range(len(index), len(b)):
+        index[b.steps[k]] = k
+    pairs = memo["pairs"]
+    i = memo["i"]
+    while i < len(a):
+        k = index.get(a.steps[i])
+        if k is None:
+            if a.steps[i] > (b.steps[-1] if len(b) else -1):
+                break  # its test evaluation may still come
+        else:
+            pairs.append((a.steps[i], a.values[i], b.values[k]))
+        i += 1
+    memo["i"] = i
     return pairs
+
+
+def _sample(xs, most: int = 300):
+    """At most about ``most`` evenly spaced items of ``xs``: medians over a
+    long run's thousands of evaluations stay O(1) per update."""
+    step = max(1, len(xs) // most)
+    return xs[::step]
 
 
 def mismatch_finding(st, s: Settings, overfitting: Optional[Finding]) -> Optional[Finding]:
@@ -95,10 +116,11 @@ def mismatch_finding(st, s: Settings, overfitting: Optional[Finding]) -> Optiona
         return None
     val, test = st.val, st.test
     if val is not None and test is not None and len(val) >= s.min_evals and len(test) >= s.min_evals:
-        pairs = _matched(val, test)
+        pairs = _matched(st, val, test)
         if len(pairs) >= s.min_evals:
-            r = np.array([t / v if v > 0 else math.inf for _, v, t in pairs])
-            early = r[: max(2, len(r) // 3)]
+            third = max(2, len(pairs) // 3)
+            r = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs)])
+            early = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs[:third])])
             med, med_early = float(np.median(r)), float(np.median(early))
             last_t = pairs[-1][2]
             test_gl = _gl(last_t, test.best)
@@ -124,17 +146,19 @@ def mismatch_finding(st, s: Settings, overfitting: Optional[Finding]) -> Optiona
     cache = st.cache.setdefault("train_at_val", [])  # training level at each evaluation, computed once
     while len(cache) < len(val):
         cache.append(train_at(st, val.steps[len(cache)], span))
-    gaps = []
-    for step, v, tr in zip(val.steps[1:], val.values[1:], cache[1:]):  # step 0's evaluation precedes training
+    gaps = st.cache.setdefault("gaps", [])  # (step, val / train, val - train) per evaluation after the first
+    done = st.cache.get("gaps_done", 1)  # step 0's evaluation precedes any training
+    for step, v, tr in zip(val.steps[done:], val.values[done:], cache[done:]):
         if tr is not None and tr > 0:
             gaps.append((step, v / tr, v - tr))
+    st.cache["gaps_done"] = len(val)
     if len(gaps) < s.gap_min_evals - 1:
         return None
     third = max(2, len(gaps) // 3)
-    early = [g for _, g, _ in gaps[:third]]
-    ratios = np.array([g for _, g, _ in gaps])
-    d_early = float(np.median([d for _, _, d in gaps[:third]]))
-    d_late = float(np.median([d for _, _, d in gaps[-third:]]))
+    early = [g for _, g, _ in _sample(gaps[:third])]
+    ratios = np.array([g for _, g, _ in _sample(gaps)])
+    d_early = float(np.median([d for _, _, d in _sample(gaps[:third])]))
+    d_late = float(np.median([d for _, _, d in _sample(gaps[-third:])]))
     if _gl(val.values[-1], val.best) > s.gl_alpha:  # U-shaped: overfitting's business, not mismatch
         return None
     if min(early) >= s.gap_ratio and float(np.median(ratios)) >= s.gap_ratio and d_early > 0 and \
