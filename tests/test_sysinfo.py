@@ -1,0 +1,79 @@
+"""The system sampler for the hook's writer thread (tui_monitor/_sysinfo.py)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+from conftest import ROOT
+from tui_monitor._sysinfo import FIELDS, SystemSampler, sample_once
+
+
+def test_cpu_path_sample():
+    s = sample_once()
+    for key in ("cpu_percent", "rss", "ram_total", "ram_used", "load1"):
+        assert key in s and s[key] >= 0, key
+    assert s["rss"] > 1_000_000 and s["ram_total"] >= s["ram_used"]
+    assert all(isinstance(v, float) for v in s.values())
+    assert set(s) <= set(FIELDS)
+
+
+def test_step_time_from_log_spacing():
+    clock = [100.0]
+    sp = SystemSampler(every=5, clock=lambda: clock[0])
+    assert sp.due()
+    for i in range(11):
+        sp.observe(i, 100.0 + 0.2 * i)
+    s = sp.sample(102.0)
+    assert abs(s["step_time"] - 0.2) < 1e-9 and abs(s["steps_per_sec"] - 5.0) < 1e-9
+    assert not sp.due(104.0) and sp.due(107.0)
+    s2 = sp.sample(107.0)  # no log since: no step time
+    assert "step_time" not in s2
+    sp.observe(20, 104.0)
+    assert abs(sp.sample(112.0)["step_time"] - 0.2) < 1e-9  # from the last log of the previous interval
+    sp.observe("x", 1.0)  # not an int step: ignored
+
+
+def test_cuda_only_when_loaded_and_initialised(monkeypatch):
+    calls = []
+    cuda = types.SimpleNamespace(is_initialized=lambda: False, memory_allocated=lambda: calls.append(1) or 10,
+                                 memory_reserved=lambda: 20, max_memory_allocated=lambda: 30,
+                                 current_device=lambda: 0)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # "not installed"
+    sp = SystemSampler()
+    assert "cuda_mem_allocated" not in sp.sample() and not calls
+    cuda.is_initialized = lambda: True
+    s = sp.sample()
+    assert s["cuda_mem_allocated"] == 10.0 and s["cuda_mem_reserved"] == 20.0 and s["cuda_max_mem_allocated"] == 30.0
+
+
+def test_nvml_and_a_failing_source(monkeypatch):
+    nv = types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: ("h", i),
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=87),
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=5 << 30, total=80 << 30))
+    monkeypatch.setitem(sys.modules, "pynvml", nv)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    s = SystemSampler().sample()
+    assert s["gpu_util"] == 87.0 and s["gpu_mem_total"] == float(80 << 30)
+
+    def boom():
+        raise RuntimeError("NVML Shared Library Not Found")
+
+    nv.nvmlInit = boom
+    sp = SystemSampler()
+    s = sp.sample()
+    assert "gpu_util" not in s and "cpu_percent" in s  # absent, the rest still there
+    assert "gpu_util" not in sp.sample()
+
+
+def test_stdlib_only():
+    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); from tui_monitor import _sysinfo; "
+            "s = _sysinfo.sample_once(); "
+            "bad = [m for m in ('numpy', 'torch', 'pynvml', 'textual', 'rich', 'pydantic') if m in sys.modules]; "
+            "print(json.dumps([bad, sorted(s)]))")
+    out = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
+    bad, keys = json.loads(out.stdout)
+    assert bad == [] and "rss" in keys
