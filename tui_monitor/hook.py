@@ -149,21 +149,37 @@ def describe_model(model):
 class _FileSink:
     """Appends whole lines to a file with raw ``os.write`` (no userspace buffer
     a forked child could flush twice). A write cut short by a full disk is
-    rolled back, so the file only ever holds whole lines."""
+    rolled back, so the file only ever holds whole lines. A file (or its
+    folder) deleted under the writer is noticed before the next write and
+    started again at the same path with the run's header, so what comes
+    after the deletion is not written into a file nobody can open."""
 
-    def __init__(self, path):
+    def __init__(self, path, header=None):
         self.path = path
+        self.header = header  # () -> the header line, to start a recreated file with
         self.fd = None
         self.broken_tail = False
+        self.recreated = 0
 
     def write(self, data):
         """Write ``data`` (whole lines); return how many bytes of it are safely
         written (always on a line boundary) and raise nothing but OSError."""
+        if self.fd is not None:
+            try:
+                gone = os.fstat(self.fd).st_nlink == 0
+            except OSError:
+                gone = True
+            if gone:
+                self.close()
+                self.recreated += 1
         if self.fd is None:
             d = os.path.dirname(self.path)
             if d:
                 os.makedirs(d, exist_ok=True)
             self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            head = self.header() if self.recreated and self.header else None
+            if head and os.fstat(self.fd).st_size == 0:
+                os.write(self.fd, head)
         if self.broken_tail:
             os.write(self.fd, b"\n")
             self.broken_tail = False
@@ -428,7 +444,8 @@ class Run:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
             rank = f"-rank{self.rank}" if self.world_size > 1 else ""
             self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
-        self._file = _FileSink(self.path) if self.path else None
+        self._header_line = None
+        self._file = _FileSink(self.path, lambda: self._header_line) if self.path else None
         self._pending = []  # encoded lines the file sink has not taken yet
         self._hold_reason = None
         to = to or env.get("TUI_MONITOR_TO")
@@ -649,6 +666,8 @@ class Run:
             line = (_dumps({"type": "dropped", "seq": self._seq, "time": time.time(),
                             "count": self.dropped, "reasons": dict(self.drop_reasons)}) + "\n").encode()
             self._drop_reported = self.dropped
+        if rec.get("type") == "run":
+            self._header_line = line
         self._seq += 1
         if self._socket is not None:
             self._socket.put(rec["seq"], line)
@@ -662,8 +681,11 @@ class Run:
             return
         data = b"".join(self._pending)
         try:
+            recreated = self._file.recreated
             done = self._file.write(data)
             self._pending = []
+            if self._file.recreated != recreated:
+                self._warn(f"{self.path} was deleted; writing a new file there (it starts with the run's header)")
         except OSError as e:
             done = 0
             self._warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")

@@ -1,0 +1,87 @@
+"""The reading side survives any input (property-based)."""
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tui_monitor.sources import as_dict
+from tui_monitor.store import Store
+from tui_monitor.schema import split_metric
+from tui_monitor.stream import StreamReader
+
+GOOD = [
+    b'{"type":"run","seq":0,"v":1,"run_id":"f","name":"fuzz","start":1.0,"host":"h","pid":1}\n',
+    b'{"type":"metrics","seq":1,"step":0,"time":1.0,"values":{"loss":0.5}}\n',
+    b'{"type":"metrics","seq":2,"step":1,"time":2.0,"values":{"loss":"NaN","val_loss":1e308}}\n',
+    b'{"type":"grads","seq":3,"step":1,"time":2.0,"norm":1.5,"layers":{"a":{"grad":1.0}}}\n',
+    b'{"type":"heartbeat","seq":4,"time":3.0,"step":1}\n',
+    b'{"type":"end","seq":5,"time":4.0,"status":"crashed","error":{"type":"E","message":"m"}}\n',
+]
+NASTY = [
+    b"{", b"}", b"\n", b"\xff", b"\x00", b'"', b"[" * 300, b"{" * 300, b"\\u0000", b"NaN", b"1e999",
+    b'{"type":"metrics","seq":-1}', b'{"type":1}', b'{"seq":"0"}', b"9" * 40, b"\r\n", b'{"type":"run"}',
+    b'{"type":"metrics","seq":9,"step":true,"time":"x","values":[]}', b'{"type":"metrics","v":99}',
+]
+pieces = st.one_of(st.sampled_from(GOOD), st.sampled_from(NASTY), st.binary(max_size=64))
+
+
+def read(data: bytes, cuts):
+    reader = StreamReader("fuzz", max_line_bytes=4096, raw_metrics=True)
+    out, start = [], 0
+    for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+        out += reader.feed(data[start:cut])
+        start = cut
+    return reader, out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(pieces, max_size=40), st.lists(st.integers(min_value=0, max_value=10**6), max_size=8))
+def test_any_bytes_in_any_chunks(parts, cuts):
+    data = b"".join(parts)
+    reader, records = read(data, cuts)
+    whole, records_whole = read(data, [])
+    # never raises, and how the bytes were cut changes nothing
+    assert [as_dict(r) if not isinstance(r, dict) else r for r in records] == \
+        [as_dict(r) if not isinstance(r, dict) else r for r in records_whole]
+    assert [str(p) for p in reader.problems] == [str(p) for p in whole.problems]
+    assert reader.pending_bytes <= 4096
+    # every problem names the source and a line that exists
+    lines = data.count(b"\n") + 1
+    assert all(p.source == "fuzz" and 0 <= p.line_number <= lines for p in reader.problems)
+    # and the store takes whatever the reader lets through
+    store = Store(splitter=split_metric)
+    store.apply_many([as_dict(r) for r in records], stream="fuzz")
+
+
+def test_a_ten_megabyte_line_is_skipped_with_bounded_memory():
+    reader = StreamReader("big")
+    chunk = b"x" * (1 << 20)
+    for _ in range(10):
+        assert reader.feed(chunk) == []
+        assert reader.pending_bytes <= 1 << 20
+    out = reader.feed(b"\n" + GOOD[0])
+    assert [r.type for r in out] == ["run"]
+    assert "longer than" in reader.problems[0].reason and reader.problems[0].line_number == 1
+
+
+def test_deep_nesting_does_not_crash_the_interpreter():
+    reader = StreamReader("deep")
+    out = reader.feed(b'{"type":"metrics","x":' + b"[" * 200_000 + b"]" * 200_000 + b"}\n" + GOOD[0])
+    assert [r.type for r in out] == ["run"]
+    assert "nested" in reader.problems[0].reason
+
+
+def test_duplicated_and_out_of_order_steps_are_kept_as_data():
+    lines = [GOOD[0]] + [json.dumps({"type": "metrics", "seq": i + 1, "step": s, "time": 1.0,
+                                     "values": {"loss": float(i)}}).encode() + b"\n"
+                         for i, s in enumerate([0, 1, 1, 5, 2, 3])]
+    reader = StreamReader("order", raw_metrics=True)
+    records = reader.feed(b"".join(lines + lines[2:4]))      # two records sent twice
+    store = Store(splitter=split_metric)
+    store.apply_many([as_dict(r) for r in records], stream="s")
+    (run,) = store.runs.values()
+    s = run.series[("train", "loss")]
+    assert s.steps.tolist() == [0, 1, 1, 5, 2, 3] and not s.monotonic
+    assert reader.stats.duplicates == 2
