@@ -11,6 +11,8 @@ it never raises on odd data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 from typing import Any, Dict, List, Optional, Tuple
 
 from .compare import CVSummary, cross_evidence, cv_summaries, groups
@@ -161,6 +163,10 @@ class Diagnoser:
 
     def update(self) -> Changes:
         """Process what arrived since the last call; return the changes."""
+        with np.errstate(all="ignore"):  # losses near the float limits overflow to inf, quietly
+            return self._update()
+
+    def _update(self) -> Changes:
         self.updates += 1
         s = self.settings
         touched: List[RunState] = []

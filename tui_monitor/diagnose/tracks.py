@@ -184,7 +184,7 @@ class LossTrack:
         return {"a": float(np.median(a)), "b": float(np.median(b)), "a_step": self.bfirst[-2 * nb],
                 "b_step": self.bfirst[-nb], "b_min": float(b.min()), "b_max": float(b.max()),
                 "b_p10": float(np.percentile(b, 10)), "b_p90": float(np.percentile(b, 90)),
-                "b_std": float(b.std()), "n_points": nb * self.block, "blocks": nb}
+                "n_points": nb * self.block, "blocks": nb}
 
     def window_medians(self, points: int, k: int) -> Optional[List[float]]:
         """Medians of block means over the last ``k`` adjacent windows of
