@@ -311,3 +311,24 @@ def test_cross_validation_summary():
     assert [f["best"] for f in cv.folds] == pytest.approx(bests)
     assert cv.rank == 1
 
+
+
+def test_task_inferred_only_when_the_start_sits_at_ln_c():
+    import math
+
+    from tui_monitor.diagnose.reference import task_of
+    from tui_monitor.store import Store
+
+    def run_starting_at(values, config=None):
+        store = Store()
+        store.apply({"type": "run", "seq": 0, "run_id": "r", "config": config or {}}, stream="s")
+        for i, v in enumerate(values):
+            store.apply({"type": "metrics", "seq": i + 1, "step": i, "time": float(i), "values": {"loss": v}}, stream="s")
+        return store.get("r")
+
+    t = task_of(run_starting_at([2.3031, 2.3020, 2.3012]))
+    assert t.kind == "classification" and t.trivial == math.log(10) and "inferred" in t.why
+    assert task_of(run_starting_at([2.2, 2.1, 2.0])).trivial is None          # 4% off ln 9 and ln 10: no guess
+    assert task_of(run_starting_at([2.3026, 2.3026])).trivial is None         # too few points
+    declared = task_of(run_starting_at([2.3026] * 3, {"task": "regression", "target_var": 4.0}))
+    assert declared.kind == "regression" and declared.trivial == 4.0          # a declaration wins

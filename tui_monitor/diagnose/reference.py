@@ -81,7 +81,40 @@ def task_of(run, override: Optional[Dict[str, Any]] = None) -> Task:
         if var is not None and var > 0:
             return Task("regression", var, f"the target variance {var:.4g}, the MSE of predicting the mean")
         return Task("regression", None, "regression without target_var: no trivial loss")
+    if kind is None:
+        inferred = infer_task(run)
+        if inferred is not None:
+            return inferred
     return Task(kind, None, "no task declared")
+
+
+#: Class counts whose uniform-guess loss ln C is inferred from a run's start.
+#: Only where neighbours' ln C lie far enough apart for the tolerance below to
+#: tell them apart (2..10), plus the common 100 and 1000.
+INFER_CLASSES = tuple(range(2, 11)) + (100, 1000)
+INFER_TOLERANCE = 0.002
+
+
+def infer_task(run) -> Optional[Task]:
+    """Classification with C classes, inferred when no task is declared and
+    the median of the first three training losses is within 0.2% of ln C: a
+    freshly initialised classifier starts at the uniform guess. Anything less
+    exact is left undeclared: a wrong trivial loss would cry wolf."""
+    series = (getattr(run, "series", None) or {}).get(("train", "loss"))
+    if series is None or len(series) < 3:
+        return None
+    first = sorted(float(v) for v in series.values[:3])
+    v = first[1]
+    if not math.isfinite(v) or v <= 0:
+        return None
+    for c in INFER_CLASSES:
+        ln = math.log(c)
+        if abs(v - ln) <= INFER_TOLERANCE * ln:
+            return Task("classification", ln,
+                        f"ln {c} = {ln:.4g}: inferred, since the first training losses ({v:.4g}) sit at the "
+                        f"cross-entropy of a uniform guess over {c} classes (declare task and num_classes "
+                        f"in the config to be sure)")
+    return None
 
 
 def flexibility(run) -> Tuple[float, float]:
