@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from ..stream import Problem
+from .formats import discoverable, make_tail
 from .tail import FileTail, OnProblem, OnRecords
 
 #: Filesystems whose remote writes inotify does not report.
 REMOTE_FS = {"nfs", "nfs4", "lustre", "cifs", "smb3", "smbfs", "9p", "gpfs", "beegfs", "ceph",
              "glusterfs", "afs", "panfs", "wekafs", "virtiofs", "vboxsf", "davfs"}
-SUFFIXES = (".jsonl",)
+SUFFIXES = (".jsonl",)  # named files that are followed even before they exist
 
 
 def filesystem_type(path: str, mounts: Optional[str] = None) -> str:
@@ -53,7 +54,10 @@ def needs_polling(path: str, mounts: Optional[str] = None) -> bool:
 
 class Follower:
     """Follows stream files under ``paths`` (files or directories, searched
-    recursively for ``*.jsonl``) in a background thread."""
+    recursively for the files :mod:`.formats` knows: ``*.jsonl``, TensorBoard
+    event files, CSV logs; a file named in ``paths`` is followed whatever its
+    name) in a background thread. ``context`` is handed to the formats
+    (``parse_regex``: text patterns; what files of one run share)."""
 
     def __init__(self, paths: Iterable[str], on_records: OnRecords, on_problem: OnProblem,
                  poll: Optional[bool] = None, interval: Optional[float] = None):
@@ -69,6 +73,7 @@ class Follower:
         self._observer = None
         self._thread: Optional[threading.Thread] = None
         self._missing_warned: set = set()
+        self.context: Dict = {}
 
     # -- control ----------------------------------------------------------------
 
@@ -129,8 +134,11 @@ class Follower:
         for root in self.roots:
             for path in self._files_under(root):
                 if path not in self.tails:
-                    self.tails[path] = FileTail(path, self.on_records, self.on_problem)
-                    new.append(path)
+                    tail = make_tail(path, self.on_records, self.on_problem, explicit=path == root,
+                                     context=self.context)
+                    if tail is not None:
+                        self.tails[path] = tail
+                        new.append(path)
         return new
 
     def _files_under(self, root: str) -> List[str]:
@@ -151,11 +159,11 @@ class Follower:
                         if e.is_dir(follow_symlinks=False):
                             if not e.name.startswith("."):
                                 stack.append(e.path)
-                        elif e.name.endswith(SUFFIXES):
+                        elif discoverable(e.name):
                             out.append(e.path)
             except OSError:
                 continue
-        return out
+        return sorted(out)  # in name order: TensorBoard's files of one run, oldest first
 
     def _start_watchdog(self):
         try:

@@ -1,0 +1,410 @@
+"""CSV metric logs, followed live as they grow.
+
+Three layouts are recognised from the header row:
+
+- **wide**, one row per logging call, a column per metric, empty cells for
+  metrics not logged in that call: Lightning's ``CSVLogger``
+  (``lightning_logs/version_N/metrics.csv``: ``epoch,step,train_loss,val_loss``),
+  Keras' ``CSVLogger`` (``epoch,loss,val_loss,...``: the epoch is the step),
+  and any CSV with a ``step`` / ``global_step`` / ``iteration`` / ``iter`` /
+  ``epoch`` column;
+- **long**, one value a row: ``step,metric,value`` (also ``name``/``key``/
+  ``tag`` for ``metric``; optional ``split`` and ``time`` columns);
+- **one series**, TensorBoard's "download CSV": ``Wall time,Step,Value``,
+  named after the file.
+
+A CSV with none of these (a data set that happens to sit in a run folder) is
+not a metrics log: found in a folder it is left alone; named on the command
+line it is reported once. Column names map to splits as stream keys do
+(``val_loss`` -> val ``loss``). Rows carry no wall time unless a ``time`` /
+``wall_time`` / ``timestamp`` column gives one; they get the file's
+modification time (history: the last write; live: now).
+
+Lightning rewrites the whole file when a metric appears that the header does
+not have yet (``open(path, "w")`` with the wider header, then every row
+again). Appends are read from the last offset as usual; before each read the
+header line is compared with the file's first bytes, and a change, a
+truncation or a replaced file makes the file be read again from the start,
+with the rows already taken skipped (compared by their non-empty cells, which
+a rewrite leaves as they were). A rewrite whose rows differ from those taken
+is a new run in the same file (a Keras ``CSVLogger`` started again without
+``append``): it gets a new header.
+
+``hparams.yaml`` next to ``metrics.csv`` (Lightning) is the run's config, read
+with ``yaml.safe_load`` when PyYAML is installed, else with a small parser of
+the plain block mappings ``yaml.dump`` writes; a later change to it is sent
+as a ``meta`` record.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .formats import FormatTail, RecordReader, run_id_for
+
+__all__ = ["CSVReader", "CSVTail", "HparamsWatch", "make_tail", "parse_simple_yaml", "read_hparams"]
+
+_STEP_COLUMNS = ("step", "global_step", "trainer/global_step", "iteration", "iter", "it", "batch", "epoch")
+_TIME_COLUMNS = ("time", "wall_time", "walltime", "wall time", "timestamp")
+_METRIC_COLUMNS = ("metric", "name", "key", "tag")
+_INT = re.compile(r"[-+]?\d+\Z")
+_VERSION_DIR = re.compile(r"version_\d+\Z")
+
+
+# ---------------------------------------------------------------- hparams.yaml
+
+def _scalar(text: str) -> Any:
+    s = text.strip()
+    if not s or s in ("~", "null", "Null", "NULL"):
+        return None
+    if s in ("true", "True", "TRUE"):
+        return True
+    if s in ("false", "False", "FALSE"):
+        return False
+    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
+        return s[1:-1]
+    if _INT.match(s):
+        return int(s)
+    try:
+        return float(s)
+    except ValueError:
+        pass
+    if s.startswith("[") and s.endswith("]"):
+        return [_scalar(x) for x in s[1:-1].split(",") if x.strip()]
+    return s
+
+
+def parse_simple_yaml(text: str) -> Dict[str, Any]:
+    """The block mappings, ``- item`` lists and plain scalars that
+    ``yaml.dump`` writes for a dict of hyperparameters. Tags, anchors and
+    anything else are kept as strings: this never executes anything."""
+    root: Dict[str, Any] = {}
+    stack: List[Tuple[int, Any]] = [(-1, root)]
+    pending: Optional[Tuple[int, Any, str]] = None  # (indent, parent dict, key) of a "key:" with no value yet
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#") or raw.strip() in ("---", "..."):
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        line = raw.strip()
+        if pending is not None:
+            p_indent, parent, key = pending
+            pending = None
+            if indent > p_indent or (line.startswith("- ") and indent == p_indent):
+                container: Any = [] if line.startswith("- ") or line == "-" else {}
+                parent[key] = container
+                stack.append((p_indent if isinstance(container, list) and indent == p_indent else indent - 1,
+                              container))
+        while len(stack) > 1 and indent <= stack[-1][0]:
+            stack.pop()
+        parent = stack[-1][1]
+        if line.startswith("- ") or line == "-":
+            if isinstance(parent, list):
+                parent.append(_scalar(line[1:]))
+            continue
+        if ":" not in line or not isinstance(parent, dict):
+            continue
+        key, _, value = line.partition(":")
+        key = key.strip().strip("'\"")
+        if value.strip() and not value.strip().startswith("!"):
+            parent[key] = _scalar(value)
+        elif value.strip().startswith("!"):
+            parent[key] = value.strip()
+        else:
+            parent[key] = None
+            pending = (indent, parent, key)
+    return root
+
+
+def read_hparams(path: str) -> Dict[str, Any]:
+    """A ``hparams.yaml`` as a dict; empty when absent or unreadable. Never
+    ``yaml.load``: a config file must not be able to run code."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(1 << 20)
+    except OSError:
+        return {}
+    try:
+        import yaml  # type: ignore
+    except ImportError:
+        yaml = None
+    if yaml is not None:
+        try:
+            data = yaml.safe_load(text)
+        except Exception:  # noqa: BLE001 - python/object tags and the like: keep what is plain
+            data = parse_simple_yaml(text)
+    else:
+        data = parse_simple_yaml(text)
+    if not isinstance(data, dict):
+        return {} if data is None else {"value": data}
+    return {str(k): _plain(v) for k, v in data.items()}
+
+
+def _plain(v: Any) -> Any:
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return repr(v)
+
+
+class HparamsWatch:
+    """``hparams.yaml`` in a folder, read again when it changes."""
+
+    def __init__(self, folder: str):
+        self.path = os.path.join(folder, "hparams.yaml")
+        self.stamp: Optional[Tuple[float, int]] = None
+        self.config: Dict[str, Any] = {}
+
+    def changed(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        stamp = (st.st_mtime, st.st_size)
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        config = read_hparams(self.path)
+        if config == self.config:
+            return False
+        self.config = config
+        return True
+
+
+# ---------------------------------------------------------------- layouts
+
+def _norm(col: str) -> str:
+    return col.strip().lower()
+
+
+class _Layout:
+    def __init__(self, columns: List[str], stem: str):
+        self.columns = columns
+        low = [_norm(c) for c in columns]
+        self.kind = ""
+        self.step = self.time = self.metric = self.value = self.split = None
+        self.series_name = stem
+        for name in _TIME_COLUMNS:
+            if name in low:
+                self.time = low.index(name)
+                break
+        for name in _STEP_COLUMNS:
+            if name in low:
+                self.step = low.index(name)
+                break
+        metric = next((low.index(n) for n in _METRIC_COLUMNS if n in low), None)
+        if "value" in low and metric is not None:
+            self.kind, self.metric, self.value = "long", metric, low.index("value")
+            self.split = low.index("split") if "split" in low else None
+        elif "value" in low and self.step is not None and len(columns) <= 3:
+            self.kind, self.value = "series", low.index("value")
+        elif self.step is not None:
+            self.kind = "wide"
+        skip = {self.step, self.time}
+        self.metrics = [(i, c.strip()) for i, c in enumerate(columns) if i not in skip and c.strip()]
+
+
+def _number(cell: str) -> Optional[Any]:
+    s = cell.strip()
+    if not s:
+        return None
+    if _INT.match(s):
+        return int(s)
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- the reader
+
+class CSVReader(RecordReader):
+    """Lines of one CSV file in, the run's records out. ``state`` (kept by
+    the tail across restarts) remembers the rows taken and the run."""
+
+    def __init__(self, tail: "CSVTail", explicit: bool):
+        super().__init__(tail.path)
+        self.tail = tail
+        self.explicit = explicit
+        self.state = tail.state
+        self.state.setdefault("sigs", [])
+        self.state.setdefault("generation", 0)
+        self.state.setdefault("seq", 0)
+        self.state.setdefault("hparams", None)
+        self.pending = b""
+        self.header_line: Optional[bytes] = None
+        self.layout: Optional[_Layout] = None
+        self.ignored = False
+        self.row = 0  # data rows read by this reader
+
+    # -- bytes in ---------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> List[dict]:
+        data = self.pending + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self.pending = data
+            return []
+        self.pending = data[cut + 1:]
+        if self.ignored:
+            return []
+        out: List[dict] = []
+        lines = data[:cut + 1].split(b"\n")[:-1]
+        now = None
+        for raw in lines:
+            self.line_number += 1
+            if self.header_line is None:
+                if not raw.strip():
+                    continue
+                self.header_line = raw + b"\n"
+                if not self._header(raw):
+                    return []
+                continue
+            if not raw.strip():
+                continue
+            try:
+                cells = next(csv.reader([raw.decode("utf-8", "replace").rstrip("\r")]))
+            except (csv.Error, StopIteration) as e:
+                self.problem(f"not a CSV row: {e}", "warning")
+                continue
+            if now is None:
+                now = self.tail.mtime()
+            rec = self._row(cells, now, out)
+            if rec is not None:
+                out.append(rec)
+        if out or self.state.get("header_sent"):
+            self._hparams(out, now if now is not None else self.tail.mtime())
+        return out
+
+    def _header(self, raw: bytes) -> bool:
+        text = raw.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+        try:
+            columns = next(csv.reader([text]))
+        except (csv.Error, StopIteration):
+            columns = []
+        stem = os.path.splitext(os.path.basename(self.source))[0]
+        layout = _Layout(columns, stem)
+        if not layout.kind:
+            self.ignored = True
+            if self.explicit:
+                self.problem("not a metrics CSV (no step, epoch or iteration column, and not step,metric,value); "
+                             "not read", "warning")
+            return False
+        self.layout = layout
+        return True
+
+    # -- rows -------------------------------------------------------------------
+
+    def _row(self, cells: List[str], now: float, out: List[dict]) -> Optional[dict]:
+        lay = self.layout
+        assert lay is not None
+        sig = tuple(sorted((lay.columns[i].strip(), c) for i, c in enumerate(cells) if c.strip() and i < len(lay.columns)))
+        sigs = self.state["sigs"]
+        index = self.row
+        self.row += 1
+        if index < len(sigs):
+            if sigs[index] == sig:
+                return None  # taken before a rewrite
+            # Different rows at the same place: a new run in this file.
+            self.problem("file was rewritten with different rows; reading it as a new run", "warning")
+            self.state["generation"] += 1
+            self.state["header_sent"] = False
+            self.state["seq"] = 0
+            del sigs[index:]
+        sigs.append(sig)
+        step = None
+        if lay.step is not None and lay.step < len(cells):
+            s = _number(cells[lay.step])
+            step = int(s) if isinstance(s, (int, float)) and s == s and abs(s) != float("inf") else None
+        if step is None:
+            step = index
+        t = now
+        if lay.time is not None and lay.time < len(cells):
+            tv = _number(cells[lay.time])
+            if isinstance(tv, (int, float)) and tv == tv:
+                t = float(tv)
+        split = None
+        if lay.kind == "wide":
+            values = {}
+            for i, name in lay.metrics:
+                if i < len(cells):
+                    v = _number(cells[i])
+                    if v is not None:
+                        values[name] = v
+        elif lay.kind == "series":
+            v = _number(cells[lay.value]) if lay.value < len(cells) else None
+            values = {lay.series_name: v} if v is not None else {}
+        else:
+            name = cells[lay.metric].strip() if lay.metric < len(cells) else ""
+            v = _number(cells[lay.value]) if lay.value < len(cells) else None
+            values = {name: v} if name and v is not None else {}
+            if lay.split is not None and lay.split < len(cells) and cells[lay.split].strip():
+                split = cells[lay.split].strip()
+            prev = out[-1] if out else None
+            if (values and prev is not None and prev.get("type") == "metrics" and prev["step"] == step
+                    and prev.get("split") == split and name not in prev["values"]):
+                prev["values"].update(values)
+                return None
+        if not values:
+            return None
+        if not self.state.get("header_sent"):
+            out.append(self._run_header(t))
+        rec = {"type": "metrics", "seq": self._seq(), "step": step, "time": t, "values": values}
+        if split:
+            rec["split"] = split
+        return rec
+
+    def _seq(self) -> int:
+        s = self.state["seq"]
+        self.state["seq"] = s + 1
+        return s
+
+    def _run_header(self, t: float) -> dict:
+        folder = os.path.dirname(os.path.abspath(self.source))
+        base = os.path.basename(self.source)
+        if _VERSION_DIR.match(os.path.basename(folder)):
+            name = f"{os.path.basename(os.path.dirname(folder))}/{os.path.basename(folder)}"
+        elif base == "metrics.csv":
+            name = os.path.basename(folder)
+        else:
+            name = os.path.splitext(base)[0]
+        gen = self.state["generation"]
+        run_id = run_id_for("csv", self.source) + (f"-{gen}" if gen else "")
+        watch = self.state["hparams"] = HparamsWatch(folder)
+        watch.changed()
+        self.state["header_sent"] = True
+        return {"type": "run", "seq": self._seq(), "v": 1, "run_id": run_id, "name": name, "start": t,
+                "host": "", "pid": None, "rank": 0, "world_size": 1, "config": dict(watch.config),
+                "tags": {"source": "csv", "path": os.path.abspath(self.source)}}
+
+    def _hparams(self, out: List[dict], now: float) -> None:
+        watch = self.state.get("hparams")
+        if watch is not None and watch.changed():
+            out.append({"type": "meta", "seq": self._seq(), "time": now, "config": dict(watch.config)})
+
+
+class CSVTail(FormatTail):
+    """A CSV file's tail: also starts over when the header line changed
+    under it (Lightning's rewrite in place)."""
+
+    def poll(self) -> bool:
+        reader = self.reader
+        if self.fd is not None and isinstance(reader, CSVReader) and reader.header_line is not None:
+            try:
+                head = os.pread(self.fd, len(reader.header_line), 0)
+            except OSError:
+                head = reader.header_line
+            if head != reader.header_line:
+                self._restart()
+        return super().poll()
+
+
+def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> CSVTail:
+    # One key for the file whatever its restarts: a rewrite goes on feeding the same run.
+    return CSVTail(path, on_records, on_problem, lambda tail: CSVReader(tail, explicit),
+                   key=("csv", os.path.abspath(path)))

@@ -1,0 +1,369 @@
+"""Plain-text training logs: progress lines turned into metrics.
+
+For jobs nobody instrumented: ``python train.py | tee log.txt | tui-monitor
+watch -`` (standard input), or a file the job prints to (``slurm-1234.out``,
+``nohup.out``, a ``tee``'d log) named on the command line, read from its
+start (the history) and then followed.
+
+A line is split at ``\\n`` and at ``\\r`` (progress bars redraw with ``\\r``),
+stripped of terminal escapes, and given to the patterns below; the first that
+takes it wins and lines no pattern takes are skipped (a log is mostly other
+things). User patterns (``--parse-regex``, Python regexes whose named groups
+are the metrics, with ``step`` and ``split`` special) come before the
+built-in ones:
+
+- Keras: an ``Epoch 3/10`` line sets the epoch; the progress line that ends
+  the epoch (``32/32 ... - loss: 0.42 - val_loss: 0.51``, Keras 2 or 3, any
+  verbosity) gives its values at that epoch (partial-epoch redraws are left
+  out).
+- Python dicts, as Hugging Face's ``Trainer`` prints them
+  (``{'loss': 0.5, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': 1.0}``,
+  ``{'eval_loss': ...}``): read with ``ast.literal_eval`` (no code runs). The
+  step is the dict's ``step`` if it has one, else the count of the last
+  training progress bar seen, else one more than the last step (an eval dict
+  takes the last step). The end-of-training summary (``train_runtime``) is
+  left out.
+- tqdm bars with a postfix (``45/100 [00:10<00:12, 4.5it/s, loss=0.42]``):
+  the values at step 45 (each step once).
+- Generic progress lines with a step and at least one ``name value`` pair:
+  ``step 100 loss 2.31``, ``iter 100: loss 2.3100, time 12.34ms`` (nanoGPT),
+  ``step 100: train loss 2.31, val loss 2.40`` (nanoGPT's eval),
+  ``Step 100 | loss=2.31 | lr=1e-3``, ``[epoch 2, iter 50] loss: 0.3``. A
+  split word before the name (``train loss``, ``val loss``) names the split;
+  units (``ms``, ``s``, ``%``) are dropped.
+
+Each file (or standard input) is one run: its header is made up (name from
+the file name, run id from the path); rows get the time they were read (for a
+file's history, its modification time). Standard input ends the run at end of
+file: ``crashed`` when a Python traceback was the last thing printed, else
+``finished``.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple
+
+from ..schema import split_metric
+from ..stream import Problem
+from .formats import FormatTail, RecordReader, run_id_for
+
+__all__ = ["TextParser", "TextReader", "StdinSource", "compile_patterns", "make_tail", "reattach_tty"]
+
+_NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf)"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
+_KERAS_EPOCH = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*(\d+)\s*$")
+_KERAS_PROGRESS = re.compile(r"^\s*(\d+)/(\d+)\s.*?\s-\s+[A-Za-z_]\w*:\s*" + _NUM)
+_KERAS_PAIR = re.compile(r"(?:^|\s)-\s+([A-Za-z_][\w./]*):\s*(" + _NUM + r")")
+_TQDM = re.compile(r"(\d+)/(\d+)\s*\[[^\]]*?\]")
+_TQDM_PAIR = re.compile(r"([A-Za-z_][\w./-]*)=\s*(" + _NUM + r")")
+_SPLIT_WORD = r"(?:train|training|val|valid|validation|eval|test|dev)"
+_PAIR = re.compile(r"(?<![\w./-])((?:" + _SPLIT_WORD + r"[ _])?[A-Za-z_][\w./-]*?)(?:\s*[:=]\s*|\s+)(" + _NUM
+                   + r")(?:ms|s|%)?(?![\w.])", re.IGNORECASE)
+_STEP_KEYS = ("step", "global_step", "iter", "iteration", "it", "epoch")
+_TRACEBACK = "Traceback (most recent call last):"
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)):?\s?(.*)$")
+MAX_LINE = 64 * 1024
+
+
+def compile_patterns(patterns: Sequence[str]) -> List[Pattern]:
+    """``--parse-regex`` patterns, checked: each must compile and name at
+    least one group that is not ``step`` or ``split``."""
+    out = []
+    for p in patterns:
+        rx = re.compile(p)
+        if not set(rx.groupindex) - {"step", "split"}:
+            raise ValueError(f"--parse-regex {p!r}: name the metrics with groups, e.g. (?P<loss>[0-9.e+-]+)")
+        out.append(rx)
+    return out
+
+
+def _num(text: str) -> Optional[float]:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return v
+
+
+def _int(text: Any) -> Optional[int]:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        return None
+    return int(v) if v == v and abs(v) != float("inf") else None
+
+
+class TextParser:
+    """Lines in, ``(step, split, values)`` out (None for a line that holds no
+    metrics). Keeps the little state progress output needs: the Keras epoch,
+    the last training bar's count, the last step."""
+
+    def __init__(self, patterns: Sequence[Any] = ()):
+        self.patterns = [re.compile(p) if isinstance(p, str) else p for p in patterns]
+        self.epoch: Optional[int] = None
+        self.last_step = -1
+        self.bar_total = 0
+        self.bar_step: Optional[int] = None
+        self.tqdm_last: Dict[int, int] = {}
+        self.traceback = False
+        self.error: Optional[Tuple[str, str]] = None
+        self.matched = 0
+
+    def line(self, text: str) -> Optional[Tuple[int, Optional[str], Dict[str, float]]]:
+        text = _ANSI.sub("", text).strip()
+        if not text or len(text) > MAX_LINE:
+            return None
+        self._watch_errors(text)
+        out = self._parse(text)
+        if out is not None:
+            self.matched += 1
+            self.last_step = out[0]
+            self.traceback = False
+        return out
+
+    def _watch_errors(self, text: str) -> None:
+        if text.startswith(_TRACEBACK):
+            self.traceback, self.error = True, None
+        elif self.traceback:
+            m = _ERROR_LINE.match(text)
+            if m and not text.startswith("File "):
+                self.error = (m.group(1), m.group(2))
+
+    def _parse(self, text: str):
+        for rx in self.patterns:
+            m = rx.search(text)
+            if m:
+                values = {k: _num(v) for k, v in m.groupdict().items() if k not in ("step", "split") and v is not None}
+                values = {k: v for k, v in values.items() if v is not None}
+                if values:
+                    step = _int(m.groupdict().get("step"))
+                    return (step if step is not None else self.last_step + 1), m.groupdict().get("split"), values
+        m = _KERAS_EPOCH.match(text)
+        if m:
+            self.epoch = int(m.group(1))
+            return None
+        m = _KERAS_PROGRESS.match(text)
+        if m:
+            if m.group(1) != m.group(2):
+                return None  # a redraw inside the epoch
+            values = {k: float(v) for k, v in _KERAS_PAIR.findall(text)}
+            if values:
+                step = self.epoch if self.epoch is not None else self.last_step + 1
+                return step, None, values
+            return None
+        if text.startswith("{") and text.endswith("}"):
+            return self._dict(text)
+        m = _TQDM.search(text)
+        if m:
+            n, total = int(m.group(1)), int(m.group(2))
+            if total >= self.bar_total:
+                self.bar_total, self.bar_step = total, n
+            values = {k: float(v) for k, v in _TQDM_PAIR.findall(m.group(0))}
+            if values and self.tqdm_last.get(total) != n:
+                self.tqdm_last[total] = n
+                return n, None, values
+            return None
+        return self._generic(text)
+
+    def _dict(self, text: str):
+        try:
+            d = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
+            return None
+        if not isinstance(d, dict) or "train_runtime" in d:
+            return None
+        values = {str(k): float(v) for k, v in d.items()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "global_step")}
+        if not values:
+            return None
+        step = _int(d.get("step", d.get("global_step")))
+        if step is None:
+            evaluating = any(split_metric(k)[0] != "train" for k in values)
+            if evaluating:
+                step = max(self.last_step, 0)
+            elif self.bar_step is not None and self.bar_step > self.last_step:
+                step = self.bar_step
+            else:
+                step = self.last_step + 1
+        return step, None, values
+
+    def _generic(self, text: str):
+        step = epoch = None
+        values: Dict[str, float] = {}
+        for name, v in _PAIR.findall(text):
+            key = re.sub(r"\s+", "_", name.strip())
+            low = key.lower()
+            if low in _STEP_KEYS:
+                iv = _int(v)
+                if low == "epoch":
+                    epoch = iv if epoch is None else epoch
+                elif step is None:
+                    step = iv
+                continue
+            x = _num(v)
+            if x is not None and key not in values:
+                values[key] = x
+        if step is None:
+            step = epoch
+        if step is None or not values:
+            return None
+        return step, None, values
+
+
+class TextReader(RecordReader):
+    """Bytes of a text log in, the run's records out."""
+
+    def __init__(self, source: str, name: str, run_id: str, patterns: Sequence[Any] = (),
+                 clock=time.time, state: Optional[Dict[str, Any]] = None, tags: Optional[dict] = None):
+        super().__init__(source)
+        self.parser = TextParser(patterns)
+        self.name, self.run_id, self.clock = name, run_id, clock
+        self.state = state if state is not None else {}
+        self.state.setdefault("seq", 0)
+        self.tags = tags or {}
+        self.pending = b""
+
+    def _seq(self) -> int:
+        s = self.state["seq"]
+        self.state["seq"] = s + 1
+        return s
+
+    def feed(self, chunk: bytes) -> List[dict]:
+        data = self.pending + chunk
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if cut < 0:
+            self.pending = data if len(data) <= MAX_LINE else b""
+            return []
+        self.pending = data[cut + 1:]
+        return self._lines(re.split(rb"\r\n|\r|\n", data[:cut + 1])[:-1] if data[:cut + 1] else [])
+
+    def finish(self) -> List[dict]:
+        """End of input: the last line counts even without its newline."""
+        rest, self.pending = self.pending, b""
+        return self._lines([rest]) if rest.strip() else []
+
+    def _lines(self, lines: List[bytes]) -> List[dict]:
+        out: List[dict] = []
+        now = None
+        parse = self.parser.line
+        for raw in lines:
+            self.line_number += 1
+            if not raw:
+                continue
+            got = parse(raw.decode("utf-8", "replace"))
+            if got is None:
+                continue
+            step, split, values = got
+            if now is None:
+                now = self.clock()
+            if not self.state.get("header_sent"):
+                self.state["header_sent"] = True
+                out.append({"type": "run", "seq": self._seq(), "v": 1, "run_id": self.run_id, "name": self.name,
+                            "start": now, "host": "", "pid": None, "rank": 0, "world_size": 1, "config": {},
+                            "tags": {"source": "text", **self.tags}})
+            rec = {"type": "metrics", "seq": self._seq(), "step": step, "time": now, "values": values}
+            if split:
+                rec["split"] = split
+            out.append(rec)
+        return out
+
+    def end_record(self) -> Optional[dict]:
+        if not self.state.get("header_sent"):
+            return None
+        rec = {"type": "end", "seq": self._seq(), "time": self.clock(), "status": "finished", "dropped": 0,
+               "step": max(self.parser.last_step, 0)}
+        if self.parser.error is not None:
+            etype, msg = self.parser.error
+            rec["status"] = "crashed"
+            rec["error"] = {"type": etype, "message": msg}
+        return rec
+
+
+def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:
+    patterns = context.get("parse_regex") or ()
+    name = os.path.basename(path)
+
+    def reader(tail: FormatTail) -> TextReader:
+        return TextReader(tail.path, name, run_id_for("text", path), patterns, clock=tail.mtime, state=tail.state,
+                          tags={"path": os.path.abspath(path)})
+
+    return FormatTail(path, on_records, on_problem, reader, key=("text", os.path.abspath(path)))
+
+
+# ---------------------------------------------------------------- standard input
+
+def reattach_tty() -> bool:
+    """Point file descriptor 0 back at the terminal (``/dev/tty``), so a TUI
+    can read keys while the metrics come through a pipe. Call after
+    :class:`StdinSource` took the pipe. False when there is no terminal."""
+    try:
+        if os.isatty(0):
+            return True
+        fd = os.open("/dev/tty", os.O_RDONLY)
+    except OSError:
+        return False
+    os.dup2(fd, 0)
+    os.close(fd)
+    try:
+        sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+    except OSError:
+        pass
+    return True
+
+
+class StdinSource:
+    """Standard input (a pipe from the training job) as one text run. Takes
+    a duplicate of fd 0 at once, so fd 0 can be given back to the terminal
+    (:func:`reattach_tty`)."""
+
+    def __init__(self, on_records, on_problem, patterns: Sequence[Any] = (), fd: int = 0, name: str = "stdin"):
+        self.on_records, self.on_problem = on_records, on_problem
+        self.fd = os.dup(fd)
+        started = time.time()
+        self.key = ("stdin", os.getpid(), started)
+        self.reader = TextReader("<stdin>", name, f"stdin-{socket.gethostname()}-{os.getpid()}-{int(started)}",
+                                 patterns)
+        self.stopped = threading.Event()
+        self.eof = False
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> "StdinSource":
+        self._thread = threading.Thread(target=self.read_all, name="tui-monitor-stdin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 0.5) -> None:
+        self.stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout)  # a blocked read() ends with the process
+
+    def read_all(self) -> None:
+        """Read to end of input, in the calling thread."""
+        while not self.eof and not self.stopped.is_set():
+            try:
+                data = os.read(self.fd, 1 << 16)
+            except InterruptedError:
+                continue
+            except OSError as e:
+                self.on_problem(Problem("<stdin>", self.reader.line_number, f"read failed: {e}", "warning"))
+                data = b""
+            if not data:
+                self.eof = True
+                records = self.reader.finish()
+                end = self.reader.end_record()
+                if end is not None:
+                    records.append(end)
+            else:
+                records = self.reader.feed(data)
+            if records:
+                self.on_records(self.key, records)
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
