@@ -140,8 +140,16 @@ def _add_watch(sub) -> None:
                "  tui-monitor watch --listen 127.0.0.1:7007   hooks send with init(..., to=\"127.0.0.1:7007\")\n"
                "  tui-monitor watch --listen unix:/tmp/tm.sock runs/\n"
                "  ssh -R 7007:127.0.0.1:7007 gpu-box          let a remote job reach your laptop\n"
-               "  tui-monitor watch --poll /nfs/runs/         force polling (auto-detected on NFS, Lustre, sshfs)")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="stream files or folders (default: runs/ if it exists)")
+               "  tui-monitor watch --poll /nfs/runs/         force polling (auto-detected on NFS, Lustre, sshfs)\n"
+               "  tui-monitor watch tb_logs/ lightning_logs/  TensorBoard event files, CSV logs\n"
+               "  tui-monitor watch slurm-1234.out            a job's printed output: progress lines become metrics\n"
+               "  python train.py | tee log.txt | tui-monitor watch -")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="stream files or folders (default: runs/ if it exists); TensorBoard event files and CSV "
+                        "logs are found in folders; a text log named here is parsed; - reads standard input")
+    p.add_argument("--parse-regex", action="append", metavar="REGEX", default=[],
+                   help="for text logs: a Python regex whose named groups are metrics (and step, split), "
+                        "e.g. 'it (?P<step>\\d+) l=(?P<loss>\\S+)'; tried before the built-in patterns")
     p.add_argument("--listen", metavar="ADDR",
                    help="also accept hook connections at HOST:PORT or unix:/PATH (loopback unless --token)")
     p.add_argument("--token", metavar="TOKEN",
@@ -156,7 +164,15 @@ def _run_watch(args: argparse.Namespace) -> int:
     import os
 
     paths = list(args.paths)
-    if not paths and not args.listen:
+    stdin = "-" in paths
+    paths = [p for p in paths if p != "-"]
+    from .sources.text import attach, compile_patterns, reattach_tty
+    try:
+        patterns = compile_patterns(args.parse_regex)
+    except ValueError as e:
+        print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
+        return 2
+    if not paths and not args.listen and not stdin:
         if os.path.isdir("runs"):
             paths = ["runs"]
         else:
@@ -175,6 +191,7 @@ def _run_watch(args: argparse.Namespace) -> int:
         from .summary import runs_table
 
         store, ingest = open_ingest(paths, poll=args.poll or None, start=False)
+        attach(ingest, patterns, stdin)
         ingest.read_all()
         if not store.runs:
             print(f"no runs found in {', '.join(clean(p) for p in paths)}")
@@ -185,7 +202,10 @@ def _run_watch(args: argparse.Namespace) -> int:
         return 0
     try:
         from .sources import open_ingest
-        store, ingest = open_ingest(paths, listen=args.listen, token=args.token, poll=args.poll or None)
+        store, ingest = open_ingest(paths, listen=args.listen, token=args.token, poll=args.poll or None,
+                                    start=False)
+        attach(ingest, patterns, stdin)
+        ingest.start()
     except (OSError, ValueError) as e:
         print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
         return 2
@@ -194,6 +214,11 @@ def _run_watch(args: argparse.Namespace) -> int:
     except ImportError as e:
         ingest.stop()
         print(f"{PROG} watch: the TUI is not available ({clean(e)}); use --once", file=sys.stderr)
+        return 1
+    if stdin and not reattach_tty():
+        ingest.stop()
+        print(f"{PROG} watch: reading standard input, and there is no terminal for the TUI; use --once",
+              file=sys.stderr)
         return 1
     try:
         return run_app(store, ingest) or 0

@@ -76,7 +76,10 @@ def compile_patterns(patterns: Sequence[str]) -> List[Pattern]:
     least one group that is not ``step`` or ``split``."""
     out = []
     for p in patterns:
-        rx = re.compile(p)
+        try:
+            rx = re.compile(p)
+        except re.error as e:
+            raise ValueError(f"--parse-regex {p!r}: {e}") from None
         if not set(rx.groupindex) - {"step", "split"}:
             raise ValueError(f"--parse-regex {p!r}: name the metrics with groups, e.g. (?P<loss>[0-9.e+-]+)")
         out.append(rx)
@@ -367,3 +370,17 @@ class StdinSource:
             os.close(self.fd)
         except OSError:
             pass
+
+
+def attach(ingest: Any, patterns: Sequence[Any] = (), stdin: bool = False) -> Optional[StdinSource]:
+    """Give an :class:`~tui_monitor.sources.Ingest` (not started yet) the
+    ``--parse-regex`` patterns for the text files it follows and, with
+    ``stdin``, standard input as one more source."""
+    for follower in ingest.followers:
+        if hasattr(follower, "context"):
+            follower.context["parse_regex"] = list(patterns)
+    if not stdin:
+        return None
+    source = StdinSource(ingest.records, ingest.problem, patterns)
+    ingest.followers.append(source)  # started, stopped and read like the followers
+    return source
