@@ -20,7 +20,6 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, Static
@@ -33,41 +32,11 @@ from .findings import (decision_path, engine_findings, finding_runs, finding_tit
                        path_from_engine, worst_by_run)
 from .screens import FilterScreen, HelpScreen, MetricPicker
 from .widgets import ChartView, DecisionPathView, FindingsList, GradientsView, RunsTable
-from .widgets.findings import path_text
+from .keys import BINDINGS as _BINDINGS, KEYS, SMOOTHING_STEPS, palette_commands
+from .widgets.findings import path_line
 from .widgets.runs import order_runs, run_row
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
-
-#: Smoothing weights the [ and ] keys step through.
-SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
-
-#: Every key, for the help screen: (keys, what it does).
-KEYS: Tuple[Tuple[str, str], ...] = (
-    ("?", "this help"),
-    ("q / ctrl+c", "quit"),
-    ("ctrl+p", "command palette: every action by name"),
-    ("↑ ↓ pgup pgdn", "move in the runs list (the chart follows the highlighted run)"),
-    ("space", "select / unselect the run for comparison (selected runs are drawn together)"),
-    ("enter", "show only this run"),
-    ("a", "select all shown runs / clear the selection"),
-    ("b", "mark the highlighted run as the baseline (again: unmark)"),
-    ("/", "filter runs by name (regex)"),
-    ("m", "pick the metric"),
-    ("M", "next metric"),
-    ("[ ]", "less / more smoothing (debiased EMA)"),
-    ("r", "raw series under the smoothed one: on / off"),
-    ("y", "log y axis on / off"),
-    ("x", "x axis: step, relative time, wall time"),
-    ("+ -", "zoom in / out on x"),
-    ("< > (h l)", "pan left / right"),
-    ("0", "reset zoom"),
-    ("f", "focus the findings (enter on one shows its runs and step)"),
-    ("tab", "next panel"),
-    ("g", "gradient and system view / back"),
-    ("s", "save the screen as SVG"),
-    ("e", "export the chart's series as CSV"),
-)
-
 
 def _key_of(run: Any) -> str:
     return RunsTable.row_key(run)
@@ -97,31 +66,7 @@ class MonitorApp(App):
     ContentSwitcher { height: 1fr; }
     """
 
-    BINDINGS = [
-        Binding("question_mark", "help", "help"),
-        Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
-        Binding("space", "toggle_select", "select", show=True),
-        Binding("a", "select_all", "all/none", show=False),
-        Binding("b", "baseline", "baseline", show=True),
-        Binding("slash", "filter", "filter", show=False),
-        Binding("m", "pick_metric", "metric", show=True),
-        Binding("M", "next_metric", "next metric", show=False),
-        Binding("left_square_bracket", "smoothing(-1)", "less smoothing", show=False),
-        Binding("right_square_bracket", "smoothing(1)", "more smoothing", show=False),
-        Binding("r", "toggle_raw", "raw", show=False),
-        Binding("y", "log_y", "log y", show=True),
-        Binding("x", "x_axis", "x axis", show=False),
-        Binding("plus,equals_sign", "zoom(0.5)", "zoom in", show=False),
-        Binding("minus,underscore", "zoom(2)", "zoom out", show=False),
-        Binding("less_than_sign,h", "pan(-0.25)", "pan left", show=False),
-        Binding("greater_than_sign,l", "pan(0.25)", "pan right", show=False),
-        Binding("0", "reset_zoom", "reset zoom", show=False),
-        Binding("f", "focus_findings", "findings", show=True),
-        Binding("g", "toggle_grads", "grads", show=True),
-        Binding("s", "save_svg", "svg", show=False),
-        Binding("e", "export_csv", "csv", show=False),
-    ]
+    BINDINGS = _BINDINGS
 
     def __init__(self, store: Any, ingest: Any = None, *, diagnoser: Any = "auto",
                  clock: Callable[[], float] = _time.time, interval: float = 0.25, threaded: bool = True,
@@ -373,7 +318,7 @@ class MonitorApp(App):
             if rows is None:
                 has_val = any(k[0] in ("val", "test") for k in run.metrics())
                 rows = decision_path(run, self.findings, has_val)
-            out.append_text(_path_line(run, rows))
+            out.append_text(path_line(run, rows))
         view.update(out)
 
     def on_findings_list_chosen(self, message: FindingsList.Chosen) -> None:
@@ -593,45 +538,9 @@ class MonitorApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        commands = (
-            ("Help: keys", "Every key of the monitor", self.action_help),
-            ("Select run", "Select or unselect the highlighted run for comparison", self.action_toggle_select),
-            ("Select all / none", "Select every shown run, or clear the selection", self.action_select_all),
-            ("Mark baseline", "Mark the highlighted run as the baseline", self.action_baseline),
-            ("Filter runs", "Filter the runs by a regex on their names", self.action_filter),
-            ("Pick metric", "Choose the metric the chart shows", self.action_pick_metric),
-            ("Next metric", "Show the next metric", self.action_next_metric),
-            ("More smoothing", "Raise the EMA weight", lambda: self.action_smoothing(1)),
-            ("Less smoothing", "Lower the EMA weight", lambda: self.action_smoothing(-1)),
-            ("Toggle raw series", "Show or hide the raw series under the smoothed one", self.action_toggle_raw),
-            ("Toggle log y", "Logarithmic y axis on or off", self.action_log_y),
-            ("Cycle x axis", "Step, relative time or wall time", self.action_x_axis),
-            ("Zoom in", "Zoom in on x", lambda: self.action_zoom(0.5)),
-            ("Zoom out", "Zoom out on x", lambda: self.action_zoom(2)),
-            ("Pan left", "Move the x window left", lambda: self.action_pan(-0.25)),
-            ("Pan right", "Move the x window right", lambda: self.action_pan(0.25)),
-            ("Reset zoom", "Show the whole x range", self.action_reset_zoom),
-            ("Focus findings", "Move to the findings list", self.action_focus_findings),
-            ("Gradient and system view", "Per-layer gradients, lr, step time, GPU/CPU", self.action_toggle_grads),
-            ("Save SVG", "Save the screen as an SVG file", self.action_save_svg),
-            ("Export CSV", "Export the chart's series as CSV", self.action_export_csv),
-        )
+        commands = palette_commands(self)
         for title, help_text, cb in commands:
             yield SystemCommand(title, help_text, cb)
-
-
-def _path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
-    from .widgets.findings import _STATE_ICON, _STATE_STYLE
-
-    t = Text(no_wrap=False, end="")
-    t.append(safe(run.name), "bold")
-    t.append(": ")
-    for i, (question, answer, state) in enumerate(rows):
-        if i:
-            t.append(" → ", "dim")
-        t.append("%s %s " % (_STATE_ICON.get(state, "·"), safe(question)), _STATE_STYLE.get(state, ""))
-        t.append(safe(answer), "bold" if state in ("yes", "no") else "dim")
-    return t
 
 
 def run_app(store: Any, ingest: Any = None, **kw: Any) -> int:

@@ -2,7 +2,7 @@
 decision-path view (where a run stands in the guidance)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 from textual.message import Message
@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option
 from .._text import safe
 from ..findings import PATH_STEPS, decision_path, finding_text, sort_findings
 
-__all__ = ["FindingsList", "DecisionPathView", "path_text"]
+__all__ = ["FindingsList", "DecisionPathView", "path_text", "path_line"]
 
 
 class FindingsList(OptionList):
@@ -99,3 +99,15 @@ class DecisionPathView(Static):
             has_val = any(k[0] in ("val", "test") for k in run.metrics())
             out.append_text(path_text(run, findings, has_val))
         self.update(out)
+
+
+def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
+    t = Text(no_wrap=False, end="")
+    t.append(safe(run.name), "bold")
+    t.append(": ")
+    for i, (question, answer, state) in enumerate(rows):
+        if i:
+            t.append(" → ", "dim")
+        t.append("%s %s " % (_STATE_ICON.get(state, "·"), safe(question)), _STATE_STYLE.get(state, ""))
+        t.append(safe(answer), "bold" if state in ("yes", "no") else "dim")
+    return t

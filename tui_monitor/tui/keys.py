@@ -1,0 +1,93 @@
+"""Keys: the bindings, the help screen's list and the command palette's
+entries, in one place so that they stay in step."""
+from __future__ import annotations
+
+from typing import Any, Callable, List, Tuple
+
+from textual.binding import Binding
+
+__all__ = ["BINDINGS", "KEYS", "SMOOTHING_STEPS", "palette_commands"]
+
+#: Smoothing weights the [ and ] keys step through.
+SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)
+
+#: Every key, for the help screen: (keys, what it does).
+KEYS: Tuple[Tuple[str, str], ...] = (
+    ("?", "this help"),
+    ("q / ctrl+c", "quit"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("↑ ↓ pgup pgdn", "move in the runs list (the chart follows the highlighted run)"),
+    ("space", "select / unselect the run for comparison (selected runs are drawn together)"),
+    ("enter", "show only this run"),
+    ("a", "select all shown runs / clear the selection"),
+    ("b", "mark the highlighted run as the baseline (again: unmark)"),
+    ("/", "filter runs by name (regex)"),
+    ("m", "pick the metric"),
+    ("M", "next metric"),
+    ("[ ]", "less / more smoothing (debiased EMA)"),
+    ("r", "raw series under the smoothed one: on / off"),
+    ("y", "log y axis on / off"),
+    ("x", "x axis: step, relative time, wall time"),
+    ("+ -", "zoom in / out on x"),
+    ("< > (h l)", "pan left / right"),
+    ("0", "reset zoom"),
+    ("f", "focus the findings (enter on one shows its runs and step)"),
+    ("tab", "next panel"),
+    ("g", "gradient and system view / back"),
+    ("s", "save the screen as SVG"),
+    ("e", "export the chart's series as CSV"),
+)
+
+
+BINDINGS = [
+    Binding("question_mark", "help", "help"),
+    Binding("q", "quit", "quit"),
+    Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+    Binding("space", "toggle_select", "select", show=True),
+    Binding("a", "select_all", "all/none", show=False),
+    Binding("b", "baseline", "baseline", show=True),
+    Binding("slash", "filter", "filter", show=False),
+    Binding("m", "pick_metric", "metric", show=True),
+    Binding("M", "next_metric", "next metric", show=False),
+    Binding("left_square_bracket", "smoothing(-1)", "less smoothing", show=False),
+    Binding("right_square_bracket", "smoothing(1)", "more smoothing", show=False),
+    Binding("r", "toggle_raw", "raw", show=False),
+    Binding("y", "log_y", "log y", show=True),
+    Binding("x", "x_axis", "x axis", show=False),
+    Binding("plus,equals_sign", "zoom(0.5)", "zoom in", show=False),
+    Binding("minus,underscore", "zoom(2)", "zoom out", show=False),
+    Binding("less_than_sign,h", "pan(-0.25)", "pan left", show=False),
+    Binding("greater_than_sign,l", "pan(0.25)", "pan right", show=False),
+    Binding("0", "reset_zoom", "reset zoom", show=False),
+    Binding("f", "focus_findings", "findings", show=True),
+    Binding("g", "toggle_grads", "grads", show=True),
+    Binding("s", "save_svg", "svg", show=False),
+    Binding("e", "export_csv", "csv", show=False),
+]
+
+
+def palette_commands(app: Any) -> List[Tuple[str, str, Callable[[], Any]]]:
+    """(title, help, callback) of every action, for the command palette."""
+    return [
+        ("Help: keys", "Every key of the monitor", app.action_help),
+        ("Select run", "Select or unselect the highlighted run for comparison", app.action_toggle_select),
+        ("Select all / none", "Select every shown run, or clear the selection", app.action_select_all),
+        ("Mark baseline", "Mark the highlighted run as the baseline", app.action_baseline),
+        ("Filter runs", "Filter the runs by a regex on their names", app.action_filter),
+        ("Pick metric", "Choose the metric the chart shows", app.action_pick_metric),
+        ("Next metric", "Show the next metric", app.action_next_metric),
+        ("More smoothing", "Raise the EMA weight", lambda: app.action_smoothing(1)),
+        ("Less smoothing", "Lower the EMA weight", lambda: app.action_smoothing(-1)),
+        ("Toggle raw series", "Show or hide the raw series under the smoothed one", app.action_toggle_raw),
+        ("Toggle log y", "Logarithmic y axis on or off", app.action_log_y),
+        ("Cycle x axis", "Step, relative time or wall time", app.action_x_axis),
+        ("Zoom in", "Zoom in on x", lambda: app.action_zoom(0.5)),
+        ("Zoom out", "Zoom out on x", lambda: app.action_zoom(2)),
+        ("Pan left", "Move the x window left", lambda: app.action_pan(-0.25)),
+        ("Pan right", "Move the x window right", lambda: app.action_pan(0.25)),
+        ("Reset zoom", "Show the whole x range", app.action_reset_zoom),
+        ("Focus findings", "Move to the findings list", app.action_focus_findings),
+        ("Gradient and system view", "Per-layer gradients, lr, step time, GPU/CPU", app.action_toggle_grads),
+        ("Save SVG", "Save the screen as an SVG file", app.action_save_svg),
+        ("Export CSV", "Export the chart's series as CSV", app.action_export_csv),
+    ]
