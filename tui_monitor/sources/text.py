@@ -14,8 +14,9 @@ built-in ones:
 
 - Keras: an ``Epoch 3/10`` line sets the epoch; the progress line that ends
   the epoch (``32/32 ... - loss: 0.42 - val_loss: 0.51``, Keras 2 or 3, any
-  verbosity) gives its values at that epoch (partial-epoch redraws are left
-  out).
+  verbosity, and Keras 1's ``67s - loss: ...``) gives its values at that
+  epoch (partial-epoch redraws are left out); a second such line after the
+  epoch's is ``model.evaluate()``'s: the test split.
 - Python dicts, as Hugging Face's ``Trainer`` prints them
   (``{'loss': 0.5, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': 1.0}``,
   ``{'eval_loss': ...}``): read with ``ast.literal_eval`` (no code runs). The
@@ -58,7 +59,8 @@ __all__ = ["TextParser", "TextReader", "StdinSource", "compile_patterns", "make_
 _NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf)"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
 _KERAS_EPOCH = re.compile(r"^\s*Epoch\s+(\d+)\s*/\s*(\d+)\s*$")
-_KERAS_PROGRESS = re.compile(r"^\s*(\d+)/(\d+)\s.*?\s-\s+[A-Za-z_]\w*:\s*" + _NUM)
+_KERAS_PROGRESS = re.compile(r"^\s*(\d+)/(\d+)\s")
+_KERAS_OLD = re.compile(r"^\s*\d+s\s+-\s")  # Keras 1: "67s - loss: 2.48 - acc: 0.22"
 _KERAS_PAIR = re.compile(r"(?:^|\s)-\s+([A-Za-z_][\w./]*):\s*(" + _NUM + r")")
 _TQDM = re.compile(r"(\d+)/(\d+)\s*\[[^\]]*?\]")
 _TQDM_PAIR = re.compile(r"([A-Za-z_][\w./-]*)=\s*(" + _NUM + r")")
@@ -110,6 +112,7 @@ class TextParser:
     def __init__(self, patterns: Sequence[Any] = ()):
         self.patterns = [re.compile(p) if isinstance(p, str) else p for p in patterns]
         self.epoch: Optional[int] = None
+        self.keras_epoch_done: Optional[int] = None
         self.last_step = -1
         self.bar_total = 0
         self.bar_step: Optional[int] = None
@@ -152,14 +155,17 @@ class TextParser:
             self.epoch = int(m.group(1))
             return None
         m = _KERAS_PROGRESS.match(text)
-        if m:
-            if m.group(1) != m.group(2):
+        pairs = _KERAS_PAIR.findall(text) if " - " in text else None
+        if pairs and (m or (self.epoch is not None and _KERAS_OLD.match(text))):
+            if m and m.group(1) != m.group(2):
                 return None  # a redraw inside the epoch
-            values = {k: float(v) for k, v in _KERAS_PAIR.findall(text)}
-            if values:
-                step = self.epoch if self.epoch is not None else self.last_step + 1
-                return step, None, values
-            return None
+            values = {k: float(v) for k, v in pairs}
+            if self.epoch is None:
+                return self.last_step + 1, None, values
+            if self.keras_epoch_done == self.epoch:
+                return self.epoch, "test", values  # a second summary line in the epoch: model.evaluate()
+            self.keras_epoch_done = self.epoch
+            return self.epoch, None, values
         if text.startswith("{") and text.endswith("}"):
             return self._dict(text)
         m = _TQDM.search(text)
