@@ -95,10 +95,15 @@ def parse_simple_yaml(text: str) -> Dict[str, Any]:
             if indent > p_indent or (line.startswith("- ") and indent == p_indent):
                 container: Any = [] if line.startswith("- ") or line == "-" else {}
                 parent[key] = container
-                stack.append((p_indent if isinstance(container, list) and indent == p_indent else indent - 1,
-                              container))
-        while len(stack) > 1 and indent <= stack[-1][0]:
-            stack.pop()
+                # the container holds lines indented at least as far as its first
+                # (a "- item" list may sit at its key's own indent)
+                stack.append((indent - 0.5, container))
+        while len(stack) > 1:
+            level, container = stack[-1]
+            if indent <= level or (isinstance(container, list) and not line.startswith("-") and indent <= level + 0.5):
+                stack.pop()
+            else:
+                break
         parent = stack[-1][1]
         if line.startswith("- ") or line == "-":
             if isinstance(parent, list):
