@@ -298,7 +298,7 @@ def test_a_record_over_the_line_limit_becomes_a_dropped_record(tmp_path, capfd):
     run.log({"loss": 1.0}, step=1)
     run.close()
     recs = records(run.path)
-    assert [r["type"] for r in recs] == ["run", "dropped", "metrics", "end"]
+    assert [r["type"] for r in recs if r["type"] != "system"] == ["run", "dropped", "metrics", "end"]
     assert recs[1]["reasons"] == {"record over 1 MiB": 1} and recs[-1]["dropped"] == 1
     assert "record of" in capfd.readouterr().err
 
@@ -352,3 +352,34 @@ def test_a_real_training_loop_reads_back_bit_for_bit(tmp_path):
     assert len([r for r in recs if r.type == "metrics" and r.split == "val"]) == 4
     assert [r.step for r in recs if r.type == "grads"] == [0, 10, 20, 30]
     assert recs[-1].type == "end" and recs[-1].status == "finished"
+
+
+def test_system_samples_come_from_the_writer_thread(tmp_path):
+    from tui_monitor.sources import Ingest
+
+    run = tm.init("sys", dir=tmp_path, flush_every=0.02, system_every=0.05)
+    for step in range(200):
+        run.log({"loss": 1.0}, step=step)
+        if step % 50 == 0:
+            wait_for(lambda: os.path.exists(run.path) and
+                     sum(r["type"] == "system" for r in records(run.path)) > step // 50, message="a system sample")
+    run.close()
+    samples = [r for r in records(run.path) if r["type"] == "system"]
+    assert len(samples) >= 4
+    last = samples[-1]["values"]
+    assert last["rss"] > 1e6 and last["ram_total"] >= last["ram_used"] > 0 and last["cpu_percent"] >= 0
+    assert any("step_time" in s["values"] and s["values"]["step_time"] > 0 for s in samples)
+    assert all("cuda_mem_allocated" not in s["values"] for s in samples)   # no CUDA here: silently absent
+    ing = Ingest()
+    ing.add_path(str(run.path))
+    ing.read_all()
+    (got,) = ing.store.runs.values()
+    assert got.series[("system", "rss")].values[-1] == last["rss"]
+    assert ("system", "rss") not in [(sp, m) for sp, m in got.series if sp in ("train", "val", "test")]
+
+
+def test_system_samples_off(tmp_path):
+    run = tm.init("nosys", dir=tmp_path, system_every=0)
+    run.log({"loss": 1.0}, step=0)
+    run.close()
+    assert not [r for r in records(run.path) if r["type"] == "system"]

@@ -197,7 +197,7 @@ def test_other_records():
     assert e.error.type == "ValueError" and e.dropped == 2 and e.signal is None
     with pytest.raises(ValidationError):
         Dropped.model_validate({"type": "dropped", "seq": 6, "count": "3"})
-    assert set(RECORD_TYPES) == {"run", "meta", "metrics", "grads", "heartbeat", "dropped", "end"}
+    assert set(RECORD_TYPES) == {"run", "meta", "metrics", "grads", "heartbeat", "system", "dropped", "end"}
 
 
 def test_socket_messages():

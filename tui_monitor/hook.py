@@ -38,6 +38,22 @@ _KIND, _STEP, _TIME, _SPLIT = object(), object(), object(), object()
 __all__ = ["init", "Run", "FORMAT_VERSION"]
 
 
+def _system_sampler(every):
+    """The writer thread's resource sampler (tui_monitor/_sysinfo.py), or None
+    where it cannot be had: a copied hook finds it as tui_monitor_sysinfo.py
+    beside itself (see hooks/README.md)."""
+    if not every:
+        return None
+    try:
+        if __package__:
+            from ._sysinfo import SystemSampler
+        else:
+            from tui_monitor_sysinfo import SystemSampler
+        return SystemSampler(every=every)
+    except Exception:  # noqa: BLE001 - optional: no system records then
+        return None
+
+
 # ---------------------------------------------------------------- values
 
 def _nonfinite(x):
@@ -384,7 +400,7 @@ class Run:
 
     def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
                  tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
-                 max_queue=1_000_000, run_id=None, path=None, ranks=None):
+                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0):
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
         self.rank, self.local_rank, self.world_size, job = distributed_info()
@@ -417,6 +433,7 @@ class Run:
         self._grad_pending = {}
         self._layer_order = []
         self._hook_handles = []
+        self._sys = _system_sampler(system_every)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         start = time.time()
@@ -584,6 +601,10 @@ class Run:
                 if rec is not None:
                     lines.append(self._encode(rec))
             now = time.time()
+            if self._sys is not None and self._seq and self._sys.due(now):
+                sample = self._system_record(now)
+                if sample is not None:
+                    lines.append(self._encode(sample))
             if not lines and now - self._last_write >= self.heartbeat_every and self._seq:
                 hb = {"type": "heartbeat", "time": now, "step": self._last_step}
                 if self._last_log is not None:
@@ -622,12 +643,28 @@ class Run:
             step = _number(step)
         except TypeError:
             step = self._last_step if isinstance(self._last_step, int) else 0
+        if self._sys is not None and split in (None, "train"):
+            self._sys.observe(step, t)
         rec = {"type": "metrics", "step": step, "time": t}
         if split is not None:
             rec["split"] = str(split)
         rec["values"] = num
         if text:
             rec["text"] = text
+        return rec
+
+    def _system_record(self, now):
+        values = {}
+        for k, v in self._sys.sample(now).items():
+            try:
+                values[k] = _number(v)
+            except TypeError:
+                continue
+        if not values:
+            return None
+        rec = {"type": "system", "time": now, "values": values}
+        if isinstance(self._last_step, int) and self._last_step >= 0:
+            rec["step"] = self._last_step
         return rec
 
     def _grads_record(self, step, t, pending):
@@ -804,7 +841,8 @@ def init(name=None, dir=None, config=None, model=None, **options):
     records the model's flexibility and watches its gradients every
     ``watch_every`` backward passes (0 disables). Other options:
     ``tags``, ``flush_every`` (s), ``heartbeat_every`` (s), ``max_queue``,
-    ``token``, ``run_id``, ``path``. ``TUI_MONITOR_DISABLED=1`` turns the
+    ``token``, ``run_id``, ``path``, ``system_every`` (s between resource
+    samples: step time, CPU, memory, CUDA memory, GPU use; 0 turns them off). ``TUI_MONITOR_DISABLED=1`` turns the
     hook into a no-op.
 
     Under ``torch.distributed`` (torchrun, SLURM, MPI) every rank of a job

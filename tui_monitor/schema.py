@@ -31,7 +31,7 @@ NONFINITE: Dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity
 __all__ = [
     "FORMAT_VERSION", "NONFINITE", "MetricValue", "decode_metric_value", "encode_metric_value",
     "ModelInfo", "ErrorInfo", "LayerGrad",
-    "RunHeader", "Meta", "Metrics", "Grads", "Heartbeat", "Dropped", "End",
+    "RunHeader", "Meta", "Metrics", "Grads", "Heartbeat", "System", "Dropped", "End",
     "Hello", "Welcome", "Refused", "Ack",
     "Record", "Message", "RECORD_TYPES", "MESSAGE_TYPES", "TYPES",
     "SPLITS", "normalise_split", "split_metric",
@@ -233,6 +233,17 @@ class Heartbeat(_Model):
     last_log: Optional[float] = None
 
 
+class System(_Model):
+    """``system``: resource samples from the writer thread (step time,
+    memory, GPU); fields present only where measured."""
+
+    type: Literal["system"] = "system"
+    seq: Seq
+    time: float
+    step: Optional[int] = None
+    values: Dict[str, MetricValue] = Field(default_factory=dict)
+
+
 class Dropped(_Model):
     type: Literal["dropped"] = "dropped"
     seq: Seq
@@ -287,13 +298,13 @@ class Ack(_Model):
     seq: Seq
 
 
-Record = Union[RunHeader, Meta, Metrics, Grads, Heartbeat, Dropped, End]
+Record = Union[RunHeader, Meta, Metrics, Grads, Heartbeat, System, Dropped, End]
 Message = Union[Hello, Welcome, Refused, Ack]
 
 #: Stream records by ``type``: they carry ``seq`` and are de-duplicated by it.
 RECORD_TYPES: Dict[str, type] = {
     "run": RunHeader, "meta": Meta, "metrics": Metrics, "grads": Grads,
-    "heartbeat": Heartbeat, "dropped": Dropped, "end": End,
+    "heartbeat": Heartbeat, "system": System, "dropped": Dropped, "end": End,
 }
 #: Socket handshake messages by ``type`` (no stream ``seq``).
 MESSAGE_TYPES: Dict[str, type] = {"hello": Hello, "welcome": Welcome, "refused": Refused, "ack": Ack}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 import time as _time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
@@ -26,6 +27,7 @@ from .series import Series
 #: Consecutive metrics records with the same names and split taken as one
 #: block (one numpy array, one ``extend`` per series) when at least this many.
 _BLOCK_MIN = 8
+_METRICS_FIELDS = ("type", "seq", "step", "time", "split", "values", "text")
 
 __all__ = ["Run", "Store", "RunKey", "default_splitter", "STATUSES"]
 
@@ -315,8 +317,10 @@ class Store:
     def apply_many(self, records: Iterable[dict], stream: Any = None) -> Set[RunKey]:
         """Apply records of one ``stream`` in order, the same as ``apply`` on
         each but faster for runs of ``metrics`` and ``grads`` records: their
-        points are gathered per series and appended in bulk. Returns the keys
-        of the runs that changed."""
+        points are gathered per series and appended in bulk. Besides dicts,
+        ``metrics`` records may be objects with the fields as attributes (the
+        stream reader's checked fast-path records). Returns the keys of the
+        runs that changed."""
         batch = _Batch()
         changed = set()  # type: Set[RunKey]
         now = self.clock()
@@ -327,14 +331,19 @@ class Store:
             record = records[i]
             if record.__class__ is dict:
                 rtype = record.get("type")
-                if rtype == "metrics" and n - i >= _BLOCK_MIN:
+            else:  # a record with attributes: the reader's fast-path metrics (stream.MetricsRecord)
+                rtype = getattr(record, "type", None)
+            if rtype == "metrics":
+                if n - i >= _BLOCK_MIN:
                     end = self._metrics_block(records, i, stream, batch, now)
                     if end > i:
                         changed.add(self._streams[stream].key)
                         i = end
                         continue
-                elif rtype != "grads":
-                    self._flush(batch)  # order against headers, ends, restarts
+                if record.__class__ is not dict:
+                    record = {f: getattr(record, f, None) for f in _METRICS_FIELDS}
+            elif rtype != "grads" and record.__class__ is dict:
+                self._flush(batch)  # order against headers, ends, restarts
             run = apply_one(record, stream, batch, now)
             if run is not None:
                 changed.add(run.key)
@@ -346,42 +355,42 @@ class Store:
         """Apply a block of look-alike metrics records from ``start`` at once
         (the common case: a loop logging the same names every step); returns
         where the block ended, or ``start`` when the records need the
-        record-by-record path (odd types, duplicates, too few alike)."""
+        record-by-record path (odd types, duplicates, too few alike). The
+        records are all dicts or all of the first one's class (attributes)."""
         first = records[start]
-        values = first.get("values")
-        if values.__class__ is not dict or not values or first.get("text"):
+        cls = first.__class__
+        get, field = (dict.get, operator.itemgetter) if cls is dict else (getattr, operator.attrgetter)
+        values = get(first, "values", None)
+        if values.__class__ is not dict or not values or get(first, "text", None):
             return start
-        names = tuple(values)
-        k, split = len(names), first.get("split")
-        steps, times, seqs, rows = [], [], [], []
-        end = len(records)
-        for j in range(start, len(records)):
-            r = records[j]
-            if r.__class__ is not dict or r.get("type") != "metrics" or r.get("split") != split or r.get("text"):
-                end = j
+        names, keys, split = tuple(values), values.keys(), get(first, "split", None)
+        end, n = start, len(records)
+        while end < n:  # the look-alikes: same class, split and names
+            r = records[end]
+            if (r.__class__ is not cls or get(r, "split", None) != split or get(r, "type", None) != "metrics"
+                    or get(r, "text", None)):
                 break
-            vals = r.get("values")
-            if vals.__class__ is not dict or len(vals) != k:
-                end = j
+            vals = get(r, "values", None)
+            if vals.__class__ is not dict or vals.keys() != keys:
                 break
-            try:
-                rows.append([vals[name] for name in names])
-            except KeyError:
-                end = j
-                break
-            steps.append(r.get("step"))
-            times.append(r.get("time"))
-            seqs.append(r.get("seq"))
+            end += 1
         if end - start < _BLOCK_MIN:
             return start
+        block = records[start:end]
         run = self._run_for(first, stream)
-        try:
-            st, sq = np.array(steps), np.array(seqs)
-            tm = np.array(times, dtype=np.float64)
-            vals = np.array(rows, dtype=np.float64)
-        except (ValueError, TypeError, OverflowError):
+        try:  # columns by C-level loops; a missing field fails or shows in the dtype
+            st = np.array(list(map(field("step"), block)))
+            sq = np.array(list(map(field("seq"), block)))
+            tm = np.array(list(map(field("time"), block)), dtype=np.float64)
+            row = operator.itemgetter(*names)  # a tuple, or with one name the value
+            flat = map(row, map(field("values"), block))
+            if len(names) > 1:
+                flat = itertools.chain.from_iterable(flat)
+            vals = np.fromiter(flat, dtype=np.float64, count=(end - start) * len(names))
+        except (KeyError, AttributeError, ValueError, TypeError, OverflowError):
             return start
-        if st.dtype.kind != "i" or sq.dtype.kind != "i" or vals.shape != (end - start, k):
+        vals = vals.reshape(end - start, len(names))
+        if st.dtype.kind != "i" or sq.dtype.kind != "i":
             return start
         gaps = np.diff(sq)
         if sq[0] <= run.seq or (gaps.size and gaps.min() <= 0) or np.isnan(tm).any():
@@ -454,6 +463,8 @@ class Store:
                 ll = record.get("last_log")
                 if isinstance(ll, (int, float)):
                     run.last_log = float(ll)
+            elif rtype == "system":
+                self._on_system(run, record, batch)
             elif rtype == "meta":
                 self._on_meta(run, record)
             elif rtype == "dropped":
@@ -621,6 +632,30 @@ class Store:
                     lst = lst[-(_TEXT_KEEP - 1) :]
                 new[key] = lst + [(step, t, str(s))]
             run.text = new
+        batch.points.setdefault((run, 3, None), ([], [], []))
+
+    def _on_system(self, run: Run, record: dict, batch: _Batch) -> None:
+        """Resource samples become series ``("system", field)``: not a split
+        of the method, so the metric picker leaves them out."""
+        step = record.get("step")
+        if not isinstance(step, int) or isinstance(step, bool):
+            step = run.last_step if run.last_step is not None else 0
+        t = record.get("time")
+        t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else math.nan
+        values = record.get("values")
+        if not isinstance(values, dict):
+            return
+        points = batch.points
+        for name, raw in values.items():
+            v = _number(raw)
+            if v is None:
+                continue
+            p = points.get((run, 0, ("system", str(name))))
+            if p is None:
+                p = points[(run, 0, ("system", str(name)))] = ([], [], [])
+            p[0].append(step)
+            p[1].append(t)
+            p[2].append(v)
         batch.points.setdefault((run, 3, None), ([], [], []))
 
     def _on_grads(self, run: Run, record: dict, batch: _Batch) -> None:

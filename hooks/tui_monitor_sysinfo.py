@@ -1,0 +1,1 @@
+../tui_monitor/_sysinfo.py
