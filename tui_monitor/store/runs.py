@@ -200,6 +200,14 @@ class _Batch:
         # (run, kind, key) -> ([steps], [times], [values])
         self.points = {}  # type: Dict[tuple, Tuple[list, list, list]]
 
+    def put(self, run: "Run", kind: int, key: Any, step: int, t: float, v: float) -> None:
+        p = self.points.get((run, kind, key))
+        if p is None:
+            p = self.points[(run, kind, key)] = ([], [], [])
+        p[0].append(step)
+        p[1].append(t)
+        p[2].append(v)
+
 
 class Store:
     """All runs, keyed by ``(run_id, rank)``, fed with decoded records.
@@ -645,17 +653,10 @@ class Store:
         values = record.get("values")
         if not isinstance(values, dict):
             return
-        points = batch.points
         for name, raw in values.items():
             v = _number(raw)
-            if v is None:
-                continue
-            p = points.get((run, 0, ("system", str(name))))
-            if p is None:
-                p = points[(run, 0, ("system", str(name)))] = ([], [], [])
-            p[0].append(step)
-            p[1].append(t)
-            p[2].append(v)
+            if v is not None:
+                batch.put(run, 0, ("system", str(name)), step, t, v)
         batch.points.setdefault((run, 3, None), ([], [], []))
 
     def _on_grads(self, run: Run, record: dict, batch: _Batch) -> None:
@@ -665,15 +666,9 @@ class Store:
             step = run.last_step if run.last_step is not None else 0
         t = record.get("time")
         t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else math.nan
-        points = batch.points
 
         def put(kind, key, v):
-            p = points.get((run, kind, key))
-            if p is None:
-                p = points[(run, kind, key)] = ([], [], [])
-            p[0].append(step)
-            p[1].append(t)
-            p[2].append(v)
+            batch.put(run, kind, key, step, t, v)
 
         norm = record.get("norm")
         if norm is not None:
@@ -699,7 +694,7 @@ class Store:
                     put(2, (str(layer), f), v)
         elif layers is not None:
             run.problem("grads record: layers is not an object")
-        points.setdefault((run, 3, None), ([], [], []))
+        batch.points.setdefault((run, 3, None), ([], [], []))
 
     def _flush(self, batch: _Batch) -> None:
         if not batch.points:
