@@ -46,6 +46,7 @@ class TuiMonitorLogger(Logger):
         self.options = options
         self.config: Dict[str, Any] = {}
         self.run: Any = None
+        self._has_model = False
 
     # -- Logger's interface -----------------------------------------------------
 
@@ -59,8 +60,10 @@ class TuiMonitorLogger(Logger):
 
     @property
     def experiment(self) -> Any:
-        """The hook's run (``.log(values, step=)``), started if need be."""
-        return self._ensure(None)
+        """The hook's run (``.log(values, step=)``) once the fit started
+        (Lightning looks at this early: it must not start the run before the
+        hyperparameters and the model are known)."""
+        return self.run if self.run is not None else NullRun()
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
         if isinstance(params, Namespace):
@@ -69,7 +72,11 @@ class TuiMonitorLogger(Logger):
             self.config.update(params)
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
-        self._ensure(model)
+        if self.run is None:
+            self._ensure(model)
+        elif not self._has_model and model is not None:
+            self.run.watch(model, every=self.watch_every)  # started early: record the model now
+        self._has_model = self._has_model or model is not None
 
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
         values = _numbers(metrics)

@@ -19,11 +19,14 @@ built-in ones:
   epoch's is ``model.evaluate()``'s: the test split.
 - Python dicts, as Hugging Face's ``Trainer`` prints them
   (``{'loss': 0.5, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': 1.0}``,
-  ``{'eval_loss': ...}``): read with ``ast.literal_eval`` (no code runs). The
+  ``{'eval_loss': ...}``; transformers 5 prints the numbers as strings,
+  ``{'loss': '3.832', ...}``, and those are read too): read with ``ast.literal_eval`` (no code runs). The
   step is the dict's ``step`` if it has one, else the count of the last
   training progress bar seen, else one more than the last step (an eval dict
-  takes the last step). The end-of-training summary (``train_runtime``) is
-  left out.
+  takes the last step). The bar's count is the one it is redrawn with right
+  after the dict (tqdm redraws at once after printing; the count drawn before
+  may be a few steps old). The end-of-training summary (``train_runtime``)
+  is left out.
 - tqdm bars with a postfix (``45/100 [00:10<00:12, 4.5it/s, loss=0.42]``):
   the values at step 45 (each step once).
 - Generic progress lines with a step and at least one ``name value`` pair:
@@ -120,6 +123,11 @@ class TextParser:
         self.traceback = False
         self.error: Optional[Tuple[str, str]] = None
         self.matched = 0
+        # Dicts whose step is the training bar's count wait for the bar's
+        # redraw right after them (tqdm.write redraws it at once; the count
+        # drawn before may be a few steps old): ``ready`` holds them then.
+        self.held: List[Tuple[bool, Dict[str, float]]] = []
+        self.ready: List[Tuple[int, Optional[str], Dict[str, float]]] = []
 
     def line(self, text: str) -> Optional[Tuple[int, Optional[str], Dict[str, float]]]:
         text = _ANSI.sub("", text).strip()
@@ -173,6 +181,7 @@ class TextParser:
             n, total = int(m.group(1)), int(m.group(2))
             if total >= self.bar_total:
                 self.bar_total, self.bar_step = total, n
+                self.release(n)
             values = {k: float(v) for k, v in _TQDM_PAIR.findall(m.group(0))}
             if values and self.tqdm_last.get(total) != n:
                 self.tqdm_last[total] = n
@@ -187,13 +196,22 @@ class TextParser:
             return None
         if not isinstance(d, dict) or "train_runtime" in d:
             return None
-        values = {str(k): float(v) for k, v in d.items()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("step", "global_step")}
+        values = {}
+        for k, v in d.items():
+            if k in ("step", "global_step") or isinstance(v, bool):
+                continue
+            if isinstance(v, str):  # transformers 5 prints '3.832': four significant digits, as a string
+                v = _num(v)
+            if isinstance(v, (int, float)):
+                values[str(k)] = float(v)
         if not values:
             return None
         step = _int(d.get("step", d.get("global_step")))
         if step is None:
             evaluating = any(split_metric(k)[0] != "train" for k in values)
+            if self.bar_step is not None:
+                self.held.append((evaluating, values))
+                return None
             if evaluating:
                 step = max(self.last_step, 0)
             elif self.bar_step is not None and self.bar_step > self.last_step:
@@ -201,6 +219,20 @@ class TextParser:
             else:
                 step = self.last_step + 1
         return step, None, values
+
+    def release(self, bar_step: Optional[int] = None) -> None:
+        """Give the held dicts their steps (the training bar's count now, or
+        the best guess at the end of the input read so far)."""
+        for evaluating, values in self.held:
+            if evaluating:
+                step = max(self.last_step, 0)
+            else:
+                bar = bar_step if bar_step is not None else (self.bar_step or 0)
+                step = bar if bar > self.last_step else self.last_step + 1
+            self.ready.append((step, None, values))
+            self.last_step = step
+            self.matched += 1
+        self.held = []
 
     def _generic(self, text: str):
         step = epoch = None
@@ -266,21 +298,31 @@ class TextReader(RecordReader):
             if not raw:
                 continue
             got = parse(raw.decode("utf-8", "replace"))
-            if got is None:
-                continue
-            step, split, values = got
+            if self.parser.ready or got is not None:
+                if now is None:
+                    now = self.clock()
+                ready, self.parser.ready = self.parser.ready, []
+                for item in ready + ([got] if got is not None else []):
+                    self._record(out, now, *item)
+        if self.parser.held:  # nothing more to wait for in what has been written
+            self.parser.release()
             if now is None:
                 now = self.clock()
-            if not self.state.get("header_sent"):
-                self.state["header_sent"] = True
-                out.append({"type": "run", "seq": self._seq(), "v": 1, "run_id": self.run_id, "name": self.name,
-                            "start": now, "host": "", "pid": None, "rank": 0, "world_size": 1, "config": {},
-                            "tags": {"source": "text", **self.tags}})
-            rec = {"type": "metrics", "seq": self._seq(), "step": step, "time": now, "values": values}
-            if split:
-                rec["split"] = split
-            out.append(rec)
+            ready, self.parser.ready = self.parser.ready, []
+            for item in ready:
+                self._record(out, now, *item)
         return out
+
+    def _record(self, out: List[dict], now: float, step: int, split: Optional[str], values: Dict[str, float]) -> None:
+        if not self.state.get("header_sent"):
+            self.state["header_sent"] = True
+            out.append({"type": "run", "seq": self._seq(), "v": 1, "run_id": self.run_id, "name": self.name,
+                        "start": now, "host": "", "pid": None, "rank": 0, "world_size": 1, "config": {},
+                        "tags": {"source": "text", **self.tags}})
+        rec = {"type": "metrics", "seq": self._seq(), "step": step, "time": now, "values": values}
+        if split:
+            rec["split"] = split
+        out.append(rec)
 
     def end_record(self) -> Optional[dict]:
         if not self.state.get("header_sent"):
