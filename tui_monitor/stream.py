@@ -11,23 +11,37 @@ This is the edge where the stream is validated, once. Everything past it gets
 - :func:`decode_line` decodes one line on its own (raising
   :class:`DecodeError` for a bad one), :func:`read_file` a whole file.
 
-Speed. ``orjson`` parses; the hot record (``metrics``) is checked with plain
-type tests and built without pydantic validation; every other record, and any
-metrics record the fast check does not like, goes through pydantic. orjson
-does not refuse integers beyond 64 bits (some versions silently return a
-float), so any record that might hold one is parsed again with the standard
-library, which keeps them exact.
+Speed. Two paths, one set of rules:
+
+- The fast path (``raw_metrics=True``: what the store eats): all complete
+  lines of a chunk are decoded and checked in one ``msgspec`` call as a list
+  of :class:`MetricsRecord` (typed: ints, floats, the three non-finite
+  strings and nothing else; big integers stay exact). When a batch fails, it
+  is split in halves until every line that does not pass goes to the careful
+  path on its own, which reads or reports it exactly as before. Measured
+  (same process, a 5-scalar record): the msgspec call decodes *and* checks in
+  ~0.4 us a record, less than ``orjson.loads`` of the line alone (~0.55 us);
+  orjson and then the Python type checks cost ~1.0-1.15 us, per line or
+  batched.
+- The careful path, for every other line: ``orjson`` parses; a ``metrics``
+  record is checked with plain type tests and built without pydantic
+  validation; every other record, and any metrics record the fast check does
+  not like, goes through pydantic. orjson does not refuse integers beyond 64
+  bits (some versions silently return a float), so any record that might hold
+  one is parsed again with the standard library, which keeps them exact.
 """
 from __future__ import annotations
 
 import collections
 import json
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
+import msgspec
 import orjson
 from pydantic import ValidationError
 
@@ -37,7 +51,7 @@ from .schema import (
 )
 
 __all__ = [
-    "MAX_LINE_BYTES", "MAX_PROBLEMS", "Problem", "ReaderStats", "DecodeError", "StreamReader",
+    "MAX_LINE_BYTES", "MAX_PROBLEMS", "MetricsRecord", "Problem", "ReaderStats", "DecodeError", "StreamReader",
     "decode_line", "read_file", "record_to_json", "dumps_record",
 ]
 
@@ -57,6 +71,37 @@ _BRACKETS = re.compile(rb"[\[\]{}]")
 #: long line is checked before it is parsed; 255 is also what orjson writes.
 MAX_DEPTH = 255
 _READ_SIZE = 1 << 20
+
+
+class MetricsRecord(msgspec.Struct, gc=False):
+    """A ``metrics`` record as the fast path reads it (raw mode): exactly what
+    the careful path reads without a problem, with values ints and floats.
+
+    The fast path decodes a chunk's lines against this type in one call; any
+    line it does not fit (a version field, non-string text, a value ``true``
+    or ``"3"``, a number too large for a float, ...) fails the batch and the
+    careful path reads it and says why. Unknown fields are ignored, as there.
+    ``gc=False``: these hold no cycles, and the cycle collector need not walk
+    the hundreds of thousands a second that come through (measured: ~0.7 us a
+    record less than plain dicts).
+    """
+
+    type: Literal["metrics"]
+    seq: Annotated[int, msgspec.Meta(ge=0)]
+    step: int
+    time: float  # an integer is taken, as a float
+    values: Dict[str, Union[int, float, Literal["NaN", "Infinity", "-Infinity"]]]
+    split: Optional[str] = None
+    text: Optional[Dict[str, str]] = None
+    v: None = None  # a version field: the careful path (it warns about newer versions)
+
+
+_METRICS_LINES = msgspec.json.Decoder(List[MetricsRecord])
+_METRICS_LINE = msgspec.json.Decoder(MetricsRecord)
+_SEQ = operator.attrgetter("seq")
+#: Only a batch holding one of these bytes can hold a non-finite string value
+#: ("N\u0061N" is "NaN" too). Single bytes: searching for one is a fast memchr.
+_NONFINITE_MARKS = (b"N", b"I", b"\\")
 
 
 @dataclass(frozen=True)
@@ -306,12 +351,17 @@ class StreamReader:
     ``stats.duplicates``); a late record that fills a gap is kept. A ``run``
     header of a different process (run id, rank, pid or start differ) starts
     a new stream segment: ``seq`` tracking starts over, with a warning.
+
+    With ``raw_metrics``, ``metrics`` records come out as checked
+    :class:`MetricsRecord` (the fast path) or plain dicts (the careful path),
+    not as models: food for :meth:`Store.apply_many`.
     """
 
     def __init__(self, source: str = "<stream>", *, max_line_bytes: int = MAX_LINE_BYTES,
                  max_problems: int = MAX_PROBLEMS, dedupe: bool = True, raw_metrics: bool = False):
         self.source = source
-        self.raw_metrics = raw_metrics  # metrics records as checked plain dicts (the store's food)
+        # metrics records as MetricsRecord (the fast path) or checked plain dicts (the store's food)
+        self.raw_metrics = raw_metrics
         self.max_line_bytes = max_line_bytes
         self.dedupe = dedupe
         self.stats = ReaderStats()
@@ -368,6 +418,7 @@ class StreamReader:
             self._line += 1
             self.stats.lines += 1
             chunk = chunk[i + 1:]
+        head = b""
         if self._pending:
             i = chunk.find(b"\n")
             if i < 0:
@@ -376,16 +427,19 @@ class StreamReader:
                 if self._pending_len > self.max_line_bytes:
                     self._too_long(self._pending_len, unfinished=True)
                 return out
-            first = b"".join(self._pending) + chunk[:i]
+            head = b"".join(self._pending)
             self._pending = []
             self._pending_len = 0
-            self._take(first, out)
-            chunk = chunk[i + 1:]
         lines = chunk.split(b"\n")
         tail = lines.pop()
-        take = self._take
-        for line in lines:
-            take(line, out)
+        if head:
+            lines[0] = head + lines[0]
+        if self.raw_metrics and lines:
+            self._take_metrics(lines, out)
+        else:
+            take = self._take
+            for line in lines:
+                take(line, out)
         if tail:
             if len(tail) > self.max_line_bytes:
                 self._too_long(len(tail), unfinished=True)
@@ -403,22 +457,74 @@ class StreamReader:
             self._pending_len = 0
             self._skipping = True
 
+    def _take_metrics(self, lines: List[bytes], out: List[Any]) -> None:
+        """The fast path (raw mode): take ``lines`` as one batch of ``metrics``
+        records, decoded and checked in one call. A batch that does not pass
+        is split in halves (up to 16 lines: into single lines), and a single
+        line that does not pass goes to :meth:`_take` (the careful path: other
+        record types, bad lines, odd values).
+        Results, problems, line numbers and seq bookkeeping are the same as
+        taking each line with :meth:`_take`."""
+        recs = self._decode_metrics(lines)
+        if recs is None:
+            if len(lines) == 1:
+                self._take(lines[0], out)
+            elif len(lines) <= 16:  # few lines (or other records every few lines): one by one
+                for line in lines:
+                    self._take_metrics([line], out)
+            else:
+                mid = len(lines) // 2
+                self._take_metrics(lines[:mid], out)
+                self._take_metrics(lines[mid:], out)
+            return
+        n = len(recs)
+        self._line += n
+        self.stats.lines += n
+        if self.dedupe:
+            first = recs[0].seq
+            if first == self._max_seq + 1 and list(map(_SEQ, recs)) == list(range(first, first + n)):
+                self._max_seq = first + n - 1  # the common case: next in seq, no gap, no duplicate
+            else:
+                accept = self._accept_seq
+                kept = [r for r in recs if accept(r.seq)]
+                self.stats.duplicates += n - len(kept)
+                recs = kept
+        self.stats.records += len(recs)
+        out.extend(recs)
+
+    def _decode_metrics(self, lines: List[bytes]) -> Optional[List[MetricsRecord]]:
+        """``lines`` as checked :class:`MetricsRecord` s, or None when any line
+        is not one."""
+        longest = max(map(len, lines))
+        if longest > self.max_line_bytes:
+            return None
+        if longest > 2 * MAX_DEPTH and any(_too_deep(x) for x in lines if len(x) > 2 * MAX_DEPTH):
+            return None
+        try:
+            if len(lines) == 1:
+                data = lines[0]
+                recs = [_METRICS_LINE.decode(data)]
+            else:
+                parts = lines.copy()  # one JSON array, in one copy ("[" + ... + "]" would copy twice more)
+                parts[0] = b"[" + parts[0]
+                parts[-1] += b"]"
+                data = b",".join(parts)
+                recs = _METRICS_LINES.decode(data)
+        except Exception:  # noqa: BLE001 - msgspec.DecodeError, ValidationError, RecursionError
+            return None
+        if len(recs) != len(lines):  # a line held two records ("{...},{...}")
+            return None
+        if any(mark in data for mark in _NONFINITE_MARKS):
+            for r in recs:  # the three strings as floats, as _fast_metrics does
+                values = r.values
+                for k, v in values.items():
+                    if v.__class__ is str:
+                        values[k] = NONFINITE[v]
+        return recs
+
     def _take(self, line: bytes, out: List[Any]) -> None:
         self._line += 1
         self.stats.lines += 1
-        if self.raw_metrics and len(line) < 2 * MAX_DEPTH:
-            # The hot path: a short, well-formed metrics record, next in seq.
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                obj = None
-            if obj.__class__ is dict and obj.get("type") == "metrics" and "v" not in obj:
-                rec = _fast_metrics(obj, True)
-                if rec is not None and rec["seq"] == self._max_seq + 1:
-                    self._max_seq += 1
-                    self.stats.records += 1
-                    out.append(rec)
-                    return
         if len(line) > self.max_line_bytes:
             self._too_long(len(line), unfinished=False)
             return
