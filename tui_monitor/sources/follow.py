@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
@@ -73,6 +74,8 @@ class Follower:
         self._observer = None
         self._thread: Optional[threading.Thread] = None
         self._missing_warned: set = set()
+        self._catching_up = False  # files still have history to read: skip rescans
+        self._last_scan = 0.0
         self.context: Dict = {}
 
     # -- control ----------------------------------------------------------------
@@ -118,13 +121,17 @@ class Follower:
             self.wake.clear()
 
     def tick(self) -> None:
-        self.scan()
+        now = time.monotonic()
+        if not self._catching_up or now - self._last_scan >= 1.0:
+            self.scan()
+            self._last_scan = now
         more = False
         for tail in list(self.tails.values()):
             if self.stopped.is_set():
                 return
             more |= tail.poll()
         self.ticks += 1
+        self._catching_up = more
         if more:
             self.wake.set()  # a file had more than one poll's budget: come straight back
 

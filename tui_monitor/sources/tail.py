@@ -25,11 +25,13 @@ class FileTail:
     one follower thread owns it."""
 
     def __init__(self, path: str, on_records: OnRecords, on_problem: OnProblem,
-                 budget: int = 8 * CHUNK):
+                 budget: int = CHUNK):
         self.path = str(path)
         self.on_records = on_records
         self.on_problem = on_problem
-        self.budget = budget  # bytes read per poll, so one big file cannot starve the others
+        # bytes read per poll: the follower goes round all files a chunk at a
+        # time, so twenty long histories all show up at once, not one by one
+        self.budget = budget
         self.fd: Optional[int] = None
         self.ident = None  # (st_dev, st_ino) of the open file
         self.offset = 0
