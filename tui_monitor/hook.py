@@ -400,7 +400,8 @@ class Run:
 
     def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
                  tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
-                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0):
+                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
+                 socket_buffer=100_000):
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
         self.rank, self.local_rank, self.world_size, job = distributed_info()
@@ -471,7 +472,7 @@ class Run:
             return
         if to:
             try:
-                self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"))
+                self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"), cap=int(socket_buffer))
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
         self._q.append({_KIND: _META, _TIME: start, _STEP: header})
@@ -594,6 +595,9 @@ class Run:
         try:
             if self._ended:
                 return
+            # Taken before draining: close() queues nothing after setting it,
+            # so whatever was logged before the end is drained in this pass.
+            end = self._end
             lines = []
             q = self._q
             while q:
@@ -614,9 +618,9 @@ class Run:
                 self._drop_reported = self.dropped
                 lines.append(self._encode({"type": "dropped", "time": now, "count": self.dropped,
                                            "reasons": dict(self.drop_reasons)}))
-            if self._end is not None:
-                self._end["dropped"] = self.dropped
-                lines.append(self._encode(self._end))
+            if end is not None:
+                end["dropped"] = self.dropped
+                lines.append(self._encode(end))
                 self._ended = True
             if lines:
                 self._last_write = now
@@ -809,6 +813,9 @@ class Run:
         if unwritten:  # the file never took them: say so, at least in the count
             self._pending = []
             self._drop(self._hold_reason, unwritten)
+        if self._q:  # logged by another thread while closing: too late, but counted
+            self._drop("logged during close()", len(self._q))
+            self._q.clear()
         self._inert = True
         if self._socket is not None:
             self._socket.close(timeout=socket_timeout)
@@ -841,7 +848,8 @@ def init(name=None, dir=None, config=None, model=None, **options):
     records the model's flexibility and watches its gradients every
     ``watch_every`` backward passes (0 disables). Other options:
     ``tags``, ``flush_every`` (s), ``heartbeat_every`` (s), ``max_queue``,
-    ``token``, ``run_id``, ``path``, ``system_every`` (s between resource
+    ``token``, ``socket_buffer`` (records kept for a listener that is slow,
+    absent or restarted), ``run_id``, ``path``, ``system_every`` (s between resource
     samples: step time, CPU, memory, CUDA memory, GPU use; 0 turns them off). ``TUI_MONITOR_DISABLED=1`` turns the
     hook into a no-op.
 

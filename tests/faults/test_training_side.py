@@ -30,3 +30,56 @@ def test_the_run_folder_removed_mid_run(tmp_path, capfd):
     ing.read_all()
     (got,) = ing.store.runs.values()
     assert got.run_id == run.run_id and got.series[("train", "loss")].steps.tolist() == list(range(50, 100))
+
+
+def test_eight_threads_log_at_once(tmp_path):
+    import threading
+
+    run = tm.init("eight", dir=tmp_path, flush_every=0.005)
+    threads = [threading.Thread(target=lambda k=k: [run.log({"loss": float(i), "k": k}, step=i) for i in range(3000)])
+               for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    run.close()
+    recs = records(run.path)
+    got = sorted((r["values"]["k"], r["step"]) for r in recs if r["type"] == "metrics")
+    assert got == sorted((k, i) for k in range(8) for i in range(3000))
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+
+
+def test_os_exit_leaves_only_whole_lines(tmp_path):
+    from conftest import child
+
+    proc = child("""
+    import os, sys, time, tui_monitor as tm
+    run = tm.init("abrupt", dir=sys.argv[1], flush_every=0.01)
+    for step in range(3000):
+        run.log({"loss": 1.0}, step=step)
+        if step == 2000:
+            time.sleep(0.2)       # let the writer put most of it on disk
+    os._exit(7)                   # no atexit, no end record: like SIGKILL
+    """, str(tmp_path))
+    assert proc.wait(20) == 7
+    recs = records(stream_files(tmp_path)[0])   # every line whole and parseable
+    steps = [r["step"] for r in recs if r["type"] == "metrics"]
+    assert steps == list(range(len(steps))) and len(steps) > 2000
+    assert recs[-1]["type"] != "end"
+
+
+def test_values_of_every_kind_from_a_real_loop(tmp_path):
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    np = pytest.importorskip("numpy")
+    run = tm.init("zoo", dir=tmp_path)
+    run.log({"nan": float("nan"), "inf": torch.tensor(float("inf")), "huge": 10**40, "np": np.float16(0.5),
+             "t": torch.tensor(3, dtype=torch.int64), "s": "text", "none": None, "nested": {"a": {"b": 1}},
+             7: 1.0, ("tuple", "key"): 2.0, "list": [1, 2]}, step=0)
+    run.close()
+    recs = records(run.path)
+    m = next(r for r in recs if r["type"] == "metrics")
+    assert m["values"] == {"nan": "NaN", "inf": "Infinity", "huge": 10**40, "np": 0.5, "t": 3, "nested/a/b": 1,
+                           "7": 1.0, "('tuple', 'key')": 2.0}
+    assert m["text"] == {"s": "text"} and recs[-1]["dropped"] == 2    # None and the list, counted
