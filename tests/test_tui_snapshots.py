@@ -7,38 +7,12 @@ these frames; the Pilot tests use the real engine). Update with
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
 
-from tui_helpers import NOW, synthetic_store  # noqa: E402
+from tui_helpers import NOW, FixedFindings, synthetic_store  # noqa: E402
 from tui_monitor.tui import MonitorApp  # noqa: E402
-
-
-class FixedFindings:
-    """A stand-in for the diagnosis engine: always the same findings."""
-
-    baseline = None
-
-    def __init__(self, store, baseline=None):
-        self.store = store
-        f = SimpleNamespace
-        self.findings = [
-            f(kind="divergence", symptom="non_finite", runs=[("cccc3333", 0)], run_names=["diverging"], step=240,
-              severity="critical", confidence=1.0, evidence={}, explanation="the train loss became NaN at step 240",
-              advice="restart from the last good checkpoint with a smaller learning rate",
-              guidance_step="1. Training loss large -> optimization", id="div"),
-            f(kind="overfitting", symptom="validation_turned", runs=[("bbbb2222", 0)], run_names=["mlp-wide"],
-              step=130, severity="warning", confidence=0.9, evidence={},
-              explanation="the val loss rose from its best 0.2461 at step 130 while the train loss fell",
-              advice="early stopping, more data, less flexibility, regularisation",
-              guidance_step="2. Training loss small, held-out loss large -> overfitting", id="ovf"),
-        ]
-
-    def update(self):
-        return []
 
 
 def make_app(**kw):
@@ -68,3 +42,14 @@ def test_finding_chosen(snap_compare):
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_gradient_view(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, press=["down", "g"])
+
+
+def test_fold_group(snap_compare):
+    """A cross-validation group: its row with the folds' mean ± std, the folds
+    under it, all of them drawn while the group row is highlighted."""
+    from tui_helpers import fold_store
+
+    store = fold_store(3)
+    app = MonitorApp(store, diagnoser=FixedFindings(store), clock=lambda: NOW, threaded=False, interval=3600,
+                     x_format=lambda t: "%d" % (t - NOW))
+    assert snap_compare(app, terminal_size=(160, 48), press=["down", "down", "down"])

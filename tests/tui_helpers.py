@@ -128,3 +128,44 @@ def screen_text(app) -> str:
                 record=True, color_system="truecolor", legacy_windows=False)
     c.print(app.screen._compositor.render_update(full=True))
     return c.export_text(styles=False)
+
+
+def fold_store(folds: int = 3) -> Store:
+    """The three runs of :func:`synthetic_store` and a ``folds``-fold
+    cross-validation group ``cv-mlp`` (runs tagged group/fold), whose fold k
+    has a best validation loss of 0.3 + 0.02 k; the last fold is still running."""
+    store = synthetic_store()
+    steps = np.arange(100)
+    for k in range(folds):
+        train = 0.9 * np.exp(-steps / 25) + 0.1 + 0.01 * k
+        val = [0.8 * math.exp(-s / 25) + 0.3 + 0.02 * k for s in range(0, 100, 10)]
+        store.apply_many(run_records("fold%04d" % k, "cv-mlp-f%d" % k, train, val=val,
+                                     tags={"group": "cv-mlp", "fold": k}, config={"data": "d1"},
+                                     end=None if k == folds - 1 else "finished"), stream="f%d" % k)
+    return store
+
+
+class FixedFindings:
+    """A stand-in for the diagnosis engine: always the same two findings
+    (a divergence of ``diverging`` at 240, overfitting of ``mlp-wide`` at 130)."""
+
+    baseline = None
+
+    def __init__(self, store, baseline=None):
+        from types import SimpleNamespace as f
+
+        self.store = store
+        self.findings = [
+            f(kind="divergence", symptom="non_finite", runs=[("cccc3333", 0)], run_names=["diverging"], step=240,
+              severity="critical", confidence=1.0, evidence={}, explanation="the train loss became NaN at step 240",
+              advice="restart from the last good checkpoint with a smaller learning rate",
+              guidance_step="1. Training loss large -> optimization", id="div"),
+            f(kind="overfitting", symptom="validation_turned", runs=[("bbbb2222", 0)], run_names=["mlp-wide"],
+              step=130, severity="warning", confidence=0.9, evidence={},
+              explanation="the val loss rose from its best 0.2461 at step 130 while the train loss fell",
+              advice="early stopping, more data, less flexibility, regularisation",
+              guidance_step="2. Training loss small, held-out loss large -> overfitting", id="ovf"),
+        ]
+
+    def update(self):
+        return []

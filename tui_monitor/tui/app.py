@@ -7,7 +7,14 @@ Threads: the UI thread only *reads* the store. A timer polls
 for "silent for N minutes") is anything redrawn, so a burst of records costs
 one redraw. The diagnosis engine runs in a thread worker, one update at a
 time. Exports (CSV, SVG) are written by thread workers: no file or socket
-I/O on the UI thread.
+I/O on the UI thread. The chart keeps a :class:`DecimationCache`, so a redraw
+of series that did not change does not decimate them again.
+
+Mouse: the wheel over the chart zooms on x around the pointer, shift+wheel
+(or a horizontal wheel) pans; a click on a finding focuses the chart on it.
+Fold groups (runs tagged ``group``/``fold``) get a group row with the
+engine's cross-validation summary (mean ± std of the folds' best validation
+losses); ``z`` or enter on it collapses / expands the group.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from textual.widgets import ContentSwitcher, DataTable, Footer, Static
 
 from ._text import plain, safe
 from .chart import ChartSpec
-from .chartdata import X_KINDS, ViewState, build_chart, metric_names, x_extent
+from .chartdata import X_KINDS, DecimationCache, ViewState, build_chart, metric_names, x_extent
 from .export import csv_rows, write_csv, write_text
 from .findings import (decision_path, engine_findings, finding_runs, finding_title, make_diagnoser, matches_run,
                        path_from_engine, worst_by_run)
@@ -34,7 +41,8 @@ from .screens import FilterScreen, HelpScreen, MetricPicker
 from .widgets import ChartView, DecisionPathView, FindingsList, GradientsView, RunsTable
 from .keys import BINDINGS as _BINDINGS, KEYS, SMOOTHING_STEPS, palette_commands
 from .widgets.findings import path_line
-from .widgets.runs import order_runs, run_row
+from .widgets.runs import (group_key, group_of_key, group_row, layout_rows, local_cv, order_runs, run_group, run_row,
+                           worst_of)
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
 
@@ -89,6 +97,9 @@ class MonitorApp(App):
         self.findings: List[Any] = []
         self.paths: Dict[Any, Any] = {}
         self.chosen: Optional[Any] = None
+        self.collapsed: set = set()  # fold groups shown as one row
+        self.cv: Dict[str, Any] = {}  # group -> the engine's cross-validation summary
+        self.chart_cache = DecimationCache()  # decimated points of series that did not change
         self.exports: List[str] = []  # files written by s / e
         self._version = -1
         self._last_periodic = -math.inf
@@ -175,21 +186,50 @@ class MonitorApp(App):
                 return run
         return None
 
+    def group_members(self, name: Optional[str]) -> List[Any]:
+        """The shown runs of fold group ``name``, by fold."""
+        if name is None:
+            return []
+        return [r for r in self.shown_runs() if run_group(r) == name]
+
+    def cursor_group(self) -> Optional[str]:
+        """The group of the highlighted row: a group row's, or a fold's."""
+        key = self.query_one(RunsTable).cursor_key()
+        g = group_of_key(key)
+        if g is not None:
+            return g
+        run = self.run_by_key(key)
+        return run_group(run) if run is not None else None
+
     def focus_run(self) -> Optional[Any]:
         table = self.query_one(RunsTable)
-        run = self.run_by_key(table.cursor_key())
+        key = table.cursor_key()
+        run = self.run_by_key(key)
         if run is None:
+            members = self.group_members(group_of_key(key))
+            if members:
+                return members[0]
             shown = self.shown_runs()
             run = shown[0] if shown else None
         return run
 
     def chart_runs(self) -> List[Any]:
-        """The runs drawn: the selection, else the highlighted run."""
+        """The runs drawn: the selection, else the highlighted run (on a
+        group row: every fold of the group)."""
         runs = [r for r in (self.run_by_key(k) for k in self.selected) if r is not None]
         if runs:
             return runs
+        members = self.group_members(group_of_key(self.query_one(RunsTable).cursor_key()))
+        if members:
+            return members[:12]
         run = self.focus_run()
         return [run] if run is not None else []
+
+    def cv_summary(self, name: str, members: Sequence[Any]) -> Any:
+        """The group's cross-validation summary: the engine's, else one made
+        here from the folds' best validation losses."""
+        summary = self.cv.get(name)
+        return summary if summary is not None else local_cv(name, members)
 
     def _refresh_runs(self) -> None:
         table = self.query_one(RunsTable)
@@ -197,10 +237,19 @@ class MonitorApp(App):
         baseline = self.run_by_key(self.baseline_key)
         worst = worst_by_run(self.findings, self.store.runs.values())
         rows = []
-        for run in self.shown_runs():
+        width = 22 if self.has_class("-narrow") else 32
+        for kind, item in layout_rows(self.shown_runs(), self.collapsed):
+            if kind == "group":
+                name, members = item
+                n_sel = sum(1 for r in members if _key_of(r) in self.selected)
+                rows.append((group_key(name), group_row(name, members, now, name in self.collapsed, n_sel,
+                                                        self.cv_summary(name, members), worst_of(worst, members),
+                                                        name_width=width, silent_after=self.silent_after)))
+                continue
+            run = item
             key = _key_of(run)
             rows.append((key, run_row(run, now, key in self.selected, baseline, worst.get(run.key),
-                                      name_width=22 if self.has_class("-narrow") else 32)))
+                                      name_width=width)))
         table.set_rows(rows, narrow=self.has_class("-narrow"))
 
     def _refresh_status(self) -> None:
@@ -244,7 +293,8 @@ class MonitorApp(App):
         if self.diagnoser is None:
             return
         if not self.threaded:
-            self._diagnosed(*self._diagnose_once())
+            findings, paths, cv = self._diagnose_once()
+            self._diagnosed(findings, paths, cv=cv)
             return
         if self._diag_busy:
             self._diag_again = True
@@ -252,10 +302,16 @@ class MonitorApp(App):
         self._diag_busy = True
         self.run_worker(self._diagnose_thread, thread=True, group="diagnose", exit_on_error=False)
 
-    def _diagnose_once(self) -> Tuple[List[Any], Dict[Any, Any]]:
+    def _diagnose_once(self) -> Tuple[List[Any], Dict[Any, Any], Dict[str, Any]]:
         engine = self.diagnoser
         result = engine.update()
         findings = engine_findings(engine, result)
+        cv: Dict[str, Any] = {}
+        if hasattr(engine, "cv_summaries"):
+            try:
+                cv = {str(c.group): c for c in engine.cv_summaries()}
+            except Exception:  # noqa: BLE001 - a summary is a nicety
+                cv = {}
         paths: Dict[Any, Any] = {}
         if hasattr(engine, "decision_path"):
             for run in list(self.store.runs.values()):
@@ -263,27 +319,31 @@ class MonitorApp(App):
                     paths[run.key] = engine.decision_path(run.key)
                 except Exception:  # noqa: BLE001 - a path is a nicety
                     paths[run.key] = None
-        return findings, paths
+        return findings, paths, cv
 
     def _diagnose_thread(self) -> None:
         findings: List[Any] = []
         paths: Dict[Any, Any] = {}
+        cv: Dict[str, Any] = {}
         try:
-            findings, paths = self._diagnose_once()
+            findings, paths, cv = self._diagnose_once()
         except Exception as e:  # noqa: BLE001
-            findings, paths = list(self.findings), dict(self.paths)
+            findings, paths, cv = list(self.findings), dict(self.paths), dict(self.cv)
             try:
                 self.call_from_thread(self.notify, "diagnosis failed: %s" % safe(e), severity="error")
             except Exception:  # noqa: BLE001
                 pass
         try:
-            self.call_from_thread(self._diagnosed, findings, paths, True)
+            self.call_from_thread(self._diagnosed, findings, paths, True, cv)
         except Exception:  # noqa: BLE001 - the app is closing
             self._diag_busy = False
 
-    def _diagnosed(self, findings: List[Any], paths: Dict[Any, Any], from_thread: bool = False) -> None:
+    def _diagnosed(self, findings: List[Any], paths: Dict[Any, Any], from_thread: bool = False,
+                   cv: Optional[Dict[str, Any]] = None) -> None:
         self.findings = findings
         self.paths = paths
+        if cv is not None:
+            self.cv = cv
         if from_thread:
             self._diag_busy = False
             if self._diag_again:
@@ -311,6 +371,17 @@ class MonitorApp(App):
             view.show([], [])
             return
         out = Text(no_wrap=False, end="")
+        # the cross-validation summary of the folds shown, first (it is the answer for a group)
+        groups: List[str] = []
+        for run in runs:
+            g = run_group(run)
+            if g is not None and g not in groups:
+                groups.append(g)
+        for g in groups[:2]:
+            summary = self.cv_summary(g, [r for r in self.all_runs() if run_group(r) == g])
+            out.append("cv ", "bold #4fc3f7")
+            out.append(safe(summary.text()))
+            out.append("\n")
         for i, run in enumerate(runs[:3]):
             if i:
                 out.append("\n")
@@ -367,7 +438,7 @@ class MonitorApp(App):
     def _chart_spec(self, px_width: int) -> ChartSpec:
         runs = self.chart_runs()
         spec = build_chart(runs, self.view, px_width, baseline=self.run_by_key(self.baseline_key),
-                           onsets=self._onsets(runs))
+                           onsets=self._onsets(runs), cache=self.chart_cache)
         spec.x_format = self.x_format
         return spec
 
@@ -387,6 +458,9 @@ class MonitorApp(App):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = self.query_one(RunsTable).cursor_key()
+        if group_of_key(key) is not None:
+            self.action_toggle_group()
+            return
         if key is not None:
             self.selected = [key]
             self.chosen = None
@@ -400,6 +474,15 @@ class MonitorApp(App):
         key = self.query_one(RunsTable).cursor_key()
         if key is None:
             return
+        g = group_of_key(key)
+        if g is not None:  # a group row: all its folds, or none
+            keys = [_key_of(r) for r in self.group_members(g)]
+            if keys and all(k in self.selected for k in keys):
+                self.selected = [k for k in self.selected if k not in keys]
+            else:
+                self.selected += [k for k in keys if k not in self.selected]
+            self.refresh_views()
+            return
         if key in self.selected:
             self.selected.remove(key)
         else:
@@ -411,9 +494,26 @@ class MonitorApp(App):
         self.selected = [] if self.selected else shown
         self.refresh_views()
 
+    def action_toggle_group(self) -> None:
+        """Collapse the fold group of the highlighted row into its group row, or expand it."""
+        g = self.cursor_group()
+        if g is None:
+            self.notify("not in a fold group (runs tagged group/fold)", timeout=2)
+            return
+        if g in self.collapsed:
+            self.collapsed.discard(g)
+        else:
+            self.collapsed.add(g)
+        self._refresh_runs()
+        self.query_one(RunsTable).move_to_key(group_key(g))
+        self._chart_changed()
+
     def action_baseline(self) -> None:
         key = self.query_one(RunsTable).cursor_key()
         if key is None:
+            return
+        if group_of_key(key) is not None:
+            self.notify("the baseline is a run: highlight one of the folds", timeout=2)
             return
         self.baseline_key = None if self.baseline_key == key else key
         run = self.run_by_key(self.baseline_key)
@@ -486,6 +586,18 @@ class MonitorApp(App):
 
     def action_pan(self, fraction: float) -> None:
         self.view = self.view.pan(float(fraction))
+        self._chart_changed()
+
+    def on_chart_view_wheel(self, message: ChartView.Wheel) -> None:
+        """The mouse wheel over the chart: zoom on x around the pointer, or pan."""
+        if message.chart.id != "chart":
+            return
+        if message.pan:
+            self.view = self.view.pan(0.1 * message.pan)
+        elif message.zoom:
+            self.view = self.view.zoom_at(0.8 if message.zoom < 0 else 1.25, message.pos)
+        else:
+            return
         self._chart_changed()
 
     def action_reset_zoom(self) -> None:

@@ -4,11 +4,17 @@ decimated min/max points of every curve shown. Pure: no Textual, no I/O.
 
 The cost of :func:`build_chart` follows the chart's width (two decimation
 buckets per braille pixel column), not the series' length; smoothing is the
-store's incremental EMA, computed on the raw series before decimation.
+store's incremental EMA, computed on the raw series before decimation. With a
+:class:`DecimationCache` (the app keeps one) a redraw of a series that did not
+change (same series object, same length, same window, bucket count, x mode
+and smoothing weight) reuses the decimated points instead of decimating again,
+so a redraw costs the same for 1,000 and 1,000,000 points; a series that grew
+has a new length, so it is decimated afresh.
 """
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -17,7 +23,8 @@ import numpy as np
 from .chart import ChartSpec, Line, VMark
 from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, SPLIT_COLORS, SPLIT_PATTERNS, run_color
 
-__all__ = ["ViewState", "X_KINDS", "SPLIT_ORDER", "metric_names", "build_chart", "x_extent", "series_for"]
+__all__ = ["ViewState", "X_KINDS", "SPLIT_ORDER", "metric_names", "build_chart", "x_extent", "series_for",
+           "DecimationCache"]
 
 X_KINDS = ("step", "relative", "wall")
 SPLIT_ORDER = ("train", "val", "test")
@@ -50,6 +57,17 @@ class ViewState:
                 return replace(self, view=(max(0.0, 1.0 - new), 1.0))
         lo2 = centre - new / 2
         lo2 = min(max(0.0, lo2), 1.0 - new)
+        return replace(self, view=(lo2, lo2 + new))
+
+    def zoom_at(self, factor: float, pos: float) -> "ViewState":
+        """Zoom by ``factor`` (< 1: in) keeping the x under ``pos`` (a fraction
+        of the visible window, 0 = its left edge: where the mouse is) in place."""
+        lo, hi = self.view
+        span = hi - lo
+        pos = min(1.0, max(0.0, float(pos)))
+        anchor = lo + pos * span
+        new = min(1.0, max(0.001, span * factor))
+        lo2 = min(max(0.0, anchor - pos * new), 1.0 - new)
         return replace(self, view=(lo2, lo2 + new))
 
     def pan(self, fraction: float) -> "ViewState":
@@ -124,10 +142,65 @@ def _at_step(series: Any, step: int, kind: str, shift: float) -> Optional[float]
     if kind == "step":
         return float(step)
     snap = series.snapshot()
+    if snap.steps_sorted:  # O(log n): no scan of a long series on every redraw
+        i = int(np.searchsorted(snap.steps, step, "left"))
+        if i >= len(snap.steps) or int(snap.steps[i]) != step:
+            return None
+        return float(snap.times[i]) - shift
     idx = np.flatnonzero(snap.steps == step)
     if not len(idx):
         return None
     return float(snap.times[idx[0]]) - shift
+
+
+class DecimationCache:
+    """Decimated (and smoothed) points per series, so that redrawing a chart
+    whose series did not change does not decimate them again.
+
+    An entry is keyed by the series' identity, x mode, window, bucket count
+    and smoothing weight, and holds the series' length when it was made: a
+    series that grew (series are append-only) misses and its entry is
+    replaced. The entry keeps a reference to the series, so an id reused by
+    a new object cannot match. At most ``max_entries`` entries (least
+    recently used go first). Not thread-safe: one per UI thread."""
+
+    def __init__(self, max_entries: int = 128) -> None:
+        self.max_entries = max(1, int(max_entries))
+        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def decimate(self, series: Any, buckets: int, x: str, lo: float, hi: float, weight: float = 0.0) -> Any:
+        """``series.decimate(buckets, x, lo, hi)`` of the raw values (``weight``
+        0) or of their EMA with ``weight``, from the cache when still valid."""
+        key = (id(series), x, float(lo), float(hi), int(buckets), float(weight))
+        n = len(series)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is series and entry[1] == n:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[2]
+        self.misses += 1
+        values = series.ema(weight) if weight else None
+        dec = series.decimate(buckets, x=x, lo=lo, hi=hi, values=values)
+        self._entries[key] = (series, n, dec)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return dec
+
+
+def _decimate(cache: Optional[DecimationCache], series: Any, buckets: int, x: str, lo: float, hi: float,
+              weight: float = 0.0) -> Any:
+    if cache is not None:
+        return cache.decimate(series, buckets, x, lo, hi, weight)
+    return series.decimate(buckets, x=x, lo=lo, hi=hi, values=series.ema(weight) if weight else None)
 
 
 def build_chart(
@@ -137,12 +210,14 @@ def build_chart(
     baseline: Any = None,
     onsets: Sequence[Tuple[Any, int, str]] = (),
     title: Optional[str] = None,
+    cache: Optional[DecimationCache] = None,
 ) -> ChartSpec:
     """The chart of ``state.metric`` for ``runs`` (the first is the focused
     run: its best validation step is marked), decimated to ``px_width``
     pixel columns. ``baseline``: a run drawn in grey for comparison (train
     split) when it is not among ``runs``. ``onsets``: ``(run, step, label)``
-    of findings to mark."""
+    of findings to mark. ``cache``: reuse the decimated points of series
+    that did not change since the last call (see :class:`DecimationCache`)."""
     metric = state.metric
     kind = state.x_kind if state.x_kind in X_KINDS else "step"
     shown = list(runs)
@@ -181,7 +256,7 @@ def build_chart(
         for split, s in series_for(run, metric):
             if is_base and split != "train":
                 continue
-            dec = s.decimate(buckets, x=xname, lo=w_lo + shift, hi=w_hi + shift)
+            dec = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift)
             if is_base:
                 color = BASELINE_COLOR
                 label = "baseline %s" % run.name
@@ -195,7 +270,7 @@ def build_chart(
             smooth = state.smoothing > 0 and split == "train" and len(s) > 2
             xs = dec.x.astype(np.float64) - shift
             if smooth:
-                sm = s.decimate(buckets, x=xname, lo=w_lo + shift, hi=w_hi + shift, values=s.ema(state.smoothing))
+                sm = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift, state.smoothing)
                 if state.show_raw:
                     spec.lines.append(Line(xs, dec.y, color, pattern, faint=True))
                 spec.lines.append(Line(sm.x.astype(np.float64) - shift, sm.y, color, pattern, label=label,

@@ -1,12 +1,16 @@
 """The chart widget: asks its provider for a :class:`ChartSpec` sized to the
-widget and renders it with the pure :class:`LineChart` renderable."""
+widget and renders it with the pure :class:`LineChart` renderable. The mouse
+wheel over it posts :class:`ChartView.Wheel` (zoom at the pointer, or pan with
+shift / a horizontal wheel); the app decides what that does."""
 from __future__ import annotations
 
 from typing import Callable, Optional
 
+from textual import events
+from textual.message import Message
 from textual.widget import Widget
 
-from ..chart import ChartSpec, LineChart, plot_size
+from ..chart import Y_AXIS_WIDTH, ChartSpec, LineChart, plot_size
 
 __all__ = ["ChartView"]
 
@@ -23,6 +27,18 @@ class ChartView(Widget, can_focus=True):
     ChartView:focus { background: $boost; }
     """
 
+    class Wheel(Message):
+        """The wheel turned over the chart. ``zoom``: -1 in, +1 out (0: none);
+        ``pan``: -1 left, +1 right (0: none); ``pos``: where the pointer is, as
+        a fraction of the plot's width (0 = left edge)."""
+
+        def __init__(self, chart: "ChartView", pos: float, zoom: int = 0, pan: int = 0) -> None:
+            super().__init__()
+            self.chart = chart
+            self.pos = pos
+            self.zoom = zoom
+            self.pan = pan
+
     def __init__(self, provider: Optional[Provider] = None, **kw) -> None:
         super().__init__(**kw)
         self.provider = provider
@@ -34,3 +50,33 @@ class ChartView(Widget, can_focus=True):
         spec = self.provider(2 * pw) if self.provider is not None else ChartSpec()
         self.last_spec = spec
         return LineChart(spec, height=max(1, h))
+
+    def plot_fraction(self, x: float) -> float:
+        """The fraction of the plot's width at column ``x`` of the widget."""
+        pw, _ = plot_size(self.content_size.width, self.content_size.height)
+        if pw <= 0:
+            return 0.5
+        return min(1.0, max(0.0, (x - Y_AXIS_WIDTH + 0.5) / pw))
+
+    def _wheel(self, event: events.MouseEvent, zoom: int = 0, pan: int = 0) -> None:
+        event.stop()
+        event.prevent_default()
+        self.post_message(self.Wheel(self, self.plot_fraction(event.x), zoom=zoom, pan=pan))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if event.shift:
+            self._wheel(event, pan=-1)
+        else:
+            self._wheel(event, zoom=-1)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if event.shift:
+            self._wheel(event, pan=1)
+        else:
+            self._wheel(event, zoom=1)
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        self._wheel(event, pan=-1)
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        self._wheel(event, pan=1)

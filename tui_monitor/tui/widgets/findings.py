@@ -18,8 +18,11 @@ __all__ = ["FindingsList", "DecisionPathView", "path_text", "path_line"]
 class FindingsList(OptionList):
     """One option per finding; choosing one posts :class:`FindingsList.Chosen`."""
 
+    # no border, focused or not: OptionList's focus border would shift the
+    # options down a line under the pointer between mouse-down and click, so
+    # that a click on an unfocused list missed the finding it was aimed at
     DEFAULT_CSS = """
-    FindingsList { height: 1fr; border: none; }
+    FindingsList, FindingsList:focus { height: 1fr; border: none; }
     """
 
     class Chosen(Message):

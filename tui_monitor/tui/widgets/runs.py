@@ -1,6 +1,9 @@
 """The runs panel: one row per run with status, step, losses, best
-validation loss, size and the worst finding as a badge. Cells are Text built
-from plain strings (run names are data, never markup)."""
+validation loss, size and the worst finding as a badge. Runs tagged with a
+``group`` (the folds of a cross-validation) sit under a group row that shows
+the group's N-fold summary (mean ± std of the folds' best validation losses)
+and can be collapsed. Cells are Text built from plain strings (run names are
+data, never markup)."""
 from __future__ import annotations
 
 import math
@@ -11,10 +14,32 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from .._text import fmt_count, fmt_duration, fmt_num, plain, safe, shorten
-from ..findings import finding_title, severity_name
+from ..findings import finding_title, severity_name, severity_rank
 from ..palette import SEVERITY_STYLES, STATUS_STYLES
 
-__all__ = ["RunsTable", "run_row", "COLUMNS", "order_runs"]
+__all__ = ["RunsTable", "run_row", "COLUMNS", "order_runs", "run_group", "group_key", "group_of_key", "group_row",
+           "layout_rows", "local_cv", "worst_of"]
+
+#: Row keys of group rows start with this (run rows are ``"run_id\x00rank"``).
+GROUP_PREFIX = "\x01group\x00"
+
+
+def run_group(run: Any) -> Optional[str]:
+    """The ``group`` tag of ``run`` as a string, or None."""
+    tags = run.tags if isinstance(run.tags, dict) else {}
+    g = tags.get("group")
+    return None if g is None else str(g)
+
+
+def group_key(name: str) -> str:
+    return GROUP_PREFIX + name
+
+
+def group_of_key(key: Optional[str]) -> Optional[str]:
+    """The group named by a group row's key, or None for a run row."""
+    if key is not None and key.startswith(GROUP_PREFIX):
+        return key[len(GROUP_PREFIX):]
+    return None
 
 #: (key, label, shown when narrow)
 COLUMNS = (
@@ -105,6 +130,119 @@ def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], findi
     else:
         cells["finding"] = Text("", no_wrap=True)
     return cells
+
+
+def layout_rows(runs: Sequence[Any], collapsed: Any = ()) -> List[Tuple[str, Any]]:
+    """``runs`` (in :func:`order_runs` order) as table rows: ``("group",
+    (name, members))`` before the members of each group, then ``("run",
+    run)`` for each member unless the group is in ``collapsed``."""
+    members: Dict[str, List[Any]] = {}
+    for run in runs:
+        g = run_group(run)
+        if g is not None:
+            members.setdefault(g, []).append(run)
+    out: List[Tuple[str, Any]] = []
+    done = set()
+    for run in runs:
+        g = run_group(run)
+        if g is None:
+            out.append(("run", run))
+            continue
+        if g not in done:
+            done.add(g)
+            out.append(("group", (g, members[g])))
+        if g not in collapsed:
+            out.append(("run", run))
+    return out
+
+
+class _CV:
+    """A cross-validation summary computed here from the store, for when no
+    engine gives one (same fields as the engine's ``CVSummary``)."""
+
+    def __init__(self, group: str, n: int, mean: Optional[float], std: Optional[float], complete: bool) -> None:
+        self.group, self.n, self.mean, self.std, self.complete, self.rank = group, n, mean, std, complete, None
+        self.metric = "val loss (best per fold)"
+
+    def text(self) -> str:
+        if self.mean is None:
+            return "%s: %d folds, no validation loss yet" % (self.group, self.n)
+        pm = " ± %.4g" % self.std if self.std is not None else ""
+        state = "" if self.complete else " (some folds still running)"
+        return "%s: %s %.4g%s over %d folds%s" % (self.group, self.metric, self.mean, pm, self.n, state)
+
+
+def local_cv(name: str, members: Sequence[Any]) -> _CV:
+    """Mean ± std (ddof 1) of the members' best validation losses (the
+    store's running minimum: no scan of the series)."""
+    bests = []
+    for run in members:
+        val = run.get("loss", "val")
+        best = val.min() if val is not None and len(val) else None
+        if best is not None and math.isfinite(best[0]):
+            bests.append(float(best[0]))
+    mean = sum(bests) / len(bests) if bests else None
+    std = None
+    if len(bests) > 1:
+        std = math.sqrt(sum((b - mean) ** 2 for b in bests) / (len(bests) - 1))
+    return _CV(name, len(members), mean, std, all(getattr(r, "status", None) == "finished" for r in members))
+
+
+def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, selected: int, summary: Any,
+              worst: Optional[Any], name_width: int = 24, silent_after: float = 60.0) -> Dict[str, Text]:
+    """The cells of a group row: ▾/▸, the group's name and fold count, how
+    many folds are running, and its cross-validation summary."""
+    mark = Text(no_wrap=True)
+    mark.append("▸" if collapsed else "▾", "bold #4fc3f7")
+    mark.append("●" if selected and selected == len(members) else ("◐" if selected else " "), "bold #4fc3f7")
+    n = len(members)
+    label = "%s · %d fold%s" % (safe(name), n, "" if n == 1 else "s")
+    statuses: Dict[str, int] = {}
+    for run in members:
+        st = run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
+        statuses[st] = statuses.get(st, 0) + 1
+    if len(statuses) == 1:
+        st = next(iter(statuses))
+        status = Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
+    else:
+        # the most telling state first: running, then the others by count
+        st = "running" if statuses.get("running") else max(statuses, key=lambda k: (statuses[k], k))
+        status = Text("%d/%d %s" % (statuses[st], n, st), no_wrap=True, style=STATUS_STYLES.get(st, ""))
+    steps = [r.last_step for r in members if r.last_step is not None]
+    mean = getattr(summary, "mean", None) if summary is not None else None
+    std = getattr(summary, "std", None) if summary is not None else None
+    cv = "-"
+    if mean is not None:
+        cv = fmt_num(mean, 3) + ("±" + fmt_num(std, 2) if std is not None else "")
+    cells = {
+        "mark": mark,
+        "name": Text(shorten(label, name_width), style="bold", no_wrap=True),
+        "status": status,
+        "step": Text(str(max(steps)) if steps else "-", justify="right", style="dim"),
+        "train": Text("cv", justify="right", style="dim"),
+        "val": Text(cv, justify="right", style="bold"),
+        "best": Text("%d fold%s" % (n, "" if n == 1 else "s") if mean is None else "mean±std", justify="right",
+                     style="dim"),
+        "params": Text(""),
+        "base": Text(""),
+    }
+    rank = getattr(summary, "rank", None) if summary is not None else None
+    if worst is not None:
+        sev = severity_name(worst)
+        cells["finding"] = Text(" %s " % shorten(finding_title(worst), 22), style=SEVERITY_STYLES.get(sev, ""),
+                                no_wrap=True)
+    elif isinstance(rank, int):
+        cells["finding"] = Text("cv rank %d" % rank, style="dim", no_wrap=True)
+    else:
+        cells["finding"] = Text("", no_wrap=True)
+    return cells
+
+
+def worst_of(findings_by_run: Dict[Any, Any], members: Sequence[Any]) -> Optional[Any]:
+    """The most severe finding among ``members``' worst ones."""
+    fs = [findings_by_run.get(r.key) for r in members]
+    fs = [f for f in fs if f is not None]
+    return max(fs, key=severity_rank) if fs else None
 
 
 class RunsTable(DataTable):
