@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -85,3 +86,11 @@ def test_duplicated_and_out_of_order_steps_are_kept_as_data():
     s = run.series[("train", "loss")]
     assert s.steps.tolist() == [0, 1, 1, 5, 2, 3] and not s.monotonic
     assert reader.stats.duplicates == 2
+
+
+@pytest.mark.slow
+@settings(max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(pieces, max_size=200), st.lists(st.integers(min_value=0, max_value=10**6), max_size=32))
+def test_fuzz_for_minutes(parts, cuts):
+    """The same properties over many more, longer inputs: `pytest -m slow`."""
+    test_any_bytes_in_any_chunks.hypothesis.inner_test(parts, cuts)
