@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import time as _time
+
 import numpy as np
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .compare import CVSummary, cross_evidence, cv_summaries, groups
 from .findings import Finding, severity_rank
 from .heldout import mismatch_finding, overfitting_finding
 from .path import DecisionPath, decision_path
+from .ranks import RankDetector
 from .reference import Task, data_key, is_baseline, task_of
 from .settings import Settings
 from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
@@ -117,10 +120,12 @@ class Diagnoser:
     of the same data against (a header tag ``baseline: true`` does the same).
     ``task``: config keys that override every run's (``{"task":
     "classification", "num_classes": 10}``). ``settings``: thresholds.
+    ``clock``: the time (epoch seconds) the multi-rank rules judge hangs
+    against; the store's clock by default (the one that stamps arrivals).
     """
 
     def __init__(self, store, baseline: Optional[str] = None, task: Optional[Dict[str, Any]] = None,
-                 settings: Optional[Settings] = None) -> None:
+                 settings: Optional[Settings] = None, clock: Optional[Callable[[], float]] = None) -> None:
         self.store = store
         self.baseline = baseline
         self.task = dict(task) if task else None
@@ -130,6 +135,9 @@ class Diagnoser:
         self._group_cross: Dict[str, Dict[RunKey, Dict[str, Any]]] = {}
         self._cv: List[CVSummary] = []
         self.updates = 0
+        self.clock = clock or getattr(store, "clock", None) or _time.time
+        self.ranks = RankDetector(self.settings, self.clock)
+        self._job_findings: Dict[str, Finding] = {}
 
     # -- reading -----------------------------------------------------------
 
@@ -188,8 +196,10 @@ class Diagnoser:
                 st.stalled_since = st.train.n_finite
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
             touched.append(st)
+        changes = Changes()
+        self._update_jobs(changes)  # time-based: every update, even when no run moved
         if not touched:
-            return Changes()
+            return changes
         # cross-run evidence for the groups a touched run belongs to
         all_states = list(self.states.values())
         by_group = groups(all_states)
@@ -204,7 +214,6 @@ class Diagnoser:
                     redo[m.run.key] = m
             self._group_cross[g] = new
         # per-run verdicts
-        changes = Changes()
         for key, st in redo.items():
             cross = self._group_cross.get(data_key(st.run), {}).get(key, {})
             new = {f.id: f for f in self._run_findings(st, cross)}
@@ -226,6 +235,34 @@ class Diagnoser:
         if any(("fold" in (st.run.tags or {})) for st in touched):
             self._cv = cv_summaries(all_states)
         return changes
+
+    def _update_jobs(self, changes: Changes) -> None:
+        """The multi-rank rules (:mod:`.ranks`) over every job, diffed
+        against what they said last time."""
+        new = {f.id: f for f in self.ranks.update(list(self.store.runs.values()))}
+        old = self._job_findings
+        for fid, f in new.items():
+            prev = old.get(fid)
+            if prev is None:
+                changes.added.append(f)
+            elif not prev.same_as(f):
+                if prev.step is not None:
+                    f.step = min(prev.step, f.step) if f.step is not None else prev.step
+                changes.changed.append(f)
+            else:
+                new[fid] = prev
+        for fid, f in old.items():
+            if fid not in new:
+                changes.retracted.append(f)
+                self._findings.pop(fid, None)
+        self._job_findings = new
+        self._findings.update(new)
+
+    def jobs(self) -> Dict[str, List[Any]]:
+        """run_id -> the ranks of each multi-rank job in the store."""
+        from .ranks import jobs_of
+
+        return jobs_of(list(self.store.runs.values()))
 
     def _run_findings(self, st: RunState, cross: Dict[str, Any]) -> List[Finding]:
         s = self.settings

@@ -11,14 +11,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 __all__ = ["Finding", "KINDS", "SYMPTOMS", "SEVERITIES", "GUIDANCE", "ADVICE", "severity_rank", "run_label"]
 
-#: The causes the method names, plus divergence (a live symptom bad enough to be its own kind).
-KINDS = ("model_bias", "optimization", "overfitting", "mismatch", "divergence")
+#: The causes the method names, plus divergence (a live symptom bad enough to be its own kind) and
+#: distributed (what only a multi-rank view shows: a job whose ranks straggle, hang, crash or disagree).
+KINDS = ("model_bias", "optimization", "overfitting", "mismatch", "divergence", "distributed")
 
 #: Finer symptoms a finding may carry.
 SYMPTOMS = (
     "non_finite", "exploding_loss", "vanishing_gradients", "exploding_gradients", "dead_units", "lr_too_small",
     "oscillation", "stalled", "flexibility_inversion", "plateau", "validation_turned", "test_shift",
-    "persistent_gap",
+    "persistent_gap", "straggler", "hung_rank", "job_hung", "rank_divergence", "rank_crashed",
 )
 
 #: In increasing order of urgency.
@@ -31,6 +32,8 @@ GUIDANCE = {
     "divergence": "1. Training loss large -> optimization, live symptom: divergence",
     "overfitting": "2. Training loss small, held-out loss large -> overfitting",
     "mismatch": "2. Training loss small, held-out loss large -> mismatch",
+    "distributed": "1. Training loss large -> optimization, live symptom of a multi-rank job: ranks that straggle, "
+                   "hang, crash or disagree keep the optimizer from running (or from running right)",
 }
 
 #: The cure the method recommends, per kind and (where it differs) per symptom.
@@ -56,6 +59,23 @@ ADVICE = {
     ("optimization", "oscillation"): "The loss swings without progress: lower the learning rate (or its peak in "
                                      "the schedule), add warm-up or gradient clipping.",
     ("optimization", "exploding_gradients"): "Clip gradients, lower the learning rate, add normalisation.",
+    "distributed": "Fix the job before judging its loss: find the rank named first and look at its host, its "
+                   "data and its log.",
+    ("distributed", "straggler"): "Look at that rank's host: data loading (more workers, local copy of the data), "
+                                  "a throttled or shared device, a noisy neighbour. Every rank waits for it at each "
+                                  "collective.",
+    ("distributed", "hung_rank"): "Dump that rank's stack (py-spy dump --pid PID) to see where it waits; the "
+                                  "others will block at the next collective. Set a timeout on the process group.",
+    ("distributed", "job_hung"): "Dump every rank's stack (py-spy dump --pid PID on each node): the rank that is not "
+                                 "in the collective the others wait in is the culprit (a rank skipping a step, a "
+                                 "data-dependent branch, an uneven last batch). TORCH_DISTRIBUTED_DEBUG=DETAIL and a "
+                                 "process-group timeout turn the hang into an error that names it.",
+    ("distributed", "rank_divergence"): "Check that rank's data shard (DistributedSampler with set_epoch, same "
+                                        "preprocessing) and device; with DDP the replicas must start from the same "
+                                        "weights (broadcast at wrap time) and stay in sync.",
+    ("distributed", "rank_crashed"): "Read the first rank's error (its log, or the end record); the others' errors "
+                                     "are only the consequence. Restart from the last checkpoint (torchrun "
+                                     "--max-restarts, elastic) once the cause is fixed.",
 }
 
 _SEV_RANK = {s: i for i, s in enumerate(SEVERITIES)}

@@ -68,3 +68,26 @@ class Settings:
     gap_growth: float = 1.25
     #: evaluations needed by the gap rule
     gap_min_evals: int = 6
+    # -- multi-rank jobs (ranks.py) ----------------------------------------------------------------
+    #: straggler: per-rank measures are medians over this many recent points (steps) ...
+    straggler_window: int = 50
+    #: ... and need at least this many
+    straggler_min_points: int = 10
+    #: a rank is a straggler at this multiple of the median of the other ranks ...
+    straggler_ratio: float = 1.5
+    #: ... and stays one down to this multiple (hysteresis)
+    straggler_keep: float = 1.25
+    #: ... and only when the extra time costs the job at least this fraction of its step time ...
+    straggler_min_cost: float = 0.1
+    #: ... and at least this many seconds a step
+    straggler_min_seconds: float = 0.002
+    #: hung: no new step for max(hang_min, hang_factor x the job's step time) seconds
+    hang_min: float = 30.0
+    hang_factor: float = 20.0
+    #: rank divergence (3+ ranks): a rank's recent median loss or gradient norm this many times off the
+    #: median of the others ...
+    divergence_ratio: float = 3.0
+    #: ... kept down to this factor (hysteresis) ...
+    divergence_keep: float = 2.0
+    #: ... and this many robust sigmas (of the other ranks' medians, in log space) away from them
+    divergence_sigmas: float = 6.0
