@@ -360,63 +360,71 @@ class Store:
         return changed
 
     def _metrics_block(self, records: list, start: int, stream: Any, batch: _Batch, now: float) -> int:
-        """Apply a block of look-alike metrics records from ``start`` at once
-        (the common case: a loop logging the same names every step); returns
-        where the block ended, or ``start`` when the records need the
-        record-by-record path (odd types, duplicates, too few alike). The
-        records are all dicts or all of the first one's class (attributes)."""
+        """Apply a stretch of metrics records from ``start`` at once: grouped
+        by (split, names) — a loop logs the same names every step, with
+        evaluations interleaved — each group becomes numpy columns and one
+        ``extend`` per series. Returns where the stretch ended, or ``start``
+        when the records need the record-by-record path (odd types, text,
+        duplicates, too few). The records are all dicts or all of the first
+        one's class (attributes)."""
         first = records[start]
         cls = first.__class__
         get, field = (dict.get, operator.itemgetter) if cls is dict else (getattr, operator.attrgetter)
-        values = get(first, "values", None)
-        if values.__class__ is not dict or not values or get(first, "text", None):
-            return start
-        names, keys, split = tuple(values), values.keys(), get(first, "split", None)
+        groups = {}  # type: Dict[tuple, list]
         end, n = start, len(records)
-        while end < n:  # the look-alikes: same class, split and names
+        while end < n:
             r = records[end]
-            if (r.__class__ is not cls or get(r, "split", None) != split or get(r, "type", None) != "metrics"
-                    or get(r, "text", None)):
+            if r.__class__ is not cls or get(r, "type", None) != "metrics" or get(r, "text", None):
                 break
             vals = get(r, "values", None)
-            if vals.__class__ is not dict or vals.keys() != keys:
+            if vals.__class__ is not dict or not vals:
                 break
+            key = (get(r, "split", None), tuple(vals))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = []
+            g.append(r)
             end += 1
         if end - start < _BLOCK_MIN:
             return start
-        block = records[start:end]
         run = self._run_for(first, stream)
+        columns = []
         try:  # columns by C-level loops; a missing field fails or shows in the dtype
-            st = np.array(list(map(field("step"), block)))
-            sq = np.array(list(map(field("seq"), block)))
-            tm = np.array(list(map(field("time"), block)), dtype=np.float64)
-            row = operator.itemgetter(*names)  # a tuple, or with one name the value
-            flat = map(row, map(field("values"), block))
-            if len(names) > 1:
-                flat = itertools.chain.from_iterable(flat)
-            vals = np.fromiter(flat, dtype=np.float64, count=(end - start) * len(names))
+            sq = np.array(list(map(field("seq"), records[start:end])))
+            for (split, names), block in groups.items():
+                st = np.array(list(map(field("step"), block)))
+                tm = np.array(list(map(field("time"), block)), dtype=np.float64)
+                row = operator.itemgetter(*names)  # a tuple, or with one name the value
+                flat = map(row, map(field("values"), block))
+                if len(names) > 1:
+                    flat = itertools.chain.from_iterable(flat)
+                vals = np.fromiter(flat, dtype=np.float64, count=len(block) * len(names))
+                if st.dtype.kind != "i" or np.isnan(tm).any():
+                    return start
+                columns.append((split, names, st, tm, vals.reshape(len(block), len(names))))
         except (KeyError, AttributeError, ValueError, TypeError, OverflowError):
             return start
-        vals = vals.reshape(end - start, len(names))
-        if st.dtype.kind != "i" or sq.dtype.kind != "i":
+        if sq.dtype.kind != "i":
             return start
         gaps = np.diff(sq)
-        if sq[0] <= run.seq or (gaps.size and gaps.min() <= 0) or np.isnan(tm).any():
-            return start  # duplicates or odd times: let the careful path count them
+        if sq[0] <= run.seq or (gaps.size and gaps.min() <= 0):
+            return start  # duplicates or resends: let the careful path count them
         self._flush(batch)
         run.missing += int(sq[-1] - sq[0] + 1 - (end - start)) + max(0, int(sq[0]) - run.seq - 1)
         run.seq = int(sq[-1])
-        latest = float(tm.max())
+        latest = max(float(c[3].max()) for c in columns)
         if run.last_seen is None or latest > run.last_seen:
             run.last_seen = latest
         run.last_arrival = now
         if run.status == "silent":
             run.status = "running"
-        run.last_step = int(st[-1])
-        run.last_log = float(tm[-1])
-        split = None if split is None else str(split)
-        for c, name in enumerate(names):
-            run._series(self._split(str(name), split)).extend(st, tm, vals[:, c])
+        last = records[end - 1]
+        run.last_step = int(get(last, "step", 0))
+        run.last_log = float(get(last, "time", 0.0))
+        for split, names, st, tm, vals in columns:
+            split = None if split is None else str(split)
+            for c, name in enumerate(names):
+                run._series(self._split(str(name), split)).extend(st, tm, vals[:, c])
         self._bump(run)
         return end
 
