@@ -101,6 +101,11 @@ class Follower:
         for tail in self.tails.values():
             tail.close()
 
+    @property
+    def catching_up(self) -> bool:
+        """True while files still hold more than one poll could read."""
+        return self._catching_up or self.ticks == 0
+
     def read_all(self) -> None:
         """One pass to the current end of every file, in the calling thread
         (for ``--once`` and tests)."""

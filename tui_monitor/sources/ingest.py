@@ -90,6 +90,11 @@ class Ingest:
             f.read_all()
         self.check_liveness()
 
+    @property
+    def catching_up(self) -> bool:
+        """True while a follower still has history to read (a backlog)."""
+        return any(f.catching_up for f in self.followers)
+
     # -- what sources call ----------------------------------------------------
 
     def records(self, stream: Any, records: Iterable[Any]) -> None:

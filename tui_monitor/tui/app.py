@@ -102,6 +102,7 @@ class MonitorApp(App):
         self.chart_cache = DecimationCache()  # decimated points of series that did not change
         self.exports: List[str] = []  # files written by s / e
         self._version = -1
+        self._last_redraw = 0.0
         self._last_periodic = -math.inf
         self._diag_busy = False
         self._diag_again = False
@@ -147,10 +148,18 @@ class MonitorApp(App):
         periodic = now - self._last_periodic >= 5.0
         if v == self._version and not periodic:
             return
+        # While the sources read a backlog (history, a burst), redraw once a
+        # second: the reading threads need the GIL more than the screen needs
+        # a frame every 250 ms. Caught up, every tick draws again.
+        mono = _time.monotonic()
+        catching_up = bool(getattr(self.ingest, "catching_up", False))
+        if catching_up and mono - self._last_redraw < 1.0 and not periodic:
+            return
         if v != self._version:
             self._diagnose()
         self._version = v
         self._last_periodic = now
+        self._last_redraw = mono
         self.refresh_views()
 
     def refresh_views(self) -> None:
