@@ -305,3 +305,40 @@ def test_update_cost_does_not_grow_with_idle_updates():
         clock.t += 0.01
         eng.update()
     assert (time.perf_counter() - t) / 200 < 0.005  # the time-based rules alone: cheap
+
+
+def test_a_rank_quiet_since_before_a_crash_on_a_lost_peer_went_first():
+    # rank 1 was SIGKILLed: its stream stops at step 40 with no end record, and
+    # its process is not (yet) known to be gone; the others then die of it
+    streams = [rank_records(r, steps=60 if r != 1 else 40) for r in range(3)]
+    for r in (0, 2):
+        streams[r].append({"type": "end", "seq": 61, "time": T0 + 6.2, "status": "crashed", "step": 59,
+                           "error": {"type": "RuntimeError",
+                                     "message": "gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer"}})
+    eng, _, _ = engine(streams)
+    f = dist(eng, "rank_crashed")[0]
+    assert f.runs[0] == ("job-1", 1) and f.evidence["inferred"] is True
+    assert "lost peer" in f.explanation
+    # an error that is not about a lost peer names the crashed rank itself
+    streams = [rank_records(r, steps=60 if r != 1 else 40) for r in range(3)]
+    streams[0].append({"type": "end", "seq": 61, "time": T0 + 6.2, "status": "crashed", "step": 59,
+                       "error": {"type": "ValueError", "message": "bad batch"}})
+    eng, _, _ = engine(streams)
+    assert dist(eng, "rank_crashed")[0].runs[0] == ("job-1", 0)
+
+
+def test_heartbeats_that_say_where_a_rank_waits_name_the_one_outside_the_collective():
+    # all ranks stopped at the same step at the same time; heartbeats carry the
+    # main thread's innermost frames: rank 2 is not where the others are
+    streams = []
+    for r in range(4):
+        recs = heartbeats(rank_records(r, steps=60), until=T0 + 50)
+        where = "train.py:80 in <module>" if r == 2 else "torch/_tensor.py:626 in backward"
+        for x in recs:
+            if x["type"] == "heartbeat":
+                x["where"] = where
+        streams.append(recs)
+    eng, _, _ = engine(streams, clock=Clock(T0 + 50))
+    f = dist(eng, "job_hung")[0]
+    assert f.runs[0] == ("job-1", 2) and f.evidence["stopped_first"] == [2]
+    assert "train.py:80" in f.explanation

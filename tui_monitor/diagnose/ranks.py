@@ -147,6 +147,20 @@ def _fmt_s(x: Optional[float]) -> str:
     return f"{x * 1e6:.0f} us"
 
 
+#: Errors a rank dies of when another rank went away first (gloo, NCCL, the store).
+PEER_LOSS = ("connection closed", "connection reset", "broken pipe", "by peer", "timed out", "timeout",
+             "communicator was aborted", "watchdog", "socket closed", "recv", "no route to host")
+
+
+def lost_peer(run) -> bool:
+    """Whether ``run`` ended on an error that says a peer went away (the
+    consequence of another rank's crash, not a cause)."""
+    end = run.end or {}
+    err = end.get("error") if isinstance(end.get("error"), dict) else {}
+    text = f"{err.get('type', '')} {err.get('message', '')}".lower()
+    return "distbackenderror" in text or "distnetworkerror" in text or any(w in text for w in PEER_LOSS)
+
+
 class _RankTrack:
     """Per rank: a cursor over the loss and gradient norm, the recent finite
     values, and the first non-finite value met."""
@@ -456,6 +470,24 @@ class RankDetector:
             early = [r for r in stopped if logs[r.key] - t0 <= tol]
             if len(early) < len(stopped) and spread > tol:
                 return early, f"their last step came {_fmt_s(spread)} before the others'", spread
+        # where each rank's main thread waits (heartbeats may carry it: "where"):
+        # the ranks outside the place most wait in are not in the collective
+        where = {}
+        for r in stopped:
+            w = (r.heartbeat or {}).get("where") if isinstance(r.heartbeat, dict) else None
+            if isinstance(w, list):
+                w = " < ".join(str(x) for x in w[:3])
+            if isinstance(w, str) and w:
+                where[r.key] = w[:300]
+        if len(where) == len(stopped) and len(set(where.values())) > 1:
+            counts: Dict[str, int] = {}
+            for w in where.values():
+                counts[w] = counts.get(w, 0) + 1
+            common = max(counts, key=lambda w: counts[w])
+            if counts[common] > len(stopped) / 2:
+                odd = [r for r in stopped if where[r.key] != common]
+                w0 = where[odd[0].key]
+                return odd, f"it waits in {w0} while the others wait in {common}", spread
         util = {}
         for r in stopped:
             ser = r.series.get(("system", "gpu_util"))
@@ -484,11 +516,15 @@ class RankDetector:
             return float(t) if isinstance(t, (int, float)) else math.inf
 
         # a rank that went quiet (no end record, no heartbeat) before the first
-        # crash is the likelier first to go: the others crash when it vanishes
-        t_crash = min(when(r) for r in gone)
+        # crash is the likelier first to go: the others crash when it vanishes.
+        # Quiet for a while, or quiet since before a crash on a lost peer.
+        first_crash = min(gone, key=when)
+        t_crash = when(first_crash)
         limit = self.hang_after(ranks)
+        peer_loss = lost_peer(first_crash)
         vanished = [r for r in ranks if r.status in ("running", "silent") and r.last_seen is not None
-                    and r.last_seen < t_crash and (now - (r.last_arrival or now)) >= min(limit, s.hang_min)]
+                    and r.last_seen < t_crash
+                    and (peer_loss or (now - (r.last_arrival or now)) >= min(limit, s.hang_min))]
         cands = gone + vanished
         first = min(cands, key=when)
         later = sorted([r for r in gone if r is not first], key=when)
@@ -498,6 +534,8 @@ class RankDetector:
         err = end.get("error") if isinstance(end.get("error"), dict) else {}
         if first in vanished:
             how = "went quiet with no end record and no heartbeats (killed? host lost?)"
+            if peer_loss:
+                how += f", before {who(first_crash)} crashed on a lost peer"
         elif end.get("inferred"):
             how = "'s process ended without an end record (killed? out of memory?)"
         else:
