@@ -43,6 +43,8 @@ from .keys import BINDINGS as _BINDINGS, KEYS, SMOOTHING_STEPS, palette_commands
 from .widgets.findings import path_line
 from .widgets.runs import (group_key, group_of_key, group_row, layout_rows, local_cv, order_runs, run_group, run_row,
                            worst_of)
+from .jobview import job_key, job_layout, job_members, job_of, job_of_key, job_row
+from .widgets.jobs import JobView
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
 
@@ -98,6 +100,7 @@ class MonitorApp(App):
         self.paths: Dict[Any, Any] = {}
         self.chosen: Optional[Any] = None
         self.collapsed: set = set()  # fold groups shown as one row
+        self.expanded_jobs: set = set()  # multi-rank jobs shown rank by rank (folded into one row by default)
         self.cv: Dict[str, Any] = {}  # group -> the engine's cross-validation summary
         self.chart_cache = DecimationCache()  # decimated points of series that did not change
         self.exports: List[str] = []  # files written by s / e
@@ -122,6 +125,7 @@ class MonitorApp(App):
                     yield FindingsList(id="findings")
                     yield DecisionPathView(id="path")
             yield GradientsView(id="grads")
+            yield JobView(id="job")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -170,6 +174,7 @@ class MonitorApp(App):
         self.query_one("#chart", ChartView).refresh()
         if self.query_one(ContentSwitcher).current == "grads":
             self.query_one(GradientsView).show(self.focus_run())
+        self._refresh_job()
         self._refresh_status()
 
     # -- runs --------------------------------------------------------------------
@@ -215,7 +220,7 @@ class MonitorApp(App):
         key = table.cursor_key()
         run = self.run_by_key(key)
         if run is None:
-            members = self.group_members(group_of_key(key))
+            members = self.group_members(group_of_key(key)) or self.job_ranks(job_of_key(key))
             if members:
                 return members[0]
             shown = self.shown_runs()
@@ -228,7 +233,8 @@ class MonitorApp(App):
         runs = [r for r in (self.run_by_key(k) for k in self.selected) if r is not None]
         if runs:
             return runs
-        members = self.group_members(group_of_key(self.query_one(RunsTable).cursor_key()))
+        key = self.query_one(RunsTable).cursor_key()
+        members = self.group_members(group_of_key(key)) or self.job_ranks(job_of_key(key))
         if members:
             return members[:12]
         run = self.focus_run()
@@ -247,7 +253,14 @@ class MonitorApp(App):
         worst = worst_by_run(self.findings, self.store.runs.values())
         rows = []
         width = 22 if self.has_class("-narrow") else 32
-        for kind, item in layout_rows(self.shown_runs(), self.collapsed):
+        for kind, item in job_layout(layout_rows(self.shown_runs(), self.collapsed), self.expanded_jobs):
+            if kind == "job":
+                run_id, ranks = item
+                n_sel = sum(1 for r in ranks if _key_of(r) in self.selected)
+                rows.append((job_key(run_id), job_row(run_id, ranks, now, run_id in self.expanded_jobs, n_sel,
+                                                      worst_of(worst, ranks), name_width=width,
+                                                      silent_after=self.silent_after)))
+                continue
             if kind == "group":
                 name, members = item
                 n_sel = sum(1 for r in members if _key_of(r) in self.selected)
@@ -464,10 +477,11 @@ class MonitorApp(App):
         self._chart_changed()
         if self.query_one(ContentSwitcher).current == "grads":
             self.query_one(GradientsView).show(self.focus_run())
+        self._refresh_job()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         key = self.query_one(RunsTable).cursor_key()
-        if group_of_key(key) is not None:
+        if group_of_key(key) is not None or job_of_key(key) is not None:
             self.action_toggle_group()
             return
         if key is not None:
@@ -484,8 +498,9 @@ class MonitorApp(App):
         if key is None:
             return
         g = group_of_key(key)
-        if g is not None:  # a group row: all its folds, or none
-            keys = [_key_of(r) for r in self.group_members(g)]
+        j = job_of_key(key)
+        if g is not None or j is not None:  # a group row: all its folds (a job row: its ranks), or none
+            keys = [_key_of(r) for r in (self.group_members(g) if g is not None else self.job_ranks(j))]
             if keys and all(k in self.selected for k in keys):
                 self.selected = [k for k in self.selected if k not in keys]
             else:
@@ -505,9 +520,16 @@ class MonitorApp(App):
 
     def action_toggle_group(self) -> None:
         """Collapse the fold group of the highlighted row into its group row, or expand it."""
+        j = self.cursor_job()
+        if j is not None and self.cursor_group() is None:  # a multi-rank job: its ranks, or one row
+            self.expanded_jobs.symmetric_difference_update({j})
+            self._refresh_runs()
+            self.query_one(RunsTable).move_to_key(job_key(j))
+            self._chart_changed()
+            return
         g = self.cursor_group()
         if g is None:
-            self.notify("not in a fold group (runs tagged group/fold)", timeout=2)
+            self.notify("not in a fold group (runs tagged group/fold) or a multi-rank job", timeout=2)
             return
         if g in self.collapsed:
             self.collapsed.discard(g)
@@ -618,9 +640,38 @@ class MonitorApp(App):
             self.query_one(ContentSwitcher).current = "main"
         self.query_one(FindingsList).focus()
 
+    # -- multi-rank jobs ---------------------------------------------------------
+
+    def job_ranks(self, run_id: Optional[str]) -> List[Any]:
+        """The shown ranks of multi-rank job ``run_id``, by rank."""
+        return job_members(self.shown_runs(), run_id)
+
+    def cursor_job(self) -> Optional[str]:
+        """The job of the highlighted row: a job row's, or a rank's."""
+        key = self.query_one(RunsTable).cursor_key()
+        j = job_of_key(key)
+        if j is not None:
+            return j
+        run = self.run_by_key(key)
+        return job_of(run) if run is not None else None
+
+    def _refresh_job(self) -> None:
+        if self.query_one(ContentSwitcher).current == "job":
+            self.query_one(JobView).show(self.job_ranks(self.cursor_job()), self.findings, self.clock(),
+                                         self.silent_after)
+
+    def action_toggle_job(self) -> None:
+        """The job view (one line per rank, per-rank step times) / back."""
+        sw = self.query_one(ContentSwitcher)
+        sw.current = "job" if sw.current != "job" else "main"
+        if sw.current == "job":
+            self._refresh_job()
+        else:
+            self.query_one("#chart", ChartView).refresh()
+
     def action_toggle_grads(self) -> None:
         sw = self.query_one(ContentSwitcher)
-        sw.current = "grads" if sw.current == "main" else "main"
+        sw.current = "grads" if sw.current != "grads" else "main"
         if sw.current == "grads":
             self.query_one(GradientsView).show(self.focus_run())
         else:

@@ -27,6 +27,7 @@ _SEVERITY = {"critical": 4, "error": 3, "high": 3, "warning": 2, "warn": 2, "med
 KIND_WORDS = {
     "model_bias": "model bias", "optimization": "optimization", "overfitting": "overfitting",
     "mismatch": "mismatch", "divergence": "divergence", "non_finite": "non-finite loss",
+    "distributed": "ranks",
 }
 
 

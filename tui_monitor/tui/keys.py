@@ -40,6 +40,8 @@ KEYS: Tuple[Tuple[str, str], ...] = (
     ("g", "gradient and system view / back"),
     ("s", "save the screen as SVG"),
     ("e", "export the chart's series as CSV"),
+    ("j", "job view / back: one line per rank of a multi-rank job, per-rank step times (enter / z on a job's "
+          "row: its ranks)"),
 )
 
 
@@ -66,6 +68,7 @@ BINDINGS = [
     Binding("0", "reset_zoom", "reset zoom", show=False),
     Binding("f", "focus_findings", "findings", show=True),
     Binding("g", "toggle_grads", "grads", show=True),
+    Binding("j", "toggle_job", "job", show=False),
     Binding("s", "save_svg", "svg", show=False),
     Binding("e", "export_csv", "csv", show=False),
 ]
@@ -95,6 +98,8 @@ def palette_commands(app: Any) -> List[Tuple[str, str, Callable[[], Any]]]:
         ("Reset zoom", "Show the whole x range", app.action_reset_zoom),
         ("Focus findings", "Move to the findings list", app.action_focus_findings),
         ("Gradient and system view", "Per-layer gradients, lr, step time, GPU/CPU", app.action_toggle_grads),
+        ("Job view", "The ranks of a multi-rank job: host, step, step time, loss, status; per-rank step times",
+         app.action_toggle_job),
         ("Save SVG", "Save the screen as an SVG file", app.action_save_svg),
         ("Export CSV", "Export the chart's series as CSV", app.action_export_csv),
     ]

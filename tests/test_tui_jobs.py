@@ -1,0 +1,90 @@
+"""The TUI's multi-rank job: the ranks folded into one job row (expandable),
+the job view with one line per rank and the per-rank step-time chart."""
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from rich.console import Console
+
+from test_diagnose_ranks import T0, Clock, rank_records
+from tui_helpers import screen_text, synthetic_store, until
+from tui_monitor.diagnose import Diagnoser
+from tui_monitor.tui import MonitorApp
+from tui_monitor.tui.jobview import job_chart, job_key, job_layout, job_members, rank_lines
+from tui_monitor.tui.widgets import RunsTable
+from tui_monitor.tui.widgets.jobs import JobView
+
+
+def sync(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        return asyncio.run(fn(*args, **kw))
+    return wrapper
+
+
+def job_store(world=4, slow=2):
+    store = synthetic_store()
+    clock = Clock(T0 + 10.1)
+    store.clock = clock
+    for r in range(world):
+        store.apply_many(rank_records(r, world=world, data_time=0.06 if r == slow else 0.005,
+                                      host=f"gpu{r // 2:02d}"), stream=f"rank{r}")
+    return store, clock
+
+
+def test_job_layout_folds_ranks_into_one_row():
+    store, _ = job_store()
+    runs = list(store.runs.values())
+    rows = job_layout([("run", r) for r in runs])
+    kinds = [k for k, _ in rows]
+    assert kinds.count("job") == 1 and kinds.count("run") == 3  # the 3 single runs stay
+    (_, (run_id, ranks)), = [x for x in rows if x[0] == "job"]
+    assert run_id == "job-1" and [r.rank for r in ranks] == [0, 1, 2, 3]
+    rows = job_layout([("run", r) for r in runs], expanded={"job-1"})
+    assert [k for k, _ in rows].count("run") == 7
+
+
+def test_rank_lines_and_chart():
+    store, clock = job_store()
+    eng = Diagnoser(store, clock=clock)
+    eng.update()
+    ranks = job_members(store.runs.values(), "job-1")
+    c = Console(width=140, record=True, file=None)
+    with c.capture() as cap:
+        c.print(rank_lines(ranks, eng.findings, clock.t))
+    text = cap.get()
+    lines = text.splitlines()
+    assert "4 of 4 ranks" in lines[0] and "on 2 hosts" in lines[0]
+    assert "data_time" in lines[1]
+    row2 = next(line for line in lines if line.strip().startswith("2 "))
+    assert "gpu01:0" in row2 and "99" in row2 and "straggler" in row2 and "100 ms" in row2
+    spec = job_chart(ranks, 80)
+    assert [ln.label for ln in spec.lines] == ["r0 gpu00", "r1 gpu00", "r2 gpu01", "r3 gpu01"]
+    assert all(abs(float(ln.y.mean()) - 0.1) < 1e-3 for ln in spec.lines)
+
+
+@sync
+async def test_job_row_expands_and_job_view_shows_ranks():
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: table.row_count == 4, message="3 runs and one job row")
+        keys = list(table._rows)
+        assert job_key("job-1") in keys
+        await until(pilot, lambda: "ddp · 4 ranks · 2 hosts" in screen_text(app), message="the job row")
+        await until(pilot, lambda: "ranks: straggler" in screen_text(app), message="the job's finding")
+        table.move_to_key(job_key("job-1"))
+        await pilot.pause()
+        assert [r.rank for r in app.chart_runs()] == [0, 1, 2, 3]  # the chart draws every rank's loss
+        await pilot.press("enter")
+        await until(pilot, lambda: table.row_count == 8, message="the ranks under the job row")
+        await pilot.press("j")
+        view = app.query_one(JobView)
+        await until(pilot, lambda: len(view.ranks) == 4, message="the job view")
+        text = screen_text(app)
+        assert "step time per rank" in text and "gpu01:0" in text
+        await pilot.press("j")
+        await pilot.press("z")
+        await until(pilot, lambda: table.row_count == 4, message="folded again")

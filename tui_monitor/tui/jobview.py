@@ -1,0 +1,304 @@
+"""Multi-rank jobs in the TUI, as pure functions (no Textual): the job row of
+the runs panel (the ranks of a job folded into one expandable row), the job
+view's one line per rank (host, step, step time, last loss, status, finding)
+and its per-rank step-time chart.
+
+A job is the runs sharing a ``run_id`` with ``world_size > 1`` (see
+:mod:`tui_monitor.diagnose.ranks`). Everything from the stream (names, hosts)
+is data: shown through :func:`~tui_monitor.tui._text.safe`, never markup.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+from rich.text import Text
+
+from ..store import decimate_arrays
+from ._text import fmt_num, safe, shorten
+from .chart import ChartSpec, Line
+from .findings import finding_title, severity_name, severity_rank
+from .gradpanel import step_timing
+from .palette import SEVERITY_STYLES, STATUS_STYLES, run_color
+
+__all__ = ["JOB_PREFIX", "job_of", "job_key", "job_of_key", "job_layout", "job_row", "job_members", "rank_lines",
+           "job_chart", "rank_step_times", "fmt_secs", "status_summary"]
+
+#: Row keys of job rows start with this (run rows are ``"run_id\x00rank"``).
+JOB_PREFIX = "\x01job\x00"
+
+
+def job_of(run: Any) -> Optional[str]:
+    """The job (run id) of a rank of a multi-rank job, else None."""
+    return run.run_id if (getattr(run, "world_size", 1) or 1) > 1 else None
+
+
+def job_key(run_id: str) -> str:
+    return JOB_PREFIX + run_id
+
+
+def job_of_key(key: Optional[str]) -> Optional[str]:
+    """The job named by a job row's key, or None."""
+    if key is not None and key.startswith(JOB_PREFIX):
+        return key[len(JOB_PREFIX):]
+    return None
+
+
+def job_members(runs: Iterable[Any], run_id: Optional[str]) -> List[Any]:
+    """The ranks of job ``run_id`` among ``runs``, by rank."""
+    if run_id is None:
+        return []
+    return sorted((r for r in runs if job_of(r) == run_id), key=lambda r: r.rank)
+
+
+def job_layout(items: Sequence[Tuple[str, Any]], expanded: Any = ()) -> List[Tuple[str, Any]]:
+    """Rows of the runs panel (``("run", run)`` / ``("group", ...)`` from
+    :func:`~tui_monitor.tui.widgets.runs.layout_rows`) with the ranks of each
+    job folded into one ``("job", (run_id, ranks))`` row where its first rank
+    was, followed by its ranks (by rank) when the job is in ``expanded``.
+    A job with a single rank shown stays a plain run row."""
+    members: Dict[str, List[Any]] = {}
+    for kind, item in items:
+        if kind == "run" and job_of(item) is not None:
+            members.setdefault(job_of(item), []).append(item)
+    out: List[Tuple[str, Any]] = []
+    done = set()
+    for kind, item in items:
+        j = job_of(item) if kind == "run" else None
+        if j is None or len(members[j]) < 2:
+            out.append((kind, item))
+            continue
+        if j in done:
+            continue
+        done.add(j)
+        ranks = sorted(members[j], key=lambda r: r.rank)
+        out.append(("job", (j, ranks)))
+        if j in expanded:
+            out.extend(("run", r) for r in ranks)
+    return out
+
+
+def fmt_secs(x: Optional[float]) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    if x >= 100:
+        return "%.0f s" % x
+    if x >= 1:
+        return "%.2g s" % x if x < 10 else "%.1f s" % x
+    if x >= 1e-3:
+        return "%.3g ms" % (x * 1e3)
+    return "%.3g µs" % (x * 1e6)
+
+
+def _status(run: Any, now: float, silent_after: float) -> str:
+    return run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
+
+
+def status_summary(ranks: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
+    """``running``, or the most telling state with its count: ``1/4 crashed``."""
+    counts: Dict[str, int] = {}
+    for r in ranks:
+        st = _status(r, now, silent_after)
+        counts[st] = counts.get(st, 0) + 1
+    n = len(ranks)
+    if len(counts) == 1:
+        st = next(iter(counts))
+        return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
+    for st in ("crashed", "silent", "interrupted", "running", "finished"):
+        if counts.get(st):
+            return Text("%d/%d %s" % (counts[st], n, st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
+    st = max(counts, key=lambda k: counts[k])
+    return Text("%d/%d %s" % (counts[st], n, st), no_wrap=True)
+
+
+def _last(series: Any) -> Optional[float]:
+    if series is None or not len(series):
+        return None
+    return series.last()[1]
+
+
+def _loss(run: Any) -> Optional[Any]:
+    s = run.get("loss", "train")
+    if s is None:
+        for (split, m), ser in list(run.series.items()):
+            if split == "train" and "loss" in m.lower():
+                return ser
+    return s
+
+
+def job_row(run_id: str, ranks: Sequence[Any], now: float, expanded: bool, selected: int, worst: Optional[Any],
+            name_width: int = 24, silent_after: float = 30.0) -> Dict[str, Text]:
+    """The cells of a job row (the columns of the runs panel): ▸/▾, the
+    job's name with its rank and host counts, the ranks' states, their step
+    (lowest..highest), rank 0's losses, the job's step time, the worst
+    finding of its ranks."""
+    head = ranks[0]
+    mark = Text(no_wrap=True)
+    mark.append("▾" if expanded else "▸", "bold #4fc3f7")
+    mark.append("●" if selected and selected == len(ranks) else ("◐" if selected else " "), "bold #4fc3f7")
+    hosts = {r.host for r in ranks if getattr(r, "host", None)}
+    world = max((getattr(r, "world_size", 1) or 1) for r in ranks)
+    label = "%s · %d/%d ranks" % (safe(head.name), len(ranks), world) if len(ranks) < world else \
+        "%s · %d ranks" % (safe(head.name), len(ranks))
+    if len(hosts) > 1:
+        label += " · %d hosts" % len(hosts)
+    steps = [r.last_step for r in ranks if r.last_step is not None]
+    if steps and min(steps) != max(steps):
+        step = "%d..%d" % (min(steps), max(steps))
+    else:
+        step = str(steps[0]) if steps else "-"
+    paces = [p for p in (step_timing(r)[0] for r in ranks) if p]
+    pace = float(np.median(paces)) if paces else None
+    cells = {
+        "mark": mark,
+        "name": Text(shorten(label, name_width), style="bold", no_wrap=True),
+        "status": status_summary(ranks, now, silent_after),
+        "step": Text(step, justify="right"),
+        "train": Text(fmt_num(_last(_loss(head))), justify="right"),
+        "val": Text(fmt_num(_last(head.get("loss", "val"))), justify="right"),
+        "best": Text(("%s/step" % fmt_secs(pace)) if pace else "-", justify="right", style="dim"),
+        "params": Text(""),
+        "base": Text(""),
+    }
+    model = head.model if isinstance(head.model, dict) else {}
+    params = model.get("trainable_params") or model.get("params")
+    if isinstance(params, int):
+        from ._text import fmt_count
+
+        cells["params"] = Text(fmt_count(params), justify="right")
+    if worst is not None:
+        sev = severity_name(worst)
+        cells["finding"] = Text(" %s " % shorten(finding_title(worst), 22), style=SEVERITY_STYLES.get(sev, ""),
+                                no_wrap=True)
+    else:
+        cells["finding"] = Text("", no_wrap=True)
+    return cells
+
+
+def _rank_finding(run: Any, findings: Sequence[Any]) -> Optional[Any]:
+    """The most severe finding about ``run`` (it comes first in ``runs``)."""
+    mine = [f for f in findings if getattr(f, "runs", None) and tuple(f.runs[0]) == run.key]
+    return max(mine, key=severity_rank) if mine else None
+
+
+def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 0.0, silent_after: float = 30.0,
+               width: int = 100) -> Text:
+    """One line per rank: rank, host (local rank), status, step, step time
+    (and how it compares with the median rank), last loss, its own timing
+    when it logs one (data_time...), the worst finding about it."""
+    t = Text(no_wrap=True, end="")
+    if not ranks:
+        t.append("no multi-rank job here (runs with world_size > 1 sharing a run id)", "dim")
+        return t
+    head = ranks[0]
+    world = max((getattr(r, "world_size", 1) or 1) for r in ranks)
+    t.append("job ", "bold")
+    t.append(safe(head.name), "bold #4fc3f7")
+    t.append("  %s" % safe(shorten(head.run_id, 40)), "dim")
+    t.append("  %d of %d ranks" % (len(ranks), world))
+    hosts = sorted({safe(r.host) for r in ranks if getattr(r, "host", None)})
+    if hosts:
+        t.append("  on %d host%s" % (len(hosts), "" if len(hosts) == 1 else "s"), "dim")
+    paces = {r.key: step_timing(r)[0] for r in ranks}
+    known = [p for p in paces.values() if p]
+    med = float(np.median(known)) if known else None
+    timing = _timing_name(ranks)
+    def host_of(r: Any) -> str:
+        local = r.header.get("local_rank") if isinstance(getattr(r, "header", None), dict) else None
+        return safe(r.host or "?") + ("" if local is None else ":%s" % safe(local))
+
+    host_w = max(4, min(22, max((len(host_of(r)) for r in ranks), default=4)))
+    t.append("\n")
+    header = "%5s  %s  %-11s %8s %10s %10s" % ("rank", "host".ljust(host_w), "status", "step", "step time", "loss")
+    if timing:
+        header += " %10s" % shorten(timing, 10)
+    t.append(header + "  finding", "bold")
+    for r in ranks:
+        t.append("\n")
+        st = _status(r, now, silent_after)
+        host = host_of(r)
+        t.append("%5d  " % r.rank)
+        t.append(shorten(host, host_w).ljust(host_w) + "  ")
+        t.append("%-11s " % shorten(st, 11), STATUS_STYLES.get(st, ""))
+        t.append("%8s " % (r.last_step if r.last_step is not None else "-"))
+        p = paces.get(r.key)
+        slow = p is not None and med and p > 1.25 * med
+        t.append("%10s " % fmt_secs(p), "bold #ffb74d" if slow else "")
+        loss = _last(_loss(r))
+        t.append("%10s" % fmt_num(loss), "bold #ef5350" if loss is not None and not math.isfinite(loss) else "")
+        if timing:
+            v = _median_last(r.get(timing, "train"))
+            others = [x for x in (_median_last(o.get(timing, "train")) for o in ranks if o is not r) if x is not None]
+            om = float(np.median(others)) if others else None
+            hot = v is not None and om is not None and v > 1.5 * om and v - om > 1e-3
+            t.append(" %10s" % fmt_secs(v), "bold #ffb74d" if hot else "")
+        f = _rank_finding(r, findings)
+        if f is not None:
+            sev = severity_name(f)
+            t.append("  ")
+            t.append(" %s " % shorten(finding_title(f), 24), SEVERITY_STYLES.get(sev, ""))
+    return t
+
+
+def _median_last(series: Any, n: int = 50) -> Optional[float]:
+    if series is None or not len(series):
+        return None
+    v = np.asarray(series.snapshot().values[-n:], dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else None
+
+
+def _timing_name(ranks: Sequence[Any]) -> Optional[str]:
+    """A per-step duration every rank logs (``data_time``...), if any."""
+    from ..diagnose.ranks import TIMING_EXCLUDE
+
+    common = None
+    for r in ranks:
+        names = {m for s, m in r.metrics("train") if "time" in m.lower()
+                 and not any(x in m.lower() for x in TIMING_EXCLUDE)}
+        common = names if common is None else common & names
+    if not common:
+        return None
+    return "data_time" if "data_time" in common else sorted(common)[0]
+
+
+def rank_step_times(run: Any, max_points: int = 20000) -> Tuple[np.ndarray, np.ndarray]:
+    """``(steps, seconds per step)`` of a rank: from the spacing of its train
+    logs (the last ``max_points``), else its ``("system", "step_time")``
+    samples."""
+    s = _loss(run)
+    if s is None or len(s) < 3:
+        s = next((v for (sp, _), v in list(run.series.items()) if sp == "train" and len(v) >= 3), None)
+    if s is not None:
+        snap = s.snapshot()
+        st = np.asarray(snap.steps[-max_points:], dtype=np.float64)
+        tm = np.asarray(snap.times[-max_points:], dtype=np.float64)
+        ds, dt = np.diff(st), np.diff(tm)
+        ok = (ds > 0) & np.isfinite(dt) & (dt >= 0)
+        if ok.sum() >= 2:
+            return st[1:][ok], dt[ok] / ds[ok]
+    sysv = run.series.get(("system", "step_time"))
+    if sysv is not None and len(sysv):
+        snap = sysv.snapshot()
+        return np.asarray(snap.steps, dtype=np.float64), np.asarray(snap.values, dtype=np.float64)
+    return np.empty(0), np.empty(0)
+
+
+def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_ranks: int = 12) -> ChartSpec:
+    """The per-rank step-time chart: one curve per rank (min/max decimated to
+    the chart's width), coloured by rank."""
+    spec = ChartSpec(title="step time per rank (s/step)", log_y=log_y, empty="no step times yet")
+    for r in list(ranks)[:max_ranks]:
+        x, y = rank_step_times(r)
+        if x.size < 2:
+            continue
+        order_ok = bool(np.all(np.diff(x) >= 0))
+        d = decimate_arrays(x, y, max(1, px_width), x_sorted=order_ok)
+        xs, ys = np.asarray(d.x, dtype=np.float64), np.asarray(d.y, dtype=np.float64)
+        fin = np.isfinite(ys)
+        label = "r%d %s" % (r.rank, safe(r.host or ""))
+        spec.lines.append(Line(xs[fin], ys[fin], run_color(r.rank), label=label.strip()))
+    if len(ranks) > max_ranks:
+        spec.note = "first %d of %d ranks" % (max_ranks, len(ranks))
+    return spec
