@@ -1,7 +1,7 @@
 """Plain-text summaries of a store for the headless commands (``watch --once``).
 
 No textual or rich here: the text is printed as it is, with everything that
-came from a stream passed through :func:`tui_monitor.cli.clean`.
+came from a stream passed through :func:`tui_monitor.safe_text.clean`.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def status_text(run: Run, now: Optional[float] = None) -> str:
 
 
 def run_rows(store: Store, now: Optional[float] = None) -> List[Sequence[str]]:
-    from .cli import clean
+    from .safe_text import clean
 
     rows = []
     for run in sorted(store.runs.values(), key=lambda r: (r.start or 0, r.name or "", r.rank)):

@@ -1,0 +1,75 @@
+"""``tui-monitor watch``: follow runs live in the TUI, or print them once."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..safe_text import clean
+from . import PROG
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    paths = list(args.paths)
+    stdin = "-" in paths
+    paths = [p for p in paths if p != "-"]
+    from ..sources.text import attach, compile_patterns, reattach_tty
+    try:
+        patterns = compile_patterns(args.parse_regex)
+    except ValueError as e:
+        print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
+        return 2
+    if not paths and not args.listen and not stdin:
+        if os.path.isdir("runs"):
+            paths = ["runs"]
+        else:
+            print(f"{PROG} watch: give a file or folder to follow, or --listen ADDR "
+                  f"(there is no runs/ folder here)", file=sys.stderr)
+            return 2
+    if args.once and args.listen:
+        print(f"{PROG} watch: --once reads files; it cannot be used with --listen", file=sys.stderr)
+        return 2
+    missing = [p for p in paths if not os.path.exists(p)]
+    if args.once:
+        if missing:
+            print(f"{PROG} watch: no such file or folder: {clean(missing[0])}", file=sys.stderr)
+            return 1
+        from ..sources import open_ingest
+        from ..summary import runs_table
+
+        store, ingest = open_ingest(paths, poll=args.poll or None, start=False)
+        attach(ingest, patterns, stdin)
+        ingest.read_all()
+        if not store.runs:
+            print(f"no runs found in {', '.join(clean(p) for p in paths)}")
+        else:
+            print(runs_table(store))
+        for problem in ingest.problems:
+            print(clean(str(problem)), file=sys.stderr)
+        return 0
+    try:
+        from ..sources import open_ingest
+        store, ingest = open_ingest(paths, listen=args.listen, token=args.token, poll=args.poll or None,
+                                    start=False)
+        attach(ingest, patterns, stdin)
+        ingest.start()
+    except (OSError, ValueError) as e:
+        print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
+        return 2
+    try:
+        from ..tui import run_app
+    except ImportError as e:
+        ingest.stop()
+        print(f"{PROG} watch: the TUI is not available ({clean(e)}); use --once", file=sys.stderr)
+        return 1
+    if stdin and not reattach_tty():
+        ingest.stop()
+        print(f"{PROG} watch: reading standard input, and there is no terminal for the TUI; use --once",
+              file=sys.stderr)
+        return 1
+    try:
+        return run_app(store, ingest) or 0
+    finally:
+        ingest.stop()
+

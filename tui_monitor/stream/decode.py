@@ -1,0 +1,232 @@
+"""One line to one record: the careful path, where every rule of the stream
+format is checked and every bad line gets a message that says why. The
+reader's fast path (:mod:`.fast`) sends here whatever it does not accept."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, List, Optional, Tuple
+
+import orjson
+from pydantic import ValidationError
+
+from ..schema import (
+    FORMAT_VERSION, NONFINITE, TYPES, Metrics, _build, _json_type_name, decode_metric_value,
+)
+
+_BIG = float(1 << 63)  # a float this large may be an integer orjson could not keep
+_LONG_DIGITS = re.compile(rb"\d{19}")
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+#: Deepest nesting read. Parsers can crash the interpreter on very deep input
+#: (orjson 3.8 and the standard library both do, past ~100,000 levels), so a
+#: long line is checked before it is parsed; 255 is also what orjson writes.
+MAX_DEPTH = 255
+
+
+class DecodeError(ValueError):
+    """A line that is not a record; ``str(e)`` says why."""
+
+
+class UnknownRecord:
+    """A record of a type this reader does not know (a newer writer's): counted, not returned."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type_: str):
+        self.type = type_
+
+
+# warnings raised while decoding: (once-key or None, message)
+Warnings = List[Tuple[Optional[str], str]]
+
+
+def too_deep(line: bytes) -> bool:
+    """Whether ``line`` nests deeper than :data:`MAX_DEPTH` (brackets in strings do not count)."""
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub(b"", line)):
+        if m.group() in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _reparse(line: bytes, warns: Warnings) -> Any:
+    """Parse with the standard library: exact big integers, clear messages."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"invalid UTF-8 at byte {e.start}") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        return None
+
+    def constant(name: str) -> float:
+        warns.append(("literal-nonfinite", f"non-standard JSON literal {name} (the format spells "
+                                           f"non-finite values as strings: \"NaN\", \"Infinity\", \"-Infinity\")"))
+        return NONFINITE[name]
+
+    try:
+        return json.loads(text, parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise DecodeError(f"malformed JSON: {e.msg} (column {e.colno})") from None
+    except RecursionError:
+        raise DecodeError(f"malformed JSON: nested more than {MAX_DEPTH} deep") from None
+
+
+def _fast_metrics(obj: dict, raw: bool = False) -> Optional[Metrics]:
+    """A ``metrics`` record by explicit type checks, or None to take the slow
+    path. With ``raw``, the checked record as a plain dict (for the store's
+    hot path: no model is built)."""
+    seq = obj.get("seq")
+    step = obj.get("step")
+    values = obj.get("values")
+    if type(seq) is not int or seq < 0 or type(step) is not int or type(values) is not dict:
+        return None
+    t = obj.get("time")
+    if type(t) is not float:
+        if type(t) is not int:
+            return None
+        t = float(t)
+    split = obj.get("split")
+    if split is not None and type(split) is not str:
+        return None
+    text = obj.get("text")
+    if text is not None:
+        if type(text) is not dict:
+            return None
+        for s in text.values():
+            if type(s) is not str:
+                return None
+    fix = None
+    for k, v in values.items():
+        tv = type(v)
+        if tv is float:
+            if -_BIG < v < _BIG:
+                continue
+            return None  # maybe an integer orjson turned into a float
+        if tv is int:
+            continue
+        if tv is str:
+            f = NONFINITE.get(v)
+            if f is None:
+                return None
+            if fix is None:
+                fix = {}
+            fix[k] = f
+            continue
+        return None
+    if fix:
+        values = {**values, **fix}
+    if raw:
+        obj["time"], obj["values"] = t, values
+        return obj
+    fields_set = {"type", "seq", "step", "time", "values"}
+    if split is not None:
+        fields_set.add("split")
+    if text is not None:
+        fields_set.add("text")
+    return _build(Metrics, {"type": "metrics", "seq": seq, "step": step, "time": t, "split": split,
+                            "values": values, "text": text}, fields_set)
+
+
+def _describe(e: ValidationError, type_: str) -> str:
+    parts = []
+    errors = e.errors(include_url=False)
+    for err in errors[:3]:
+        loc = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "missing":
+            parts.append(f"missing field {loc!r}")
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            elif "input" in err:
+                msg = f"{msg}, got {_json_type_name(err['input'])}"
+            parts.append(f"{loc}: {msg}" if loc else msg)
+    more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+    return f"bad {type_} record: " + "; ".join(parts) + more
+
+
+def _salvage_metrics(obj: dict, warns: Warnings) -> dict:
+    """Drop the values (and text) that are not what the format allows, with a warning."""
+    values = obj.get("values")
+    bad = []
+    if isinstance(values, dict):
+        good = {}
+        for k, v in values.items():
+            try:
+                good[k] = decode_metric_value(v)
+            except ValueError:
+                bad.append(f"{k!r} ({_json_type_name(v)})")
+        if bad:
+            obj = {**obj, "values": good}
+    text = obj.get("text")
+    if isinstance(text, dict):
+        good_text = {k: v for k, v in text.items() if isinstance(v, str)}
+        if len(good_text) != len(text):
+            bad.extend(f"text {k!r} ({_json_type_name(v)})" for k, v in text.items() if not isinstance(v, str))
+            obj = {**obj, "text": good_text}
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        warns.append((None, f"metrics values left out, not numbers: {shown}"))
+    return obj
+
+
+def decode_record(line: bytes, warns: Warnings, raw: bool = False) -> Any:
+    """A record, ``None`` (blank line) or an ``UnknownRecord``; raise DecodeError."""
+    exact = False  # parsed by the standard library already
+    if len(line) > 2 * MAX_DEPTH and too_deep(line):
+        raise DecodeError(f"malformed JSON: nested more than {MAX_DEPTH} deep")
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        obj = _reparse(line, warns)
+        if obj is None:
+            return None
+        exact = True
+    if type(obj) is dict:
+        if obj.get("type") == "metrics" and "v" not in obj:
+            rec = _fast_metrics(obj, raw)
+            if rec is not None:
+                return rec
+        if not exact and _LONG_DIGITS.search(line):
+            obj = _reparse(line, warns)
+    else:
+        raise DecodeError(f"not a JSON object (got {_json_type_name(obj)})")
+    type_ = obj.get("type")
+    if type(type_) is not str:
+        if "type" not in obj:
+            raise DecodeError('no "type" field')
+        raise DecodeError(f'"type" is {_json_type_name(type_)}, not a string')
+    v = obj.get("v")
+    if type(v) is int and v > FORMAT_VERSION:
+        warns.append(("version", f"stream format v{v} is newer than this reader's v{FORMAT_VERSION}; "
+                                 "reading what it understands"))
+    cls = TYPES.get(type_)
+    if cls is None:
+        return UnknownRecord(type_)
+    if type_ == "metrics":
+        obj = _salvage_metrics(obj, warns)
+    try:
+        return cls.model_validate(obj)
+    except ValidationError as e:
+        raise DecodeError(_describe(e, type_)) from None
+
+
+def decode_line(line: bytes) -> Any:
+    """Decode one line (with or without its ``\\n``) to a record or message.
+
+    Returns ``None`` for a blank line or a record of a type this reader does
+    not know (newer writers may add types). Raises :class:`DecodeError` for a
+    line that is not a valid record. Warnings (a newer format version, values
+    left out) are not reported here; :class:`StreamReader` reports them.
+    """
+    rec = decode_record(line, [])
+    return None if isinstance(rec, UnknownRecord) else rec

@@ -1,0 +1,38 @@
+"""Records written back as the stream spells them (``cat --json``, the
+diagnose command's store food): non-finite floats as strings, integers exact."""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Dict
+
+import orjson
+
+
+def _jsonable(x: Any) -> Any:
+    t = type(x)
+    if t is float:
+        return x if math.isfinite(x) else ("NaN" if x != x else ("Infinity" if x > 0 else "-Infinity"))
+    if t is dict:
+        return {k: _jsonable(v) for k, v in x.items()}
+    if t is list or t is tuple:
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def record_to_json(record: Any) -> Dict[str, Any]:
+    """A record as a JSON-ready dict in the stream's own form: the fields that
+    were given, non-finite floats spelled ``"NaN"``, ``"Infinity"``,
+    ``"-Infinity"``, integers exact."""
+    d = record.model_dump(exclude_unset=True)
+    d.pop("type", None)
+    return _jsonable({"type": record.type, **d})
+
+
+def dumps_record(record: Any) -> bytes:
+    """One record as a JSON line (without the ``\\n``)."""
+    obj = record_to_json(record)
+    try:
+        return orjson.dumps(obj)
+    except (TypeError, orjson.JSONEncodeError):  # integers beyond 64 bits, lone surrogates, deep nesting
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
