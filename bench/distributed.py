@@ -89,6 +89,9 @@ def main(argv=None) -> int:
     noise = (max(res["none"]) - min(res["none"])) / med["none"] if a.rounds > 1 else float("nan")
     ratio = med["all"] / med["zero"]
     print(f"\nall / zero = {ratio:.3f}   (noise: the 'none' rounds spread over {100 * noise:.1f}% of their median)")
+    paired = sorted(a_ / z_ for a_, z_ in zip(res["all"], res["zero"]))
+    print(f"all / zero per round (paired): median {statistics.median(paired):.3f}, "
+          f"range {paired[0]:.3f}..{paired[-1]:.3f}")
     per_step_us = (med["all"] - med["zero"]) * 1e6
     print(f"all - zero = {per_step_us:+.1f} us a step")
     if a.rounds > 1:
