@@ -88,8 +88,6 @@ class Monitor:
         return self
 
     def poll(self):
-        with self.ingest._lock:
-            pass
         self.ingest.check_liveness()
         self.engine.update()
         return self
