@@ -636,3 +636,22 @@ def test_silence():
     assert run.status == "running"
     st.apply({"type": "end", "seq": 3, "time": 1202.0, "status": "finished"}, "a")
     assert run.status_at(99999.0) == "finished"
+
+
+def test_bulk_path_keeps_points_in_order_when_records_share_a_series():
+    """Records with different name sets that share a series (train_loss alone,
+    then train_loss with val_loss) must land in step order."""
+    from tui_monitor.schema import split_metric
+
+    store = Store(splitter=split_metric)
+    recs = [{"type": "run", "seq": 0, "run_id": "r"}]
+    for i in range(40):
+        values = {"train_loss": float(i), "epoch": 0.0}
+        if i % 3 == 2:
+            values["val_loss"] = float(i) + 0.5
+        recs.append({"type": "metrics", "seq": i + 1, "step": i, "time": float(i), "values": values})
+    store.apply_many(recs, stream="s")
+    run = store.get("r")
+    assert run.series[("train", "loss")].steps.tolist() == list(range(40))
+    assert run.series[("train", "loss")].values.tolist() == [float(i) for i in range(40)]
+    assert run.series[("val", "loss")].steps.tolist() == list(range(2, 40, 3))

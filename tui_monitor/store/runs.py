@@ -371,6 +371,7 @@ class Store:
         cls = first.__class__
         get, field = (dict.get, operator.itemgetter) if cls is dict else (getattr, operator.attrgetter)
         groups = {}  # type: Dict[tuple, list]
+        owner = {}  # type: Dict[Tuple[str, str], tuple]  # series -> the one group that feeds it
         end, n = start, len(records)
         while end < n:
             r = records[end]
@@ -382,6 +383,15 @@ class Store:
             key = (get(r, "split", None), tuple(vals))
             g = groups.get(key)
             if g is None:
+                # Groups are appended one after the other, so two groups must
+                # not feed one series (its points would go out of order): a
+                # record that would is where this stretch ends.
+                split = None if key[0] is None else str(key[0])
+                fed = [self._split(str(name), split) for name in key[1]]
+                if any(f in owner for f in fed):
+                    break
+                for f in fed:
+                    owner[f] = key
                 g = groups[key] = []
             g.append(r)
             end += 1
