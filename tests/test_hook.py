@@ -160,6 +160,8 @@ def test_heartbeats_while_the_loop_is_quiet(tmp_path):
                   message="a heartbeat")
     run.close()
     assert hb[0]["step"] == 41 and hb[0]["last_log"] <= hb[0]["time"]
+    # where the main thread waits: here, in wait_for's sleep, called from this test
+    assert any("test_heartbeats_while_the_loop_is_quiet" in w or "wait_for" in w for w in hb[0]["where"])
 
 
 def test_auto_steps_and_splits(tmp_path):

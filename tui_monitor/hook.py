@@ -363,6 +363,21 @@ _installed = False
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
 
 
+def _main_thread_where(depth=3):
+    """Where the main thread is now, innermost first (``file:line in
+    function``): in a quiet loop's heartbeat, it tells a rank stuck in a
+    collective from one stuck loading data. Only runs while the loop is quiet."""
+    try:
+        f = sys._current_frames().get(threading.main_thread().ident)
+        where = []
+        while f is not None and len(where) < depth:
+            where.append(f"{os.path.basename(f.f_code.co_filename)}:{f.f_lineno} in {f.f_code.co_name}")
+            f = f.f_back
+        return where
+    except Exception:  # noqa: BLE001
+        return []
+
+
 def distributed_info():
     """(rank, local rank, world size, job id) of this process, from
     ``torch.distributed`` when it is initialised (never imported here), else
@@ -613,6 +628,9 @@ class Run:
                 hb = {"type": "heartbeat", "time": now, "step": self._last_step}
                 if self._last_log is not None:
                     hb["last_log"] = self._last_log
+                where = _main_thread_where()
+                if where:
+                    hb["where"] = where
                 lines.append(self._encode(hb))
             if self.dropped != self._drop_reported:
                 self._drop_reported = self.dropped

@@ -231,6 +231,7 @@ class Heartbeat(_Model):
     time: float
     step: Optional[int] = None
     last_log: Optional[float] = None
+    where: Optional[List[str]] = None  #: the main thread's innermost frames
 
 
 class System(_Model):
