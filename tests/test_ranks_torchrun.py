@@ -54,7 +54,10 @@ def torchrun(tmp_path: Path, nproc: int, *args: str, nnodes: int = 1, node_rank:
     return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def stop(*procs: subprocess.Popen) -> None:
+def stop(*procs: subprocess.Popen, marker: str = None) -> None:
+    """Kill the torchrun agents' groups and then any rank still running whose
+    command line holds ``marker`` (the test's folder): ranks live in groups of
+    their own and a hung one outlives its agent otherwise."""
     for p in procs:
         if p.poll() is None:
             try:
@@ -65,6 +68,20 @@ def stop(*procs: subprocess.Popen) -> None:
             p.wait(10)
         except subprocess.TimeoutExpired:
             pass
+    if marker:
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            if "ddp_train.py" in cmd and marker in cmd:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 def log_tail(tmp_path: Path) -> str:
@@ -129,7 +146,7 @@ def test_four_ranks_are_one_job_with_correct_values(tmp_path):
     try:
         assert proc.wait(90) == 0, log_tail(tmp_path)
     finally:
-        stop(proc)
+        stop(proc, marker=str(tmp_path))
     assert len(list(runs.glob("*-rank[0-3].jsonl"))) == 4
     mon = Monitor(runs).read()
     jobs = mon.engine.jobs()
@@ -163,7 +180,7 @@ def test_slow_rank_is_named_a_straggler(tmp_path):
     try:
         assert proc.wait(90) == 0, log_tail(tmp_path)
     finally:
-        stop(proc)
+        stop(proc, marker=str(tmp_path))
     mon = Monitor(runs).read()
     f = mon.findings("straggler")
     assert len(f) == 1, [x.explanation for x in mon.engine.findings]
@@ -204,7 +221,7 @@ def test_rank_blocked_before_all_reduce_is_a_hung_job(tmp_path):
         assert f.evidence["silent_ranks"] == []
         assert proc.poll() is None
     finally:
-        stop(proc)
+        stop(proc, marker=str(tmp_path))
         mon.stop()
 
 
@@ -228,7 +245,7 @@ def test_killed_rank_is_a_crashed_rank(tmp_path):
         f = mon.findings("rank_crashed")[0]
         assert f.runs[0][1] == 1
     finally:
-        stop(proc)
+        stop(proc, marker=str(tmp_path))
         mon.stop()
 
 
@@ -262,5 +279,5 @@ def test_two_nodes_one_folder_and_one_listener_are_one_job(tmp_path):
         assert len(list(runs.glob("*.jsonl"))) == 2  # ranks 2 and 3 came over the socket only
         assert [f for f in mon.engine.findings if f.kind == "distributed"] == []
     finally:
-        stop(n0, n1)
+        stop(n0, n1, marker=str(tmp_path))
         mon.stop()

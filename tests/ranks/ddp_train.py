@@ -39,6 +39,13 @@ p.add_argument("--report", default=None)
 p.add_argument("--warmup", type=int, default=0)
 args = p.parse_args()
 
+if sys.platform.startswith("linux"):  # die with the torchrun agent, even if it is SIGKILLed
+    import ctypes
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:
+        os._exit(1)
+
 torch.set_num_threads(1)
 dist.init_process_group("gloo")
 rank, world = dist.get_rank(), dist.get_world_size()
