@@ -11,11 +11,15 @@ Imports numpy and the standard library only.
   ``apply``/``apply_many``; ``version`` counters tell readers what changed.
 
 Threads: one writer (the ingest side), any number of readers; see
-:mod:`tui_monitor.store.series` and :mod:`tui_monitor.store.runs`.
+:mod:`tui_monitor.store.series` and :mod:`tui_monitor.store.store`.
+
+Modules: :mod:`.series` (Series), :mod:`.run` (Run), :mod:`.store` (Store
+and its record handlers), :mod:`.bulk` (the bulk path of ``apply_many``).
 """
 
 from ._numeric import NAN, NEGINF, POSINF, Decimated, decimate_arrays, ema_reference
-from .runs import STATUSES, Run, RunKey, Store, default_splitter
+from .run import STATUSES, Run, RunKey
+from .store import Store, default_splitter
 from .series import Series, Snapshot
 
 __all__ = [

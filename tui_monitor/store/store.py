@@ -1,4 +1,5 @@
-"""Runs and the store that holds them, fed with decoded stream records.
+"""The store: every run, fed with decoded stream records (the record
+handlers here, the bulk path of ``apply_many`` in :mod:`.bulk`).
 
 Threads: one thread (the ingest side) calls :meth:`Store.apply`,
 :meth:`Store.apply_many` and :meth:`Store.mark_silent`; any other thread may
@@ -16,31 +17,19 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 import time as _time
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
+from .bulk import BulkApply, PointBatch
+from .run import Run, RunKey
 
-from .series import Series
+__all__ = ["Store", "default_splitter"]
 
-#: Consecutive metrics records with the same names and split taken as one
-#: block (one numpy array, one ``extend`` per series) when at least this many.
-_BLOCK_MIN = 8
-_METRICS_FIELDS = ("type", "seq", "step", "time", "split", "values", "text")
-
-__all__ = ["Run", "Store", "RunKey", "default_splitter", "STATUSES"]
-
-RunKey = Tuple[str, int]
 Splitter = Callable[[str, Optional[str]], Tuple[str, str]]
-
-#: Possible values of :attr:`Run.status`.
-STATUSES = ("running", "finished", "crashed", "interrupted", "silent")
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _GRAD_FIELDS = ("grad", "weight", "zero_rows")
 _TEXT_KEEP = 1000  # text values kept per key
-_PROBLEMS_KEEP = 50  # problem messages kept per run
 
 
 def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
@@ -63,153 +52,8 @@ def _number(v: Any) -> Optional[float]:
     return None
 
 
-class Run:
-    """What is known about one stream: one rank of one run.
 
-    Identity: ``run_id``, ``rank`` (:attr:`key`). From the header (``run``
-    record, amended by ``meta``): ``name``, ``start``, ``host``, ``pid``,
-    ``world_size``, ``config``, ``model``, ``tags``, and all of it as
-    ``header``. Then:
-
-    * ``series``: ``{(split, metric): Series}`` from ``metrics`` records;
-      ``text``: ``{(split, metric): [(step, time, str), ...]}`` (last 1000);
-    * ``grad_norm``: the global gradient norm, and ``grads``:
-      ``{(layer, field): Series}`` with field ``grad``, ``weight`` or
-      ``zero_rows``; :meth:`layers` lists the layers in model order;
-    * ``status``: ``running``, ``finished``, ``crashed``, ``interrupted`` or
-      ``silent`` (running, but nothing heard for a while: see
-      :meth:`Store.mark_silent`); ``end``: the ``end`` record, if any;
-    * ``last_seen``: the latest record ``time``; ``last_arrival``: the store
-      clock when the last record came; ``last_step``; ``last_log`` and
-      ``heartbeat`` (the last heartbeat record);
-    * ``dropped`` and ``dropped_reasons``: what the writer reported it could
-      not deliver; ``missing``: records the seq numbers say never came;
-      ``duplicates``: records skipped as already seen; ``unknown``: count of
-      unknown record types by type; ``problems``: records or values the store
-      could not use, with the last messages in ``problem_log``;
-    * ``restarts``: times a new header came for this key (a resumed process);
-    * ``version``: bumped on every change.
-    """
-
-    def __init__(self, run_id: str, rank: int = 0) -> None:
-        self.run_id = run_id
-        self.rank = rank
-        self.name = run_id
-        self.start = None  # type: Optional[float]
-        self.host = None  # type: Optional[str]
-        self.pid = None  # type: Optional[int]
-        self.world_size = 1
-        self.header = {}  # type: Dict[str, Any]
-        self.config = {}  # type: Dict[str, Any]
-        self.model = {}  # type: Dict[str, Any]
-        self.tags = {}  # type: Dict[str, Any]
-        self.has_header = False
-        self.status = "running"
-        self.end = None  # type: Optional[Dict[str, Any]]
-        self.last_seen = None  # type: Optional[float]
-        self.last_arrival = None  # type: Optional[float]
-        self.last_step = None  # type: Optional[int]
-        self.last_log = None  # type: Optional[float]
-        self.heartbeat = None  # type: Optional[Dict[str, Any]]
-        self.series = {}  # type: Dict[Tuple[str, str], Series]
-        self.text = {}  # type: Dict[Tuple[str, str], List[Tuple[int, float, str]]]
-        self.grad_norm = Series()
-        self.grads = {}  # type: Dict[Tuple[str, str], Series]
-        self.dropped = 0
-        self.dropped_reasons = {}  # type: Dict[str, int]
-        self.missing = 0
-        self.duplicates = 0
-        self.unknown = {}  # type: Dict[str, int]
-        self.problems = 0
-        self.problem_log = []  # type: List[str]
-        self.restarts = 0
-        self.seq = -1  # highest seq applied
-        self.version = 0
-
-    def __repr__(self) -> str:
-        return "Run(%r, rank=%d, name=%r, status=%r, series=%d)" % (
-            self.run_id,
-            self.rank,
-            self.name,
-            self.status,
-            len(self.series),
-        )
-
-    @property
-    def key(self) -> RunKey:
-        return (self.run_id, self.rank)
-
-    def get(self, metric: str, split: str = "train") -> Optional[Series]:
-        return self.series.get((split, metric))
-
-    def metrics(self, split: Optional[str] = None) -> List[Tuple[str, str]]:
-        """The (split, metric) keys, in the order they first appeared."""
-        return [k for k in list(self.series) if split is None or k[0] == split]
-
-    def layers(self) -> List[str]:
-        """Layer names of the gradient series, in model order."""
-        seen = {}  # type: Dict[str, None]
-        for layer, _ in list(self.grads):
-            seen.setdefault(layer, None)
-        return list(seen)
-
-    def status_at(self, now: float, silent_after: float = 60.0) -> str:
-        """The status as it stands at ``now`` (epoch seconds): ``silent`` for a
-        running stream with no record for ``silent_after`` seconds. Compares
-        the record times against ``now``, so the two clocks must roughly
-        agree."""
-        st = self.status
-        if st in ("running", "silent"):
-            if self.last_seen is not None and now - self.last_seen > silent_after:
-                return "silent"
-            return "running"
-        return st
-
-    # -- writer side ------------------------------------------------------
-
-    def problem(self, message: str) -> None:
-        """Count a record or value the store (or a source) could not use."""
-        self.problems += 1
-        log = self.problem_log
-        if len(log) >= _PROBLEMS_KEEP:
-            log = log[-(_PROBLEMS_KEEP - 1) :]
-        self.problem_log = log + [message]
-
-    def _series(self, key: Tuple[str, str]) -> Series:
-        s = self.series.get(key)
-        if s is None:
-            s = Series()
-            self.series = {**self.series, key: s}  # copy on write
-        return s
-
-    def _grad_series(self, key: Tuple[str, str]) -> Series:
-        s = self.grads.get(key)
-        if s is None:
-            s = Series()
-            self.grads = {**self.grads, key: s}
-        return s
-
-
-class _Batch:
-    """Metric and gradient points gathered by ``apply_many`` before a bulk
-    ``extend`` per series."""
-
-    __slots__ = ("points",)
-
-    def __init__(self) -> None:
-        # (run, kind, key) -> ([steps], [times], [values])
-        self.points = {}  # type: Dict[tuple, Tuple[list, list, list]]
-
-    def put(self, run: "Run", kind: int, key: Any, step: int, t: float, v: float) -> None:
-        p = self.points.get((run, kind, key))
-        if p is None:
-            p = self.points[(run, kind, key)] = ([], [], [])
-        p[0].append(step)
-        p[1].append(t)
-        p[2].append(v)
-
-
-class Store:
+class Store(BulkApply):
     """All runs, keyed by ``(run_id, rank)``, fed with decoded records.
 
     Records are plain dicts shaped like the stream format's (``type`` ``run``,
@@ -317,126 +161,10 @@ class Store:
     def apply(self, record: dict, stream: Any = None) -> Optional[Run]:
         """Apply one record of ``stream``; returns the run it changed (None
         when nothing changed: a duplicate)."""
-        batch = _Batch()
+        batch = PointBatch()
         run = self._apply(record, stream, batch, self.clock())
         self._flush(batch)
         return run
-
-    def apply_many(self, records: Iterable[dict], stream: Any = None) -> Set[RunKey]:
-        """Apply records of one ``stream`` in order, the same as ``apply`` on
-        each but faster for runs of ``metrics`` and ``grads`` records: their
-        points are gathered per series and appended in bulk. Besides dicts,
-        ``metrics`` records may be objects with the fields as attributes (the
-        stream reader's checked fast-path records). Returns the keys of the
-        runs that changed."""
-        batch = _Batch()
-        changed = set()  # type: Set[RunKey]
-        now = self.clock()
-        apply_one = self._apply
-        records = records if isinstance(records, list) else list(records)
-        i, n = 0, len(records)
-        while i < n:
-            record = records[i]
-            if record.__class__ is dict:
-                rtype = record.get("type")
-            else:  # a record with attributes: the reader's fast-path metrics (stream.MetricsRecord)
-                rtype = getattr(record, "type", None)
-            if rtype == "metrics":
-                if n - i >= _BLOCK_MIN:
-                    end = self._metrics_block(records, i, stream, batch, now)
-                    if end > i:
-                        changed.add(self._streams[stream].key)
-                        i = end
-                        continue
-                if record.__class__ is not dict:
-                    record = {f: getattr(record, f, None) for f in _METRICS_FIELDS}
-            elif rtype != "grads" and record.__class__ is dict:
-                self._flush(batch)  # order against headers, ends, restarts
-            run = apply_one(record, stream, batch, now)
-            if run is not None:
-                changed.add(run.key)
-            i += 1
-        self._flush(batch)
-        return changed
-
-    def _metrics_block(self, records: list, start: int, stream: Any, batch: _Batch, now: float) -> int:
-        """Apply a stretch of metrics records from ``start`` at once: grouped
-        by (split, names) — a loop logs the same names every step, with
-        evaluations interleaved — each group becomes numpy columns and one
-        ``extend`` per series. Returns where the stretch ended, or ``start``
-        when the records need the record-by-record path (odd types, text,
-        duplicates, too few). The records are all dicts or all of the first
-        one's class (attributes)."""
-        first = records[start]
-        cls = first.__class__
-        get, field = (dict.get, operator.itemgetter) if cls is dict else (getattr, operator.attrgetter)
-        groups = {}  # type: Dict[tuple, list]
-        owner = {}  # type: Dict[Tuple[str, str], tuple]  # series -> the one group that feeds it
-        end, n = start, len(records)
-        while end < n:
-            r = records[end]
-            if r.__class__ is not cls or get(r, "type", None) != "metrics" or get(r, "text", None):
-                break
-            vals = get(r, "values", None)
-            if vals.__class__ is not dict or not vals:
-                break
-            key = (get(r, "split", None), tuple(vals))
-            g = groups.get(key)
-            if g is None:
-                # Groups are appended one after the other, so two groups must
-                # not feed one series (its points would go out of order): a
-                # record that would is where this stretch ends.
-                split = None if key[0] is None else str(key[0])
-                fed = [self._split(str(name), split) for name in key[1]]
-                if any(f in owner for f in fed):
-                    break
-                for f in fed:
-                    owner[f] = key
-                g = groups[key] = []
-            g.append(r)
-            end += 1
-        if end - start < _BLOCK_MIN:
-            return start
-        run = self._run_for(first, stream)
-        columns = []
-        try:  # columns by C-level loops; a missing field fails or shows in the dtype
-            sq = np.array(list(map(field("seq"), records[start:end])))
-            for (split, names), block in groups.items():
-                st = np.array(list(map(field("step"), block)))
-                tm = np.array(list(map(field("time"), block)), dtype=np.float64)
-                row = operator.itemgetter(*names)  # a tuple, or with one name the value
-                flat = map(row, map(field("values"), block))
-                if len(names) > 1:
-                    flat = itertools.chain.from_iterable(flat)
-                vals = np.fromiter(flat, dtype=np.float64, count=len(block) * len(names))
-                if st.dtype.kind != "i" or np.isnan(tm).any():
-                    return start
-                columns.append((split, names, st, tm, vals.reshape(len(block), len(names))))
-        except (KeyError, AttributeError, ValueError, TypeError, OverflowError):
-            return start
-        if sq.dtype.kind != "i":
-            return start
-        gaps = np.diff(sq)
-        if sq[0] <= run.seq or (gaps.size and gaps.min() <= 0):
-            return start  # duplicates or resends: let the careful path count them
-        self._flush(batch)
-        run.missing += int(sq[-1] - sq[0] + 1 - (end - start)) + max(0, int(sq[0]) - run.seq - 1)
-        run.seq = int(sq[-1])
-        latest = max(float(c[3].max()) for c in columns)
-        if run.last_seen is None or latest > run.last_seen:
-            run.last_seen = latest
-        run.last_arrival = now
-        if run.status == "silent":
-            run.status = "running"
-        last = records[end - 1]
-        run.last_step = int(get(last, "step", 0))
-        run.last_log = float(get(last, "time", 0.0))
-        for split, names, st, tm, vals in columns:
-            split = None if split is None else str(split)
-            for c, name in enumerate(names):
-                run._series(self._split(str(name), split)).extend(st, tm, vals[:, c])
-        self._bump(run)
-        return end
 
     def mark_silent(self, now: Optional[float] = None, after: float = 60.0) -> List[Run]:
         """Turn running streams with no record for ``after`` seconds (by the
@@ -466,7 +194,7 @@ class Store:
 
     # -- record handlers --------------------------------------------------------
 
-    def _apply(self, record: Any, stream: Any, batch: _Batch, now: float) -> Optional[Run]:
+    def _apply(self, record: Any, stream: Any, batch: PointBatch, now: float) -> Optional[Run]:
         if not isinstance(record, dict):
             run = self._run_for({}, stream)
             run.problem("not an object: %.80r" % (record,))
@@ -616,7 +344,7 @@ class Store:
         self._step_from(run, record)
         run.status = status
 
-    def _on_metrics(self, run: Run, record: dict, batch: _Batch) -> None:
+    def _on_metrics(self, run: Run, record: dict, batch: PointBatch) -> None:
         step = self._step_from(run, record)
         if step is None:
             run.problem("metrics record without an integer step")
@@ -660,7 +388,7 @@ class Store:
             run.text = new
         batch.points.setdefault((run, 3, None), ([], [], []))
 
-    def _on_system(self, run: Run, record: dict, batch: _Batch) -> None:
+    def _on_system(self, run: Run, record: dict, batch: PointBatch) -> None:
         """Resource samples become series ``("system", field)``: not a split
         of the method, so the metric picker leaves them out."""
         step = record.get("step")
@@ -677,7 +405,7 @@ class Store:
                 batch.put(run, 0, ("system", str(name)), step, t, v)
         batch.points.setdefault((run, 3, None), ([], [], []))
 
-    def _on_grads(self, run: Run, record: dict, batch: _Batch) -> None:
+    def _on_grads(self, run: Run, record: dict, batch: PointBatch) -> None:
         step = self._step_from(run, record)
         if step is None:
             run.problem("grads record without an integer step")
@@ -714,7 +442,7 @@ class Store:
             run.problem("grads record: layers is not an object")
         batch.points.setdefault((run, 3, None), ([], [], []))
 
-    def _flush(self, batch: _Batch) -> None:
+    def _flush(self, batch: PointBatch) -> None:
         if not batch.points:
             return
         touched = []
