@@ -285,7 +285,11 @@ class RunsTable(DataTable):
             old = self._cells.get(key, {})
             for c in cols:
                 if c not in old or old[c] != cells[c]:
-                    self.update_cell(key, c, cells[c], update_width=c in ("name", "finding", "best", "status"))
+                    # Re-measuring a column re-lays the whole table out: only
+                    # when the new text does not fit (columns never shrink live).
+                    column = self.columns.get(c)
+                    grow = column is None or cells[c].cell_len > column.content_width
+                    self.update_cell(key, c, cells[c], update_width=grow)
             self._cells[key] = cells
 
     def cursor_key(self) -> Optional[str]:
