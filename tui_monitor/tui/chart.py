@@ -98,6 +98,43 @@ def fmt_elapsed(t: float) -> str:
     return "%s%d:%02d:%02d" % (sign, h, m, s) if h else "%s%d:%02d" % (sign, m, s)
 
 
+_DIM = Style(dim=True)
+_PARSED: dict = {}
+
+
+def _get_style(style) -> Style:
+    if isinstance(style, Style):
+        return style
+    st = _PARSED.get(style)
+    if st is None:
+        st = _PARSED[style] = Style.parse(style) if style else Style.null()
+    return st
+
+
+def text_segments(text: Text) -> List[Tuple[str, Optional[Style]]]:
+    """``(text, style)`` runs as :meth:`rich.text.Text.render` yields them
+    (no console needed: the styles are Style objects or plain style names)."""
+    plain = text.plain
+    if not text._spans:
+        return [(plain, None)]
+    spans = list(enumerate(text._spans, 1))
+    style_map = {i: _get_style(span.style) for i, span in spans}
+    style_map[0] = _get_style(text.style)
+    events = [(0, False, 0), *((sp.start, False, i) for i, sp in spans), *((sp.end, True, i) for i, sp in spans),
+              (len(plain), True, 0)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    stack: List[int] = []
+    out = []
+    for (offset, leaving, sid), (next_offset, _, _) in zip(events, events[1:]):
+        if leaving:
+            stack.remove(sid)
+        else:
+            stack.append(sid)
+        if next_offset > offset:
+            out.append((plain[offset:next_offset], Style.combine(style_map[k] for k in sorted(stack))))
+    return out
+
+
 def _y_transform(y: np.ndarray, log_y: bool) -> Tuple[np.ndarray, np.ndarray]:
     """``(ty, ok)``: y on the plotted scale and which points could be plotted
     (on a log axis, values <= 0 cannot)."""
@@ -159,26 +196,41 @@ class LineChart:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
         height = self.height or options.height or 12
-        for line in self.render_lines(width, height):
-            yield from line.render(console)
+        for row in self.render_rows(width, height):
+            for text, style in row:
+                yield Segment(text, style)
             yield Segment.line()
 
     def render_lines(self, width: int, height: int) -> List[Text]:
         """The chart as ``height`` lines of Text, each ``width`` cells."""
+        out = []
+        for row in self.render_rows(width, height):
+            t = Text(no_wrap=True, end="")
+            for text, style in row:
+                t.append(text, style)
+            out.append(t)
+        return out
+
+    def render_rows(self, width: int, height: int) -> List[List[Tuple[str, Optional[Style]]]]:
+        """The chart as ``height`` rows of ``(text, style)`` segments (style
+        None: unstyled), each ``width`` cells: what rendering the chart's lines
+        as Rich Text would give, without building Text (the hot path of the
+        chart widget)."""
         spec = self.spec
         pw, ph = plot_size(width, height)
-        out: List[Text] = [self._legend(width)]
+        out: List[List[Tuple[str, Optional[Style]]]] = [text_segments(self._legend(width))]
         if pw < 4 or ph < 1:
-            out.extend(Text(" " * width) for _ in range(height - 1))
+            out.extend([(" " * width, None)] for _ in range(height - 1))
             return out[:height]
         x_lo, x_hi = self._x_range()
         y_range = self._y_range(x_lo, x_hi)
         has_marks = any(len(l.mark_x) for l in spec.lines)
         if y_range is None and not has_marks:
-            body = [Text(" " * width) for _ in range(height - 1)]
+            body = [[(" " * width, None)] for _ in range(height - 1)]
             mid = min(len(body) - 1, max(0, (height - 1) // 2 - 1))
             msg = shorten(spec.empty, width)
-            body[mid] = Text(msg.center(width), style="dim")
+            # a Text without spans renders unstyled (its own style unused)
+            body[mid] = [(msg.center(width), None)]
             return (out + body)[:height]
         if y_range is None:
             y_range = (0.0, 1.0)
@@ -236,18 +288,17 @@ class LineChart:
                 tick_rows[r] = fmt_log_tick(10 ** t) if spec.log_y else fmt_tick(t, step)
         axis_style = Style(color="bright_black")
         label_style = Style(color="grey62")
+        blank_label = (" " * (Y_AXIS_WIDTH - 1), None)
+        plain_axis = ("│", axis_style)
+        tick_axis = ("┤", axis_style)
         for r in range(ph):
             label = tick_rows.get(r)
-            t = Text(no_wrap=True, end="")
             if label is not None:
-                t.append(label[: Y_AXIS_WIDTH - 1].rjust(Y_AXIS_WIDTH - 1), label_style)
-                t.append("┤", axis_style)
+                row = [(label[: Y_AXIS_WIDTH - 1].rjust(Y_AXIS_WIDTH - 1), label_style), tick_axis]
             else:
-                t.append(" " * (Y_AXIS_WIDTH - 1))
-                t.append("│", axis_style)
-            for text, style in rows[r]:
-                t.append(text, style)
-            out.append(t)
+                row = [blank_label, plain_axis]
+            row.extend(rows[r])
+            out.append(row)
 
         # x axis
         xt, xlabels = self._x_ticks(x_lo, x_hi, pw)
@@ -265,13 +316,11 @@ class LineChart:
             for i, ch in enumerate(lab):
                 labels[start + i] = ch
             used_until = start + len(lab)
-        t = Text(" " * (Y_AXIS_WIDTH - 1) + "└", style=axis_style, no_wrap=True, end="")
-        t.append("".join(axis), axis_style)
-        out.append(t)
+        # as Text(head, style=axis) + append(axis, axis) renders
+        out.append([(" " * (Y_AXIS_WIDTH - 1) + "└", axis_style), ("".join(axis), axis_style + axis_style)])
         xname = {"step": "step", "relative": "time", "wall": "clock"}.get(spec.x_kind, "")
-        t = Text(xname[: Y_AXIS_WIDTH - 1].rjust(Y_AXIS_WIDTH - 1) + " ", style="dim", no_wrap=True, end="")
-        t.append("".join(labels), label_style)
-        out.append(t)
+        out.append([(xname[: Y_AXIS_WIDTH - 1].rjust(Y_AXIS_WIDTH - 1) + " ", _DIM),
+                    ("".join(labels), _DIM + label_style)])
         return out[:height]
 
     def _x_ticks(self, lo: float, hi: float, pw: int) -> Tuple[List[float], List[str]]:
