@@ -154,3 +154,12 @@ def test_build_chart_from_store_marks_best_val_and_baseline():
     assert kinds == {0, 1}  # NaN and +inf shown as markers
     rel = build_chart([mlp], ViewState(x_kind="relative"), px_width=200)
     assert rel.x_range[0] == pytest.approx(0.0) and rel.x_kind == "relative"
+
+
+def test_a_plot_narrower_than_its_x_labels_renders():
+    """An x tick label wider than the plot is left out, not an IndexError."""
+    x = np.linspace(0.0, 0.001, 8)                     # wall clock over a millisecond: long labels
+    spec = ChartSpec(lines=[Line(x, np.sin(x), "cyan", label="run")], x_kind="wall")
+    for width in range(1, 30):
+        rows = LineChart(spec).render_rows(width, 5)
+        assert len(rows) == 5

@@ -311,8 +311,8 @@ class LineChart:
                 continue
             axis[c] = "┬"
             start = max(0, min(pw - len(lab), c - len(lab) // 2))
-            if start <= used_until + 1:
-                continue
+            if start <= used_until + 1 or start + len(lab) > pw:
+                continue  # overlaps the previous label, or wider than the plot
             for i, ch in enumerate(lab):
                 labels[start + i] = ch
             used_until = start + len(lab)
