@@ -23,6 +23,9 @@ from .tail import FileTail, OnProblem, OnRecords
 REMOTE_FS = {"nfs", "nfs4", "lustre", "cifs", "smb3", "smbfs", "9p", "gpfs", "beegfs", "ceph",
              "glusterfs", "afs", "panfs", "wekafs", "virtiofs", "vboxsf", "davfs"}
 SUFFIXES = (".jsonl",)  # named files that are followed even before they exist
+#: Seconds between looks for new files, and the least time between ticks.
+SCAN_EVERY = 1.0
+MIN_TICK_GAP = 0.05
 
 
 def filesystem_type(path: str, mounts: Optional[str] = None) -> str:
@@ -122,12 +125,17 @@ class Follower:
                 self.tick()
             except Exception as e:  # noqa: BLE001 - one bad tick must not end following
                 self.on_problem(Problem("<follower>", 0, f"internal error: {e!r}", "error"))
+            if not self._catching_up:
+                # Writers flushing many files wake us dozens of times a second:
+                # reading them together, at most 20 times a second, costs the
+                # monitor's other threads far less than a tick per event.
+                self.stopped.wait(MIN_TICK_GAP)
             self.wake.wait(self.interval)
             self.wake.clear()
 
     def tick(self) -> None:
         now = time.monotonic()
-        if not self._catching_up or now - self._last_scan >= 1.0:
+        if now - self._last_scan >= SCAN_EVERY:  # new files: found within a second
             self.scan()
             self._last_scan = now
         more = False

@@ -46,6 +46,7 @@ from .panels import Panels
 from .run_actions import RunActions
 from .widgets import ChartView, DecisionPathView, FindingsList, GradientsView, RunsTable
 from .widgets.jobs import JobView
+from .widgets.steady import SteadyStatic
 from .widgets.runs import group_of_key, order_runs
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
@@ -105,6 +106,7 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         self.exports: List[str] = []  # files written by s / e
         self._version = -1
         self._last_redraw = 0.0
+        self._table_runs, self._table_at = -1, 0.0
         self._last_periodic = -math.inf
         self._diag_busy = False
         self._diag_again = False
@@ -115,7 +117,7 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
     # -- layout --------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static(id="status")
+        yield SteadyStatic(id="status")
         yield RunsTable(id="runs")
         with ContentSwitcher(initial="main"):
             with Horizontal(id="main"):
@@ -150,6 +152,8 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         now = self.clock()
         periodic = now - self._last_periodic >= 5.0
         if v == self._version and not periodic:
+            if self._diag_again:
+                self._diagnose()  # a request held back by the rate limit
             return
         # While the sources read a backlog (history, a burst), redraw once a
         # second: the reading threads need the GIL more than the screen needs
@@ -163,12 +167,18 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         self._version = v
         self._last_periodic = now
         self._last_redraw = mono
-        self.refresh_views()
+        self.refresh_views(timer=True)
 
-    def refresh_views(self) -> None:
-        """Redraw everything from the store (cheap: bounded by the screen)."""
+    def refresh_views(self, timer: bool = False) -> None:
+        """Redraw everything from the store (cheap: bounded by the screen).
+        From the timer, the runs table's values refresh once a second (a
+        changed cell re-renders the whole table); new runs show at once."""
         self.redraws += 1
-        self._refresh_runs()
+        mono = _time.monotonic()
+        runs = len(self.store.runs)
+        if not timer or runs != self._table_runs or mono - self._table_at >= 1.0:
+            self._table_runs, self._table_at = runs, mono
+            self._refresh_runs()
         self._refresh_findings()
         self.query_one("#chart", ChartView).refresh()
         if self.query_one(ContentSwitcher).current == "grads":

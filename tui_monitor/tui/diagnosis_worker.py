@@ -6,6 +6,7 @@ A mixin of :class:`~tui_monitor.tui.app.MonitorApp`.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ._text import safe
@@ -13,6 +14,10 @@ from .findings import engine_findings
 from .widgets import ChartView
 
 __all__ = ["DiagnosisWorker"]
+
+#: Least seconds between two engine updates while records stream in: findings
+#: need no more, and every update competes with the UI thread for the GIL.
+DIAGNOSE_EVERY = 1.0
 
 
 class DiagnosisWorker:
@@ -25,9 +30,12 @@ class DiagnosisWorker:
             findings, paths, cv = self._diagnose_once()
             self._diagnosed(findings, paths, cv=cv)
             return
-        if self._diag_busy:
-            self._diag_again = True
+        now = time.monotonic()
+        if self._diag_busy or now - getattr(self, "_diag_started", -1e9) < DIAGNOSE_EVERY:
+            self._diag_again = True  # the timer comes back for it
             return
+        self._diag_again = False
+        self._diag_started = now
         self._diag_busy = True
         self.run_worker(self._diagnose_thread, thread=True, group="diagnose", exit_on_error=False)
 
@@ -75,9 +83,6 @@ class DiagnosisWorker:
             self.cv = cv
         if from_thread:
             self._diag_busy = False
-            if self._diag_again:
-                self._diag_again = False
-                self._diagnose()
         if self.chosen is not None:
             cid = getattr(self.chosen, "id", None)
             self.chosen = next((f for f in findings if f is self.chosen or (cid and getattr(f, "id", None) == cid)),

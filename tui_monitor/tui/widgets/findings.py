@@ -10,6 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from .._text import safe
+from .steady import SteadyStatic
 from ..findings import PATH_STEPS, decision_path, finding_text, sort_findings
 
 __all__ = ["FindingsList", "DecisionPathView", "path_text", "path_line"]
@@ -86,7 +87,7 @@ def path_text(run: Any, findings: Sequence[Any], has_val: bool) -> Text:
     return t
 
 
-class DecisionPathView(Static):
+class DecisionPathView(SteadyStatic):
     DEFAULT_CSS = """
     DecisionPathView { height: auto; max-height: 6; padding: 0 1; border-top: solid $primary-darken-2; }
     """
