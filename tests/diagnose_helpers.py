@@ -1,22 +1,16 @@
 """Synthetic runs for the diagnosis tests: records built from arrays."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tui_monitor.diagnose import Diagnoser
-from tui_monitor.schema import split_metric
+from tui_monitor.schema import encode_metric_value, split_metric
 from tui_monitor.store import Store
 
 
 def enc(v):
-    v = float(v)
-    if v != v:
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
+    """A metric value as the stream carries it (non-finite values as strings)."""
+    return encode_metric_value(float(v))
 
 
 def run_records(name, train, val=None, test=None, steps=None, eval_every=10, config=None, model=None, tags=None,

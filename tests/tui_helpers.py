@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from tui_monitor.schema import split_metric
+from tui_monitor.schema import encode_metric_value, split_metric
 from tui_monitor.store import Store
 
 T0 = 1_764_430_000.0
@@ -17,13 +17,9 @@ T0 = 1_764_430_000.0
 NOW = T0 + 700.0
 
 
-def _enc(v: float):
-    v = float(v)
-    if v != v:
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    return v
+def _enc(v):
+    """A metric value as the stream carries it (non-finite values as strings)."""
+    return encode_metric_value(float(v))
 
 
 def run_records(run_id, name, train, val=None, test=None, every=10, model=None, end="finished", tags=None,
