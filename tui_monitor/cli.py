@@ -50,6 +50,16 @@ def _add_version(sub) -> None:
     p.set_defaults(func=_run_version)
 
 
+def _command(name: str) -> Callable[[argparse.Namespace], int]:
+    """The runner of subcommand ``name``: ``tui_monitor.commands.<name>.run``,
+    imported only when that command runs (so ``--help`` loads nothing heavy)."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(f".commands.{name}", __package__).run(args)
+    return run
+
+
 def _run_version(args: argparse.Namespace) -> int:
     from ._version import __version__
 
@@ -78,7 +88,7 @@ def _add_cat(sub) -> None:
                         "or eval are accepted); other records are still shown")
     p.add_argument("--tail", type=_non_negative, metavar="N",
                    help="only the last N rows per file (the header is always shown)")
-    p.set_defaults(func=_run_cat)
+    p.set_defaults(func=_command("cat"))
 
 
 def _non_negative(text: str) -> int:
@@ -89,12 +99,6 @@ def _non_negative(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
     return n
-
-
-def _run_cat(args: argparse.Namespace) -> int:
-    from .commands import cat
-
-    return cat.run(args)
 
 
 def _add_watch(sub) -> None:
@@ -129,13 +133,7 @@ def _add_watch(sub) -> None:
     p.add_argument("--poll", action="store_true",
                    help="poll files instead of relying on filesystem events")
     p.add_argument("--once", action="store_true", help="print the runs as a table and exit (no TUI)")
-    p.set_defaults(func=_run_watch)
-
-
-def _run_watch(args: argparse.Namespace) -> int:
-    from .commands import watch
-
-    return watch.run(args)
+    p.set_defaults(func=_command("watch"))
 
 
 def _add_diagnose(sub) -> None:
@@ -158,13 +156,7 @@ def _add_diagnose(sub) -> None:
                    help="the task, for the trivial loss (overrides the runs' config)")
     p.add_argument("--num-classes", type=int, metavar="C", help="classes, for --task classification (ln C)")
     p.add_argument("--target-var", type=float, metavar="V", help="target variance, for --task regression")
-    p.set_defaults(func=_run_diagnose)
-
-
-def _run_diagnose(args: argparse.Namespace) -> int:
-    from .commands import diagnose
-
-    return diagnose.run(args)
+    p.set_defaults(func=_command("diagnose"))
 
 
 def _add_demo(sub) -> None:
@@ -190,13 +182,7 @@ def _add_demo(sub) -> None:
     p.add_argument("--runs", metavar="NAMES",
                    help="comma-separated scenarios to train instead of the default set "
                         "(see python -m tui_monitor.scenarios --list)")
-    p.set_defaults(func=_run_demo)
-
-
-def _run_demo(args: argparse.Namespace) -> int:
-    from .commands import demo
-
-    return demo.run(args)
+    p.set_defaults(func=_command("demo"))
 
 
 #: Every subcommand, by its adder. Later: demo.

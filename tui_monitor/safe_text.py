@@ -1,8 +1,10 @@
 """Text from a stream made safe to print: strings from a stream are data, so
 control characters (ANSI escapes included), bidi overrides and lone surrogates
-are shown escaped, never sent to the terminal."""
+are shown escaped, never sent to the terminal. Also the compact number
+formats that the TUI and the plain-text commands share."""
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional
 
 _ESCAPES: Optional[Dict[int, str]] = None
@@ -41,3 +43,37 @@ def clean(text: Any) -> str:
     """``text`` as a string safe to print: control characters, bidi overrides
     and lone surrogates escaped as ``\\x1b``, ``\\u202e``..."""
     return str(text).translate(_escapes())
+
+
+def fmt_num(v: Optional[float], digits: int = 4) -> str:
+    """A compact number: ``0.1234``, ``1.23e-05``, ``NaN``, ``+inf``; ``-`` for None."""
+    if v is None:
+        return "-"
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if 1e-3 <= a < 1e5:
+        text = "%.*g" % (digits, v)
+    else:
+        text = "%.*e" % (max(0, digits - 2), v)
+        mant, exp = text.split("e")
+        if "." in mant:
+            mant = mant.rstrip("0").rstrip(".")
+        text = "%se%d" % (mant, int(exp))
+    return text
+
+
+def fmt_count(n: Optional[int]) -> str:
+    """``1234567`` -> ``1.2M``; ``-`` for None."""
+    if n is None:
+        return "-"
+    n = int(n)
+    for div, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if abs(n) >= div:
+            return ("%.1f" % (n / div)).rstrip("0").rstrip(".") + suffix
+    return str(n)

@@ -5,10 +5,10 @@ came from a stream passed through :func:`tui_monitor.safe_text.clean`.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Iterable, List, Optional, Sequence
 
+from .safe_text import fmt_count, fmt_num
 from .store import Run, Store
 
 
@@ -20,27 +20,6 @@ def main_metric(run: Run) -> Optional[str]:
         return "loss"
     train = [m for (split, m) in run.series if split == "train"]
     return (train or names or [None])[0]
-
-
-def fmt_value(v: Optional[float]) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "NaN"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return f"{v:.4g}"
-    return str(v)
-
-
-def fmt_count(n: Optional[int]) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
 
 
 def status_text(run: Run, now: Optional[float] = None) -> str:
@@ -69,8 +48,8 @@ def run_rows(store: Store, now: Optional[float] = None) -> List[Sequence[str]]:
         rows.append((
             clean(run.name or run.run_id), str(run.rank), clean(status_text(run, now)),
             "-" if run.last_step is None else str(run.last_step), clean(metric or "-"),
-            fmt_value(last_train[1] if last_train else None), fmt_value(last_val[1] if last_val else None),
-            f"{fmt_value(best[0])} @{best[1]}" if best else "-",
+            fmt_num(last_train[1] if last_train else None), fmt_num(last_val[1] if last_val else None),
+            f"{fmt_num(best[0])} @{best[1]}" if best else "-",
             fmt_count(model.get("trainable_params") or model.get("params")),
         ))
     return rows

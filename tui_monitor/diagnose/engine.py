@@ -22,7 +22,7 @@ from .findings import Finding, severity_rank
 from .heldout import mismatch_finding, overfitting_finding
 from .path import DecisionPath, decision_path
 from .ranks import RankDetector
-from .reference import Task, data_key, is_baseline, task_of
+from .reference import Task, data_key, task_of
 from .settings import Settings
 from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
 from .training import assess, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
@@ -217,21 +217,8 @@ class Diagnoser:
         for key, st in redo.items():
             cross = self._group_cross.get(data_key(st.run), {}).get(key, {})
             new = {f.id: f for f in self._run_findings(st, cross)}
-            old = st.findings
-            for fid, f in new.items():
-                prev = old.get(fid)
-                if prev is None:
-                    changes.added.append(f)
-                elif not prev.same_as(f):
-                    if prev.step is not None and f.kind != "overfitting":
-                        f.step = min(prev.step, f.step) if f.step is not None else prev.step
-                    changes.changed.append(f)
-            for fid, f in old.items():
-                if fid not in new:
-                    changes.retracted.append(f)
-                    self._findings.pop(fid, None)
+            self._merge(st.findings, new, changes)
             st.findings = new
-            self._findings.update(new)
         if any(("fold" in (st.run.tags or {})) for st in touched):
             self._cv = cv_summaries(all_states)
         return changes
@@ -240,22 +227,26 @@ class Diagnoser:
         """The multi-rank rules (:mod:`.ranks`) over every job, diffed
         against what they said last time."""
         new = {f.id: f for f in self.ranks.update(list(self.store.runs.values()))}
-        old = self._job_findings
+        self._merge(self._job_findings, new, changes)
+        self._job_findings = new
+
+    def _merge(self, old: Dict[str, Finding], new: Dict[str, Finding], changes: Changes) -> None:
+        """Diff one source's findings against what it said last time. A
+        finding keeps its earliest onset (overfitting's moves with the best
+        evaluation, so it is taken as it is)."""
         for fid, f in new.items():
             prev = old.get(fid)
             if prev is None:
                 changes.added.append(f)
-            elif not prev.same_as(f):
-                if prev.step is not None:
-                    f.step = min(prev.step, f.step) if f.step is not None else prev.step
+                continue
+            if prev.step is not None and f.kind != "overfitting":
+                f.step = min(prev.step, f.step) if f.step is not None else prev.step
+            if not prev.same_as(f):
                 changes.changed.append(f)
-            else:
-                new[fid] = prev
         for fid, f in old.items():
             if fid not in new:
                 changes.retracted.append(f)
                 self._findings.pop(fid, None)
-        self._job_findings = new
         self._findings.update(new)
 
     def jobs(self) -> Dict[str, List[Any]]:

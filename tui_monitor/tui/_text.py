@@ -9,10 +9,12 @@ surrogates are shown escaped instead of being sent to the terminal. Use
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from rich.style import Style
 from rich.text import Text
+
+from ..safe_text import fmt_count, fmt_num  # noqa: F401 - one copy, shared with the plain-text commands
 
 __all__ = ["safe", "plain", "fmt_num", "fmt_count", "fmt_duration", "shorten"]
 
@@ -45,40 +47,6 @@ def shorten(s: str, width: int) -> str:
     if width <= 0:
         return ""
     return s if len(s) <= width else s[: max(0, width - 1)] + "…"
-
-
-def fmt_num(v: Optional[float], digits: int = 4) -> str:
-    """A compact number: ``0.1234``, ``1.23e-05``, ``NaN``, ``+inf``; ``-`` for None."""
-    if v is None:
-        return "-"
-    v = float(v)
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+inf" if v > 0 else "-inf"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1e5:
-        text = "%.*g" % (digits, v)
-    else:
-        text = "%.*e" % (max(0, digits - 2), v)
-        mant, exp = text.split("e")
-        if "." in mant:
-            mant = mant.rstrip("0").rstrip(".")
-        text = "%se%d" % (mant, int(exp))
-    return text
-
-
-def fmt_count(n: Optional[int]) -> str:
-    """``1234567`` -> ``1.2M``; ``-`` for None."""
-    if n is None:
-        return "-"
-    n = int(n)
-    for div, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
-        if abs(n) >= div:
-            return ("%.1f" % (n / div)).rstrip("0").rstrip(".") + suffix
-    return str(n)
 
 
 def fmt_duration(seconds: float) -> str:
