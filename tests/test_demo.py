@@ -6,14 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, wait_for
 
-pytest.importorskip("torch")
+pytest.importorskip("torch", reason="the demo trains real models: torch is the demo extra")
 
 
 def headers(directory) -> list:

@@ -2,13 +2,11 @@
 store through the follower's dispatch (sources/formats.py)."""
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import struct
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 
 import numpy as np
@@ -108,7 +107,7 @@ def test_lightning_with_our_logger(tmp_path):
 def test_lightning_callback_with_another_logger(tmp_path):
     pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
     from tui_monitor.integrations.lightning import TuiMonitorCallback
-    pl = pytest.importorskip("lightning.pytorch")
+    import lightning.pytorch as pl
     cb = TuiMonitorCallback(dir=str(tmp_path / "runs"))
 
     class WithCallback(pl.Trainer):

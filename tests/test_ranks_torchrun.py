@@ -23,7 +23,7 @@ from tui_monitor.schema import split_metric
 from tui_monitor.sources.ingest import Ingest
 from tui_monitor.store import Store
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="torchrun jobs need torch (the demo extra)")
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
 
 SCRIPT = ROOT / "tests" / "ranks" / "ddp_train.py"

@@ -6,13 +6,11 @@ import os
 import signal
 import socket
 import threading
-import time
 
 import pytest
 
 from conftest import child, wait_for
-from tui_monitor.sources import Follower, Ingest, needs_polling
-from tui_monitor.store import Store
+from tui_monitor.sources import Ingest, needs_polling
 
 
 def header(run_id="r1", name="run", seq=0, **extra):
@@ -81,7 +79,7 @@ def test_a_writer_process_is_followed_history_first_then_live(tmp_path, ingest):
     for step in range(1500):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
         if step == 700:
-            time.sleep(0.3)          # some history exists before the monitor starts
+            run.flush()              # some history exists before the monitor starts
             print("half", flush=True)
         if step % 50 == 0:
             time.sleep(0.01)

@@ -7,7 +7,6 @@ import csv
 import functools
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -112,7 +111,8 @@ async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_pat
         # export writes a valid CSV of the chart's series
         for p in writers:
             p.wait(30)
-        await pilot.pause(0.3)
+        await until(pilot, lambda: all(r.end is not None for r in ing.store.runs.values()),
+                    message="every record read")
         await pilot.press("e")
         await until(pilot, lambda: app.exports, message="the CSV export")
         path = Path(app.exports[0])
@@ -146,9 +146,9 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         assert app.baseline_key == keys["small"]
         assert app.diagnoser.baseline == app.run_by_key(keys["small"]).run_id
         table.move_to_key(keys["big"])
-        await pilot.pause(0.1)
-        spec = app.query_one("#chart", ChartView).last_spec
-        assert any((l.label or "").startswith("baseline small") for l in spec.lines)
+        await until(pilot, lambda: any((l.label or "").startswith("baseline small")
+                                              for l in app.query_one("#chart", ChartView).last_spec.lines),
+                           message="the baseline's curve on the chart")
         text = screen_text(app)
         assert "vs base" in text and "baseline small" in text
         await pilot.press("b")  # another run: the baseline moves
@@ -170,8 +170,8 @@ async def test_stream_text_is_never_markup(ingest, writers):
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: row_count(app) == 3, message="three runs")
         await pilot.press("a")  # all selected: the legend shows every name
-        await pilot.pause(0.2)
-        text = screen_text(app)
+        text = await until(pilot, lambda: "[bold]x[/]" in screen_text(app) and screen_text(app),
+                           message="every name in the legend")
         assert "[bold]x[/]" in text and "[@click=app.quit]y[/]" in text
         assert "\\x1b[31mred" in text and "\x1b" not in text
         for _ in range(3):
@@ -179,10 +179,10 @@ async def test_stream_text_is_never_markup(ingest, writers):
             await pilot.click(RunsTable)
         assert app.is_running
         await pilot.press("m")
-        await pilot.pause(0.1)
+        await until(pilot, lambda: len(app.screen_stack) > 1, message="the metric picker")
         await pilot.press("escape", "question_mark")
-        await pilot.pause(0.1)
-        help_text = screen_text(app)
+        help_text = await until(pilot, lambda: KEYS[0][0] in screen_text(app) and screen_text(app),
+                                message="the help screen")
         for key, _ in KEYS[:5]:
             assert key in help_text
 
@@ -207,8 +207,7 @@ async def test_keys_zoom_pan_x_axis_metric_and_grads(ingest, writers):
         await pilot.press("M")
         assert app.view.metric == "lr"
         await pilot.press("g")
-        await pilot.pause(0.1)
-        assert "step time" in screen_text(app)
+        await until(pilot, lambda: "step time" in screen_text(app), message="the gradient/system view")
         await pilot.press("g")
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for t in ("Mark baseline", "Toggle log y", "Export CSV", "Save SVG", "Pick metric", "Cycle x axis"):

@@ -1,7 +1,6 @@
 """The pure parts of the TUI: canvas, ticks, chart renderable, chart data."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

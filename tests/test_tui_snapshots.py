@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("pytest_textual_snapshot")
+pytest.importorskip("pytest_textual_snapshot", reason="pytest-textual-snapshot is in the test extra")
 
 from tui_helpers import NOW, FixedFindings, synthetic_store  # noqa: E402
 from tui_monitor.tui import MonitorApp  # noqa: E402

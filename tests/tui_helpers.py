@@ -2,7 +2,6 @@
 waiting on conditions inside a Pilot, and the screen as text."""
 from __future__ import annotations
 
-import asyncio
 import io
 import math
 import time

@@ -1,7 +1,6 @@
 """The socket path under faults: slow, absent and flooding peers."""
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading

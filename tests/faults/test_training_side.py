@@ -32,23 +32,6 @@ def test_the_run_folder_removed_mid_run(tmp_path, capfd):
     assert got.run_id == run.run_id and got.series[("train", "loss")].steps.tolist() == list(range(50, 100))
 
 
-def test_eight_threads_log_at_once(tmp_path):
-    import threading
-
-    run = tm.init("eight", dir=tmp_path, flush_every=0.005)
-    threads = [threading.Thread(target=lambda k=k: [run.log({"loss": float(i), "k": k}, step=i) for i in range(3000)])
-               for k in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    run.close()
-    recs = records(run.path)
-    got = sorted((r["values"]["k"], r["step"]) for r in recs if r["type"] == "metrics")
-    assert got == sorted((k, i) for k in range(8) for i in range(3000))
-    assert [r["seq"] for r in recs] == list(range(len(recs)))
-
-
 def test_os_exit_leaves_only_whole_lines(tmp_path):
     from conftest import child
 
@@ -58,7 +41,7 @@ def test_os_exit_leaves_only_whole_lines(tmp_path):
     for step in range(3000):
         run.log({"loss": 1.0}, step=step)
         if step == 2000:
-            time.sleep(0.2)       # let the writer put most of it on disk
+            run.flush()           # most of it on disk before the abrupt end
     os._exit(7)                   # no atexit, no end record: like SIGKILL
     """, str(tmp_path))
     assert proc.wait(20) == 7
@@ -72,7 +55,7 @@ def test_values_of_every_kind_from_a_real_loop(tmp_path):
     import pytest
 
     torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
-    np = pytest.importorskip("numpy")
+    import numpy as np
     run = tm.init("zoo", dir=tmp_path)
     run.log({"nan": float("nan"), "inf": torch.tensor(float("inf")), "huge": 10**40, "np": np.float16(0.5),
              "t": torch.tensor(3, dtype=torch.int64), "s": "text", "none": None, "nested": {"a": {"b": 1}},
