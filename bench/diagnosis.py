@@ -173,7 +173,6 @@ def main(argv=None):
     ap.add_argument("--every", type=int, default=1, help="records between update() calls (default 1)")
     ap.add_argument("--records", type=int, default=1_000_000, help="size of the synthetic run for the cost")
     a = ap.parse_args(argv)
-    tmp = None
     if a.corpus and (Path(a.corpus) / "corpus.json").exists():
         corpus = Path(a.corpus)
     else:
@@ -189,7 +188,6 @@ def main(argv=None):
     print(f"replayed {len(entries)} runs in {time.perf_counter() - t0:.1f} s, update() every {a.every} record(s)\n")
 
     # per kind precision / recall
-    labels = sorted({r["entry"]["label"] for r in results.values()})
     print(f"{'kind':14} {'runs':>4} {'recall':>7} {'precision':>9} {'top=label':>9}")
     problem_ok = problem_n = 0
     for k in KINDS:

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
-import os
 import shutil
 import statistics
 import subprocess

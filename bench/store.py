@@ -10,7 +10,6 @@ from one machine to another better than raw times do.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time

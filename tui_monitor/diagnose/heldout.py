@@ -6,7 +6,7 @@ large from the start and does not grow).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Optional
 
 import numpy as np
 

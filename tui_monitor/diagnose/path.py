@@ -7,7 +7,7 @@ method, and why. The TUI draws it as a small tree::
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 __all__ = ["Decision", "DecisionPath", "decision_path"]
 

@@ -402,7 +402,6 @@ class RankDetector:
         if not stopped:
             return []
         moving = [r for r in active if stall[r.key] < limit / 2]
-        steps = {r.key: r.last_step for r in stopped}
 
         def hb(r) -> str:
             return "heartbeats coming, step not moving" if alive[r.key] else "nothing at all (no heartbeats)"

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 __all__ = ["Task", "task_of", "flexibility", "more_flexible", "data_key", "is_baseline", "NO_DATA_KEY"]
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from .formats import FormatTail, RecordReader, run_id_for

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Set, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Set
 
 import numpy as np
 

@@ -6,7 +6,7 @@ stay safe: containers on a run are replaced, never mutated in place.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from .series import Series
 

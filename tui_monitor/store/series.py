@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 

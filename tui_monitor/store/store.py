@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 import time as _time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from .bulk import BulkApply, PointBatch
 from .run import Run, RunKey

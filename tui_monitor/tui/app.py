@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Footer
 
 from .chart_actions import ChartActions
 from .chartdata import DecimationCache, ViewState

@@ -5,12 +5,12 @@ them. Pure: reads a run, returns Rich Text."""
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from rich.text import Text
 
-from ._text import fmt_count, fmt_num, safe, shorten
+from ._text import fmt_num, safe, shorten
 from .chart import ChartSpec, Line
 from .palette import RUN_COLORS
 

@@ -3,8 +3,7 @@ log axes, and their labels. Pure functions."""
 from __future__ import annotations
 
 import math
-import time as _time
-from typing import Callable, List, Tuple
+from typing import List
 
 __all__ = ["nice_ticks", "log_ticks", "time_ticks", "fmt_tick", "fmt_log_tick"]
 

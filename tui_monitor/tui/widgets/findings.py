@@ -6,12 +6,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 from textual.message import Message
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from .._text import safe
 from .steady import SteadyStatic
-from ..findings import PATH_STEPS, decision_path, finding_text, sort_findings
+from ..findings import decision_path, finding_text, sort_findings
 
 __all__ = ["FindingsList", "DecisionPathView", "path_text", "path_line"]
 

@@ -2,7 +2,7 @@
 step time, last loss, status, finding) over the per-rank step-time chart."""
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, List, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult

@@ -7,13 +7,12 @@ data, never markup)."""
 from __future__ import annotations
 
 import math
-import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 from textual.widgets import DataTable
 
-from .._text import fmt_count, fmt_duration, fmt_num, plain, safe, shorten
+from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
 from ..findings import finding_title, severity_name, severity_rank
 from ..palette import SEVERITY_STYLES, STATUS_STYLES
 
