@@ -2,9 +2,7 @@
 processes are writing."""
 from __future__ import annotations
 
-import asyncio
 import csv
-import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +10,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from tui_helpers import WRITER, screen_text, until
+from tui_helpers import WRITER, screen_text, sync, until
 from tui_monitor.sources import Ingest
 from tui_monitor.tui import KEYS, MonitorApp
 from tui_monitor.tui.widgets import ChartView, FindingsList, RunsTable
-
-
-def sync(fn):
-    """Run an async test with asyncio.run (no pytest plugin needed)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kw):
-        return asyncio.run(fn(*args, **kw))
-    return wrapper
 
 
 def start_writer(directory, name, steps=200, delay=0.01, nan=False) -> subprocess.Popen:

@@ -4,8 +4,6 @@ panel at 250×70 and 80×24, and 256-colour / truecolor terminals. In-process
 stores with fixed data (no writer processes): fast."""
 from __future__ import annotations
 
-import asyncio
-import functools
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,19 +13,12 @@ import pytest
 from textual import constants as textual_constants
 from textual import events
 
-from tui_helpers import NOW, FixedFindings, fold_store, screen_text, synthetic_store, until
+from tui_helpers import NOW, FixedFindings, fold_store, screen_text, sync, synthetic_store, until
 from tui_monitor.tui import KEYS, MonitorApp
 from tui_monitor.tui.chart import Y_AXIS_WIDTH, plot_size
 from tui_monitor.tui.chartdata import DecimationCache, ViewState, build_chart
 from tui_monitor.tui.widgets import ChartView, DecisionPathView, FindingsList, RunsTable
 from tui_monitor.tui.widgets.runs import group_key
-
-
-def sync(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kw):
-        return asyncio.run(fn(*args, **kw))
-    return wrapper
 
 
 def make_app(store=None, engine="fixed", **kw):
@@ -178,7 +169,7 @@ async def test_clicking_a_finding_focuses_the_chart_on_it():
 
 def rows_text(app):
     table = app.query_one(RunsTable)
-    return [" ".join(c.plain if hasattr(c, "plain") else str(c) for c in table.get_row_at(i))
+    return [" ".join(c.plain if hasattr(c, "plain") else str(c) for c in table.row_cells(i))
             for i in range(table.row_count)]
 
 

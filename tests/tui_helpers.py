@@ -2,6 +2,8 @@
 waiting on conditions inside a Pilot, and the screen as text."""
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import math
 import time
@@ -14,6 +16,14 @@ from tui_monitor.store import Store
 T0 = 1_764_430_000.0
 #: A fixed "now" for snapshots: a few seconds after the synthetic runs' last record.
 NOW = T0 + 700.0
+
+
+def sync(fn):
+    """Run an async test with asyncio.run (no pytest plugin needed)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kw):
+        return asyncio.run(fn(*args, **kw))
+    return wrapper
 
 
 def _enc(v):

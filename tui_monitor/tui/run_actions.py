@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from textual.widgets import ContentSwitcher, DataTable
+from textual.widgets import ContentSwitcher
 
 from ._text import safe
 from .chartdata import x_extent
@@ -24,7 +24,7 @@ __all__ = ["RunActions"]
 class RunActions:
     """Keys and events that change which runs are shown, selected or compared."""
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_runs_table_row_highlighted(self, event: RunsTable.RowHighlighted) -> None:
         if not self.selected:
             self.chosen = None
         self._chart_changed()
@@ -32,8 +32,8 @@ class RunActions:
             self.query_one(GradientsView).show(self.focus_run())
         self._refresh_job()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        key = self.query_one(RunsTable).cursor_key()
+    def on_runs_table_row_selected(self, event: RunsTable.RowSelected) -> None:
+        key = event.key
         if group_of_key(key) is not None or job_of_key(key) is not None:
             self.action_toggle_group()
             return

@@ -2,6 +2,6 @@
 from .chart import ChartView
 from .findings import DecisionPathView, FindingsList
 from .gradients import GradientsView
-from .runs import RunsTable
+from .runs_table import RunsTable
 
 __all__ = ["ChartView", "FindingsList", "DecisionPathView", "GradientsView", "RunsTable"]

@@ -10,13 +10,12 @@ import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
 from ..findings import finding_title, severity_name, severity_rank
 from ..palette import SEVERITY_STYLES, STATUS_STYLES
 
-__all__ = ["RunsTable", "run_row", "COLUMNS", "order_runs", "run_group", "group_key", "group_of_key", "group_row",
+__all__ = ["run_row", "COLUMNS", "order_runs", "run_group", "group_key", "group_of_key", "group_row",
            "layout_rows", "local_cv", "worst_of"]
 
 #: Row keys of group rows start with this (run rows are ``"run_id\x00rank"``).
@@ -242,60 +241,3 @@ def worst_of(findings_by_run: Dict[Any, Any], members: Sequence[Any]) -> Optiona
     fs = [findings_by_run.get(r.key) for r in members]
     fs = [f for f in fs if f is not None]
     return max(fs, key=severity_rank) if fs else None
-
-
-class RunsTable(DataTable):
-    """The runs, one row each, keyed by ``"run_id\\x00rank"``."""
-
-    DEFAULT_CSS = """
-    RunsTable { height: auto; max-height: 40%; }
-    """
-
-    def __init__(self, **kw) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
-        self._columns_key: Tuple[str, ...] = ()
-        self._rows: List[str] = []
-        self._cells: Dict[str, Dict[str, Text]] = {}
-
-    @staticmethod
-    def row_key(run: Any) -> str:
-        return "%s\x00%d" % (run.run_id, run.rank)
-
-    def set_rows(self, rows: List[Tuple[str, Dict[str, Text]]], narrow: bool) -> None:
-        """Show ``rows`` (key, cells) in order, updating only what changed."""
-        cols = tuple(k for k, _, n in COLUMNS if n or not narrow)
-        keys = [k for k, _ in rows]
-        cursor_key = self.cursor_key()
-        if cols != self._columns_key or keys != self._rows:
-            self.clear(columns=cols != self._columns_key)
-            if cols != self._columns_key:
-                for k, label, _ in COLUMNS:
-                    if k in cols:
-                        self.add_column(Text(label, style="bold"), key=k)
-                self._columns_key = cols
-            for key, cells in rows:
-                self.add_row(*[cells[c] for c in cols], key=key)
-            self._rows = keys
-            self._cells = {k: c for k, c in rows}
-            if cursor_key in keys:
-                self.move_cursor(row=keys.index(cursor_key), animate=False)
-            return
-        for key, cells in rows:
-            old = self._cells.get(key, {})
-            for c in cols:
-                if c not in old or old[c] != cells[c]:
-                    # Re-measuring a column re-lays the whole table out: only
-                    # when the new text does not fit (columns never shrink live).
-                    column = self.columns.get(c)
-                    grow = column is None or cells[c].cell_len > column.content_width
-                    self.update_cell(key, c, cells[c], update_width=grow)
-            self._cells[key] = cells
-
-    def cursor_key(self) -> Optional[str]:
-        if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
-            return None
-        return self._rows[self.cursor_row]
-
-    def move_to_key(self, key: str) -> None:
-        if key in self._rows:
-            self.move_cursor(row=self._rows.index(key), animate=False)

@@ -1,0 +1,249 @@
+"""The runs panel's table: a Line API widget that re-renders only the rows
+whose cells changed.
+
+Textual's DataTable invalidates every row's render cache on any
+``update_cell``, so a live table (a step count ticking in one row) re-renders
+all of its rows on each update. Here each row's strip is cached under its key
+and dropped only when that row's cells change, the cursor reaches or leaves
+it, or the columns are re-measured; a frame after a live update re-renders
+just the rows that changed. The header stays on the first line while the rows
+scroll under it.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from .runs import COLUMNS
+
+__all__ = ["RunsTable"]
+
+Cells = Dict[str, Text]
+
+
+class RunsTable(ScrollView, can_focus=True):
+    """The runs, one row each, keyed by ``"run_id\\x00rank"`` (group and job
+    rows by their own prefixed keys)."""
+
+    DEFAULT_CSS = """
+    RunsTable { height: auto; max-height: 40%; background: $surface; color: $foreground; }
+    RunsTable:focus { background-tint: $foreground 5%; }
+    RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $foreground; }
+    RunsTable > .runs-table--cursor {
+        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
+        text-style: $block-cursor-blurred-text-style;
+    }
+    RunsTable:focus > .runs-table--cursor {
+        background: $block-cursor-background; color: $block-cursor-foreground;
+        text-style: $block-cursor-text-style;
+    }
+    """
+    COMPONENT_CLASSES = {"runs-table--header", "runs-table--cursor"}
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "select", show=False),
+        Binding("up", "cursor_up", "up", show=False),
+        Binding("down", "cursor_down", "down", show=False),
+        Binding("pageup", "page_up", "page up", show=False),
+        Binding("pagedown", "page_down", "page down", show=False),
+        Binding("home", "first", "first", show=False),
+        Binding("end", "last", "last", show=False),
+    ]
+
+    class RowHighlighted(Message):
+        """The cursor is on a different row (``key`` None: the table is empty)."""
+
+        def __init__(self, key: Optional[str], index: int) -> None:
+            super().__init__()
+            self.key, self.index = key, index
+
+    class RowSelected(Message):
+        """Enter, or a click on the highlighted row."""
+
+        def __init__(self, key: str, index: int) -> None:
+            super().__init__()
+            self.key, self.index = key, index
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._columns: Tuple[str, ...] = ()
+        self._widths: Dict[str, int] = {}
+        self._rows: List[str] = []
+        self._cells: Dict[str, Cells] = {}
+        self._strips: Dict[Optional[str], Tuple[tuple, Strip]] = {}  # key (None: header) -> (signature, strip)
+        self.cursor_row = 0
+        self._announced: Optional[str] = None
+
+    @staticmethod
+    def row_key(run) -> str:
+        return "%s\x00%d" % (run.run_id, run.rank)
+
+    @property
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def row_cells(self, index: int) -> List[Text]:
+        """The shown cells of row ``index``, in column order."""
+        cells = self._cells[self._rows[index]]
+        return [cells[c] for c in self._columns]
+
+    # -- content ----------------------------------------------------------------------------------
+
+    def set_rows(self, rows: Sequence[Tuple[str, Cells]], narrow: bool) -> None:
+        """Show ``rows`` (key, cells) in order, re-rendering only what changed.
+
+        Columns grow to fit new text but never shrink while the same rows
+        are shown (no jitter as values tick); a new set of rows or columns
+        measures them afresh."""
+        cols = tuple(k for k, _, shown_narrow in COLUMNS if shown_narrow or not narrow)
+        keys = [k for k, _ in rows]
+        cursor_key = self.cursor_key()
+        same = cols == self._columns and keys == self._rows
+        widths = dict(self._widths) if same else {k: len(label) for k, label, _ in COLUMNS if k in cols}
+        changed = []
+        for i, (key, cells) in enumerate(rows):
+            old = self._cells.get(key) if same else None
+            if old is not None and all(old.get(c) == cells.get(c) for c in cols):
+                continue
+            changed.append(i)
+            for c in cols:
+                cell = cells.get(c)
+                if cell is not None and cell.cell_len > widths[c]:
+                    widths[c] = cell.cell_len
+        self._cells = {k: c for k, c in rows}
+        if not same or widths != self._widths:
+            self._columns, self._rows, self._widths = cols, keys, widths
+            self._strips.clear()
+            self.virtual_size = Size(sum(w + 2 for w in widths.values()), len(keys) + 1)
+            index = keys.index(cursor_key) if cursor_key in keys else min(self.cursor_row, max(len(keys) - 1, 0))
+            self._move(index, scroll=cursor_key in keys)
+            self.refresh()
+            return
+        for i in changed:
+            self._strips.pop(keys[i], None)
+            self.refresh_line(i + 1)
+
+    # -- the cursor -------------------------------------------------------------------------------
+
+    def cursor_key(self) -> Optional[str]:
+        if 0 <= self.cursor_row < len(self._rows):
+            return self._rows[self.cursor_row]
+        return None
+
+    def move_to_key(self, key: str) -> None:
+        if key in self._rows:
+            self._move(self._rows.index(key))
+
+    def _move(self, index: int, scroll: bool = True) -> None:
+        index = max(0, min(index, len(self._rows) - 1))
+        if index != self.cursor_row:
+            for i in (self.cursor_row, index):
+                if 0 <= i < len(self._rows):
+                    self._strips.pop(self._rows[i], None)
+                    self.refresh_line(i + 1)
+            self.cursor_row = index
+        if scroll:
+            self._scroll_into_view()
+        key = self.cursor_key()
+        if key != self._announced:
+            self._announced = key
+            self.post_message(self.RowHighlighted(key, self.cursor_row))
+
+    def _scroll_into_view(self) -> None:
+        visible = max(self.scrollable_content_region.height - 1, 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def _page(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)
+
+    def action_cursor_up(self) -> None:
+        self._move(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self._move(self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self._move(self.cursor_row - self._page())
+
+    def action_page_down(self) -> None:
+        self._move(self.cursor_row + self._page())
+
+    def action_first(self) -> None:
+        self._move(0)
+
+    def action_last(self) -> None:
+        self._move(len(self._rows) - 1)
+
+    def action_select_cursor(self) -> None:
+        key = self.cursor_key()
+        if key is not None:
+            self.post_message(self.RowSelected(key, self.cursor_row))
+
+    def _on_click(self, event: events.Click) -> None:
+        if event.y < 1:  # the header
+            return
+        index = int(self.scroll_offset.y) + event.y - 1
+        if not 0 <= index < len(self._rows):
+            return
+        event.stop()
+        if index == self.cursor_row:
+            self.action_select_cursor()
+        else:
+            self._move(index)
+
+    # -- drawing ----------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        scroll_x = int(self.scroll_offset.x)
+        if y == 0:
+            style = self.get_component_rich_style("runs-table--header")
+            cells = {k: Text(label) for k, label, _ in COLUMNS if k in self._widths}
+            return self._strip(None, (style, scroll_x, width), cells, base + style, width, scroll_x)
+        index = int(self.scroll_offset.y) + y - 1
+        if not 0 <= index < len(self._rows):
+            return Strip.blank(width, base)
+        key = self._rows[index]
+        style = base
+        if index == self.cursor_row:
+            style = base + self.get_component_rich_style("runs-table--cursor")
+        return self._strip(key, (style, scroll_x, width), self._cells[key], style, width, scroll_x)
+
+    def _strip(self, key: Optional[str], signature: tuple, cells: Cells, style: Style, width: int,
+               scroll_x: int) -> Strip:
+        cached = self._strips.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        line = Text(style=style, no_wrap=True, end="")
+        for c in self._columns:
+            w = self._widths[c]
+            cell = cells.get(c) or Text("")
+            if cell.cell_len > w:
+                cell = cell.copy()
+                cell.truncate(w, overflow="ellipsis")
+            pad = " " * (w - cell.cell_len)
+            line.append(" ")
+            if cell.justify == "right":
+                line.append(pad)
+                line.append_text(cell)
+            else:
+                line.append_text(cell)
+                line.append(pad)
+            line.append(" ")
+        strip = Strip(line.render(self.app.console), line.cell_len)
+        strip = strip.crop_extend(scroll_x, scroll_x + width, style).simplify()
+        self._strips[key] = (signature, strip)
+        return strip
