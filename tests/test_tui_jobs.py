@@ -2,25 +2,18 @@
 the job view with one line per rank and the per-rank step-time chart."""
 from __future__ import annotations
 
-import asyncio
-import functools
+import re
+
 
 from rich.console import Console
 
 from test_diagnose_ranks import T0, Clock, rank_records
-from tui_helpers import screen_text, synthetic_store, until
+from tui_helpers import screen_text, synthetic_store, sync, until
 from tui_monitor.diagnose import Diagnoser
 from tui_monitor.tui import MonitorApp
 from tui_monitor.tui.jobview import job_chart, job_key, job_layout, job_members, rank_lines
 from tui_monitor.tui.widgets import RunsTable
 from tui_monitor.tui.widgets.jobs import JobView
-
-
-def sync(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kw):
-        return asyncio.run(fn(*args, **kw))
-    return wrapper
 
 
 def job_store(world=4, slow=2):
@@ -88,3 +81,29 @@ async def test_job_row_expands_and_job_view_shows_ranks():
         await pilot.press("j")
         await pilot.press("z")
         await until(pilot, lambda: table.row_count == 4, message="folded again")
+
+
+@sync
+async def test_the_rank_list_of_a_large_job_scrolls_to_its_last_rank():
+    store, clock = job_store(world=64, slow=61)
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("j")
+        view = app.query_one(JobView)
+        await until(pilot, lambda: len(view.ranks) == 64, message="the job view")
+        rank_list = view.query_one("#rank-list")
+        assert rank_list.max_scroll_y > 0  # 64 ranks do not fit in 60% of 40 lines
+        assert not _rank_shown(app, 63, "gpu31:1")
+        rank_list.focus()
+        await pilot.press("end")
+        await until(pilot, lambda: _rank_shown(app, 63, "gpu31:1"), message="rank 63 scrolled into view")
+        assert "straggler" in _rank_shown(app, 61, "gpu30:1")
+
+
+def _rank_shown(app, rank, host):
+    """The job view's line for ``rank`` as shown on screen, or ''."""
+    rx = re.compile(r"^[│ ]*%d\s+%s\s" % (rank, re.escape(host)))
+    return next((line for line in screen_text(app).splitlines() if rx.match(line)), "")

@@ -1,12 +1,15 @@
 """The job view: one line per rank of the focused multi-rank job (host, step,
-step time, last loss, status, finding) over the per-rank step-time chart."""
+step time, last loss, status, finding) over the per-rank step-time chart.
+
+The rank list scrolls (wheel, or tab to it and the arrow keys): a job of
+hundreds of ranks is longer than the screen."""
 from __future__ import annotations
 
 from typing import Any, List, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ..chart import ChartSpec
@@ -19,7 +22,8 @@ __all__ = ["JobView"]
 class JobView(Vertical):
     DEFAULT_CSS = """
     JobView { height: 1fr; }
-    JobView > #ranks { height: auto; max-height: 60%; padding: 0 1; }
+    JobView > #rank-list { height: auto; max-height: 60%; }
+    JobView #ranks { height: auto; padding: 0 1; }
     JobView > ChartView { height: 1fr; }
     """
 
@@ -28,7 +32,8 @@ class JobView(Vertical):
         self.ranks: List[Any] = []
 
     def compose(self) -> ComposeResult:
-        yield Static(id="ranks")
+        with VerticalScroll(id="rank-list"):
+            yield Static(id="ranks")
         yield ChartView(self._spec, id="jobchart")
 
     def _spec(self, px_width: int) -> ChartSpec:
