@@ -61,6 +61,16 @@ def test_children_end_with_the_demo(tmp_path, sig):
             demo.wait(10)
 
 
+def test_a_run_that_ends_is_reaped_while_the_demo_goes_on(tmp_path):
+    from tui_monitor.demo import Demo
+
+    with Demo(str(tmp_path), scenarios=["bias_linear", "overfit"], delay=0.0) as demo:
+        early = demo.procs["bias_linear"]
+        wait_for(lambda: early.returncode is not None, timeout=120, message="the first run's end, seen unasked")
+        assert early.returncode == 0
+        assert not Path(f"/proc/{early.pid}").exists()  # reaped: no defunct entry left
+
+
 def test_children_end_when_the_tui_crashes(tmp_path, monkeypatch):
     import tui_monitor.tui as tui
     from tui_monitor.demo import run_demo

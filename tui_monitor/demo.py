@@ -8,7 +8,8 @@ Every child is started in its own session and asked to die with this
 process (``PR_SET_PDEATHSIG`` on Linux); on any exit of the demo (quit,
 Ctrl+C, a crash of the TUI, SIGTERM/SIGHUP) the children still running are
 terminated, then killed, by their process ids, and the temporary folder is
-removed.
+removed. A run that ends while the demo goes on is reaped at once (a thread
+waits on each child), so no defunct process lingers under the TUI.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -81,6 +83,7 @@ class Demo:
                 self.procs[name] = subprocess.Popen(
                     cmd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+            threading.Thread(target=self.procs[name].wait, name="reap-" + name, daemon=True).start()
         return self
 
     def __enter__(self) -> "Demo":
