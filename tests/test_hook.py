@@ -164,6 +164,19 @@ def test_heartbeats_while_the_loop_is_quiet(tmp_path):
     assert any("test_heartbeats_while_the_loop_is_quiet" in w or "wait_for" in w for w in hb[0]["where"])
 
 
+def test_the_header_is_written_at_once_not_at_the_first_flush(tmp_path):
+    """A run killed in its first second (a rank that dies at once) is still
+    seen: the writer's first pass runs right after init."""
+    run = tm.init("early", dir=tmp_path, flush_every=3600)
+    try:
+        head = wait_for(lambda: os.path.exists(run.path) and records(run.path), timeout=10,
+                        message="the header on disk without a flush")
+        assert [r["type"] for r in head] == ["run"] and head[0]["name"] == "early"
+    finally:
+        run.close()
+    assert [r["type"] for r in records(run.path)][-1] == "end"
+
+
 def test_auto_steps_and_splits(tmp_path):
     run = tm.init("auto", dir=tmp_path)
     run.log({"loss": 1.0})

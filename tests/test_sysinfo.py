@@ -22,7 +22,7 @@ def test_cpu_path_sample():
 def test_step_time_from_log_spacing():
     clock = [100.0]
     sp = SystemSampler(every=5, clock=lambda: clock[0])
-    assert sp.due()
+    assert not sp.due(100.5) and sp.due(101.0)  # the first a second after start
     for i in range(11):
         sp.observe(i, 100.0 + 0.2 * i)
     s = sp.sample(102.0)

@@ -26,6 +26,9 @@ from typing import Any, Dict, Optional
 
 __all__ = ["SystemSampler", "sample_once", "FIELDS"]
 
+#: Seconds from start to the first sample.
+FIRST_AFTER = 1.0
+
 #: Every field a sample may hold, with its unit.
 FIELDS = {
     "step_time": "seconds per step, from the spacing of log() calls since the last sample",
@@ -57,6 +60,7 @@ class SystemSampler:
     def __init__(self, every: float = 5.0, clock=time.time) -> None:
         self.every = float(every)
         self.clock = clock
+        self._start = clock()
         self._last_sample: Optional[float] = None
         self._cpu0: Optional[float] = None
         self._wall0: Optional[float] = None
@@ -80,8 +84,12 @@ class SystemSampler:
         self._last = (step, t)
 
     def due(self, now: Optional[float] = None) -> bool:
+        """The first sample a second after start (a CPU share needs time to
+        measure), then one every ``every`` seconds."""
         now = self.clock() if now is None else now
-        return self._last_sample is None or now - self._last_sample >= self.every
+        if self._last_sample is None:
+            return now - self._start >= min(self.every, FIRST_AFTER)
+        return now - self._last_sample >= self.every
 
     # -- sampling -------------------------------------------------------------
 

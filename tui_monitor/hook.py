@@ -592,9 +592,14 @@ class Run:
     # -- the writer thread -------------------------------------------------
 
     def _write_loop(self):
+        # The first pass runs at once: the header reaches the stream right
+        # after init, so a run killed in its first second is still seen.
+        first = True
         while True:
-            self._wake.wait(self.flush_every)
-            self._wake.clear()
+            if not first:
+                self._wake.wait(self.flush_every)
+                self._wake.clear()
+            first = False
             if self.closed:
                 return
             try:
