@@ -327,6 +327,19 @@ def test_a_rank_quiet_since_before_a_crash_on_a_lost_peer_went_first():
     assert dist(eng, "rank_crashed")[0].runs[0] == ("job-1", 0)
 
 
+def test_a_rank_that_died_before_its_first_step_reached_the_stream_is_named_first():
+    # rank 1 was killed within its first second: only its header reached the
+    # stream (the header goes out at init, steps once a second)
+    streams = [rank_records(r, steps=60 if r != 1 else 0) for r in range(3)]
+    for r in (0, 2):
+        streams[r].append({"type": "end", "seq": 61, "time": T0 + 6.2, "status": "crashed", "step": 59,
+                           "error": {"type": "RuntimeError", "message": "Connection closed by peer [127.0.0.1]:1"}})
+    eng, _, _ = engine(streams)
+    f = dist(eng, "rank_crashed")[0]
+    assert f.runs[0] == ("job-1", 1) and f.evidence["step"] is None
+    assert "before any step reached its stream" in f.explanation and "None" not in f.explanation
+
+
 def test_heartbeats_that_say_where_a_rank_waits_name_the_one_outside_the_collective():
     # all ranks stopped at the same step at the same time; heartbeats carry the
     # main thread's innermost frames: rank 2 is not where the others are

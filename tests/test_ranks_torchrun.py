@@ -235,8 +235,11 @@ def test_killed_rank_is_a_crashed_rank(tmp_path):
             return mon.findings("rank_crashed")
 
         f = wait_for(crashed, timeout=60, interval=0.05, message="a rank_crashed finding")[0]
-        assert f.runs[0][1] == 1 and f.evidence["inferred"] is True and f.severity == "critical"
-        assert f.evidence["step"] <= 24  # what it wrote before the kill
+        assert f.runs[0][1] == 1 and f.evidence["inferred"] is True and f.severity == "critical", (
+            f.explanation, f.evidence, [(r.rank, r.status, r.last_seen, r.end) for r in mon.job()])
+        # what reached its stream before the kill (at worst only the header: steps go out once a second)
+        assert f.evidence["step"] is None or f.evidence["step"] <= 24
+        assert "step None" not in f.explanation
         assert "rank 1" in f.explanation
         proc.wait(30)  # torchrun takes the others down
         # once the others end (crashed on the lost peer, or stopped by torchrun), rank 1 stays first

@@ -540,7 +540,8 @@ class RankDetector:
         else:
             how = f"crashed with {err.get('type', 'an error')}: {str(err.get('message', ''))[:200]}".rstrip(": ")
         step = first.last_step
-        expl = f"{who(first)}{'' if how.startswith(chr(39)) else ' '}{how} at step {step}"
+        at = f"at step {step}" if step is not None else "before any step reached its stream"
+        expl = f"{who(first)}{'' if how.startswith(chr(39)) else ' '}{how} {at}"
         tail = []
         if going:
             tail.append(f"{ranks_text(going)} still run and will block at the next collective")
