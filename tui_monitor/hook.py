@@ -416,10 +416,14 @@ class Run:
     def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
                  tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
                  max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
-                 socket_buffer=100_000):
+                 socket_buffer=100_000, rank=None, world_size=None):
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
         self.rank, self.local_rank, self.world_size, job = distributed_info()
+        if rank is not None:
+            self.rank = int(rank)
+        if world_size is not None:
+            self.world_size = max(int(world_size), 1)
         # every rank of one job shares the run id, so the monitor shows one job with N ranks
         self.run_id = str(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
         self.name = str(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
@@ -882,7 +886,8 @@ def init(name=None, dir=None, config=None, model=None, **options):
     everything and the others a small stream (losses, gradient norms, times,
     memory, heartbeats) for the multi-rank view; ``"full"``: every rank
     writes everything; ``"zero"``: only rank 0 writes
-    (``TUI_MONITOR_RANKS`` sets it too).
+    (``TUI_MONITOR_RANKS`` sets it too). ``rank=`` and ``world_size=`` override
+    what is detected (``torch.distributed``, else the launcher's environment).
     """
     return Run(name=name, dir=dir, config=config, model=model, **options)
 

@@ -45,17 +45,10 @@ def should_log(all_ranks: bool) -> bool:
 
 
 def start(name: Optional[str], config: Any, model: Any, options: dict) -> "hook.Run":
-    """A hook run whose header carries this process's rank and world size."""
-    rank, size = global_rank(), world_size()
-    run = hook.init(name=name, config=config, model=model, **options)
-    if run.rank != rank or run.world_size != size:
-        # The hook reads RANK/WORLD_SIZE; a launcher that sets others still
-        # gets the right header (queued by init(), written by the writer thread).
-        run.rank, run.world_size = rank, size
-        header = getattr(run, "_header", None)
-        if isinstance(header, dict):
-            header["rank"], header["world_size"] = rank, size
-    return run
+    """A hook run whose header carries this process's rank and world size
+    (the hook alone reads RANK only with WORLD_SIZE; launchers set others)."""
+    options = {"rank": global_rank(), "world_size": world_size(), **options}
+    return hook.init(name=name, config=config, model=model, **options)
 
 
 class NullRun:
