@@ -17,6 +17,7 @@ from tui_helpers import NOW, FixedFindings, fold_store, screen_text, sync, synth
 from tui_monitor.tui import KEYS, MonitorApp
 from tui_monitor.tui.chart import Y_AXIS_WIDTH, plot_size
 from tui_monitor.tui.chartdata import DecimationCache, ViewState, build_chart
+from tui_monitor.tui.findings import decision_path
 from tui_monitor.tui.widgets import ChartView, DecisionPathView, FindingsList, RunsTable
 from tui_monitor.tui.widgets.runs import group_key
 
@@ -227,6 +228,25 @@ async def test_fold_group_summary_without_an_engine():
         assert "0.352±0.026" in row
         await pilot.press("z")  # the cursor is on a plain run: nothing to fold
         assert app.collapsed == set()
+
+
+@sync
+async def test_a_comparison_finding_marks_only_the_run_it_is_about():
+    # the real engine: linear-baseline plateaus where the more flexible mlp-wide
+    # fits (model bias of linear-baseline); mlp-wide is cited, not biased
+    app = make_app(engine="auto")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: any(f.kind == "model_bias" for f in app.findings), message="the model-bias finding")
+        bias = next(f for f in app.findings if f.kind == "model_bias")
+        assert bias.run_names == ["linear-baseline", "mlp-wide"]
+        rows = await until(pilot, lambda: (lambda r: "model bias" in " ".join(r) and r)(rows_text(app)),
+                           message="the badge in the runs table")
+        assert "model bias: plateau" in next(r for r in rows if "linear-baseline" in r)
+        assert "model bias" not in next(r for r in rows if "mlp-wide" in r)
+        assert "overfitting" in next(r for r in rows if "mlp-wide" in r)  # its own finding
+        wide = app.run_by_key(next(k for k in app.query_one(RunsTable)._rows if "bbbb2222" in k))
+        path = decision_path(wide, app.findings)
+        assert path[0][1] == "no" and path[3] == ("overfit or mismatch?", "overfitting", "yes")
 
 
 # -- every panel, at the two sizes the issue names ----------------------------------------------------

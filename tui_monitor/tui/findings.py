@@ -17,7 +17,7 @@ from rich.text import Text
 from ._text import fmt_num, safe
 from .palette import SEVERITY_STYLES
 
-__all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "worst_by_run",
+__all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "is_about", "worst_by_run",
            "finding_title", "finding_text", "decision_path", "PATH_STEPS", "make_diagnoser", "KIND_WORDS",
            "engine_findings", "path_from_engine"]
 
@@ -72,13 +72,21 @@ def matches_run(ref: Any, run: Any) -> bool:
     return key == run.key
 
 
+def is_about(f: Any, run: Any) -> bool:
+    """Whether ``f`` is about ``run``: its first run. The others are the runs
+    it was compared with (a model-bias finding cites the bigger model that
+    fits; that model is not biased)."""
+    refs = finding_runs(f)
+    return bool(refs) and matches_run(refs[0], run)
+
+
 def worst_by_run(findings: Sequence[Any], runs: Iterable[Any]) -> Dict[Any, Any]:
-    """run key -> its most severe finding."""
+    """run key -> the most severe finding about it."""
     out: Dict[Any, Any] = {}
     ordered = sort_findings(findings)
     for run in runs:
         for f in ordered:
-            if any(matches_run(r, run) for r in finding_runs(f)):
+            if is_about(f, run):
                 out[run.key] = f
                 break
     return out
@@ -159,7 +167,7 @@ def decision_path(run: Any, findings: Sequence[Any], has_val: bool = True) -> Li
     """Where ``run`` stands in the guidance: ``(question, answer, state)``
     per step; state is ``yes`` (a problem found there), ``no`` (passed),
     ``open`` (not decided) or ``skip`` (not reached)."""
-    mine = [f for f in findings if any(matches_run(r, run) for r in finding_runs(f)) and severity_rank(f) >= 2]
+    mine = [f for f in findings if is_about(f, run) and severity_rank(f) >= 2]
     kinds = [str(getattr(f, "kind", "")) for f in sort_findings(mine)]
     train = next((_TRAIN_KINDS[k] for k in kinds if k in _TRAIN_KINDS), None)
     held = next((_HELD_KINDS[k] for k in kinds if k in _HELD_KINDS), None)
