@@ -117,3 +117,22 @@ async def test_the_cursor_follows_its_row_when_rows_are_added_or_removed():
         await pilot.pause()
         assert table.cursor_key() is None and app.highlighted[-1] is None
         assert table.size.height == 1 and lines(table)[0].text.split()[:2] == ["run", "status"]
+
+
+@sync
+async def test_a_table_wider_than_the_screen_narrows_the_finding_and_name_columns():
+    app = TableApp(0)
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(RunsTable)
+        wide = cells("a-run-with-a-rather-long-name", 7)
+        wide["finding"] = Text(" overfitting: validation turned ")
+        table.set_rows([("k0", wide)], narrow=True)
+        await pilot.pause()
+        assert table.virtual_size.width <= 60 and not table.show_horizontal_scrollbar
+        row = lines(table)[1].text
+        # the finding column gave way first (to 10 cells), then the name
+        assert len(row) == 60 and "overfitt…" in row and "a-run-with-a-rat…" in row
+        await pilot.resize_terminal(140, 12)  # room again: the whole texts
+        await pilot.pause()
+        row = lines(table)[1].text
+        assert "a-run-with-a-rather-long-name" in row and "overfitting: validation turned" in row

@@ -28,13 +28,18 @@ __all__ = ["RunsTable"]
 
 Cells = Dict[str, Text]
 
+#: Columns that narrow, in this order, when the table is wider than the screen.
+SHRINK_FIRST = ("finding", "name")
+#: The least a narrowed column keeps.
+MIN_SHRUNK = 10
+
 
 class RunsTable(ScrollView, can_focus=True):
     """The runs, one row each, keyed by ``"run_id\\x00rank"`` (group and job
     rows by their own prefixed keys)."""
 
     DEFAULT_CSS = """
-    RunsTable { height: auto; max-height: 40%; background: $surface; color: $foreground; }
+    RunsTable { height: auto; max-height: 40%; overflow-x: hidden; background: $surface; color: $foreground; }
     RunsTable:focus { background-tint: $foreground 5%; }
     RunsTable > .runs-table--header { text-style: bold; background: $panel; color: $foreground; }
     RunsTable > .runs-table--cursor {
@@ -75,7 +80,8 @@ class RunsTable(ScrollView, can_focus=True):
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self._columns: Tuple[str, ...] = ()
-        self._widths: Dict[str, int] = {}
+        self._natural: Dict[str, int] = {}  # what the content needs
+        self._widths: Dict[str, int] = {}  # what is drawn (fitted to the width)
         self._rows: List[str] = []
         self._cells: Dict[str, Cells] = {}
         self._strips: Dict[Optional[str], Tuple[tuple, Strip]] = {}  # key (None: header) -> (signature, strip)
@@ -107,7 +113,7 @@ class RunsTable(ScrollView, can_focus=True):
         keys = [k for k, _ in rows]
         cursor_key = self.cursor_key()
         same = cols == self._columns and keys == self._rows
-        widths = dict(self._widths) if same else {k: len(label) for k, label, _ in COLUMNS if k in cols}
+        widths = dict(self._natural) if same else {k: len(label) for k, label, _ in COLUMNS if k in cols}
         changed = []
         for i, (key, cells) in enumerate(rows):
             old = self._cells.get(key) if same else None
@@ -119,17 +125,41 @@ class RunsTable(ScrollView, can_focus=True):
                 if cell is not None and cell.cell_len > widths[c]:
                     widths[c] = cell.cell_len
         self._cells = {k: c for k, c in rows}
-        if not same or widths != self._widths:
-            self._columns, self._rows, self._widths = cols, keys, widths
-            self._strips.clear()
-            self.virtual_size = Size(sum(w + 2 for w in widths.values()), len(keys) + 1)
+        if not same or widths != self._natural:
+            self._columns, self._rows, self._natural = cols, keys, widths
+            self._fit()
             index = keys.index(cursor_key) if cursor_key in keys else min(self.cursor_row, max(len(keys) - 1, 0))
             self._move(index, scroll=cursor_key in keys)
-            self.refresh()
             return
         for i in changed:
             self._strips.pop(keys[i], None)
             self.refresh_line(i + 1)
+
+    def _fit(self) -> None:
+        """Column widths for the table's width: when the content is wider,
+        the finding and then the name columns give way (down to
+        :data:`MIN_SHRUNK` cells, ellipsis-truncated); there is no horizontal
+        scrollbar to take a line of an 80x24 screen (on a screen too narrow
+        even then, the last columns are cut)."""
+        widths = dict(self._natural)
+        room = self.scrollable_content_region.width
+        if room > 0:
+            excess = sum(w + 2 for w in widths.values()) - room
+            for c in SHRINK_FIRST:
+                if excess <= 0:
+                    break
+                if c in widths and widths[c] > MIN_SHRUNK:
+                    give = min(excess, widths[c] - MIN_SHRUNK)
+                    widths[c] -= give
+                    excess -= give
+        if widths != self._widths or not self._strips:
+            self._widths = widths
+            self._strips.clear()
+            self.refresh()
+        self.virtual_size = Size(sum(w + 2 for w in widths.values()), len(self._rows) + 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
 
     # -- the cursor -------------------------------------------------------------------------------
 
