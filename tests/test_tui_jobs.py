@@ -57,6 +57,21 @@ def test_rank_lines_and_chart():
     assert all(abs(float(ln.y.mean()) - 0.1) < 1e-3 for ln in spec.lines)
 
 
+def test_the_step_time_chart_of_a_large_job_shows_the_slowest_ranks():
+    store = synthetic_store()
+    paces = {17: 0.3, 9: 0.2, 4: 0.05}  # rank 17 the slowest, then 9; rank 4 the fastest; the others 0.1
+    for r in range(20):
+        store.apply_many(rank_records(r, world=20, pace=paces.get(r, 0.1), host=f"gpu{r // 2:02d}"),
+                         stream=f"rank{r}")
+    ranks = job_members(store.runs.values(), "job-1")
+    spec = job_chart(ranks, 200, max_ranks=6)
+    labels = [ln.label.split()[0] for ln in spec.lines]
+    assert len(labels) == 6 and {"r17", "r9", "r4"} <= set(labels)
+    assert labels == sorted(labels, key=lambda lbl: int(lbl[1:]))  # drawn in rank order
+    assert spec.note == "6 of 20 ranks: the 4 slowest, the median and the fastest"
+    assert len(job_chart(ranks[:5], 200, max_ranks=6).lines) == 5 and not job_chart(ranks[:5], 200).note
+
+
 @sync
 async def test_job_row_expands_and_job_view_shows_ranks():
     store, clock = job_store()

@@ -287,10 +287,18 @@ def rank_step_times(run: Any, max_points: int = 20000) -> Tuple[np.ndarray, np.n
 
 def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_ranks: int = 12) -> ChartSpec:
     """The per-rank step-time chart: one curve per rank (min/max decimated to
-    the chart's width), coloured by rank."""
+    the chart's width), coloured by rank. A job of more than ``max_ranks``
+    ranks shows the ones that tell: the slowest by their recent step time,
+    then the median and the fastest rank to compare them with."""
     spec = ChartSpec(title="step time per rank (s/step)", log_y=log_y, empty="no step times yet")
-    for r in list(ranks)[:max_ranks]:
-        x, y = rank_step_times(r)
+    times = {r.key: rank_step_times(r) for r in ranks}
+    shown = list(ranks)
+    if len(shown) > max_ranks:
+        shown = _telling_ranks(shown, times, max_ranks)
+        spec.note = "%d of %d ranks: the %d slowest, the median and the fastest" % (
+            len(shown), len(ranks), max(len(shown) - 2, 0))
+    for r in shown:
+        x, y = times[r.key]
         if x.size < 2:
             continue
         order_ok = bool(np.all(np.diff(x) >= 0))
@@ -299,6 +307,26 @@ def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_rank
         fin = np.isfinite(ys)
         label = "r%d %s" % (r.rank, safe(r.host or ""))
         spec.lines.append(Line(xs[fin], ys[fin], run_color(r.rank), label=label.strip()))
-    if len(ranks) > max_ranks:
-        spec.note = "first %d of %d ranks" % (max_ranks, len(ranks))
     return spec
+
+
+def _telling_ranks(ranks: Sequence[Any], times: Dict[Any, Tuple[np.ndarray, np.ndarray]], n: int,
+                   recent: int = 50) -> List[Any]:
+    """``n`` of ``ranks`` in rank order: the ``n - 2`` slowest by the median of
+    their last ``recent`` step times, the median rank and the fastest."""
+    def pace(r: Any) -> float:
+        y = times[r.key][1][-recent:]
+        y = y[np.isfinite(y)]
+        return float(np.median(y)) if y.size else -1.0  # no step times yet: least telling
+    by_pace = sorted(ranks, key=lambda r: (-pace(r), r.rank))
+    timed = [r for r in by_pace if pace(r) >= 0]
+    picked = by_pace[:max(n - 2, 0)]
+    for extra in (timed[len(timed) // 2] if timed else None, timed[-1] if timed else None):
+        if extra is not None and extra not in picked:
+            picked.append(extra)
+    for r in by_pace:  # fill up when the median or the fastest was already in
+        if len(picked) >= n:
+            break
+        if r not in picked:
+            picked.append(r)
+    return sorted(picked[:n], key=lambda r: r.rank)
