@@ -106,8 +106,13 @@ async def test_the_cursor_follows_its_row_when_rows_are_added_or_removed():
         table = app.query_one(RunsTable)
         await pilot.press("down")
         assert table.cursor_key() == "k1"
-        table.set_rows([("new", cells("new", 0))] + rows(3), narrow=False)
+        lines(table)  # every row drawn (and cached) once
+        # a row added and, in the same update, another row's value changed (same widths)
+        table.set_rows([("new", cells("new", 0))] + rows(3, changed=2), narrow=False)
         assert table.cursor_key() == "k1" and table.cursor_row == 2 and table.row_count == 4
+        await pilot.pause()
+        shown = [line.text for line in lines(table)]
+        assert "new" in shown[1] and "run-2" in shown[4] and " 1 " in shown[4]
         table.set_rows(rows(1), narrow=True)
         await pilot.pause()
         assert table.cursor_key() == "k0" and app.highlighted[-1] == "k0"

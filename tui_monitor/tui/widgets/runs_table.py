@@ -127,6 +127,8 @@ class RunsTable(ScrollView, can_focus=True):
         self._cells = {k: c for k, c in rows}
         if not same or widths != self._natural:
             self._columns, self._rows, self._natural = cols, keys, widths
+            self._strips.clear()  # rows moved, or columns changed: draw every row anew
+            self.refresh()
             self._fit()
             index = keys.index(cursor_key) if cursor_key in keys else min(self.cursor_row, max(len(keys) - 1, 0))
             self._move(index, scroll=cursor_key in keys)
@@ -152,7 +154,7 @@ class RunsTable(ScrollView, can_focus=True):
                     give = min(excess, widths[c] - MIN_SHRUNK)
                     widths[c] -= give
                     excess -= give
-        if widths != self._widths or not self._strips:
+        if widths != self._widths:
             self._widths = widths
             self._strips.clear()
             self.refresh()
