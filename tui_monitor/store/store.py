@@ -38,6 +38,12 @@ def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
     return (split or "train"), key
 
 
+def _time_of(record: dict, default: float = math.nan) -> float:
+    """The record's ``time`` as a float, or ``default`` when it has none."""
+    t = record.get("time")
+    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else default
+
+
 def _number(v: Any) -> Optional[float]:
     """A metric value as a float, or None when it is not a number."""
     if type(v) is float:
@@ -148,11 +154,9 @@ class Store(BulkApply):
             if seq > run.seq + 1:
                 run.missing += seq - run.seq - 1
             run.seq = seq
-        t = record.get("time")
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
-            t = float(t)
-            if run.last_seen is None or t > run.last_seen:
-                run.last_seen = t
+        t = _time_of(record)
+        if t == t and (run.last_seen is None or t > run.last_seen):  # t == t: not NaN
+            run.last_seen = t
         run.last_arrival = now
         if run.status == "silent":
             run.status = "running"
@@ -344,16 +348,17 @@ class Store(BulkApply):
         self._step_from(run, record)
         run.status = status
 
-    def _on_metrics(self, run: Run, record: dict, batch: PointBatch) -> None:
+    def _required_step(self, run: Run, record: dict) -> int:
+        """The record's step; without one, a problem and the run's last step."""
         step = self._step_from(run, record)
         if step is None:
-            run.problem("metrics record without an integer step")
+            run.problem("%s record without an integer step" % record.get("type"))
             step = run.last_step if run.last_step is not None else 0
-        t = record.get("time")
-        if isinstance(t, (int, float)) and not isinstance(t, bool):
-            t = float(t)
-        else:
-            t = run.last_seen if run.last_seen is not None else math.nan
+        return step
+
+    def _on_metrics(self, run: Run, record: dict, batch: PointBatch) -> None:
+        step = self._required_step(run, record)
+        t = _time_of(record, run.last_seen if run.last_seen is not None else math.nan)
         run.last_log = t
         split = record.get("split")
         if split is not None and not isinstance(split, str):
@@ -394,8 +399,7 @@ class Store(BulkApply):
         step = record.get("step")
         if not isinstance(step, int) or isinstance(step, bool):
             step = run.last_step if run.last_step is not None else 0
-        t = record.get("time")
-        t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else math.nan
+        t = _time_of(record)
         values = record.get("values")
         if not isinstance(values, dict):
             return
@@ -406,12 +410,8 @@ class Store(BulkApply):
         batch.points.setdefault((run, 3, None), ([], [], []))
 
     def _on_grads(self, run: Run, record: dict, batch: PointBatch) -> None:
-        step = self._step_from(run, record)
-        if step is None:
-            run.problem("grads record without an integer step")
-            step = run.last_step if run.last_step is not None else 0
-        t = record.get("time")
-        t = float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else math.nan
+        step = self._required_step(run, record)
+        t = _time_of(record)
 
         def put(kind, key, v):
             batch.put(run, kind, key, step, t, v)
