@@ -94,9 +94,10 @@ def test_huge_values_do_not_break_the_engine():
     train = np.full(400, 1e300)
     train[::7] = 1e305
     eng = diagnose(run_records("huge", train, val=np.full(40, 1e300)))
-    for f in eng.findings:
-        assert 0 <= f.confidence <= 1
-    eng.decision_paths()
+    assert [(f.kind, f.symptom) for f in eng.findings] == [("divergence", "exploding_loss")]
+    assert all(0 <= f.confidence <= 1 and math.isfinite(f.confidence) for f in eng.findings)
+    (path,) = eng.decision_paths()
+    assert path.verdict == "divergence" and [d.answer for d in path.decisions] == ["yes", "optimization"]
 
 
 def test_single_evaluation_is_never_overfitting():

@@ -259,8 +259,8 @@ def test_listener_killed_and_restarted_still_ends_with_every_record_once(tmp_pat
     first.start()
     n = 1000
     proc = child(HOOK_OVER_SOCKET, address, str(n))
-    wait_for(lambda: len(first.store.runs) and next(iter(first.store.runs.values())).last_step or 0 >= 100,
-             message="records at the first listener")
+    wait_for(lambda: first.store.runs and (next(iter(first.store.runs.values())).last_step or 0) >= 100,
+             message="100 steps at the first listener")
     first.stop()                                  # the monitor goes away mid-run
     second = Ingest()                             # ... and a fresh one comes up, knowing nothing
     wait_for(lambda: _try_listen(second, address), message="the address to be free again")

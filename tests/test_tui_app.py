@@ -211,9 +211,10 @@ async def test_redraws_only_when_the_store_changes(tmp_path):
     store = synthetic_store()
     app = MonitorApp(store, interval=0.02, clock=lambda: NOW, threaded=False)
     async with app.run_test(size=(120, 30)) as pilot:
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app._version == store.version, message="the first redraw")
         n = app.redraws
-        await pilot.pause(0.5)  # 25 ticks, nothing new
+        for _ in range(25):  # 25 ticks, nothing new
+            app._tick()
         assert app.redraws == n
         store.apply({"type": "metrics", "seq": 10_000, "step": 301, "time": NOW, "values": {"loss": 0.1}}, stream="a")
         await until(pilot, lambda: app.redraws > n, message="a redraw")

@@ -171,8 +171,9 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
 
     def refresh_views(self, timer: bool = False) -> None:
         """Redraw everything from the store (cheap: bounded by the screen).
-        From the timer, the runs table's values refresh once a second (a
-        changed cell re-renders the whole table); new runs show at once."""
+        From the timer, the runs table's values refresh once a second: each
+        refresh rebuilds every run's cells, and a busy run's step changes on
+        every tick, faster than anyone reads it; new runs show at once."""
         self.redraws += 1
         mono = _time.monotonic()
         runs = len(self.store.runs)
