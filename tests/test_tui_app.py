@@ -168,6 +168,12 @@ async def test_stream_text_is_never_markup(ingest, writers):
             await pilot.press("down")
             await pilot.click(RunsTable)
         assert app.is_running
+        # a notification that names a run shows the name as it is
+        table = app.query_one(RunsTable)
+        table.move_to_key(next(k for k in table._rows if app.run_by_key(k).name == "[bold]x[/]"))
+        await pilot.press("b")
+        note = await until(pilot, lambda: list(app._notifications), message="the notification")
+        assert (note[-1].message, note[-1].markup) == ("baseline: [bold]x[/]", False)
         await pilot.press("m")
         await until(pilot, lambda: len(app.screen_stack) > 1, message="the metric picker")
         await pilot.press("escape", "question_mark")

@@ -14,6 +14,7 @@ from tui_monitor.tui import MonitorApp
 from tui_monitor.tui.jobview import job_chart, job_key, job_layout, job_members, rank_lines
 from tui_monitor.tui.widgets import RunsTable
 from tui_monitor.tui.widgets.jobs import JobView
+from tui_monitor.tui.widgets.runs import run_row
 
 
 def job_store(world=4, slow=2):
@@ -96,6 +97,20 @@ async def test_job_row_expands_and_job_view_shows_ranks():
         await pilot.press("j")
         await pilot.press("z")
         await until(pilot, lambda: table.row_count == 4, message="folded again")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("b")  # a job's row is not a run: no baseline
+        assert app.baseline_key is None
+        note = await until(pilot, lambda: list(app._notifications), message="the reason")
+        assert note[-1].message.startswith("the baseline is a run")
+
+
+def test_a_run_row_uses_the_given_silent_threshold():
+    store, clock = job_store()
+    single = next(r for r in store.runs.values() if r.world_size == 1)
+    single.status, single.last_seen = "running", clock.t - 45  # quiet for 45 s
+    cells = run_row(single, clock.t, False, None, None, silent_after=30)
+    assert cells["status"].plain == "silent 45s"
+    assert run_row(single, clock.t, False, None, None, silent_after=60)["status"].plain == "running"
 
 
 @sync

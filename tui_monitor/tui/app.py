@@ -147,6 +147,12 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
 
     # -- the timer -----------------------------------------------------------------
 
+    def notify(self, message: str, *, markup: bool = False, **kw: Any) -> None:
+        """Notifications here carry run names, paths and error texts: data,
+        never markup (Textual's default would style ``[bold]`` in a run name
+        and fail on ``[/]``)."""
+        super().notify(message, markup=markup, **kw)
+
     def _tick(self) -> None:
         v = self.store.version
         now = self.clock()

@@ -18,7 +18,7 @@ from rich.text import Text
 from ..store import decimate_arrays
 from ._text import fmt_num, safe, shorten
 from .chart import ChartSpec, Line
-from .findings import finding_title, severity_name, severity_rank
+from .findings import finding_title, severity_name, worst_by_run
 from .gradpanel import step_timing
 from .palette import SEVERITY_STYLES, STATUS_STYLES, run_color
 
@@ -176,12 +176,6 @@ def job_row(run_id: str, ranks: Sequence[Any], now: float, expanded: bool, selec
     return cells
 
 
-def _rank_finding(run: Any, findings: Sequence[Any]) -> Optional[Any]:
-    """The most severe finding about ``run`` (it comes first in ``runs``)."""
-    mine = [f for f in findings if getattr(f, "runs", None) and tuple(f.runs[0]) == run.key]
-    return max(mine, key=severity_rank) if mine else None
-
-
 def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 0.0, silent_after: float = 30.0,
                width: int = 100) -> Text:
     """One line per rank: rank, host (local rank), status, step, step time
@@ -209,6 +203,8 @@ def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 
         return safe(r.host or "?") + ("" if local is None else ":%s" % safe(local))
 
     host_w = max(4, min(22, max((len(host_of(r)) for r in ranks), default=4)))
+    worst = worst_by_run(findings, ranks)
+    own = {r.key: _median_last(r.get(timing, "train")) for r in ranks} if timing else {}  # once per rank
     t.append("\n")
     header = "%5s  %s  %-11s %8s %10s %10s" % ("rank", "host".ljust(host_w), "status", "step", "step time", "loss")
     if timing:
@@ -228,12 +224,12 @@ def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 
         loss = _last(_loss(r))
         t.append("%10s" % fmt_num(loss), "bold #ef5350" if loss is not None and not math.isfinite(loss) else "")
         if timing:
-            v = _median_last(r.get(timing, "train"))
-            others = [x for x in (_median_last(o.get(timing, "train")) for o in ranks if o is not r) if x is not None]
+            v = own[r.key]
+            others = [x for k, x in own.items() if k != r.key and x is not None]
             om = float(np.median(others)) if others else None
             hot = v is not None and om is not None and v > 1.5 * om and v - om > 1e-3
             t.append(" %10s" % fmt_secs(v), "bold #ffb74d" if hot else "")
-        f = _rank_finding(r, findings)
+        f = worst.get(r.key)
         if f is not None:
             sev = severity_name(f)
             t.append("  ")

@@ -51,7 +51,7 @@ class Panels:
             run = item
             key = RunsTable.row_key(run)
             rows.append((key, run_row(run, now, key in self.selected, baseline, worst.get(run.key),
-                                      name_width=width)))
+                                      name_width=width, silent_after=self.silent_after)))
         table.set_rows(rows, narrow=self.has_class("-narrow"))
 
     def _refresh_status(self) -> None:

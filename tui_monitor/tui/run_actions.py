@@ -75,8 +75,8 @@ class RunActions:
         key = self.query_one(RunsTable).cursor_key()
         if key is None:
             return
-        if group_of_key(key) is not None:
-            self.notify("the baseline is a run: highlight one of the folds", timeout=2)
+        if self.run_by_key(key) is None:  # a fold group's or a job's row
+            self.notify("the baseline is a run: highlight one of the folds or ranks", timeout=2)
             return
         self.baseline_key = None if self.baseline_key == key else key
         run = self.run_by_key(self.baseline_key)

@@ -87,7 +87,7 @@ def order_runs(runs: Sequence[Any]) -> List[Any]:
 
 
 def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], finding: Any,
-            name_width: int = 24) -> Dict[str, Text]:
+            name_width: int = 24, silent_after: float = 60.0) -> Dict[str, Text]:
     """The cells of ``run``'s row."""
     train = run.get("loss", "train")
     val = run.get("loss", "val")
@@ -103,7 +103,7 @@ def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], findi
     cells = {
         "mark": mark,
         "name": Text(shorten(name, name_width), no_wrap=True),
-        "status": status_text(run, now),
+        "status": status_text(run, now, silent_after),
         "step": Text(str(run.last_step) if run.last_step is not None else "-", justify="right"),
         "train": Text(fmt_num(_last(train)), justify="right"),
         "val": Text(fmt_num(_last(val)), justify="right"),
