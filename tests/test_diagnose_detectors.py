@@ -333,3 +333,37 @@ def test_task_inferred_only_when_the_start_sits_at_ln_c():
     assert task_of(run_starting_at([2.3026, 2.3026])).trivial is None         # too few points
     declared = task_of(run_starting_at([2.3026] * 3, {"task": "regression", "target_var": 4.0}))
     assert declared.kind == "regression" and declared.trivial == 4.0          # a declaration wins
+
+
+def test_run_renamed_by_a_late_header_is_one_run():
+    """Records before the header go to a placeholder run keyed by the stream;
+    the header renames it. The engine must not keep the old key's state: one
+    run in the report, its findings under the new key only."""
+    from tui_monitor.diagnose import Diagnoser
+    from tui_monitor.diagnose.report import report_dict
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+
+    recs = run_records("late-name", [math.nan] * 20, run_id="late1", end=False)
+    head, body = recs[0], recs[1:]
+    store = Store(splitter=split_metric)
+    eng = Diagnoser(store)
+    for r in body:
+        store.apply(r, stream="tok")
+    eng.update()
+    assert list(eng.states) == [("tok", 0)]
+    [f] = eng.findings
+    assert f.runs[0] == ("tok", 0)
+    store.apply(head, stream="tok")
+    rep = report_dict(eng)  # before the engine has seen the rename: as of the last update
+    assert [r["run_id"] for r in rep["runs"]] == ["late1"] and rep["summary"]["runs"] == 1
+    ch = eng.update()
+    assert list(store.runs) == [("late1", 0)]
+    assert list(eng.states) == [("late1", 0)]
+    assert [g.id for g in ch.retracted] == [f.id]
+    [g] = eng.findings
+    assert g.runs == [("late1", 0)] and g.run_names == ["late-name"] and g.symptom == "non_finite"
+    rep = report_dict(eng)
+    assert rep["summary"]["runs"] == 1
+    assert [(r["run_id"], r["name"]) for r in rep["runs"]] == [("late1", "late-name")]
+    assert len(eng.decision_paths()) == 1

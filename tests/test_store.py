@@ -655,3 +655,83 @@ def test_bulk_path_keeps_points_in_order_when_records_share_a_series():
     assert run.series[("train", "loss")].steps.tolist() == list(range(40))
     assert run.series[("train", "loss")].values.tolist() == [float(i) for i in range(40)]
     assert run.series[("val", "loss")].steps.tolist() == list(range(2, 40, 3))
+
+
+def test_renamed_placeholder_takes_the_header_name():
+    st = Store()
+    st.apply({"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"loss": 1.0}}, "tok")
+    assert st.get("tok").name == "tok"
+    st.apply(header("r9", name="my-run"), "tok")
+    assert list(st.runs) == [("r9", 0)] and st.get("r9").name == "my-run"
+    # no name in the header: the run id, not the stream token
+    st.apply({"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"loss": 1.0}}, "tok2")
+    h = header("r10")
+    del h["name"]
+    st.apply(h, "tok2")
+    assert st.get("r10").name == "r10"
+
+
+def test_records_without_time_take_the_last_seen_time():
+    """grads and system records without a time get the run's latest time, as
+    metrics records do (not NaN), so a clock going back shows in the flag."""
+    st = Store()
+    st.apply({"type": "run", "seq": 0, "run_id": "g"}, "s")  # no start: last_seen comes from records
+    for seq, t in enumerate([5.0, None, 1.0, 2.0], start=1):
+        for rtype, extra in (("grads", {"norm": float(seq), "layers": {"a": {"grad": 0.1}}}),
+                             ("system", {"values": {"cpu": 0.5}})):
+            r = {"type": rtype, "seq": 2 * seq - (rtype == "grads"), "step": seq, **extra}
+            if t is not None:
+                r["time"] = t
+            st.apply(r, "s")
+    run = st.get("g")
+    assert run.problems == 0
+    for s in (run.grad_norm, run.grads[("a", "grad")], run.series[("system", "cpu")]):
+        assert s.times.tolist() == [5.0, 5.0, 1.0, 2.0]
+        assert not s.times_monotonic
+        d = s.decimate(100, x="time")
+        assert d.x.tolist() == [1.0, 2.0, 5.0, 5.0]
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_series_time_flag_is_nan_safe(bulk):
+    s = Series()
+    times = [5.0, math.nan, 1.0, 2.0]
+    if bulk:
+        s.extend([0, 1], times[:2], [0.0, 1.0])
+        s.extend([2, 3], times[2:], [2.0, 3.0])
+    else:
+        for i, t in enumerate(times):
+            s.append(i, t, float(i))
+    assert not s.times_monotonic
+    d = s.decimate(100, x="time")
+    x = np.asarray(d.x, dtype=float)
+    x = x[~np.isnan(x)]
+    assert x.tolist() == sorted(x.tolist())
+
+
+@pytest.mark.parametrize("odd, problems", [
+    ({"values": {"loss": "1.5"}}, 1),
+    ({"values": {"loss": "nan"}}, 1),
+    ({"values": {"loss": None}}, 1),
+    ({"values": {"loss": "inf"}}, 1),
+    ({"time": "5"}, 0),  # not a time: the run's last time, as one by one
+    ({"step": True}, 1),
+])
+def test_apply_many_agrees_with_apply_on_odd_values(odd, problems):
+    """The bulk path must not read as numbers what the one-record path
+    rejects (np.fromiter takes "1.5", None, ...)."""
+    recs = [header()]
+    for i in range(10):
+        r = {"type": "metrics", "seq": i + 1, "step": i, "time": 1000.0 + i, "values": {"loss": float(i)}}
+        if i == 4:
+            r.update(odd)
+        recs.append(r)
+    a, b = Store(), Store()
+    for r in recs:
+        a.apply(r, "s")
+    b.apply_many(recs, "s")
+    ra, rb = a.get("r1"), b.get("r1")
+    assert ra.problems == rb.problems == problems
+    sa, sb = ra.get("loss"), rb.get("loss")
+    assert sa.values.tobytes() == sb.values.tobytes()
+    assert sa.steps.tolist() == sb.steps.tolist() and sa.times.tobytes() == sb.times.tobytes()

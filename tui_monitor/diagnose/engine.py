@@ -178,7 +178,22 @@ class Diagnoser:
         self.updates += 1
         s = self.settings
         touched: List[RunState] = []
-        for run in list(self.store.runs.values()):
+        changes = Changes()
+        runs = self.store.runs
+        # States whose key no longer names their run: a placeholder run the
+        # store renamed when its stream's header came, or a run that left the
+        # store. Drop them and retract what they said; the run carries on
+        # under its new key (a fresh state below).
+        stale = [(key, st) for key, st in self.states.items() if key not in runs or st.run.key != key]
+        dirty_groups = set()
+        for key, st in stale:
+            del self.states[key]
+            self._merge(st.findings, {}, changes)
+            st.findings = {}
+            for g, ev in self._group_cross.items():
+                if key in ev:
+                    dirty_groups.add(g)
+        for run in list(runs.values()):
             st = self.states.get(run.key)
             if st is None:
                 st = self.states[run.key] = RunState(run, self.task)
@@ -196,17 +211,19 @@ class Diagnoser:
                 st.stalled_since = st.train.n_finite
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
             touched.append(st)
-        changes = Changes()
         self._update_jobs(changes)  # time-based: every update, even when no run moved
-        if not touched:
+        if not touched and not dirty_groups:
             return changes
-        # cross-run evidence for the groups a touched run belongs to
+        # cross-run evidence for the groups a touched (or dropped) run belongs to
         all_states = list(self.states.values())
         by_group = groups(all_states)
-        dirty_groups = {data_key(st.run) for st in touched}
+        dirty_groups.update(data_key(st.run) for st in touched)
         redo = {st.run.key: st for st in touched}
         for g in dirty_groups:
             members = by_group.get(g, [])
+            if not members:
+                self._group_cross.pop(g, None)
+                continue
             new = cross_evidence(members, s, self.baseline) if len(members) > 1 else {m.run.key: {} for m in members}
             old = self._group_cross.get(g, {})
             if _cross_sig(new) != _cross_sig(old):
@@ -219,7 +236,8 @@ class Diagnoser:
             new = {f.id: f for f in self._run_findings(st, cross)}
             self._merge(st.findings, new, changes)
             st.findings = new
-        if any(("fold" in (st.run.tags or {})) for st in touched):
+        if any(("fold" in (st.run.tags or {})) for st in touched) or \
+                any(("fold" in (st.run.tags or {})) for _, st in stale):
             self._cv = cv_summaries(all_states)
         return changes
 

@@ -16,8 +16,10 @@ def report_dict(engine) -> Dict[str, Any]:
     """``{"schema": 1, "findings": [...], "runs": [...], "cv": [...], "summary": {...}}``."""
     findings = [f.to_dict() for f in engine.findings]
     runs = []
-    for st in engine.states.values():
-        p = st and engine.decision_path(st.run.key)
+    for key, st in list(engine.states.items()):
+        # by the state's key: a run renamed since the last update still has
+        # its state under the old key (``st.run.key`` has no state yet)
+        p = engine.decision_path(key)
         r = st.run
         runs.append({"run_id": r.run_id, "rank": r.rank, "name": r.name, "status": r.status,
                      "last_step": st.train.last_step, "verdict": p.verdict,

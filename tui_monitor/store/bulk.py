@@ -25,6 +25,12 @@ __all__ = ["BulkApply", "PointBatch"]
 #: Consecutive metrics records with the same names and split taken as one
 #: block (one numpy array, one ``extend`` per series) when at least this many.
 _BLOCK_MIN = 8
+#: Value types the bulk path converts itself (as ``store._number`` does);
+#: anything else sends the stretch to the record-by-record path.
+_PLAIN_NUMBERS = frozenset((float, int, bool))
+_NONFINITE_STRINGS = frozenset(("NaN", "Infinity", "-Infinity"))
+_INT = frozenset((int,))
+_TIME_TYPES = frozenset((float, int))
 _METRICS_FIELDS = ("type", "seq", "step", "time", "split", "values", "text")
 
 
@@ -130,12 +136,28 @@ class BulkApply:
         try:  # columns by C-level loops; a missing field fails or shows in the dtype
             sq = np.array(list(map(field("seq"), records[start:end])))
             for (split, names), block in groups.items():
-                st = np.array(list(map(field("step"), block)))
-                tm = np.array(list(map(field("time"), block)), dtype=np.float64)
+                steps = list(map(field("step"), block))
+                times = list(map(field("time"), block))
+                # As the one-record path reads them: integer steps (not bools),
+                # times that are numbers (np.array would parse "5" or take True).
+                if not set(map(type, steps)) <= _INT or not set(map(type, times)) <= _TIME_TYPES:
+                    return start
+                st = np.array(steps)
+                tm = np.array(times, dtype=np.float64)
                 row = operator.itemgetter(*names)  # a tuple, or with one name the value
                 flat = map(row, map(field("values"), block))
                 if len(names) > 1:
                     flat = itertools.chain.from_iterable(flat)
+                flat = list(flat)
+                kinds = set(map(type, flat))
+                if not kinds <= _PLAIN_NUMBERS:
+                    # np.fromiter would take "1.5", "nan" or None as numbers
+                    # where the one-record path counts a problem: only the
+                    # stream format's non-finite strings may ride along.
+                    if not kinds <= _PLAIN_NUMBERS | {str} or not _NONFINITE_STRINGS.issuperset(
+                        v for v in flat if v.__class__ is str
+                    ):
+                        return start
                 vals = np.fromiter(flat, dtype=np.float64, count=len(block) * len(names))
                 if st.dtype.kind != "i" or np.isnan(tm).any():
                     return start

@@ -110,7 +110,7 @@ class Series:
         self._values = np.empty(capacity, dtype=np.float64)
         #: Steps never decreased so far (repeats allowed).
         self.monotonic = True
-        #: Wall times never decreased so far.
+        #: Wall times never decreased so far (and none was NaN).
         self.times_monotonic = True
         self._last_step = None  # type: Optional[int]
         self._last_time = -math.inf
@@ -186,7 +186,7 @@ class Series:
         last = self._last_step
         if last is not None and step < last:
             self.monotonic = False
-        if time < self._last_time:
+        if not (time >= self._last_time):  # NaN-safe: a NaN time (either side) ends the sorted order
             self.times_monotonic = False
         self._last_step = step
         self._last_time = time
@@ -221,8 +221,8 @@ class Series:
             ):
                 self.monotonic = False
         if self.times_monotonic:
-            if float(times[0]) < self._last_time or (
-                k > 1 and bool((times[1:] < times[:-1]).any())
+            if not (float(times[0]) >= self._last_time) or (  # NaN-safe, as in append
+                k > 1 and not bool((times[1:] >= times[:-1]).all())
             ):
                 self.times_monotonic = False
         self._last_step = int(steps[-1])

@@ -44,6 +44,12 @@ def _time_of(record: dict, default: float = math.nan) -> float:
     return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else default
 
 
+def _time_or_last(run: Any, record: dict) -> float:
+    """The record's time, else the run's latest (a record without one
+    happened no earlier than what came before it)."""
+    return _time_of(record, run.last_seen if run.last_seen is not None else math.nan)
+
+
 def _number(v: Any) -> Optional[float]:
     """A metric value as a float, or None when it is not a number."""
     if type(v) is float:
@@ -266,6 +272,8 @@ class Store(BulkApply):
                 # The stream's records came first: rename its run.
                 runs = dict(self.runs)
                 runs.pop(prior.key, None)
+                if prior.name == prior.run_id:  # still named after the stream token
+                    prior.name = run_id
                 prior.run_id, prior.rank = key
                 runs[key] = prior
                 self.runs = runs
@@ -358,7 +366,7 @@ class Store(BulkApply):
 
     def _on_metrics(self, run: Run, record: dict, batch: PointBatch) -> None:
         step = self._required_step(run, record)
-        t = _time_of(record, run.last_seen if run.last_seen is not None else math.nan)
+        t = _time_or_last(run, record)
         run.last_log = t
         split = record.get("split")
         if split is not None and not isinstance(split, str):
@@ -399,7 +407,7 @@ class Store(BulkApply):
         step = record.get("step")
         if not isinstance(step, int) or isinstance(step, bool):
             step = run.last_step if run.last_step is not None else 0
-        t = _time_of(record)
+        t = _time_or_last(run, record)
         values = record.get("values")
         if not isinstance(values, dict):
             return
@@ -411,7 +419,7 @@ class Store(BulkApply):
 
     def _on_grads(self, run: Run, record: dict, batch: PointBatch) -> None:
         step = self._required_step(run, record)
-        t = _time_of(record)
+        t = _time_or_last(run, record)
 
         def put(kind, key, v):
             batch.put(run, kind, key, step, t, v)
