@@ -185,7 +185,7 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=_command("demo"))
 
 
-#: Every subcommand, by its adder. Later: demo.
+#: Every subcommand, by its adder.
 _COMMANDS: Sequence[Callable[[Any], None]] = (_add_cat, _add_watch, _add_diagnose, _add_demo, _add_version)
 
 

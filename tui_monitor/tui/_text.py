@@ -3,43 +3,17 @@
 Everything that comes from a stream (run names, metric names, configs, error
 messages) is *data*: it is never parsed as Rich or Textual markup, and control
 characters (a terminal escape such as ``\\x1b[31m``), bidi overrides and lone
-surrogates are shown escaped instead of being sent to the terminal. Use
-:func:`plain` for a :class:`rich.text.Text`, :func:`safe` for the string.
+surrogates are shown escaped instead of being sent to the terminal
+(:func:`safe`, the same escapes as the plain-text commands use).
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Dict
 
-from rich.style import Style
-from rich.text import Text
-
+from ..safe_text import clean as safe
 from ..safe_text import fmt_count, fmt_num  # noqa: F401 - one copy, shared with the plain-text commands
 
-__all__ = ["safe", "plain", "fmt_num", "fmt_count", "fmt_duration", "shorten"]
-
-
-def _table() -> Dict[int, str]:
-    table = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7F, 0xA0))}
-    for c in list(range(0x202A, 0x202F)) + list(range(0x2066, 0x206A)) + [0x200E, 0x200F, 0x061C]:
-        table[c] = "\\u%04x" % c
-    for c in range(0xD800, 0xE000):
-        table[c] = "\\u%04x" % c
-    return table
-
-
-_ESCAPES = _table()
-
-
-def safe(value: Any) -> str:
-    """``value`` as a string with control characters, bidi overrides and lone
-    surrogates escaped (``\\x1b``, ``\\u202e``)."""
-    return str(value).translate(_ESCAPES)
-
-
-def plain(value: Any, style: "str | Style" = "") -> Text:
-    """A :class:`Text` holding ``value`` literally (no markup), made safe."""
-    return Text(safe(value), style=style, no_wrap=True, end="")
+__all__ = ["safe", "fmt_num", "fmt_count", "fmt_duration", "shorten"]
 
 
 def shorten(s: str, width: int) -> str:

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from ._text import safe
 from .chart import ChartSpec
 from .chartdata import build_chart
-from .findings import decision_path, finding_runs, finding_title, matches_run, path_from_engine, worst_by_run
+from .findings import decision_path, finding_title, is_about, path_from_engine, worst_by_run
 from .jobview import job_key, job_layout, job_row
 from .widgets import ChartView, DecisionPathView, FindingsList, RunsTable
 from .widgets.findings import path_line
@@ -98,7 +98,7 @@ class Panels:
         runs = self.chart_runs()
         view = self.query_one(DecisionPathView)
         if not runs:
-            view.show([], [])
+            view.update(Text("decision path: no run", style="dim"))
             return
         out = Text(no_wrap=False, end="")
         # the cross-validation summary of the folds shown, first (it is the answer for a group)
@@ -126,7 +126,7 @@ class Panels:
         out = []
         chosen = self.chosen
         if chosen is not None:
-            fr = [r for r in runs if any(matches_run(ref, r) for ref in finding_runs(chosen)[:1])]
+            fr = [r for r in runs if is_about(chosen, r)]
             if fr and getattr(chosen, "step", None) is not None:
                 out.append((fr[0], chosen.step, "%s @%s" % (finding_title(chosen), chosen.step)))
                 return out

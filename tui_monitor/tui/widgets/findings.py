@@ -2,7 +2,7 @@
 decision-path view (where a run stands in the guidance)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from rich.text import Text
 from textual.message import Message
@@ -11,9 +11,9 @@ from textual.widgets.option_list import Option
 
 from .._text import safe
 from .steady import SteadyStatic
-from ..findings import decision_path, finding_text, sort_findings
+from ..findings import finding_text, sort_findings
 
-__all__ = ["FindingsList", "DecisionPathView", "path_text", "path_line"]
+__all__ = ["FindingsList", "DecisionPathView", "path_line"]
 
 
 class FindingsList(OptionList):
@@ -63,46 +63,15 @@ class FindingsList(OptionList):
         if 0 <= i < len(self.findings):
             self.post_message(self.Chosen(self.findings[i]))
 
-    def current(self) -> Optional[Any]:
-        i = self.highlighted
-        if i is not None and 0 <= i < len(self.findings):
-            return self.findings[i]
-        return None
-
 
 _STATE_STYLE = {"yes": "bold #ef5350", "no": "#81c784", "open": "#fff176", "skip": "dim"}
 _STATE_ICON = {"yes": "✗", "no": "✓", "open": "…", "skip": "·"}
-
-
-def path_text(run: Any, findings: Sequence[Any], has_val: bool) -> Text:
-    """The decision path of ``run`` as one or two lines."""
-    t = Text(no_wrap=False, end="")
-    t.append(safe(run.name), "bold")
-    t.append(": ")
-    for i, (question, answer, state) in enumerate(decision_path(run, findings, has_val)):
-        if i:
-            t.append(" → ", "dim")
-        t.append("%s %s " % (_STATE_ICON[state], question), _STATE_STYLE[state])
-        t.append(answer, "bold" if state in ("yes", "no") else "dim")
-    return t
 
 
 class DecisionPathView(SteadyStatic):
     DEFAULT_CSS = """
     DecisionPathView { height: auto; max-height: 6; padding: 0 1; border-top: solid $primary-darken-2; }
     """
-
-    def show(self, runs: Sequence[Any], findings: Sequence[Any]) -> None:
-        if not runs:
-            self.update(Text("decision path: no run", style="dim"))
-            return
-        out = Text(no_wrap=False, end="")
-        for i, run in enumerate(runs[:3]):
-            if i:
-                out.append("\n")
-            has_val = any(k[0] in ("val", "test") for k in run.metrics())
-            out.append_text(path_text(run, findings, has_val))
-        self.update(out)
 
 
 def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:

@@ -66,16 +66,12 @@ class RunsTable(ScrollView, can_focus=True):
     class RowHighlighted(Message):
         """The cursor is on a different row (``key`` None: the table is empty)."""
 
-        def __init__(self, key: Optional[str], index: int) -> None:
+        def __init__(self, key: Optional[str]) -> None:
             super().__init__()
-            self.key, self.index = key, index
+            self.key = key
 
-    class RowSelected(Message):
+    class RowSelected(RowHighlighted):
         """Enter, or a click on the highlighted row."""
-
-        def __init__(self, key: str, index: int) -> None:
-            super().__init__()
-            self.key, self.index = key, index
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -187,10 +183,10 @@ class RunsTable(ScrollView, can_focus=True):
         key = self.cursor_key()
         if key != self._announced:
             self._announced = key
-            self.post_message(self.RowHighlighted(key, self.cursor_row))
+            self.post_message(self.RowHighlighted(key))
 
     def _scroll_into_view(self) -> None:
-        visible = max(self.scrollable_content_region.height - 1, 1)
+        visible = self._page()
         top = int(self.scroll_offset.y)
         if self.cursor_row < top:
             self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
@@ -198,6 +194,7 @@ class RunsTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
 
     def _page(self) -> int:
+        """Rows visible under the header."""
         return max(self.scrollable_content_region.height - 1, 1)
 
     def action_cursor_up(self) -> None:
@@ -221,7 +218,7 @@ class RunsTable(ScrollView, can_focus=True):
     def action_select_cursor(self) -> None:
         key = self.cursor_key()
         if key is not None:
-            self.post_message(self.RowSelected(key, self.cursor_row))
+            self.post_message(self.RowSelected(key))
 
     def _on_click(self, event: events.Click) -> None:
         if event.y < 1:  # the header
