@@ -49,11 +49,6 @@ class RunState:
         self.gradient: List[Dict[str, Any]] = []
         self.findings: Dict[str, Finding] = {}
         self.cache: Dict[str, Any] = {}  # detectors' memo of per-evaluation values
-        self.stalled_since: Optional[int] = None  # point count when the stall began
-
-    def stalled_for(self) -> int:
-        """Logged points since the training loss last made progress (0 when it does)."""
-        return 0 if self.stalled_since is None else self.train.n_finite - self.stalled_since
 
     # helpers for the detectors
     def loss_name(self, split: str) -> Optional[str]:
@@ -146,10 +141,6 @@ class Diagnoser:
         """Current findings, most urgent first (severity, then confidence)."""
         return sorted(self._findings.values(), key=lambda f: (-severity_rank(f.severity), -f.confidence, f.id))
 
-    def findings_for(self, run_key: RunKey) -> List[Finding]:
-        """Findings about one run (it comes first in ``runs``)."""
-        return [f for f in self.findings if f.runs and f.runs[0] == tuple(run_key)]
-
     def worst(self) -> Optional[str]:
         """The highest severity among current findings, or None."""
         fs = self.findings
@@ -204,11 +195,6 @@ class Diagnoser:
             st.version = run.version
             st.feed()
             st.assessment = assess(st, s, st.assessment)
-            halted = bool(st.assessment.get("stalled") or st.assessment.get("no_progress"))
-            if not halted:
-                st.stalled_since = None
-            elif st.stalled_since is None:
-                st.stalled_since = st.train.n_finite
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
             touched.append(st)
         self._update_jobs(changes)  # time-based: every update, even when no run moved

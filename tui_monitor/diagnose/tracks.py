@@ -49,18 +49,16 @@ def pick_lr(run) -> Optional[str]:
 class LossTrack:
     """Block summaries of a (noisy, per-step) loss series."""
 
-    __slots__ = ("cursor", "count", "n_finite", "head", "nonfinite", "first_nonfinite", "last_nonfinite",
+    __slots__ = ("cursor", "n_finite", "head", "nonfinite", "first_nonfinite",
                  "block", "bmean", "bmin", "bmax", "bfirst", "blast", "pend_v", "pend_s", "noise",
-                 "last_step", "last_value", "first_step", "_raw", "_raw_new")
+                 "last_step", "first_step", "_raw", "_raw_new")
 
     def __init__(self, block: int = 4) -> None:
         self.cursor = 0
-        self.count = 0  # points seen
         self.n_finite = 0
         self.head: List[float] = []
         self.nonfinite = 0
         self.first_nonfinite: Optional[Tuple[int, float]] = None
-        self.last_nonfinite: Optional[Tuple[int, float]] = None
         self.block = block
         self.bmean: List[float] = []
         self.bmin: List[float] = []
@@ -71,7 +69,6 @@ class LossTrack:
         self.pend_s = np.empty(0, dtype=np.int64)
         self.noise: Optional[float] = None  # minibatch noise (std), robust, recent
         self.last_step: Optional[int] = None
-        self.last_value: Optional[float] = None
         self.first_step: Optional[int] = None
         self._raw = np.empty(0)  # the last 64 finite values, for the noise estimate
         self._raw_new = 0
@@ -85,18 +82,15 @@ class LossTrack:
         steps = np.asarray(snap.steps[self.cursor:n], dtype=np.int64)
         vals = np.asarray(snap.values[self.cursor:n], dtype=np.float64)
         self.cursor = n
-        self.count += len(vals)
         if self.first_step is None:
             self.first_step = int(steps[0])
         self.last_step = int(steps[-1])
-        self.last_value = float(vals[-1])
         fin = np.isfinite(vals)
         if not fin.all():
             bad = np.flatnonzero(~fin)
             self.nonfinite += len(bad)
             if self.first_nonfinite is None:
                 self.first_nonfinite = (int(steps[bad[0]]), float(vals[bad[0]]))
-            self.last_nonfinite = (int(steps[bad[-1]]), float(vals[bad[-1]]))
             steps, vals = steps[fin], vals[fin]
         if not len(vals):
             return True
@@ -151,10 +145,6 @@ class LossTrack:
     def initial(self) -> Optional[float]:
         """The loss the run started at: the median of its first finite values."""
         return float(np.median(self.head)) if self.head else None
-
-    @property
-    def points_per_block(self) -> int:
-        return self.block
 
     def best(self) -> Optional[Tuple[float, int]]:
         """(level, step): the lowest block mean, a smoothed best."""
@@ -303,12 +293,11 @@ class GradTrack:
 
     KEEP = 8
 
-    __slots__ = ("cursors", "recent", "norm_cursor", "norm_head", "norm_recent", "layers", "first_steps")
+    __slots__ = ("cursors", "recent", "norm_cursor", "norm_head", "norm_recent", "layers")
 
     def __init__(self) -> None:
         self.cursors: Dict[Tuple[str, str], int] = {}
         self.recent: Dict[Tuple[str, str], List[Tuple[int, float]]] = {}
-        self.first_steps: Dict[Tuple[str, str], int] = {}
         self.norm_cursor = 0
         self.norm_head: List[float] = []
         self.norm_recent: List[Tuple[int, float]] = []
@@ -337,8 +326,6 @@ class GradTrack:
                 snap = series.snapshot()
                 lo = max(c, n - self.KEEP)
                 pts = list(zip(snap.steps[lo:n].tolist(), snap.values[lo:n].tolist()))
-                if key not in self.first_steps:
-                    self.first_steps[key] = int(snap.steps[0])
                 self.recent[key] = (self.recent.get(key, []) + pts)[-self.KEEP:]
                 self.cursors[key] = n
                 changed = True

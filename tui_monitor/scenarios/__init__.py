@@ -75,9 +75,3 @@ SCENARIOS: Dict[str, Scenario] = dict([
                                            "drawn like the training data"),
     _s("cv_fold", HEALTHY, group="cv", description="one fold of a 5-fold cross-validation (--fold K)"),
 ])
-
-#: The scenarios of each group, in the order they are generated.
-GROUPS: Dict[str, Tuple[str, ...]] = {}
-for _name, _sc in SCENARIOS.items():
-    if _sc.group:
-        GROUPS[_sc.group] = GROUPS.get(_sc.group, ()) + (_name,)

@@ -267,10 +267,6 @@ class Series:
         s, v = self._steps, self._values
         return int(s[n - 1]), float(v[n - 1])
 
-    def last_time(self) -> Optional[float]:
-        n = self._n
-        return float(self._times[n - 1]) if n else None
-
     def last_finite(self) -> Optional[Tuple[int, float]]:
         """``(step, value)`` of the last point with a finite value."""
         snap = self.snapshot()
