@@ -398,3 +398,177 @@ def test_system_samples_off(tmp_path):
     run.log({"loss": 1.0}, step=0)
     run.close()
     assert not [r for r in records(run.path) if r["type"] == "system"]
+
+
+def test_heartbeats_come_although_system_samples_are_written_more_often(tmp_path):
+    """System samples (every system_every) are writes too: they must not hold
+    back the heartbeats of a quiet loop (with the defaults, 5 s < 10 s, they did)."""
+    run = tm.init("quiet", dir=tmp_path, flush_every=0.01, heartbeat_every=0.25, system_every=0.05)
+    run.log({"loss": 1.0}, step=7)
+
+    def three_heartbeats():
+        recs = records(run.path) if os.path.exists(run.path) else []
+        return recs if sum(r["type"] == "heartbeat" for r in recs) >= 3 else None
+
+    recs = wait_for(three_heartbeats, timeout=10, message="three heartbeats between system samples")
+    run.close()
+    hb = [r for r in recs if r["type"] == "heartbeat"]
+    samples = [r["time"] for r in recs if r["type"] == "system"]
+    assert any(hb[0]["time"] < t < hb[1]["time"] for t in samples)   # samples were written in between
+    assert all(h["step"] == 7 and h["last_log"] == hb[0]["last_log"] for h in hb)
+    assert hb[0]["time"] - hb[0]["last_log"] >= 0.25
+    assert all(b["time"] - a["time"] >= 0.25 for a, b in zip(hb, hb[1:]))   # one per heartbeat_every, no more
+    assert all(any("three_heartbeats" in w or "wait_for" in w for w in h["where"]) for h in hb)
+
+
+def test_one_bad_record_costs_only_itself(tmp_path, capfd):
+    """A record the writer cannot convert (gradients taken at a step that is
+    no number) is dropped and counted; the rest of its flush pass is kept and
+    close() does not raise."""
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    model = torch.nn.Linear(3, 2)
+    run = tm.init("badstep", dir=tmp_path, model=model, watch_every=1, flush_every=3600, system_every=0)
+    wait_for(lambda: os.path.exists(run.path) and records(run.path), message="the header")  # later: one pass
+    run.log({"loss": 1.0}, step=0)
+    model(torch.ones(1, 3)).sum().backward()
+    run.log({"loss": 2.0}, step="e1")       # the gradients of that backward pass take this step
+    run.log({"loss": 3.0}, step=2)
+    run.close()                             # the one pass: raised here before
+    recs = records(run.path)
+    assert [r["seq"] for r in recs] == list(range(len(recs)))
+    assert [r["type"] for r in recs] == ["run", "metrics", "metrics", "metrics", "dropped", "end"]
+    assert [r["values"]["loss"] for r in recs if r["type"] == "metrics"] == [1.0, 2.0, 3.0]
+    assert recs[-2]["count"] == 1 and recs[-2]["reasons"] == {"bad record": 1}
+    assert recs[-1]["dropped"] == 1 and recs[-1]["status"] == "finished"
+    assert run.drop_reasons == {"bad record": 1}
+    assert "could not convert a logged record" in capfd.readouterr().err
+
+
+def test_socket_buffer_put_while_another_thread_snapshots(tmp_path):
+    """put() (the writer thread) and unsent() (the socket thread) at once:
+    no 'deque mutated during iteration', and every snapshot is a whole tail."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]               # nobody listens: the sink only buffers
+    run = tm.init("race", dir=tmp_path, to=f"127.0.0.1:{port}", flush_every=3600, socket_buffer=500)
+    wait_for(lambda: run._seq >= 1, message="the header")
+    sink = run._socket
+    done, errors = threading.Event(), []
+
+    def writer():
+        try:
+            for seq in range(1, 200_001):
+                sink.put(seq, b"{}\n")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+        done.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    snaps = 0
+    try:
+        while not done.is_set():
+            tail = sink.unsent(-1)
+            seqs = [seq for seq, _ in tail]
+            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))) and len(seqs) <= 500
+            snaps += 1
+        t.join()
+        assert errors == [] and snaps > 0
+        assert [seq for seq, _ in sink.unsent(199_000)] == list(range(199_501, 200_001))
+    finally:
+        done.wait()
+        run.close(socket_timeout=0.1)
+
+
+class LateListener(Listener):
+    """Welcomes only once ``go`` is set, so the sink meets a long backlog that
+    the writer keeps adding to while it is sent; accepts again if dropped."""
+
+    def __init__(self):
+        self.go = threading.Event()
+        super().__init__()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            f = conn.makefile("rb")
+            self.hellos.append(json.loads(f.readline()))
+            self.go.wait()
+            conn.sendall(b'{"type":"welcome","have":-1}\n')
+            try:
+                for line in f:
+                    rec = json.loads(line)
+                    self.records.append(rec)
+                    conn.sendall(json.dumps({"type": "ack", "seq": rec["seq"]}).encode() + b"\n")
+            except OSError:
+                pass
+            conn.close()
+
+
+def test_socket_sink_sends_a_backlog_while_the_writer_adds_to_it(capfd):
+    """The socket thread walks a long unsent tail while the writer thread
+    appends to it (threads switched often): the connection must survive."""
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        _backlog_while_writing(capfd)
+    finally:
+        sys.setswitchinterval(old_interval)
+
+
+def _backlog_while_writing(capfd):
+    listener = LateListener()
+    run = tm.init("backlog", dir=False, to=f"127.0.0.1:{listener.port}", flush_every=0.001, system_every=0)
+    for step in range(20_000):
+        run.log({"loss": float(step)}, step=step)
+    wait_for(lambda: run._seq > 20_000, message="the backlog in the socket buffer")
+    listener.go.set()
+    for step in range(20_000, 60_000):
+        run.log({"loss": float(step)}, step=step)
+    run.close(socket_timeout=20)
+    wait_for(lambda: listener.records and listener.records[-1]["type"] == "end", message="the end record")
+    assert "cannot stream" not in capfd.readouterr().err
+    assert len(listener.hellos) == 1                     # one connection, never torn down
+    assert [r["seq"] for r in listener.records] == list(range(len(listener.records)))
+    assert [r["step"] for r in listener.records if r["type"] == "metrics"] == list(range(60_000))
+    listener.server.close()
+
+
+class DroppingListener:
+    """Welcomes every connection, then closes it at once."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.welcomed = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            conn.makefile("rb").readline()
+            conn.sendall(b'{"type":"welcome","have":-1}\n')
+            self.welcomed += 1
+            conn.close()
+
+
+def test_socket_backoff_starts_again_after_a_welcome(tmp_path):
+    """A listener that welcomes and then drops the connection is retried
+    every 0.5 s: the backoff resets on the welcome (it grew 0.5, 1, 2, 4 s...)."""
+    listener = DroppingListener()
+    run = tm.init("flaky", dir=tmp_path, to=f"127.0.0.1:{listener.port}", flush_every=0.01, system_every=0)
+    run.log({"loss": 1.0}, step=0)
+    try:
+        # after three welcomes the wait before the next try is back at 0.5-1 s
+        # (never reset, it would have doubled to 2-4 s by now)
+        wait_for(lambda: listener.welcomed >= 3, timeout=30.0, message="three connections")
+        assert run._socket.backoff <= 1.0
+    finally:
+        run.close(socket_timeout=0.1)
+        listener.server.close()

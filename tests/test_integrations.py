@@ -235,3 +235,50 @@ def test_plain_torch_helper_only_rank_zero_writes(tmp_path, monkeypatch):
     r = only_run(read(tmp_path / "r0"))
     assert r.name == "lin" and r.model["params"] == 8 and series(r, "loss")[0] == [0, 1, 2]
     assert only_run(read(tmp_path / "all")).rank == 1
+
+
+LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GLOBAL_RANK", "TORCHELASTIC_RUN_ID", "MASTER_ADDR",
+                 "MASTER_PORT", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_JOB_ID", "SLURM_STEP_ID",
+                 "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK", "PMI_RANK",
+                 "PMI_SIZE", "TUI_MONITOR_RUN_ID", "TUI_MONITOR_RANKS")
+
+
+def test_plain_torch_helper_under_slurm_without_world_size(tmp_path, monkeypatch):
+    """srun sets SLURM_PROCID/SLURM_NTASKS, not RANK/WORLD_SIZE: the helper's
+    run has the launcher's rank and world size, the job's run id and its own
+    -rankN stream (it was world size 1, one file name for every rank)."""
+    from tui_monitor.integrations.torch import NullRun, monitor
+    for var in LAUNCHER_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    model = torch.nn.Linear(3, 2)
+    assert isinstance(monitor(model, dir=str(tmp_path / "zero")), NullRun)   # rank 1 does not write by default
+    run = monitor(model, name="lin", dir=str(tmp_path / "all"), all_ranks=True)
+    run.log({"loss": torch.tensor(0.5), "acc": 0.9}, step=0)
+    run.close()
+    assert (run.rank, run.world_size, run.local_rank, run.run_id) == (1, 2, 1, "slurm-4242")
+    assert run.path.endswith("-rank1.jsonl")
+    r = only_run(read(tmp_path / "all"))
+    assert (r.rank, r.world_size) == (1, 2) and series(r, "loss") == ([0], [0.5])
+    assert ("train", "acc") not in r.series          # a rank other than 0 writes the small stream
+
+
+def test_launcher_rank_without_its_world_size(monkeypatch):
+    from tui_monitor import hook
+    from tui_monitor.integrations._common import global_rank
+    for var in LAUNCHER_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert hook.distributed_info() == (0, None, 1, None) and global_rank() == 0
+    monkeypatch.setenv("GLOBAL_RANK", "3")                      # Lightning's
+    assert hook.distributed_info() == (3, None, 1, None) and global_rank() == 3
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert hook.distributed_info() == (3, None, 4, None)
+    monkeypatch.setenv("RANK", "2")                             # torchrun's wins
+    assert hook.distributed_info()[0] == global_rank() == 2
+    for var in ("RANK", "GLOBAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "5")             # mpirun, no size variable
+    assert hook.distributed_info() == (5, None, 1, None) and global_rank() == 5

@@ -252,6 +252,11 @@ class _SocketSink:
         self.run, self.address, self.token, self.cap = run, address, token, cap
         self.family, self.addr = parse_address(address)
         self.buf = collections.deque()   # (seq, line), the last ``cap`` records
+        # put() runs in the writer thread and the sending loop in this sink's
+        # own: a deque iterated while another thread appends raises, so the
+        # buffer is only touched under this lock.
+        self.lock = threading.Lock()
+        self.backoff = 0.5
         self.overflow = 0
         self.wake = threading.Event()
         self.stop = threading.Event()
@@ -262,26 +267,40 @@ class _SocketSink:
         self.thread.start()
 
     def put(self, seq, line):
-        self.buf.append((seq, line))
-        if len(self.buf) > self.cap:
-            old, _ = self.buf.popleft()
+        with self.lock:
+            self.buf.append((seq, line))
+            old = self.buf.popleft()[0] if len(self.buf) > self.cap else None
+        if old is not None:
             self.overflow += 1
             if old > self.acked and self.run._file is None:  # never delivered, and no file holds it
                 self.run._drop("socket buffer full", 1)
         self.wake.set()
 
+    def unsent(self, sent):
+        """The buffered (seq, line) pairs after ``sent``, oldest first: a
+        snapshot taken under the lock (the unsent records are the newest)."""
+        batch = []
+        with self.lock:
+            for seq, line in reversed(self.buf):
+                if seq <= sent:
+                    break
+                batch.append((seq, line))
+        batch.reverse()
+        return batch
+
     def delivered(self):
-        return not self.buf or self.acked >= self.buf[-1][0]
+        with self.lock:
+            return not self.buf or self.acked >= self.buf[-1][0]
 
     def _loop(self):
-        backoff = 0.5
+        sock = None
         while True:
             try:
                 sock = socket.socket(self.family, socket.SOCK_STREAM)
                 sock.settimeout(5)
                 sock.connect(self.addr)
                 self._session(sock)
-                backoff = 0.5
+                self.backoff = 0.5
             except Exception as e:  # noqa: BLE001 - the listener is someone else's process
                 self.run._warn(f"cannot stream to {self.address}: {e}; keeping up to {self.cap} records to resend")
             finally:
@@ -295,8 +314,8 @@ class _SocketSink:
                     return
                 time.sleep(0.1)
                 continue
-            self.stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+            self.stop.wait(self.backoff)
+            self.backoff = min(self.backoff * 2, 30.0)
 
     def _session(self, sock):
         hello = {"type": "hello", "v": FORMAT_VERSION, "run_id": self.run.run_id, "rank": self.run.rank}
@@ -310,17 +329,13 @@ class _SocketSink:
         have = int(reply.get("have", -1))  # a listener restarted since knows less than it acked
         self.acked = have
         self.connected = True
+        self.backoff = 0.5  # welcomed: a later drop retries soon, however many failures came before
         sock.settimeout(30)  # a listener that stops reading for this long is reconnected
         sent = have
         pending = b""
         while True:
-            batch = []
-            for seq, line in reversed(self.buf):  # the unsent records are the newest
-                if seq <= sent:
-                    break
-                batch.append((seq, line))
+            batch = self.unsent(sent)
             if batch:
-                batch.reverse()
                 sock.sendall(b"".join(line for _, line in batch))
                 sent = batch[-1][0]
             if self.stop.is_set() and self.delivered():
@@ -381,7 +396,9 @@ def _main_thread_where(depth=3):
 def distributed_info():
     """(rank, local rank, world size, job id) of this process, from
     ``torch.distributed`` when it is initialised (never imported here), else
-    from the launcher's environment (torchrun, SLURM, Open MPI, PMI)."""
+    from the launcher's environment (torchrun, Lightning's ``GLOBAL_RANK``,
+    SLURM, Open MPI, PMI). A launcher's rank variable counts even without its
+    world-size variable (the world size is then 1)."""
     env = os.environ
     rank = world = None
     dist = sys.modules.get("torch.distributed")
@@ -391,10 +408,11 @@ def distributed_info():
     except Exception:  # noqa: BLE001
         pass
     if rank is None:
-        for r, w in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
+        for r, w in (("RANK", "WORLD_SIZE"), ("GLOBAL_RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
                      ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")):
-            if env.get(r, "").isdigit() and env.get(w, "").isdigit():
-                rank, world = int(env[r]), int(env[w])
+            if env.get(r, "").isdigit():
+                rank = int(env[r])
+                world = int(env[w]) if env.get(w, "").isdigit() else None
                 break
     local = next((int(env[k]) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK")
                   if env.get(k, "").isdigit()), None)
@@ -443,7 +461,7 @@ class Run:
         self._seq = 0
         self._last_step = -1
         self._last_log = None
-        self._last_write = 0.0
+        self._last_hb = time.time()  # heartbeats come heartbeat_every after the last log or heartbeat
         self._warned = set()
         self._drop_reported = 0
         self._end = None
@@ -625,15 +643,28 @@ class Run:
             lines = []
             q = self._q
             while q:
-                rec = self._record(q.popleft())
+                payload = q.popleft()
+                try:
+                    rec = self._record(payload)
+                except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
+                    self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
+                    continue
                 if rec is not None:
                     lines.append(self._encode(rec))
+            quiet = not lines
             now = time.time()
             if self._sys is not None and self._seq and self._sys.due(now):
-                sample = self._system_record(now)
+                try:
+                    sample = self._system_record(now)
+                except Exception as e:  # noqa: BLE001 - a resource probe failing costs only its sample
+                    self._warn(f"system sample failed: {e!r}")
+                    sample = None
                 if sample is not None:
                     lines.append(self._encode(sample))
-            if not lines and now - self._last_write >= self.heartbeat_every and self._seq:
+            # Timed from the last log or heartbeat, not the last write: system
+            # samples (every 5 s by default) must not hold heartbeats back.
+            if quiet and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
+                self._last_hb = now
                 hb = {"type": "heartbeat", "time": now, "step": self._last_step}
                 if self._last_log is not None:
                     hb["last_log"] = self._last_log
@@ -649,8 +680,6 @@ class Run:
                 end["dropped"] = self.dropped
                 lines.append(self._encode(end))
                 self._ended = True
-            if lines:
-                self._last_write = now
             self._deliver(lines)
         finally:
             self._lock.release()
@@ -672,7 +701,7 @@ class Run:
             return None
         try:
             step = _number(step)
-        except TypeError:
+        except Exception:  # noqa: BLE001 - a step that is no number: the last good one
             step = self._last_step if isinstance(self._last_step, int) else 0
         if self._sys is not None and split in (None, "train"):
             self._sys.observe(step, t)
@@ -835,7 +864,10 @@ class Run:
         self.closed = True
         self._wake.set()
         self._end = end
-        self.flush(timeout=timeout)
+        try:
+            self.flush(timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
+            self._warn(f"writer error: {e!r}")
         unwritten = sum(p.count(b"\n") for p in self._pending)
         if unwritten:  # the file never took them: say so, at least in the count
             self._pending = []
