@@ -211,10 +211,8 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
     def run_by_key(self, key: Optional[str]) -> Optional[Any]:
         if key is None:
             return None
-        for run in list(self.store.runs.values()):
-            if RunsTable.row_key(run) == key:
-                return run
-        return None
+        run_id, sep, rank = key.rpartition("\x00")  # the inverse of RunsTable.row_key
+        return self.store.runs.get((run_id, int(rank))) if sep and rank.isdigit() else None
 
     def focus_run(self) -> Optional[Any]:
         table = self.query_one(RunsTable)

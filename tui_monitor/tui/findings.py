@@ -14,11 +14,11 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 
-from ._text import fmt_num, safe
+from ._text import fmt_num, safe, shorten
 from .palette import SEVERITY_STYLES
 
 __all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "is_about", "worst_by_run",
-           "finding_title", "finding_text", "decision_path", "PATH_STEPS", "make_diagnoser", "KIND_WORDS",
+           "finding_title", "finding_cell", "finding_text", "decision_path", "PATH_STEPS", "make_diagnoser", "KIND_WORDS",
            "engine_findings", "path_from_engine"]
 
 _SEVERITY = {"critical": 4, "error": 3, "high": 3, "warning": 2, "warn": 2, "medium": 2, "info": 1, "low": 1,
@@ -99,6 +99,14 @@ def finding_title(f: Any) -> str:
     if symptom and symptom != kind:
         return "%s: %s" % (words, symptom.replace("_", " "))
     return words or "finding"
+
+
+def finding_cell(f: Optional[Any], width: int = 22) -> Text:
+    """A table cell for finding ``f``: its title as a badge in its severity's
+    colours (empty without one)."""
+    if f is None:
+        return Text("", no_wrap=True)
+    return Text(" %s " % shorten(finding_title(f), width), style=SEVERITY_STYLES.get(severity_name(f), ""), no_wrap=True)
 
 
 def _evidence_text(ev: Any) -> str:

@@ -18,9 +18,9 @@ from rich.text import Text
 from ..store import decimate_arrays
 from ._text import fmt_num, safe, shorten
 from .chart import ChartSpec, Line
-from .findings import finding_title, severity_name, worst_by_run
+from .findings import finding_cell, worst_by_run
 from .gradpanel import step_timing
-from .palette import SEVERITY_STYLES, STATUS_STYLES, run_color
+from .palette import STATUS_STYLES, run_color
 
 __all__ = ["JOB_PREFIX", "job_of", "job_key", "job_of_key", "job_layout", "job_row", "job_members", "rank_lines",
            "job_chart", "rank_step_times", "fmt_secs", "status_summary"]
@@ -167,12 +167,7 @@ def job_row(run_id: str, ranks: Sequence[Any], now: float, expanded: bool, selec
         from ._text import fmt_count
 
         cells["params"] = Text(fmt_count(params), justify="right")
-    if worst is not None:
-        sev = severity_name(worst)
-        cells["finding"] = Text(" %s " % shorten(finding_title(worst), 22), style=SEVERITY_STYLES.get(sev, ""),
-                                no_wrap=True)
-    else:
-        cells["finding"] = Text("", no_wrap=True)
+    cells["finding"] = finding_cell(worst)
     return cells
 
 
@@ -231,9 +226,8 @@ def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 
             t.append(" %10s" % fmt_secs(v), "bold #ffb74d" if hot else "")
         f = worst.get(r.key)
         if f is not None:
-            sev = severity_name(f)
             t.append("  ")
-            t.append(" %s " % shorten(finding_title(f), 24), SEVERITY_STYLES.get(sev, ""))
+            t.append_text(finding_cell(f, 24))
     return t
 
 

@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from rich.text import Text
 
 from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
-from ..findings import finding_title, severity_name, severity_rank
-from ..palette import SEVERITY_STYLES, STATUS_STYLES
+from ..findings import finding_cell, severity_rank
+from ..palette import STATUS_STYLES
 
 __all__ = ["run_row", "COLUMNS", "order_runs", "run_group", "group_key", "group_of_key", "group_row",
            "layout_rows", "local_cv", "worst_of"]
@@ -121,12 +121,7 @@ def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], findi
     elif baseline is run:
         base = "base"
     cells["base"] = Text(base, justify="right")
-    if finding is not None:
-        sev = severity_name(finding)
-        cells["finding"] = Text(" %s " % shorten(finding_title(finding), 22), style=SEVERITY_STYLES.get(sev, ""),
-                                no_wrap=True)
-    else:
-        cells["finding"] = Text("", no_wrap=True)
+    cells["finding"] = finding_cell(finding)
     return cells
 
 
@@ -225,14 +220,9 @@ def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, se
         "base": Text(""),
     }
     rank = getattr(summary, "rank", None) if summary is not None else None
-    if worst is not None:
-        sev = severity_name(worst)
-        cells["finding"] = Text(" %s " % shorten(finding_title(worst), 22), style=SEVERITY_STYLES.get(sev, ""),
-                                no_wrap=True)
-    elif isinstance(rank, int):
+    cells["finding"] = finding_cell(worst)
+    if worst is None and isinstance(rank, int):
         cells["finding"] = Text("cv rank %d" % rank, style="dim", no_wrap=True)
-    else:
-        cells["finding"] = Text("", no_wrap=True)
     return cells
 
 
