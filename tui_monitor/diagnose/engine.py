@@ -236,14 +236,14 @@ class Diagnoser:
 
     def _merge(self, old: Dict[str, Finding], new: Dict[str, Finding], changes: Changes) -> None:
         """Diff one source's findings against what it said last time. A
-        finding keeps its earliest onset (overfitting's moves with the best
-        evaluation, so it is taken as it is)."""
+        finding keeps its earliest onset unless it says its onset moves
+        (``onset_moves``: overfitting's follows the best evaluation)."""
         for fid, f in new.items():
             prev = old.get(fid)
             if prev is None:
                 changes.added.append(f)
                 continue
-            if prev.step is not None and f.kind != "overfitting":
+            if prev.step is not None and not f.onset_moves:
                 f.step = min(prev.step, f.step) if f.step is not None else prev.step
             if not prev.same_as(f):
                 changes.changed.append(f)

@@ -117,6 +117,9 @@ class Finding:
     also_possible: List[str] = field(default_factory=list)
     #: the step of the last record the finding was (re)computed from
     seen_at_step: Optional[int] = None
+    #: the onset follows the evidence (overfitting's moves with the best
+    #: evaluation) instead of keeping the earliest one seen
+    onset_moves: bool = False
 
     @property
     def id(self) -> str:
@@ -137,7 +140,7 @@ class Finding:
         d = asdict(self)
         d["id"] = self.id
         d["runs"] = [{"run_id": r, "rank": k, "name": n} for (r, k), n in zip(self.runs, self.run_names)]
-        del d["run_names"]
+        del d["run_names"], d["onset_moves"]
         d["confidence"] = round(float(self.confidence), 3)
         d["evidence"] = _jsonable(self.evidence)
         return d
@@ -145,14 +148,14 @@ class Finding:
 
 def make_finding(kind: str, symptom: Optional[str], runs, step, severity: str, confidence: float,
                  evidence: Dict[str, Any], explanation: str, also_possible=(), advice: Optional[str] = None,
-                 seen_at_step=None) -> Finding:
+                 seen_at_step=None, onset_moves: bool = False) -> Finding:
     keys = [r.key for r in runs]
     names = [run_label(r) for r in runs]
     return Finding(kind=kind, symptom=symptom, runs=keys, run_names=names, step=None if step is None else int(step),
                    severity=severity, confidence=max(0.0, min(1.0, float(confidence))), evidence=evidence,
                    explanation=explanation,
                    advice=advice or ADVICE.get((kind, symptom)) or ADVICE[kind], guidance_step=GUIDANCE[kind],
-                   also_possible=list(also_possible), seen_at_step=seen_at_step)
+                   also_possible=list(also_possible), seen_at_step=seen_at_step, onset_moves=onset_moves)
 
 
 def _jsonable(x: Any) -> Any:

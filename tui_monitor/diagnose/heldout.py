@@ -80,7 +80,7 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
             f"{tr_now:.4g}: overfitting. Keep the checkpoint of step {ev.best_step}; {v - ev.best:.4g} of "
             f"{split} loss has been lost since")
     return make_finding("overfitting", "validation_turned", [st.run], onset, "warning", conf, evid, text,
-                        seen_at_step=step)
+                        seen_at_step=step, onset_moves=True)
 
 
 def _matched(st, a, b):
