@@ -230,6 +230,22 @@ def test_rank_with_nan_while_others_finite():
     assert f[0].evidence["first_step"] == 50 and f[0].evidence["finite_ranks"] == [0, 1, 2]
 
 
+def test_rank_divergence_keeps_its_id_as_lagging_ranks_pass_the_step():
+    streams = [rank_records(r, loss=(lambda s, r: math.nan if (r == 3 and s >= 50) else 1.0)) for r in range(4)]
+    late = [streams[r][46:] for r in (1, 2)]  # ranks 1 and 2 are read only up to step 44 at first
+    for r in (1, 2):
+        streams[r] = streams[r][:46]
+    eng, store, _ = engine(streams)
+    (first,) = dist(eng, "rank_divergence")
+    assert first.evidence["finite_ranks"] == [0]
+    for r, recs in zip((1, 2), late):
+        store.apply_many(recs, stream=r)
+    changes = eng.update()
+    (now,) = dist(eng, "rank_divergence")
+    assert now.id == first.id and now.evidence["finite_ranks"] == [0, 1, 2]
+    assert not changes.retracted and not changes.added and [f.id for f in changes.changed] == [first.id]
+
+
 def test_all_ranks_nan_is_not_rank_divergence():
     streams = [rank_records(r, loss=(lambda s, r: math.nan if s >= 50 else 1.0)) for r in range(4)]
     eng, _, _ = engine(streams)

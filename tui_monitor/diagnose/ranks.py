@@ -581,7 +581,10 @@ class RankDetector:
                             "the optimizer (a bad batch, a faulty GPU, uninitialised memory)")
                     ev = {"rank": r.rank, "host": host_of(r), "metric": metric, "first_step": step, "value": v,
                           "finite_ranks": [x.rank for x in fine]}
-                    out.append(make_finding("distributed", "rank_divergence", [r, *fine], step, "critical", 0.9,
+                    # the finding cites every rank that is not bad (its id stays put as the
+                    # others pass the step); the evidence says which are seen finite there
+                    others = [x for x in ranks if x not in bad]
+                    out.append(make_finding("distributed", "rank_divergence", [r, *others], step, "critical", 0.9,
                                             ev, expl, seen_at_step=r.last_step))
                 continue
             if len(ranks) < 3:
