@@ -393,3 +393,42 @@ def test_a_named_text_log_is_followed_history_first_then_live(tmp_path):
         fh.write("ss 1.25\n")
     f.tick()
     assert values(run, "loss") == ([1, 2, 3], [2.0, 1.5, 1.25])
+
+
+def test_csv_with_leading_blank_lines_is_not_read_again_on_every_poll(tmp_path):
+    p = tmp_path / "metrics.csv"
+    p.write_text("\n\r\nstep,loss\n0,1.0\n1,0.9\n")
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    run = only_run(ing)
+    tail = f.tails[str(p)]
+    generation, offset, taken = tail.generation, tail.offset, ing.records_in
+    assert values(run, "loss") == ([0, 1], [1.0, 0.9]) and offset == p.stat().st_size
+    for _ in range(5):
+        f.tick()
+    # the header (at byte 3, after the blank lines) was found where it was read: no re-read
+    assert (tail.generation, tail.offset, ing.records_in) == (generation, offset, taken)
+    with open(p, "a") as fh:
+        fh.write("2,0.8\n")
+    f.tick()
+    f.tick()
+    assert values(run, "loss") == ([0, 1, 2], [1.0, 0.9, 0.8])
+    assert tail.generation == generation and run.duplicates == 0 and not list(ing.problems)
+
+
+def test_stdin_source_added_to_the_followers_is_never_catching_up():
+    from tui_monitor.sources.text import StdinSource
+    r, w = os.pipe()
+    ing = Ingest()
+    src = StdinSource(ing.records, ing.problem, fd=r)   # takes its own duplicate of the fd
+    os.close(r)
+    ing.followers.append(src)                             # as text.attach does with standard input
+    assert ing.catching_up is False
+    os.write(w, b"step 1 loss 2.0\nstep 2 loss 1.5\n")
+    os.close(w)
+    src.read_all()
+    assert values(only_run(ing), "loss") == ([1, 2], [2.0, 1.5])
+    assert ing.catching_up is False
+    ing.add_path(str(FIXTURES))                           # with a file follower that has not looked yet
+    assert ing.catching_up is True

@@ -310,6 +310,26 @@ def test_off_loopback_needs_a_token_and_bad_clients_are_refused(tmp_path):
         ing.stop()
 
 
+def test_bad_lines_over_a_socket_are_reported_like_bad_lines_in_a_file(tmp_path, ingest):
+    lst = ingest.listen("127.0.0.1:0")
+    ingest.start()
+    with socket.create_connection(lst.bound) as c:
+        c.sendall(b'{"type":"hello","v":1,"run_id":"r1","rank":0}\n')
+        assert json.loads(c.makefile("rb").readline()) == {"type": "welcome", "have": -1}
+        c.sendall(header().encode() + b"{not json\n" + metrics(1, 0, 0.5).encode()
+                  + b'{"type":"metrics","seq":2,"step":"three","time":1.0,"values":{"loss":0.3}}\n'
+                  + metrics(3, 4, 0.2).encode())
+        wait_for(lambda: losses(ingest.store) == [(0, 0.5), (4, 0.2)], message="the good records")
+        by_line = {p.line_number: p for p in ingest.problems}
+        assert sorted(by_line) == [2, 4], list(ingest.problems)
+        port = c.getsockname()[1]
+        assert by_line[2].severity == "error" and by_line[4].severity == "error"
+        assert "step" in by_line[4].reason
+        # the peer and the stream name the source, as a file's path does
+        assert by_line[2].source == f"127.0.0.1:0<-127.0.0.1:{port} run r1 rank 0"
+    assert ingest.problem_count == 2
+
+
 def test_watch_once_prints_the_runs(tmp_path, capsys):
     from tui_monitor.cli import main
 

@@ -1,6 +1,7 @@
 """The socket path under faults: slow, absent and flooding peers."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -8,7 +9,7 @@ import threading
 import pytest
 
 import tui_monitor as tm
-from conftest import records, wait_for
+from conftest import child, records, wait_for
 from tui_monitor.sources import Ingest
 
 
@@ -130,5 +131,180 @@ def test_the_token_never_reaches_files_or_problems(tmp_path):
         assert "hunter2" not in open(run.path).read()
         assert all("hunter2" not in str(p) and "wrong-token" not in str(p) for p in ing.problems)
         assert [r.name for r in ing.store.runs.values()] == ["secret"]
+    finally:
+        ing.stop()
+
+
+# -- a raw hook-like client ------------------------------------------------------
+
+def _line(rec):
+    return (json.dumps(rec) + "\n").encode()
+
+
+def _header(run_id="r1", seq=0):
+    return _line({"type": "run", "seq": seq, "v": 1, "run_id": run_id, "name": "raw", "start": 1000.0,
+                  "host": "elsewhere", "pid": 1, "rank": 0, "world_size": 1, "config": {}})
+
+
+def _metrics(seq, step, loss):
+    return _line({"type": "metrics", "seq": seq, "step": step, "time": 1000.0 + step, "values": {"loss": loss}})
+
+
+def _connect(port, run_id="r1", rank=0):
+    c = socket.create_connection(("127.0.0.1", port), timeout=20)
+    c.sendall(_line({"type": "hello", "v": 1, "run_id": run_id, "rank": rank}))
+    f = c.makefile("rb")
+    return c, f, json.loads(f.readline())
+
+
+def _losses(ing, run_id="r1"):
+    run = ing.store.get(run_id)
+    if run is None or ("train", "loss") not in run.series:
+        return []
+    s = run.series[("train", "loss")]
+    return list(zip(s.steps.tolist(), s.values.tolist()))
+
+
+def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        c, f, welcome = _connect(port)
+        assert welcome == {"type": "welcome", "have": -1}
+        third = _metrics(2, 1, 0.5)
+        c.sendall(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
+        reader = lst.readers[("r1", 0)]
+        wait_for(lambda: _losses(ing) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
+        f.close()
+        c.close()
+        dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
+                           message="the dropped half line reported")
+        assert dropped[0].severity == "warning" and "25 bytes" in dropped[0].reason
+        assert reader.pending_bytes == 0
+        # the writer comes back and resends from what the listener has
+        c, f, welcome = _connect(port)
+        assert welcome == {"type": "welcome", "have": 1}
+        c.sendall(third + _metrics(3, 2, 0.25))
+        wait_for(lambda: _losses(ing) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
+        while json.loads(f.readline()) != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
+            pass
+        assert reader.contiguous_seq == 3 and reader.stats.errors == 0
+        assert [p for p in ing.problems if p.severity == "error"] == []
+        c.close()
+    finally:
+        ing.stop()
+
+
+GARBAGE_HELLOS = [
+    b'{"type":"hello","v":1,"run_id":[1]}\n',                  # unhashable: used to kill the thread under -O
+    b'{"type":"hello","v":1,"run_id":{"a":1},"rank":0}\n',
+    b'{"type":"hello","v":1,"run_id":"x","rank":true}\n',       # a bool is not a rank
+    b'{"type":"hello","v":1,"run_id":"x","rank":"1"}\n',
+    b'{"type":"hello","v":1,"run_id":"x","rank":1.5}\n',
+    b'{"type":"hello","v":1,"run_id":"x","rank":[0]}\n',
+    b'{"type":"hello","v":1,"run_id":""}\n',
+    b'{"type":"hello","v":1}\n',
+    b'{"type":["hello"],"run_id":"x"}\n',
+    b'["hello","x"]\n',
+    b'null\n',
+    b'\xff\xfe\x00garbage\n',
+    b"[" * 50_000 + b"\n",                                        # nesting too deep for the parser
+]
+
+
+def _refused_reply(port, payload):
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+        c.sendall(payload)
+        return json.loads(c.makefile("rb").readline())
+
+
+def test_garbage_hellos_of_every_shape_are_refused_and_a_good_hook_still_streams():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        for payload in GARBAGE_HELLOS:
+            reply = _refused_reply(port, payload)
+            assert reply["type"] == "refused", (payload[:60], reply)
+        assert lst.refused == len(GARBAGE_HELLOS) and lst.readers == {}
+        assert lst._thread.is_alive()
+        reasons = [p.reason for p in ing.problems]
+        assert len(reasons) == len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
+        assert any("rank" in r for r in reasons) and any("run_id" in r for r in reasons)
+        run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, rank=3)
+        for step in range(50):
+            run.log({"loss": float(step)}, step=step)
+        run.close(socket_timeout=20)
+        got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+        assert got.series[("train", "loss")].steps.tolist() == list(range(50)) and got.rank == 3
+    finally:
+        ing.stop()
+
+
+OPTIMIZED_LISTENER = """
+import sys, time
+from tui_monitor.sources import Ingest
+assert False, "asserts run: this child was meant to run with -O"
+ing = Ingest()
+lst = ing.listen("127.0.0.1:0")
+ing.start()
+print(lst.bound[1], flush=True)
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not any(r.status == "finished" for r in ing.store.runs.values()):
+    time.sleep(0.01)
+run = next(iter(ing.store.runs.values()), None)
+print(run.series[("train", "loss")].steps.tolist() if run else None, lst.refused, flush=True)
+ing.stop()
+"""
+
+
+def test_hellos_are_checked_without_asserts_under_python_dash_o():
+    proc = child(OPTIMIZED_LISTENER, env={"PYTHONOPTIMIZE": "1"})
+    try:
+        port = int(proc.stdout.readline())
+        for payload in GARBAGE_HELLOS:
+            assert _refused_reply(port, payload)["type"] == "refused", payload[:60]
+        run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01)
+        for step in range(20):
+            run.log({"loss": float(step)}, step=step)
+        run.close(socket_timeout=20)
+        steps, refused = proc.stdout.readline().rsplit(None, 1)
+        assert json.loads(steps) == list(range(20)) and int(refused) == len(GARBAGE_HELLOS)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_an_error_serving_one_connection_closes_it_and_the_listener_goes_on():
+    ing = Ingest()
+    real = ing.records
+    calls = []
+
+    def records(stream, recs):          # the store fails once (a bug, say): that connection ends, nothing else
+        calls.append(stream)
+        if len(calls) == 1:
+            raise RuntimeError("store bug")
+        real(stream, recs)
+
+    ing.records = records
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        c, f, _ = _connect(port, "first")
+        c.sendall(_header("first"))
+        assert f.readline() == b""                                 # closed by the listener
+        c.close()
+        err = [p for p in ing.problems if p.severity == "error"]
+        assert len(err) == 1 and "internal error: RuntimeError: store bug" in err[0].reason
+        c, f, welcome = _connect(port, "second")
+        assert welcome == {"type": "welcome", "have": -1}
+        c.sendall(_header("second") + _metrics(1, 0, 0.5))
+        wait_for(lambda: _losses(ing, "second") == [(0, 0.5)], message="the next connection served")
+        c.close()
+        assert lst._thread.is_alive()
     finally:
         ing.stop()

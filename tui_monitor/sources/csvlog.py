@@ -23,7 +23,8 @@ modification time (history: the last write; live: now).
 Lightning rewrites the whole file when a metric appears that the header does
 not have yet (``open(path, "w")`` with the wider header, then every row
 again). Appends are read from the last offset as usual; before each read the
-header line is compared with the file's first bytes, and a change, a
+header line is compared with the file's bytes where it was read (after
+any blank lines the file starts with), and a change, a
 truncation or a replaced file makes the file be read again from the start,
 with the rows already taken skipped (compared by their non-empty cells, which
 a rewrite leaves as they were). A rewrite whose rows differ from those taken
@@ -241,7 +242,9 @@ class CSVReader(RecordReader):
         self.state.setdefault("seq", 0)
         self.state.setdefault("hparams", None)
         self.pending = b""
+        self.fed = 0  # bytes given to feed (the file's offset at the end of the last chunk)
         self.header_line: Optional[bytes] = None
+        self.header_offset = 0  # where the header line starts (after any blank lines)
         self.layout: Optional[_Layout] = None
         self.ignored = False
         self.row = 0  # data rows read by this reader
@@ -249,7 +252,9 @@ class CSVReader(RecordReader):
     # -- bytes in ---------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> List[dict]:
+        self.fed += len(chunk)
         data = self.pending + chunk
+        start = self.fed - len(data)  # the file offset of data[0]
         cut = data.rfind(b"\n")
         if cut < 0:
             self.pending = data
@@ -260,12 +265,14 @@ class CSVReader(RecordReader):
         out: List[dict] = []
         lines = data[:cut + 1].split(b"\n")[:-1]
         now = None
+        pos = start
         for raw in lines:
             self.line_number += 1
+            at, pos = pos, pos + len(raw) + 1
             if self.header_line is None:
                 if not raw.strip():
                     continue
-                self.header_line = raw + b"\n"
+                self.header_line, self.header_offset = raw + b"\n", at
                 if not self._header(raw):
                     return []
                 continue
@@ -394,13 +401,14 @@ class CSVReader(RecordReader):
 
 class CSVTail(FormatTail):
     """A CSV file's tail: also starts over when the header line changed
-    under it (Lightning's rewrite in place)."""
+    under it (Lightning's rewrite in place). The header is looked for where
+    it was read (after any blank lines the file starts with)."""
 
     def poll(self) -> bool:
         reader = self.reader
         if self.fd is not None and isinstance(reader, CSVReader) and reader.header_line is not None:
             try:
-                head = os.pread(self.fd, len(reader.header_line), 0)
+                head = os.pread(self.fd, len(reader.header_line), reader.header_offset)
             except OSError:
                 head = reader.header_line
             if head != reader.header_line:

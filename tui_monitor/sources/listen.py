@@ -25,6 +25,7 @@ from typing import Dict, Optional, Tuple
 
 from ..hook import parse_address
 from ..stream import Problem, StreamReader
+from ..stream.reader import new_problems
 from .tail import OnProblem, OnRecords
 
 HELLO_LIMIT = 64 * 1024
@@ -72,6 +73,10 @@ class Listener:
         self.on_records, self.on_problem = on_records, on_problem
         self.max_connections = max_connections
         self.readers: Dict[Tuple[str, int], StreamReader] = {}
+        # per stream: the connection whose bytes the reader holds a part of a
+        # line of, and how many of the reader's problems were handed on
+        self._feeding: Dict[Tuple[str, int], _Conn] = {}
+        self._reported: Dict[Tuple[str, int], int] = {}
         self.refused = 0
         self.connections = 0
         self.stopped = threading.Event()
@@ -131,21 +136,50 @@ class Listener:
     # -- the loop ------------------------------------------------------------------
 
     def _loop(self) -> None:
+        # Nothing one connection does may end this loop: an error while
+        # serving a connection closes that connection (reported), an error
+        # outside one is reported and the loop goes on.
         while not self.stopped.is_set():
-            for key, _ in self._sel.select(timeout=ACK_EVERY):
+            try:
+                ready = self._sel.select(timeout=ACK_EVERY)
+            except Exception as e:  # noqa: BLE001
+                self._internal(None, e)
+                self.stopped.wait(ACK_EVERY)
+                continue
+            for key, _ in ready:
                 if key.data is None:
-                    self._accept()
+                    try:
+                        self._accept()
+                    except Exception as e:  # noqa: BLE001
+                        self._internal(None, e)
                 else:
-                    self._readable(key.data)
+                    self._guarded(key.data, self._readable)
             now = time.monotonic()
             for key in list(self._sel.get_map().values()):
                 conn = key.data
                 if conn is None:
                     continue
                 if conn.reader is None and now - conn.opened > HELLO_TIMEOUT:
-                    self._refuse(conn, "no hello in time")
+                    self._guarded(conn, lambda c: self._refuse(c, "no hello in time"))
                 elif conn.reader is not None:
-                    self._ack(conn, now, force=False)
+                    self._guarded(conn, lambda c: self._ack(c, now, force=False))
+
+    def _guarded(self, conn: _Conn, step) -> None:
+        try:
+            step(conn)
+        except Exception as e:  # noqa: BLE001 - a bug or a bad peer: this connection ends, not the listener
+            self._internal(conn, e)
+            try:
+                self._close(conn)
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _internal(self, conn: Optional[_Conn], e: BaseException) -> None:
+        what = "connection closed after an internal error" if conn is not None else "internal error"
+        try:
+            self._problem(conn.peer if conn is not None else None, f"{what}: {type(e).__name__}: {e}", "error")
+        except Exception:  # noqa: BLE001 - the problem sink itself failed: nothing left to tell
+            pass
 
     def _accept(self) -> None:
         try:
@@ -183,23 +217,52 @@ class Listener:
             data, conn.buf = conn.buf[nl + 1:], b""
             if not data:
                 return
+        key = conn.stream[1:]
+        feeding = self._feeding.get(key)
+        if feeding is not conn:
+            # Another connection of this stream fed the reader last: a line
+            # it left unfinished is not the start of this one's first line.
+            if feeding is not None:
+                conn.reader.discard_pending("another connection of this stream took over mid-line")
+            self._feeding[key] = conn
         records = conn.reader.feed(data)
+        self._forward_problems(conn)
         if records:
             self.on_records(conn.stream, records)
         self._ack(conn, time.monotonic(), force=False)
 
-    def _hello(self, conn: _Conn, line: bytes) -> bool:
+    def _forward_problems(self, conn: _Conn) -> None:
+        key = conn.stream[1:]
+        problems, self._reported[key] = new_problems(conn.reader, self._reported.get(key, 0))
+        for p in problems:
+            self.on_problem(p)
+
+    @staticmethod
+    def _check_hello(line: bytes) -> Tuple[Optional[dict], str]:
+        """The hello as a dict, or None and why it is not one."""
         try:
             hello = json.loads(line)
-            assert isinstance(hello, dict) and hello.get("type") == "hello"
-            run_id, rank = hello["run_id"], hello.get("rank", 0)
-            assert isinstance(run_id, str) and run_id and isinstance(rank, int)
-        except Exception:  # noqa: BLE001 - anything but a hello is refused
-            self._refuse(conn, "the first line was not a hello", tell=True)
+        except (ValueError, RecursionError):
+            return None, "the first line was not a hello (not JSON)"
+        if not isinstance(hello, dict) or hello.get("type") != "hello":
+            return None, "the first line was not a hello"
+        run_id = hello.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            return None, "the hello has no valid run_id (a non-empty string)"
+        rank = hello.get("rank", 0)
+        if type(rank) is not int:  # bool is an int subclass: true is no rank
+            return None, "the hello has no valid rank (an integer)"
+        return hello, ""
+
+    def _hello(self, conn: _Conn, line: bytes) -> bool:
+        hello, why = self._check_hello(line)
+        if hello is None:
+            self._refuse(conn, why, tell=True)
             return False
+        run_id, rank = hello["run_id"], hello.get("rank", 0)
         if self.token is not None:
             given = hello.get("token")
-            if not isinstance(given, str) or not hmac.compare_digest(given.encode(), self.token.encode()):
+            if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode()):
                 self._refuse(conn, "wrong or missing token", tell=True)
                 return False
         key = (run_id, rank)
@@ -246,10 +309,18 @@ class Listener:
             conn.sock.close()
         except OSError:
             pass
+        if conn.reader is not None:
+            key = conn.stream[1:]
+            if self._feeding.get(key) is conn:
+                # A line this connection left unfinished is never finished:
+                # the writer sends it again, whole, when it reconnects.
+                del self._feeding[key]
+                conn.reader.discard_pending("the connection closed mid-line")
+                self._forward_problems(conn)
 
     def _peer(self, conn: _Conn) -> str:
         return f"{self.address}<-{conn.peer[0]}:{conn.peer[1]}" if isinstance(conn.peer, tuple) else self.address
 
-    def _problem(self, peer, reason: str) -> None:
+    def _problem(self, peer, reason: str, severity: str = "warning") -> None:
         where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else self.address
-        self.on_problem(Problem(f"{self.address} (from {where})", 0, reason, "warning"))
+        self.on_problem(Problem(f"{self.address} (from {where})", 0, reason, severity))

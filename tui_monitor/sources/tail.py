@@ -13,6 +13,7 @@ import os
 from typing import Any, Callable, List, Optional
 
 from ..stream import Problem, StreamReader
+from ..stream.reader import new_problems
 
 CHUNK = 1 << 20
 
@@ -127,13 +128,9 @@ class FileTail:
         return True
 
     def _forward_problems(self) -> None:
-        total = self.reader.problem_count
-        new = total - self._reported
-        if new:
-            self._reported = total
-            kept = self.reader.problems
-            for p in kept[max(0, len(kept) - new):]:
-                self.on_problem(p)
+        problems, self._reported = new_problems(self.reader, self._reported)
+        for p in problems:
+            self.on_problem(p)
 
     def _warn(self, reason: str) -> None:
         line = self.reader.line_number if self.reader is not None else 0

@@ -373,6 +373,10 @@ class StdinSource:
     a duplicate of fd 0 at once, so fd 0 can be given back to the terminal
     (:func:`reattach_tty`)."""
 
+    #: A pipe has no history to catch up on: what comes is live (the
+    #: follower interface that :attr:`Ingest.catching_up` asks).
+    catching_up = False
+
     def __init__(self, on_records, on_problem, patterns: Sequence[Any] = (), fd: int = 0, name: str = "stdin"):
         self.on_records, self.on_problem = on_records, on_problem
         self.fd = os.dup(fd)

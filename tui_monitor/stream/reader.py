@@ -116,6 +116,26 @@ class StreamReader:
 
     # -- input
 
+    def discard_pending(self, reason: Optional[str] = None) -> int:
+        """Forget a last line not yet completed (and the rest of an over-long
+        line being skipped): its writer is gone, and what the next one sends
+        starts on a line of its own. Returns the bytes dropped; with
+        ``reason``, dropping any is reported as a warning (``reason`` is
+        followed by the count)."""
+        dropped = self._pending_len
+        if self._skipping:
+            self._skipping = False
+            self._line += 1      # the over-long line (reported already) ends here
+            self.stats.lines += 1
+        if self._pending:
+            self._pending = []
+            self._pending_len = 0
+            self._line += 1      # the unfinished line ends here, unread
+            self.stats.lines += 1
+            if reason:
+                self._problem(self._line, f"{reason} ({dropped} bytes of an unfinished line dropped)", "warning")
+        return dropped
+
     def feed(self, chunk: bytes) -> List[Any]:
         """Take the next bytes of the stream; return the records completed."""
         out: List[Any] = []
@@ -283,6 +303,21 @@ class StreamReader:
         else:
             self.stats.warnings += 1
         self._problems.append(Problem(self.source, line_number, reason, severity))
+
+
+def new_problems(reader: Any, reported: int) -> Tuple[List[Problem], int]:
+    """The problems ``reader`` found since ``reported`` of them were handed
+    on, and the count to pass next time. Works with any reader that has
+    ``problems`` (the last ones kept, oldest first) and ``problem_count``
+    (all ever found): a :class:`StreamReader` or the importers' readers.
+    Problems no longer kept when asked for are not returned (they stay
+    counted in ``problem_count``)."""
+    total = reader.problem_count
+    new = total - reported
+    if new <= 0:
+        return [], total
+    kept = reader.problems
+    return kept[max(0, len(kept) - new):], total
 
 
 def read_file(path: Union[str, Path], *, reader: Optional[StreamReader] = None) -> Tuple[List[Any], List[Problem]]:
