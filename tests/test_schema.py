@@ -183,6 +183,14 @@ def test_header_defaults_and_amend():
     assert h2.amended(meta).model == ModelInfo(depth=3, width=64)
 
 
+def test_meta_can_amend_every_header_field():
+    assert set(RunHeader.model_fields) - {"type", "seq", "v"} <= set(Meta.model_fields)
+    h = RunHeader.model_validate({"type": "run", "seq": 0, "run_id": "abc"})
+    meta = Meta.model_validate({"type": "meta", "seq": 1, "job_id": "slurm-7", "local_rank": 1, "small": True})
+    a = h.amended(meta)
+    assert (a.job_id, a.local_rank, a.small) == ("slurm-7", 1, True)
+
+
 def test_other_records():
     g = Grads.model_validate({"type": "grads", "seq": 4, "step": 9, "time": 1.0, "norm": "NaN",
                               "layers": {"a.weight": {"grad": 0.5, "weight": "Infinity", "zero_rows": 0.25}, "b": {}}})

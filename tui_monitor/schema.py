@@ -188,6 +188,9 @@ class Meta(_Model):
     config: Optional[Dict[str, Any]] = None
     model: Optional[ModelInfo] = None
     tags: Optional[Dict[str, Any]] = None
+    local_rank: Optional[int] = None
+    job_id: Optional[str] = None
+    small: Optional[bool] = None
 
 
 class Metrics(_Model):
