@@ -38,7 +38,7 @@ def series(run, metric, split="train"):
 
 # ---------------------------------------------------------------- Lightning
 
-def _fit(tmp_path, logger, steps=6):
+def _fit(tmp_path, logger, steps=6, **trainer_options):
     pl = pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
 
     class Tiny(pl.LightningModule):
@@ -72,7 +72,7 @@ def _fit(tmp_path, logger, steps=6):
     model = Tiny()
     trainer = pl.Trainer(max_steps=steps, max_epochs=2, logger=logger, log_every_n_steps=1, accelerator="cpu",
                          devices=1, enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, default_root_dir=str(tmp_path))
+                         num_sanity_val_steps=0, default_root_dir=str(tmp_path), **trainer_options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer.fit(model, train, val)
@@ -130,6 +130,15 @@ def test_lightning_callback_with_another_logger(tmp_path):
     steps, vals = series(run, "loss", "train")
     assert len(steps) >= 5 and all(vals[i] == model.logged["train_loss"][s - 1] for i, s in enumerate(steps))
     assert len(series(run, "loss", "val")[0]) == 2
+
+
+def test_lightning_callback_logs_each_step_once_under_gradient_accumulation(tmp_path):
+    pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
+    from tui_monitor.integrations.lightning import TuiMonitorCallback
+    cb = TuiMonitorCallback(dir=str(tmp_path / "runs"))
+    model = _fit(tmp_path, False, steps=3, accumulate_grad_batches=2, callbacks=[cb])
+    steps, _ = series(only_run(read(tmp_path / "runs")), "loss", "train")
+    assert model.global_step == 3 and steps == [0, 1, 2, 3]  # once per optimizer step, not per micro-batch
 
 
 def test_lightning_csvlogger_read_back(tmp_path):

@@ -112,6 +112,7 @@ class TuiMonitorCallback(pl.Callback):
     def __init__(self, name: Optional[str] = None, all_ranks: bool = False, watch_every: int = 50, **options: Any):
         self.name, self.all_ranks, self.watch_every, self.options = name, all_ranks, watch_every, options
         self.run: Any = None
+        self._logged_step: Optional[int] = None
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if self.run is not None:
@@ -132,8 +133,11 @@ class TuiMonitorCallback(pl.Callback):
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         every = max(1, int(getattr(trainer, "log_every_n_steps", 50) or 1))
-        if self.run is None or trainer.global_step % every:
+        step = trainer.global_step
+        # under gradient accumulation every micro-batch of one optimizer step ends here
+        if self.run is None or step % every or step == self._logged_step:
             return
+        self._logged_step = step
         values = self._metrics(trainer, val=False)
         if not values and isinstance(outputs, Mapping) and "loss" in outputs:
             values = {"loss": outputs["loss"].detach()}
