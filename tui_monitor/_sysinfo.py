@@ -35,6 +35,7 @@ FIELDS = {
     "steps_per_sec": "steps per second over the same interval",
     "cpu_percent": "CPU time of this process (all threads) over wall time since the last sample, in % of one core",
     "rss": "resident memory of this process, bytes",
+    "max_rss": "peak resident memory of this process (where /proc has no current value), bytes",
     "ram_used": "host memory in use (MemTotal - MemAvailable), bytes",
     "ram_total": "host memory, bytes",
     "load1": "host load average over one minute",
