@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -49,3 +51,21 @@ def records(path) -> list[dict]:
 
 def stream_files(directory) -> list[Path]:
     return sorted(Path(directory).rglob("*.jsonl"))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def only_run(ing):
+    """The one run an :class:`~tui_monitor.sources.Ingest` holds (fails otherwise)."""
+    assert len(ing.store.runs) == 1, [r.name for r in ing.store.runs.values()]
+    return next(iter(ing.store.runs.values()))
+
+
+def bits(x: float) -> bytes:
+    """A float's exact bits, for bit-exact comparisons (NaN payloads, -0.0)."""
+    return struct.pack("<d", x)

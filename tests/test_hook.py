@@ -188,13 +188,21 @@ def test_auto_steps_and_splits(tmp_path):
     assert m == [(0, None, 1.0), (1, None, 0.9), (1, "val", 1.2), (2, None, 0.8)]
 
 
+def mounted_tmpfs(path, options, instead):
+    """Mount a tmpfs at ``path`` (a real filesystem that fills up or refuses
+    writes); skip, saying why and which test covers the case instead, where
+    the kernel will not (not root, or no mount capability in a container)."""
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() or 'mount failed'}); {instead}")
+    return path
+
+
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
     """A 1 MiB tmpfs: a disk that really fills up. Needs root (as CI runs)."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("mounting a tmpfs needs root; the /dev/full test covers ENOSPC without it")
+    mnt = mounted_tmpfs(tmp_path / "tiny", "size=1m", "the /dev/full test covers ENOSPC without it")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)])
 
@@ -244,10 +252,7 @@ def test_unwritable_directory_never_raises(tmp_path, capfd):
 
 
 def test_read_only_filesystem_never_raises(tmp_path, capfd):
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], capture_output=True).returncode:
-        pytest.skip("mounting a read-only tmpfs needs root; test_unwritable_directory covers the non-root case")
+    ro = mounted_tmpfs(tmp_path / "ro", "ro,size=64k", "test_unwritable_directory covers the non-root case")
     try:
         run = tm.init("ro", dir=ro, flush_every=0.01)
         run.log({"loss": 1.0}, step=0)
@@ -511,24 +516,21 @@ class LateListener(Listener):
 def test_socket_sink_sends_a_backlog_while_the_writer_adds_to_it(capfd):
     """The socket thread walks a long unsent tail while the writer thread
     appends to it (threads switched often): the connection must survive."""
-    old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        _backlog_while_writing(capfd)
-    finally:
-        sys.setswitchinterval(old_interval)
-
-
-def _backlog_while_writing(capfd):
     listener = LateListener()
     run = tm.init("backlog", dir=False, to=f"127.0.0.1:{listener.port}", flush_every=0.001, system_every=0)
     for step in range(20_000):
         run.log({"loss": float(step)}, step=step)
+    # built at the normal switch interval: the sink waits for the welcome 5 s at most
     wait_for(lambda: run._seq > 20_000, message="the backlog in the socket buffer")
-    listener.go.set()
-    for step in range(20_000, 60_000):
-        run.log({"loss": float(step)}, step=step)
-    run.close(socket_timeout=20)
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # from here, the two threads interleave as often as they can
+    try:
+        listener.go.set()
+        for step in range(20_000, 60_000):
+            run.log({"loss": float(step)}, step=step)
+        run.close(socket_timeout=20)
+    finally:
+        sys.setswitchinterval(old_interval)
     wait_for(lambda: listener.records and listener.records[-1]["type"] == "end", message="the end record")
     assert "cannot stream" not in capfd.readouterr().err
     assert len(listener.hellos) == 1                     # one connection, never torn down

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, only_run, wait_for
 from tui_monitor.schema import split_metric
 from tui_monitor.sources import Ingest
 from tui_monitor.sources.formats import discoverable, format_of
@@ -36,11 +36,6 @@ def values(run, metric, split="train"):
     assert s is not None, f"no {split}/{metric} in {sorted(run.series)}"
     snap = s.snapshot()
     return list(snap.steps), list(snap.values)
-
-
-def only_run(ing):
-    assert len(ing.store.runs) == 1, [r.name for r in ing.store.runs.values()]
-    return next(iter(ing.store.runs.values()))
 
 
 def f32(x):

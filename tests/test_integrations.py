@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tui_monitor.sources import Ingest
+from conftest import only_run
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
 
@@ -22,11 +23,6 @@ def read(path):
     ing.add_path(str(path))
     ing.read_all()
     return ing
-
-
-def only_run(ing):
-    assert len(ing.store.runs) == 1, [r.name for r in ing.store.runs.values()]
-    return next(iter(ing.store.runs.values()))
 
 
 def series(run, metric, split="train"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, free_port, wait_for
 from tui_monitor.diagnose import Diagnoser, Settings
 from tui_monitor.schema import split_metric
 from tui_monitor.sources.ingest import Ingest
@@ -27,12 +27,6 @@ torch = pytest.importorskip("torch", reason="torchrun jobs need torch (the demo 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not available")
 
 SCRIPT = ROOT / "tests" / "ranks" / "ddp_train.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(tmp_path: Path, nproc: int, *args: str, nnodes: int = 1, node_rank: int = 0, rdzv: str = None,

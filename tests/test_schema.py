@@ -2,19 +2,15 @@
 from __future__ import annotations
 
 import math
-import struct
 
 import pytest
 from pydantic import ValidationError
 
+from conftest import bits
 from tui_monitor.schema import (
     RECORD_TYPES, Ack, Dropped, End, Grads, Heartbeat, Hello, Meta, Metrics, ModelInfo, Refused, RunHeader,
     Welcome, _build, decode_metric_value, encode_metric_value, normalise_split, split_metric,
 )
-
-
-def bits(x: float) -> bytes:
-    return struct.pack("<d", x)
 
 
 # ---------------------------------------------------------------- splits

@@ -4,20 +4,16 @@ from __future__ import annotations
 import json
 import math
 import random
-import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import bits
 from tui_monitor.schema import End, Grads, Heartbeat, Meta, Metrics, RunHeader
 from tui_monitor.stream import (
     MAX_LINE_BYTES, DecodeError, Problem, StreamReader, decode_line, dumps_record, read_file, record_to_json,
 )
-
-
-def bits(x: float) -> bytes:
-    return struct.pack("<d", x)
 
 
 def wire(x):

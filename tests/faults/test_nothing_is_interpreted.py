@@ -18,7 +18,9 @@ FORBIDDEN = {
 
 def test_no_code_path_interprets_stream_data():
     hits = []
-    for path in ROOT.rglob("*.py"):
+    files = sorted(ROOT.rglob("*.py"))
+    assert len(files) >= 50 and ROOT / "hook.py" in files  # the scan sees the whole package
+    for path in files:
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0]
             for pattern, what in FORBIDDEN.items():

@@ -9,14 +9,8 @@ import threading
 import pytest
 
 import tui_monitor as tm
-from conftest import child, records, wait_for
+from conftest import child, free_port, records, wait_for
 from tui_monitor.sources import Ingest
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class StuckListener:
