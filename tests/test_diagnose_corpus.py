@@ -67,6 +67,7 @@ def test_problem_runs_get_the_right_kind(replayed):
 
 @pytest.mark.timeout(240)
 def test_symptoms_and_detection_delays(replayed):
+    timed = {"non_finite": 0, "val_turn": 0}  # how many delays were checked, by kind of onset
     for r in replayed.values():
         e = r["entry"]
         if e["label"] == HEALTHY:
@@ -79,6 +80,9 @@ def test_symptoms_and_detection_delays(replayed):
             assert seen - r["onset"] <= 3
         if e["onset"] == "val_turn":  # within 3 evaluations of the clear turn
             assert sum(1 for s in r["evals"] if r["onset"] < s <= seen) <= 3
+        if e["onset"] in timed:
+            timed[e["onset"]] += 1
+    assert timed["non_finite"] >= len(SEEDS) and timed["val_turn"] >= len(SEEDS)  # the delays were measured
 
 
 @pytest.mark.timeout(240)

@@ -33,6 +33,8 @@ def test_step_time_from_log_spacing():
     sp.observe(20, 104.0)
     assert abs(sp.sample(112.0)["step_time"] - 0.2) < 1e-9  # from the last log of the previous interval
     sp.observe("x", 1.0)  # not an int step: ignored
+    sp.observe(30, 106.0)
+    assert abs(sp.sample(117.0)["step_time"] - 0.2) < 1e-9  # (30 - 20) steps over (106 - 104) s, "x" left out
 
 
 def test_cuda_only_when_loaded_and_initialised(monkeypatch):
