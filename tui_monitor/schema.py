@@ -80,12 +80,8 @@ def _json_type_name(v: Any) -> str:
     return type(v).__name__
 
 
-def _metric_value_validator(v: Any) -> Union[int, float]:
-    return decode_metric_value(v)
-
-
 #: A metric value: int, or float (non-finite spelled as strings on the wire).
-MetricValue = Annotated[Union[int, float], BeforeValidator(_metric_value_validator)]
+MetricValue = Annotated[Union[int, float], BeforeValidator(decode_metric_value)]
 
 
 #: ``seq`` of a stream record: 0, 1, 2, ...

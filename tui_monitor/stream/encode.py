@@ -3,16 +3,17 @@ diagnose command's store food): non-finite floats as strings, integers exact."""
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Dict
 
 import orjson
+
+from ..schema import encode_metric_value
 
 
 def _jsonable(x: Any) -> Any:
     t = type(x)
     if t is float:
-        return x if math.isfinite(x) else ("NaN" if x != x else ("Infinity" if x > 0 else "-Infinity"))
+        return encode_metric_value(x)
     if t is dict:
         return {k: _jsonable(v) for k, v in x.items()}
     if t is list or t is tuple:

@@ -171,8 +171,8 @@ def job_row(run_id: str, ranks: Sequence[Any], now: float, expanded: bool, selec
     return cells
 
 
-def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 0.0, silent_after: float = 30.0,
-               width: int = 100) -> Text:
+def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 0.0,
+               silent_after: float = 30.0) -> Text:
     """One line per rank: rank, host (local rank), status, step, step time
     (and how it compares with the median rank), last loss, its own timing
     when it logs one (data_time...), the worst finding about it."""

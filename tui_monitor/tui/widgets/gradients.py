@@ -6,7 +6,7 @@ from typing import Any, Optional
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Static
+from .steady import SteadyStatic
 
 from ..gradpanel import grad_chart, grads_text, system_text
 from .chart import ChartView
@@ -27,8 +27,8 @@ class GradientsView(Vertical):
         self.run: Optional[Any] = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="sys")
-        yield Static(id="layers")
+        yield SteadyStatic(id="sys")
+        yield SteadyStatic(id="layers")
         yield ChartView(self._spec, id="gradchart")
 
     def _spec(self, px_width: int):
@@ -41,9 +41,9 @@ class GradientsView(Vertical):
     def show(self, run: Optional[Any]) -> None:
         self.run = run
         if run is None:
-            self.query_one("#sys", Static).update(Text("no run", style="dim"))
-            self.query_one("#layers", Static).update("")
+            self.query_one("#sys", SteadyStatic).update(Text("no run", style="dim"))
+            self.query_one("#layers", SteadyStatic).update("")
         else:
-            self.query_one("#sys", Static).update(system_text(run))
-            self.query_one("#layers", Static).update(grads_text(run, max(40, self.size.width - 2)))
+            self.query_one("#sys", SteadyStatic).update(system_text(run))
+            self.query_one("#layers", SteadyStatic).update(grads_text(run, max(40, self.size.width - 2)))
         self.query_one(ChartView).refresh()

@@ -10,7 +10,7 @@ from typing import Any, List, Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Static
+from .steady import SteadyStatic
 
 from ..chart import ChartSpec
 from ..jobview import job_chart, rank_lines
@@ -33,7 +33,7 @@ class JobView(Vertical):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="rank-list"):
-            yield Static(id="ranks")
+            yield SteadyStatic(id="ranks")
         yield ChartView(self._spec, id="jobchart")
 
     def _spec(self, px_width: int) -> ChartSpec:
@@ -45,9 +45,8 @@ class JobView(Vertical):
              silent_after: float = 30.0) -> None:
         self.ranks = list(ranks)
         if not self.ranks:
-            self.query_one("#ranks", Static).update(
+            self.query_one("#ranks", SteadyStatic).update(
                 Text("no multi-rank job here: the ranks of a torchrun / SLURM job share a run id", style="dim"))
         else:
-            self.query_one("#ranks", Static).update(rank_lines(self.ranks, findings, now, silent_after,
-                                                               width=max(40, self.size.width - 2)))
+            self.query_one("#ranks", SteadyStatic).update(rank_lines(self.ranks, findings, now, silent_after))
         self.query_one(ChartView).refresh()
