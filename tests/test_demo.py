@@ -53,7 +53,7 @@ def test_children_end_with_the_demo(tmp_path, sig):
         pids = [h["pid"] for h in hs]
         assert not any(gone(p) for p in pids)
         demo.send_signal(sig)
-        demo.wait(30)
+        assert demo.wait(30) == (-sig if sig == signal.SIGKILL else 128 + sig)  # how it ended, said plainly
         wait_for(lambda: all(gone(p) for p in pids), timeout=15, message="the training processes gone")
     finally:
         if demo.poll() is None:

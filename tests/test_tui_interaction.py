@@ -13,8 +13,8 @@ import pytest
 from textual import constants as textual_constants
 from textual import events
 
-from tui_helpers import NOW, FixedFindings, fold_store, screen_text, sync, synthetic_store, until
-from tui_monitor.tui import KEYS, MonitorApp
+from tui_helpers import NOW, fixed_app, fold_store, screen_text, sync, synthetic_store, until
+from tui_monitor.tui import KEYS
 from tui_monitor.tui.chart import Y_AXIS_WIDTH, plot_size
 from tui_monitor.tui.chartdata import DecimationCache, ViewState, build_chart
 from tui_monitor.tui.findings import decision_path
@@ -22,12 +22,7 @@ from tui_monitor.tui.widgets import ChartView, DecisionPathView, FindingsList, R
 from tui_monitor.tui.widgets.runs import group_key
 
 
-def make_app(store=None, engine="fixed", **kw):
-    store = store if store is not None else synthetic_store()
-    diagnoser = FixedFindings(store) if engine == "fixed" else engine
-    kw.setdefault("interval", 3600)
-    return MonitorApp(store, diagnoser=diagnoser, clock=lambda: NOW, threaded=False,
-                      x_format=lambda t: "%d" % (t - NOW), **kw)
+make_app = fixed_app
 
 
 # -- the decimation cache -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import re
 
 
 from rich.console import Console
+from textual.widgets import ContentSwitcher
 
 from test_diagnose_ranks import T0, Clock, rank_records
 from tui_helpers import screen_text, synthetic_store, sync, until
@@ -94,7 +95,8 @@ async def test_job_row_expands_and_job_view_shows_ranks():
         await until(pilot, lambda: len(view.ranks) == 4, message="the job view")
         text = screen_text(app)
         assert "step time per rank" in text and "gpu01:0" in text
-        await pilot.press("j")
+        await pilot.press("j")  # back from the job view
+        assert app.query_one(ContentSwitcher).current != "job"
         await pilot.press("z")
         await until(pilot, lambda: table.row_count == 4, message="folded again")
         table.move_to_key(job_key("job-1"))

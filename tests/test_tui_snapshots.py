@@ -11,14 +11,10 @@ import pytest
 
 pytest.importorskip("pytest_textual_snapshot", reason="pytest-textual-snapshot is in the test extra")
 
-from tui_helpers import NOW, FixedFindings, synthetic_store  # noqa: E402
-from tui_monitor.tui import MonitorApp  # noqa: E402
+from tui_helpers import fixed_app  # noqa: E402
 
 
-def make_app(**kw):
-    store = synthetic_store()
-    return MonitorApp(store, diagnoser=FixedFindings(store), clock=lambda: NOW, threaded=False, interval=3600,
-                      x_format=lambda t: "%d" % (t - NOW), **kw)
+make_app = fixed_app
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
@@ -49,7 +45,4 @@ def test_fold_group(snap_compare):
     under it, all of them drawn while the group row is highlighted."""
     from tui_helpers import fold_store
 
-    store = fold_store(3)
-    app = MonitorApp(store, diagnoser=FixedFindings(store), clock=lambda: NOW, threaded=False, interval=3600,
-                     x_format=lambda t: "%d" % (t - NOW))
-    assert snap_compare(app, terminal_size=(160, 48), press=["down", "down", "down"])
+    assert snap_compare(fixed_app(fold_store(3)), terminal_size=(160, 48), press=["down", "down", "down"])

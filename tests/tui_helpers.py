@@ -174,3 +174,16 @@ class FixedFindings:
 
     def update(self):
         return []
+
+
+def fixed_app(store=None, engine="fixed", **kw):
+    """The app on fixed runs (:func:`synthetic_store` unless given), a fixed
+    clock and the fixed findings (``engine="auto"``: the real engine; None:
+    none), diagnosing in the UI thread, with relative x labels."""
+    from tui_monitor.tui import MonitorApp
+
+    store = store if store is not None else synthetic_store()
+    diagnoser = FixedFindings(store) if engine == "fixed" else engine
+    kw.setdefault("interval", 3600)
+    return MonitorApp(store, diagnoser=diagnoser, clock=lambda: NOW, threaded=False,
+                      x_format=lambda t: "%d" % (t - NOW), **kw)
