@@ -77,7 +77,7 @@ class Follower:
         self._observer = None
         self._thread: Optional[threading.Thread] = None
         self._missing_warned: set = set()
-        self._catching_up = False  # files still have history to read: skip rescans
+        self._catching_up = False  # some file had more than one poll's budget left last tick
         self._last_scan = 0.0
         self.context: Dict = {}
 

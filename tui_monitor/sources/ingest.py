@@ -8,6 +8,7 @@ runs) runs on its own slow timer thread.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import socket
 import threading
@@ -130,6 +131,13 @@ class Ingest:
             self.store.mark_silent(now=now if now is not None else time.time(), after=SILENT_AFTER)
 
 
+@functools.lru_cache(maxsize=1)
+def _boot_time() -> int:
+    """When the host booted (``btime`` of /proc/stat): read once, it never changes."""
+    with open("/proc/stat", "rb") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(b"btime"))
+
+
 def _alive(pid: int, start: Optional[float]) -> bool:
     """Whether process ``pid`` still runs (and was not replaced by a newer
     process with a recycled pid)."""
@@ -146,9 +154,7 @@ def _alive(pid: int, start: Optional[float]) -> bool:
     try:  # a process that started after the run did is not the run's
         with open(f"/proc/{pid}/stat", "rb") as f:
             ticks = int(f.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/stat", "rb") as f:
-            btime = next(int(line.split()[1]) for line in f if line.startswith(b"btime"))
-        began = btime + ticks / os.sysconf("SC_CLK_TCK")
+        began = _boot_time() + ticks / os.sysconf("SC_CLK_TCK")
         return began <= start + 2.0
     except Exception:  # noqa: BLE001 - no /proc: trust kill(0)
         return True
