@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -69,3 +70,51 @@ def only_run(ing):
 def bits(x: float) -> bytes:
     """A float's exact bits, for bit-exact comparisons (NaN payloads, -0.0)."""
     return struct.pack("<d", x)
+
+
+class FakeListener:
+    """A listener speaking the hook's side of the handshake (hello, then
+    welcome), for the hook's socket tests: each connection, one after the
+    other, is served by :meth:`session` (by default: ack every record)."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.hellos, self.records, self.conns = [], [], []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            try:
+                self.session(conn, conn.makefile("rb"))
+            except OSError:
+                pass
+
+    def hello(self, f):
+        self.hellos.append(json.loads(f.readline()))
+
+    @staticmethod
+    def welcome(conn):
+        conn.sendall(b'{"type":"welcome","have":-1}\n')
+
+    def session(self, conn, f):
+        self.hello(f)
+        self.welcome(conn)
+        self.ack_all(conn, f)
+
+    def ack_all(self, conn, f):
+        for line in f:
+            rec = json.loads(line)
+            self.records.append(rec)
+            conn.sendall(json.dumps({"type": "ack", "seq": rec["seq"]}).encode() + b"\n")
+        conn.close()
+
+    def close(self):
+        self.server.close()
+        for c in self.conns:
+            c.close()

@@ -11,7 +11,7 @@ import threading
 import pytest
 
 import tui_monitor as tm
-from conftest import records, stream_files, wait_for
+from conftest import FakeListener, records, stream_files, wait_for
 
 
 def test_import_loads_only_the_standard_library():
@@ -263,31 +263,8 @@ def test_read_only_filesystem_never_raises(tmp_path, capfd):
         subprocess.run(["umount", "-l", str(ro)])
 
 
-class Listener:
-    """A minimal listener speaking the spec's handshake, for the hook's side."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.records = []
-        self.hellos = []
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        conn, _ = self.server.accept()
-        f = conn.makefile("rb")
-        self.hellos.append(json.loads(f.readline()))
-        conn.sendall(b'{"type":"welcome","have":-1}\n')
-        for line in f:
-            rec = json.loads(line)
-            self.records.append(rec)
-            conn.sendall(json.dumps({"type": "ack", "seq": rec["seq"]}).encode() + b"\n")
-        conn.close()
-
-
 def test_socket_sink_streams_every_record(tmp_path):
-    listener = Listener()
+    listener = FakeListener()
     run = tm.init("wire", dir=False, to=f"127.0.0.1:{listener.port}", token="s3cret", flush_every=0.01)
     for step in range(300):
         run.log({"loss": float(step)}, step=step)
@@ -485,7 +462,7 @@ def test_socket_buffer_put_while_another_thread_snapshots(tmp_path):
         run.close(socket_timeout=0.1)
 
 
-class LateListener(Listener):
+class LateListener(FakeListener):
     """Welcomes only once ``go`` is set, so the sink meets a long backlog that
     the writer keeps adding to while it is sent; accepts again if dropped."""
 
@@ -493,24 +470,11 @@ class LateListener(Listener):
         self.go = threading.Event()
         super().__init__()
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            f = conn.makefile("rb")
-            self.hellos.append(json.loads(f.readline()))
-            self.go.wait()
-            conn.sendall(b'{"type":"welcome","have":-1}\n')
-            try:
-                for line in f:
-                    rec = json.loads(line)
-                    self.records.append(rec)
-                    conn.sendall(json.dumps({"type": "ack", "seq": rec["seq"]}).encode() + b"\n")
-            except OSError:
-                pass
-            conn.close()
+    def session(self, conn, f):
+        self.hello(f)
+        self.go.wait()
+        self.welcome(conn)
+        self.ack_all(conn, f)
 
 
 def test_socket_sink_sends_a_backlog_while_the_writer_adds_to_it(capfd):
@@ -539,25 +503,13 @@ def test_socket_sink_sends_a_backlog_while_the_writer_adds_to_it(capfd):
     listener.server.close()
 
 
-class DroppingListener:
+class DroppingListener(FakeListener):
     """Welcomes every connection, then closes it at once."""
 
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.welcomed = 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            conn.makefile("rb").readline()
-            conn.sendall(b'{"type":"welcome","have":-1}\n')
-            self.welcomed += 1
-            conn.close()
+    def session(self, conn, f):
+        self.hello(f)
+        self.welcome(conn)
+        conn.close()
 
 
 def test_socket_backoff_starts_again_after_a_welcome(tmp_path):
@@ -569,7 +521,7 @@ def test_socket_backoff_starts_again_after_a_welcome(tmp_path):
     try:
         # after three welcomes the wait before the next try is back at 0.5-1 s
         # (never reset, it would have doubled to 2-4 s by now)
-        wait_for(lambda: listener.welcomed >= 3, timeout=30.0, message="three connections")
+        wait_for(lambda: len(listener.hellos) >= 3, timeout=30.0, message="three connections")
         assert run._socket.backoff <= 1.0
     finally:
         run.close(socket_timeout=0.1)

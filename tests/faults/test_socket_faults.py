@@ -4,39 +4,21 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 
 import pytest
 
 import tui_monitor as tm
-from conftest import child, free_port, records, wait_for
+from conftest import FakeListener, child, free_port, records, wait_for
 from tui_monitor.sources import Ingest
 
 
-class StuckListener:
+class StuckListener(FakeListener):
     """Says welcome, then never reads again: a consumer that stopped."""
 
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            conn.makefile("rb").readline()
-            conn.sendall(b'{"type":"welcome","have":-1}\n')
-            self.conns.append(conn)     # and never read from it again
-
-    def close(self):
-        self.server.close()
-        for c in self.conns:
-            c.close()
+    def session(self, conn, f):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.hello(f)
+        self.welcome(conn)  # and never read from it again
 
 
 @pytest.mark.parametrize("with_file", [True, False])
