@@ -3,6 +3,8 @@ whose cells changed are rendered again, the header stays while the rows
 scroll, and the keys and clicks move the cursor and post the messages."""
 from __future__ import annotations
 
+import contextlib
+
 from typing import List
 
 from rich.text import Text
@@ -48,16 +50,22 @@ class TableApp(App):
         self.chosen.append(event.key)
 
 
+@contextlib.asynccontextmanager
+async def mounted(n: int, size):
+    """A :class:`TableApp` of ``n`` rows running headless: (app, pilot, table)."""
+    app = TableApp(n)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        yield app, pilot, app.query_one(RunsTable)
+
+
 def lines(table: RunsTable):
     return [table.render_line(y) for y in range(table.size.height)]
 
 
 @sync
 async def test_a_live_update_renders_only_the_changed_row_again():
-    app = TableApp(5)
-    async with app.run_test(size=(100, 20)) as pilot:
-        await pilot.pause()
-        table = app.query_one(RunsTable)
+    async with mounted(5, (100, 20)) as (app, pilot, table):
         before = lines(table)
         assert "run-2" in before[3].text and before[3].text.split()[-1] == "-"
         table.set_rows(rows(5, changed=2), narrow=False)
@@ -73,10 +81,7 @@ async def test_a_live_update_renders_only_the_changed_row_again():
 
 @sync
 async def test_the_header_stays_while_the_rows_scroll_and_keys_move_the_cursor():
-    app = TableApp(40)
-    async with app.run_test(size=(100, 12)) as pilot:
-        await pilot.pause()
-        table = app.query_one(RunsTable)
+    async with mounted(40, (100, 12)) as (app, pilot, table):
         assert table.size.height == 12 and app.highlighted == ["k0"]
         await pilot.press("end")
         assert table.cursor_key() == "k39" and app.highlighted[-1] == "k39"
@@ -100,10 +105,7 @@ async def test_the_header_stays_while_the_rows_scroll_and_keys_move_the_cursor()
 
 @sync
 async def test_the_cursor_follows_its_row_when_rows_are_added_or_removed():
-    app = TableApp(3)
-    async with app.run_test(size=(100, 12)) as pilot:
-        await pilot.pause()
-        table = app.query_one(RunsTable)
+    async with mounted(3, (100, 12)) as (app, pilot, table):
         await pilot.press("down")
         assert table.cursor_key() == "k1"
         lines(table)  # every row drawn (and cached) once
@@ -126,9 +128,7 @@ async def test_the_cursor_follows_its_row_when_rows_are_added_or_removed():
 
 @sync
 async def test_a_table_wider_than_the_screen_narrows_the_finding_and_name_columns():
-    app = TableApp(0)
-    async with app.run_test(size=(60, 12)) as pilot:
-        table = app.query_one(RunsTable)
+    async with mounted(0, (60, 12)) as (app, pilot, table):
         wide = cells("a-run-with-a-rather-long-name", 7)
         wide["finding"] = Text(" overfitting: validation turned ")
         table.set_rows([("k0", wide)], narrow=True)
