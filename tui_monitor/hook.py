@@ -318,7 +318,10 @@ class _SocketSink:
             self.backoff = min(self.backoff * 2, 30.0)
 
     def _session(self, sock):
-        hello = {"type": "hello", "v": FORMAT_VERSION, "run_id": self.run.run_id, "rank": self.run.rank}
+        # pid and start say which process this is: a new one with the same
+        # run id (a requeued job, an elastic restart) starts its stream afresh
+        hello = {"type": "hello", "v": FORMAT_VERSION, "run_id": self.run.run_id, "rank": self.run.rank,
+                 "pid": self.run._header.get("pid"), "start": self.run._header.get("start")}
         if self.token:
             hello["token"] = self.token
         sock.sendall((_dumps(hello) + "\n").encode())

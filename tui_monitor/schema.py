@@ -281,6 +281,8 @@ class Hello(_Model):
     run_id: str
     rank: int = 0
     token: Optional[str] = None
+    pid: Optional[int] = None  #: with ``start``: which process writes (the header's)
+    start: Optional[float] = None
 
 
 class Welcome(_Model):

@@ -62,6 +62,36 @@ def test_listener_absent_at_start_then_present_gets_everything(tmp_path):
         ing.stop()
 
 
+SAME_RUN_ID = """
+import sys, tui_monitor as tm
+run = tm.init("requeued", dir=False, to=sys.argv[1], run_id="slurm-77", flush_every=0.01)
+for step in range(int(sys.argv[2]), int(sys.argv[3])):
+    run.log({"loss": float(step)}, step=step)
+run.close(socket_timeout=20)
+"""
+
+
+def test_a_new_process_reusing_the_run_id_sends_its_whole_stream():
+    # a requeued job: the second process has the same run id and starts its
+    # seq at 0 again; the listener must not answer it with the first one's
+    # "have", or its header and first records would never be sent
+    ing = Ingest()
+    address = f"127.0.0.1:{free_port()}"
+    ing.listen(address)
+    ing.start()
+    try:
+        assert child(SAME_RUN_ID, address, "0", "50").wait(30) == 0
+        run = wait_for(lambda: ing.store.get("slurm-77"), message="the first process's run")
+        wait_for(lambda: run.status == "finished", message="the first process's end")
+        assert child(SAME_RUN_ID, address, "50", "80").wait(30) == 0
+        wait_for(lambda: run.restarts == 1 and run.status == "finished" and run.last_step == 79,
+                 message="the second process's whole stream")
+        assert run.series[("train", "loss")].steps.tolist() == list(range(80))
+        assert run.missing == 0
+    finally:
+        ing.stop()
+
+
 def test_a_flood_of_connections_and_garbage_leaves_the_good_run_alone(tmp_path):
     ing = Ingest()
     lst = ing.listen("127.0.0.1:0")

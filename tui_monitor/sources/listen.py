@@ -58,6 +58,14 @@ class _Conn:
         self.last_ack = 0.0
 
 
+def _writer_of(hello: dict) -> Optional[Tuple[float, int]]:
+    """``(start, pid)`` of the process a hello comes from, when it says."""
+    start, pid = hello.get("start"), hello.get("pid")
+    if type(pid) is int and type(start) in (int, float):
+        return float(start), pid
+    return None
+
+
 class Listener:
     """Serves hook connections at ``address`` (``HOST:PORT`` or
     ``unix:/path``) and hands their records on."""
@@ -77,6 +85,7 @@ class Listener:
         # line of, and how many of the reader's problems were handed on
         self._feeding: Dict[Tuple[str, int], _Conn] = {}
         self._reported: Dict[Tuple[str, int], int] = {}
+        self._writers: Dict[Tuple[str, int], Tuple[float, int]] = {}  # per stream: (start, pid) of its process
         self.refused = 0
         self.connections = 0
         self.stopped = threading.Event()
@@ -267,8 +276,19 @@ class Listener:
                 return False
         key = (run_id, rank)
         reader = self.readers.get(key)
+        writer = _writer_of(hello)
+        if reader is not None and writer is not None and self._writers.get(key) not in (None, writer):
+            # Another process with this run id (a requeued job, an elastic
+            # restart): its stream starts again at seq 0, so it gets a fresh
+            # reader (have: -1) and sends everything; the store sees the new
+            # header and counts a restart of the run.
+            reader = None
+            self._feeding.pop(key, None)
         if reader is None:
             reader = self.readers[key] = StreamReader(f"{self._peer(conn)} run {run_id} rank {rank}", raw_metrics=True)
+            self._reported[key] = 0
+        if writer is not None:
+            self._writers[key] = writer
         conn.reader, conn.stream = reader, ("socket", run_id, rank)
         have = reader.contiguous_seq
         conn.acked = have
