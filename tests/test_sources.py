@@ -157,8 +157,11 @@ def test_a_thousand_files_in_one_folder(tmp_path):
         append(tmp_path / f"r{i:04d}.jsonl", header(f"r{i}") + metrics(1, 0, 1.0))
     ing = Ingest()
     ing.add_path(str(tmp_path))
-    ing.read_all()
-    assert len(ing.store.runs) == 1000 and ing.problem_count == 0
+    try:
+        ing.read_all()
+        assert len(ing.store.runs) == 1000 and ing.problem_count == 0
+    finally:
+        ing.stop()  # closes the thousand files it holds
 
 
 def test_polling_follows_without_filesystem_events(tmp_path, ingest):

@@ -17,7 +17,7 @@ import errno
 import json
 import math
 import os
-import select
+import selectors
 import signal
 import socket
 import sys
@@ -334,7 +334,13 @@ class _SocketSink:
         self.connected = True
         self.backoff = 0.5  # welcomed: a later drop retries soon, however many failures came before
         sock.settimeout(30)  # a listener that stops reading for this long is reconnected
-        sent = have
+        # a selector, not select.select: a training process often holds over
+        # 1024 descriptors (data files, workers), and select() cannot wait on those
+        with selectors.DefaultSelector() as sel:
+            sel.register(sock, selectors.EVENT_READ)
+            self._send_and_ack(sock, sel, sent=have)
+
+    def _send_and_ack(self, sock, sel, sent):
         pending = b""
         while True:
             batch = self.unsent(sent)
@@ -343,8 +349,7 @@ class _SocketSink:
                 sent = batch[-1][0]
             if self.stop.is_set() and self.delivered():
                 return
-            r, _, _ = select.select([sock], [], [], 0.2)
-            if r:
+            if sel.select(0.2):
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise ConnectionError("listener closed the connection")
