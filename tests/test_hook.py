@@ -156,12 +156,25 @@ def test_watch_records_flexibility_and_gradients(tmp_path):
 def test_heartbeats_while_the_loop_is_quiet(tmp_path):
     run = tm.init("sleepy", dir=tmp_path, flush_every=0.02, heartbeat_every=0.05)
     run.log({"loss": 1.0}, step=41)
-    hb = wait_for(lambda: os.path.exists(run.path) and [r for r in records(run.path) if r["type"] == "heartbeat"],
-                  message="a heartbeat")
+    seen = threading.Event()
+    hbs = []
+
+    def watch():  # reads the file in another thread: the main thread only waits
+        hbs.extend(wait_for(lambda: os.path.exists(run.path) and
+                            [r for r in records(run.path) if r["type"] == "heartbeat"], message="a heartbeat"))
+        seen.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+    def the_loop_waits_here():
+        assert seen.wait(30)
+
+    the_loop_waits_here()
     run.close()
-    assert hb[0]["step"] == 41 and hb[0]["last_log"] <= hb[0]["time"]
-    # where the main thread waits: here, in wait_for's sleep, called from this test
-    assert any("test_heartbeats_while_the_loop_is_quiet" in w or "wait_for" in w for w in hb[0]["where"])
+    hb = hbs[0]
+    assert hb["step"] == 41 and hb["last_log"] <= hb["time"]
+    # where the main thread waits: in this test's function
+    assert any("the_loop_waits_here" in w for w in hb["where"]), hb["where"]
 
 
 def test_the_header_is_written_at_once_not_at_the_first_flush(tmp_path):
