@@ -267,9 +267,9 @@ class _SocketSink:
         self.thread.start()
 
     def put(self, seq, line):
-        with self.lock:
+        with self.lock:  # make room first: the buffer never holds more than cap, even for an instant
+            old = self.buf.popleft()[0] if len(self.buf) >= self.cap else None
             self.buf.append((seq, line))
-            old = self.buf.popleft()[0] if len(self.buf) > self.cap else None
         if old is not None:
             self.overflow += 1
             if old > self.acked and self.run._file is None:  # never delivered, and no file holds it
