@@ -202,6 +202,24 @@ def test_update_without_new_records_is_a_no_op():
     assert [f.id for f in eng.findings] == before
 
 
+def test_a_version_bump_with_nothing_new_is_not_assessed_again():
+    recs = run_records("x", [LN10] * 400, config=CLS, model={"depth": 4}, end=False)
+    eng = diagnose(recs)
+    st = next(iter(eng.states.values()))
+    before, ids = st.assessment, [f.id for f in eng.findings]
+    t = recs[-1]["time"]
+    for i in range(3):  # heartbeats and a system sample move the run's version, not its losses
+        eng.store.apply({"type": "heartbeat", "seq": 401 + i, "time": t + i, "step": 399, "last_log": t}, stream=0)
+        assert not eng.update()
+    eng.store.apply({"type": "system", "seq": 404, "time": t + 4, "values": {"cpu": 50.0}}, stream=0)
+    assert not eng.update()
+    assert st.assessment is before and [f.id for f in eng.findings] == ids
+    # a meta record that changes the task is an input: the run is assessed again
+    eng.store.apply({"type": "meta", "seq": 405, "time": t + 5, "config": {"task": "regression"}}, stream=0)
+    eng.update()
+    assert st.assessment is not before and st.assessment["trivial"] is None
+
+
 def _dead(step):
     return {"0.weight": {"grad": 0.0, "weight": 3.0, "zero_rows": 1.0},
             "2.weight": {"grad": 0.0, "weight": 1.0, "zero_rows": 1.0},

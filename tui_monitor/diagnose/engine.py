@@ -49,6 +49,7 @@ class RunState:
         self.gradient: List[Dict[str, Any]] = []
         self.findings: Dict[str, Finding] = {}
         self.cache: Dict[str, Any] = {}  # detectors' memo of per-evaluation values
+        self.last_inputs: Optional[tuple] = None
 
     # helpers for the detectors
     def loss_name(self, split: str) -> Optional[str]:
@@ -69,6 +70,14 @@ class RunState:
     def depth(self) -> Optional[int]:
         d = (self.run.model or {}).get("depth")
         return int(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
+
+    def inputs(self) -> tuple:
+        """What the verdicts read from the run besides the tracks (the task,
+        the model's depth, the learning rate, the name): a run whose version
+        moved with nothing new in these or the tracks (a heartbeat, a system
+        sample) is not assessed again."""
+        t = self.task
+        return (t.kind, t.trivial, t.why, self.depth(), self.lr_value(), self.run.name)
 
     def feed(self) -> bool:
         """Take in what is new; True when anything was."""
@@ -193,7 +202,11 @@ class Diagnoser:
             if st.version == run.version:
                 continue
             st.version = run.version
-            st.feed()
+            fed = st.feed()
+            inputs = st.inputs()
+            if not fed and inputs == st.last_inputs and st.assessment is not None:
+                continue
+            st.last_inputs = inputs
             st.assessment = assess(st, s, st.assessment)
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
             touched.append(st)
