@@ -50,17 +50,17 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
     since = i - ev.best_smooth_index
     jit = 100.0 * ev.jitter()
     span = (ev.steps[i] - ev.steps[i - 1]) if i else 1
-    tr_now = train_at(st, step, span)
+    # the training losses of the last strip, read once: their mean is training
+    # now, and their spread Prechelt's progress P_k = 1000 (mean/min - 1)
+    series = st.train_series()
+    strip = series.range(step - max(1, span) + 1, step) if series is not None else np.empty(0)
+    strip = strip[np.isfinite(strip)]
+    tr_now = float(strip.mean()) if len(strip) else None
     tr_best = train_at(st, ev.best_step, span)
     train_ok = tr_now is not None and tr_best is not None and tr_now <= tr_best * 1.05
-    # Prechelt's training progress over the last strip, P_k = 1000 (mean/min - 1), and PQ = GL / P_k
     pk = None
-    series = st.train_series()
-    if series is not None and i:
-        w = series.range(ev.steps[i - 1] + 1, step)
-        w = w[np.isfinite(w)]
-        if len(w) and w.min() > 0:
-            pk = 1000.0 * (float(w.mean()) / float(w.min()) - 1.0)
+    if i and len(strip) and strip.min() > 0:
+        pk = 1000.0 * (float(strip.mean()) / float(strip.min()) - 1.0)
     pq = gl / pk if pk else None
     threshold = max(s.gl_alpha, s.gl_jitter * jit)
     holding = prior is not None and gl > max(s.gl_keep, 0.5 * threshold) and since >= 1
