@@ -97,3 +97,45 @@ def test_no_tui_prints_the_runs_and_the_diagnosis(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "tui_monitor", "demo", "--runs", "nope"], env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no scenario" in bad.stderr
+
+
+def _waiting(thread) -> bool:
+    import sys as _sys
+
+    f = _sys._current_frames().get(thread.ident)
+    while f is not None:
+        if f.f_code.co_name == "wait" and f.f_code.co_filename.endswith("demo.py"):
+            return True  # inside Demo.wait
+        f = f.f_back
+    return False
+
+
+def test_ctrl_c_reaches_the_demo_whichever_thread_the_kernel_gives_it_to(tmp_path):
+    """A process-wide SIGINT goes to any thread; here it is sent to a child's
+    reaper thread while the main thread waits for the runs."""
+    import threading
+    import time
+
+    from tui_monitor.demo import Demo
+
+    demo = Demo(str(tmp_path), scenarios=["bias_linear"], delay=0.05).start()
+    safety = threading.Timer(30, demo.stop)  # without the fix, the wait would last the whole run
+    try:
+        reaper = next(t for t in threading.enumerate() if t.name == "reap-bias_linear")
+        main = threading.current_thread()
+        assert main is threading.main_thread()
+
+        def interrupt():
+            wait_for(lambda: _waiting(main), message="the main thread waiting for the runs")
+            signal.pthread_kill(reaper.ident, signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        safety.start()
+        began = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            demo.wait()
+        assert time.monotonic() - began < 10
+        assert demo.running() == ["bias_linear"]  # it was the interrupt, not the run's end
+    finally:
+        safety.cancel()
+        demo.stop()

@@ -106,14 +106,15 @@ class Demo:
         return [n for n, p in self.procs.items() if p.poll() is None]
 
     def wait(self, timeout: Optional[float] = None) -> bool:
-        """Wait for every run to end; False on timeout."""
+        """Wait for every run to end; False on timeout. Polls instead of
+        ``Popen.wait()``: each child's reaper thread holds its wait lock, and
+        a main thread blocked on that lock would not see a Ctrl+C that the
+        kernel handed to a reaper thread until the run ended."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for p in self.procs.values():
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                p.wait(left)
-            except subprocess.TimeoutExpired:
+        while self.running():
+            if deadline is not None and time.monotonic() >= deadline:
                 return False
+            time.sleep(0.1)
         return True
 
     def failed(self) -> List[Tuple[str, int]]:
