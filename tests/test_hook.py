@@ -153,6 +153,53 @@ def test_watch_records_flexibility_and_gradients(tmp_path):
     assert g["layers"]["0.weight"]["weight"] == pytest.approx(model[0].weight.detach().norm().item(), rel=0.05)
 
 
+def test_gradients_on_torch_without_post_accumulate_hooks_build_no_class_per_backward(tmp_path):
+    """torch before 2.1 has no post-accumulate hooks: the fallback hook sees
+    the fresh gradient. It records the same norms, and does not build a new
+    class (garbage for the cyclic collector) on every backward pass. The
+    installed torch has the new hook, so parameters that hide it stand in."""
+    import gc
+
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+
+    class OlderTorchParameter(torch.nn.Parameter):
+        @property
+        def register_post_accumulate_grad_hook(self):
+            raise AttributeError("register_post_accumulate_grad_hook")   # as on torch < 2.1
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    model.weight = OlderTorchParameter(model.weight.detach().clone())
+    model.bias = OlderTorchParameter(model.bias.detach().clone())
+    assert not hasattr(model.weight, "register_post_accumulate_grad_hook")
+    run = tm.init("oldtorch", dir=tmp_path, model=model, watch_every=1, flush_every=3600, system_every=0)
+    x = torch.randn(4, 3)
+    expected = []
+
+    def step(i):
+        model.zero_grad()
+        model(x).pow(2).sum().backward()
+        expected.append(model.weight.grad.norm().item())
+        run.log({"loss": 1.0}, step=i)
+
+    step(0)                                 # torch builds what it builds once
+    gc.collect()
+    gc.disable()
+    try:
+        classes = sum(type(o) is type for o in gc.get_objects())
+        for i in range(1, 51):
+            step(i)
+        new_classes = sum(type(o) is type for o in gc.get_objects()) - classes
+    finally:
+        gc.enable()
+    run.close()
+    assert new_classes == 0, f"{new_classes} classes built in 50 backward passes"
+    grads = [r for r in records(run.path) if r["type"] == "grads"]
+    assert [g["step"] for g in grads] == list(range(51))
+    assert [g["layers"]["weight"]["grad"] for g in grads] == pytest.approx(expected, rel=1e-6)
+    assert all(set(g["layers"]) == {"weight", "bias"} for g in grads)
+
+
 def test_heartbeats_while_the_loop_is_quiet(tmp_path):
     run = tm.init("sleepy", dir=tmp_path, flush_every=0.02, heartbeat_every=0.05)
     run.log({"loss": 1.0}, step=41)
@@ -566,3 +613,59 @@ def test_socket_backoff_starts_again_after_a_welcome(tmp_path):
     finally:
         run.close(socket_timeout=0.1)
         listener.server.close()
+
+
+def test_drops_counted_from_many_threads_at_once_lose_no_count(tmp_path, capfd):
+    """The writer thread and the socket sink's thread both count drops: with
+    threads switched as often as they can be, no increment may be lost."""
+    run = tm.init("drops", dir=tmp_path, flush_every=3600, system_every=0)
+    n_threads, per_thread = 8, 20_000
+    start = threading.Barrier(n_threads)
+
+    def dropper(k):
+        start.wait()
+        for _ in range(per_thread):
+            run._drop(f"reason {k % 2}", 1)
+
+    threads = [threading.Thread(target=dropper, args=(k,)) for k in range(n_threads)]
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+    run.close()
+    assert run.dropped == n_threads * per_thread
+    assert run.drop_reasons == {"reason 0": n_threads * per_thread // 2, "reason 1": n_threads * per_thread // 2}
+    assert records(run.path)[-1]["dropped"] == n_threads * per_thread
+
+
+def test_a_disk_full_backlog_is_not_copied_whole_on_every_retry(capfd):
+    """While the disk stays full, each flush pass adds its new lines to the
+    backlog and retries it; it must not build a copy of the whole backlog
+    each time (every flush_every, for as long as the disk is full)."""
+    import tracemalloc
+
+    tracemalloc.start()  # from before the backlog exists: growing it in place counts only the growth
+    try:
+        run = tm.init("backlog", path="/dev/full", flush_every=3600, system_every=0, max_queue=1_000_000)
+        for step in range(20_000):
+            run.log({"loss": float(step), "pad": "x" * 500}, step=step)
+        run.flush()                                       # over 10 MB held back: /dev/full takes nothing
+        for step in range(20_000, 20_010):
+            run.log({"loss": float(step)}, step=step)
+            tracemalloc.reset_peak()
+            base = tracemalloc.get_traced_memory()[0]
+            run.flush()                                   # one retry of the whole backlog
+            extra = tracemalloc.get_traced_memory()[1] - base
+            # a copy would be over 10 MB; growing the backlog by an eighth now and then is not
+            assert extra < 4_000_000, f"a retry allocated {extra} bytes for a 10 MB backlog"
+    finally:
+        tracemalloc.stop()
+    run.close()
+    # nothing lost along the way: the header, every record and the end, counted
+    assert run.dropped == run.drop_reasons["disk full"] == 1 + 20_010 + 1
+    assert "cannot write /dev/full: No space left on device" in capfd.readouterr().err

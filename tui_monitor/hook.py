@@ -160,6 +160,18 @@ def describe_model(model):
     return info
 
 
+class _FreshGrad:
+    """What a gradient hook reads of a parameter (``.grad``, ``.norm()``),
+    for torch without post-accumulate hooks: the fresh gradient and the
+    parameter's norm. One class for all: building one per backward pass
+    would pile up classes for the garbage collector."""
+
+    __slots__ = ("grad", "norm")
+
+    def __init__(self, grad, norm):
+        self.grad, self.norm = grad, norm
+
+
 # ---------------------------------------------------------------- sinks
 
 class _FileSink:
@@ -199,20 +211,23 @@ class _FileSink:
         if self.broken_tail:
             os.write(self.fd, b"\n")
             self.broken_tail = False
-        view, done = memoryview(data), 0
-        try:
-            while done < len(data):
-                done += os.write(self.fd, view[done:])
-        except OSError:
-            cut = data.rfind(b"\n", 0, done) + 1
-            if done > cut:
-                try:
-                    os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_END) - (done - cut))
-                except OSError:
-                    self.broken_tail = True  # the next write starts a fresh line
-            if cut == 0:
-                raise
-            return cut
+        done = 0
+        # released on the way out, error or not: ``data`` may be the run's
+        # backlog, a bytearray that cannot be resized while a view of it lives
+        with memoryview(data) as view:
+            try:
+                while done < len(data):
+                    done += os.write(self.fd, view[done:])
+            except OSError:
+                cut = data.rfind(b"\n", 0, done) + 1
+                if done > cut:
+                    try:
+                        os.ftruncate(self.fd, os.lseek(self.fd, 0, os.SEEK_END) - (done - cut))
+                    except OSError:
+                        self.broken_tail = True  # the next write starts a fresh line
+                if cut == 0:
+                    raise
+                return cut
         return done
 
     def close(self):
@@ -325,8 +340,8 @@ class _SocketSink:
         if self.token:
             hello["token"] = self.token
         sock.sendall((_dumps(hello) + "\n").encode())
-        reader = sock.makefile("rb")
-        reply = json.loads(reader.readline(MAX_LINE) or b"null")
+        line, after = self._read_welcome(sock)
+        reply = json.loads(line or b"null")
         if not isinstance(reply, dict) or reply.get("type") != "welcome":
             raise ConnectionError(f"refused: {reply.get('reason') if isinstance(reply, dict) else reply!r}")
         have = int(reply.get("have", -1))  # a listener restarted since knows less than it acked
@@ -338,10 +353,27 @@ class _SocketSink:
         # 1024 descriptors (data files, workers), and select() cannot wait on those
         with selectors.DefaultSelector() as sel:
             sel.register(sock, selectors.EVENT_READ)
-            self._send_and_ack(sock, sel, sent=have)
+            self._send_and_ack(sock, sel, sent=have, pending=after)
 
-    def _send_and_ack(self, sock, sel, sent):
-        pending = b""
+    @staticmethod
+    def _read_welcome(sock):
+        """The listener's first line and the bytes that came after it. Read
+        with recv, not a buffered reader: an ack sent right behind the welcome
+        often arrives in the same packet, and a reader would keep it to itself."""
+        buf = b""
+        while True:
+            end = buf.find(b"\n")
+            if end >= 0:
+                return buf[:end], buf[end + 1:]
+            if len(buf) > MAX_LINE:
+                raise ConnectionError(f"no welcome line in the first {len(buf)} bytes")
+            chunk = sock.recv(65536)
+            if not chunk:
+                return buf, b""
+            buf += chunk
+
+    def _send_and_ack(self, sock, sel, sent, pending=b""):
+        pending = self._take_acks(pending)  # what came with the welcome
         while True:
             batch = self.unsent(sent)
             if batch:
@@ -353,17 +385,21 @@ class _SocketSink:
                 chunk = sock.recv(65536)
                 if not chunk:
                     raise ConnectionError("listener closed the connection")
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    msg = json.loads(raw)
-                    if msg.get("type") == "ack":
-                        self._ack(int(msg["seq"]))
+                pending = self._take_acks(pending + chunk)
             elif not batch:
                 self.wake.wait(0.5)
                 self.wake.clear()
             if self.stop.is_set() and time.monotonic() > self.deadline:
                 return
+
+    def _take_acks(self, pending):
+        """Handle the whole lines in ``pending``; return the unfinished rest."""
+        *lines, rest = pending.split(b"\n")
+        for raw in lines:
+            msg = json.loads(raw)
+            if msg.get("type") == "ack":
+                self._ack(int(msg["seq"]))
+        return rest
 
     def _ack(self, seq):
         self.acked = max(self.acked, seq)
@@ -462,6 +498,10 @@ class Run:
         self.flush_every, self.heartbeat_every, self.max_queue = float(flush_every), float(heartbeat_every), int(max_queue)
         self.dropped = 0
         self.drop_reasons = {}
+        # drops are counted in the writer thread, the socket sink's thread and
+        # the caller's (queue full); reentrant: close() may run in a signal
+        # handler that interrupted a _drop in the same thread
+        self._drop_lock = threading.RLock()
         self.closed = False
         self._inert = bool(env.get("TUI_MONITOR_DISABLED")) or (ranks == "zero" and self.rank != 0)
         self._pid = os.getpid()
@@ -482,6 +522,9 @@ class Run:
         self._sys = _system_sampler(system_every)
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._finished = False               # the end written and the file closed (under _lock)
+        self._close_decided = threading.Event()
+        self._left_to_writer = False         # close() could not wait for the writer: it finishes
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
                   "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
@@ -509,7 +552,10 @@ class Run:
             self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
         self._header_line = None
         self._file = _FileSink(self.path, lambda: self._header_line) if self.path else None
-        self._pending = []  # encoded lines the file sink has not taken yet
+        # encoded lines the file sink has not taken yet (a full disk), oldest
+        # first: appended to in place and retried from the front, never rebuilt
+        self._backlog = bytearray()
+        self._backlog_lines = 0
         self._hold_reason = None
         to = to or env.get("TUI_MONITOR_TO")
         self._socket = None
@@ -611,8 +657,7 @@ class Run:
             return param.register_post_accumulate_grad_hook(on_grad)
 
         def on_plain_grad(g, p=param):  # older torch: the hook sees the fresh gradient
-            p_like = type("G", (), {"grad": g, "norm": p.norm})()
-            on_grad(p_like)
+            on_grad(_FreshGrad(g, p.norm))
         return param.register_hook(on_plain_grad)
 
     def _take_grads(self, step, t):
@@ -631,11 +676,17 @@ class Run:
                 self._wake.clear()
             first = False
             if self.closed:
-                return
+                break
             try:
                 self.flush()
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
                 self._warn(f"writer error: {e!r}")
+        # close() may have found this thread mid-pass (a stalled disk) and,
+        # rather than close the file under it, left the end to it
+        self._close_decided.wait()
+        if self._left_to_writer:
+            with self._lock:
+                self._finish()
 
     def flush(self, timeout=None):
         """Write everything queued so far (the writer does this every
@@ -643,54 +694,58 @@ class Run:
         if self._inert or not self._lock.acquire(timeout=-1 if timeout is None else timeout):
             return
         try:
-            if self._ended:
-                return
-            # Taken before draining: close() queues nothing after setting it,
-            # so whatever was logged before the end is drained in this pass.
-            end = self._end
-            lines = []
-            q = self._q
-            while q:
-                payload = q.popleft()
-                try:
-                    rec = self._record(payload)
-                except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
-                    self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
-                    continue
-                if rec is not None:
-                    lines.append(self._encode(rec))
-            quiet = not lines
-            now = time.time()
-            if self._sys is not None and self._seq and self._sys.due(now):
-                try:
-                    sample = self._system_record(now)
-                except Exception as e:  # noqa: BLE001 - a resource probe failing costs only its sample
-                    self._warn(f"system sample failed: {e!r}")
-                    sample = None
-                if sample is not None:
-                    lines.append(self._encode(sample))
-            # Timed from the last log or heartbeat, not the last write: system
-            # samples (every 5 s by default) must not hold heartbeats back.
-            if quiet and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
-                self._last_hb = now
-                hb = {"type": "heartbeat", "time": now, "step": self._last_step}
-                if self._last_log is not None:
-                    hb["last_log"] = self._last_log
-                where = _main_thread_where()
-                if where:
-                    hb["where"] = where
-                lines.append(self._encode(hb))
-            if self.dropped != self._drop_reported:
-                self._drop_reported = self.dropped
-                lines.append(self._encode({"type": "dropped", "time": now, "count": self.dropped,
-                                           "reasons": dict(self.drop_reasons)}))
-            if end is not None:
-                end["dropped"] = self.dropped
-                lines.append(self._encode(end))
-                self._ended = True
-            self._deliver(lines)
+            self._flush_locked()
         finally:
             self._lock.release()
+
+    def _flush_locked(self):
+        """One pass of the writer, under ``_lock``."""
+        if self._ended:
+            return
+        # Taken before draining: close() queues nothing after setting it,
+        # so whatever was logged before the end is drained in this pass.
+        end = self._end
+        lines = []
+        q = self._q
+        while q:
+            payload = q.popleft()
+            try:
+                rec = self._record(payload)
+            except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
+                self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
+                continue
+            if rec is not None:
+                lines.append(self._encode(rec))
+        quiet = not lines
+        now = time.time()
+        if self._sys is not None and self._seq and self._sys.due(now):
+            try:
+                sample = self._system_record(now)
+            except Exception as e:  # noqa: BLE001 - a resource probe failing costs only its sample
+                self._warn(f"system sample failed: {e!r}")
+                sample = None
+            if sample is not None:
+                lines.append(self._encode(sample))
+        # Timed from the last log or heartbeat, not the last write: system
+        # samples (every 5 s by default) must not hold heartbeats back.
+        if quiet and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
+            self._last_hb = now
+            hb = {"type": "heartbeat", "time": now, "step": self._last_step}
+            if self._last_log is not None:
+                hb["last_log"] = self._last_log
+            where = _main_thread_where()
+            if where:
+                hb["where"] = where
+            lines.append(self._encode(hb))
+        dropped, reasons = self._drops()
+        if dropped != self._drop_reported:
+            self._drop_reported = dropped
+            lines.append(self._encode({"type": "dropped", "time": now, "count": dropped, "reasons": reasons}))
+        if end is not None:
+            end["dropped"] = self.dropped
+            lines.append(self._encode(end))
+            self._ended = True
+        self._deliver(lines)
 
     def _record(self, payload):
         kind, step, t, split = payload.pop(_KIND, _METRICS), payload.pop(_STEP), payload.pop(_TIME), payload.pop(_SPLIT, None)
@@ -768,9 +823,10 @@ class Run:
         if len(line) > MAX_LINE:
             self._drop("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
         if not line or len(line) > MAX_LINE:  # the seq stays taken: a dropped record says why
+            dropped, reasons = self._drops()
             line = (_dumps({"type": "dropped", "seq": self._seq, "time": time.time(),
-                            "count": self.dropped, "reasons": dict(self.drop_reasons)}) + "\n").encode()
-            self._drop_reported = self.dropped
+                            "count": dropped, "reasons": reasons}) + "\n").encode()
+            self._drop_reported = dropped
         if rec.get("type") == "run":
             self._header_line = line
         self._seq += 1
@@ -781,48 +837,66 @@ class Run:
     def _deliver(self, lines):
         if self._file is None:
             return
-        self._pending.extend(lines)
-        if not self._pending:
+        if self._backlog:  # a full disk held lines back: the new ones go behind them
+            for line in lines:
+                self._backlog += line
+            self._backlog_lines += len(lines)
+            data = self._backlog
+        else:
+            data = b"".join(lines)
+        if not data:
             return
-        data = b"".join(self._pending)
         try:
             recreated = self._file.recreated
             done = self._file.write(data)
-            self._pending = []
             if self._file.recreated != recreated:
                 self._warn(f"{self.path} was deleted; writing a new file there (it starts with the run's header)")
         except OSError as e:
-            done = 0
             self._warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")
             reason = "disk full" if e.errno == errno.ENOSPC else f"write error ({errno.errorcode.get(e.errno, e.errno)})"
-            self._hold(reason)
+            self._hold(data, 0, reason)
             return
         if done < len(data):
-            rest = data[done:]
-            self._pending = [rest]
             self._warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
-            self._hold("disk full")
+            self._hold(data, done, "disk full")
+        elif data is self._backlog:
+            self._backlog = bytearray()
+            self._backlog_lines = 0
 
-    def _hold(self, reason):
-        """Keep undelivered lines for a retry, dropping (and counting) the
-        oldest past the queue cap."""
+    def _hold(self, data, done, reason):
+        """Keep what the file did not take of ``data`` (``done`` bytes, whole
+        lines, went in) for a retry, dropping (and counting) the oldest lines
+        past the queue cap. Only the lines written or dropped are scanned or
+        moved, never the whole backlog: it may be retried every pass for long."""
         self._hold_reason = reason
-        n = sum(p.count(b"\n") for p in self._pending)
-        if n > self.max_queue:
-            data = b"".join(self._pending)
+        if data is self._backlog:
+            self._backlog_lines -= data.count(b"\n", 0, done)
+            del data[:done]  # from the front of a bytearray: no copy of the rest
+        else:
+            self._backlog = bytearray(memoryview(data)[done:])
+            self._backlog_lines = self._backlog.count(b"\n")
+        over = self._backlog_lines - self.max_queue
+        if over > 0:
             cut = 0
-            for _ in range(n - self.max_queue):
-                cut = data.index(b"\n", cut) + 1
-            self._pending = [data[cut:]]
-            self._drop(reason, n - self.max_queue)
+            for _ in range(over):
+                cut = self._backlog.index(b"\n", cut) + 1
+            del self._backlog[:cut]
+            self._backlog_lines = self.max_queue
+            self._drop(reason, over)
 
     # -- accounting --------------------------------------------------------
 
     def _drop(self, reason, n, message=None):
         if n:
-            self.dropped += n
-            self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + n
+            with self._drop_lock:
+                self.dropped += n
+                self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + n
         self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
+
+    def _drops(self):
+        """(count, reasons) as one consistent snapshot."""
+        with self._drop_lock:
+            return self.dropped, dict(self.drop_reasons)
 
     def _warn(self, message, key=None):
         key = key or message.split(":")[0]
@@ -838,8 +912,10 @@ class Run:
 
     def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
         """Flush and write the end record. Called for you at interpreter exit,
-        on an uncaught exception and on SIGTERM/SIGINT; idempotent. With a
-        socket sink, waits up to ``socket_timeout`` s for the listener to
+        on an uncaught exception and on SIGTERM/SIGINT; idempotent. Waits up
+        to ``timeout`` s for a writer pass in progress; past that, the writer
+        thread writes the end and closes the file itself when it is done. With
+        a socket sink, waits up to ``socket_timeout`` s for the listener to
         acknowledge the last record."""
         if self.closed or self._inert:
             return
@@ -873,25 +949,51 @@ class Run:
         self._wake.set()
         self._end = end
         try:
-            self.flush(timeout=timeout)
+            if self._lock.acquire(timeout=-1 if timeout is None else timeout):
+                try:
+                    self._finish()
+                finally:
+                    self._lock.release()
+            else:
+                # The writer is still inside a pass (a stalled disk, say).
+                # Closing the file now would pull the descriptor from under
+                # its write, and a file opened next could take the same number
+                # and get the rest: the writer ends the stream itself instead.
+                self._left_to_writer = True
+                self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
+                           "it writes the end record and closes the file when done, or the process exit ends it",
+                           key="close timeout")
         except Exception as e:  # noqa: BLE001 - close() never raises into the caller
             self._warn(f"writer error: {e!r}")
-        unwritten = sum(p.count(b"\n") for p in self._pending)
-        if unwritten:  # the file never took them: say so, at least in the count
-            self._pending = []
-            self._drop(self._hold_reason, unwritten)
-        if self._q:  # logged by another thread while closing: too late, but counted
-            self._drop("logged during close()", len(self._q))
-            self._q.clear()
+        finally:
+            self._close_decided.set()
         self._inert = True
         if self._socket is not None:
             self._socket.close(timeout=socket_timeout)
-        if self._file is not None:
-            self._file.close()
         if self in _RUNS:
             _RUNS.remove(self)
 
     finish = close
+
+    def _finish(self):
+        """Under ``_lock``, once: the last pass (the end record), what the
+        file never took counted, and the file closed. Run by close(), or by
+        the writer thread when close() could not wait for its pass."""
+        if self._finished:
+            return
+        self._finished = True
+        try:
+            self._flush_locked()
+        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
+            self._warn(f"writer error: {e!r}")
+        if self._backlog_lines:  # the file never took them: say so, at least in the count
+            unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
+            self._drop(self._hold_reason, unwritten)
+        if self._q:  # logged by another thread while closing: too late, but counted
+            self._drop("logged during close()", len(self._q))
+            self._q.clear()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self):
         return self
@@ -993,6 +1095,7 @@ def _after_fork_in_child():
     for r in list(_RUNS):
         r._inert = True
         r._q = collections.deque()
-        r._pending = []
+        r._backlog, r._backlog_lines = bytearray(), 0
+        r._drop_lock = threading.RLock()  # another thread may have held it at the fork
         r._socket = None
     del _RUNS[:]

@@ -21,6 +21,32 @@ class StuckListener(FakeListener):
         self.welcome(conn)  # and never read from it again
 
 
+class EagerAckListener(FakeListener):
+    """Sends its welcome and an ack in one write, so they reach the hook in
+    one packet; then reads on and acknowledges nothing more."""
+
+    def session(self, conn, f):
+        self.hello(f)
+        conn.sendall(b'{"type":"welcome","have":-1}\n{"type":"ack","seq":3}\n')
+        for line in f:
+            self.records.append(json.loads(line))
+
+
+def test_an_ack_in_the_same_packet_as_the_welcome_is_not_lost():
+    listener = EagerAckListener()
+    run = tm.init("eager", dir=False, to=f"127.0.0.1:{listener.port}", flush_every=0.01, system_every=0)
+    try:
+        for step in range(5):
+            run.log({"loss": float(step)}, step=step)
+        wait_for(lambda: run._socket.acked == 3, timeout=10, message="the ack that came with the welcome")
+        wait_for(lambda: [r.get("step") for r in listener.records if r["type"] == "metrics"] == list(range(5)),
+                 message="the records after the welcome")
+        assert run._socket.acked == 3 and len(listener.hellos) == 1    # the same connection, nothing acked since
+    finally:
+        run.close(socket_timeout=0.1)
+        listener.close()
+
+
 @pytest.mark.parametrize("with_file", [True, False])
 def test_a_stuck_listener_never_slows_the_loop_and_memory_stays_capped(tmp_path, with_file, capfd):
     stuck = StuckListener()

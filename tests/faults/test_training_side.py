@@ -1,7 +1,16 @@
 """The training side survives what happens around it (issue: hardening)."""
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import selectors
 import shutil
+import struct
+import termios
+import time
+
+import pytest
 
 import tui_monitor as tm
 from conftest import records, stream_files, wait_for
@@ -66,3 +75,57 @@ def test_values_of_every_kind_from_a_real_loop(tmp_path):
     assert m["values"] == {"nan": "NaN", "inf": "Infinity", "huge": 10**40, "np": 0.5, "t": 3, "nested/a/b": 1,
                            "7": 1.0, "('tuple', 'key')": 2.0}
     assert m["text"] == {"s": "text"} and recs[-1]["dropped"] == 2    # None and the list, counted
+
+
+def _unread(fd):
+    """Bytes waiting in a pipe."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+
+
+def _read_to_eof(fd, timeout=20.0):
+    """Everything a non-blocking pipe yields until its last writer closes it."""
+    chunks, deadline = [], time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"the writer never closed the stream ({sum(map(len, chunks))} bytes read)")
+            if sel.select(left):
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+
+
+def test_close_while_the_writer_is_stuck_in_a_write_leaves_the_file_to_it(tmp_path, capfd):
+    """A stalled disk (here: a FIFO nobody reads yet) holds the writer inside
+    os.write past close()'s timeout. close() must return, and must not close
+    the descriptor under that write; the writer ends the stream itself (every
+    record, then the end) once the write goes through."""
+    fifo = tmp_path / "stalled.jsonl"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        # the header alone is over a pipe's capacity: the writer's first pass blocks in it
+        run = tm.init("stalled", path=str(fifo), config={"notes": "x" * 300_000}, flush_every=3600, system_every=0)
+        capacity = fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ)
+        wait_for(lambda: _unread(reader) == capacity, message="the writer stuck on a full pipe")
+        for step in range(100):
+            run.log({"loss": float(step)}, step=step)
+        started = time.monotonic()
+        run.close(timeout=0.2)
+        assert time.monotonic() - started < 5.0
+        lines = _read_to_eof(reader).split(b"\n")   # the disk comes back
+        assert lines[-1] == b""
+        recs = [json.loads(line) for line in lines[:-1]]
+        assert recs[0]["type"] == "run" and len(recs[0]["config"]["notes"]) == 300_000
+        assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(100))
+        assert [r["seq"] for r in recs] == list(range(len(recs)))
+        assert recs[-1]["type"] == "end" and recs[-1]["status"] == "finished" and recs[-1]["dropped"] == 0
+        wait_for(lambda: not run._writer.is_alive(), message="the writer to finish")
+        assert run.dropped == 0 and run._file.fd is None
+        err = capfd.readouterr().err
+        assert err.count("close() waited 0.2 s for the writer, still busy writing") == 1
+    finally:
+        os.close(reader)
