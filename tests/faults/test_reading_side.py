@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tui_monitor.sources import as_dict
+from tui_monitor.sources.formats import LineSplitter
 from tui_monitor.store import Store
 from tui_monitor.schema import split_metric
 from tui_monitor.stream import StreamReader
@@ -54,6 +56,36 @@ def test_any_bytes_in_any_chunks(parts, cuts):
     # and the store takes whatever the reader lets through
     store = Store(splitter=split_metric)
     store.apply_many([as_dict(r) for r in records], stream="fuzz")
+
+
+LINE_PIECES = st.one_of(st.sampled_from([b"\n", b"\r", b"\r\n", b"step 1 loss 2.0", b"x" * 100, b"y" * 60]),
+                        st.binary(max_size=16))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(LINE_PIECES, max_size=40), st.lists(st.integers(min_value=0, max_value=10**6), max_size=8),
+       st.booleans())
+def test_the_line_splitter_cuts_the_same_whatever_the_chunks(parts, cuts, split_cr):
+    data = b"".join(parts)
+
+    def split(cuts):
+        splitter = LineSplitter(max_line=64, split_cr=split_cr)
+        out, start = [], 0
+        for cut in sorted(c % (len(data) + 1) for c in cuts) + [len(data)]:
+            out += splitter.feed(data[start:cut])
+            start = cut
+            assert len(splitter.pending) <= 64
+        return out, splitter.rest()
+
+    whole = split([])
+    assert split(cuts) == whole
+    lines, rest = whole
+    assert all(data[at:at + len(line)] == line for at, line in lines if line is not None)
+    plain = re.split(rb"\r\n|\r|\n" if split_cr else rb"\n", data)
+    if all(len(line) <= 64 for line in plain):          # nothing too long: exactly the lines
+        assert [line for _, line in lines] == plain[:-1] and rest == plain[-1]
+    else:                                                # each line too long comes out once, as None
+        assert sum(line is None for _, line in lines) == sum(len(line) > 64 for line in plain)
 
 
 def test_a_ten_megabyte_line_is_skipped_with_bounded_memory():

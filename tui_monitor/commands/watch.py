@@ -45,7 +45,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"no runs found in {', '.join(clean(p) for p in paths)}")
         else:
             print(runs_table(store))
-        for problem in ingest.problems:
+        problems, total = ingest.recent_problems()
+        if total > len(problems):
+            print(f"{total} problems; the last {len(problems)}:", file=sys.stderr)
+        for problem in problems:
             print(clean(str(problem)), file=sys.stderr)
         return 0
     try:

@@ -15,7 +15,9 @@ Three layouts are recognised from the header row:
 
 A CSV with none of these (a data set that happens to sit in a run folder) is
 not a metrics log: found in a folder it is left alone; named on the command
-line it is reported once. Column names map to splits as stream keys do
+line it is reported once. Either way nothing more of it is read, though a
+rewrite of its first line (into a metrics log) is still noticed. A line over
+64 KiB is skipped and reported. Column names map to splits as stream keys do
 (``val_loss`` -> val ``loss``). Rows carry no wall time unless a ``time`` /
 ``wall_time`` / ``timestamp`` column gives one; they get the file's
 modification time (history: the last write; live: now).
@@ -43,14 +45,14 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from .formats import FormatTail, RecordReader, run_id_for
+from .formats import FormatTail, LineSplitter, RecordReader, next_seq, run_header, run_id_for
 
 __all__ = ["CSVReader", "CSVTail", "HparamsWatch", "make_tail", "parse_simple_yaml", "read_hparams"]
 
 _STEP_COLUMNS = ("step", "global_step", "trainer/global_step", "iteration", "iter", "it", "batch", "epoch")
 _TIME_COLUMNS = ("time", "wall_time", "walltime", "wall time", "timestamp")
 _METRIC_COLUMNS = ("metric", "name", "key", "tag")
-_INT = re.compile(r"[-+]?\d+\Z")
+_INT = re.compile(r"[-+]?\d{1,640}\Z")  # longer: a float (int() may refuse them, sys.set_int_max_str_digits)
 _VERSION_DIR = re.compile(r"version_\d+\Z")
 
 
@@ -241,34 +243,41 @@ class CSVReader(RecordReader):
         self.state.setdefault("generation", 0)
         self.state.setdefault("seq", 0)
         self.state.setdefault("hparams", None)
-        self.pending = b""
-        self.fed = 0  # bytes given to feed (the file's offset at the end of the last chunk)
+        self.lines = LineSplitter()
         self.header_line: Optional[bytes] = None
         self.header_offset = 0  # where the header line starts (after any blank lines)
         self.layout: Optional[_Layout] = None
-        self.ignored = False
+        self.ignored = False  # not a metrics log: nothing more of it is read
         self.row = 0  # data rows read by this reader
+
+    @property
+    def done(self) -> bool:
+        return self.ignored
+
+    @property
+    def pending(self) -> bytes:
+        """The unfinished last line (at most :data:`.formats.MAX_LINE` bytes)."""
+        return self.lines.pending
 
     # -- bytes in ---------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> List[dict]:
-        self.fed += len(chunk)
-        data = self.pending + chunk
-        start = self.fed - len(data)  # the file offset of data[0]
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self.pending = data
-            return []
-        self.pending = data[cut + 1:]
-        if self.ignored:
+        lines = self.lines.feed(chunk) if not self.ignored else []
+        if not lines:
             return []
         out: List[dict] = []
-        lines = data[:cut + 1].split(b"\n")[:-1]
         now = None
-        pos = start
-        for raw in lines:
+        for at, raw in lines:
             self.line_number += 1
-            at, pos = pos, pos + len(raw) + 1
+            if raw is None:
+                if self.header_line is None:
+                    # No header to read (a binary file named .csv): its first
+                    # bytes stand in for one, so a rewrite is still noticed.
+                    self.header_line, self.header_offset = self.lines.first_skipped, at
+                    self._ignore(f"its first line is over {self.lines.max_line} bytes")
+                    return []
+                self.problem(self.lines.too_long, "warning")
+                continue
             if self.header_line is None:
                 if not raw.strip():
                     continue
@@ -301,13 +310,16 @@ class CSVReader(RecordReader):
         stem = os.path.splitext(os.path.basename(self.source))[0]
         layout = _Layout(columns, stem)
         if not layout.kind:
-            self.ignored = True
-            if self.explicit:
-                self.problem("not a metrics CSV (no step, epoch or iteration column, and not step,metric,value); "
-                             "not read", "warning")
+            self._ignore("no step, epoch or iteration column, and not step,metric,value")
             return False
         self.layout = layout
         return True
+
+    def _ignore(self, why: str) -> None:
+        """Not a metrics log: stop reading it (reported when it was named)."""
+        self.ignored = True
+        if self.explicit:
+            self.problem(f"not a metrics CSV ({why}); not read", "warning")
 
     # -- rows -------------------------------------------------------------------
 
@@ -365,15 +377,10 @@ class CSVReader(RecordReader):
             return None
         if not self.state.get("header_sent"):
             out.append(self._run_header(t))
-        rec = {"type": "metrics", "seq": self._seq(), "step": step, "time": t, "values": values}
+        rec = {"type": "metrics", "seq": next_seq(self.state), "step": step, "time": t, "values": values}
         if split:
             rec["split"] = split
         return rec
-
-    def _seq(self) -> int:
-        s = self.state["seq"]
-        self.state["seq"] = s + 1
-        return s
 
     def _run_header(self, t: float) -> dict:
         folder = os.path.dirname(os.path.abspath(self.source))
@@ -389,31 +396,30 @@ class CSVReader(RecordReader):
         watch = self.state["hparams"] = HparamsWatch(folder)
         watch.changed()
         self.state["header_sent"] = True
-        return {"type": "run", "seq": self._seq(), "v": 1, "run_id": run_id, "name": name, "start": t,
-                "host": "", "pid": None, "rank": 0, "world_size": 1, "config": dict(watch.config),
-                "tags": {"source": "csv", "path": os.path.abspath(self.source)}}
+        return run_header(next_seq(self.state), run_id, name, t, watch.config,
+                          {"source": "csv", "path": os.path.abspath(self.source)})
 
     def _hparams(self, out: List[dict], now: float) -> None:
         watch = self.state.get("hparams")
         if watch is not None and watch.changed():
-            out.append({"type": "meta", "seq": self._seq(), "time": now, "config": dict(watch.config)})
+            out.append({"type": "meta", "seq": next_seq(self.state), "time": now, "config": dict(watch.config)})
 
 
 class CSVTail(FormatTail):
     """A CSV file's tail: also starts over when the header line changed
-    under it (Lightning's rewrite in place). The header is looked for where
-    it was read (after any blank lines the file starts with)."""
+    under it (Lightning's rewrite in place; a file that was not a metrics
+    log rewritten into one). The header is looked for where it was read
+    (after any blank lines the file starts with)."""
 
-    def poll(self) -> bool:
+    def _check_in_place(self) -> None:
         reader = self.reader
-        if self.fd is not None and isinstance(reader, CSVReader) and reader.header_line is not None:
+        if isinstance(reader, CSVReader) and reader.header_line is not None:
             try:
                 head = os.pread(self.fd, len(reader.header_line), reader.header_offset)
             except OSError:
                 head = reader.header_line
             if head != reader.header_line:
                 self._restart()
-        return super().poll()
 
 
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> CSVTail:

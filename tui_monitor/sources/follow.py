@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 from ..stream import Problem
 from .formats import discoverable, make_tail
@@ -61,16 +61,21 @@ class Follower:
     recursively for the files :mod:`.formats` knows: ``*.jsonl``, TensorBoard
     event files, CSV logs; a file named in ``paths`` is followed whatever its
     name) in a background thread. ``context`` is handed to the formats
-    (``parse_regex``: text patterns; what files of one run share)."""
+    (``parse_regex``: text patterns; what files of one run share). A tail
+    that is done (a deleted file gone quiet) is dropped; a new file at its
+    path is found by the next scan. ``clock`` times the scans and the tails
+    (tests give a fake one)."""
 
     def __init__(self, paths: Iterable[str], on_records: OnRecords, on_problem: OnProblem,
-                 poll: Optional[bool] = None, interval: Optional[float] = None):
+                 poll: Optional[bool] = None, interval: Optional[float] = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.roots = [str(p) for p in paths]
         self.on_records = on_records
         self.on_problem = on_problem
         self.polling = any(needs_polling(p) for p in self.roots) if poll is None else bool(poll)
         self.interval = interval if interval is not None else (0.5 if self.polling else 1.0)
         self.tails: Dict[str, FileTail] = {}
+        self.clock = clock
         self.wake = threading.Event()
         self.stopped = threading.Event()
         self.ticks = 0
@@ -116,6 +121,7 @@ class Follower:
         for tail in list(self.tails.values()):
             while tail.poll():
                 pass
+        self._drop_gone()
 
     # -- the loop -----------------------------------------------------------------
 
@@ -134,7 +140,7 @@ class Follower:
             self.wake.clear()
 
     def tick(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_scan >= SCAN_EVERY:  # new files: found within a second
             self.scan()
             self._last_scan = now
@@ -143,6 +149,7 @@ class Follower:
             if self.stopped.is_set():
                 return
             more |= tail.poll()
+        self._drop_gone()
         self.ticks += 1
         self._catching_up = more
         if more:
@@ -157,9 +164,15 @@ class Follower:
                     tail = make_tail(path, self.on_records, self.on_problem, explicit=path == root,
                                      context=self.context)
                     if tail is not None:
+                        tail.clock = self.clock
                         self.tails[path] = tail
                         new.append(path)
         return new
+
+    def _drop_gone(self) -> None:
+        """Forget tails that are done (closed), so they are not looked at again."""
+        for path in [p for p, tail in self.tails.items() if tail.gone]:
+            del self.tails[path]
 
     def _files_under(self, root: str) -> List[str]:
         if os.path.isfile(root) or root.endswith(SUFFIXES) and not os.path.isdir(root):

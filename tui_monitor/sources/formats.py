@@ -26,13 +26,101 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..stream import MAX_PROBLEMS, Problem
 from .tail import FileTail, OnProblem, OnRecords
 
-__all__ = ["FORMATS", "Format", "FormatTail", "RecordReader", "discoverable", "format_of", "make_tail",
-           "run_id_for"]
+__all__ = ["FORMATS", "MAX_LINE", "Format", "FormatTail", "LineSplitter", "RecordReader", "discoverable",
+           "format_of", "make_tail", "next_seq", "run_header", "run_id_for"]
+
+#: The longest line the line-based readers (CSV, text) keep: a longer one is skipped.
+MAX_LINE = 64 * 1024
+
+
+class LineSplitter:
+    """Bytes in, whole lines out, never holding more than ``max_line`` bytes:
+    the one place the line-based readers cut their input, so a binary file
+    with no newline costs no memory. A line longer than ``max_line`` comes
+    out once, as None, as soon as it is known to be too long, and the rest
+    of it is skipped up to its end (not taken as a line of its own).
+    ``split_cr`` also ends lines at ``\\r`` (progress bars redraw with it)."""
+
+    def __init__(self, max_line: int = MAX_LINE, split_cr: bool = False):
+        self.max_line = max_line
+        self.split_cr = split_cr
+        self._ends = re.compile(rb"\r\n|\r|\n" if split_cr else rb"\n")
+        self._after_cr = False  # the last chunk ended a line with \r: a \n next is its \r\n
+        self.pending = b""
+        self.offset = 0  # stream offset of pending[0] (while skipping: of the next byte)
+        self.skipping = False
+        self.first_skipped: Optional[bytes] = None  # the start of the first line skipped
+
+    @property
+    def too_long(self) -> str:
+        """The reason to report a skipped line with."""
+        size = f"{self.max_line // 1024} KiB" if self.max_line % 1024 == 0 else f"{self.max_line} bytes"
+        return f"line longer than {size}; skipped"
+
+    def feed(self, chunk: bytes) -> List[Tuple[int, Optional[bytes]]]:
+        """``(offset, line)`` for each line that ``chunk`` completes (without
+        its end); ``line`` is None for one too long. How the input is cut
+        into chunks changes nothing."""
+        if not chunk:
+            return []
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk, self.offset = chunk[1:], self.offset + 1
+        data = self.pending + chunk if self.pending else chunk
+        base, pos, out = self.offset, 0, []
+        if self.skipping:  # inside a line too long: drop bytes up to its end
+            m = self._ends.search(data)
+            if m is None:
+                self.offset = base + len(data)
+                return out
+            pos, self.skipping = m.end(), False
+        limit = self.max_line
+        for m in self._ends.finditer(data, pos):
+            end = m.start()
+            if end - pos <= limit:
+                out.append((base + pos, data[pos:end]))
+            else:
+                self._skip(out, base, data, pos)
+            pos = m.end()
+        if len(data) - pos > limit:
+            self._skip(out, base, data, pos)
+            self.pending, self.offset, self.skipping = b"", base + len(data), True
+        else:
+            self.pending, self.offset = data[pos:], base + pos
+        self._after_cr = self.split_cr and pos == len(data) and data.endswith(b"\r")
+        return out
+
+    def _skip(self, out: List[Tuple[int, Optional[bytes]]], base: int, data: bytes, pos: int) -> None:
+        if self.first_skipped is None:
+            self.first_skipped = data[pos:pos + 256]
+        out.append((base + pos, None))
+
+    def rest(self) -> bytes:
+        """The unfinished last line (at end of input), taken out."""
+        rest, self.pending = self.pending, b""
+        self.offset += len(rest)
+        return rest
+
+
+def run_header(seq: int, run_id: str, name: str, start: Optional[float], config: Optional[Dict[str, Any]] = None,
+               tags: Optional[Dict[str, Any]] = None, host: str = "") -> dict:
+    """The ``run`` record a non-JSONL reader makes up for the run it reads
+    (no process behind it: no pid, rank 0 of 1)."""
+    return {"type": "run", "seq": seq, "v": 1, "run_id": run_id, "name": name, "start": start, "host": host,
+            "pid": None, "rank": 0, "world_size": 1, "config": dict(config or {}), "tags": dict(tags or {})}
+
+
+def next_seq(state: Dict[str, Any]) -> int:
+    """The next ``seq`` of a made-up stream, counted in ``state`` (which
+    outlives the reader: a file read again goes on counting)."""
+    seq = state.get("seq", 0)
+    state["seq"] = seq + 1
+    return seq
 
 
 class RecordReader:
@@ -44,6 +132,12 @@ class RecordReader:
         self._problems: collections.deque = collections.deque(maxlen=MAX_PROBLEMS)
         self._problem_count = 0
         self.line_number = 0
+
+    @property
+    def done(self) -> bool:
+        """True when the reader wants no more of this file (it is not a
+        metrics log, or cannot be framed): the tail stops reading it."""
+        return False
 
     @property
     def problems(self) -> List[Problem]:
@@ -79,6 +173,9 @@ class FormatTail(FileTail):
         self.reader = self.make_reader(self)  # type: ignore[assignment]
         if self.fixed_key is not None:
             self.key = self.fixed_key
+
+    def _reader_done(self) -> bool:
+        return self.reader.done  # type: ignore[union-attr]
 
     def mtime(self) -> float:
         """The file's modification time: the wall time given to rows that

@@ -1,9 +1,10 @@
 """The ingest hub: every source's records go into one store.
 
 Sources run in their own threads and call :meth:`Ingest.records`; a lock
-keeps the store single-writer. The UI never waits on this: it reads the store
-and polls ``store.version`` on a timer. Housekeeping (silent and vanished
-runs) runs on its own slow timer thread.
+keeps the store single-writer, and nothing slow (reading /proc) is done
+while holding it. The UI never waits on this: it reads the store and polls
+``store.version`` on a timer. Housekeeping (silent and vanished runs) runs
+on its own slow timer thread.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Iterable, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple
 
 import msgspec
 
@@ -52,6 +53,7 @@ class Ingest:
         self.listeners: List[Listener] = []
         self.hostname = socket.gethostname()
         self._lock = threading.Lock()
+        self._problems_lock = threading.Lock()  # sources report from their own threads
         self._stop = threading.Event()
         self._house: Optional[threading.Thread] = None
 
@@ -107,8 +109,16 @@ class Ingest:
             self.records_in += len(batch)
 
     def problem(self, problem: Problem) -> None:
-        self.problems.append(problem)
-        self.problem_count += 1
+        with self._problems_lock:
+            self.problems.append(problem)
+            self.problem_count += 1
+
+    def recent_problems(self) -> Tuple[List[Problem], int]:
+        """The problems kept (the last ``max_problems``, oldest first) and
+        how many were ever reported, taken together (sources add to both
+        from their own threads)."""
+        with self._problems_lock:
+            return list(self.problems), self.problem_count
 
     # -- housekeeping -----------------------------------------------------------
 
@@ -121,13 +131,18 @@ class Ingest:
 
     def check_liveness(self, now: Optional[float] = None) -> None:
         """Mark runs silent, and crashed when their process on this host is
-        gone without an end record."""
+        gone without an end record. /proc is read outside the store lock: a
+        slow /proc must not hold up the sources."""
         with self._lock:
-            for run in list(self.store.runs.values()):
-                if run.status in ("running", "silent") and run.host == self.hostname and run.pid:
-                    if not _alive(run.pid, run.start):
-                        self.store.mark_gone(run, f"process {run.pid} on {run.host} ended without an end "
-                                                  "record (killed? out of memory?)")
+            local = [(run, run.pid, run.start) for run in self.store.runs.values()
+                     if run.status in ("running", "silent") and run.host == self.hostname and run.pid]
+        gone = [(run, pid, start) for run, pid, start in local if not _alive(pid, start)]
+        with self._lock:
+            for run, pid, start in gone:
+                # still the same process, and not ended meanwhile
+                if run.status in ("running", "silent") and (run.pid, run.start) == (pid, start):
+                    self.store.mark_gone(run, f"process {pid} on {run.host} ended without an end "
+                                              "record (killed? out of memory?)")
             self.store.mark_silent(now=now if now is not None else time.time(), after=SILENT_AFTER)
 
 

@@ -5,17 +5,27 @@ without ``\\n`` waits in the reader for the rest. The open file descriptor is
 kept, so a file deleted while its writer still appends to it is followed to
 the end; a file replaced at its path (rotation, ``mv`` + recreate) is read to
 its end and then the new one is followed; a file truncated below the offset
-is read again from the start. Each of these is reported as a warning.
+is read again from the start. Each of these is reported as a warning. A
+deleted file that has been read to its end and has not grown for
+:data:`DELETED_QUIET` seconds is closed (its writer is gone), and the
+follower forgets it.
+
+An idle file costs one ``stat`` a poll: when the inode, the size (all of it
+read) and the modification time are those of the last poll, nothing else is
+done.
 """
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable, List, Optional
 
 from ..stream import Problem, StreamReader
 from ..stream.reader import new_problems
 
 CHUNK = 1 << 20
+#: Seconds a deleted file, read to its end, may go without growing before it is closed.
+DELETED_QUIET = 60.0
 
 OnRecords = Callable[[Any, List[Any]], None]
 OnProblem = Callable[[Problem], None]
@@ -26,7 +36,7 @@ class FileTail:
     one follower thread owns it."""
 
     def __init__(self, path: str, on_records: OnRecords, on_problem: OnProblem,
-                 budget: int = CHUNK):
+                 budget: int = CHUNK, clock: Callable[[], float] = time.monotonic):
         self.path = str(path)
         self.on_records = on_records
         self.on_problem = on_problem
@@ -40,6 +50,10 @@ class FileTail:
         self.reader: Optional[StreamReader] = None
         self.key: Any = None
         self.deleted = False
+        self.gone = False  # deleted, read and closed: the follower drops this tail
+        self.clock = clock
+        self._stamp: Optional[tuple] = None  # (dev, ino, size, mtime_ns) at the last look
+        self._quiet_since = 0.0  # when a deleted file last grew
         self._reported = 0
 
     # -- the public side ------------------------------------------------------
@@ -50,13 +64,15 @@ class FileTail:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            if self.fd is not None and not self.deleted:
-                self.deleted = True
-                self._warn("file was deleted; following it to its end")
-            return self._read() if self.fd is not None else False
+            return self._poll_deleted() if self.fd is not None else False
         except OSError as e:
             self._warn(f"cannot stat: {e.strerror or e}")
             return False
+        stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if (stamp == self._stamp and self.fd is not None
+                and (st.st_size == self.offset or self._reader_done())):
+            return False  # idle: nothing changed since the last look
+        self._stamp = stamp
         if self.fd is None:
             if not self._open():
                 return False
@@ -68,6 +84,7 @@ class FileTail:
                 return False
         elif self.deleted:
             self.deleted = False
+        self._check_in_place()
         try:
             size = os.fstat(self.fd).st_size
         except OSError:
@@ -86,6 +103,34 @@ class FileTail:
             self.fd = None
 
     # -- internals ------------------------------------------------------------
+
+    def _poll_deleted(self) -> bool:
+        """Follow a deleted file to its end (its writer may still append);
+        once it has not grown for :data:`DELETED_QUIET` s, close it: an
+        unlinked file's descriptor would otherwise hold its disk space and
+        a descriptor for as long as the monitor runs."""
+        now = self.clock()
+        if not self.deleted:
+            self.deleted, self._quiet_since, self._stamp = True, now, None
+            self._warn("file was deleted; following it to its end")
+        offset = self.offset
+        more = self._read()
+        if more or self.offset != offset:
+            self._quiet_since = now
+        elif now - self._quiet_since >= DELETED_QUIET:
+            self._warn(f"deleted file quiet for {DELETED_QUIET:g} s; closed")
+            self.close()
+            self.gone = True
+        return more
+
+    def _reader_done(self) -> bool:
+        """Whether the reader wants no more of this file (see
+        :attr:`.formats.RecordReader.done`); a stream file is read to its end."""
+        return False
+
+    def _check_in_place(self) -> None:
+        """A look at the file before reading it, for formats whose writers
+        rewrite it in place (CSV logs); :meth:`_restart` to read it again."""
 
     def _open(self) -> bool:
         try:
@@ -112,6 +157,8 @@ class FileTail:
         budget = self.budget if limit == -1 else limit
         read = 0
         while budget is None or read < budget:
+            if self._reader_done():
+                return False
             try:
                 data = os.pread(self.fd, CHUNK, self.offset)
             except OSError as e:

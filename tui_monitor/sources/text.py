@@ -5,12 +5,12 @@ watch -`` (standard input), or a file the job prints to (``slurm-1234.out``,
 ``nohup.out``, a ``tee``'d log) named on the command line, read from its
 start (the history) and then followed.
 
-A line is split at ``\\n`` and at ``\\r`` (progress bars redraw with ``\\r``),
-stripped of terminal escapes, and given to the patterns below; the first that
-takes it wins and lines no pattern takes are skipped (a log is mostly other
-things). User patterns (``--parse-regex``, Python regexes whose named groups
-are the metrics, with ``step`` and ``split`` special) come before the
-built-in ones:
+A line is split at ``\\n`` and at ``\\r`` (progress bars redraw with ``\\r``;
+one over 64 KiB is skipped and reported), stripped of terminal escapes, and
+given to the patterns below; the first that takes it wins and lines no
+pattern takes are skipped (a log is mostly other things). User patterns
+(``--parse-regex``, Python regexes whose named groups are the metrics, with
+``step`` and ``split`` special) come before the built-in ones:
 
 - Keras: an ``Epoch 3/10`` line sets the epoch; the progress line that ends
   the epoch (``32/32 ... - loss: 0.42 - val_loss: 0.51``, Keras 2 or 3, any
@@ -55,7 +55,8 @@ from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple
 
 from ..schema import split_metric
 from ..stream import Problem
-from .formats import FormatTail, RecordReader, run_id_for
+from ..stream.reader import new_problems
+from .formats import MAX_LINE, FormatTail, LineSplitter, RecordReader, next_seq, run_header, run_id_for
 
 __all__ = ["TextParser", "TextReader", "StdinSource", "compile_patterns", "make_tail", "reattach_tty"]
 
@@ -73,7 +74,6 @@ _PAIR = re.compile(r"(?<![\w./-])((?:" + _SPLIT_WORD + r"[ _])?[A-Za-z_][\w./-]*
 _STEP_KEYS = ("step", "global_step", "iter", "iteration", "it", "epoch")
 _TRACEBACK = "Traceback (most recent call last):"
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)):?\s?(.*)$")
-MAX_LINE = 64 * 1024
 
 
 def compile_patterns(patterns: Sequence[str]) -> List[Pattern]:
@@ -160,7 +160,7 @@ class TextParser:
                     return (step if step is not None else self.last_step + 1), m.groupdict().get("split"), values
         m = _KERAS_EPOCH.match(text)
         if m:
-            self.epoch = int(m.group(1))
+            self.epoch = _int(m.group(1))
             return None
         m = _KERAS_PROGRESS.match(text)
         pairs = _KERAS_PAIR.findall(text) if " - " in text else None
@@ -178,7 +178,9 @@ class TextParser:
             return self._dict(text)
         m = _TQDM.search(text)
         if m:
-            n, total = int(m.group(1)), int(m.group(2))
+            n, total = _int(m.group(1)), _int(m.group(2))
+            if n is None or total is None:  # thousands of digits: not a bar
+                return None
             if total >= self.bar_total:
                 self.bar_total, self.bar_step = total, n
                 self.release(n)
@@ -268,33 +270,31 @@ class TextReader(RecordReader):
         self.state = state if state is not None else {}
         self.state.setdefault("seq", 0)
         self.tags = tags or {}
-        self.pending = b""
+        self.lines = LineSplitter(split_cr=True)
 
-    def _seq(self) -> int:
-        s = self.state["seq"]
-        self.state["seq"] = s + 1
-        return s
+    @property
+    def pending(self) -> bytes:
+        """The unfinished last line (at most :data:`.formats.MAX_LINE` bytes)."""
+        return self.lines.pending
 
     def feed(self, chunk: bytes) -> List[dict]:
-        data = self.pending + chunk
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        if cut < 0:
-            self.pending = data if len(data) <= MAX_LINE else b""
-            return []
-        self.pending = data[cut + 1:]
-        return self._lines(re.split(rb"\r\n|\r|\n", data[:cut + 1])[:-1] if data[:cut + 1] else [])
+        lines = self.lines.feed(chunk)
+        return self._lines([raw for _, raw in lines]) if lines else []
 
     def finish(self) -> List[dict]:
         """End of input: the last line counts even without its newline."""
-        rest, self.pending = self.pending, b""
+        rest = self.lines.rest()
         return self._lines([rest]) if rest.strip() else []
 
-    def _lines(self, lines: List[bytes]) -> List[dict]:
+    def _lines(self, lines: List[Optional[bytes]]) -> List[dict]:
         out: List[dict] = []
         now = None
         parse = self.parser.line
         for raw in lines:
             self.line_number += 1
+            if raw is None:
+                self.problem(self.lines.too_long, "warning")
+                continue
             if not raw:
                 continue
             got = parse(raw.decode("utf-8", "replace"))
@@ -316,10 +316,9 @@ class TextReader(RecordReader):
     def _record(self, out: List[dict], now: float, step: int, split: Optional[str], values: Dict[str, float]) -> None:
         if not self.state.get("header_sent"):
             self.state["header_sent"] = True
-            out.append({"type": "run", "seq": self._seq(), "v": 1, "run_id": self.run_id, "name": self.name,
-                        "start": now, "host": "", "pid": None, "rank": 0, "world_size": 1, "config": {},
-                        "tags": {"source": "text", **self.tags}})
-        rec = {"type": "metrics", "seq": self._seq(), "step": step, "time": now, "values": values}
+            out.append(run_header(next_seq(self.state), self.run_id, self.name, now,
+                                  tags={"source": "text", **self.tags}))
+        rec = {"type": "metrics", "seq": next_seq(self.state), "step": step, "time": now, "values": values}
         if split:
             rec["split"] = split
         out.append(rec)
@@ -327,7 +326,7 @@ class TextReader(RecordReader):
     def end_record(self) -> Optional[dict]:
         if not self.state.get("header_sent"):
             return None
-        rec = {"type": "end", "seq": self._seq(), "time": self.clock(), "status": "finished", "dropped": 0,
+        rec = {"type": "end", "seq": next_seq(self.state), "time": self.clock(), "status": "finished", "dropped": 0,
                "step": max(self.parser.last_step, 0)}
         if self.parser.error is not None:
             etype, msg = self.parser.error
@@ -387,6 +386,7 @@ class StdinSource:
         self.stopped = threading.Event()
         self.eof = False
         self._thread: Optional[threading.Thread] = None
+        self._reported = 0  # the reader's problems handed on
 
     def start(self) -> "StdinSource":
         self._thread = threading.Thread(target=self.read_all, name="tui-monitor-stdin", daemon=True)
@@ -416,6 +416,9 @@ class StdinSource:
                     records.append(end)
             else:
                 records = self.reader.feed(data)
+            problems, self._reported = new_problems(self.reader, self._reported)
+            for p in problems:
+                self.on_problem(p)
             if records:
                 self.on_records(self.key, records)
         try:

@@ -47,7 +47,7 @@ import re
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from .formats import FormatTail, RecordReader, run_id_for
+from .formats import FormatTail, RecordReader, run_header, run_id_for
 
 __all__ = ["EventFileReader", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
            "frame_record"]
@@ -317,9 +317,8 @@ class TBRun:
             tags["writer_pid"] = int(m.group(3))
             if start is None:
                 start = float(m.group(1))
-        rec = {"type": "run", "seq": self.seq, "v": 1, "run_id": run_id_for("tb", self.folder),
-               "name": run_name(self.folder), "start": start, "host": host, "pid": None, "rank": 0,
-               "world_size": 1, "config": load_hparams(self.folder), "tags": tags}
+        rec = run_header(self.seq, run_id_for("tb", self.folder), run_name(self.folder), start,
+                         load_hparams(self.folder), tags, host=host)
         self.seq += 1
         self.header_sent = True
         return rec
@@ -335,6 +334,10 @@ class EventFileReader(RecordReader):
         self.buf = bytearray()
         self.offset = 0  # file offset of buf[0]
         self.stopped = False
+
+    @property
+    def done(self) -> bool:
+        return self.stopped  # nothing left to frame the rest of the file by
 
     def feed(self, chunk: bytes) -> List[dict]:
         if self.stopped:

@@ -1,0 +1,348 @@
+"""The reading side stays bounded: long lines, files that are not logs, idle
+and deleted files, and the locks the sources share."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+
+import pytest
+
+from conftest import only_run
+from test_sources import append, header, losses, metrics
+from tui_monitor.sources import Follower, Ingest
+from tui_monitor.sources import ingest as ingest_mod
+from tui_monitor.sources.csvlog import CSVReader, make_tail as csv_tail
+from tui_monitor.sources.formats import MAX_LINE
+from tui_monitor.sources.text import TextReader
+from tui_monitor.stream import Problem
+
+
+def values(run, metric="loss", split="train"):
+    s = run.series[(split, metric)]
+    return s.steps.tolist(), s.values.tolist()
+
+
+def too_long(problems):
+    return [(p.line_number, p.severity) for p in problems if "longer than 64 KiB" in p.reason]
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """Every ``os.pread`` and ``os.fstat`` made, as ``(name, fd, args)``:
+    the real calls, counted."""
+    calls = []
+
+    def counting(name, real):
+        def call(fd, *args):
+            calls.append((name, fd, args))
+            return real(fd, *args)
+        return call
+
+    monkeypatch.setattr(os, "pread", counting("pread", os.pread))
+    monkeypatch.setattr(os, "fstat", counting("fstat", os.fstat))
+    return calls
+
+
+# ---------------------------------------------------------------- long lines
+
+def test_a_binary_csv_without_newlines_stays_bounded(tmp_path):
+    path = tmp_path / "blob.csv"
+    path.write_bytes(b"")
+    reader = CSVReader(csv_tail(str(path), lambda k, r: None, lambda p: None, {}), explicit=True)
+    noise = os.urandom(1 << 20).replace(b"\n", b"\0")
+    for _ in range(5):                                  # 5 MB, not one newline
+        assert reader.feed(noise) == []
+        assert len(reader.pending) <= MAX_LINE
+    assert reader.ignored                               # no header: not a metrics log
+    assert [p.reason for p in reader.problems] == [
+        f"not a metrics CSV (its first line is over {MAX_LINE} bytes); not read"]
+
+
+def test_a_text_log_without_newlines_stays_bounded_and_reads_on_after_it():
+    reader = TextReader("log", "log", "run")
+    noise = os.urandom(1 << 20).translate(None, b"\r\n")
+    for _ in range(5):
+        assert reader.feed(noise) == []
+        assert len(reader.pending) <= MAX_LINE
+    out = reader.feed(b" step 7 loss 9.0\nstep 1 loss 2.0\n")
+    assert [(r["step"], r["values"]) for r in out if r["type"] == "metrics"] == [(1, {"loss": 2.0})]
+    assert too_long(reader.problems) == [(1, "warning")]
+
+
+def test_an_overlong_csv_row_is_skipped_whole_and_reported_once(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,loss\n0,1.0\n" + "9" * (MAX_LINE + 10))   # a row still being written ...
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    append(path, "9" * (3 * MAX_LINE) + ",5.0\n1,0.9\n")               # ... ends much later
+    f.tick()
+    append(path, "7," + "8" * MAX_LINE + "\n2,0.8\n")                  # and one in a single write
+    f.tick()
+    assert values(only_run(ing)) == ([0, 1, 2], [1.0, 0.9, 0.8])      # nothing of the fragments
+    assert too_long(ing.problems) == [(3, "warning"), (5, "warning")]
+    assert len(f.tails[str(path)].reader.pending) == 0
+
+
+def test_an_overlong_text_line_is_skipped_whole_and_reported_once(tmp_path):
+    log = tmp_path / "train.log"
+    log.write_text("step 1 loss 2.0\n" + "x" * (MAX_LINE + 10))
+    ing = Ingest()
+    f = ing.add_path(str(log))
+    ing.read_all()
+    append(log, "x" * MAX_LINE + " step 5 loss 9.0\r\nstep 2 loss 1.5\n")  # the fragment would parse
+    f.tick()
+    assert values(only_run(ing)) == ([1, 2], [2.0, 1.5])
+    assert too_long(ing.problems) == [(2, "warning")]
+
+
+def test_numbers_with_thousands_of_digits_are_read_not_raised(tmp_path):
+    big = "9" * 5000                                     # int() refuses more than 4300 digits
+    path = tmp_path / "metrics.csv"
+    path.write_text(f"step,loss\n{big},1.0\n1,{big}\n2,0.5\n")
+    ing = Ingest()
+    ing.add_path(str(tmp_path))
+    ing.read_all()
+    assert values(only_run(ing)) == ([0, 1, 2], [1.0, float("inf"), 0.5])
+    reader = TextReader("log", "log", "run")
+    out = reader.feed(f"Epoch {big}/10\n {big}/100 [00:01<00:02, 1it/s, loss=0.5]\nstep 1 loss 2.0\n".encode())
+    assert [(r["step"], r["values"]) for r in out if r["type"] == "metrics"] == [(1, {"loss": 2.0})]
+
+
+def test_an_overlong_line_on_standard_input_is_reported():
+    from tui_monitor.sources.text import StdinSource
+    r, w = os.pipe()
+    ing = Ingest()
+    src = StdinSource(ing.records, ing.problem, fd=r)
+    os.close(r)
+    writer = threading.Thread(target=lambda: (os.write(w, b"x" * (3 * MAX_LINE) + b"\nstep 1 loss 2.0\n"),
+                                              os.close(w)))
+    writer.start()
+    src.read_all()
+    writer.join()
+    assert values(only_run(ing)) == ([1], [2.0])
+    assert [(p.source, p.line_number, p.reason) for p in ing.problems] == [
+        ("<stdin>", 1, "line longer than 64 KiB; skipped")]
+
+
+# ---------------------------------------------------------------- CSVs that are not logs
+
+def test_a_csv_that_is_not_a_log_is_not_read_again_until_rewritten(tmp_path, reads):
+    path = tmp_path / "data.csv"
+    path.write_text("name,size\na,1\n")
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    tail = f.tails[str(path)]
+    reader, offset = tail.reader, tail.offset
+    assert reader.ignored and not ing.store.runs
+    del reads[:]
+    for i in range(3):
+        append(path, "b,2\n" * 50_000)                  # it grows: only its header is looked at
+        f.tick()
+    assert (tail.reader, tail.offset) == (reader, offset)
+    data_reads = [c for c in reads if c[:2] == ("pread", tail.fd) and c[2] != (len(reader.header_line), 0)]
+    assert data_reads == []
+    append(path, "step,loss\n0,1.0\n1,0.5\n", mode="w")  # rewritten into a metrics log
+    f.tick()
+    assert values(only_run(ing)) == ([0, 1], [1.0, 0.5])
+
+
+def test_a_binary_csv_rewritten_into_a_larger_log_is_read(tmp_path):
+    path = tmp_path / "metrics.csv"
+    noise = [os.urandom(70_000).replace(b"\n", b"\0") for _ in range(3)]
+    path.write_bytes(b"\n".join(noise) + b"\n")          # three lines too long, in one read
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    tail = f.tails[str(path)]
+    generation = tail.generation
+    assert tail.reader.ignored and tail.offset == 210_003
+    append(path, noise[0])
+    f.tick()                                            # its start is where it was: not read again
+    assert (tail.generation, tail.offset) == (generation, 210_003)
+    rows = "".join(f"{i},{i / 1000}\n" for i in range(30_000))
+    append(path, "step,loss\n" + rows, mode="w")        # larger than what was read: no truncation seen
+    ing.read_all()
+    assert values(only_run(ing))[0] == list(range(30_000))
+
+
+# ---------------------------------------------------------------- idle files
+
+def test_an_idle_file_costs_one_stat_a_poll(tmp_path, reads):
+    stream, log = tmp_path / "a.jsonl", tmp_path / "metrics.csv"
+    append(stream, header() + metrics(1, 0, 1.0))
+    log.write_text("step,loss\n0,1.0\n")
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    f.tick()                                            # one look that finds nothing new
+    del reads[:]
+    for _ in range(20):
+        f.tick()
+    assert reads == []                                  # no fstat, no header check, no read
+    append(stream, metrics(2, 1, 0.5))
+    append(log, "1,0.5\n")
+    f.tick()
+    assert losses(ing.store) == [(0, 1.0), (1, 0.5)]
+    (csv_run,) = [r for r in ing.store.runs.values() if r.run_id != "r1"]
+    assert values(csv_run) == ([0, 1], [1.0, 0.5])
+
+
+def test_a_same_size_csv_rewrite_after_idle_polls_is_still_seen(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,loss\n0,1.0\n")
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    for _ in range(3):
+        f.tick()
+    mtime = path.stat().st_mtime_ns
+    append(path, "step,lass\n0,2.0\n", mode="w")        # Lightning-style rewrite, same size
+    os.utime(path, ns=(mtime + 10**9, mtime + 10**9))   # a later write (not the same clock tick)
+    f.tick()
+    (rewritten,) = [r for r in ing.store.runs.values() if ("train", "lass") in r.series]
+    assert values(rewritten, "lass") == ([0], [2.0])
+    assert [p.reason for p in ing.problems] == ["file was rewritten with different rows; reading it as a new run"]
+
+
+def test_an_event_file_that_cannot_be_framed_is_not_read_on(tmp_path):
+    from tui_monitor.sources.tfevents import frame_record
+    path = tmp_path / "events.out.tfevents.1.host.1.0"
+    path.write_bytes(b"\x10" + b"\0" * 7 + b"bad!" + b"x" * 100)  # a length whose CRC fails
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path))
+    ing.read_all()
+    tail = f.tails[str(path)]
+    offset = tail.offset
+    append(path, frame_record(b"") * 1000)
+    f.tick()
+    assert tail.offset == offset and tail.reader.done
+    assert ["cannot be framed" in p.reason for p in ing.problems] == [True]
+
+
+# ---------------------------------------------------------------- deleted files
+
+def test_a_deleted_file_gone_quiet_is_closed_and_a_new_one_is_followed(tmp_path):
+    now = [1000.0]
+    ing = Ingest()
+    f = Follower([str(tmp_path)], ing.records, ing.problem, poll=True, clock=lambda: now[0])
+    path = tmp_path / "gone.jsonl"
+    append(path, header() + metrics(1, 0, 1.0))
+    f.tick()
+    tail = f.tails[str(path)]
+    fd = tail.fd
+    writer = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.unlink(path)
+        f.tick()
+        now[0] += 59
+        os.write(writer, metrics(2, 1, 0.5).encode())  # its writer goes on: still followed
+        f.tick()
+        now[0] += 59
+        f.tick()
+        assert losses(ing.store) == [(0, 1.0), (1, 0.5)] and tail.fd == fd
+        now[0] += 2                                     # read to its end and quiet for 61 s
+        f.tick()
+        with pytest.raises(OSError):
+            os.fstat(fd)
+        assert tail.fd is None and str(path) not in f.tails
+        assert [p.reason for p in ing.problems][-1] == "deleted file quiet for 60 s; closed"
+        append(path, header("again") + metrics(1, 0, 7.0))
+        now[0] += 1
+        f.tick()
+        assert losses(ing.store, "again") == [(0, 7.0)] and f.tails[str(path)] is not tail
+    finally:
+        os.close(writer)
+        f.stop()
+
+
+# ---------------------------------------------------------------- the ingest hub
+
+def test_records_are_applied_while_liveness_reads_proc(monkeypatch):
+    ing = Ingest()
+    ing.records("s", [{"type": "run", "seq": 0, "v": 1, "run_id": "mine", "name": "mine", "start": 1.0,
+                       "host": socket.gethostname(), "pid": os.getpid(), "rank": 0, "world_size": 1}])
+    checking, applied = threading.Event(), threading.Event()
+    got_through = []
+
+    def slow_alive(pid, start):
+        checking.set()
+        got_through.append(applied.wait(5))             # a slow /proc, until a source got through
+        return True
+
+    def source():
+        checking.wait(5)
+        ing.records("s", [{"type": "metrics", "seq": 1, "step": 0, "time": 2.0, "values": {"loss": 0.5}}])
+        applied.set()
+
+    monkeypatch.setattr(ingest_mod, "_alive", slow_alive)
+    t = threading.Thread(target=source)
+    t.start()
+    ing.check_liveness(now=3.0)
+    t.join(10)
+    assert got_through == [True] and values(only_run(ing)) == ([0], [0.5])
+    assert only_run(ing).status == "running"
+
+
+def test_liveness_leaves_alone_a_run_resumed_while_proc_was_read(monkeypatch):
+    ing = Ingest()
+
+    def run(run_id, pid, start, seq=0):
+        return [{"type": "run", "seq": seq, "v": 1, "run_id": run_id, "name": run_id, "start": start,
+                 "host": socket.gethostname(), "pid": pid, "rank": 0, "world_size": 1}]
+
+    ing.records("a", run("killed", 1 << 30, 1.0))
+    ing.records("b", run("resumed", 1 << 30, 1.0))
+    resumer = threading.Thread(target=ing.records, args=("c", run("resumed", os.getpid(), 2.0)))
+
+    def gone(pid, start):                               # the old processes are gone ...
+        if resumer.ident is None:
+            resumer.start()                             # ... and one run resumes in a new one meanwhile
+            resumer.join(5)
+        return False
+
+    monkeypatch.setattr(ingest_mod, "_alive", gone)
+    ing.check_liveness(now=3.0)
+    resumer.join(5)
+    assert ing.store.get("killed").status == "crashed"
+    resumed = ing.store.get("resumed")
+    assert (resumed.status, resumed.pid, resumed.restarts) == ("running", os.getpid(), 1)
+
+
+def test_problems_from_many_threads_are_all_counted_and_read_whole():
+    ing = Ingest(max_problems=10**6)
+    n, threads = 5000, 8
+    torn = []
+    done = threading.Event()
+
+    def report(k):
+        for i in range(n):
+            ing.problem(Problem(f"t{k}", i, "bad", "warning"))
+
+    def watch():
+        while not done.is_set():
+            problems, total = ing.recent_problems()
+            if len(problems) != total:
+                torn.append((len(problems), total))
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        workers = [threading.Thread(target=report, args=(k,)) for k in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        done.set()
+        watcher.join()
+    finally:
+        sys.setswitchinterval(old)
+    problems, total = ing.recent_problems()
+    assert total == ing.problem_count == n * threads and torn == []
+    assert sorted((p.source, p.line_number) for p in problems) == sorted(
+        (f"t{k}", i) for k in range(threads) for i in range(n))
