@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from tui_helpers import WRITER, screen_text, sync, until
 from tui_monitor.sources import Ingest
 from tui_monitor.tui import KEYS, MonitorApp
@@ -224,3 +224,39 @@ async def test_redraws_only_when_the_store_changes(tmp_path):
         assert app.redraws == n
         store.apply({"type": "metrics", "seq": 10_000, "step": 301, "time": NOW, "values": {"loss": 0.1}}, stream="a")
         await until(pilot, lambda: app.redraws > n, message="a redraw")
+
+
+@sync
+async def test_problems_screen_names_file_line_and_reason(ingest):
+    ing, runs = ingest
+    bad = runs / "bad.jsonl"
+    lines = [
+        '{"type":"run","seq":0,"v":1,"run_id":"r1","name":"bad","start":1.0,"host":"h","pid":null,'
+        '"rank":0,"world_size":1,"config":{},"tags":{}}',
+        '{"type":"metrics","seq":1,"step":0,"time":1.0,"values":{"loss":1.0}}',
+        'not json at all [bold]x[/]',
+        '{"type":"metrics","seq":2,"step":1,"time":1.5,"values":{"[@click=app.quit]t[/]":[1,2]}}',
+        '{"type":"metrics","seq":3,"step":1,"time":2.0,"values":{"loss":0.5}}',
+    ]
+    bad.write_text("\n".join(lines) + "\n")
+    problems = wait_for(lambda: ing.recent_problems()[1] >= 2 and ing.recent_problems(), message="two problems")
+    kept, total = problems
+    assert total == 2 and [p.line_number for p in kept] == [3, 4]
+    app = MonitorApp(ing.store, ing, interval=0.05)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: "2 stream problems (p)" in screen_text(app), message="the count in the status bar")
+        await pilot.press("p")
+        text = await until(pilot, lambda: "bad.jsonl:3" in screen_text(app) and screen_text(app),
+                           message="the problems screen")
+        assert "2 problems reading the streams" in text
+        at3, at4 = text.index("bad.jsonl:3"), text.index("bad.jsonl:4")
+        assert at4 < at3  # newest first
+        assert kept[0].reason[:30] in text and kept[1].reason[:30] in text
+        assert "'[@click=app.quit]t[/]'" in text  # a metric name is shown as it is, not run as markup
+        assert app.is_running
+        # a new problem while the screen is open shows up there
+        with bad.open("a") as f:
+            f.write("{broken\n")
+        await until(pilot, lambda: "bad.jsonl:6" in screen_text(app), message="the new problem")
+        await pilot.press("escape")
+        await until(pilot, lambda: len(app.screen_stack) == 1, message="back to the main screen")

@@ -135,6 +135,27 @@ async def test_the_rank_list_of_a_large_job_scrolls_to_its_last_rank():
         assert "straggler" in _rank_shown(app, 61, "gpu30:1")
 
 
+@sync
+async def test_the_loss_chart_of_a_large_job_shows_the_rank_that_went_wrong():
+    store = synthetic_store()
+    bad = {17: lambda s: float("nan") if s > 80 else 1.0, 21: lambda s: 5.0, 3: lambda s: 0.01}
+    for r in range(24):  # rank 17 goes NaN, 21 is high, 3 is low; the others near 1
+        store.apply_many(rank_records(r, world=24, loss=lambda s, rank: bad[rank](s) if rank in bad else
+                                      1.0 / (1 + 0.01 * s)), stream=f"rank{r}")
+    app = MonitorApp(store, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        await pilot.pause()
+        ranks = [r.rank for r in app.chart_runs()]
+        assert len(ranks) == 12 and {17, 21, 3} <= set(ranks) and ranks == sorted(ranks)
+        assert app.chart_pick()[1] == "12 of 24 ranks: 10 highest, median, lowest"
+        text = await until(pilot, lambda: "12 of 24 ranks" in screen_text(app) and screen_text(app),
+                           message="the note on the chart")
+        assert "ddp[rank %d] train" % ranks[0] in text  # the ranks' curves are told apart in the legend
+
+
 def _rank_shown(app, rank, host):
     """The job view's line for ``rank`` as shown on screen, or ''."""
     rx = re.compile(r"^[│ ]*%d\s+%s\s" % (rank, re.escape(host)))

@@ -40,7 +40,7 @@ from .diagnosis_worker import DiagnosisWorker
 from .export_actions import ExportActions
 from .findings import make_diagnoser
 from .groups import GroupRows
-from .jobview import job_of_key
+from .jobview import job_of_key, last_value, telling_ranks
 from .keys import BINDINGS as _BINDINGS, KEYS, palette_commands
 from .panels import Panels
 from .run_actions import RunActions
@@ -50,6 +50,10 @@ from .widgets.steady import SteadyStatic
 from .widgets.runs import group_of_key, order_runs
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
+
+
+#: Most runs one chart draws at once: more curves cannot be told apart.
+MAX_CHART_RUNS = 12
 
 
 class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, ExportActions, App):
@@ -228,16 +232,31 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
 
     def chart_runs(self) -> List[Any]:
         """The runs drawn: the selection, else the highlighted run (on a
-        group row: every fold of the group)."""
+        group row: every fold of the group; on a job row, its ranks)."""
+        return self.chart_pick()[0]
+
+    def chart_pick(self) -> "tuple[List[Any], str]":
+        """:meth:`chart_runs` and a note saying which ranks a big job's chart
+        shows: past :data:`MAX_CHART_RUNS`, the ranks with the highest latest
+        value of the metric (a NaN first), the median one and the lowest, so
+        the rank that went wrong is never left out."""
         runs = [r for r in (self.run_by_key(k) for k in self.selected) if r is not None]
         if runs:
-            return runs
+            return runs, ""
         key = self.query_one(RunsTable).cursor_key()
-        members = self.group_members(group_of_key(key)) or self.job_ranks(job_of_key(key))
-        if members:
-            return members[:12]
+        folds = self.group_members(group_of_key(key))
+        if folds:
+            return folds[:MAX_CHART_RUNS], ""
+        ranks = self.job_ranks(job_of_key(key))
+        if len(ranks) > MAX_CHART_RUNS:
+            metric = self.view.metric
+            shown = telling_ranks(ranks, lambda r: last_value(r, metric), MAX_CHART_RUNS)
+            return shown, "%d of %d ranks: %d highest, median, lowest" % (
+                len(shown), len(ranks), len(shown) - 2)
+        if ranks:
+            return ranks, ""
         run = self.focus_run()
-        return [run] if run is not None else []
+        return ([run] if run is not None else []), ""
 
     # -- command palette -----------------------------------------------------------
 

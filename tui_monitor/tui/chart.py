@@ -363,8 +363,10 @@ class LineChart:
             if vm.label:
                 t.append(vm.glyph, Style(color=vm.color, bold=True))
                 t.append(" " + safe(vm.label) + "  ")
-        if spec.note:
+        if spec.note:  # the note says how to read the chart: it wins over the legend's tail
             note = safe(spec.note)
+            if t.cell_len + len(note) + 2 > width and len(note) + 12 <= width:
+                t.truncate(width - len(note) - 2, overflow="ellipsis")
             room = width - t.cell_len
             if room > len(note) + 1:
                 t.append(" " * (room - len(note)))

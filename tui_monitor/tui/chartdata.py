@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..diagnose.findings import run_label
 from .chart import ChartSpec, Line, VMark
 from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, SPLIT_COLORS, SPLIT_PATTERNS, run_color
 
@@ -259,13 +260,13 @@ def build_chart(
             dec = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift)
             if is_base:
                 color = BASELINE_COLOR
-                label = "baseline %s" % run.name
+                label = "baseline %s" % run_label(run)
             elif by_split:
                 color = SPLIT_COLORS.get(split, "white")
-                label = split if len(shown) == 1 else "%s %s" % (run.name, split)
+                label = split if len(shown) == 1 else "%s %s" % (run_label(run), split)
             else:
                 color = run_color(i)
-                label = "%s %s" % (run.name, split)
+                label = "%s %s" % (run_label(run), split)
             pattern = SPLIT_PATTERNS.get(split, "solid")
             smooth = state.smoothing > 0 and split == "train" and len(s) > 2
             xs = dec.x.astype(np.float64) - shift

@@ -10,7 +10,7 @@ is data: shown through :func:`~tui_monitor.tui._text.safe`, never markup.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rich.text import Text
@@ -284,7 +284,7 @@ def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_rank
     times = {r.key: rank_step_times(r) for r in ranks}
     shown = list(ranks)
     if len(shown) > max_ranks:
-        shown = _telling_ranks(shown, times, max_ranks)
+        shown = telling_ranks(shown, lambda r: _recent_median(times[r.key][1]), max_ranks)
         spec.note = "%d of %d ranks: the %d slowest, the median and the fastest" % (
             len(shown), len(ranks), max(len(shown) - 2, 0))
     for r in shown:
@@ -300,21 +300,35 @@ def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_rank
     return spec
 
 
-def _telling_ranks(ranks: Sequence[Any], times: Dict[Any, Tuple[np.ndarray, np.ndarray]], n: int,
-                   recent: int = 50) -> List[Any]:
-    """``n`` of ``ranks`` in rank order: the ``n - 2`` slowest by the median of
-    their last ``recent`` step times, the median rank and the fastest."""
-    def pace(r: Any) -> float:
-        y = times[r.key][1][-recent:]
-        y = y[np.isfinite(y)]
-        return float(np.median(y)) if y.size else -1.0  # no step times yet: least telling
-    by_pace = sorted(ranks, key=lambda r: (-pace(r), r.rank))
-    timed = [r for r in by_pace if pace(r) >= 0]
-    picked = by_pace[:max(n - 2, 0)]
-    for extra in (timed[len(timed) // 2] if timed else None, timed[-1] if timed else None):
+def _recent_median(y: np.ndarray, recent: int = 50) -> Optional[float]:
+    y = y[-recent:]
+    y = y[np.isfinite(y)]
+    return float(np.median(y)) if y.size else None
+
+
+def last_value(run: Any, metric: str) -> Optional[float]:
+    """The rank's latest training ``metric`` (+inf when it is not finite:
+    a rank gone NaN is the most telling); None before its first value."""
+    s = run.get(metric, "train")
+    last = s.last() if s is not None and len(s) else None
+    if last is None:
+        return None
+    v = float(last[1])
+    return v if math.isfinite(v) else math.inf
+
+
+def telling_ranks(ranks: Sequence[Any], score: Callable[[Any], Optional[float]], n: int) -> List[Any]:
+    """``n`` of ``ranks`` in rank order: the ``n - 2`` highest by ``score``
+    (the slowest step time, the highest loss), the median one and the lowest.
+    Ranks without a score yet are the least telling."""
+    scores = {r.key: score(r) for r in ranks}
+    by_score = sorted(ranks, key=lambda r: (scores[r.key] is None, -(scores[r.key] or 0.0), r.rank))
+    scored = [r for r in by_score if scores[r.key] is not None]
+    picked = by_score[:max(n - 2, 0)]
+    for extra in (scored[len(scored) // 2] if scored else None, scored[-1] if scored else None):
         if extra is not None and extra not in picked:
             picked.append(extra)
-    for r in by_pace:  # fill up when the median or the fastest was already in
+    for r in by_score:  # fill up when the median or the lowest was already in
         if len(picked) >= n:
             break
         if r not in picked:

@@ -38,6 +38,7 @@ KEYS: Tuple[Tuple[str, str], ...] = (
     ("f", "focus the findings (enter on one shows its runs and step)"),
     ("tab", "next panel"),
     ("g", "gradient and system view / back"),
+    ("p", "stream problems: each line that could not be read, as FILE:LINE and why"),
     ("s", "save the screen as SVG"),
     ("e", "export the chart's series as CSV"),
     ("j", "job view / back: one line per rank of a multi-rank job, per-rank step times (enter / z on a job's "
@@ -69,6 +70,7 @@ BINDINGS = [
     Binding("f", "focus_findings", "findings", show=True),
     Binding("g", "toggle_grads", "grads", show=True),
     Binding("j", "toggle_job", "job", show=False),
+    Binding("p", "problems", "problems", show=False),
     Binding("s", "save_svg", "svg", show=False),
     Binding("e", "export_csv", "csv", show=False),
 ]
@@ -100,6 +102,7 @@ def palette_commands(app: Any) -> List[Tuple[str, str, Callable[[], Any]]]:
         ("Gradient and system view", "Per-layer gradients, lr, step time, GPU/CPU", app.action_toggle_grads),
         ("Job view", "The ranks of a multi-rank job: host, step, step time, loss, status; per-rank step times",
          app.action_toggle_job),
+        ("Stream problems", "Every line that could not be read: file, line and reason", app.action_problems),
         ("Save SVG", "Save the screen as an SVG file", app.action_save_svg),
         ("Export CSV", "Export the chart's series as CSV", app.action_export_csv),
     ]

@@ -16,6 +16,7 @@ from .chart import ChartSpec
 from .chartdata import build_chart
 from .findings import decision_path, finding_title, is_about, path_from_engine, worst_by_run
 from .jobview import job_key, job_layout, job_row
+from .screens.problems import problems_summary
 from .widgets import ChartView, DecisionPathView, FindingsList, RunsTable
 from .widgets.findings import path_line
 from .widgets.runs import group_key, group_row, layout_rows, run_group, run_row, worst_of
@@ -68,9 +69,9 @@ class Panels:
             t.append(" (" + ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())) + ")", "dim")
         nf = len([f for f in self.findings if str(getattr(f, "severity", "")) != "info"])
         t.append("  %d finding%s" % (nf, "" if nf == 1 else "s"), "bold #ef5350" if nf else "")
-        problems = getattr(self.ingest, "problem_count", 0) if self.ingest is not None else 0
+        problems = self.ingest.problem_count if self.ingest is not None else 0
         if problems:
-            t.append("  %d unreadable line%s" % (problems, "" if problems == 1 else "s"), "#fff176")
+            t.append("  " + problems_summary(problems), "#fff176")
         if self.filter:
             t.append("  filter /", "dim")
             t.append(safe(self.filter), "#fff176")
@@ -138,9 +139,11 @@ class Panels:
         return out
 
     def _chart_spec(self, px_width: int) -> ChartSpec:
-        runs = self.chart_runs()
+        runs, which = self.chart_pick()
         spec = build_chart(runs, self.view, px_width, baseline=self.run_by_key(self.baseline_key),
                            onsets=self._onsets(runs), cache=self.chart_cache)
+        if which:
+            spec.note = "  ".join(n for n in (which, spec.note) if n)
         spec.x_format = self.x_format
         return spec
 

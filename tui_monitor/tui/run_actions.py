@@ -14,7 +14,7 @@ from .chartdata import x_extent
 from .findings import finding_runs, matches_run
 from .jobview import job_of_key
 from .keys import KEYS
-from .screens import FilterScreen, HelpScreen
+from .screens import FilterScreen, HelpScreen, ProblemsScreen
 from .widgets import ChartView, FindingsList, GradientsView, RunsTable
 from .widgets.runs import group_of_key
 
@@ -45,6 +45,14 @@ class RunActions:
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(KEYS))
+
+    def action_problems(self) -> None:
+        if not isinstance(self.screen, ProblemsScreen):
+            self.push_screen(ProblemsScreen(self.stream_problems))
+
+    def stream_problems(self) -> "tuple[list, int]":
+        """(the problems kept, how many there were): a copy, no I/O."""
+        return self.ingest.recent_problems() if self.ingest is not None else ([], 0)
 
     def action_toggle_select(self) -> None:
         key = self.query_one(RunsTable).cursor_key()
