@@ -6,7 +6,7 @@ A mixin of :class:`~tui_monitor.tui.app.MonitorApp` (uses its ``shown_runs``,
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from textual.widgets import ContentSwitcher
 
@@ -27,14 +27,20 @@ class GroupRows:
             return []
         return [r for r in self.shown_runs() if run_group(r) == name]
 
+    def _cursor_owner(self, of_key: Callable[[Optional[str]], Optional[str]],
+                      of_run: Callable[[Any], Optional[str]]) -> Optional[str]:
+        """What the highlighted row belongs to: the group (job) its key
+        names, else the one its run is in."""
+        key = self.query_one(RunsTable).cursor_key()
+        owner = of_key(key)
+        if owner is not None:
+            return owner
+        run = self.run_by_key(key)
+        return of_run(run) if run is not None else None
+
     def cursor_group(self) -> Optional[str]:
         """The group of the highlighted row: a group row's, or a fold's."""
-        key = self.query_one(RunsTable).cursor_key()
-        g = group_of_key(key)
-        if g is not None:
-            return g
-        run = self.run_by_key(key)
-        return run_group(run) if run is not None else None
+        return self._cursor_owner(group_of_key, run_group)
 
     def cv_summary(self, name: str, members: Sequence[Any]) -> Any:
         """The group's cross-validation summary: the engine's, else one made
@@ -48,12 +54,7 @@ class GroupRows:
 
     def cursor_job(self) -> Optional[str]:
         """The job of the highlighted row: a job row's, or a rank's."""
-        key = self.query_one(RunsTable).cursor_key()
-        j = job_of_key(key)
-        if j is not None:
-            return j
-        run = self.run_by_key(key)
-        return job_of(run) if run is not None else None
+        return self._cursor_owner(job_of_key, job_of)
 
     def action_toggle_group(self) -> None:
         """Collapse the fold group of the highlighted row into its group row, or expand it."""

@@ -21,28 +21,17 @@ from .chart import ChartSpec, Line
 from .findings import finding_cell, worst_by_run
 from .gradpanel import step_timing
 from .palette import STATUS_STYLES, run_color
+from .rowkeys import JOB_PREFIX, job_key, job_of_key  # noqa: F401 - re-exported
+from .widgets.runs import status_summary  # noqa: F401 - re-exported
 
 __all__ = ["JOB_PREFIX", "job_of", "job_key", "job_of_key", "job_layout", "job_row", "job_members", "rank_lines",
            "job_chart", "rank_step_times", "fmt_secs", "status_summary"]
 
-#: Row keys of job rows start with this (run rows are ``"run_id\x00rank"``).
-JOB_PREFIX = "\x01job\x00"
 
 
 def job_of(run: Any) -> Optional[str]:
     """The job (run id) of a rank of a multi-rank job, else None."""
     return run.run_id if (getattr(run, "world_size", 1) or 1) > 1 else None
-
-
-def job_key(run_id: str) -> str:
-    return JOB_PREFIX + run_id
-
-
-def job_of_key(key: Optional[str]) -> Optional[str]:
-    """The job named by a job row's key, or None."""
-    if key is not None and key.startswith(JOB_PREFIX):
-        return key[len(JOB_PREFIX):]
-    return None
 
 
 def job_members(runs: Iterable[Any], run_id: Optional[str]) -> List[Any]:
@@ -93,23 +82,6 @@ def fmt_secs(x: Optional[float]) -> str:
 
 def _status(run: Any, now: float, silent_after: float) -> str:
     return run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
-
-
-def status_summary(ranks: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
-    """``running``, or the most telling state with its count: ``1/4 crashed``."""
-    counts: Dict[str, int] = {}
-    for r in ranks:
-        st = _status(r, now, silent_after)
-        counts[st] = counts.get(st, 0) + 1
-    n = len(ranks)
-    if len(counts) == 1:
-        st = next(iter(counts))
-        return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
-    for st in ("crashed", "silent", "interrupted", "running", "finished"):
-        if counts.get(st):
-            return Text("%d/%d %s" % (counts[st], n, st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
-    st = max(counts, key=lambda k: counts[k])
-    return Text("%d/%d %s" % (counts[st], n, st), no_wrap=True)
 
 
 def _last(series: Any) -> Optional[float]:

@@ -14,13 +14,10 @@ from rich.text import Text
 from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
 from ..findings import finding_cell, severity_rank
 from ..palette import STATUS_STYLES
+from ..rowkeys import group_key, group_of_key  # noqa: F401 - re-exported
 
 __all__ = ["run_row", "COLUMNS", "order_runs", "run_group", "group_key", "group_of_key", "group_row",
-           "layout_rows", "local_cv", "worst_of"]
-
-#: Row keys of group rows start with this (run rows are ``"run_id\x00rank"``).
-GROUP_PREFIX = "\x01group\x00"
-
+           "layout_rows", "local_cv", "status_summary", "worst_of"]
 
 def run_group(run: Any) -> Optional[str]:
     """The ``group`` tag of ``run`` as a string, or None."""
@@ -29,15 +26,6 @@ def run_group(run: Any) -> Optional[str]:
     return None if g is None else str(g)
 
 
-def group_key(name: str) -> str:
-    return GROUP_PREFIX + name
-
-
-def group_of_key(key: Optional[str]) -> Optional[str]:
-    """The group named by a group row's key, or None for a run row."""
-    if key is not None and key.startswith(GROUP_PREFIX):
-        return key[len(GROUP_PREFIX):]
-    return None
 
 #: (key, label, shown when narrow)
 COLUMNS = (
@@ -181,6 +169,22 @@ def local_cv(name: str, members: Sequence[Any]) -> _CV:
     return _CV(name, len(members), mean, std, all(getattr(r, "status", None) == "finished" for r in members))
 
 
+def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
+    """The state of a group row's folds or a job row's ranks: the one state
+    they share, or the most telling with its count (``1/4 crashed``:
+    crashed, silent, interrupted, running, finished, in that order)."""
+    counts: Dict[str, int] = {}
+    for r in runs:
+        st = r.status_at(now, silent_after) if hasattr(r, "status_at") else r.status
+        counts[st] = counts.get(st, 0) + 1
+    if len(counts) == 1:
+        st = next(iter(counts))
+        return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
+    st = next((s for s in ("crashed", "silent", "interrupted", "running", "finished") if counts.get(s)),
+              None) or max(counts, key=lambda k: (counts[k], k))
+    return Text("%d/%d %s" % (counts[st], len(runs), st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
+
+
 def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, selected: int, summary: Any,
               worst: Optional[Any], name_width: int = 24, silent_after: float = 60.0) -> Dict[str, Text]:
     """The cells of a group row: ▾/▸, the group's name and fold count, how
@@ -190,17 +194,7 @@ def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, se
     mark.append("●" if selected and selected == len(members) else ("◐" if selected else " "), "bold #4fc3f7")
     n = len(members)
     label = "%s · %d fold%s" % (safe(name), n, "" if n == 1 else "s")
-    statuses: Dict[str, int] = {}
-    for run in members:
-        st = run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
-        statuses[st] = statuses.get(st, 0) + 1
-    if len(statuses) == 1:
-        st = next(iter(statuses))
-        status = Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
-    else:
-        # the most telling state first: running, then the others by count
-        st = "running" if statuses.get("running") else max(statuses, key=lambda k: (statuses[k], k))
-        status = Text("%d/%d %s" % (statuses[st], n, st), no_wrap=True, style=STATUS_STYLES.get(st, ""))
+    status = status_summary(members, now, silent_after)
     steps = [r.last_step for r in members if r.last_step is not None]
     mean = getattr(summary, "mean", None) if summary is not None else None
     std = getattr(summary, "std", None) if summary is not None else None
