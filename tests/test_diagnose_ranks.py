@@ -4,54 +4,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
-from diagnose_helpers import enc
+from diagnose_helpers import T0, Clock, heartbeats, rank_records
 from tui_monitor.diagnose import Diagnoser, Settings
 from tui_monitor.diagnose.report import report_dict
 from tui_monitor.schema import split_metric
 from tui_monitor.store import Store
-
-T0 = 1.7e9
-
-
-class Clock:
-    def __init__(self, t=T0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-
-def rank_records(rank, world=4, steps=100, pace=0.1, data_time=0.01, loss=None, run_id="job-1", host=None,
-                 lag=0.0, start_step=0, t_start=T0, grad_norm=1.0, seed=0, extra=None):
-    """One rank's stream: a header and one metrics record a step at ``pace``
-    seconds a step; ``data_time`` its own (per-rank) timing; ``lag`` how late
-    it logs each step."""
-    rng = np.random.default_rng(seed + rank)
-    recs = [{"type": "run", "seq": 0, "v": 1, "run_id": run_id, "name": "ddp", "start": t_start, "pid": 100 + rank,
-             "host": host or f"node{rank // 2}", "rank": rank, "world_size": world, "local_rank": rank % 2,
-             "config": {}, "tags": {}, **({"small": True} if rank else {})}]
-    for i in range(steps):
-        s = start_step + i
-        lv = loss(s, rank) if loss else 1.0 / (1 + 0.01 * s) * (1 + 0.05 * rng.standard_normal())
-        gn = grad_norm(s, rank) if callable(grad_norm) else grad_norm * (1 + 0.05 * rng.standard_normal())
-        dtm = data_time(s, rank) if callable(data_time) else data_time * (1 + 0.1 * rng.random())
-        recs.append({"type": "metrics", "seq": len(recs), "step": s, "time": t_start + (i + 1) * pace + lag,
-                     "values": {"loss": enc(lv), "grad_norm": enc(gn), "data_time": dtm, **(extra or {})}})
-    return recs
-
-
-def heartbeats(recs, until, every=0.5):
-    """Heartbeats after the last record until ``until`` (the step does not move)."""
-    last = recs[-1]
-    out = list(recs)
-    t = last["time"] + every
-    while t <= until:
-        out.append({"type": "heartbeat", "seq": len(out), "time": t, "step": last["step"], "last_log": last["time"]})
-        t += every
-    return out
 
 
 def engine(streams, clock=None, **settings):

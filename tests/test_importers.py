@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, only_run, wait_for
+from source_helpers import read, values
 from tui_monitor.schema import split_metric
 from tui_monitor.sources import Ingest
 from tui_monitor.sources.formats import discoverable, format_of
@@ -20,22 +21,6 @@ from tui_monitor.sources.tfevents import EventFileReader, TBRun, frame_record
 from tui_monitor.sources.text import TextParser, compile_patterns
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def read(*paths, context=None):
-    ing = Ingest()
-    f = ing.add_path(*map(str, paths))
-    if context:
-        f.context.update(context)
-    ing.read_all()
-    return ing
-
-
-def values(run, metric, split="train"):
-    s = run.get(metric, split)
-    assert s is not None, f"no {split}/{metric} in {sorted(run.series)}"
-    snap = s.snapshot()
-    return list(snap.steps), list(snap.values)
 
 
 def f32(x):

@@ -10,7 +10,8 @@ import textwrap
 
 import pytest
 
-from test_importers import only_run, read, values
+from conftest import only_run
+from source_helpers import read, values
 
 import importlib.util
 

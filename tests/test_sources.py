@@ -10,34 +10,8 @@ import threading
 import pytest
 
 from conftest import child, wait_for
+from source_helpers import append, header, losses, metrics
 from tui_monitor.sources import Ingest, needs_polling
-
-
-def header(run_id="r1", name="run", seq=0, **extra):
-    rec = {"type": "run", "seq": seq, "v": 1, "run_id": run_id, "name": name, "start": 1000.0,
-           "host": "elsewhere", "pid": 1, "rank": 0, "world_size": 1, "config": {}}
-    rec.update(extra)
-    return json.dumps(rec) + "\n"
-
-
-def metrics(seq, step, loss, split=None):
-    rec = {"type": "metrics", "seq": seq, "step": step, "time": 1000.0 + step, "values": {"loss": loss}}
-    if split:
-        rec["split"] = split
-    return json.dumps(rec) + "\n"
-
-
-def append(path, text, mode="a"):
-    with open(path, mode + "b") as f:
-        f.write(text.encode() if isinstance(text, str) else text)
-
-
-def losses(store, run_id="r1", split="train"):
-    run = store.get(run_id)
-    if run is None or (split, "loss") not in run.series:
-        return []
-    s = run.series[(split, "loss")]
-    return list(zip(s.steps.tolist(), s.values.tolist()))
 
 
 @pytest.fixture

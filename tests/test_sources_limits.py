@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from conftest import only_run
-from test_sources import append, header, losses, metrics
+from source_helpers import append, header, losses, metrics
 from tui_monitor.sources import Follower, Ingest
 from tui_monitor.sources import ingest as ingest_mod
 from tui_monitor.sources.csvlog import CSVReader, make_tail as csv_tail

@@ -8,7 +8,7 @@ import re
 from rich.console import Console
 from textual.widgets import ContentSwitcher
 
-from test_diagnose_ranks import T0, Clock, rank_records
+from diagnose_helpers import T0, Clock, rank_records
 from tui_helpers import screen_text, synthetic_store, sync, until
 from tui_monitor.diagnose import Diagnoser
 from tui_monitor.tui import MonitorApp
