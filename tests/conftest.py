@@ -5,6 +5,7 @@ import json
 import os
 import socket
 import struct
+import signal
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    # A suite started in the background of a script inherits SIGINT ignored
+    # (POSIX shells do that to background jobs), and so would every process
+    # the tests start. The tests that press Ctrl+C need what a terminal
+    # gives: Python's KeyboardInterrupt here, the default in children.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def wait_for(condition, timeout=20.0, interval=0.01, message="condition"):
