@@ -79,3 +79,58 @@ def test_stdlib_only():
     out = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], capture_output=True, text=True, timeout=60)
     bad, keys = json.loads(out.stdout)
     assert bad == [] and "rss" in keys
+
+
+def _fake_nvml(handles):
+    """An NVML with GPUs by UUID and PCI index (no GPU here: NVML cannot be had otherwise)."""
+    def by_uuid(u):
+        if u not in handles:
+            raise RuntimeError("NVML_ERROR_NOT_FOUND")
+        return handles[u]
+    return types.SimpleNamespace(
+        nvmlInit=lambda: None, nvmlDeviceGetHandleByUUID=by_uuid,
+        nvmlDeviceGetHandleByIndex=lambda i: "index-%d" % i,
+        nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu={"gpu-b": 90, "gpu-a": 10}.get(h, 50)),
+        nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=1, total=2))
+
+
+def test_nvml_follows_the_cuda_device_by_uuid_and_after_set_device(monkeypatch):
+    device = [1]
+    props = {0: types.SimpleNamespace(uuid="aaaa"), 1: types.SimpleNamespace(uuid="bbbb")}
+    cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: device[0],
+                                 get_device_properties=lambda i: props[i], memory_allocated=lambda: 0,
+                                 memory_reserved=lambda: 0, max_memory_allocated=lambda: 0)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({"GPU-aaaa": "gpu-a", "GPU-bbbb": "gpu-b"}))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")  # CUDA's 1 is PCI's 1 here, not index 1
+    sp = SystemSampler()
+    assert sp.sample()["gpu_util"] == 90.0 and sp._nvml_handle == "gpu-b"
+    device[0] = 0  # torch.cuda.set_device(0) after the first sample
+    assert sp.sample()["gpu_util"] == 10.0 and sp._nvml_handle == "gpu-a"
+
+
+def test_nvml_falls_back_to_the_visible_list(monkeypatch):
+    cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 1,
+                                 get_device_properties=lambda i: types.SimpleNamespace(),  # an older torch: no uuid
+                                 memory_allocated=lambda: 0, memory_reserved=lambda: 0, max_memory_allocated=lambda: 0)
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({"GPU-cccc": "gpu-c"}))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    sp = SystemSampler()
+    sp.sample()
+    assert sp._nvml_handle == "index-5"  # NVML counts every GPU: CUDA's device 1 is PCI index 5
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-aaaa,GPU-cccc")
+    sp = SystemSampler()
+    sp.sample()
+    assert sp._nvml_handle == "gpu-c"
+
+
+def test_nvml_never_initialises_cuda(monkeypatch):
+    touched = []
+    cuda = types.SimpleNamespace(is_initialized=lambda: False, current_device=lambda: touched.append("cur") or 0,
+                                 get_device_properties=lambda i: touched.append("props"))
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({}))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    sp = SystemSampler()
+    assert sp.sample()["gpu_util"] == 50.0 and sp._nvml_handle == "index-0" and touched == []

@@ -71,6 +71,7 @@ class SystemSampler:
         self._off: Dict[str, bool] = {}
         self._nvml: Any = None
         self._nvml_handle: Any = None
+        self._nvml_index = 0  # the CUDA device the handle is for
         self._page = _page_size()
         self._start_cpu()
 
@@ -182,22 +183,44 @@ class SystemSampler:
                     return
             nvml.nvmlInit()
             self._nvml = nvml
-            index = 0
-            torch = sys.modules.get("torch")
-            cuda = getattr(torch, "cuda", None) if torch is not None else None
-            if cuda is not None and getattr(cuda, "is_initialized", lambda: False)():
-                index = int(cuda.current_device())
-                visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-                ids = [v.strip() for v in visible.split(",") if v.strip()]
-                if ids and index < len(ids) and ids[index].isdigit():
-                    index = int(ids[index])  # NVML counts every GPU, CUDA only the visible ones
-            self._nvml_handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        torch = sys.modules.get("torch")
+        cuda = getattr(torch, "cuda", None) if torch is not None else None
+        if cuda is not None and not getattr(cuda, "is_initialized", lambda: False)():
+            cuda = None  # asking it anything would initialise CUDA in this process: not ours to do
+        index = int(cuda.current_device()) if cuda is not None else 0
+        if self._nvml_handle is None or index != self._nvml_index:  # first sample, or set_device since
+            self._nvml_handle, self._nvml_index = _nvml_handle(self._nvml, cuda, index), index
         nvml, h = self._nvml, self._nvml_handle
         util = nvml.nvmlDeviceGetUtilizationRates(h)
         out["gpu_util"] = float(util.gpu)
         mem = nvml.nvmlDeviceGetMemoryInfo(h)
         out["gpu_mem_used"] = float(mem.used)
         out["gpu_mem_total"] = float(mem.total)
+
+
+def _nvml_handle(nvml: Any, cuda: Any, index: int) -> Any:
+    """NVML's handle of CUDA device ``index``. NVML numbers every GPU in PCI
+    order; CUDA numbers the visible ones (``CUDA_VISIBLE_DEVICES``, by index
+    or UUID), fastest first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``. So the
+    device's UUID is asked of torch first, then of the visible list; the
+    visible list's index, or the index itself, is the last resort."""
+    uuids = []
+    try:
+        uuid = cuda.get_device_properties(index).uuid if cuda is not None else None
+        if uuid is not None:
+            uuids.append("GPU-%s" % uuid if not str(uuid).startswith(("GPU-", "MIG-")) else str(uuid))
+    except Exception:  # noqa: BLE001 - older torch: no uuid
+        pass
+    ids = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    visible = ids[index] if index < len(ids) else None
+    if visible is not None and visible.startswith(("GPU-", "MIG-")):
+        uuids.append(visible)
+    for uuid in uuids:
+        try:
+            return nvml.nvmlDeviceGetHandleByUUID(uuid)
+        except Exception:  # noqa: BLE001 - a short UUID prefix, a MIG slice: try the next way
+            continue
+    return nvml.nvmlDeviceGetHandleByIndex(int(visible) if visible is not None and visible.isdigit() else index)
 
 
 def sample_once() -> Dict[str, float]:
