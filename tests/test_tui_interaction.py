@@ -339,3 +339,37 @@ async def test_renders_in_256_colours_and_truecolor_and_saves_svg(colorterm, sys
         root = ET.fromstring(svg)
         assert root.tag.endswith("svg")
         assert "linear" in svg and "baseline" in svg and "cv-mlp" in svg
+
+
+@sync
+async def test_baseline_and_task_given_at_start_reach_the_engine_and_the_runs_table():
+    from tui_monitor.cli import build_parser
+    from tui_monitor.commands import task_override
+    from tui_monitor.tui import MonitorApp
+
+    args = build_parser().parse_args(["watch", "--baseline", "linear-baseline", "--task", "classification",
+                                      "--num-classes", "10", "--silent-after", "120", "runs/"])
+    task = task_override(args)
+    assert task == {"task": "classification", "num_classes": 10, "target_var": None}
+    app = MonitorApp(synthetic_store(), clock=lambda: NOW, threaded=False, baseline=args.baseline, task=task,
+                     silent_after=args.silent_after)
+    assert app.silent_after == 120.0
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: app.baseline_key is not None, message="the baseline marked")
+        assert app.run_by_key(app.baseline_key).name == "linear-baseline"
+        assert app.diagnoser.baseline == "linear-baseline" and app.diagnoser.task == task
+        await until(pilot, lambda: "★" in screen_text(app), message="the baseline's star")
+        # b on another run: a new baseline, and the task given at start is kept
+        table.move_to_key(next(k for k in table._rows if app.run_by_key(k).name == "mlp-wide"))
+        await pilot.press("b")
+        assert app.run_by_key(app.baseline_key).name == "mlp-wide"
+        assert app.diagnoser.task == task and app.diagnoser.baseline == app.run_by_key(app.baseline_key).run_id
+
+
+def test_silent_after_must_be_positive(capsys):
+    from tui_monitor.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["watch", "--silent-after", "0"])
+    assert "must be more than 0" in capsys.readouterr().err

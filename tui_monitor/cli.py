@@ -119,7 +119,8 @@ def _add_watch(sub) -> None:
                "  tui-monitor watch --poll /nfs/runs/         force polling (auto-detected on NFS, Lustre, sshfs)\n"
                "  tui-monitor watch tb_logs/ lightning_logs/  TensorBoard event files, CSV logs\n"
                "  tui-monitor watch slurm-1234.out            a job's printed output: progress lines become metrics\n"
-               "  python train.py | tee log.txt | tui-monitor watch -")
+               "  python train.py | tee log.txt | tui-monitor watch -\n"
+               "  tui-monitor watch --task classification --num-classes 10 --baseline linear runs/")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="stream files or folders (default: runs/ if it exists); TensorBoard event files and CSV "
                         "logs are found in folders; a text log named here is parsed; - reads standard input")
@@ -133,7 +134,30 @@ def _add_watch(sub) -> None:
     p.add_argument("--poll", action="store_true",
                    help="poll files instead of relying on filesystem events")
     p.add_argument("--once", action="store_true", help="print the runs as a table and exit (no TUI)")
+    p.add_argument("--silent-after", type=_positive_seconds, default=30.0, metavar="S",
+                   help="call a running run silent after S seconds without a record (default 30; raise it "
+                        "for steps slower than that)")
+    _add_diagnosis_options(p)
     p.set_defaults(func=_command("watch"))
+
+
+def _add_diagnosis_options(p) -> None:
+    """What the diagnosis needs to be told: one set for diagnose and watch."""
+    p.add_argument("--baseline", metavar="RUN", help="run name or id to compare the other runs of the same data against")
+    p.add_argument("--task", choices=["classification", "regression"],
+                   help="the task, for the trivial loss (overrides the runs' config)")
+    p.add_argument("--num-classes", type=int, metavar="C", help="classes, for --task classification (ln C)")
+    p.add_argument("--target-var", type=float, metavar="V", help="target variance, for --task regression")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        s = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not s > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return s
 
 
 def _add_diagnose(sub) -> None:
@@ -150,12 +174,8 @@ def _add_diagnose(sub) -> None:
                "  tui-monitor diagnose --task classification --num-classes 10 --json runs/ | jq .findings\n"
                "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error")
     p.add_argument("paths", nargs="+", metavar="PATH", help="stream files or folders (searched for *.jsonl)")
-    p.add_argument("--baseline", metavar="RUN", help="run name or id to compare the other runs of the same data against")
     p.add_argument("--json", action="store_true", help="print the report as JSON (docs/diagnosis.schema.json)")
-    p.add_argument("--task", choices=["classification", "regression"],
-                   help="the task, for the trivial loss (overrides the runs' config)")
-    p.add_argument("--num-classes", type=int, metavar="C", help="classes, for --task classification (ln C)")
-    p.add_argument("--target-var", type=float, metavar="V", help="target variance, for --task regression")
+    _add_diagnosis_options(p)
     p.set_defaults(func=_command("diagnose"))
 
 

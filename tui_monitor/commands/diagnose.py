@@ -13,7 +13,7 @@ from ..safe_text import clean, json_escapes
 from ..schema import split_metric
 from ..store import Store
 from ..stream import read_file, record_to_json
-from . import PROG
+from . import PROG, task_override
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,10 +38,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG}: cannot read {clean(f)}: {clean(e.strerror or e)}", file=sys.stderr)
             return 2
         store.apply_many([record_to_json(r) for r in records], stream=f)
-    task = None
-    if args.task or args.num_classes or args.target_var:
-        task = {"task": args.task, "num_classes": args.num_classes, "target_var": args.target_var}
-    engine = Diagnoser(store, baseline=args.baseline, task=task)
+    engine = Diagnoser(store, baseline=args.baseline, task=task_override(args))
     engine.update()
     if args.baseline and not any(args.baseline in (r.name, r.run_id) for r in store):
         print(f"{PROG}: no run named {clean(args.baseline)}", file=sys.stderr)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..safe_text import clean
-from . import PROG
+from . import PROG, task_override
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     try:
-        return run_app(store, ingest) or 0
+        return run_app(store, ingest, baseline=args.baseline, task=task_override(args),
+                       silent_after=args.silent_after) or 0
     finally:
         ingest.stop()
 

@@ -85,7 +85,8 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
     def __init__(self, store: Any, ingest: Any = None, *, diagnoser: Any = "auto",
                  clock: Callable[[], float] = _time.time, interval: float = 0.25, threaded: bool = True,
                  out_dir: Optional[str] = None, silent_after: float = 30.0,
-                 x_format: Optional[Callable[[float], str]] = None) -> None:
+                 x_format: Optional[Callable[[float], str]] = None, baseline: Optional[str] = None,
+                 task: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
         self.store = store
         self.ingest = ingest
@@ -95,10 +96,11 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         self.out_dir = Path(out_dir) if out_dir else Path.cwd()
         self.silent_after = silent_after
         self.x_format = x_format
-        self.diagnoser = make_diagnoser(store) if diagnoser == "auto" else diagnoser
+        self.diagnoser = make_diagnoser(store, baseline, task) if diagnoser == "auto" else diagnoser
         self.view = ViewState()
         self.selected: List[str] = []  # row keys, in the order selected
         self.baseline_key: Optional[str] = None
+        self.baseline_wanted = baseline  # --baseline: marked when a run of that name or id shows up
         self.filter = ""
         self.findings: List[Any] = []
         self.paths: Dict[Any, Any] = {}
@@ -185,6 +187,8 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         refresh rebuilds every run's cells, and a busy run's step changes on
         every tick, faster than anyone reads it; new runs show at once."""
         self.redraws += 1
+        if self.baseline_wanted and self.baseline_key is None:
+            self._mark_wanted_baseline()
         mono = _time.monotonic()
         runs = len(self.store.runs)
         if not timer or runs != self._table_runs or mono - self._table_at >= 1.0:

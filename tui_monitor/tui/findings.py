@@ -192,11 +192,13 @@ def decision_path(run: Any, findings: Sequence[Any], has_val: bool = True) -> Li
              state if has_val else "open"), (PATH_STEPS[3], "-", "skip")]
 
 
-def make_diagnoser(store: Any, baseline: Any = None) -> Any:
-    """The diagnosis engine (:class:`tui_monitor.diagnose.Diagnoser`) over ``store``."""
+def make_diagnoser(store: Any, baseline: Any = None, task: Any = None) -> Any:
+    """The diagnosis engine (:class:`tui_monitor.diagnose.Diagnoser`) over
+    ``store``: ``baseline`` a run's name or id, ``task`` the config keys that
+    override every run's (``--task`` and friends)."""
     from ..diagnose import Diagnoser
 
-    return Diagnoser(store, baseline=baseline)
+    return Diagnoser(store, baseline=baseline, task=task)
 
 
 def engine_findings(engine: Any, result: Any = None) -> List[Any]:

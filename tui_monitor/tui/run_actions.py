@@ -46,6 +46,14 @@ class RunActions:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(KEYS))
 
+    def _mark_wanted_baseline(self) -> None:
+        """Mark the run ``--baseline`` named once it has arrived (the
+        engine was told at start and resolves the name itself)."""
+        wanted = self.baseline_wanted
+        run = next((r for r in self.all_runs() if wanted in (r.name, r.run_id)), None)
+        if run is not None:
+            self.baseline_key = RunsTable.row_key(run)
+
     def action_problems(self) -> None:
         if not isinstance(self.screen, ProblemsScreen):
             self.push_screen(ProblemsScreen(self.stream_problems))
@@ -87,11 +95,13 @@ class RunActions:
             self.notify("the baseline is a run: highlight one of the folds or ranks", timeout=2)
             return
         self.baseline_key = None if self.baseline_key == key else key
+        self.baseline_wanted = None  # the user chose: --baseline no longer applies
         run = self.run_by_key(self.baseline_key)
         if self.diagnoser is not None and hasattr(self.diagnoser, "baseline"):
-            # a fresh engine re-reads every run against the new baseline
+            # a fresh engine re-reads every run against the new baseline (same task)
             try:
-                self.diagnoser = type(self.diagnoser)(self.store, baseline=run.run_id if run else None)
+                self.diagnoser = type(self.diagnoser)(self.store, baseline=run.run_id if run else None,
+                                                      task=getattr(self.diagnoser, "task", None))
             except TypeError:
                 self.diagnoser.baseline = run.run_id if run else None
             self._diagnose()
