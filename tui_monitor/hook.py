@@ -525,6 +525,7 @@ class Run:
         self._finished = False               # the end written and the file closed (under _lock)
         self._close_decided = threading.Event()
         self._left_to_writer = False         # close() could not wait for the writer: it finishes
+        self._socket_timeout = 2.0
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
                   "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
@@ -687,6 +688,8 @@ class Run:
         if self._left_to_writer:
             with self._lock:
                 self._finish()
+            if self._socket is not None:  # the end went to the sink just now: give it its time too
+                self._socket.close(timeout=self._socket_timeout)
 
     def flush(self, timeout=None):
         """Write everything queued so far (the writer does this every
@@ -959,6 +962,7 @@ class Run:
                 # Closing the file now would pull the descriptor from under
                 # its write, and a file opened next could take the same number
                 # and get the rest: the writer ends the stream itself instead.
+                self._socket_timeout = socket_timeout  # the writer closes the socket sink after the end
                 self._left_to_writer = True
                 self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
                            "it writes the end record and closes the file when done, or the process exit ends it",
@@ -968,7 +972,7 @@ class Run:
         finally:
             self._close_decided.set()
         self._inert = True
-        if self._socket is not None:
+        if self._socket is not None and not self._left_to_writer:
             self._socket.close(timeout=socket_timeout)
         if self in _RUNS:
             _RUNS.remove(self)

@@ -129,3 +129,30 @@ def test_close_while_the_writer_is_stuck_in_a_write_leaves_the_file_to_it(tmp_pa
         assert err.count("close() waited 0.2 s for the writer, still busy writing") == 1
     finally:
         os.close(reader)
+
+
+def test_a_stuck_writer_still_ends_the_stream_on_the_socket(tmp_path):
+    """With a socket sink too: when close() leaves the end to a stuck writer,
+    the listener still gets every record and the end, once the write goes
+    through (the sink is closed after the end, not before)."""
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    fifo = tmp_path / "stalled.jsonl"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        run = tm.init("stalled", path=str(fifo), to=f"127.0.0.1:{lst.bound[1]}", config={"notes": "x" * 300_000},
+                      flush_every=3600, system_every=0)
+        capacity = fcntl.fcntl(reader, fcntl.F_GETPIPE_SZ)
+        wait_for(lambda: _unread(reader) == capacity, message="the writer stuck on a full pipe")
+        for step in range(100):
+            run.log({"loss": float(step)}, step=step)
+        run.close(timeout=0.2, socket_timeout=20)
+        _read_to_eof(reader)   # the disk comes back
+        got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"],
+                       message="the end record through the socket")[0]
+        assert got.series[("train", "loss")].steps.tolist() == list(range(100))
+    finally:
+        os.close(reader)
+        ing.stop()
