@@ -220,6 +220,44 @@ def test_a_version_bump_with_nothing_new_is_not_assessed_again():
     assert st.assessment is not before and st.assessment["trivial"] is None
 
 
+def test_a_fold_group_is_complete_when_its_end_records_come_after_the_losses():
+    from tui_monitor.diagnose import Diagnoser
+    from tui_monitor.store import Store
+
+    store = Store()
+    eng = Diagnoser(store)
+    ends = []
+    for k in range(3):
+        recs = run_records(f"f{k}", np.linspace(2, 1, 50), val=np.linspace(2, 1.2, 5),
+                           tags={"fold": k, "group": "cv"}, run_id=f"r{k}")
+        store.apply_many(recs[:-1], stream=k)
+        ends.append((k, recs[-1]))
+    eng.update()
+    assert not eng.cv_summaries()[0].complete
+    for k, end in ends:  # nothing new for the tracks, but every fold has ended
+        store.apply(end, stream=k)
+    eng.update()
+    cv = eng.cv_summaries()[0]
+    assert cv.complete and "still running" not in cv.text()
+
+
+def test_a_meta_record_that_names_the_data_moves_the_run_to_that_group():
+    from tui_monitor.diagnose import Diagnoser
+    from tui_monitor.store import Store
+
+    store = Store()
+    eng = Diagnoser(store)
+    store.apply_many(run_records("a", np.linspace(2, 1, 50), val=np.linspace(2, 1.2, 5), config={"data": "cifar"},
+                                 run_id="a"), stream="a")
+    b = run_records("b", np.linspace(2, 1, 50), val=np.linspace(2, 1.2, 5), run_id="b", end=False)
+    store.apply_many(b, stream="b")
+    eng.update()
+    assert sorted(eng._group_cross) == ["(runs without a data key)", "cifar"]
+    store.apply({"type": "meta", "seq": len(b), "time": 1.7e9 + 60, "config": {"data": "cifar"}}, stream="b")
+    eng.update()
+    assert {g: sorted(k[0] for k in v) for g, v in eng._group_cross.items()} == {"cifar": ["a", "b"]}
+
+
 def _dead(step):
     return {"0.weight": {"grad": 0.0, "weight": 3.0, "zero_rows": 1.0},
             "2.weight": {"grad": 0.0, "weight": 1.0, "zero_rows": 1.0},

@@ -22,7 +22,7 @@ from .findings import Finding, severity_rank
 from .heldout import mismatch_finding, overfitting_finding
 from .path import DecisionPath, decision_path
 from .ranks import RankDetector
-from .reference import Task, data_key, task_of
+from .reference import Task, data_key, flexibility, task_of
 from .settings import Settings
 from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
 from .training import assess, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
@@ -50,6 +50,7 @@ class RunState:
         self.findings: Dict[str, Finding] = {}
         self.cache: Dict[str, Any] = {}  # detectors' memo of per-evaluation values
         self.last_inputs: Optional[tuple] = None
+        self.group: Optional[str] = None  # the data it was last compared on
 
     # helpers for the detectors
     def loss_name(self, split: str) -> Optional[str]:
@@ -72,12 +73,16 @@ class RunState:
         return int(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else None
 
     def inputs(self) -> tuple:
-        """What the verdicts read from the run besides the tracks (the task,
-        the model's depth, the learning rate, the name): a run whose version
+        """What the verdicts read from the run besides the tracks: the task,
+        the model's size, the learning rate, the name, the status (a group's
+        cross-validation is complete when every fold has ended), the data it
+        is compared on and the tags that group or mark it. A run whose version
         moved with nothing new in these or the tracks (a heartbeat, a system
         sample) is not assessed again."""
-        t = self.task
-        return (t.kind, t.trivial, t.why, self.depth(), self.lr_value(), self.run.name)
+        t, run = self.task, self.run
+        tags = run.tags if isinstance(run.tags, dict) else {}
+        return (t.kind, t.trivial, t.why, tuple(map(repr, flexibility(run))), self.lr_value(), run.name, run.status,
+                data_key(run), tuple(str(tags.get(k)) for k in ("group", "fold", "baseline")))
 
     def feed(self) -> bool:
         """Take in what is new; True when anything was."""
@@ -206,7 +211,10 @@ class Diagnoser:
             inputs = st.inputs()
             if not fed and inputs == st.last_inputs and st.assessment is not None:
                 continue
-            st.last_inputs = inputs
+            group = data_key(run)
+            if st.group is not None and st.group != group:
+                dirty_groups.add(st.group)  # it left that group: compare the rest again
+            st.last_inputs, st.group = inputs, group
             st.assessment = assess(st, s, st.assessment)
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
             touched.append(st)
