@@ -283,8 +283,11 @@ class _SocketSink:
 
     def put(self, seq, line):
         with self.lock:  # make room first: the buffer never holds more than cap, even for an instant
-            old = self.buf.popleft()[0] if len(self.buf) >= self.cap else None
-            self.buf.append((seq, line))
+            if self.cap <= 0:  # keeps nothing: the record is pushed out as it comes
+                old = seq
+            else:
+                old = self.buf.popleft()[0] if len(self.buf) >= self.cap else None
+                self.buf.append((seq, line))
         if old is not None:
             self.overflow += 1
             if old > self.acked and self.run._file is None:  # never delivered, and no file holds it
@@ -624,6 +627,7 @@ class Run:
             if _describe:
                 t = time.time()
                 self._q.append({_KIND: _META, _TIME: t, _STEP: {"type": "meta", "time": t, "model": describe_model(model)}})
+            self._note_device(model)
             torch = sys.modules.get("torch")
             if torch is None or not every:
                 return
@@ -633,6 +637,21 @@ class Run:
                     self._hook_handles.append(self._grad_hook(torch, name, p, int(every)))
         except Exception as e:  # noqa: BLE001
             self._warn(f"watch() could not hook the model: {e!r}")
+
+    def _note_device(self, model):
+        """Tell the system sampler which GPU the model is on (it samples in
+        the writer thread, where torch's per-thread current device is not the
+        training's)."""
+        if self._sys is None:
+            return
+        param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+        device = getattr(param, "device", None)
+        if getattr(device, "type", None) != "cuda":
+            return
+        index = device.index
+        if index is None:  # plain "cuda": this (the training) thread's current device
+            index = sys.modules["torch"].cuda.current_device()
+        self._sys.cuda_device = int(index)
 
     def _grad_hook(self, torch, name, param, every):
         count = [0]
@@ -859,6 +878,10 @@ class Run:
             reason = "disk full" if e.errno == errno.ENOSPC else f"write error ({errno.errorcode.get(e.errno, e.errno)})"
             self._hold(data, 0, reason)
             return
+        except Exception as e:  # noqa: BLE001 - not the disk but a bug: keep the lines, counted if they never go
+            self._warn(f"cannot write {self.path}: {e!r}; will retry, training continues")
+            self._hold(data, 0, "write error")
+            return
         if done < len(data):
             self._warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
             self._hold(data, done, "disk full")
@@ -897,9 +920,20 @@ class Run:
         self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
 
     def _drops(self):
-        """(count, reasons) as one consistent snapshot."""
-        with self._drop_lock:
+        """(count, reasons) as one consistent snapshot. The writer waits for
+        the lock only briefly: a signal handler's close() may be waiting for
+        this pass while the thread it interrupted holds the lock; a snapshot
+        taken without it is a moment stale at worst, and the next pass (or
+        the end record's count) catches up."""
+        if self._drop_lock.acquire(timeout=0.1):
+            try:
+                return self.dropped, dict(self.drop_reasons)
+            finally:
+                self._drop_lock.release()
+        try:
             return self.dropped, dict(self.drop_reasons)
+        except RuntimeError:  # changed while copied
+            return self.dropped, {}
 
     def _warn(self, message, key=None):
         key = key or message.split(":")[0]

@@ -342,3 +342,14 @@ def test_an_error_serving_one_connection_closes_it_and_the_listener_goes_on():
         assert lst._thread.is_alive()
     finally:
         ing.stop()
+
+
+def test_a_socket_buffer_of_zero_keeps_nothing_for_the_socket_and_everything_in_the_file(tmp_path):
+    run = tm.init("zero", dir=tmp_path, to=f"127.0.0.1:{free_port()}", socket_buffer=0, flush_every=0.01)
+    for step in range(5):
+        run.log({"loss": float(step)}, step=step)
+    run.close(socket_timeout=0.2)
+    recs = records(run.path)
+    assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(5))
+    assert recs[-1]["type"] == "end" and recs[-1]["dropped"] == 0  # the file holds them: nothing lost
+    assert len(run._socket.buf) == 0 and run._socket.overflow == len(recs)
