@@ -39,9 +39,9 @@ def test_step_time_from_log_spacing():
 
 def test_cuda_only_when_loaded_and_initialised(monkeypatch):
     calls = []
-    cuda = types.SimpleNamespace(is_initialized=lambda: False, memory_allocated=lambda: calls.append(1) or 10,
-                                 memory_reserved=lambda: 20, max_memory_allocated=lambda: 30,
-                                 current_device=lambda: 0)
+    cuda = types.SimpleNamespace(is_initialized=lambda: False, memory_allocated=lambda i: calls.append(i) or 10,
+                                 memory_reserved=lambda i: 20, max_memory_allocated=lambda i: 30,
+                                 current_device=lambda: 0, device_count=lambda: 1)
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     monkeypatch.setitem(sys.modules, "pynvml", None)  # "not installed"
     sp = SystemSampler()
@@ -98,8 +98,8 @@ def test_nvml_follows_the_cuda_device_by_uuid_and_after_set_device(monkeypatch):
     device = [1]
     props = {0: types.SimpleNamespace(uuid="aaaa"), 1: types.SimpleNamespace(uuid="bbbb")}
     cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: device[0],
-                                 get_device_properties=lambda i: props[i], memory_allocated=lambda: 0,
-                                 memory_reserved=lambda: 0, max_memory_allocated=lambda: 0)
+                                 get_device_properties=lambda i: props[i], memory_allocated=lambda i: 0,
+                                 memory_reserved=lambda i: 0, max_memory_allocated=lambda i: 0)
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({"GPU-aaaa": "gpu-a", "GPU-bbbb": "gpu-b"}))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")  # CUDA's 1 is PCI's 1 here, not index 1
@@ -112,7 +112,7 @@ def test_nvml_follows_the_cuda_device_by_uuid_and_after_set_device(monkeypatch):
 def test_nvml_falls_back_to_the_visible_list(monkeypatch):
     cuda = types.SimpleNamespace(is_initialized=lambda: True, current_device=lambda: 1,
                                  get_device_properties=lambda i: types.SimpleNamespace(),  # an older torch: no uuid
-                                 memory_allocated=lambda: 0, memory_reserved=lambda: 0, max_memory_allocated=lambda: 0)
+                                 memory_allocated=lambda i: 0, memory_reserved=lambda i: 0, max_memory_allocated=lambda i: 0)
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({"GPU-cccc": "gpu-c"}))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
@@ -134,3 +134,54 @@ def test_nvml_never_initialises_cuda(monkeypatch):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     sp = SystemSampler()
     assert sp.sample()["gpu_util"] == 50.0 and sp._nvml_handle == "index-0" and touched == []
+
+
+def _thread_local_cuda(devices=4, uuids=("aaaa", "bbbb", "cccc", "dddd")):
+    """torch.cuda as the writer thread sees it: its current device is 0
+    whatever the training thread set (torch's current device is per thread)."""
+    asked = []
+    return asked, types.SimpleNamespace(
+        is_initialized=lambda: True, current_device=lambda: 0, device_count=lambda: devices,
+        get_device_properties=lambda i: types.SimpleNamespace(uuid=uuids[i]),
+        memory_allocated=lambda i: asked.append(i) or 100 + i, memory_reserved=lambda i: 0,
+        max_memory_allocated=lambda i: 0)
+
+
+def test_the_training_gpu_not_the_writer_threads(monkeypatch):
+    asked, cuda = _thread_local_cuda()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({"GPU-aaaa": "gpu-a", "GPU-cccc": "gpu-c",
+                                                           "GPU-dddd": "gpu-d"}))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "2")  # torchrun, every GPU visible: rank 2 trains on cuda:2
+    sp = SystemSampler()
+    s = sp.sample()
+    assert sp._nvml_handle == "gpu-c" and s["cuda_mem_allocated"] == 102.0 and asked == [2]
+    sp.cuda_device = 3  # what the hook saw the model on wins
+    assert sp.sample()["cuda_mem_allocated"] == 103.0 and sp._nvml_handle == "gpu-d"
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    asked2, one = _thread_local_cuda(devices=1)  # each rank sees only its own GPU: LOCAL_RANK is not an index
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=one))
+    sp = SystemSampler()
+    sp.sample()
+    assert asked2 == [0] and sp._nvml_handle == "gpu-a"
+
+
+def test_watch_tells_the_sampler_the_models_gpu(tmp_path, monkeypatch):
+    import tui_monitor as tm
+
+    _, cuda = _thread_local_cuda()
+    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
+    param = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda", index=1))
+    model = types.SimpleNamespace(parameters=lambda: iter([param]))
+    run = tm.init("gpu", dir=tmp_path, system_every=5.0)
+    try:
+        run.watch(model, every=0, _describe=False)
+        assert run._sys.cuda_device == 1
+        cpu = types.SimpleNamespace(parameters=lambda: iter([types.SimpleNamespace(device=types.SimpleNamespace(
+            type="cpu", index=None))]))
+        run._sys.cuda_device = None
+        run.watch(cpu, every=0, _describe=False)
+        assert run._sys.cuda_device is None
+    finally:
+        run.close()

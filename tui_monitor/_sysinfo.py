@@ -72,6 +72,10 @@ class SystemSampler:
         self._nvml: Any = None
         self._nvml_handle: Any = None
         self._nvml_index = 0  # the CUDA device the handle is for
+        #: The CUDA device the training computes on, when the hook knows it
+        #: (the model's, from ``watch()``): torch's current device is per
+        #: thread, and this runs in the writer's, which never set_device'd.
+        self.cuda_device: Optional[int] = None
         self._page = _page_size()
         self._start_cpu()
 
@@ -168,9 +172,26 @@ class SystemSampler:
         is_init = getattr(cuda, "is_initialized", None)
         if is_init is None or not is_init():
             return  # never initialise CUDA from here
-        out["cuda_mem_allocated"] = float(cuda.memory_allocated())
-        out["cuda_mem_reserved"] = float(cuda.memory_reserved())
-        out["cuda_max_mem_allocated"] = float(cuda.max_memory_allocated())
+        index = self._device_index(cuda)
+        out["cuda_mem_allocated"] = float(cuda.memory_allocated(index))
+        out["cuda_mem_reserved"] = float(cuda.memory_reserved(index))
+        out["cuda_max_mem_allocated"] = float(cuda.max_memory_allocated(index))
+
+    def _device_index(self, cuda: Any) -> int:
+        """The training's CUDA device: the one the hook saw the model on;
+        else ``LOCAL_RANK`` when this process sees that many GPUs (torchrun
+        with every GPU visible, each rank on its ``cuda:LOCAL_RANK``); else
+        this thread's current device."""
+        if self.cuda_device is not None:
+            return self.cuda_device
+        local = os.environ.get("LOCAL_RANK", "")
+        if local.isdigit():
+            try:
+                if int(local) < int(cuda.device_count()):
+                    return int(local)
+            except Exception:  # noqa: BLE001
+                pass
+        return int(cuda.current_device())
 
     def _nvml_sample(self, out: Dict[str, float]) -> None:
         if self._nvml is None:
@@ -187,7 +208,7 @@ class SystemSampler:
         cuda = getattr(torch, "cuda", None) if torch is not None else None
         if cuda is not None and not getattr(cuda, "is_initialized", lambda: False)():
             cuda = None  # asking it anything would initialise CUDA in this process: not ours to do
-        index = int(cuda.current_device()) if cuda is not None else 0
+        index = self._device_index(cuda) if cuda is not None else 0
         if self._nvml_handle is None or index != self._nvml_index:  # first sample, or set_device since
             self._nvml_handle, self._nvml_index = _nvml_handle(self._nvml, cuda, index), index
         nvml, h = self._nvml, self._nvml_handle
