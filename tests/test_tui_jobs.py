@@ -160,3 +160,13 @@ def _rank_shown(app, rank, host):
     """The job view's line for ``rank`` as shown on screen, or ''."""
     rx = re.compile(r"^[│ ]*%d\s+%s\s" % (rank, re.escape(host)))
     return next((line for line in screen_text(app).splitlines() if rx.match(line)), "")
+
+
+@sync
+async def test_a_baseline_named_like_a_job_marks_its_rank_0_and_run_id_hash_rank_a_given_rank():
+    for wanted, rank in (("ddp", 0), ("job-1#2", 2)):
+        store, clock = job_store()
+        app = MonitorApp(store, clock=clock, threaded=False, baseline=wanted)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.baseline_key is not None, message="the baseline marked")
+            assert app.run_by_key(app.baseline_key).rank == rank

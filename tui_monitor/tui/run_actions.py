@@ -50,7 +50,8 @@ class RunActions:
         """Mark the run ``--baseline`` named once it has arrived (the
         engine was told at start and resolves the name itself)."""
         wanted = self.baseline_wanted
-        run = next((r for r in self.all_runs() if wanted in (r.name, r.run_id)), None)
+        named = [r for r in self.all_runs() if wanted in (r.name, r.run_id, "%s#%s" % (r.run_id, r.rank))]
+        run = min(named, key=lambda r: r.rank or 0) if named else None  # a job's name: its rank 0
         if run is not None:
             self.baseline_key = RunsTable.row_key(run)
 
