@@ -39,13 +39,36 @@ def wait_for(condition, timeout=20.0, interval=0.01, message="condition"):
         time.sleep(interval)
 
 
+_CHILDREN: list = []
+
+
 def child(code: str, *args: str, env: dict | None = None, **kw) -> subprocess.Popen:
-    """Start a fresh Python running ``code`` (dedented) with the repo importable."""
+    """Start a fresh Python running ``code`` (dedented) with the repo
+    importable. It does not outlive the test: one still running at the end
+    (a test that failed before it stopped it) is killed."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = str(ROOT) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=full_env,
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code), *args], env=full_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    _CHILDREN.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_its_test():
+    yield
+    while _CHILDREN:
+        proc = _CHILDREN.pop()
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def raw_lines(path) -> list[bytes]:
