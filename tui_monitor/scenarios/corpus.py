@@ -61,8 +61,13 @@ def generate(directory, seeds: Sequence[int] = (0, 1, 2), scenarios: Optional[It
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # no torch state shared with the parent
-        with ctx.Pool(min(workers, len(args))) as pool:
+        pool = ctx.Pool(min(workers, len(args)))
+        try:
             results = pool.map(_work, args, chunksize=1)
+            pool.close()  # the workers end on their own once the work is done: no signal to race
+            pool.join()
+        finally:
+            pool.terminate()  # after an error: stop what is left
     entries = []
     for (name, seed, fold), res in zip(todo, results):
         sc = SCENARIOS[name]
