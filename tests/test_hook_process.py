@@ -1,13 +1,12 @@
 """The hook in real processes: signals, crashes, SIGKILL, exit paths, fork."""
 from __future__ import annotations
 
-import json
 import signal
 import textwrap
 
 import pytest
 
-from conftest import child, raw_lines, records, stream_files, wait_for
+from conftest import child, raw_lines, records, records_of_a_killed_writer, stream_files, wait_for
 
 LOOP = """
 import sys, time, tui_monitor as tm
@@ -38,11 +37,11 @@ def test_sigkill_leaves_only_whole_lines(tmp_path):
     path = started(proc, tmp_path, n=2000)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
-    lines = raw_lines(path)
-    # Every line but a possibly unfinished last one parses; the hook writes whole
-    # lines with single appends, so in practice even the last one is whole.
-    whole = [json.loads(line) for line in lines[:-1]]
-    assert lines[-1] == b""
+    # Every line but the last parses. The hook appends whole lines, but a
+    # SIGKILL can cut a write of many pages short (the kernel stops between
+    # pages for a fatal signal): the last line may be a record's beginning,
+    # which readers take as not yet written.
+    whole = records_of_a_killed_writer(path)
     assert whole[0]["type"] == "run"
     seqs = [r["seq"] for r in whole]
     assert seqs == list(range(len(seqs)))
@@ -243,3 +242,59 @@ def test_ranks_of_a_job_share_a_run_id_and_write_their_own_streams(tmp_path, ran
     values = rank1[0][1]["values"]
     assert values == ({"loss": 0.5, "data_time": 0.01} if expect == "small" else {"loss": 0.5, "acc": 0.9, "data_time": 0.01})
     assert rank1[0][0].get("small", False) is (expect == "small")
+
+
+def _main_thread_sleeping(pid) -> bool:
+    """Whether ``pid``'s main thread is inside a sleep (in C, not between bytecodes)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/wchan") as f:
+            return "nanosleep" in f.read()
+    except OSError:
+        return False
+
+
+def test_a_sigterm_the_main_thread_cannot_take_still_ends_the_run_and_the_process(tmp_path):
+    """A main thread stuck in C code (a hung collective) never runs a Python
+    signal handler; without the hook the default action would have killed
+    the process. Here the main thread sleeps with SIGTERM blocked, so the
+    kernel hands the signal to another thread: as good as untaken."""
+    proc = child("""
+    import signal, sys, time, tui_monitor as tm
+    run = tm.init("stuck", dir=sys.argv[1], flush_every=0.02, system_every=0)
+    for step in range(5):
+        run.log({"loss": 1.0}, step=step)
+    run.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    time.sleep(600)
+    """, str(tmp_path))
+    wait_for(lambda: _main_thread_sleeping(proc.pid), message="the child's main thread in its sleep")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == -signal.SIGKILL
+    (path,) = stream_files(tmp_path)
+    recs = records(path)
+    assert recs[-1]["type"] == "end" and recs[-1]["status"] == "interrupted" and recs[-1]["signal"] == "SIGTERM"
+    assert "did not take it" in recs[-1]["error"]["message"]
+    assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(5))
+
+
+def test_a_sigterm_taken_late_by_the_main_thread_is_left_to_it(tmp_path):
+    """The main thread takes it once back from a long C call: its own
+    handling wins (a normal SIGTERM end), no kill from the watcher."""
+    proc = child("""
+    import signal, sys, time, tui_monitor as tm
+    from tui_monitor import hook
+    hook.SIGTERM_GRACE = 60.0
+    run = tm.init("slow", dir=sys.argv[1], flush_every=0.02, system_every=0)
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    time.sleep(5)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+    time.sleep(600)
+    """, str(tmp_path))
+    wait_for(lambda: _main_thread_sleeping(proc.pid), message="the child's main thread in its sleep")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == -signal.SIGTERM
+    end = records(stream_files(tmp_path)[0])[-1]
+    assert end["type"] == "end" and end["status"] == "interrupted" and end["signal"] == "SIGTERM"
+    assert "error" not in end

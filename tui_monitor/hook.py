@@ -1100,9 +1100,69 @@ def _register(run):
                 signal.signal(sig, _on_signal)
             except (ValueError, OSError):
                 pass
+        _watch_for_untaken_sigterm()
+
+
+#: Seconds a SIGTERM waits for the main thread to take it (see
+#: :func:`_watch_for_untaken_sigterm`) before the runs are ended without it.
+SIGTERM_GRACE = 2.0
+_sigterm_taken = threading.Event()
+_wakeup = []  # the wakeup pipe's (read, write) descriptors, while watched
+
+
+def _watch_for_untaken_sigterm():
+    """A Python signal handler runs in the main thread, between bytecodes:
+    a main thread stuck in C code (a hung collective, a wait that retries)
+    never runs it, so with the hook's handler installed a SIGTERM would leave
+    the process alive where the default action would have killed it. Python's
+    C-level handler writes the signal's number to a wakeup pipe from whatever
+    thread took it; a thread here reads it and, when the main thread has not
+    taken a SIGTERM within :data:`SIGTERM_GRACE` s, ends the runs and kills
+    the process. Only where nobody else uses the wakeup fd (asyncio may)."""
+    try:
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except (ValueError, OSError, AttributeError):
+        return
+    if old != -1:  # someone's own: leave it to them
+        signal.set_wakeup_fd(old)
+        os.close(r)
+        os.close(w)
+        return
+    _wakeup[:] = [r, w]
+    threading.Thread(target=_sigterm_watcher, args=(r,), name="tui-monitor-signals", daemon=True).start()
+
+
+def _sigterm_watcher(fd):
+    while True:
+        try:
+            data = os.read(fd, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGTERM not in data or _sigterm_taken.wait(SIGTERM_GRACE):
+            continue
+        # Untaken. Only where the default action was to die: a handler of the
+        # user's (or one installed after ours) keeps its own say.
+        if callable(_PREV_HANDLERS.get(signal.SIGTERM)) or signal.getsignal(signal.SIGTERM) is not _on_signal:
+            continue
+        for r in list(_RUNS):
+            r._signal = "SIGTERM"
+            try:
+                r.close(status="interrupted", signal_name="SIGTERM",
+                        error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
+            except Exception:  # noqa: BLE001
+                pass
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _on_signal(signum, frame):
+    if signum == signal.SIGTERM:
+        _sigterm_taken.set()
     name = signal.Signals(signum).name
     for r in list(_RUNS):
         r._signal = name
@@ -1137,3 +1197,14 @@ def _after_fork_in_child():
         r._drop_lock = threading.RLock()  # another thread may have held it at the fork
         r._socket = None
     del _RUNS[:]
+    if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
+        try:
+            signal.set_wakeup_fd(-1)
+        except (ValueError, OSError):  # cannot: leave the descriptors, never one the handler writes to closed
+            return
+        for fd in _wakeup:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _wakeup[:] = []
