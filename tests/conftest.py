@@ -83,6 +83,15 @@ def records(path) -> list[dict]:
     return [json.loads(line) for line in lines[:-1]]
 
 
+def records_of_a_killed_writer(path) -> list[dict]:
+    """The whole lines of a stream whose writer died abruptly (SIGKILL,
+    ``os._exit``): each parses, and the last may be a record's beginning (a
+    fatal signal can cut a write of many pages short), never anything else."""
+    lines = raw_lines(path)
+    assert lines[-1] == b"" or lines[-1].startswith(b'{"type":"'), f"not a record's beginning: {lines[-1][:80]!r}"
+    return [json.loads(line) for line in lines[:-1]]
+
+
 def stream_files(directory) -> list[Path]:
     return sorted(Path(directory).rglob("*.jsonl"))
 
