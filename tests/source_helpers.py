@@ -34,16 +34,22 @@ def losses(store, run_id="r1", split="train"):
     return list(zip(s.steps.tolist(), s.values.tolist()))
 
 
-def read(*paths, context=None):
+def follow(*paths, context=None):
+    """An Ingest that has read ``paths`` to their current ends, and its
+    follower (to tick again after appending)."""
     ing = Ingest()
     f = ing.add_path(*map(str, paths))
     if context:
         f.context.update(context)
     ing.read_all()
-    return ing
+    return ing, f
 
 
-def values(run, metric, split="train"):
+def read(*paths, context=None):
+    return follow(*paths, context=context)[0]
+
+
+def values(run, metric="loss", split="train"):
     s = run.get(metric, split)
     assert s is not None, f"no {split}/{metric} in {sorted(run.series)}"
     snap = s.snapshot()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, only_run, wait_for
-from source_helpers import read, values
+from source_helpers import follow, read, values
 from tui_monitor.schema import split_metric
 from tui_monitor.sources import Ingest
 from tui_monitor.sources.formats import discoverable, format_of
@@ -156,9 +156,7 @@ def test_truncated_event_file_is_not_yet_then_read_when_complete(tmp_path):
     dst.mkdir()
     target = dst / full.name
     target.write_bytes(data[: len(data) - 7])  # the last record cut short
-    ing = Ingest()
-    f = ing.add_path(str(dst))
-    ing.read_all()
+    ing, f = follow(dst)
     run = only_run(ing)
     assert values(run, "loss")[0] == list(range(9)) and not list(ing.problems)
     with open(target, "ab") as fh:  # the writer finishes the record
@@ -216,9 +214,7 @@ def test_keras_long_and_tensorboard_export_csvs(tmp_path):
 def test_csv_appends_are_followed_and_a_partial_row_waits(tmp_path):
     p = tmp_path / "metrics.csv"
     p.write_text("step,loss\n0,1.0\n1,0.")
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     run = only_run(ing)
     assert values(run, "loss") == ([0], [1.0])
     with open(p, "a") as fh:
@@ -360,9 +356,7 @@ def test_stdin_run_that_crashed_says_so(tmp_path):
 def test_a_named_text_log_is_followed_history_first_then_live(tmp_path):
     log = tmp_path / "slurm-1234.out"
     log.write_text("starting\nstep 1 loss 2.0\n")
-    ing = Ingest()
-    f = ing.add_path(str(log))
-    ing.read_all()
+    ing, f = follow(log)
     run = only_run(ing)
     assert values(run, "loss") == ([1], [2.0])
     with open(log, "a") as fh:
@@ -378,9 +372,7 @@ def test_a_named_text_log_is_followed_history_first_then_live(tmp_path):
 def test_csv_with_leading_blank_lines_is_not_read_again_on_every_poll(tmp_path):
     p = tmp_path / "metrics.csv"
     p.write_text("\n\r\nstep,loss\n0,1.0\n1,0.9\n")
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     run = only_run(ing)
     tail = f.tails[str(p)]
     generation, offset, taken = tail.generation, tail.offset, ing.records_in

@@ -12,24 +12,10 @@ import warnings
 import numpy as np
 import pytest
 
-from tui_monitor.sources import Ingest
 from conftest import only_run
+from source_helpers import read, values
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
-
-
-def read(path):
-    ing = Ingest()
-    ing.add_path(str(path))
-    ing.read_all()
-    return ing
-
-
-def series(run, metric, split="train"):
-    s = run.get(metric, split)
-    assert s is not None, f"no {split}/{metric} in {sorted(run.series)}"
-    snap = s.snapshot()
-    return list(snap.steps), list(snap.values)
 
 
 # ---------------------------------------------------------------- Lightning
@@ -76,12 +62,12 @@ def _fit(tmp_path, logger, steps=6, **trainer_options):
 
 
 def _check_lightning_run(run, model, exact=True):
-    steps, vals = series(run, "loss", "train")
+    steps, vals = values(run, "loss", "train")
     want = model.logged["train_loss"]
     assert steps == sorted(want) and len(steps) == 6
     conv = (lambda v: v) if exact else (lambda v: float(np.float32(v)))
     assert vals == [conv(want[s]) for s in steps]
-    vsteps, vvals = series(run, "loss", "val")
+    vsteps, vvals = values(run, "loss", "val")
     assert vsteps == [2, 5]  # after each epoch of 3 batches (global_step is the count of steps done)
     assert [round(v, 5) for v in vvals] == [round(conv(model.logged["val_loss"][s][0]), 5) for s in (3, 6)]
 
@@ -95,9 +81,9 @@ def test_lightning_with_our_logger(tmp_path):
     params = sum(p.numel() for p in model.parameters())
     assert run.model["params"] == params == 4 * 8 + 8 + 8 + 1 and run.model["depth"] == 2
     assert run.config == {"lr": 0.05, "hidden": 8}
-    steps, vals = series(run, "loss", "train")
+    steps, vals = values(run, "loss", "train")
     assert vals == [model.logged["train_loss"][s] for s in steps] and len(steps) == 6
-    assert series(run, "loss", "val")[0] == [2, 5]  # the step Lightning passes its loggers (as in its CSV)
+    assert values(run, "loss", "val")[0] == [2, 5]  # the step Lightning passes its loggers (as in its CSV)
 
 
 def test_lightning_callback_with_another_logger(tmp_path):
@@ -123,9 +109,9 @@ def test_lightning_callback_with_another_logger(tmp_path):
         pl.Trainer = old
     run = only_run(read(tmp_path / "runs"))
     assert run.name == "Tiny" and run.model["params"] == sum(p.numel() for p in model.parameters())
-    steps, vals = series(run, "loss", "train")
+    steps, vals = values(run, "loss", "train")
     assert len(steps) >= 5 and all(vals[i] == model.logged["train_loss"][s - 1] for i, s in enumerate(steps))
-    assert len(series(run, "loss", "val")[0]) == 2
+    assert len(values(run, "loss", "val")[0]) == 2
 
 
 def test_lightning_callback_logs_each_step_once_under_gradient_accumulation(tmp_path):
@@ -133,7 +119,7 @@ def test_lightning_callback_logs_each_step_once_under_gradient_accumulation(tmp_
     from tui_monitor.integrations.lightning import TuiMonitorCallback
     cb = TuiMonitorCallback(dir=str(tmp_path / "runs"))
     model = _fit(tmp_path, False, steps=3, accumulate_grad_batches=2, callbacks=[cb])
-    steps, _ = series(only_run(read(tmp_path / "runs")), "loss", "train")
+    steps, _ = values(only_run(read(tmp_path / "runs")), "loss", "train")
     assert model.global_step == 3 and steps == [0, 1, 2, 3]  # once per optimizer step, not per micro-batch
 
 
@@ -203,20 +189,20 @@ def test_transformers_trainer_with_our_callback_and_its_printed_output(tmp_path,
     assert run.name == "tiny-gpt2" and run.status == "finished"
     assert run.model["params"] == sum(p.numel() for p in model.parameters())
     assert run.config["learning_rate"] == 1e-3 and run.config["model"]["n_embd"] == 16
-    assert series(run, "loss") == ([h["step"] for h in train_logs], [h["loss"] for h in train_logs])
-    assert series(run, "loss", "val") == ([h["step"] for h in eval_logs], [h["eval_loss"] for h in eval_logs])
-    assert series(run, "learning_rate")[1] == [h["learning_rate"] for h in train_logs]
-    assert series(run, "grad_norm")[1] == pytest.approx([h["grad_norm"] for h in train_logs])
+    assert values(run, "loss") == ([h["step"] for h in train_logs], [h["loss"] for h in train_logs])
+    assert values(run, "loss", "val") == ([h["step"] for h in eval_logs], [h["eval_loss"] for h in eval_logs])
+    assert values(run, "learning_rate")[1] == [h["learning_rate"] for h in train_logs]
+    assert values(run, "grad_norm")[1] == pytest.approx([h["grad_norm"] for h in train_logs])
     assert ("train", "train_loss") not in run.series and ("train", "runtime") not in run.series
 
     # The same run's printed output, captured, through the text parser.
     printed = tmp_path / "hf.log"
     printed.write_text(out.getvalue())
     text_run = only_run(read_named(printed))
-    steps, losses = series(text_run, "loss")
+    steps, losses = values(text_run, "loss")
     assert losses == pytest.approx([h["loss"] for h in train_logs], rel=1e-3)
     assert steps == [h["step"] for h in train_logs]  # the progress bar's count, redrawn after each dict
-    assert series(text_run, "loss", "val")[1] == pytest.approx([h["eval_loss"] for h in eval_logs], rel=1e-3)
+    assert values(text_run, "loss", "val")[1] == pytest.approx([h["eval_loss"] for h in eval_logs], rel=1e-3)
 
 
 def read_named(path):
@@ -238,7 +224,7 @@ def test_plain_torch_helper_only_rank_zero_writes(tmp_path, monkeypatch):
         run.log({"loss": torch.tensor(1.0 / (step + 1))}, step=step)
     run.close()
     r = only_run(read(tmp_path / "r0"))
-    assert r.name == "lin" and r.model["params"] == 8 and series(r, "loss")[0] == [0, 1, 2]
+    assert r.name == "lin" and r.model["params"] == 8 and values(r, "loss")[0] == [0, 1, 2]
     assert only_run(read(tmp_path / "all")).rank == 1
 
 
@@ -267,7 +253,7 @@ def test_plain_torch_helper_under_slurm_without_world_size(tmp_path, monkeypatch
     assert (run.rank, run.world_size, run.local_rank, run.run_id) == (1, 2, 1, "slurm-4242")
     assert run.path.endswith("-rank1.jsonl")
     r = only_run(read(tmp_path / "all"))
-    assert (r.rank, r.world_size) == (1, 2) and series(r, "loss") == ([0], [0.5])
+    assert (r.rank, r.world_size) == (1, 2) and values(r, "loss") == ([0], [0.5])
     assert ("train", "acc") not in r.series          # a rank other than 0 writes the small stream
 
 

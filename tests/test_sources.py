@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from conftest import child, wait_for
-from source_helpers import append, header, losses, metrics
+from source_helpers import append, header, losses, metrics, read
 from tui_monitor.sources import Ingest, needs_polling
 
 
@@ -175,9 +175,7 @@ def test_bad_input_is_reported_with_file_line_and_reason(tmp_path):
         b'{"type":"metrics","seq":6,"step":4,"time":1.0,"values":{"loss":0.2}}\n',
     ]
     append(path, b"".join(lines))
-    ing = Ingest()
-    ing.add_path(str(path))
-    ing.read_all()
+    ing = read(path)
     assert losses(ing.store) == [(0, 0.5), (1, 0.4), (4, 0.2)]
     by_line = {p.line_number: p for p in ing.problems}
     assert by_line[2].source == str(path) and by_line[2].severity == "error"

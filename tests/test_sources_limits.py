@@ -10,18 +10,13 @@ import threading
 import pytest
 
 from conftest import only_run
-from source_helpers import append, header, losses, metrics
+from source_helpers import append, follow, header, losses, metrics, read, values
 from tui_monitor.sources import Follower, Ingest
 from tui_monitor.sources import ingest as ingest_mod
 from tui_monitor.sources.csvlog import CSVReader, make_tail as csv_tail
 from tui_monitor.sources.formats import MAX_LINE
 from tui_monitor.sources.text import TextReader
 from tui_monitor.stream import Problem
-
-
-def values(run, metric="loss", split="train"):
-    s = run.series[(split, metric)]
-    return s.steps.tolist(), s.values.tolist()
 
 
 def too_long(problems):
@@ -74,9 +69,7 @@ def test_a_text_log_without_newlines_stays_bounded_and_reads_on_after_it():
 def test_an_overlong_csv_row_is_skipped_whole_and_reported_once(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,loss\n0,1.0\n" + "9" * (MAX_LINE + 10))   # a row still being written ...
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     append(path, "9" * (3 * MAX_LINE) + ",5.0\n1,0.9\n")               # ... ends much later
     f.tick()
     append(path, "7," + "8" * MAX_LINE + "\n2,0.8\n")                  # and one in a single write
@@ -89,9 +82,7 @@ def test_an_overlong_csv_row_is_skipped_whole_and_reported_once(tmp_path):
 def test_an_overlong_text_line_is_skipped_whole_and_reported_once(tmp_path):
     log = tmp_path / "train.log"
     log.write_text("step 1 loss 2.0\n" + "x" * (MAX_LINE + 10))
-    ing = Ingest()
-    f = ing.add_path(str(log))
-    ing.read_all()
+    ing, f = follow(log)
     append(log, "x" * MAX_LINE + " step 5 loss 9.0\r\nstep 2 loss 1.5\n")  # the fragment would parse
     f.tick()
     assert values(only_run(ing)) == ([1, 2], [2.0, 1.5])
@@ -102,9 +93,7 @@ def test_numbers_with_thousands_of_digits_are_read_not_raised(tmp_path):
     big = "9" * 5000                                     # int() refuses more than 4300 digits
     path = tmp_path / "metrics.csv"
     path.write_text(f"step,loss\n{big},1.0\n1,{big}\n2,0.5\n")
-    ing = Ingest()
-    ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing = read(tmp_path)
     assert values(only_run(ing)) == ([0, 1, 2], [1.0, float("inf"), 0.5])
     reader = TextReader("log", "log", "run")
     out = reader.feed(f"Epoch {big}/10\n {big}/100 [00:01<00:02, 1it/s, loss=0.5]\nstep 1 loss 2.0\n".encode())
@@ -132,9 +121,7 @@ def test_an_overlong_line_on_standard_input_is_reported():
 def test_a_csv_that_is_not_a_log_is_not_read_again_until_rewritten(tmp_path, reads):
     path = tmp_path / "data.csv"
     path.write_text("name,size\na,1\n")
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     tail = f.tails[str(path)]
     reader, offset = tail.reader, tail.offset
     assert reader.ignored and not ing.store.runs
@@ -154,9 +141,7 @@ def test_a_binary_csv_rewritten_into_a_larger_log_is_read(tmp_path):
     path = tmp_path / "metrics.csv"
     noise = [os.urandom(70_000).replace(b"\n", b"\0") for _ in range(3)]
     path.write_bytes(b"\n".join(noise) + b"\n")          # three lines too long, in one read
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     tail = f.tails[str(path)]
     generation = tail.generation
     assert tail.reader.ignored and tail.offset == 210_003
@@ -175,9 +160,7 @@ def test_an_idle_file_costs_one_stat_a_poll(tmp_path, reads):
     stream, log = tmp_path / "a.jsonl", tmp_path / "metrics.csv"
     append(stream, header() + metrics(1, 0, 1.0))
     log.write_text("step,loss\n0,1.0\n")
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     f.tick()                                            # one look that finds nothing new
     del reads[:]
     for _ in range(20):
@@ -194,9 +177,7 @@ def test_an_idle_file_costs_one_stat_a_poll(tmp_path, reads):
 def test_a_same_size_csv_rewrite_after_idle_polls_is_still_seen(tmp_path):
     path = tmp_path / "metrics.csv"
     path.write_text("step,loss\n0,1.0\n")
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     for _ in range(3):
         f.tick()
     mtime = path.stat().st_mtime_ns
@@ -212,9 +193,7 @@ def test_an_event_file_that_cannot_be_framed_is_not_read_on(tmp_path):
     from tui_monitor.sources.tfevents import frame_record
     path = tmp_path / "events.out.tfevents.1.host.1.0"
     path.write_bytes(b"\x10" + b"\0" * 7 + b"bad!" + b"x" * 100)  # a length whose CRC fails
-    ing = Ingest()
-    f = ing.add_path(str(tmp_path))
-    ing.read_all()
+    ing, f = follow(tmp_path)
     tail = f.tails[str(path)]
     offset = tail.offset
     append(path, frame_record(b"") * 1000)

@@ -9,6 +9,7 @@ import pytest
 
 import tui_monitor as tm
 from conftest import FakeListener, child, free_port, records, wait_for
+from source_helpers import losses
 from tui_monitor.sources import Ingest
 
 
@@ -191,12 +192,6 @@ def _connect(port, run_id="r1", rank=0):
     return c, f, json.loads(f.readline())
 
 
-def _losses(ing, run_id="r1"):
-    run = ing.store.get(run_id)
-    if run is None or ("train", "loss") not in run.series:
-        return []
-    s = run.series[("train", "loss")]
-    return list(zip(s.steps.tolist(), s.values.tolist()))
 
 
 def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line():
@@ -210,7 +205,7 @@ def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first
         third = _metrics(2, 1, 0.5)
         c.sendall(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
         reader = lst.readers[("r1", 0)]
-        wait_for(lambda: _losses(ing) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
+        wait_for(lambda: losses(ing.store) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
         f.close()
         c.close()
         dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
@@ -221,7 +216,7 @@ def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first
         c, f, welcome = _connect(port)
         assert welcome == {"type": "welcome", "have": 1}
         c.sendall(third + _metrics(3, 2, 0.25))
-        wait_for(lambda: _losses(ing) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
+        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
         while json.loads(f.readline()) != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
             pass
         assert reader.contiguous_seq == 3 and reader.stats.errors == 0
@@ -337,7 +332,7 @@ def test_an_error_serving_one_connection_closes_it_and_the_listener_goes_on():
         c, f, welcome = _connect(port, "second")
         assert welcome == {"type": "welcome", "have": -1}
         c.sendall(_header("second") + _metrics(1, 0, 0.5))
-        wait_for(lambda: _losses(ing, "second") == [(0, 0.5)], message="the next connection served")
+        wait_for(lambda: losses(ing.store, "second") == [(0, 0.5)], message="the next connection served")
         c.close()
         assert lst._thread.is_alive()
     finally:
