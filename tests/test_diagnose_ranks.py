@@ -205,6 +205,21 @@ def test_rank_divergence_keeps_its_id_as_lagging_ranks_pass_the_step():
     assert not changes.retracted and not changes.added and [f.id for f in changes.changed] == [first.id]
 
 
+def test_rank_divergence_keeps_its_id_when_another_rank_goes_bad():
+    def loss(s, r):
+        return math.nan if (r == 3 and s >= 50) or (r == 2 and s >= 80) else 1.0
+    streams = [rank_records(r, loss=loss) for r in range(4)]
+    eng, store, _ = engine([recs[:70] for recs in streams])
+    (first,) = dist(eng, "rank_divergence")
+    for r, recs in enumerate(streams):
+        store.apply_many(recs[70:], stream=r)
+    changes = eng.update()
+    found = {f.runs[0][1]: f for f in dist(eng, "rank_divergence")}
+    assert sorted(found) == [2, 3] and found[3].id == first.id and found[3].step == 50
+    assert first.id not in [f.id for f in changes.retracted]
+    assert found[3].runs[1:] == [("job-1", 0), ("job-1", 1)]  # it cites the ranks still finite, not the job
+
+
 def test_all_ranks_nan_is_not_rank_divergence():
     streams = [rank_records(r, loss=(lambda s, r: math.nan if s >= 50 else 1.0)) for r in range(4)]
     eng, _, _ = engine(streams)

@@ -19,7 +19,7 @@ from tui_monitor.tui.chart import Y_AXIS_WIDTH, plot_size
 from tui_monitor.tui.chartdata import DecimationCache, ViewState, build_chart
 from tui_monitor.tui.findings import decision_path
 from tui_monitor.tui.widgets import ChartView, DecisionPathView, FindingsList, RunsTable
-from tui_monitor.tui.widgets.runs import group_key
+from tui_monitor.tui.rowkeys import group_key
 
 
 make_app = fixed_app

@@ -12,7 +12,8 @@ from diagnose_helpers import T0, Clock, rank_records
 from tui_helpers import screen_text, synthetic_store, sync, until
 from tui_monitor.diagnose import Diagnoser
 from tui_monitor.tui import MonitorApp
-from tui_monitor.tui.jobview import job_chart, job_key, job_layout, job_members, rank_lines
+from tui_monitor.tui.jobview import job_chart, job_layout, job_members, rank_lines
+from tui_monitor.tui.rowkeys import job_key
 from tui_monitor.tui.widgets import RunsTable
 from tui_monitor.tui.widgets.jobs import JobView
 from tui_monitor.tui.widgets.runs import run_row
@@ -170,3 +171,21 @@ async def test_a_baseline_named_like_a_job_marks_its_rank_0_and_run_id_hash_rank
         async with app.run_test(size=(160, 48)) as pilot:
             await until(pilot, lambda: app.baseline_key is not None, message="the baseline marked")
             assert app.run_by_key(app.baseline_key).rank == rank
+
+
+@sync
+async def test_b_on_a_rank_makes_that_rank_the_engines_baseline_not_the_job():
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("enter")
+        await until(pilot, lambda: any(app.run_by_key(k) is not None and app.run_by_key(k).rank == 2
+                                       and app.run_by_key(k).world_size > 1 for k in table._rows),
+                    message="the ranks under the job row")
+        table.move_to_key(next(k for k in table._rows if app.run_by_key(k) is not None
+                               and app.run_by_key(k).world_size > 1 and app.run_by_key(k).rank == 2))
+        await pilot.press("b")
+        assert app.diagnoser.baseline == "job-1#2"

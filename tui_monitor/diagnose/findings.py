@@ -120,10 +120,13 @@ class Finding:
     #: the onset follows the evidence (overfitting's moves with the best
     #: evaluation) instead of keeping the earliest one seen
     onset_moves: bool = False
+    #: the id names only the run it is about: the runs cited with it come and
+    #: go (the ranks still finite at a bad rank's step)
+    about_first: bool = False
 
     @property
     def id(self) -> str:
-        keys = "|".join(f"{r}#{k}" for r, k in self.runs)
+        keys = "|".join(f"{r}#{k}" for r, k in (self.runs[:1] if self.about_first else self.runs))
         return f"{self.kind}/{self.symptom or '-'}/{keys}"
 
     @property
@@ -140,7 +143,7 @@ class Finding:
         d = asdict(self)
         d["id"] = self.id
         d["runs"] = [{"run_id": r, "rank": k, "name": n} for (r, k), n in zip(self.runs, self.run_names)]
-        del d["run_names"], d["onset_moves"]
+        del d["run_names"], d["onset_moves"], d["about_first"]
         d["confidence"] = round(float(self.confidence), 3)
         d["evidence"] = _jsonable(self.evidence)
         return d
@@ -148,14 +151,15 @@ class Finding:
 
 def make_finding(kind: str, symptom: Optional[str], runs, step, severity: str, confidence: float,
                  evidence: Dict[str, Any], explanation: str, also_possible=(), advice: Optional[str] = None,
-                 seen_at_step=None, onset_moves: bool = False) -> Finding:
+                 seen_at_step=None, onset_moves: bool = False, about_first: bool = False) -> Finding:
     keys = [r.key for r in runs]
     names = [run_label(r) for r in runs]
     return Finding(kind=kind, symptom=symptom, runs=keys, run_names=names, step=None if step is None else int(step),
                    severity=severity, confidence=max(0.0, min(1.0, float(confidence))), evidence=evidence,
                    explanation=explanation,
                    advice=advice or ADVICE.get((kind, symptom)) or ADVICE[kind], guidance_step=GUIDANCE[kind],
-                   also_possible=list(also_possible), seen_at_step=seen_at_step, onset_moves=onset_moves)
+                   also_possible=list(also_possible), seen_at_step=seen_at_step, onset_moves=onset_moves,
+                   about_first=about_first)
 
 
 def _jsonable(x: Any) -> Any:

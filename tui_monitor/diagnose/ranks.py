@@ -581,11 +581,9 @@ class RankDetector:
                             "the optimizer (a bad batch, a faulty GPU, uninitialised memory)")
                     ev = {"rank": r.rank, "host": host_of(r), "metric": metric, "first_step": step, "value": v,
                           "finite_ranks": [x.rank for x in fine]}
-                    # the finding cites every rank that is not bad (its id stays put as the
-                    # others pass the step); the evidence says which are seen finite there
-                    others = [x for x in ranks if x not in bad]
-                    out.append(make_finding("distributed", "rank_divergence", [r, *others], step, "critical", 0.9,
-                                            ev, expl, seen_at_step=r.last_step))
+                    # its id names only r: it stays put as other ranks pass the step or go bad
+                    out.append(make_finding("distributed", "rank_divergence", [r, *fine], step, "critical", 0.9,
+                                            ev, expl, seen_at_step=r.last_step, about_first=True))
                 continue
             if len(ranks) < 3:
                 continue

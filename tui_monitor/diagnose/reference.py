@@ -150,8 +150,19 @@ def data_key(run) -> str:
     return NO_DATA_KEY
 
 
+def names_run(run, marked: Optional[str]) -> bool:
+    """Whether ``marked`` (``--baseline``) names ``run``: its id, its name or
+    ``run_id#rank``."""
+    return marked is not None and marked in (run.run_id, run.name, f"{run.run_id}#{run.rank}")
+
+
+def run_ref(run) -> str:
+    """What names ``run`` alone: its id, with ``#rank`` for one rank of a job."""
+    return f"{run.run_id}#{run.rank}" if (getattr(run, "world_size", 1) or 1) > 1 else run.run_id
+
+
 def is_baseline(run, marked: Optional[str]) -> bool:
-    if marked is not None and marked in (run.run_id, run.name, f"{run.run_id}#{run.rank}"):
+    if names_run(run, marked):
         return True
     tag = (run.tags or {}).get("baseline")
     return tag is True or (isinstance(tag, str) and tag.lower() in ("true", "yes", "1"))

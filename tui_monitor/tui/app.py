@@ -40,14 +40,15 @@ from .diagnosis_worker import DiagnosisWorker
 from .export_actions import ExportActions
 from .findings import make_diagnoser
 from .groups import GroupRows
-from .jobview import job_of_key, last_value, telling_ranks
+from .jobview import last_value, telling_ranks
 from .keys import BINDINGS as _BINDINGS, KEYS, palette_commands
 from .panels import Panels
 from .run_actions import RunActions
 from .widgets import ChartView, DecisionPathView, FindingsList, GradientsView, RunsTable
 from .widgets.jobs import JobView
 from .widgets.steady import SteadyStatic
-from .widgets.runs import group_of_key, order_runs
+from .rowkeys import group_of_key, job_of_key
+from .widgets.runs import order_runs
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
 
@@ -187,10 +188,10 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         refresh rebuilds every run's cells, and a busy run's step changes on
         every tick, faster than anyone reads it; new runs show at once."""
         self.redraws += 1
-        if self.baseline_wanted and self.baseline_key is None:
-            self._mark_wanted_baseline()
         mono = _time.monotonic()
         runs = len(self.store.runs)
+        if self.baseline_wanted and self.baseline_key is None and runs != self._table_runs:
+            self._mark_wanted_baseline()  # looked for as runs arrive, not every tick
         if not timer or runs != self._table_runs or mono - self._table_at >= 1.0:
             self._table_runs, self._table_at = runs, mono
             self._refresh_runs()

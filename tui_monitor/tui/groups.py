@@ -10,10 +10,11 @@ from typing import Any, Callable, List, Optional, Sequence
 
 from textual.widgets import ContentSwitcher
 
-from .jobview import job_key, job_members, job_of, job_of_key
+from .jobview import job_members, job_of
+from .rowkeys import group_key, group_of_key, job_key, job_of_key
 from .widgets import ChartView, RunsTable
 from .widgets.jobs import JobView
-from .widgets.runs import group_key, group_of_key, local_cv, run_group
+from .widgets.runs import local_cv, run_group
 
 __all__ = ["GroupRows"]
 

@@ -21,10 +21,8 @@ from .chart import ChartSpec, Line
 from .findings import finding_cell, worst_by_run
 from .gradpanel import step_timing
 from .palette import STATUS_STYLES, run_color
-from .rowkeys import JOB_PREFIX, job_key, job_of_key  # noqa: F401 - re-exported
-from .widgets.runs import status_summary  # noqa: F401 - re-exported
 
-__all__ = ["JOB_PREFIX", "job_of", "job_key", "job_of_key", "job_layout", "job_row", "job_members", "rank_lines",
+__all__ = ["job_of", "job_layout", "job_row", "job_members", "rank_lines",
            "job_chart", "rank_step_times", "fmt_secs", "status_summary"]
 
 
@@ -82,6 +80,22 @@ def fmt_secs(x: Optional[float]) -> str:
 
 def _status(run: Any, now: float, silent_after: float) -> str:
     return run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
+
+
+def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
+    """The state of a group row's folds or a job row's ranks: the one state
+    they share, or the most telling with its count (``1/4 crashed``:
+    crashed, silent, interrupted, running, finished, in that order)."""
+    counts: Dict[str, int] = {}
+    for r in runs:
+        st = _status(r, now, silent_after)
+        counts[st] = counts.get(st, 0) + 1
+    if len(counts) == 1:
+        st = next(iter(counts))
+        return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
+    st = next((s for s in ("crashed", "silent", "interrupted", "running", "finished") if counts.get(s)),
+              None) or max(counts, key=lambda k: (counts[k], k))
+    return Text("%d/%d %s" % (counts[st], len(runs), st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
 
 
 def _last(series: Any) -> Optional[float]:
@@ -253,14 +267,13 @@ def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_rank
     ranks shows the ones that tell: the slowest by their recent step time,
     then the median and the fastest rank to compare them with."""
     spec = ChartSpec(title="step time per rank (s/step)", log_y=log_y, empty="no step times yet")
-    times = {r.key: rank_step_times(r) for r in ranks}
     shown = list(ranks)
-    if len(shown) > max_ranks:
-        shown = telling_ranks(shown, lambda r: _recent_median(times[r.key][1]), max_ranks)
+    if len(shown) > max_ranks:  # ranked by their last 50 step times; only the ranks drawn read more
+        shown = telling_ranks(shown, lambda r: _recent_median(rank_step_times(r, 51)[1]), max_ranks)
         spec.note = "%d of %d ranks: the %d slowest, the median and the fastest" % (
             len(shown), len(ranks), max(len(shown) - 2, 0))
     for r in shown:
-        x, y = times[r.key]
+        x, y = rank_step_times(r)
         if x.size < 2:
             continue
         order_ok = bool(np.all(np.diff(x) >= 0))

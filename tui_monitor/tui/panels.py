@@ -15,11 +15,12 @@ from ._text import safe
 from .chart import ChartSpec
 from .chartdata import build_chart
 from .findings import decision_path, finding_title, is_about, path_from_engine, worst_by_run
-from .jobview import job_key, job_layout, job_row
+from .jobview import job_layout, job_row
+from .rowkeys import group_key, job_key
 from .screens.problems import problems_summary
 from .widgets import ChartView, DecisionPathView, FindingsList, RunsTable
 from .widgets.findings import path_line
-from .widgets.runs import group_key, group_row, layout_rows, run_group, run_row, worst_of
+from .widgets.runs import group_row, layout_rows, run_group, run_row, worst_of
 
 __all__ = ["Panels"]
 

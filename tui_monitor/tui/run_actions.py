@@ -9,14 +9,14 @@ from typing import Any, Optional
 
 from textual.widgets import ContentSwitcher
 
+from ..diagnose.reference import names_run, run_ref
 from ._text import safe
 from .chartdata import x_extent
 from .findings import finding_runs, matches_run
-from .jobview import job_of_key
 from .keys import KEYS
+from .rowkeys import group_of_key, job_of_key
 from .screens import FilterScreen, HelpScreen, ProblemsScreen
 from .widgets import ChartView, FindingsList, GradientsView, RunsTable
-from .widgets.runs import group_of_key
 
 __all__ = ["RunActions"]
 
@@ -49,8 +49,7 @@ class RunActions:
     def _mark_wanted_baseline(self) -> None:
         """Mark the run ``--baseline`` named once it has arrived (the
         engine was told at start and resolves the name itself)."""
-        wanted = self.baseline_wanted
-        named = [r for r in self.all_runs() if wanted in (r.name, r.run_id, "%s#%s" % (r.run_id, r.rank))]
+        named = [r for r in list(self.store.runs.values()) if names_run(r, self.baseline_wanted)]
         run = min(named, key=lambda r: r.rank or 0) if named else None  # a job's name: its rank 0
         if run is not None:
             self.baseline_key = RunsTable.row_key(run)
@@ -100,11 +99,11 @@ class RunActions:
         run = self.run_by_key(self.baseline_key)
         if self.diagnoser is not None and hasattr(self.diagnoser, "baseline"):
             # a fresh engine re-reads every run against the new baseline (same task)
+            ref = run_ref(run) if run else None  # one rank of a job, not the whole job
             try:
-                self.diagnoser = type(self.diagnoser)(self.store, baseline=run.run_id if run else None,
-                                                      task=getattr(self.diagnoser, "task", None))
+                self.diagnoser = type(self.diagnoser)(self.store, baseline=ref, task=getattr(self.diagnoser, "task", None))
             except TypeError:
-                self.diagnoser.baseline = run.run_id if run else None
+                self.diagnoser.baseline = ref
             self._diagnose()
         self.notify("baseline: %s" % (safe(run.name) if run else "none"), timeout=2)
         self.refresh_views()

@@ -14,10 +14,10 @@ from rich.text import Text
 from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
 from ..findings import finding_cell, severity_rank
 from ..palette import STATUS_STYLES
-from ..rowkeys import group_key, group_of_key  # noqa: F401 - re-exported
+from ..jobview import status_summary
 
-__all__ = ["run_row", "COLUMNS", "order_runs", "run_group", "group_key", "group_of_key", "group_row",
-           "layout_rows", "local_cv", "status_summary", "worst_of"]
+__all__ = ["run_row", "COLUMNS", "order_runs", "run_group", "group_row",
+           "layout_rows", "local_cv", "worst_of"]
 
 def run_group(run: Any) -> Optional[str]:
     """The ``group`` tag of ``run`` as a string, or None."""
@@ -167,22 +167,6 @@ def local_cv(name: str, members: Sequence[Any]) -> _CV:
     if len(bests) > 1:
         std = math.sqrt(sum((b - mean) ** 2 for b in bests) / (len(bests) - 1))
     return _CV(name, len(members), mean, std, all(getattr(r, "status", None) == "finished" for r in members))
-
-
-def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
-    """The state of a group row's folds or a job row's ranks: the one state
-    they share, or the most telling with its count (``1/4 crashed``:
-    crashed, silent, interrupted, running, finished, in that order)."""
-    counts: Dict[str, int] = {}
-    for r in runs:
-        st = r.status_at(now, silent_after) if hasattr(r, "status_at") else r.status
-        counts[st] = counts.get(st, 0) + 1
-    if len(counts) == 1:
-        st = next(iter(counts))
-        return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
-    st = next((s for s in ("crashed", "silent", "interrupted", "running", "finished") if counts.get(s)),
-              None) or max(counts, key=lambda k: (counts[k], k))
-    return Text("%d/%d %s" % (counts[st], len(runs), st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
 
 
 def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, selected: int, summary: Any,
