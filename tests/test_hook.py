@@ -671,35 +671,6 @@ def test_a_disk_full_backlog_is_not_copied_whole_on_every_retry(capfd):
     assert "cannot write /dev/full: No space left on device" in capfd.readouterr().err
 
 
-def test_close_from_a_signal_handler_is_not_held_up_by_the_drop_lock_it_interrupted(tmp_path, capfd):
-    """SIGTERM arriving while the main thread counts a drop: the handler's
-    close() waits for the writer's pass, and that pass must not wait for the
-    drop lock the interrupted thread holds (until close() gave up, the end
-    record was left to a writer that could not finish)."""
-    import sys as _sys
-
-    run = tm.init("sig", dir=tmp_path, flush_every=3600, system_every=0)
-    run.flush()
-    with run._drop_lock:  # the interrupted thread, inside _drop
-        run.log({"loss": 1.0}, step=0)
-        run._wake.set()
-        writer = run._writer
-
-        def waiting_for_drops():
-            f = _sys._current_frames().get(writer.ident)
-            while f is not None:
-                if f.f_code.co_name == "_drops":
-                    return True
-                f = f.f_back
-            return False
-
-        wait_for(waiting_for_drops, message="the writer's pass at the drop count")
-        run.close(timeout=2.0)  # what the signal handler does
-    assert "close() waited" not in capfd.readouterr().err
-    recs = records(run.path)
-    assert [r["step"] for r in recs if r["type"] == "metrics"] == [0] and recs[-1]["type"] == "end"
-
-
 def test_a_write_that_fails_with_a_bug_keeps_the_lines_for_the_next_pass(tmp_path):
     """Not an OSError (a bug in a sink, say): the lines of that pass are kept
     and written by the next one, not lost uncounted."""

@@ -1,12 +1,13 @@
 """The hook in real processes: signals, crashes, SIGKILL, exit paths, fork."""
 from __future__ import annotations
 
+import functools
 import signal
 import textwrap
 
 import pytest
 
-from conftest import child, raw_lines, records, records_of_a_killed_writer, stream_files, wait_for
+from conftest import FakeListener, child, raw_lines, records, records_of_a_killed_writer, stream_files, wait_for
 
 LOOP = """
 import sys, time, tui_monitor as tm
@@ -246,11 +247,47 @@ def test_ranks_of_a_job_share_a_run_id_and_write_their_own_streams(tmp_path, ran
 
 def _main_thread_sleeping(pid) -> bool:
     """Whether ``pid``'s main thread is inside a sleep (in C, not between bytecodes)."""
+    if not _wchan_shown():
+        pytest.skip("this kernel does not show where a thread waits (/proc/PID/task/TID/wchan)")
+    return "nanosleep" in _wchan(pid, pid)
+
+
+def _wchan(pid, tid) -> str:
     try:
-        with open(f"/proc/{pid}/task/{pid}/wchan") as f:
-            return "nanosleep" in f.read()
+        with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+            return f.read().strip()
     except OSError:
-        return False
+        return ""
+
+
+@functools.lru_cache(maxsize=1)
+def _wchan_shown() -> bool:
+    """Whether wchan names a sleeping thread's wait here (some kernels show 0)."""
+    import os
+    import threading
+    import time
+
+    tid, done = [], threading.Event()
+    t = threading.Thread(target=lambda: (tid.append(threading.get_native_id()), done.wait(5)), daemon=True)
+    t.start()
+    wait_for(lambda: tid, message="the probe thread")
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:  # a probe, not a sync: the thread may not be asleep yet
+        if _wchan(os.getpid(), tid[0]) not in ("", "0"):
+            done.set()
+            return True
+    done.set()
+    return False
+
+
+class _NeverAcks(FakeListener):
+    """Welcomes, then reads and never acknowledges: a close() waits its socket timeout."""
+
+    def session(self, conn, f):
+        self.hello(f)
+        self.welcome(conn)
+        for _ in f:
+            pass
 
 
 def test_a_sigterm_the_main_thread_cannot_take_still_ends_the_run_and_the_process(tmp_path):
@@ -278,20 +315,23 @@ def test_a_sigterm_the_main_thread_cannot_take_still_ends_the_run_and_the_proces
 
 
 def test_a_sigterm_taken_late_by_the_main_thread_is_left_to_it(tmp_path):
-    """The main thread takes it once back from a long C call: its own
-    handling wins (a normal SIGTERM end), no kill from the watcher."""
+    """The main thread takes it once back from a C call, within the grace:
+    its close (here 2 s, waiting on a listener that never acks) then outlasts
+    the grace, and the watcher must leave it be: a SIGTERM end, no kill."""
+    listener = _NeverAcks()
     proc = child("""
     import signal, sys, time, tui_monitor as tm
     from tui_monitor import hook
-    hook.SIGTERM_GRACE = 60.0
-    run = tm.init("slow", dir=sys.argv[1], flush_every=0.02, system_every=0)
+    hook.SIGTERM_GRACE = 1.0
+    run = tm.init("slow", dir=sys.argv[1], to=sys.argv[2], flush_every=0.02, system_every=0)
     run.log({"loss": 1.0}, step=0)
     run.flush()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    time.sleep(5)
+    time.sleep(0.5)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     time.sleep(600)
-    """, str(tmp_path))
+    """, str(tmp_path), f"127.0.0.1:{listener.port}")
+    wait_for(lambda: listener.hellos, message="the run connected")
     wait_for(lambda: _main_thread_sleeping(proc.pid), message="the child's main thread in its sleep")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == -signal.SIGTERM

@@ -153,16 +153,16 @@ def test_the_training_gpu_not_the_writer_threads(monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", _fake_nvml({"GPU-aaaa": "gpu-a", "GPU-cccc": "gpu-c",
                                                            "GPU-dddd": "gpu-d"}))
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setenv("LOCAL_RANK", "2")  # torchrun, every GPU visible: rank 2 trains on cuda:2
     sp = SystemSampler()
+    sp.local_rank = 2  # what the hook detected (torchrun, srun): every GPU visible, local rank 2 on cuda:2
     s = sp.sample()
     assert sp._nvml_handle == "gpu-c" and s["cuda_mem_allocated"] == 102.0 and asked == [2]
     sp.cuda_device = 3  # what the hook saw the model on wins
     assert sp.sample()["cuda_mem_allocated"] == 103.0 and sp._nvml_handle == "gpu-d"
-    monkeypatch.setenv("LOCAL_RANK", "2")
-    asked2, one = _thread_local_cuda(devices=1)  # each rank sees only its own GPU: LOCAL_RANK is not an index
+    asked2, one = _thread_local_cuda(devices=1)  # each rank sees only its own GPU: the local rank is no index
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=one))
     sp = SystemSampler()
+    sp.local_rank = 2
     sp.sample()
     assert asked2 == [0] and sp._nvml_handle == "gpu-a"
 
@@ -174,8 +174,11 @@ def test_watch_tells_the_sampler_the_models_gpu(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
     param = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda", index=1))
     model = types.SimpleNamespace(parameters=lambda: iter([param]))
+    monkeypatch.setenv("SLURM_PROCID", "5")
+    monkeypatch.setenv("SLURM_LOCALID", "1")  # srun: the hook's detection reaches the sampler
     run = tm.init("gpu", dir=tmp_path, system_every=5.0)
     try:
+        assert run._sys.local_rank == 1
         run.watch(model, every=0, _describe=False)
         assert run._sys.cuda_device == 1
         cpu = types.SimpleNamespace(parameters=lambda: iter([types.SimpleNamespace(device=types.SimpleNamespace(

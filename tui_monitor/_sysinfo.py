@@ -76,6 +76,9 @@ class SystemSampler:
         #: (the model's, from ``watch()``): torch's current device is per
         #: thread, and this runs in the writer's, which never set_device'd.
         self.cuda_device: Optional[int] = None
+        #: The process's local rank in a job (the hook's detection: torchrun,
+        #: SLURM, Open MPI), the GPU a rank computes on when it sees them all.
+        self.local_rank: Optional[int] = None
         self._page = _page_size()
         self._start_cpu()
 
@@ -179,16 +182,16 @@ class SystemSampler:
 
     def _device_index(self, cuda: Any) -> int:
         """The training's CUDA device: the one the hook saw the model on;
-        else ``LOCAL_RANK`` when this process sees that many GPUs (torchrun
+        else the local rank when this process sees that many GPUs (torchrun
         with every GPU visible, each rank on its ``cuda:LOCAL_RANK``); else
         this thread's current device."""
         if self.cuda_device is not None:
             return self.cuda_device
-        local = os.environ.get("LOCAL_RANK", "")
-        if local.isdigit():
+        local = self.local_rank
+        if local is not None:
             try:
-                if int(local) < int(cuda.device_count()):
-                    return int(local)
+                if local < int(cuda.device_count()):
+                    return local
             except Exception:  # noqa: BLE001
                 pass
         return int(cuda.current_device())

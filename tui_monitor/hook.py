@@ -501,9 +501,9 @@ class Run:
         self.flush_every, self.heartbeat_every, self.max_queue = float(flush_every), float(heartbeat_every), int(max_queue)
         self.dropped = 0
         self.drop_reasons = {}
-        # drops are counted in the writer thread, the socket sink's thread and
-        # the caller's (queue full); reentrant: close() may run in a signal
-        # handler that interrupted a _drop in the same thread
+        # drops are counted in the writer thread and the caller's (queue full):
+        # the counts are updated under this lock (reentrant: close() may run in
+        # a signal handler that interrupted a _drop in the same thread)
         self._drop_lock = threading.RLock()
         self.closed = False
         self._inert = bool(env.get("TUI_MONITOR_DISABLED")) or (ranks == "zero" and self.rank != 0)
@@ -523,6 +523,8 @@ class Run:
         self._layer_order = []
         self._hook_handles = []
         self._sys = _system_sampler(system_every)
+        if self._sys is not None:
+            self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._finished = False               # the end written and the file closed (under _lock)
@@ -920,20 +922,11 @@ class Run:
         self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
 
     def _drops(self):
-        """(count, reasons) as one consistent snapshot. The writer waits for
-        the lock only briefly: a signal handler's close() may be waiting for
-        this pass while the thread it interrupted holds the lock; a snapshot
-        taken without it is a moment stale at worst, and the next pass (or
-        the end record's count) catches up."""
-        if self._drop_lock.acquire(timeout=0.1):
-            try:
-                return self.dropped, dict(self.drop_reasons)
-            finally:
-                self._drop_lock.release()
-        try:
-            return self.dropped, dict(self.drop_reasons)
-        except RuntimeError:  # changed while copied
-            return self.dropped, {}
+        """(count, reasons): read without the lock, which only the updates
+        need (a dict of str keys is copied whole under the GIL). A signal
+        handler's close() may wait for this pass while the thread it
+        interrupted holds that lock."""
+        return self.dropped, dict(self.drop_reasons)
 
     def _warn(self, message, key=None):
         key = key or message.split(":")[0]
@@ -1100,7 +1093,8 @@ def _register(run):
                 signal.signal(sig, _on_signal)
             except (ValueError, OSError):
                 pass
-        _watch_for_untaken_sigterm()
+        if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
+            _watch_for_untaken_sigterm()
 
 
 #: Seconds a SIGTERM waits for the main thread to take it (see
@@ -1146,9 +1140,7 @@ def _sigterm_watcher(fd):
             return
         if signal.SIGTERM not in data or _sigterm_taken.wait(SIGTERM_GRACE):
             continue
-        # Untaken. Only where the default action was to die: a handler of the
-        # user's (or one installed after ours) keeps its own say.
-        if callable(_PREV_HANDLERS.get(signal.SIGTERM)) or signal.getsignal(signal.SIGTERM) is not _on_signal:
+        if signal.getsignal(signal.SIGTERM) is not _on_signal:  # a handler installed since keeps its own say
             continue
         for r in list(_RUNS):
             r._signal = "SIGTERM"
@@ -1199,9 +1191,11 @@ def _after_fork_in_child():
     del _RUNS[:]
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
         try:
-            signal.set_wakeup_fd(-1)
+            old = signal.set_wakeup_fd(-1)
         except (ValueError, OSError):  # cannot: leave the descriptors, never one the handler writes to closed
             return
+        if old != _wakeup[1]:  # someone else's since (asyncio): theirs to keep
+            signal.set_wakeup_fd(old)
         for fd in _wakeup:
             try:
                 os.close(fd)
