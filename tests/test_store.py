@@ -735,3 +735,16 @@ def test_apply_many_agrees_with_apply_on_odd_values(odd, problems):
     sa, sb = ra.get("loss"), rb.get("loss")
     assert sa.values.tobytes() == sb.values.tobytes()
     assert sa.steps.tolist() == sb.steps.tolist() and sa.times.tobytes() == sb.times.tobytes()
+
+
+def test_a_step_past_int64_is_no_step_and_the_rest_of_the_batch_is_kept():
+    store = Store()
+    store.apply_many([header(), {"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"loss": 1.0}},
+                      {"type": "metrics", "seq": 2, "step": 10 ** 25, "time": 2.0, "values": {"loss": 0.9}},
+                      {"type": "metrics", "seq": 3, "step": 1e30, "time": 3.0, "values": {"loss": 0.8}},
+                      {"type": "metrics", "seq": 4, "step": 2 ** 63 - 1, "time": 4.0, "values": {"loss": 0.7}}],
+                     stream="s")
+    run = store.get("r1")
+    s = run.series[("train", "loss")]
+    assert s.steps.tolist() == [0, 0, 0, 2 ** 63 - 1] and s.values.tolist() == [1.0, 0.9, 0.8, 0.7]
+    assert run.problems == 2  # each counted as a record without an integer step (it takes the last one)

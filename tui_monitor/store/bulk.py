@@ -28,7 +28,7 @@ _BLOCK_MIN = 8
 #: Value types the bulk path converts itself (as ``store._number`` does);
 #: anything else sends the stretch to the record-by-record path.
 _PLAIN_NUMBERS = frozenset((float, int, bool))
-_NONFINITE_STRINGS = frozenset(("NaN", "Infinity", "-Infinity"))
+_NONFINITE_STRINGS = frozenset(("NaN", "Infinity", "-Infinity"))  # store.py keeps the values: no pydantic here
 _INT = frozenset((int,))
 _TIME_TYPES = frozenset((float, int))
 _METRICS_FIELDS = ("type", "seq", "step", "time", "split", "values", "text")
@@ -104,6 +104,7 @@ class BulkApply:
         first = records[start]
         cls = first.__class__
         get, field = (dict.get, operator.itemgetter) if cls is dict else (getattr, operator.attrgetter)
+        checked = cls is not dict  # the fast reader's records: msgspec checked every field's type
         groups = {}  # type: Dict[tuple, list]
         owner = {}  # type: Dict[Tuple[str, str], tuple]  # series -> the one group that feeds it
         end, n = start, len(records)
@@ -138,9 +139,11 @@ class BulkApply:
             for (split, names), block in groups.items():
                 steps = list(map(field("step"), block))
                 times = list(map(field("time"), block))
-                # As the one-record path reads them: integer steps (not bools),
-                # times that are numbers (np.array would parse "5" or take True).
-                if not set(map(type, steps)) <= _INT or not set(map(type, times)) <= _TIME_TYPES:
+                # Dicts as the one-record path reads them: integer steps (not
+                # bools), times that are numbers (np.array would parse "5" or
+                # take True). The reader's typed records are checked already.
+                if checked is False and (not set(map(type, steps)) <= _INT
+                                         or not set(map(type, times)) <= _TIME_TYPES):
                     return start
                 st = np.array(steps)
                 tm = np.array(times, dtype=np.float64)
@@ -149,7 +152,7 @@ class BulkApply:
                 if len(names) > 1:
                     flat = itertools.chain.from_iterable(flat)
                 flat = list(flat)
-                kinds = set(map(type, flat))
+                kinds = _PLAIN_NUMBERS if checked else set(map(type, flat))
                 if not kinds <= _PLAIN_NUMBERS:
                     # np.fromiter would take "1.5", "nan" or None as numbers
                     # where the one-record path counts a problem: only the

@@ -65,6 +65,8 @@ def _number(v: Any) -> Optional[float]:
 
 
 
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
 class Store(BulkApply):
     """All runs, keyed by ``(run_id, rank)``, fed with decoded records.
 
@@ -246,12 +248,12 @@ class Store(BulkApply):
 
     def _step_from(self, run: Run, record: dict) -> Optional[int]:
         step = record.get("step")
-        if isinstance(step, int) and not isinstance(step, bool):
+        if isinstance(step, float) and step.is_integer():
+            step = int(step)
+        # the series keep steps as int64: a larger one (a digit string, 1e30) is no step
+        if isinstance(step, int) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
             run.last_step = step
             return step
-        if isinstance(step, float) and step.is_integer():
-            run.last_step = int(step)
-            return int(step)
         return None
 
     def _on_header(self, record: dict, stream: Any, now: float) -> Run:
