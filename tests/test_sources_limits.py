@@ -2,6 +2,7 @@
 and deleted files, and the locks the sources share."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -325,3 +326,11 @@ def test_problems_from_many_threads_are_all_counted_and_read_whole():
     assert total == ing.problem_count == n * threads and torn == []
     assert sorted((p.source, p.line_number) for p in problems) == sorted(
         (f"t{k}", i) for k in range(threads) for i in range(n))
+
+
+def test_silent_after_reaches_the_stored_status():
+    for after, expected in ((30.0, "silent"), (120.0, "running")):
+        ing = Ingest(silent_after=after)
+        ing.records("s", [json.loads(header()), json.loads(metrics(1, 0, 1.0))])  # last record at t=1000
+        ing.check_liveness(now=1060.0)
+        assert ing.store.get("r1").status == expected

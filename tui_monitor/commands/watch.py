@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         from ..sources import open_ingest
         from ..summary import runs_table
 
-        store, ingest = open_ingest(paths, poll=args.poll or None, start=False)
+        store, ingest = open_ingest(paths, poll=args.poll or None, start=False, silent_after=args.silent_after)
         attach(ingest, patterns, stdin)
         ingest.read_all()
         if not store.runs:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..sources import open_ingest
         store, ingest = open_ingest(paths, listen=args.listen, token=args.token, poll=args.poll or None,
-                                    start=False)
+                                    start=False, silent_after=args.silent_after)
         attach(ingest, patterns, stdin)
         ingest.start()
     except (OSError, ValueError) as e:

@@ -44,8 +44,9 @@ def as_dict(record: Any) -> dict:
 class Ingest:
     """Follows paths and sockets into ``store``."""
 
-    def __init__(self, store: Optional[Store] = None, max_problems: int = 500):
+    def __init__(self, store: Optional[Store] = None, max_problems: int = 500, silent_after: float = SILENT_AFTER):
         self.store = store if store is not None else Store(splitter=split_metric)
+        self.silent_after = silent_after
         self.problems: collections.deque = collections.deque(maxlen=max_problems)
         self.problem_count = 0
         self.records_in = 0
@@ -143,7 +144,7 @@ class Ingest:
                 if run.status in ("running", "silent") and (run.pid, run.start) == (pid, start):
                     self.store.mark_gone(run, f"process {pid} on {run.host} ended without an end "
                                               "record (killed? out of memory?)")
-            self.store.mark_silent(now=now if now is not None else time.time(), after=SILENT_AFTER)
+            self.store.mark_silent(now=now if now is not None else time.time(), after=self.silent_after)
 
 
 @functools.lru_cache(maxsize=1)
@@ -176,10 +177,11 @@ def _alive(pid: int, start: Optional[float]) -> bool:
 
 
 def open_ingest(paths: Iterable[str] = (), listen: Optional[str] = None, token: Optional[str] = None,
-                poll: Optional[bool] = None, start: bool = True) -> "tuple[Store, Ingest]":
+                poll: Optional[bool] = None, start: bool = True,
+                silent_after: float = SILENT_AFTER) -> "tuple[Store, Ingest]":
     """A store fed from ``paths`` (files or directories) and, optionally, a
     socket listener; started unless ``start=False``."""
-    ingest = Ingest()
+    ingest = Ingest(silent_after=silent_after)
     paths = list(paths)
     if paths:
         ingest.add_path(*paths, poll=poll)
