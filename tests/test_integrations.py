@@ -120,7 +120,7 @@ def test_lightning_callback_logs_each_step_once_under_gradient_accumulation(tmp_
     cb = TuiMonitorCallback(dir=str(tmp_path / "runs"))
     model = _fit(tmp_path, False, steps=3, accumulate_grad_batches=2, callbacks=[cb])
     steps, _ = values(only_run(read(tmp_path / "runs")), "loss", "train")
-    assert model.global_step == 3 and steps == [0, 1, 2, 3]  # once per optimizer step, not per micro-batch
+    assert model.global_step == 3 and steps == [1, 2, 3]  # once per optimizer step, after it, not per micro-batch
 
 
 def test_lightning_csvlogger_read_back(tmp_path):

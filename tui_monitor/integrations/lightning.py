@@ -112,9 +112,10 @@ class TuiMonitorCallback(pl.Callback):
     def __init__(self, name: Optional[str] = None, all_ranks: bool = False, watch_every: int = 50, **options: Any):
         self.name, self.all_ranks, self.watch_every, self.options = name, all_ranks, watch_every, options
         self.run: Any = None
-        self._logged_step: Optional[int] = None
+        self._last_step = 0  # the global step after the last batch (none made yet)
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._last_step = int(getattr(trainer, "global_step", 0) or 0)  # a resumed fit starts past 0
         if self.run is not None:
             return
         if not (self.all_ranks or trainer.global_rank == 0):
@@ -133,11 +134,12 @@ class TuiMonitorCallback(pl.Callback):
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         every = max(1, int(getattr(trainer, "log_every_n_steps", 50) or 1))
-        step = trainer.global_step
-        # under gradient accumulation every micro-batch of one optimizer step ends here
-        if self.run is None or step % every or step == self._logged_step:
+        step = trainer.global_step  # already counts the optimizer step this batch made, if it made one
+        # under gradient accumulation every micro-batch ends here: log on the one
+        # that made an optimizer step (the step moved), as without accumulation
+        stepped, self._last_step = step != self._last_step, step
+        if self.run is None or not stepped or step % every:
             return
-        self._logged_step = step
         values = self._metrics(trainer, val=False)
         if not values and isinstance(outputs, Mapping) and "loss" in outputs:
             values = {"loss": outputs["loss"].detach()}
