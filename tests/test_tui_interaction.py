@@ -22,7 +22,6 @@ from tui_monitor.tui.widgets import ChartView, DecisionPathView, FindingsList, R
 from tui_monitor.tui.rowkeys import group_key
 
 
-make_app = fixed_app
 
 
 # -- the decimation cache -----------------------------------------------------------------------------
@@ -110,7 +109,7 @@ async def wheel(pilot, event_cls, widget, x, shift=False):
 
 @sync
 async def test_wheel_zooms_on_x_at_the_pointer_and_pans():
-    app = make_app()
+    app = fixed_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         chart = app.query_one("#chart", ChartView)
@@ -142,7 +141,7 @@ async def test_wheel_zooms_on_x_at_the_pointer_and_pans():
 
 @sync
 async def test_clicking_a_finding_focuses_the_chart_on_it():
-    app = make_app()
+    app = fixed_app()
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         fl = app.query_one(FindingsList)
@@ -172,7 +171,7 @@ def rows_text(app):
 @sync
 async def test_fold_groups_collapse_and_show_the_cross_validation_summary():
     store = fold_store(3)
-    app = make_app(store, engine="auto")  # the real engine, on the timer
+    app = fixed_app(store, engine="auto")  # the real engine, on the timer
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.cv, message="the engine's cv summaries")
         cv = app.cv["cv-mlp"]
@@ -215,7 +214,7 @@ async def test_fold_groups_collapse_and_show_the_cross_validation_summary():
 
 @sync
 async def test_fold_group_summary_without_an_engine():
-    app = make_app(fold_store(4), engine=None)
+    app = fixed_app(fold_store(4), engine=None)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         row = next(r for r in rows_text(app) if "cv-mlp · 4 folds" in r)
@@ -229,7 +228,7 @@ async def test_fold_group_summary_without_an_engine():
 async def test_a_comparison_finding_marks_only_the_run_it_is_about():
     # the real engine: linear-baseline plateaus where the more flexible mlp-wide
     # fits (model bias of linear-baseline); mlp-wide is cited, not biased
-    app = make_app(engine="auto")
+    app = fixed_app(engine="auto")
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: any(f.kind == "model_bias" for f in app.findings), message="the model-bias finding")
         bias = next(f for f in app.findings if f.kind == "model_bias")
@@ -250,7 +249,7 @@ async def test_a_comparison_finding_marks_only_the_run_it_is_about():
 @pytest.mark.parametrize("size", [(250, 70), (80, 24)], ids=["250x70", "80x24"])
 @sync
 async def test_every_panel_renders(size):
-    app = make_app(fold_store(3))
+    app = fixed_app(fold_store(3))
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         text = screen_text(app)
@@ -321,7 +320,7 @@ async def test_renders_in_256_colours_and_truecolor_and_saves_svg(colorterm, sys
     else:
         monkeypatch.delenv("COLORTERM", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    app = make_app(fold_store(3), out_dir=str(tmp_path))
+    app = fixed_app(fold_store(3), out_dir=str(tmp_path))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         assert app.console.color_system == system

@@ -14,30 +14,29 @@ pytest.importorskip("pytest_textual_snapshot", reason="pytest-textual-snapshot i
 from tui_helpers import fixed_app  # noqa: E402
 
 
-make_app = fixed_app
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_main_screen(snap_compare, size):
-    assert snap_compare(make_app(), terminal_size=size, press=["down"])
+    assert snap_compare(fixed_app(), terminal_size=size, press=["down"])
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_help_screen(snap_compare, size):
-    assert snap_compare(make_app(), terminal_size=size, press=["question_mark"])
+    assert snap_compare(fixed_app(), terminal_size=size, press=["question_mark"])
 
 
 def test_compare_all_log_y(snap_compare):
-    assert snap_compare(make_app(), terminal_size=(160, 48), press=["a", "y"])
+    assert snap_compare(fixed_app(), terminal_size=(160, 48), press=["a", "y"])
 
 
 def test_finding_chosen(snap_compare):
-    assert snap_compare(make_app(), terminal_size=(160, 48), press=["f", "enter"])
+    assert snap_compare(fixed_app(), terminal_size=(160, 48), press=["f", "enter"])
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_gradient_view(snap_compare, size):
-    assert snap_compare(make_app(), terminal_size=size, press=["down", "g"])
+    assert snap_compare(fixed_app(), terminal_size=size, press=["down", "g"])
 
 
 def test_fold_group(snap_compare):

@@ -16,14 +16,19 @@ from .settings import Settings
 __all__ = ["overfitting_finding", "mismatch_finding", "train_at"]
 
 
-def train_at(st, step: int, span: int) -> Optional[float]:
-    """Mean training loss over the steps (step - span, step]: what training
-    looked like when an evaluation at ``step`` ran."""
+def train_strip(st, step: int, span: int) -> np.ndarray:
+    """The finite training losses of the steps (step - span, step]: what
+    training looked like when an evaluation at ``step`` ran."""
     series = st.train_series()
     if series is None:
-        return None
+        return np.empty(0)
     v = series.range(step - max(1, span) + 1, step)
-    v = v[np.isfinite(v)] if len(v) else v
+    return v[np.isfinite(v)] if len(v) else v
+
+
+def train_at(st, step: int, span: int) -> Optional[float]:
+    """Mean training loss over the steps (step - span, step]."""
+    v = train_strip(st, step, span)
     return float(v.mean()) if len(v) else None
 
 
@@ -52,9 +57,7 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
     span = (ev.steps[i] - ev.steps[i - 1]) if i else 1
     # the training losses of the last strip, read once: their mean is training
     # now, and their spread Prechelt's progress P_k = 1000 (mean/min - 1)
-    series = st.train_series()
-    strip = series.range(step - max(1, span) + 1, step) if series is not None else np.empty(0)
-    strip = strip[np.isfinite(strip)]
+    strip = train_strip(st, step, span)
     tr_now = float(strip.mean()) if len(strip) else None
     tr_best = train_at(st, ev.best_step, span)
     train_ok = tr_now is not None and tr_best is not None and tr_now <= tr_best * 1.05

@@ -256,8 +256,7 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         if len(ranks) > MAX_CHART_RUNS:
             metric = self.view.metric
             shown = telling_ranks(ranks, lambda r: last_value(r, metric), MAX_CHART_RUNS)
-            return shown, "%d of %d ranks: %d highest, median, lowest" % (
-                len(shown), len(ranks), len(shown) - 2)
+            return shown, "%d of %d ranks: highest, median, lowest" % (len(shown), len(ranks))
         if ranks:
             return ranks, ""
         run = self.focus_run()

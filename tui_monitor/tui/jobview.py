@@ -270,8 +270,7 @@ def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_rank
     shown = list(ranks)
     if len(shown) > max_ranks:  # ranked by their last 50 step times; only the ranks drawn read more
         shown = telling_ranks(shown, lambda r: _recent_median(rank_step_times(r, 51)[1]), max_ranks)
-        spec.note = "%d of %d ranks: the %d slowest, the median and the fastest" % (
-            len(shown), len(ranks), max(len(shown) - 2, 0))
+        spec.note = "%d of %d ranks: the slowest, the median and the fastest" % (len(shown), len(ranks))
     for r in shown:
         x, y = rank_step_times(r)
         if x.size < 2:
