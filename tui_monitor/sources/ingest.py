@@ -9,7 +9,6 @@ on its own slow timer thread.
 from __future__ import annotations
 
 import collections
-import functools
 import os
 import socket
 import threading
@@ -147,9 +146,10 @@ class Ingest:
             self.store.mark_silent(now=now if now is not None else time.time(), after=self.silent_after)
 
 
-@functools.lru_cache(maxsize=1)
 def _boot_time() -> int:
-    """When the host booted (``btime`` of /proc/stat): read once, it never changes."""
+    """When the host booted (``btime`` of /proc/stat), in wall-clock time: read
+    each time, as it moves when the clock is stepped (NTP), and a stale one
+    would take a live run's process for a newer one with a recycled pid."""
     with open("/proc/stat", "rb") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(b"btime"))
 
