@@ -217,7 +217,7 @@ def test_a_version_bump_with_nothing_new_is_not_assessed_again():
     # a meta record that changes the task is an input: the run is assessed again
     eng.store.apply({"type": "meta", "seq": 405, "time": t + 5, "config": {"task": "regression"}}, stream=0)
     eng.update()
-    assert st.assessment is not before and st.assessment["trivial"] is None
+    assert st.assessment is not before and st.assessment.trivial is None
 
 
 def test_a_fold_group_is_complete_when_its_end_records_come_after_the_losses():
@@ -423,3 +423,26 @@ def test_run_renamed_by_a_late_header_is_one_run():
     assert rep["summary"]["runs"] == 1
     assert [(r["run_id"], r["name"]) for r in rep["runs"]] == [("late1", "late-name")]
     assert len(eng.decision_paths()) == 1
+
+
+def test_a_mistyped_field_of_the_typed_records_fails():
+    """The assessment, the loss windows and the cross-run evidence are typed
+    records: a typo raises instead of reading as None."""
+    from tui_monitor.diagnose.compare import NO_CROSS
+
+    eng = diagnose(run_records("x", [LN10] * 400, config=CLS, model={"depth": 4}))
+    st = next(iter(eng.states.values()))
+    a = st.assessment
+    assert a.large == "yes" and a.window.now == pytest.approx(LN10)
+    with pytest.raises(AttributeError):
+        a.larg  # noqa: B018
+    with pytest.raises(AttributeError):
+        a.window.b  # noqa: B018
+    with pytest.raises(AttributeError):
+        NO_CROSS.lower_simple  # noqa: B018
+    with pytest.raises((AttributeError, TypeError)):
+        a.large = "no"  # frozen
+    with pytest.raises(AttributeError):
+        st.memo.pair  # noqa: B018
+    with pytest.raises(AttributeError):
+        st.memo.pair = []

@@ -12,10 +12,36 @@ import numpy as np
 from .reference import data_key, is_baseline, more_flexible
 from .settings import Settings
 
-__all__ = ["cross_evidence", "CVSummary", "cv_summaries", "groups"]
+__all__ = ["cross_evidence", "CrossEvidence", "Comparison", "NO_CROSS", "CVSummary", "cv_summaries", "groups"]
 
 #: a less flexible run that reaches lower must beat this ratio to be cited (model bias needs a clear gain)
 BIAS_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Another run of the same data a run is compared with, and its level."""
+
+    run: Any
+    level: float
+
+
+@dataclass(frozen=True)
+class CrossEvidence:
+    """What the other runs of the same data say about one run (see
+    :func:`cross_evidence`)."""
+
+    #: a less flexible run that got lower: optimization
+    lower_simpler: Optional[Comparison] = None
+    #: a more flexible run that got clearly lower: model bias
+    lower_bigger: Optional[Comparison] = None
+
+    def signature(self):
+        """The runs cited: when they change, the run's verdicts are redone."""
+        return tuple(c.run.key if c is not None else None for c in (self.lower_simpler, self.lower_bigger))
+
+
+NO_CROSS = CrossEvidence()
 
 
 def groups(states) -> Dict[str, List[Any]]:
@@ -27,7 +53,7 @@ def groups(states) -> Dict[str, List[Any]]:
 
 
 def _comparable(st, s: Settings) -> bool:
-    return st.assessment is not None and st.assessment.get("level") is not None and \
+    return st.assessment is not None and st.assessment.level is not None and \
         st.train.n_finite >= s.patience and st.train.first_nonfinite is None
 
 
@@ -39,32 +65,34 @@ def _scale(x, y) -> float:
     return max(inits) if inits else 0.0
 
 
-def cross_evidence(group: List[Any], s: Settings, baseline: Optional[str]) -> Dict[Any, Dict[str, Any]]:
-    """Per run key: ``lower_simpler`` = (less flexible run, its level) when
-    this run is more flexible yet higher (optimization), ``lower_bigger`` =
-    (more flexible run, its level) when that one is clearly lower (model
-    bias). The baseline, when marked, is cited first."""
-    out: Dict[Any, Dict[str, Any]] = {st.run.key: {} for st in group}
+def cross_evidence(group: List[Any], s: Settings, baseline: Optional[str]) -> Dict[Any, CrossEvidence]:
+    """Per run key, its :class:`CrossEvidence`: ``lower_simpler`` when this
+    run is more flexible yet higher (optimization), ``lower_bigger`` when a
+    more flexible run is clearly lower (model bias). The baseline, when
+    marked, is cited first."""
+    out: Dict[Any, CrossEvidence] = {st.run.key: NO_CROSS for st in group}
     ok = [st for st in group if _comparable(st, s)]
     if len(ok) < 2:
         return out
     ok.sort(key=lambda st: (not is_baseline(st.run, baseline)))
     for x in ok:
-        ax = x.assessment
-        lx = ax["level"]
+        lx = x.assessment.level
+        simpler_y = bigger_y = None
         for y in ok:
             if y is x:
                 continue
-            ly = y.assessment["level"]
+            ly = y.assessment.level
             scale = _scale(x, y)
             base_y = is_baseline(y.run, baseline)
             simpler = more_flexible(x.run, y.run) or (base_y and not more_flexible(y.run, x.run))
-            if simpler and "lower_simpler" not in out[x.run.key]:
+            if simpler and simpler_y is None:
                 if lx > ly * s.cross_ratio and lx - ly >= s.cross_gap * scale:
-                    out[x.run.key]["lower_simpler"] = (y.run, ly)
-            if more_flexible(y.run, x.run) and "lower_bigger" not in out[x.run.key]:
+                    simpler_y = Comparison(y.run, ly)
+            if more_flexible(y.run, x.run) and bigger_y is None:
                 if lx > ly * BIAS_RATIO and lx - ly >= s.cross_gap * scale:
-                    out[x.run.key]["lower_bigger"] = (y.run, ly)
+                    bigger_y = Comparison(y.run, ly)
+        if simpler_y is not None or bigger_y is not None:
+            out[x.run.key] = CrossEvidence(simpler_y, bigger_y)
     return out
 
 

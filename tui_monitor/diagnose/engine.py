@@ -17,15 +17,16 @@ import time as _time
 import numpy as np
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .compare import CVSummary, cross_evidence, cv_summaries, groups
+from .assess import Assessment, assess
+from .compare import NO_CROSS, CrossEvidence, CVSummary, cross_evidence, cv_summaries, groups
 from .findings import Finding, severity_rank
-from .heldout import mismatch_finding, overfitting_finding
+from .heldout import HeldoutMemo, mismatch_finding, overfitting_finding
 from .path import DecisionPath, decision_path
 from .ranks import RankDetector
 from .reference import Task, data_key, flexibility, task_of
 from .settings import Settings
 from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
-from .training import assess, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
+from .training import Symptom, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
 
 __all__ = ["Diagnoser", "Changes", "RunState"]
 
@@ -45,10 +46,10 @@ class RunState:
         self.val: Optional[EvalTrack] = None
         self.test: Optional[EvalTrack] = None
         self.grads = GradTrack()
-        self.assessment: Optional[Dict[str, Any]] = None
-        self.gradient: List[Dict[str, Any]] = []
+        self.assessment: Optional[Assessment] = None
+        self.gradient: List[Symptom] = []
         self.findings: Dict[str, Finding] = {}
-        self.cache: Dict[str, Any] = {}  # detectors' memo of per-evaluation values
+        self.memo = HeldoutMemo()  # the held-out rules' per-evaluation values
         self.last_inputs: Optional[tuple] = None
         self.group: Optional[str] = None  # the data it was last compared on
 
@@ -141,7 +142,7 @@ class Diagnoser:
         self.settings = settings or Settings()
         self.states: Dict[RunKey, RunState] = {}
         self._findings: Dict[str, Finding] = {}
-        self._group_cross: Dict[str, Dict[RunKey, Dict[str, Any]]] = {}
+        self._group_cross: Dict[str, Dict[RunKey, CrossEvidence]] = {}
         self._cv: List[CVSummary] = []
         self.updates = 0
         self.clock = clock or getattr(store, "clock", None) or _time.time
@@ -216,7 +217,7 @@ class Diagnoser:
                 dirty_groups.add(st.group)  # it left that group: compare the rest again
             st.last_inputs, st.group = inputs, group
             st.assessment = assess(st, s, st.assessment)
-            st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.get("window") else []
+            st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.window is not None else []
             touched.append(st)
         self._update_jobs(changes)  # time-based: every update, even when no run moved
         if not touched and not dirty_groups:
@@ -231,7 +232,7 @@ class Diagnoser:
             if not members:
                 self._group_cross.pop(g, None)
                 continue
-            new = cross_evidence(members, s, self.baseline) if len(members) > 1 else {m.run.key: {} for m in members}
+            new = cross_evidence(members, s, self.baseline) if len(members) > 1 else {m.run.key: NO_CROSS for m in members}
             old = self._group_cross.get(g, {})
             if _cross_sig(new) != _cross_sig(old):
                 for m in members:
@@ -239,7 +240,7 @@ class Diagnoser:
             self._group_cross[g] = new
         # per-run verdicts
         for key, st in redo.items():
-            cross = self._group_cross.get(data_key(st.run), {}).get(key, {})
+            cross = self._group_cross.get(data_key(st.run), {}).get(key, NO_CROSS)
             new = {f.id: f for f in self._run_findings(st, cross)}
             self._merge(st.findings, new, changes)
             st.findings = new
@@ -280,13 +281,13 @@ class Diagnoser:
 
         return jobs_of(list(self.store.runs.values()))
 
-    def _run_findings(self, st: RunState, cross: Dict[str, Any]) -> List[Finding]:
+    def _run_findings(self, st: RunState, cross: CrossEvidence) -> List[Finding]:
         s = self.settings
         out: List[Finding] = []
         nf = nonfinite_findings(st)
         out.extend(nf)
-        a = st.assessment or {}
-        if not nf:
+        a = st.assessment
+        if not nf and a is not None:
             div = divergence_finding(st, a, s)
             if div is not None:
                 out.append(div)
@@ -303,5 +304,5 @@ class Diagnoser:
         return out
 
 
-def _cross_sig(ev: Dict[RunKey, Dict[str, Any]]):
-    return {k: {kk: vv[0].key for kk, vv in v.items()} for k, v in ev.items()}
+def _cross_sig(ev: Dict[RunKey, CrossEvidence]):
+    return {k: v.signature() for k, v in ev.items()}

@@ -6,14 +6,35 @@ large from the start and does not grow).
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .findings import Finding, make_finding
 from .settings import Settings
 
-__all__ = ["overfitting_finding", "mismatch_finding", "train_at"]
+__all__ = ["overfitting_finding", "mismatch_finding", "train_at", "HeldoutMemo"]
+
+
+class HeldoutMemo:
+    """What the held-out rules computed once per evaluation and keep on the
+    run's state, so an update only handles the evaluations that are new.
+    Slotted: a mistyped attribute raises."""
+
+    __slots__ = ("pairs", "next_val", "test_index", "train_at_val", "gaps", "gaps_done")
+
+    def __init__(self) -> None:
+        #: (step, val, test) at the steps both splits evaluated, in order
+        self.pairs: List[Tuple[int, float, float]] = []
+        #: the next val evaluation to match, and test's step -> index
+        self.next_val = 0
+        self.test_index: Dict[int, int] = {}
+        #: the training level at each val evaluation
+        self.train_at_val: List[Optional[float]] = []
+        #: (step, val / train, val - train) per val evaluation after the first
+        self.gaps: List[Tuple[int, float, float]] = []
+        #: val evaluations the gaps cover (step 0's evaluation precedes any training)
+        self.gaps_done = 1
 
 
 def train_strip(st, step: int, span: int) -> np.ndarray:
@@ -89,12 +110,12 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding]) -> Optional[F
 def _matched(st, a, b):
     """(step, a value, b value) at the steps both tracks evaluated, in
     order; memoised on the run state, so each evaluation is matched once."""
-    memo = st.cache.setdefault("matched", {"pairs": [], "i": 0, "index": {}})
-    index = memo["index"]
+    memo = st.memo
+    index = memo.test_index
     for k in range(len(index), len(b)):
         index[b.steps[k]] = k
-    pairs = memo["pairs"]
-    i = memo["i"]
+    pairs = memo.pairs
+    i = memo.next_val
     while i < len(a):
         k = index.get(a.steps[i])
         if k is None:
@@ -103,7 +124,7 @@ def _matched(st, a, b):
         else:
             pairs.append((a.steps[i], a.values[i], b.values[k]))
         i += 1
-    memo["i"] = i
+    memo.next_val = i
     return pairs
 
 
@@ -146,15 +167,16 @@ def mismatch_finding(st, s: Settings, overfitting: Optional[Finding]) -> Optiona
     if val is None or len(val) < s.gap_min_evals:
         return None
     span = max(1, val.steps[1] - val.steps[0]) if len(val) > 1 else 1
-    cache = st.cache.setdefault("train_at_val", [])  # training level at each evaluation, computed once
+    memo = st.memo
+    cache = memo.train_at_val  # training level at each evaluation, computed once
     while len(cache) < len(val):
         cache.append(train_at(st, val.steps[len(cache)], span))
-    gaps = st.cache.setdefault("gaps", [])  # (step, val / train, val - train) per evaluation after the first
-    done = st.cache.get("gaps_done", 1)  # step 0's evaluation precedes any training
+    gaps = memo.gaps
+    done = memo.gaps_done
     for step, v, tr in zip(val.steps[done:], val.values[done:], cache[done:]):
         if tr is not None and tr > 0:
             gaps.append((step, v / tr, v - tr))
-    st.cache["gaps_done"] = len(val)
+    memo.gaps_done = len(val)
     if len(gaps) < s.gap_min_evals - 1:
         return None
     third = max(2, len(gaps) // 3)

@@ -52,26 +52,27 @@ Q_HELD_CAUSE = "overfitting or mismatch?"
 
 
 def decision_path(st, findings) -> DecisionPath:
-    a = st.assessment or {}
+    a = st.assessment
     run = st.run
     mine = [f for f in findings if f.runs and f.runs[0] == run.key and f.severity != "info"]
     step1 = [f for f in mine if f.kind in ("model_bias", "optimization", "divergence")]
     step2 = [f for f in mine if f.kind in ("overfitting", "mismatch")]
     ds: List[Decision] = []
-    large = a.get("large")
+    large = a.large if a is not None else None
+    why = a.why if a is not None else "no training loss yet"
     if step1:
         f = max(step1, key=lambda f: (f.severity == "critical", f.confidence))
-        ds.append(Decision(Q_TRAIN, "yes", a.get("why") if large == "yes" else f.explanation.split(":")[0],
+        ds.append(Decision(Q_TRAIN, "yes", why if large == "yes" else f.explanation.split(":")[0],
                            [x.id for x in step1]))
         cause = "optimization" if f.kind == "divergence" else f.kind
         ds.append(Decision(Q_CAUSE, cause, f.explanation, [f.id]))
         return DecisionPath(run.run_id, run.rank, run.name, f.kind, ds)
     if large == "yes":
-        ds.append(Decision(Q_TRAIN, "yes", a.get("why", "")))
-        still = "still improving" if a.get("stalled") is False else "not enough points to judge progress"
+        ds.append(Decision(Q_TRAIN, "yes", why))
+        still = "still improving" if a.stalled is False else "not enough points to judge progress"
         ds.append(Decision(Q_CAUSE, "unknown", f"the loss is {still}; no verdict until it stops improving"))
         return DecisionPath(run.run_id, run.rank, run.name, "unknown", ds)
-    ds.append(Decision(Q_TRAIN, "no" if large == "no" else "unknown", a.get("why", "no training loss yet")))
+    ds.append(Decision(Q_TRAIN, "no" if large == "no" else "unknown", why))
     if step2:
         f = max(step2, key=lambda f: f.confidence)
         ds.append(Decision(Q_HELD, "yes", f.explanation.split(":")[0], [x.id for x in step2]))
@@ -82,7 +83,7 @@ def decision_path(st, findings) -> DecisionPath:
         ds.append(Decision(Q_HELD, "unknown", "no held-out loss logged (log a val split)"))
         verdict = "unknown" if large != "no" else "healthy"
         return DecisionPath(run.run_id, run.rank, run.name, verdict, ds)
-    lv = a.get("level")
+    lv = a.level if a is not None else None
     last = held.values[-1]
     why = f"latest held-out loss {last:.4g} (best {held.best:.4g} at step {held.best_step})"
     if lv:

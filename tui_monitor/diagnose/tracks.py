@@ -16,11 +16,11 @@ an update is proportional to what arrived, not to the run's history.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["LossTrack", "EvalTrack", "GradTrack", "pick_loss", "pick_lr", "MAX_BLOCKS"]
+__all__ = ["LossTrack", "EvalTrack", "GradTrack", "Windows", "pick_loss", "pick_lr", "MAX_BLOCKS"]
 
 MAX_BLOCKS = 128
 _HEAD = 10  # first finite values kept for the initial level
@@ -44,6 +44,23 @@ def pick_lr(run) -> Optional[str]:
         if cand in names:
             return cand
     return None
+
+
+class Windows(NamedTuple):
+    """The last two adjacent windows of a training loss: the medians of
+    their block means (a few spiked blocks do not move a median), where each
+    begins, and the spread of the newer one."""
+
+    before: float  #: the older window's median block mean
+    now: float  #: the newer window's median block mean
+    before_step: int  #: the older window's first step
+    now_step: int  #: the newer window's first step
+    now_min: float
+    now_max: float
+    now_p10: float  #: 10th percentile of the newer window's block means
+    now_p90: float  #: 90th percentile
+    n_points: int  #: points in each window
+    blocks: int  #: blocks in each window
 
 
 class LossTrack:
@@ -162,19 +179,18 @@ class LossTrack:
         part = self.bmean[-nb:]
         return float(np.mean(part)), self.bfirst[-nb], nb
 
-    def two_windows(self, points: int):
-        """Means, spreads and first steps of the last two adjacent windows of
-        ``points`` points each, or None when there are not enough blocks."""
+    def two_windows(self, points: int) -> Optional[Windows]:
+        """The last two adjacent windows of at least ``points`` points each,
+        or None when there are not enough blocks."""
         nb = max(2, -(-points // self.block))
         if len(self.bmean) < 2 * nb:
             return None
         a = np.asarray(self.bmean[-2 * nb:-nb])
         b = np.asarray(self.bmean[-nb:])
         # medians of block means: a few spiked blocks (a bad batch) do not move them
-        return {"a": float(np.median(a)), "b": float(np.median(b)), "a_step": self.bfirst[-2 * nb],
-                "b_step": self.bfirst[-nb], "b_min": float(b.min()), "b_max": float(b.max()),
-                "b_p10": float(np.percentile(b, 10)), "b_p90": float(np.percentile(b, 90)),
-                "n_points": nb * self.block, "blocks": nb}
+        return Windows(float(np.median(a)), float(np.median(b)), self.bfirst[-2 * nb], self.bfirst[-nb],
+                       float(b.min()), float(b.max()), float(np.percentile(b, 10)), float(np.percentile(b, 90)),
+                       nb * self.block, nb)
 
     def window_medians(self, points: int, k: int) -> Optional[List[float]]:
         """Medians of block means over the last ``k`` adjacent windows of

@@ -10,91 +10,38 @@ cross-run evidence from :mod:`.compare`, into findings.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from .assess import Assessment
+from .compare import CrossEvidence
 from .findings import Finding, make_finding
 from .settings import Settings
 
-__all__ = ["assess", "gradient_evidence", "nonfinite_findings", "divergence_finding", "train_findings"]
+__all__ = ["Symptom", "gradient_evidence", "nonfinite_findings",
+           "divergence_finding", "train_findings"]
 
 
-def _f(x: Optional[float]) -> str:
-    if x is None:
-        return "?"
-    return f"{x:.4g}"
+@dataclass(frozen=True)
+class Symptom:
+    """A symptom of optimization trouble read from the gradient signals (or
+    the loss's own shape): its name, the sentence that says it, and the
+    numbers behind it (they go into the finding's evidence)."""
+
+    symptom: str
+    text: str
+    numbers: Dict[str, Any] = field(default_factory=dict)
 
 
-def assess(st, s: Settings, prev: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Where the run's training loss stands. Keys: ``level``, ``initial``,
-    ``best``/``best_step``, ``trivial`` and ``ratio`` (level / trivial),
-    ``window`` (the two-window comparison or None), ``stalled`` (None while
-    too short), ``no_progress`` (stalled and not below its start, or back far
-    above its best), ``never_left``, ``large`` ("yes", "no", None) and
-    ``why``. ``prev``, the previous assessment, gives the verdicts
-    hysteresis: a stall ends on clear progress only (twice the bar that
-    started it), a large loss stays large down to 0.65 of the trivial loss,
-    and "no progress" ends when the loss is back under 0.8 of its start."""
-    prev = prev or {}
-    t = st.train
-    a: Dict[str, Any] = {"level": t.level(), "initial": t.initial, "points": t.n_finite,
-                         "trivial": st.task.trivial, "last_step": t.last_step}
-    best = t.best()
-    a["best"], a["best_step"] = (best if best else (None, None))
-    w = max(s.patience, int(s.window_frac * t.n_finite))
-    tw = t.two_windows(w)
-    a["window"] = tw
-    a["stalled"] = None
-    a["never_left"] = False
-    a["no_progress"] = False
-    if tw is not None:
-        noise = t.noise or 0.0
-        se = noise * math.sqrt(2.0 / tw["n_points"])
-        progress = tw["a"] - tw["b"]
-        need = max(s.z * se, s.min_progress * abs(tw["b"]))
-        if prev.get("stalled"):
-            need *= 2.0
-        a["progress"], a["progress_needed"] = progress, need
-        a["stalled"] = bool(progress < need)
-        # confirmed: no progress over the window before either (three windows, from the data alone)
-        three = t.window_medians(tw["n_points"], 3)
-        a["stall_confirmed"] = bool(a["stalled"] and three is not None and three[0] - three[1] < need)
-        init = t.initial
-        if init is not None:
-            a["never_left"] = bool(a["stalled"] and tw["b"] >= init - s.left_initial * abs(init))
-        back_up = a["best"] is not None and a["best"] > 0 and tw["b"] >= 2.0 * a["best"] and tw["b_min"] > a["best"] * 1.5
-        a["no_progress"] = bool(a["never_left"] or (init is not None and tw["b"] >= init) or back_up)
-        if prev.get("no_progress") and not a["no_progress"] and init is not None:
-            a["no_progress"] = bool(tw["b"] >= 0.8 * init or back_up)
-        a["level"] = tw["b"]
-    level = a["level"]
-    triv = st.task.trivial
-    a["ratio"] = (level / triv) if (level is not None and triv) else None
-    large, why = None, "no reference yet"
-    if tw is None:
-        why = f"only {t.n_finite} training points so far: too early to judge"
-    elif a["ratio"] is not None:
-        if a["ratio"] >= s.large_vs_trivial or (prev.get("large") == "yes" and a["ratio"] >= s.large_vs_trivial - 0.1):
-            large, why = "yes", (f"{_f(level)} is {a['ratio']:.0%} of the trivial loss {_f(triv)} "
-                                 f"({st.task.why})")
-        elif a["ratio"] <= s.small_vs_trivial:
-            large, why = "no", f"{_f(level)} is {a['ratio']:.0%} of the trivial loss {_f(triv)}"
-        else:
-            why = f"{_f(level)} is {a['ratio']:.0%} of the trivial loss {_f(triv)}: neither clearly large nor small"
-    if large != "no" and a["never_left"]:
-        large = "yes"
-        why = (f"it never left its initial value: {_f(tw['b'])} over steps {tw['b_step']}-{t.last_step} "
-               f"against {_f(t.initial)} at the start")
-    a["large"], a["why"] = large, why
-    return a
 
 
-def gradient_evidence(st, a: Dict[str, Any], s: Settings) -> List[Dict[str, Any]]:
-    """Symptoms in the gradient signals, strongest first: each a dict with
-    ``symptom``, ``text`` and numbers."""
+def gradient_evidence(st, a: Assessment, s: Settings) -> List[Symptom]:
+    """Symptoms in the gradient signals (and the loss's swings), strongest
+    first."""
     g = st.grads
-    out: List[Dict[str, Any]] = []
+    out: List[Symptom] = []
     layers = g.weight_layers()
     if not layers:
         return out
@@ -104,23 +51,25 @@ def gradient_evidence(st, a: Dict[str, Any], s: Settings) -> List[Dict[str, Any]
     if dead:
         l, v = max(dead, key=lambda x: x[1])
         if v >= s.dead_fraction:
-            out.append({"symptom": "dead_units", "layer": l, "dead_fraction": v,
-                        "text": f"{v:.0%} of the units of {l} have an exactly zero gradient (dead units)"})
+            out.append(Symptom("dead_units", f"{v:.0%} of the units of {l} have an exactly zero gradient (dead units)",
+                               {"layer": l, "dead_fraction": v}))
     if len(layers) >= 2:
         first, last = g.mean(layers[0], "grad"), g.mean(layers[-1], "grad")
         if first is not None and last is not None and last > 0 and g.count(layers[0], "grad") >= 2:
             ratio = first / last
             if ratio < s.vanishing_ratio:
-                out.append({"symptom": "vanishing_gradients", "first_layer": layers[0], "last_layer": layers[-1],
-                            "first_grad": first, "last_grad": last, "ratio": ratio,
-                            "text": f"the first layer's gradient norm ({layers[0]}: {first:.3g}) is {ratio:.2g} of "
-                                    f"the last layer's ({layers[-1]}: {last:.3g}): vanishing gradients"})
+                out.append(Symptom("vanishing_gradients",
+                                   f"the first layer's gradient norm ({layers[0]}: {first:.3g}) is {ratio:.2g} of "
+                                   f"the last layer's ({layers[-1]}: {last:.3g}): vanishing gradients",
+                                   {"first_layer": layers[0], "last_layer": layers[-1], "first_grad": first,
+                                    "last_grad": last, "ratio": ratio}))
     if g.norm_head and g.norm_recent:
         head = float(np.median(g.norm_head))
         rec = [v for _, v in g.norm_recent[-3:]]
         if head > 0 and len(rec) >= 3 and all((not math.isfinite(v)) or v > s.exploding_ratio * head for v in rec):
-            out.append({"symptom": "exploding_gradients", "start_norm": head, "recent_norm": rec[-1],
-                        "text": f"the gradient norm grew from {head:.3g} to {rec[-1]:.3g}: exploding gradients"})
+            out.append(Symptom("exploding_gradients",
+                               f"the gradient norm grew from {head:.3g} to {rec[-1]:.3g}: exploding gradients",
+                               {"start_norm": head, "recent_norm": rec[-1]}))
     rates = []
     for l in layers:
         pts = [(st_, v) for st_, v in g.recent.get((l, "weight"), []) if math.isfinite(v)]
@@ -139,17 +88,17 @@ def gradient_evidence(st, a: Dict[str, Any], s: Settings) -> List[Dict[str, Any]
         rate = float(np.median(rates))
         if rate < s.tiny_update and (upd is None or upd < s.tiny_update * 10):
             extra = f"; learning rate {lr:.3g}, lr x grad / weight = {upd:.2g}" if upd is not None else ""
-            out.append({"symptom": "lr_too_small", "weight_change_per_step": rate, "lr": lr, "update_ratio": upd,
-                        "text": f"the weights change by {rate:.2g} of their norm per step{extra}: updates far too "
-                                f"small for the loss"})
-    tw = a.get("window")
-    was = any(g.get("symptom") == "oscillation" for g in (st.gradient or []))
+            out.append(Symptom("lr_too_small", f"the weights change by {rate:.2g} of their norm per step{extra}: "
+                                               f"updates far too small for the loss",
+                               {"weight_change_per_step": rate, "lr": lr, "update_ratio": upd}))
+    tw = a.window
+    was = any(g.symptom == "oscillation" for g in (st.gradient or []))
     swing = s.swing_ratio if not was else s.swing_ratio * 2 / 3
-    if tw is not None and tw["b_p10"] > 0 and tw["b_p90"] / tw["b_p10"] >= swing and a.get("no_progress"):
-        out.append({"symptom": "oscillation", "low": tw["b_p10"], "high": tw["b_p90"],
-                    "text": f"over steps {tw['b_step']}-{st.train.last_step} the loss swings between "
-                            f"{tw['b_p10']:.3g} and {tw['b_p90']:.3g} (10th and 90th percentiles of its "
-                            f"block means) without getting lower than at the start"})
+    if tw is not None and tw.now_p10 > 0 and tw.now_p90 / tw.now_p10 >= swing and a.no_progress:
+        out.append(Symptom("oscillation", f"over steps {tw.now_step}-{st.train.last_step} the loss swings between "
+                                          f"{tw.now_p10:.3g} and {tw.now_p90:.3g} (10th and 90th percentiles of its "
+                                          f"block means) without getting lower than at the start",
+                           {"low": tw.now_p10, "high": tw.now_p90}))
     return out
 
 
@@ -170,11 +119,11 @@ def nonfinite_findings(st) -> List[Finding]:
     return out
 
 
-def divergence_finding(st, a: Dict[str, Any], s: Settings) -> Optional[Finding]:
+def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
     t = st.train
     if len(t.bmean) < 3 or t.initial is None:
         return None
-    best = a.get("best")
+    best = a.best
     ref = max(abs(t.initial), abs(best) if best is not None else 0.0)
     if ref <= 0:
         return None
@@ -195,57 +144,56 @@ def divergence_finding(st, a: Dict[str, Any], s: Settings) -> Optional[Finding]:
         seen_at_step=t.last_step)
 
 
-def train_findings(st, a: Dict[str, Any], grads: List[Dict[str, Any]], cross: Dict[str, Any],
-                   s: Settings) -> List[Finding]:
+def train_findings(st, a: Assessment, grads: List[Symptom], cross: CrossEvidence, s: Settings) -> List[Finding]:
     """The step-1 verdict: a finding when the training loss is large (by the
     trivial loss, by its own start, or next to a less flexible run) and the
     run has stopped making progress."""
     run = st.run
-    lower_simpler = cross.get("lower_simpler")  # (other run, its level): less flexible, lower
-    lower_bigger = cross.get("lower_bigger")  # more flexible, clearly lower
-    halted = bool(a.get("stalled") or a.get("no_progress"))
+    lower_simpler = cross.lower_simpler  # less flexible, lower
+    lower_bigger = cross.lower_bigger  # more flexible, clearly lower
+    halted = bool(a.stalled or a.no_progress)
     if not halted:
         return []
-    tw = a["window"]
+    tw = a.window
     last = st.train.last_step
-    level = a["level"]
-    ev: Dict[str, Any] = {"level": level, "initial": a["initial"], "best": a["best"], "best_step": a["best_step"],
-                          "trivial": a["trivial"], "ratio_to_trivial": a["ratio"],
-                          "window_steps": [tw["b_step"], last] if tw else None,
-                          "progress": a.get("progress"), "progress_needed": a.get("progress_needed"),
+    level = a.level
+    ev: Dict[str, Any] = {"level": level, "initial": a.initial, "best": a.best, "best_step": a.best_step,
+                          "trivial": a.trivial, "ratio_to_trivial": a.ratio,
+                          "window_steps": [tw.now_step, last] if tw else None,
+                          "progress": a.progress, "progress_needed": a.progress_needed,
                           "noise": st.train.noise}
-    start = tw["a_step"] if tw else st.train.first_step
-    why_large = a["why"] if a["large"] == "yes" else None
+    start = tw.before_step if tw else st.train.first_step
+    why_large = a.why if a.large == "yes" else None
     depth = st.depth()
     sym = grads[0] if grads else None
     if sym is not None:
-        ev.update({k: v for k, v in sym.items() if k not in ("symptom", "text")})
+        ev.update(sym.numbers)
     if lower_simpler is not None:
-        other, olevel = lower_simpler
+        other, olevel = lower_simpler.run, lower_simpler.level
         ev.update({"compared_with": other.name, "other_level": olevel})
         text = (f"{run.name} (more flexible) ends its training loss at {level:.4g}, higher than {other.name} "
                 f"(less flexible) at {olevel:.4g}: a more flexible model must reach at least the smaller one's "
                 f"training loss, so this is optimization, not model bias or overfitting")
         if sym is not None:
-            text += f"; {sym['text']}"
+            text += f"; {sym.text}"
         conf = 0.85 if sym is not None else 0.75
-        return [make_finding("optimization", sym["symptom"] if sym else "flexibility_inversion", [run, other], start,
+        return [make_finding("optimization", sym.symptom if sym else "flexibility_inversion", [run, other], start,
                              "warning", conf, ev, text, seen_at_step=last)]
     if why_large is None and lower_bigger is None:
         return []
     if sym is not None and why_large is not None:
-        text = f"the training loss is large ({why_large}) and stopped improving; {sym['text']}"
-        return [make_finding("optimization", sym["symptom"], [run], start, "warning", 0.8, ev, text,
+        text = f"the training loss is large ({why_large}) and stopped improving; {sym.text}"
+        return [make_finding("optimization", sym.symptom, [run], start, "warning", 0.8, ev, text,
                              seen_at_step=last)]
     if lower_bigger is not None:
-        other, olevel = lower_bigger
+        other, olevel = lower_bigger.run, lower_bigger.level
         ev.update({"compared_with": other.name, "other_level": olevel})
         text = (f"the training loss plateaus at {level:.4g} while the more flexible {other.name} reaches "
                 f"{olevel:.4g} on the same data: more flexibility lowers it, so this is model bias")
         return [make_finding("model_bias", "plateau", [run, other], start, "warning", 0.85, ev, text,
                              seen_at_step=last)]
     # one run, large loss, no gradient symptom: which cause is likelier, and which run would tell
-    confirmed = bool(a.get("stall_confirmed"))
+    confirmed = a.stall_confirmed
     if depth is not None and depth <= 1:
         text = (f"the training loss is large ({why_large}) and stopped improving in a linear model, which rarely "
                 f"has optimization trouble: the model is not flexible enough")
@@ -253,7 +201,7 @@ def train_findings(st, a: Dict[str, Any], grads: List[Dict[str, Any]], cross: Di
                              also_possible=["optimization"], seen_at_step=last)]
     if not confirmed:
         return []  # the weaker single-run verdicts wait until the stall has lasted a second window
-    if a.get("never_left"):
+    if a.never_left:
         text = (f"the training loss is large ({why_large}) and has not moved: the optimizer is not making "
                 f"progress. A smaller, easy-to-optimise baseline (linear or shallow) on the same data would "
                 f"confirm: if it gets lower, this is optimization")
