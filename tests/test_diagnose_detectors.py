@@ -446,3 +446,82 @@ def test_a_mistyped_field_of_the_typed_records_fails():
         st.memo.pair  # noqa: B018
     with pytest.raises(AttributeError):
         st.memo.pair = []
+
+
+# ---------------------------------------------------------------- unknown is not healthy; texts
+
+
+def test_unknown_is_not_healthy_and_says_what_would_decide():
+    """No task and no held-out loss: the method's questions cannot be
+    answered, so the verdict is unknown with what would decide it, in the
+    path, the text report and the JSON."""
+    from tui_monitor.diagnose.report import report_dict, report_text
+
+    eng = diagnose(run_records("free", decaying(600, 2.0, 0.9, noise=0.05)))
+    (p,) = eng.decision_paths()
+    assert p.verdict == "unknown"
+    assert p.decisions[0].answer == "unknown" and "declare the task" in p.decisions[0].needs
+    assert "declare the task" in p.needs and "val split" in p.needs
+    assert "(to decide: declare the task" in report_text(eng)
+    [run] = report_dict(eng)["runs"]
+    assert run["verdict"] == "unknown" and "val split" in run["needs"]
+    # a declared task and a small loss answer step 1, but without held-out data step 2 stays open
+    eng = diagnose(run_records("no-val", decaying(600, 2.3, 0.2, noise=0.05), config=CLS))
+    (p,) = eng.decision_paths()
+    assert [d.answer for d in p.decisions] == ["no", "unknown"] and p.verdict == "unknown"
+    assert p.needs == "a held-out loss (log a val split)"
+    # too few evaluations: how many more
+    eng = diagnose(run_records("few", decaying(600, 2.3, 0.2), val=[2.3, 1.0], eval_every=300, config=CLS))
+    (p,) = eng.decision_paths()
+    assert p.verdict == "unknown" and p.needs == "2 more evaluations (4 in all)"
+
+
+def test_a_short_run_says_how_many_points_it_needs():
+    eng = diagnose(run_records("short", decaying(40, 2.3, 1.0), config=CLS))
+    (p,) = eng.decision_paths()
+    assert p.verdict == "unknown" and "too early" in p.decisions[0].why
+    assert p.needs.startswith("160 more training points (200 in all)")
+
+
+def test_overfitting_text_names_smoothed_numbers_and_no_rise_over_the_last_0():
+    """A validation loss that jumped and stays up: GL is large while the
+    running median no longer rises; the text says what it measured."""
+    val = np.concatenate([np.linspace(1.0, 0.5, 12), np.full(8, 0.75)])
+    eng = diagnose(run_records("jump", decaying(200, 1.0, 0.05), val, eval_every=10))
+    [f] = [f for f in eng.findings if f.kind == "overfitting"]
+    assert f.evidence["UP"] == 0 and "over the last 0" not in f.explanation
+    assert "running median of 3 evaluations" in f.explanation and f"{f.evidence['best_smoothed']:.4g}" in f.explanation
+    assert f"Keep the checkpoint of step {f.evidence['best_step']}" in f.explanation
+
+
+def test_a_run_that_never_improved_is_not_told_to_keep_step_0():
+    val = np.linspace(1.0, 2.0, 20)
+    eng = diagnose(run_records("worse", decaying(200, 1.0, 0.05), val, eval_every=10))
+    [f] = [f for f in eng.findings if f.kind == "overfitting"]
+    assert "checkpoint of step 0" not in f.explanation
+    assert "never improved on its first evaluation" in f.explanation
+
+
+def test_the_headline_names_the_run_it_is_about():
+    from tui_monitor.diagnose.report import report_text
+
+    data = {**CLS, "data": "d1"}
+    shallow = run_records("shallow", decaying(400, LN10, 0.3, tau=40), config=data,
+                          model={"depth": 3, "params": 10_000}, run_id="a")
+    deep = run_records("deep", decaying(400, LN10, 1.2, tau=40), config=data,
+                       model={"depth": 20, "params": 50_000}, run_id="b")
+    eng = diagnose(shallow, deep)
+    [f] = eng.findings
+    assert f.headline() == "optimization/flexibility_inversion  deep (compared with shallow)"
+    assert "WARNING  optimization/flexibility_inversion  deep (compared with shallow) from step" in report_text(eng)
+
+
+def test_the_path_cites_the_training_loss_near_the_last_evaluation():
+    train = decaying(600, 2.3, 0.2)
+    val = decaying(30, 2.3, 0.3, tau=8)
+    eng = diagnose(run_records("ok", train, val, eval_every=20, config=CLS))
+    (p,) = eng.decision_paths()
+    assert p.verdict == "healthy"
+    near = float(np.mean(train[580 - 16 + 1:581]))  # the 16 steps up to the last evaluation (step 580)
+    assert f"{val[-1] / near:.2g}x the training loss near that step ({near:.4g})" in p.decisions[-1].why
+

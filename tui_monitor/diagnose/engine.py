@@ -25,6 +25,7 @@ from .path import DecisionPath, decision_path
 from .ranks import RankDetector
 from .reference import Task, data_key, flexibility, task_of
 from .settings import Settings
+from .signals import pick_score
 from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
 from .training import Symptom, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
 
@@ -46,6 +47,10 @@ class RunState:
         self.val: Optional[EvalTrack] = None
         self.test: Optional[EvalTrack] = None
         self.grads = GradTrack()
+        #: the accuracy (train, else val) when logged, and the learning rate, as block tracks
+        self.score_name: Optional[Tuple[str, str]] = None
+        self.score = LossTrack()
+        self.lr = LossTrack()
         self.assessment: Optional[Assessment] = None
         self.gradient: List[Symptom] = []
         self.findings: Dict[str, Finding] = {}
@@ -54,6 +59,9 @@ class RunState:
         self.group: Optional[str] = None  # the data it was last compared on
 
     # helpers for the detectors
+    def has_heldout(self) -> bool:
+        return (self.val is not None and len(self.val) > 0) or (self.test is not None and len(self.test) > 0)
+
     def loss_name(self, split: str) -> Optional[str]:
         return self.loss_names.get(split)
 
@@ -62,12 +70,8 @@ class RunState:
         return self.run.get(name, "train") if name else None
 
     def lr_value(self) -> Optional[float]:
-        name = pick_lr(self.run)
-        if not name:
-            return None
-        s = self.run.get(name, "train")
-        last = s.last_finite() if s is not None else None
-        return last[1] if last else None
+        """The last logged learning rate."""
+        return self.lr.level() if self.lr.n_finite else None
 
     def depth(self) -> Optional[int]:
         d = (self.run.model or {}).get("depth")
@@ -107,6 +111,21 @@ class RunState:
                     track = EvalTrack()
                     setattr(self, split, track)
                 changed |= bool(track.feed(series))
+        if self.score_name is None:
+            for split in ("train", "val"):
+                name = pick_score(run, split)
+                if name is not None:
+                    self.score_name = (name, split)
+                    break
+        if self.score_name is not None:
+            series = run.get(*self.score_name)
+            if series is not None:
+                changed |= self.score.feed(series)
+        lr = pick_lr(run)
+        if lr is not None:
+            series = run.get(lr, "train")
+            if series is not None:
+                changed |= self.lr.feed(series)
         changed |= self.grads.feed(run)
         return changed
 
@@ -148,6 +167,10 @@ class Diagnoser:
         self.clock = clock or getattr(store, "clock", None) or _time.time
         self.ranks = RankDetector(self.settings, self.clock)
         self._job_findings: Dict[str, Finding] = {}
+        #: runs in view with a held-out loss, and that count rounded up to a power of two: the held-out
+        #: rules ask more of a rise among many runs (a sweep), and are redone when the rounded count moves
+        self._heldout_keys: set = set()
+        self.population = 1
 
     # -- reading -----------------------------------------------------------
 
@@ -165,10 +188,10 @@ class Diagnoser:
         st = self.states.get(tuple(run_key))
         if st is None:
             return None
-        return decision_path(st, self._findings.values())
+        return decision_path(st, self._findings.values(), self.settings)
 
     def decision_paths(self) -> List[DecisionPath]:
-        return [decision_path(st, self._findings.values()) for st in self.states.values()]
+        return [decision_path(st, self._findings.values(), self.settings) for st in self.states.values()]
 
     def cv_summaries(self) -> List[CVSummary]:
         return list(self._cv)
@@ -194,6 +217,7 @@ class Diagnoser:
         dirty_groups = set()
         for key, st in stale:
             del self.states[key]
+            self._heldout_keys.discard(key)
             self._merge(st.findings, {}, changes)
             st.findings = {}
             for g, ev in self._group_cross.items():
@@ -218,6 +242,8 @@ class Diagnoser:
             st.last_inputs, st.group = inputs, group
             st.assessment = assess(st, s, st.assessment)
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.window is not None else []
+            if st.has_heldout():
+                self._heldout_keys.add(run.key)
             touched.append(st)
         self._update_jobs(changes)  # time-based: every update, even when no run moved
         if not touched and not dirty_groups:
@@ -227,6 +253,13 @@ class Diagnoser:
         by_group = groups(all_states)
         dirty_groups.update(data_key(st.run) for st in touched)
         redo = {st.run.key: st for st in touched}
+        population = 1 << max(0, len(self._heldout_keys) - 1).bit_length()
+        if population != self.population:
+            self.population = population
+            for key in self._heldout_keys:
+                st = self.states.get(key)
+                if st is not None:
+                    redo[key] = st
         for g in dirty_groups:
             members = by_group.get(g, [])
             if not members:
@@ -295,10 +328,10 @@ class Diagnoser:
                 out.extend(train_findings(st, a, st.gradient, cross, s))
         if not nf:
             prior = next((f for f in st.findings.values() if f.kind == "overfitting"), None)
-            of = overfitting_finding(st, s, prior)
+            of = overfitting_finding(st, s, prior, self.population)
             if of is not None:
                 out.append(of)
-            mm = mismatch_finding(st, s, of)
+            mm = mismatch_finding(st, s, of, self.population)
             if mm is not None:
                 out.append(mm)
         return out

@@ -18,8 +18,8 @@ KINDS = ("model_bias", "optimization", "overfitting", "mismatch", "divergence", 
 #: Finer symptoms a finding may carry.
 SYMPTOMS = (
     "non_finite", "exploding_loss", "vanishing_gradients", "exploding_gradients", "dead_units", "lr_too_small",
-    "oscillation", "stalled", "flexibility_inversion", "plateau", "validation_turned", "test_shift",
-    "persistent_gap", "straggler", "hung_rank", "job_hung", "rank_divergence", "rank_crashed",
+    "oscillation", "stalled", "crawl", "collapsed", "at_chance", "score_flat", "flexibility_inversion", "plateau",
+    "validation_turned", "test_shift", "test_rises", "persistent_gap", "straggler", "hung_rank", "job_hung", "rank_divergence", "rank_crashed",
 )
 
 #: In increasing order of urgency.
@@ -59,6 +59,16 @@ ADVICE = {
     ("optimization", "oscillation"): "The loss swings without progress: lower the learning rate (or its peak in "
                                      "the schedule), add warm-up or gradient clipping.",
     ("optimization", "exploding_gradients"): "Clip gradients, lower the learning rate, add normalisation.",
+    ("optimization", "crawl"): "Raise the learning rate (try x10 steps, or a learning-rate range test) or use an "
+                               "adaptive optimizer; if the rate is right, train much longer.",
+    ("optimization", "collapsed"): "The output no longer depends on the input: look for dead units (ReLU biases, "
+                                   "too large a learning rate early on), a saturated output layer, a learning "
+                                   "rate of zero or frozen weights; restart from a checkpoint before the collapse.",
+    ("optimization", "at_chance"): "The model predicts no better than a guess: check the labels match the inputs "
+                                   "(shuffling, a join), then the learning rate (too large or zero) and the "
+                                   "initialisation.",
+    ("optimization", "score_flat"): "The model predicts the same class whatever the input: look for dead units, "
+                                    "a learning rate far too large or zero, and class imbalance.",
     "distributed": "Fix the job before judging its loss: find the rank named first and look at its host, its "
                    "data and its log.",
     ("distributed", "straggler"): "Look at that rank's host: data loading (more workers, local copy of the data), "
@@ -133,6 +143,26 @@ class Finding:
     def run(self) -> Tuple[str, int]:
         """The run the finding is about."""
         return self.runs[0]
+
+    @property
+    def about(self) -> str:
+        """The name of the run the finding is about."""
+        return self.run_names[0] if self.run_names else (self.runs[0][0] if self.runs else "?")
+
+    @property
+    def compared_with(self) -> List[str]:
+        """The names of the runs it was compared with (cited, not accused)."""
+        return list(self.run_names[1:])
+
+    def headline(self, clean=str) -> str:
+        """``kind/symptom  RUN`` (``RUN (compared with A, B)`` when other
+        runs are cited): the run it is about, never the comparison runs as
+        if they were bad too. ``clean`` escapes names for a terminal."""
+        sym = f"/{self.symptom}" if self.symptom else ""
+        who = clean(self.about)
+        if self.compared_with:
+            who += f" (compared with {', '.join(clean(n) for n in self.compared_with)})"
+        return f"{self.kind}{sym}  {who}"
 
     def same_as(self, other: "Finding") -> bool:
         """True when nothing a reader would see changed (evidence included)."""

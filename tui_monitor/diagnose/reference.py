@@ -24,14 +24,19 @@ _TASK_KEYS = ("task", "objective", "problem")
 
 class Task:
     """The declared task and its trivial loss (the loss of the best constant
-    prediction), or ``trivial is None`` when it is not known."""
+    prediction), or ``trivial is None`` when it is not known; ``classes``
+    is C for a C-class classification when known (chance accuracy is 1/C);
+    ``declared`` is False when inferred from the run's start."""
 
-    __slots__ = ("kind", "trivial", "why")
+    __slots__ = ("kind", "trivial", "why", "classes", "declared")
 
-    def __init__(self, kind: Optional[str], trivial: Optional[float], why: str) -> None:
+    def __init__(self, kind: Optional[str], trivial: Optional[float], why: str, classes: Optional[int] = None,
+                 declared: bool = True) -> None:
         self.kind = kind
         self.trivial = trivial
         self.why = why
+        self.classes = classes
+        self.declared = declared
 
     def __repr__(self) -> str:
         return f"Task({self.kind!r}, trivial={self.trivial!r})"
@@ -74,7 +79,7 @@ def task_of(run, override: Optional[Dict[str, Any]] = None) -> Task:
         if classes is not None and classes >= 2 and float(classes).is_integer():
             return Task("classification", math.log(classes),
                         f"ln {int(classes)} = {math.log(classes):.4g}, the cross-entropy of a uniform guess over "
-                        f"{int(classes)} classes")
+                        f"{int(classes)} classes", classes=int(classes))
         return Task("classification", None, "classification without num_classes: no trivial loss")
     if kind in ("regression", "mse", "l2"):
         var = _num(_lookup(cfg, _VAR_KEYS))
@@ -93,13 +98,33 @@ def task_of(run, override: Optional[Dict[str, Any]] = None) -> Task:
 #: tell them apart (2..10), plus the common 100 and 1000.
 INFER_CLASSES = tuple(range(2, 11)) + (100, 1000)
 INFER_TOLERANCE = 0.002
+#: with a starting accuracy at chance (at most 2/C) as well, the tolerance on ln C widens to this:
+#: two independent signs of a freshly initialised C-class classifier
+INFER_TOLERANCE_WITH_ACCURACY = 0.02
+
+
+def first_accuracy(run) -> Optional[float]:
+    """The first value of the run's accuracy (train, else val), if logged."""
+    from .signals import pick_score
+
+    for split in ("train", "val"):
+        name = pick_score(run, split)
+        if name is None:
+            continue
+        series = run.get(name, split)
+        if series is not None and len(series):
+            v = float(series.values[0])
+            if math.isfinite(v):
+                return v / 100.0 if v > 1.0 else v
+    return None
 
 
 def infer_task(run) -> Optional[Task]:
     """Classification with C classes, inferred when no task is declared and
-    the median of the first three training losses is within 0.2% of ln C: a
-    freshly initialised classifier starts at the uniform guess. Anything less
-    exact is left undeclared: a wrong trivial loss would cry wolf."""
+    the median of the first three training losses is within 0.2% of ln C
+    (or within 2% with the first accuracy at most 2/C): a freshly
+    initialised classifier starts at the uniform guess. Anything less exact
+    is left undeclared: a wrong trivial loss would cry wolf."""
     series = (getattr(run, "series", None) or {}).get(("train", "loss"))
     if series is None or len(series) < 3:
         return None
@@ -107,13 +132,25 @@ def infer_task(run) -> Optional[Task]:
     v = first[1]
     if not math.isfinite(v) or v <= 0:
         return None
+    acc = None
     for c in INFER_CLASSES:
         ln = math.log(c)
-        if abs(v - ln) <= INFER_TOLERANCE * ln:
-            return Task("classification", ln,
-                        f"ln {c} = {ln:.4g}: inferred, since the first training losses ({v:.4g}) sit at the "
-                        f"cross-entropy of a uniform guess over {c} classes (declare task and num_classes "
-                        f"in the config to be sure)")
+        off = abs(v - ln) / ln
+        if off > INFER_TOLERANCE_WITH_ACCURACY:
+            continue
+        if off > INFER_TOLERANCE:
+            if acc is None:
+                acc = first_accuracy(run)
+                acc = -1.0 if acc is None else acc
+            if not 0.0 <= acc <= 2.0 / c:
+                continue
+            also = f" and the first accuracy ({acc:.3g}) at chance"
+        else:
+            also = ""
+        return Task("classification", ln,
+                    f"ln {c} = {ln:.4g}: inferred, since the first training losses ({v:.4g}) sit at the "
+                    f"cross-entropy of a uniform guess over {c} classes{also} (declare task and num_classes "
+                    f"in the config to be sure)", classes=c, declared=False)
     return None
 
 

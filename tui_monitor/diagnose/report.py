@@ -22,7 +22,7 @@ def report_dict(engine) -> Dict[str, Any]:
         p = engine.decision_path(key)
         r = st.run
         runs.append({"run_id": r.run_id, "rank": r.rank, "name": r.name, "status": r.status,
-                     "last_step": st.train.last_step, "verdict": p.verdict,
+                     "last_step": st.train.last_step, "verdict": p.verdict, "needs": p.needs,
                      "decisions": p.to_dict()["decisions"]})
     worst = engine.worst()
     counts = {s: sum(1 for f in engine.findings if f.severity == s) for s in ("info", "warning", "critical")}
@@ -38,10 +38,8 @@ def report_text(engine, clean: Callable[[Any], str] = str) -> str:
         lines.append("No findings: nothing at warning level or above in %d run%s." %
                      (len(engine.states), "" if len(engine.states) == 1 else "s"))
     for f in fs:
-        who = ", ".join(clean(n) for n in f.run_names)
-        sym = f"/{f.symptom}" if f.symptom else ""
         at = f" from step {f.step}" if f.step is not None else ""
-        lines.append(f"{f.severity.upper():8} {f.kind}{sym}  {who}{at}  (confidence {f.confidence:.2f})")
+        lines.append(f"{f.severity.upper():8} {f.headline(clean)}{at}  (confidence {f.confidence:.2f})")
         lines.append(f"  evidence: {clean(f.explanation)}")
         lines.append(f"  advice:   {f.advice}")
         lines.append(f"  method:   {f.guidance_step}")

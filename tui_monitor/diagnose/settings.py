@@ -10,8 +10,14 @@ __all__ = ["Settings"]
 @dataclass(frozen=True)
 class Settings:
     # -- step 1: is the training loss large? --------------------------------------------------
-    #: the loss is compared over two adjacent windows of this many logged points at least ...
+    #: the loss is compared over two adjacent windows of this many logged points at least, for a
+    #: loss logged every step ...
     patience: int = 100
+    #: ... or this many evaluations' (or epochs') worth of points when the run says how many points
+    #: an evaluation or an epoch spans (per-epoch logs: this many epochs) ...
+    window_evals: int = 3
+    #: ... and never fewer than this many points
+    min_window: int = 3
     #: ... or this fraction of the points logged so far, whichever is larger
     window_frac: float = 0.25
     #: "no progress": the newer window is not lower than the older by z standard errors of the
@@ -23,8 +29,29 @@ class Settings:
     large_vs_trivial: float = 0.75
     #: small: at most this fraction of the trivial loss
     small_vs_trivial: float = 0.3
+    #: without a trivial loss: small when at most this fraction of where it started (an order of
+    #: magnitude down)
+    small_vs_start: float = 0.1
     #: "never left its initial value": within this fraction of where it started
     left_initial: float = 0.1
+    #: a crawl: steady progress (the drops of the run's quarters within this factor of each other:
+    #: no fast phase) ...
+    crawl_steadiness: float = 3.0
+    #: ... while still above this fraction of where it started (or large against the trivial loss)
+    crawl_above_start: float = 0.7
+    #: collapsed: the loss identical to this relative precision ...
+    collapse_rtol: float = 1e-6
+    #: ... over at least this many points and this many steps (per-epoch logs: the points alone)
+    collapse_points: int = 50
+    collapse_steps: int = 1000
+    #: a score (accuracy) at chance: within this fraction of 1/C of it, over the recent window
+    chance_tol: float = 0.2
+    #: a score that never moves: its recent window within this absolute spread of its first value
+    score_still: float = 0.005
+    #: the learning rate has decayed (schedule's end) at this fraction of its peak
+    lr_decayed: float = 0.1
+    #: the learning rate is warming up while it grew by this factor over the recent window
+    lr_rising: float = 1.1
     #: across runs: a level counts as higher than another when above it by this factor ...
     cross_ratio: float = 1.15
     #: ... and by this fraction of the common scale (trivial loss, else the initial loss)
@@ -45,6 +72,9 @@ class Settings:
     diverge_rising: float = 100.0
     #: ... or one block mean above this multiple
     diverge_jump: float = 1e4
+    #: ... or the last 3 block means all above this multiple of the absolute reference (the trivial
+    #: loss, else the first points or a step-0 evaluation), rising or not
+    diverge_level: float = 100.0
     # -- step 2: held-out ------------------------------------------------------------------------
     #: Prechelt's GL_alpha: the held-out loss this many percent above its best
     gl_alpha: float = 5.0
@@ -58,14 +88,20 @@ class Settings:
     gl_keep: float = 2.0
     #: evaluations needed before any held-out rule speaks
     min_evals: int = 4
+    #: the training loss "near" an evaluation's step: the mean of the last quarter of the interval
+    #: before it, at least this many points (all of a shorter interval) ...
+    near_points: int = 16
     #: mismatch: test loss at least this multiple of the validation loss (median over evaluations)
     mismatch_ratio: float = 1.5
     #: ... and already this multiple in the first third of the evaluations
     mismatch_early: float = 1.3
     #: gap rule (no test split): validation at least this multiple of training from the start ...
     gap_ratio: float = 2.0
-    #: ... and not growing by more than this factor since the first third
+    #: ... and not growing by more than this factor since the first third ...
     gap_growth: float = 1.25
+    #: ... and the ratio not shrinking below this fraction of its early value (a gap that closes is
+    #: not persistent)
+    gap_shrink: float = 0.8
     #: evaluations needed by the gap rule
     gap_min_evals: int = 6
     # -- multi-rank jobs (ranks.py) ----------------------------------------------------------------

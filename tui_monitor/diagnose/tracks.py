@@ -4,10 +4,13 @@ Each track keeps a cursor into its :class:`~tui_monitor.store.Series` and
 only reads the points appended since the last :meth:`feed`, so the cost of
 an update is proportional to what arrived, not to the run's history.
 
-* :class:`LossTrack` (the training loss, often one point a step): a bounded
-  list of block summaries (at most ``MAX_BLOCKS``; when full, neighbours are
-  merged and the block size doubles), the first values, a robust estimate of
-  the minibatch noise, and the non-finite values met.
+* :class:`LossTrack` (the training loss, often one point a step; also used
+  for a score such as accuracy, and the learning rate): a bounded list of
+  block summaries (at most ``MAX_BLOCKS``; blocks start at one point, and
+  when full, neighbours are merged and the block size doubles), the first
+  values, a robust estimate of the minibatch noise, the longest run of
+  identical values at the end (:class:`Streak`), and the non-finite values
+  met.
 * :class:`EvalTrack` (a held-out loss, a point per evaluation): the
   evaluations themselves (few), with the running best.
 * :class:`GradTrack` (``grads`` records): the recent per-layer gradient and
@@ -20,7 +23,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["LossTrack", "EvalTrack", "GradTrack", "Windows", "pick_loss", "pick_lr", "MAX_BLOCKS"]
+__all__ = ["LossTrack", "EvalTrack", "GradTrack", "Windows", "Streak", "pick_loss", "pick_lr", "MAX_BLOCKS"]
 
 MAX_BLOCKS = 128
 _HEAD = 10  # first finite values kept for the initial level
@@ -63,14 +66,23 @@ class Windows(NamedTuple):
     blocks: int  #: blocks in each window
 
 
+class Streak(NamedTuple):
+    """The values at the end of a series that are all identical to the last
+    (within a relative tolerance): a loss or score that no longer moves."""
+
+    value: float
+    first_step: int
+    points: int
+
+
 class LossTrack:
     """Block summaries of a (noisy, per-step) loss series."""
 
     __slots__ = ("cursor", "n_finite", "head", "nonfinite", "first_nonfinite",
                  "block", "bmean", "bmin", "bmax", "bfirst", "blast", "pend_v", "pend_s", "noise",
-                 "last_step", "first_step", "_raw", "_raw_new")
+                 "last_step", "first_step", "_raw", "_raw_new", "rtol", "streak")
 
-    def __init__(self, block: int = 4) -> None:
+    def __init__(self, block: int = 1, rtol: float = 1e-6) -> None:
         self.cursor = 0
         self.n_finite = 0
         self.head: List[float] = []
@@ -89,6 +101,8 @@ class LossTrack:
         self.first_step: Optional[int] = None
         self._raw = np.empty(0)  # the last 64 finite values, for the noise estimate
         self._raw_new = 0
+        self.rtol = rtol
+        self.streak: Optional[Streak] = None
 
     def feed(self, series) -> bool:
         """Read the points appended since the last call; True if any."""
@@ -112,6 +126,7 @@ class LossTrack:
         if not len(vals):
             return True
         self.n_finite += len(vals)
+        self._extend_streak(steps, vals)
         if len(self.head) < _HEAD:
             self.head.extend(vals[: _HEAD - len(self.head)].tolist())
         # minibatch noise: a robust sigma of successive differences (a smooth trend barely
@@ -144,6 +159,19 @@ class LossTrack:
             self.pend_s = np.array(s, dtype=np.int64)
         return True
 
+    def _extend_streak(self, steps: np.ndarray, vals: np.ndarray) -> None:
+        """The run of values identical to the last one, carried across feeds."""
+        last = float(vals[-1])
+        tol = self.rtol * max(abs(last), 1e-300)
+        off = np.flatnonzero(np.abs(vals - last) > tol)
+        if len(off):
+            i = int(off[-1]) + 1
+            self.streak = Streak(last, int(steps[i]), len(vals) - i)
+        elif self.streak is not None and abs(self.streak.value - last) <= tol:
+            self.streak = Streak(self.streak.value, self.streak.first_step, self.streak.points + len(vals))
+        else:
+            self.streak = Streak(last, int(steps[0]), len(vals))
+
     def _merge(self) -> None:
         m = len(self.bmean) // 2 * 2
         mean = np.asarray(self.bmean[:m]).reshape(-1, 2)
@@ -158,10 +186,44 @@ class LossTrack:
 
     # -- levels
 
+    def _head(self, k: int) -> List[float]:
+        head = self.head[:max(1, k)]
+        low = min(head[:3])
+        if low > 0:
+            head = [v for v in head if v <= 10.0 * low]
+        return head
+
+    def start(self, k: int = _HEAD) -> Optional[float]:
+        """The loss the run started at: the median of its first ``k`` finite
+        values (a per-epoch log's first point is already an epoch of
+        training: there ``k`` is 1) but those that already exploded (above
+        10x the lowest of the first three): a start is never taken from
+        values that blew up in the first steps."""
+        if not self.head:
+            return None
+        return float(np.median(self._head(k)))
+
     @property
     def initial(self) -> Optional[float]:
-        """The loss the run started at: the median of its first finite values."""
-        return float(np.median(self.head)) if self.head else None
+        """:meth:`start` over the first ten values."""
+        return self.start()
+
+    def start_se(self, k: int = _HEAD) -> float:
+        """The standard error of :meth:`start` (a median of a few noisy
+        values): 1.25 x a robust sigma of them / sqrt(n)."""
+        if not self.head:
+            return 0.0
+        head = np.asarray(self._head(k))
+        if len(head) < 3:
+            return 0.0
+        mad = float(np.median(np.abs(head - np.median(head))))
+        return 1.25 * 1.4826 * mad / math.sqrt(len(head))
+
+    @property
+    def first(self) -> Optional[float]:
+        """The lowest of the first three finite values: where the run stood
+        before anything could explode."""
+        return float(min(self.head[:3])) if self.head else None
 
     def best(self) -> Optional[Tuple[float, int]]:
         """(level, step): the lowest block mean, a smoothed best."""
@@ -200,6 +262,29 @@ class LossTrack:
             return None
         m = np.asarray(self.bmean[len(self.bmean) - k * nb:]).reshape(k, nb)
         return np.median(m, axis=1).tolist()
+
+    def lowest_window(self, points: int) -> Optional[float]:
+        """The lowest median of block means over consecutive windows of at
+        least ``points`` points (aligned on the last block): where the run
+        got to at its best, robust to a lucky block."""
+        nb = max(1, -(-points // self.block))
+        k = len(self.bmean) // nb
+        if k < 1:
+            return None
+        m = np.asarray(self.bmean[len(self.bmean) - k * nb:]).reshape(k, nb)
+        return float(np.median(m, axis=1).min())
+
+    def quarters(self) -> Optional[List[float]]:
+        """Medians of the block means in the four quarters of the run, oldest
+        first (None with fewer than 8 blocks)."""
+        n = len(self.bmean)
+        if n < 8:
+            return None
+        return [float(np.median(part)) for part in np.array_split(np.asarray(self.bmean), 4)]
+
+    def peak(self) -> Optional[float]:
+        """The highest block mean (for a learning rate: its peak)."""
+        return float(max(self.bmean)) if self.bmean else None
 
     def level(self) -> Optional[float]:
         """The current level: the mean of the last ~32 points."""

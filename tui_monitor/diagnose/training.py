@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .assess import Assessment
+from .assess import Assessment, fmt
 from .compare import CrossEvidence
 from .findings import Finding, make_finding
 from .settings import Settings
@@ -119,86 +119,201 @@ def nonfinite_findings(st) -> List[Finding]:
     return out
 
 
-def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
+def _absolute_reference(st, a: Assessment):
+    """(value, words) of what a training loss can never be orders of
+    magnitude above without having diverged: the smallest of the trivial
+    loss, the first points (the lowest of the first three, before anything
+    could explode) and an evaluation at or before the first training step;
+    and the run's own start, to tell a loss that went up from one that
+    started high."""
     t = st.train
-    if len(t.bmean) < 3 or t.initial is None:
-        return None
-    best = a.best
-    ref = max(abs(t.initial), abs(best) if best is not None else 0.0)
-    if ref <= 0:
+    cands = []
+    if a.trivial and a.trivial > 0:
+        cands.append((a.trivial, f"the trivial loss {fmt(a.trivial)}"))
+    start = []
+    if t.first is not None and t.first > 0:
+        start.append((t.first, f"its first points ({fmt(t.first)})"))
+    for split, held in (("val", st.val), ("test", st.test)):
+        if held is not None and len(held) and t.first_step is not None and held.steps[0] <= t.first_step \
+                and held.values[0] > 0:
+            start.append((held.values[0], f"the {split} loss before training (step {held.steps[0]}: "
+                                          f"{fmt(held.values[0])})"))
+    cands.extend(start)
+    if not cands:
+        return None, None
+    return min(cands), (min(start)[0] if start else None)
+
+
+def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
+    """The training loss exploded and stays finite: the last three block
+    means rising and above ``diverge_rising`` x max(initial, best), or one
+    above ``diverge_jump`` x; or, rising or not (a loss that exploded in the
+    first steps and then creeps down), all three above ``diverge_level`` x
+    the absolute reference (:func:`_absolute_reference`) after having gone
+    up tenfold from its start."""
+    t = st.train
+    if len(t.bmean) < 3 or a.initial is None:
         return None
     last3 = t.bmean[-3:]
-    rising = last3[0] < last3[1] < last3[2] and last3[0] > s.diverge_rising * ref
-    jump = last3[-1] > s.diverge_jump * ref
-    if not (rising or jump):
+    rel = max(abs(a.initial), abs(a.best) if a.best is not None else 0.0)
+    rising = rel > 0 and last3[0] < last3[1] < last3[2] and last3[0] > s.diverge_rising * rel
+    jump = rel > 0 and last3[-1] > s.diverge_jump * rel
+    (ref, ref_words), start = _absolute_reference(st, a)
+    sustained = bool(ref and start and min(last3) > s.diverge_level * ref and t.peak() >= 10.0 * start)
+    if not (rising or jump or sustained):
         return None
+    if not (rising or jump):
+        base, base_words = ref, ref_words
+    else:
+        base, base_words = rel, f"{fmt(rel)} (its start or best, whichever is higher)"
     # where it began: the first block of the final stretch above 10x the reference
     i = len(t.bmean) - 1
-    while i > 0 and t.bmean[i - 1] > 10 * ref:
+    while i > 0 and t.bmean[i - 1] > 10 * base:
         i -= 1
-    start = t.bfirst[i]
-    return make_finding(
-        "divergence", "exploding_loss", [st.run], start, "critical", 0.9 if rising else 0.8,
-        {"start_step": start, "level": last3[-1], "initial": t.initial, "best": best, "ratio": last3[-1] / ref},
-        f"the training loss exploded from {ref:.4g} to {last3[-1]:.4g} ({last3[-1] / ref:.3g}x) since step {start}",
-        seen_at_step=t.last_step)
+    onset = t.bfirst[i]
+    level = last3[-1]
+    ratio = level / base
+    ev = {"start_step": onset, "level": level, "initial": a.initial, "best": a.best, "reference": base,
+          "ratio": ratio, "first_points": t.first}
+    if rising or jump:
+        text = (f"the training loss exploded from {base_words} to {fmt(level)} ({ratio:.3g}x; its latest block "
+                f"mean) since step {onset}")
+    else:
+        lo, hi = min(last3), max(last3)
+        text = (f"the training loss has stayed {fmt(lo)}-{fmt(hi)} (its last three block means, steps "
+                f"{t.bfirst[-3]}-{t.last_step}), {min(last3) / base:.3g}x or more {base_words}, since it exploded "
+                f"at step {onset}: diverged, even though it is finite"
+                + (" and creeping down" if last3[-1] < last3[0] else ""))
+    return make_finding("divergence", "exploding_loss", [st.run], onset, "critical", 0.9 if rising else 0.85,
+                        ev, text, seen_at_step=t.last_step)
+
+
+def _evidence(st, a: Assessment) -> Dict[str, Any]:
+    tw = a.window
+    return {"level": a.level, "initial": a.initial, "best": a.best, "best_step": a.best_step,
+            "trivial": a.trivial, "ratio_to_trivial": a.ratio,
+            "window_steps": [tw.now_step, st.train.last_step] if tw else None,
+            "window_points": tw.n_points if tw else None,
+            "progress": a.progress, "progress_needed": a.progress_needed, "noise": st.train.noise}
+
+
+def _lr_words(a: Assessment) -> str:
+    if a.lr is None:
+        return ""
+    return f" (learning rate {a.lr.now:.3g}, peak {a.lr.peak:.3g})"
+
+
+def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
+    """What a loss or score that no longer moves says, whatever its level
+    against a reference: a collapsed model (the loss identical for a long
+    stretch), an accuracy at chance, or an accuracy that never moves."""
+    run, t = st.run, st.train
+    if a.large == "no":
+        return None
+    last = t.last_step
+    k = a.collapsed
+    if k is not None:
+        ev = {**_evidence(st, a), "value": k.value, "since_step": k.first_step, "points": k.points}
+        text = (f"the training loss has been {k.value:.7g} (identical to {abs(int(math.log10(s.collapse_rtol)))} "
+                f"digits) for {k.points} points since step {k.first_step}: the model's output no longer depends "
+                f"on its input or its weights no longer move (a collapsed model: dead units, a saturated "
+                f"output, a learning rate of zero), not a converged one, whose loss still varies from batch "
+                f"to batch")
+        return make_finding("optimization", "collapsed", [run], k.first_step, "warning", 0.8, ev, text,
+                            seen_at_step=last)
+    if st.score_name is None or not st.score.n_finite:
+        return None
+    name, split = st.score_name
+    sc = st.score
+    floor = a.window_points
+    scale = 100.0 if (sc.peak() or 0.0) > 1.0 else 1.0  # accuracy logged in percent
+    streak = sc.streak
+    if streak is not None and streak.points >= max(6, 2 * floor) and sc.n_finite >= 2 * floor:
+        v = streak.value / scale
+        ev = {**_evidence(st, a), "score": f"{split}/{name}", "score_value": v, "since_step": streak.first_step,
+              "points": streak.points}
+        text = (f"the {split} {name} has been exactly {streak.value:.6g} for {streak.points} points since step "
+                f"{streak.first_step}: a score that never moves is a model that predicts the same thing whatever "
+                f"its input, a failed optimizer")
+        return make_finding("optimization", "score_flat", [run], streak.first_step, "warning", 0.75, ev, text,
+                            seen_at_step=last)
+    c = st.task.classes
+    tw = sc.two_windows(max(floor, int(s.window_frac * sc.n_finite)))
+    if c is None or tw is None:
+        return None
+    chance = 1.0 / c
+    now = tw.now / scale
+    if abs(now - chance) <= s.chance_tol * chance and tw.now_max / scale <= chance * (1 + 2 * s.chance_tol):
+        ev = {**_evidence(st, a), "score": f"{split}/{name}", "score_level": now, "chance": chance,
+              "classes": c, "window_steps": [tw.now_step, sc.last_step]}
+        text = (f"the {split} {name} is at chance: {now:.3g} (median of its recent block means, steps "
+                f"{tw.now_step}-{sc.last_step}) against 1/{c} = {chance:.3g}, and never above "
+                f"{tw.now_max / scale:.3g} there: the model has learned nothing, the optimizer failed")
+        return make_finding("optimization", "at_chance", [run], tw.before_step, "warning", 0.8, ev, text,
+                            seen_at_step=last)
+    return None
 
 
 def train_findings(st, a: Assessment, grads: List[Symptom], cross: CrossEvidence, s: Settings) -> List[Finding]:
     """The step-1 verdict: a finding when the training loss is large (by the
     trivial loss, by its own start, or next to a less flexible run) and the
-    run has stopped making progress."""
+    run has stopped making progress; or a loss or score that does not move
+    at all; or a loss that crawls from its start."""
     run = st.run
     lower_simpler = cross.lower_simpler  # less flexible, lower
     lower_bigger = cross.lower_bigger  # more flexible, clearly lower
     halted = bool(a.stalled or a.no_progress)
-    if not halted:
-        return []
     tw = a.window
     last = st.train.last_step
     level = a.level
-    ev: Dict[str, Any] = {"level": level, "initial": a.initial, "best": a.best, "best_step": a.best_step,
-                          "trivial": a.trivial, "ratio_to_trivial": a.ratio,
-                          "window_steps": [tw.now_step, last] if tw else None,
-                          "progress": a.progress, "progress_needed": a.progress_needed,
-                          "noise": st.train.noise}
+    ev = _evidence(st, a)
     start = tw.before_step if tw else st.train.first_step
     why_large = a.why if a.large == "yes" else None
     depth = st.depth()
     sym = grads[0] if grads else None
     if sym is not None:
         ev.update(sym.numbers)
-    if lower_simpler is not None:
+    if halted and lower_simpler is not None:
         other, olevel = lower_simpler.run, lower_simpler.level
         ev.update({"compared_with": other.name, "other_level": olevel})
-        text = (f"{run.name} (more flexible) ends its training loss at {level:.4g}, higher than {other.name} "
-                f"(less flexible) at {olevel:.4g}: a more flexible model must reach at least the smaller one's "
-                f"training loss, so this is optimization, not model bias or overfitting")
+        text = (f"{run.name} (more flexible) ends its training loss at {fmt(level)}, higher than {other.name} "
+                f"(less flexible) at {fmt(olevel)} (each the median of its recent block means): a more flexible "
+                f"model must reach at least the smaller one's training loss, so this is optimization, not model "
+                f"bias or overfitting")
         if sym is not None:
             text += f"; {sym.text}"
         conf = 0.85 if sym is not None else 0.75
         return [make_finding("optimization", sym.symptom if sym else "flexibility_inversion", [run, other], start,
                              "warning", conf, ev, text, seen_at_step=last)]
-    if why_large is None and lower_bigger is None:
-        return []
-    if sym is not None and why_large is not None:
+    if halted and sym is not None and why_large is not None:
         text = f"the training loss is large ({why_large}) and stopped improving; {sym.text}"
         return [make_finding("optimization", sym.symptom, [run], start, "warning", 0.8, ev, text,
                              seen_at_step=last)]
-    if lower_bigger is not None:
+    if halted and lower_bigger is not None:
         other, olevel = lower_bigger.run, lower_bigger.level
         ev.update({"compared_with": other.name, "other_level": olevel})
-        text = (f"the training loss plateaus at {level:.4g} while the more flexible {other.name} reaches "
-                f"{olevel:.4g} on the same data: more flexibility lowers it, so this is model bias")
+        text = (f"the training loss plateaus at {fmt(level)} while the more flexible {other.name} reaches "
+                f"{fmt(olevel)} on the same data (each the median of its recent block means): more flexibility "
+                f"lowers it, so this is model bias")
         return [make_finding("model_bias", "plateau", [run, other], start, "warning", 0.85, ev, text,
                              seen_at_step=last)]
-    # one run, large loss, no gradient symptom: which cause is likelier, and which run would tell
-    confirmed = a.stall_confirmed
-    if depth is not None and depth <= 1:
+    sig = signal_findings(st, a, s) if a.supervised else None
+    if sig is not None:
+        return [sig]
+    linear = depth is not None and depth <= 1
+    if halted and why_large is not None and linear:
         text = (f"the training loss is large ({why_large}) and stopped improving in a linear model, which rarely "
                 f"has optimization trouble: the model is not flexible enough")
         return [make_finding("model_bias", "plateau", [run], start, "warning", 0.65, ev, text,
                              also_possible=["optimization"], seen_at_step=last)]
+    if a.above_start and a.large == "yes":
+        return [_no_progress(st, a, ev, s)]
+    if a.crawl is not None and a.supervised:
+        return [_crawl_finding(st, a, ev)]
+    if not halted or why_large is None:
+        return []
+    # one run, large loss, no gradient symptom: which cause is likelier, and which run would tell
+    confirmed = a.stall_confirmed
     if not confirmed:
         return []  # the weaker single-run verdicts wait until the stall has lasted a second window
     if a.never_left:
@@ -207,6 +322,8 @@ def train_findings(st, a: Assessment, grads: List[Symptom], cross: CrossEvidence
                 f"confirm: if it gets lower, this is optimization")
         return [make_finding("optimization", "stalled", [run], start, "warning", 0.55, ev, text,
                              also_possible=["model_bias"], seen_at_step=last)]
+    if a.lr is not None and a.lr.decayed:
+        return []  # a plateau after the schedule decayed is the end of training, not a stall
     if depth is not None and depth <= 3:
         text = (f"the training loss is large ({why_large}) and plateaued with healthy gradients in a small model "
                 f"(depth {depth}): probably model bias. Run a bigger model on the same data to confirm: if it "
@@ -221,3 +338,38 @@ def train_findings(st, a: Assessment, grads: List[Symptom], cross: CrossEvidence
             f"if it gets lower, it is optimization, else try a bigger model")
     return [make_finding(kind, "plateau", [run], start, "info", 0.4, ev, text, also_possible=[other],
                          seen_at_step=last)]
+
+
+def _no_progress(st, a: Assessment, ev: Dict[str, Any], s: Settings) -> Finding:
+    """The loss never got meaningfully below its start and bounces above
+    it: the optimizer makes no progress at all, whatever the size of its
+    swings (oscillation when they exceed the minibatch noise)."""
+    tw = a.window
+    t = st.train
+    se = (t.noise or 0.0) * math.sqrt(2.0 / tw.n_points)
+    swings = tw.now_p90 - tw.now_p10 > max(3.0 * se, 0.02 * abs(tw.now))
+    symptom = "oscillation" if swings else "stalled"
+    ev = {**ev, "lowest_window": a.lowest, "low": tw.now_p10, "high": tw.now_p90}
+    text = (f"the training loss never got meaningfully below where it started ({fmt(a.initial)}, the median of "
+            f"its first points): its lowest window (median of block means) is {fmt(a.lowest)}, and over steps "
+            f"{tw.now_step}-{t.last_step} it {'swings between' if swings else 'sits at'} {fmt(tw.now_p10)} and "
+            f"{fmt(tw.now_p90)} (10th and 90th percentiles of its block means){_lr_words(a)}: the optimizer "
+            f"makes no progress" + (", the learning rate is probably too large" if swings else ""))
+    return make_finding("optimization", symptom, [st.run], t.first_step, "warning", 0.7, ev, text,
+                        seen_at_step=t.last_step)
+
+
+def _crawl_finding(st, a: Assessment, ev: Dict[str, Any]) -> Finding:
+    """A crawl from the start: steady small drops with no fast phase, still
+    far from any reference."""
+    c = a.crawl
+    t = st.train
+    ref = (f"{a.ratio:.0%} of the trivial loss {fmt(a.trivial)}" if a.ratio is not None
+           else f"{a.level / a.initial:.0%} of where it started ({fmt(a.initial)})")
+    ev = {**ev, "quarters": c.quarters, "drops": c.drops}
+    text = (f"the training loss crawls down from its start with no fast phase: the medians of the four quarters "
+            f"of the run are {', '.join(fmt(q) for q in c.quarters)} (steady drops of "
+            f"{', '.join(fmt(d) for d in c.drops)}), and after {t.n_finite} points it is still {ref}"
+            f"{_lr_words(a)}: the learning rate is probably far too small (or training is far from converged)")
+    return make_finding("optimization", "crawl", [st.run], t.first_step, "warning", 0.6, ev, text,
+                        seen_at_step=t.last_step)

@@ -138,8 +138,10 @@ def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: boo
             key = tuple(r) if isinstance(r, (list, tuple)) else r
             default = r if isinstance(r, str) else (r[0] if isinstance(r, (list, tuple)) else r)
             names.append(safe((run_names or {}).get(key, default)))
-    if names:
-        t.append("  " + ", ".join(names), "#4fc3f7")
+    if names:  # the run it is about; the runs it was compared with are cited, not accused
+        t.append("  " + names[0], "#4fc3f7")
+        if len(names) > 1:
+            t.append(" vs " + ", ".join(names[1:]), "dim")
     step = getattr(f, "step", None)
     if step is not None:
         t.append("  @%s" % safe(step), "dim")

@@ -1,0 +1,91 @@
+"""The signals a log carries besides its losses: scores read in their own
+direction (accuracy, F1, mAP up; WER, perplexity down), the learning rate,
+and what says a run is supervised training at all.
+
+A score is summarised by the same block track as the loss
+(:class:`~.tracks.LossTrack`), and so is the learning rate: the engine feeds
+them incrementally like the loss.
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional
+
+__all__ = ["direction", "pick_score", "is_accuracy", "LrState", "lr_state", "is_supervised"]
+
+#: name words of metrics where higher is better
+UP_WORDS = frozenset(("acc", "accuracy", "top1", "top5", "f1", "fscore", "map", "ap", "auc", "auroc", "precision",
+                      "recall", "iou", "miou", "dice", "bleu", "rouge", "rougel", "r2", "em", "exact", "match",
+                      "score", "psnr", "ssim"))
+#: name words of metrics where lower is better
+DOWN_WORDS = frozenset(("loss", "wer", "cer", "perplexity", "ppl", "error", "err", "mae", "mse", "rmse", "nll",
+                        "fid", "bpd", "bpc"))
+#: words of an accuracy (chance is 1/C)
+ACCURACY_WORDS = frozenset(("acc", "accuracy", "top1"))
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(name: str):
+    return _WORD.findall(name.lower())
+
+
+def direction(name: str) -> Optional[int]:
+    """+1 when higher is better (``accuracy``, ``f1``, ``mAP``), -1 when
+    lower is (``loss``, ``wer``, ``perplexity``), None when the name does
+    not say. A down word wins (``error_rate``, ``top1_err``)."""
+    words = _words(name)
+    if any(w in DOWN_WORDS for w in words):
+        return -1
+    if any(w in UP_WORDS for w in words):
+        return 1
+    return None
+
+
+def is_accuracy(name: str) -> bool:
+    words = _words(name)
+    return any(w in ACCURACY_WORDS for w in words) and not any(w in DOWN_WORDS for w in words)
+
+
+def pick_score(run, split: str) -> Optional[str]:
+    """The accuracy of ``split`` (``accuracy``, ``acc``, ``top1``...), the
+    first logged, or None."""
+    for s, m in run.metrics(split):
+        if is_accuracy(m):
+            return m
+    return None
+
+
+class LrState(NamedTuple):
+    """The logged learning rate: now, at its peak so far, and whether the
+    schedule is warming up (rising over the recent window) or has decayed
+    (to ``lr_decayed`` of its peak)."""
+
+    now: float
+    peak: float
+    rising: bool
+    decayed: bool
+
+
+def lr_state(track, window_points: int, rising: float, decayed: float) -> Optional[LrState]:
+    """The :class:`LrState` from a learning-rate track, None when not logged."""
+    now = track.level() if track is not None else None
+    peak = track.peak() if track is not None else None
+    if now is None or peak is None or peak <= 0:
+        return None
+    tw = track.two_windows(window_points)
+    is_rising = tw is not None and tw.before > 0 and tw.now >= rising * tw.before
+    return LrState(now, peak, bool(is_rising), bool(now <= decayed * peak))
+
+
+def is_supervised(st) -> bool:
+    """Whether the run says it is supervised learning, where a loss that
+    does not fall is a fault: a declared (or inferred) task, a held-out loss
+    or an accuracy. Without any of these (a reinforcement-learning or GAN
+    loss, which need not fall), a loss that does not move is not judged on
+    its own."""
+    if st.task.trivial is not None or st.task.kind in ("classification", "regression"):
+        return True
+    if (st.val is not None and len(st.val)) or (st.test is not None and len(st.test)):
+        return True
+    return st.score_name is not None
