@@ -18,7 +18,8 @@ import numpy as np
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .assess import Assessment, assess
-from .compare import NO_CROSS, CrossEvidence, CVSummary, cross_evidence, cv_summaries, groups
+from .compare import (NO_CROSS, CrossEvidence, CVSummary, cross_evidence, cross_key, cross_run, cross_update,
+                      cv_summaries)
 from .findings import Finding, severity_rank
 from .heldout import HeldoutMemo, mismatch_finding, overfitting_finding
 from .path import DecisionPath, decision_path
@@ -57,6 +58,8 @@ class RunState:
         self.memo = HeldoutMemo()  # the held-out rules' per-evaluation values
         self.last_inputs: Optional[tuple] = None
         self.group: Optional[str] = None  # the data it was last compared on
+        self.cross_key: tuple = ()  # what the cross-run comparison read of it last time ...
+        self.cross_run = None  # ... and its numbers (compare.cross_run), None when not compared
 
     # helpers for the detectors
     def has_heldout(self) -> bool:
@@ -162,6 +165,10 @@ class Diagnoser:
         self.states: Dict[RunKey, RunState] = {}
         self._findings: Dict[str, Finding] = {}
         self._group_cross: Dict[str, Dict[RunKey, CrossEvidence]] = {}
+        #: the states of each data group, kept as runs come, go and change group
+        self._members: Dict[str, Dict[RunKey, RunState]] = {}
+        #: findings by the run they are about, rebuilt when findings change (decision paths read it)
+        self._by_run: Optional[Dict[RunKey, List[Finding]]] = None
         self._cv: List[CVSummary] = []
         self.updates = 0
         self.clock = clock or getattr(store, "clock", None) or _time.time
@@ -184,14 +191,24 @@ class Diagnoser:
         fs = self.findings
         return fs[0].severity if fs else None
 
+    def findings_for(self, run_key: RunKey) -> List[Finding]:
+        """The findings about one run (the run they are about first)."""
+        if self._by_run is None:
+            by: Dict[RunKey, List[Finding]] = {}
+            for f in self._findings.values():
+                if f.runs:
+                    by.setdefault(tuple(f.runs[0]), []).append(f)
+            self._by_run = by
+        return self._by_run.get(tuple(run_key), [])
+
     def decision_path(self, run_key: RunKey) -> Optional[DecisionPath]:
         st = self.states.get(tuple(run_key))
         if st is None:
             return None
-        return decision_path(st, self._findings.values(), self.settings)
+        return decision_path(st, self.findings_for(st.run.key), self.settings)
 
     def decision_paths(self) -> List[DecisionPath]:
-        return [decision_path(st, self._findings.values(), self.settings) for st in self.states.values()]
+        return [decision_path(st, self.findings_for(st.run.key), self.settings) for st in self.states.values()]
 
     def cv_summaries(self) -> List[CVSummary]:
         return list(self._cv)
@@ -214,15 +231,15 @@ class Diagnoser:
         # store. Drop them and retract what they said; the run carries on
         # under its new key (a fresh state below).
         stale = [(key, st) for key, st in self.states.items() if key not in runs or st.run.key != key]
-        dirty_groups = set()
+        dirty_groups: Dict[str, set] = {}  # group -> the keys of its runs that moved, came or went
         for key, st in stale:
             del self.states[key]
             self._heldout_keys.discard(key)
             self._merge(st.findings, {}, changes)
             st.findings = {}
-            for g, ev in self._group_cross.items():
-                if key in ev:
-                    dirty_groups.add(g)
+            if st.group is not None:
+                self._members.get(st.group, {}).pop(key, None)
+                dirty_groups.setdefault(st.group, set()).add(key)
         for run in list(runs.values()):
             st = self.states.get(run.key)
             if st is None:
@@ -237,21 +254,26 @@ class Diagnoser:
             if not fed and inputs == st.last_inputs and st.assessment is not None:
                 continue
             group = data_key(run)
-            if st.group is not None and st.group != group:
-                dirty_groups.add(st.group)  # it left that group: compare the rest again
+            if st.group != group:
+                if st.group is not None:
+                    self._members.get(st.group, {}).pop(run.key, None)
+                    dirty_groups.setdefault(st.group, set()).add(run.key)  # it left: compare the rest again
+                self._members.setdefault(group, {})[run.key] = st
+                dirty_groups.setdefault(group, set()).add(run.key)
             st.last_inputs, st.group = inputs, group
             st.assessment = assess(st, s, st.assessment)
             st.gradient = gradient_evidence(st, st.assessment, s) if st.assessment.window is not None else []
             if st.has_heldout():
                 self._heldout_keys.add(run.key)
+            ck = cross_key(st, s, self.baseline)
+            if ck != st.cross_key:  # its group is compared again only when what it reads moved
+                st.cross_key, st.cross_run = ck, cross_run(st, ck)
+                dirty_groups.setdefault(group, set()).add(run.key)
             touched.append(st)
         self._update_jobs(changes)  # time-based: every update, even when no run moved
         if not touched and not dirty_groups:
             return changes
-        # cross-run evidence for the groups a touched (or dropped) run belongs to
-        all_states = list(self.states.values())
-        by_group = groups(all_states)
-        dirty_groups.update(data_key(st.run) for st in touched)
+        # cross-run evidence for the groups where a member's level, size or tags moved, or a run left
         redo = {st.run.key: st for st in touched}
         population = 1 << max(0, len(self._heldout_keys) - 1).bit_length()
         if population != self.population:
@@ -260,26 +282,35 @@ class Diagnoser:
                 st = self.states.get(key)
                 if st is not None:
                     redo[key] = st
-        for g in dirty_groups:
-            members = by_group.get(g, [])
+        for g, moved in dirty_groups.items():
+            members = list(self._members.get(g, {}).values())
             if not members:
                 self._group_cross.pop(g, None)
+                self._members.pop(g, None)
                 continue
-            new = cross_evidence(members, s, self.baseline) if len(members) > 1 else {m.run.key: NO_CROSS for m in members}
             old = self._group_cross.get(g, {})
-            if _cross_sig(new) != _cross_sig(old):
-                for m in members:
-                    redo[m.run.key] = m
+            new = None
+            if len(members) <= 1:
+                new = {m.run.key: NO_CROSS for m in members}
+            elif old and len(moved) <= 8:  # a few runs moved: update from the last comparison, O(n x moved)
+                new = cross_update(self._members[g], moved, s, self.baseline, old)
+            if new is None:
+                new = cross_evidence(members, s, self.baseline, old)
+            for m in members:  # a run whose citations changed is judged again
+                key = m.run.key
+                a, b = new.get(key, NO_CROSS), old.get(key, NO_CROSS)
+                if a is not b and a.signature() != b.signature():
+                    redo[key] = m
             self._group_cross[g] = new
         # per-run verdicts
         for key, st in redo.items():
-            cross = self._group_cross.get(data_key(st.run), {}).get(key, NO_CROSS)
+            cross = self._group_cross.get(st.group, {}).get(key, NO_CROSS)
             new = {f.id: f for f in self._run_findings(st, cross)}
             self._merge(st.findings, new, changes)
             st.findings = new
         if any(("fold" in (st.run.tags or {})) for st in touched) or \
                 any(("fold" in (st.run.tags or {})) for _, st in stale):
-            self._cv = cv_summaries(all_states)
+            self._cv = cv_summaries(list(self.states.values()))
         return changes
 
     def _update_jobs(self, changes: Changes) -> None:
@@ -307,6 +338,8 @@ class Diagnoser:
                 changes.retracted.append(f)
                 self._findings.pop(fid, None)
         self._findings.update(new)
+        if old or new:
+            self._by_run = None
 
     def jobs(self) -> Dict[str, List[Any]]:
         """run_id -> the ranks of each multi-rank job in the store."""
@@ -337,5 +370,3 @@ class Diagnoser:
         return out
 
 
-def _cross_sig(ev: Dict[RunKey, CrossEvidence]):
-    return {k: v.signature() for k, v in ev.items()}

@@ -102,17 +102,20 @@ def required_sigmas(s: Settings, population: int) -> float:
 
 
 def rise_confidence(gl: float, sigma_pct: float, evaluations: int, population: int) -> float:
-    """How sure a rise of ``gl`` percent over the best is not noise: one
-    minus the chance that noise of ``sigma_pct`` percent makes a rise this
-    large in any of the ``population`` runs in view, with the noise itself
-    estimated from ``evaluations`` (a Student-t tail: few evaluations, heavy
-    tails), between 0.5 and 0.95."""
+    """How sure a rise of ``gl`` percent over the best evaluation is not
+    noise of ``sigma_pct`` percent an evaluation: one minus the chance that
+    noise alone makes a rise this large between any two of the
+    ``evaluations`` (the best is itself the lowest of them: a pair, not one
+    value, is tested) in any of the ``population`` runs in view, with the
+    noise estimated from the evaluations themselves (a Student-t tail: few
+    evaluations, heavy tails). Between 0.5 and 0.95."""
     sigma = max(sigma_pct, 0.25)  # a perfectly smooth curve still has rounding-level noise
-    z = gl / sigma
+    z = gl / (sigma * math.sqrt(2.0))  # the difference of two noisy evaluations
     nu = max(1.0, evaluations - 3.0)
     zg = z * (1.0 - 1.0 / (4.0 * nu)) / math.sqrt(1.0 + z * z / (2.0 * nu))  # t tail as a normal one
     p = 0.5 * math.erfc(zg / math.sqrt(2.0))
-    return max(0.5, min(0.95, 1.0 - min(1.0, max(1, population) * p)))
+    pairs = max(1, evaluations * (evaluations - 1) // 2)
+    return max(0.5, min(0.95, 1.0 - min(1.0, max(1, population) * pairs * p)))
 
 
 def overfitting_finding(st, s: Settings, prior: Optional[Finding], population: int = 1) -> Optional[Finding]:
