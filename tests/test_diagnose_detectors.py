@@ -525,3 +525,20 @@ def test_the_path_cites_the_training_loss_near_the_last_evaluation():
     near = float(np.mean(train[580 - 16 + 1:581]))  # the 16 steps up to the last evaluation (step 580)
     assert f"{val[-1] / near:.2g}x the training loss near that step ({near:.4g})" in p.decisions[-1].why
 
+
+
+def test_tunable_thresholds_are_settings_with_their_default_among_the_candidates():
+    from dataclasses import fields
+
+    from tui_monitor.diagnose.settings import TUNABLE, Settings
+
+    names = {f.name: f for f in fields(Settings)}
+    defaults = Settings()
+    assert 5 <= len(TUNABLE) <= 12
+    for name, values in TUNABLE.items():
+        assert name in names, name
+        assert 3 <= len(values) <= 5 and len(set(values)) == len(values)
+        assert getattr(defaults, name) in values
+        for v in values:
+            assert getattr(Settings(**{name: v}), name) == v
+            assert type(v) is type(getattr(defaults, name))

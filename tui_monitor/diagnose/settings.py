@@ -3,8 +3,9 @@ each value is what it is; change them with ``Diagnoser(store, settings=Settings(
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Dict, Tuple
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "TUNABLE"]
 
 
 @dataclass(frozen=True)
@@ -127,3 +128,29 @@ class Settings:
     divergence_keep: float = 2.0
     #: ... and this many robust sigmas (of the other ranks' medians, in log space) away from them
     divergence_sigmas: float = 6.0
+
+
+#: The thresholds whose value should be chosen on data rather than argued: each with 3-5 candidate
+#: values, the default among them. A held-out harness (bench/diagnosis.py, leave one family of runs
+#: out) picks among these on the other families with ``Settings(**{field: value})`` and scores the
+#: choice on the family left out. docs/diagnosis.md says what each trades.
+TUNABLE: Dict[str, Tuple[float, ...]] = {
+    # how much a window holds in a per-epoch/per-evaluation log (3 epochs judges a 10-epoch log)
+    "window_evals": (2, 3, 5),
+    # ... and in a per-step log (minibatch noise against speed)
+    "patience": (50, 100, 200),
+    # "large" against the trivial loss
+    "large_vs_trivial": (0.6, 0.75, 0.9),
+    # "never left / never got meaningfully below its start"
+    "left_initial": (0.05, 0.1, 0.2),
+    # a crawl's steadiness (no fast phase)
+    "crawl_steadiness": (2.0, 3.0, 5.0),
+    # divergence: how far above the absolute reference
+    "diverge_level": (30.0, 100.0, 1000.0),
+    # overfitting: Prechelt's GL_alpha, and the rise in evaluation-noise sigmas
+    "gl_alpha": (3.0, 5.0, 10.0),
+    "gl_jitter": (3.0, 4.0, 6.0),
+    # mismatch: a gap's and a test split's ratio
+    "gap_ratio": (1.5, 2.0, 3.0),
+    "mismatch_ratio": (1.3, 1.5, 2.0),
+}
