@@ -57,20 +57,11 @@ def sine_data(torch, seed: int, n: int, d: int = 4, scale: float = 1.0):
     return x * scale, y[:, None]
 
 
-def mlp(torch, sizes, act=None, bias_init: Optional[float] = None, norm: Optional[Callable] = None):
-    nn = torch.nn
-    act = act or nn.ReLU
-    layers: List[Any] = []
-    for i in range(len(sizes) - 1):
-        lin = nn.Linear(sizes[i], sizes[i + 1])
-        if bias_init is not None and i < len(sizes) - 2:
-            nn.init.constant_(lin.bias, bias_init)
-        layers.append(lin)
-        if i < len(sizes) - 2:
-            if norm is not None:
-                layers.append(norm(sizes[i + 1]))
-            layers.append(act())
-    return nn.Sequential(*layers)
+def mlp(torch, sizes, act=None, bias_init: Optional[float] = None):
+    """The scenarios' MLP (ReLU unless ``act``; hidden biases at ``bias_init``)."""
+    from tui_monitor.scenarios.train import _mlp
+
+    return _mlp(torch, sizes, act or torch.nn.ReLU, bias_init)
 
 
 # ---------------------------------------------------------------- logging and replay

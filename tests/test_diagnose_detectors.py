@@ -293,12 +293,18 @@ def test_linear_model_plateau_is_model_bias():
     assert "optimization" in f.also_possible
 
 
-def test_deeper_run_with_higher_training_loss_is_optimization_naming_both():
+def _shallow_and_deep():
+    """A shallow run and a deeper, more flexible one that ends higher, on the same data."""
     data = {**CLS, "data": "d1"}
     shallow = run_records("shallow", decaying(400, LN10, 0.3, tau=40), config=data,
                           model={"depth": 3, "params": 10_000}, run_id="a")
     deep = run_records("deep", decaying(400, LN10, 1.2, tau=40), config=data,
                        model={"depth": 20, "params": 50_000}, run_id="b")
+    return shallow, deep
+
+
+def test_deeper_run_with_higher_training_loss_is_optimization_naming_both():
+    shallow, deep = _shallow_and_deep()
     eng = diagnose(shallow, deep, every=50)
     [f] = eng.findings
     assert f.kind == "optimization" and f.run_names == ["deep", "shallow"]
@@ -505,12 +511,7 @@ def test_a_run_that_never_improved_is_not_told_to_keep_step_0():
 def test_the_headline_names_the_run_it_is_about():
     from tui_monitor.diagnose.report import report_text
 
-    data = {**CLS, "data": "d1"}
-    shallow = run_records("shallow", decaying(400, LN10, 0.3, tau=40), config=data,
-                          model={"depth": 3, "params": 10_000}, run_id="a")
-    deep = run_records("deep", decaying(400, LN10, 1.2, tau=40), config=data,
-                       model={"depth": 20, "params": 50_000}, run_id="b")
-    eng = diagnose(shallow, deep)
+    eng = diagnose(*_shallow_and_deep())
     [f] = eng.findings
     assert f.headline() == "optimization/flexibility_inversion  deep (compared with shallow)"
     assert "WARNING  optimization/flexibility_inversion  deep (compared with shallow) from step" in report_text(eng)
