@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import time as _time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Tuple
 
 import numpy as np
+from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
@@ -24,7 +25,8 @@ from ._text import safe, shorten
 from .canvas import BrailleCanvas
 from .ticks import fmt_log_tick, fmt_tick, log_ticks, nice_ticks, time_ticks
 
-__all__ = ["Line", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed"]
+__all__ = ["Line", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
+           "line_style", "faint_color"]
 
 #: Columns taken by the y axis (labels and the axis line).
 Y_AXIS_WIDTH = 8
@@ -35,6 +37,14 @@ CHROME_ROWS = 3
 MARK_CHARS = ("×", "▲", "▼")
 MARK_NAMES = ("NaN", "+inf", "-inf")
 PATTERN_GLYPH = {"solid": "━", "dash": "╍", "dot": "┈"}
+#: Lines are drawn in this order of pattern (a split's style: solid train,
+#: dashed val, dotted test), so held-out lines lie over every training line.
+PATTERN_ORDER = {"solid": 0, "dash": 1, "dot": 2}
+#: The background a faint band is blended towards (the dark theme's), and how
+#: much of the line's colour the band keeps: a darker shade of the same hue,
+#: as TensorBoard draws the raw series under a smoothed one.
+BAND_BACKGROUND = (0x12, 0x12, 0x12)
+BAND_ALPHA = 0.42
 
 
 @dataclass
@@ -45,7 +55,7 @@ class Line:
     y: np.ndarray
     color: str = "white"
     pattern: str = "solid"  # solid | dash | dot
-    faint: bool = False  # the raw series under a smoothed one
+    faint: bool = False  # the raw series under a smoothed one: a band beneath the lines, in a darker shade
     label: Optional[str] = None  # legend text (plain, from the stream)
     mark_x: np.ndarray = field(default_factory=lambda: np.empty(0))
     mark_kind: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
@@ -72,6 +82,7 @@ class ChartSpec:
     note: str = ""  # plain text, right of the legend (smoothing, zoom)
     empty: str = "no data yet"
     x_format: Optional[Callable[[float], str]] = None  # for wall time ticks
+    y_range: Optional[Tuple[float, float]] = None  # None: from the data (on the plotted scale: log10 on a log axis)
 
 
 def plot_size(width: int, height: int) -> Tuple[int, int]:
@@ -100,6 +111,27 @@ def fmt_elapsed(t: float) -> str:
 
 _DIM = Style(dim=True)
 _PARSED: dict = {}
+_FAINT: dict = {}
+
+
+def faint_color(color: str) -> str:
+    """A darker shade of ``color`` (a hex or named colour) for a faint band:
+    an explicit colour, so that it reads as faint on every terminal (the "dim"
+    attribute is drawn at full intensity by some)."""
+    hexed = _FAINT.get(color)
+    if hexed is None:
+        try:
+            r, g, b = Color.parse(color).get_truecolor()
+        except Exception:  # noqa: BLE001 - not a colour Rich knows: the band goes grey
+            r, g, b = 0x9E, 0x9E, 0x9E
+        mix = [round(BAND_ALPHA * c + (1 - BAND_ALPHA) * bg) for c, bg in zip((r, g, b), BAND_BACKGROUND)]
+        hexed = _FAINT[color] = "#%02x%02x%02x" % tuple(mix)
+    return hexed
+
+
+def line_style(line: "Line") -> Style:
+    """The style of a line's cells (a band's darker shade for a faint line)."""
+    return _get_style(faint_color(line.color) if line.faint else line.color)
 
 
 def _get_style(style) -> Style:
@@ -146,6 +178,13 @@ def _y_transform(y: np.ndarray, log_y: bool) -> Tuple[np.ndarray, np.ndarray]:
     return ty, ok
 
 
+class YView(NamedTuple):
+    """The y axis of a chart: ``range`` (lo, hi) on the plotted scale (log10
+    of the values on a log axis; None: nothing to draw)."""
+
+    range: Optional[Tuple[float, float]]
+
+
 class LineChart:
     """Rich renderable for a :class:`ChartSpec`; fills the width it is given
     and ``height`` rows (default: the height the console offers, else 12)."""
@@ -156,7 +195,8 @@ class LineChart:
 
     # -- ranges -------------------------------------------------------------
 
-    def _x_range(self) -> Tuple[float, float]:
+    def x_view(self) -> Tuple[float, float]:
+        """The x range drawn (the spec's, else the data's)."""
         if self.spec.x_range is not None:
             lo, hi = self.spec.x_range
         else:
@@ -171,7 +211,11 @@ class LineChart:
             hi = lo + 1.0
         return float(lo), float(hi)
 
-    def _y_range(self, x_lo: float, x_hi: float) -> Optional[Tuple[float, float]]:
+    def y_view(self) -> "YView":
+        """The y range drawn, on the plotted scale (see :class:`YView`)."""
+        x_lo, x_hi = self.x_view()
+        if self.spec.y_range is not None:
+            return YView(tuple(map(float, self.spec.y_range)))
         lo, hi = math.inf, -math.inf
         for line in self.spec.lines:
             if not len(line.y):
@@ -183,13 +227,13 @@ class LineChart:
                 lo = min(lo, float(ty.min()))
                 hi = max(hi, float(ty.max()))
         if lo > hi:
-            return None
+            return YView(None)
         span = hi - lo
         if span <= 0 or not math.isfinite(span):
             pad = abs(lo) * 0.1 if lo else 0.5
             pad = pad if self.spec.log_y is False else 0.5
-            return lo - pad, hi + pad
-        return lo - span * 0.04, hi + span * 0.04
+            return YView((lo - pad, hi + pad))
+        return YView((lo - span * 0.04, hi + span * 0.04))
 
     # -- rendering ----------------------------------------------------------
 
@@ -222,8 +266,8 @@ class LineChart:
         if pw < 4 or ph < 1:
             out.extend([(" " * width, None)] for _ in range(height - 1))
             return out[:height]
-        x_lo, x_hi = self._x_range()
-        y_range = self._y_range(x_lo, x_hi)
+        x_lo, x_hi = self.x_view()
+        y_range = self.y_view().range
         has_marks = any(len(l.mark_x) for l in spec.lines)
         if y_range is None and not has_marks:
             body = [[(" " * width, None)] for _ in range(height - 1)]
@@ -251,16 +295,16 @@ class LineChart:
             for r in range(ph):
                 canvas.text(r, c, "┊", st, above=False)
             canvas.text(0, c, vm.glyph[:1] or "│", Style(color=vm.color, bold=True), above=True)
-        # faint lines under the bright ones
-        ordered = [l for l in spec.lines if l.faint] + [l for l in spec.lines if not l.faint]
+        # bands beneath every line; training lines, then validation, then test
+        ordered = [l for l in spec.lines if l.faint] + sorted(
+            (l for l in spec.lines if not l.faint), key=lambda l: PATTERN_ORDER.get(l.pattern, 0))
         for line in ordered:
             if len(line.x):
                 ty, ok = _y_transform(line.y, spec.log_y)
                 px = (line.x[ok].astype(np.float64) - x_lo) * sx
                 py = (y_hi - ty[ok]) * sy
                 if len(px):
-                    style = Style(color=line.color, dim=True) if line.faint else Style(color=line.color)
-                    k = canvas.layer(style)
+                    k = canvas.layer(line_style(line), band=line.faint)
                     canvas.polyline(k, px, py, "solid" if line.faint else line.pattern)
                 if spec.log_y and not ok.all():  # values <= 0 cannot be drawn on a log axis
                     for x in line.x[~ok][:50]:

@@ -204,6 +204,21 @@ def _decimate(cache: Optional[DecimationCache], series: Any, buckets: int, x: st
     return series.decimate(buckets, x=x, lo=lo, hi=hi, values=series.ema(weight) if weight else None)
 
 
+def column_means(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -> Tuple[np.ndarray, np.ndarray]:
+    """One point per pixel column of ``[lo, hi]``: the mean x and y of the
+    points in it (in x order). A smoothed line drawn through these is one
+    connected line, where the min/max points of a still-noisy EMA would draw
+    a vertical bar in every column."""
+    if len(x) <= 1 or not hi > lo or columns < 1:
+        return x.astype(np.float64), y
+    col = np.clip(((x - lo) * (columns / (hi - lo))).astype(np.int64), 0, columns - 1)
+    counts = np.bincount(col, minlength=columns)
+    used = counts > 0
+    n = counts[used]
+    return (np.bincount(col, weights=x, minlength=columns)[used] / n,
+            np.bincount(col, weights=y, minlength=columns)[used] / n)
+
+
 def build_chart(
     runs: Sequence[Any],
     state: ViewState,
@@ -274,7 +289,8 @@ def build_chart(
                 sm = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift, state.smoothing)
                 if state.show_raw:
                     spec.lines.append(Line(xs, dec.y, color, pattern, faint=True))
-                spec.lines.append(Line(sm.x.astype(np.float64) - shift, sm.y, color, pattern, label=label,
+                sx, sy = column_means(sm.x.astype(np.float64) - shift, sm.y, w_lo, w_hi, buckets)
+                spec.lines.append(Line(sx, sy, color, pattern, label=label,
                                        mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
             else:
                 spec.lines.append(Line(xs, dec.y, color, pattern, label=label,

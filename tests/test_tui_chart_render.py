@@ -1,0 +1,231 @@
+"""The chart as a reader sees it: rendered to cells (character and style) from
+real training runs, and asserted on what is on it.
+
+The runs are trained here with torch (tiny models, CPU, a second or two each)
+and written through the hook; the store reads their streams as the TUI does.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, NamedTuple, Optional
+
+import numpy as np
+import pytest
+from rich.color import Color
+from rich.style import Style
+
+from tui_monitor.tui.canvas import BRAILLE
+from tui_monitor.tui.chart import Y_AXIS_WIDTH, LineChart
+from tui_monitor.tui.chartdata import ViewState, build_chart
+
+torch = pytest.importorskip("torch", reason="the chart tests train real models: torch is the demo extra")
+
+STEPS = 300
+
+
+# -------------------------------------------------------------- real runs
+
+
+def _train_regression(hook, d, name, seed, batch=4, steps=STEPS):
+    """A small MLP on a noisy regression task with minibatches of ``batch``:
+    a noisy training loss, a validation loss every 10 steps, SGD at a
+    constant learning rate 0.05 (logged as ``lr`` from the optimizer)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(512, 4, generator=g)
+    y = torch.sin(x.sum(1, keepdim=True)) + 0.3 * torch.randn(512, 1, generator=g)
+    xv, yv = x[:128], y[:128]
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    run = hook.init(name, dir=d, heartbeat_every=3600)
+    for step in range(steps):
+        idx = torch.randint(0, 512, (batch,), generator=g)
+        loss = torch.nn.functional.mse_loss(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        run.log({"loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"]}, step=step)
+        if step % 10 == 0:
+            with torch.no_grad():
+                run.log({"loss": float(torch.nn.functional.mse_loss(model(xv), yv))}, step=step, split="val")
+    run.close()
+
+
+def _train_classifier(hook, d, name, seed=0, steps=STEPS):
+    """A 3-class classifier, Adam at a constant 1e-3: loss and accuracy per
+    step, validation loss and accuracy every 10 steps."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(8, 3, generator=g)
+    x = torch.randn(512, 8, generator=g)
+    y = (x @ w).argmax(1)
+    xv = torch.randn(256, 8, generator=g)
+    yv = (xv @ w).argmax(1)
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    run = hook.init(name, dir=d, heartbeat_every=3600)
+    for step in range(steps):
+        idx = torch.randint(0, 512, (16,), generator=g)
+        out = model(x[idx])
+        loss = torch.nn.functional.cross_entropy(out, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        acc = float((out.argmax(1) == y[idx]).float().mean())
+        run.log({"loss": float(loss.detach()), "accuracy": acc, "lr": opt.param_groups[0]["lr"]}, step=step)
+        if step % 10 == 0:
+            with torch.no_grad():
+                o = model(xv)
+                run.log({"loss": float(torch.nn.functional.cross_entropy(o, yv)),
+                         "accuracy": float((o.argmax(1) == yv).float().mean())}, step=step, split="val")
+    run.close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A store holding the streams of real runs: ``noisy-a`` and ``noisy-b``
+    (noisy regression with validation, SGD lr 0.05), ``clf`` (accuracy,
+    Adam lr 1e-3)."""
+    from tui_monitor import hook
+    from tui_monitor.sources import Ingest
+
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("runs")
+    _train_regression(hook, str(d), "noisy-a", seed=1)
+    _train_regression(hook, str(d), "noisy-b", seed=2, batch=8)
+    _train_classifier(hook, str(d), "clf")
+    ing = Ingest()
+    ing.add_path(str(d), poll=True)
+    ing.read_all()
+    return {r.name: r for r in ing.store.runs.values()}
+
+
+# -------------------------------------------------------------- the chart as cells
+
+
+class Cell(NamedTuple):
+    char: str
+    style: object
+
+
+def cells(spec, w=100, h=24) -> List[List[Cell]]:
+    """The chart as rows of cells."""
+    out = []
+    for row in LineChart(spec).render_rows(w, h):
+        line = []
+        for text, style in row:
+            line.extend(Cell(ch, style) for ch in text)
+        assert len(line) == w
+        out.append(line)
+    return out
+
+
+def text_of(grid) -> List[str]:
+    return ["".join(c.char for c in row) for row in grid]
+
+
+def plot_rows(grid) -> List[int]:
+    """Indexes of the rows of the plot area (an axis character in the y axis' column)."""
+    return [i for i, row in enumerate(grid) if row[Y_AXIS_WIDTH - 1].char in "│┤"]
+
+
+def color_of(style) -> Optional[str]:
+    if style is None or style.color is None:
+        return None
+    r, g, b = style.color.get_truecolor()
+    return "#%02x%02x%02x" % (r, g, b)
+
+
+def luminance(hex_color: str) -> float:
+    r, g, b = Color.parse(hex_color).get_truecolor()
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def dots(ch: str) -> int:
+    """The dot bits of a braille character (0 for anything else)."""
+    return BRAILLE.index(ch) if ch in BRAILLE else 0
+
+
+# -------------------------------------------------------------- noisy training loss
+
+
+def without_bands(spec, like=None):
+    """A copy of ``spec`` without its faint lines, on the axes of ``like``
+    (default: ``spec``'s own, as drawn)."""
+    from dataclasses import replace
+
+    like = like or spec
+    return replace(spec, lines=[l for l in spec.lines if not l.faint], x_range=LineChart(like).x_view(),
+                   y_range=LineChart(like).y_view().range)
+
+
+def test_noisy_loss_draws_the_smoothed_line_over_a_faint_band(trained):
+    """The smoothed line is one connected line in the run's colour; the raw
+    series is a band beneath it, in a clearly darker shade of that colour (not
+    only the terminal's "dim"): no cell of the line shows the band's dots."""
+    run = trained["noisy-a"]
+    spec = build_chart([run], ViewState(metric="loss", smoothing=0.9), px_width=2 * 92)
+    grid = cells(spec)
+    rows = plot_rows(grid)
+    line = next(l for l in spec.lines if not l.faint and l.pattern == "solid")
+    line_color = color_of(Style.parse(line.color))
+    plot = [grid[r][Y_AXIS_WIDTH:] for r in rows]
+    band_colors = {color_of(c.style) for row in plot for c in row if dots(c.char)} - {line_color}
+    band_colors.discard(color_of(Style.parse(next(l.color for l in spec.lines if l.pattern == "dash"))))
+    assert len(band_colors) == 1
+    band_color = band_colors.pop()
+    assert luminance(band_color) < 0.6 * luminance(line_color)
+    on_line = [[dots(c.char) and color_of(c.style) == line_color for c in row] for row in plot]
+    on_band = [[dots(c.char) and color_of(c.style) == band_color for c in row] for row in plot]
+    assert sum(map(sum, on_band)) > len(plot[0])  # a band, not a line
+    # connected: every column from the first to the last holds the line (or
+    # the validation line drawn over it), and its cells in neighbouring
+    # columns touch; most columns show the line itself
+    fg = [[bool(dots(c.char)) and color_of(c.style) != band_color for c in row] for row in plot]
+    cols = [[r for r in range(len(plot)) if fg[r][c]] for c in range(len(plot[0]))]
+    drawn = [c for c, rs in enumerate(cols) if rs]
+    assert len(drawn) > 0.9 * len(plot[0]) and drawn[-1] - drawn[0] + 1 == len(drawn)
+    assert sum(any(on_line[r][c] for r in range(len(plot))) for c in drawn) > 0.75 * len(drawn)
+    for a, b in zip(drawn, drawn[1:]):
+        assert min(abs(ra - rb) for ra in cols[a] for rb in cols[b]) <= 1
+
+
+def test_a_band_never_changes_a_cell_of_a_line(trained):
+    """Where a line (a smoothed training line, a dashed validation line) is
+    drawn, the cell shows that line's dots and colour exactly as without the
+    bands: one run, then two runs whose bands overlap the other's lines."""
+    state = ViewState(metric="loss", smoothing=0.9)
+    for runs in ([trained["noisy-a"]], [trained["noisy-a"], trained["noisy-b"]]):
+        spec = build_chart(runs, state, px_width=2 * 92)
+        assert any(l.faint for l in spec.lines)
+        grid, bare = cells(spec), cells(without_bands(spec))
+        compared = 0
+        for r in plot_rows(bare):
+            for c in range(Y_AXIS_WIDTH, 100):
+                if dots(bare[r][c].char):
+                    assert grid[r][c] == bare[r][c], (len(runs), r, c, grid[r][c], bare[r][c])
+                    compared += 1
+        assert compared > 100
+
+
+def test_validation_lines_are_drawn_over_every_training_line(trained):
+    """Two runs: each dashed validation line keeps its own colour in every
+    cell it passes, over the other run's training line too."""
+    runs = [trained["noisy-a"], trained["noisy-b"]]
+    spec = build_chart(runs, ViewState(metric="loss", smoothing=0.9), px_width=2 * 92)
+    vals = [l for l in spec.lines if l.pattern == "dash"]
+    assert len(vals) == 2 and vals[0].color != vals[1].color
+    grid = cells(spec)
+    for val in vals:
+        from dataclasses import replace
+
+        alone = cells(replace(without_bands(spec), lines=[val]))
+        other = cells(replace(without_bands(spec), lines=[v for v in vals if v is not val]))
+        n = 0
+        for r in plot_rows(alone):
+            for c in range(Y_AXIS_WIDTH, 100):
+                if alone[r][c].char != " " and other[r][c].char == " ":
+                    assert color_of(grid[r][c].style) == color_of(Style.parse(val.color)), (r, c)
+                    assert dots(grid[r][c].char) & dots(alone[r][c].char) == dots(alone[r][c].char)
+                    n += 1
+        assert n > 20
