@@ -229,3 +229,98 @@ def test_validation_lines_are_drawn_over_every_training_line(trained):
                     assert dots(grid[r][c].char) & dots(alone[r][c].char) == dots(alone[r][c].char)
                     n += 1
         assert n > 20
+
+
+# -------------------------------------------------------------- constant metrics and tick labels
+
+
+def y_labels(grid) -> List[str]:
+    """The y axis' labels, top to bottom."""
+    return [grid[r][: Y_AXIS_WIDTH - 1] and "".join(c.char for c in grid[r][: Y_AXIS_WIDTH - 1]).strip()
+            for r in plot_rows(grid) if grid[r][Y_AXIS_WIDTH - 1].char == "┤"]
+
+
+def line_rows(grid, spec) -> set:
+    """The plot rows where a line (not a band) has dots."""
+    colors = {color_of(Style.parse(l.color)) for l in spec.lines if not l.faint}
+    return {r for r in plot_rows(grid) for c in grid[r][Y_AXIS_WIDTH:] if dots(c.char) and color_of(c.style) in colors}
+
+
+def parse_label(label: str) -> float:
+    units = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+    if label[-1:] in units:
+        return float(label[:-1]) * units[label[-1]]
+    return float(label)
+
+
+@pytest.mark.parametrize("run, value", [("noisy-a", 0.05), ("clf", 1e-3)])
+def test_a_constant_learning_rate_is_a_flat_line_on_labelled_axis(trained, run, value):
+    """The learning rate a scheduler-free optimizer logs is one flat line
+    (one row of the plot, smoothed or not), on an axis whose labels are
+    distinct, exact, and put the value on a tick."""
+    r = trained[run]
+    lr = set(r.get("lr").values.tolist())
+    assert len(lr) == 1 and lr.pop() == pytest.approx(value)
+    for smoothing in (0.0, 0.6):
+        spec = build_chart([r], ViewState(metric="lr", smoothing=smoothing), px_width=2 * 92)
+        grid = cells(spec)
+        assert len(line_rows(grid, spec)) == 1, text_of(grid)
+        labels = y_labels(grid)
+        assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+        values = [parse_label(l) for l in labels]
+        assert values == sorted(values, reverse=True)
+        assert any(v == pytest.approx(value, rel=1e-9) for v in values), labels
+        # the line is drawn on the row of the value's label
+        row_of = {"".join(c.char for c in grid[r][: Y_AXIS_WIDTH - 1]).strip(): r for r in plot_rows(grid)}
+        label = next(l for l, v in zip(labels, values) if v == pytest.approx(value, rel=1e-9))
+        assert line_rows(grid, spec) == {row_of[label]}
+
+
+def test_a_near_constant_series_is_flat_with_distinct_labels():
+    """A value that moves by a few parts in a million (float noise, a decay
+    barely begun) is drawn flat, not stretched over the whole height."""
+    from tui_monitor.tui.chart import ChartSpec, Line
+
+    x = np.arange(200, dtype=float)
+    for y in (0.1 + 1e-9 * np.sin(x), 0.1 * (1 - 2e-6 * x / 200), 1234.5 + 1e-4 * np.cos(x)):
+        spec = ChartSpec(lines=[Line(x, y, "#4fc3f7", label="lr")], title="lr")
+        grid = cells(spec)
+        assert len(line_rows(grid, spec)) == 1, text_of(grid)
+        labels = y_labels(grid)
+        assert len(set(labels)) == len(labels) >= 3, labels
+
+
+@pytest.mark.parametrize("lo, hi", [(0.25, 1.25), (0.2, 1.3), (0, 1e-3), (0.09, 0.11), (-3.7, 12.2), (1e-6, 5e-6),
+                                    (0, 2.5e5), (1e4, 1.6e4), (0.999, 1.001), (-1e-3, 0), (2e6, 7.5e6),
+                                    (100, 100.5), (0.6931, 0.6932), (0, 1), (0, 2.5e-4)])
+@pytest.mark.parametrize("height", [10, 12, 16, 24, 40])
+def test_tick_labels_are_exact_and_distinct(lo, hi, height):
+    """Every y label, read back, is its tick's value (at a tick step of 0.25:
+    1.25 1.00 0.75 0.50 0.25, not 1.2 1.0 0.8 0.5 0.2), the labels differ, and
+    they fit the axis."""
+    from tui_monitor.tui.chart import ChartSpec, Line
+    from tui_monitor.tui.ticks import nice_ticks
+
+    x = np.arange(50, dtype=float)
+    spec = ChartSpec(lines=[Line(x, np.linspace(lo, hi, 50), "#4fc3f7", label="m")], y_range=(lo, hi))
+    grid = cells(spec, w=80, h=height)
+    labels = y_labels(grid)
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    values = [parse_label(l) for l in labels]
+    step = min(abs(a - b) for a, b in zip(values, values[1:]))
+    ticks = nice_ticks(lo, hi, len(values))
+    for v in values:
+        k = round(v / step)
+        assert abs(v - k * step) <= 1e-9 * max(abs(v), step), (labels, v, step)
+    assert all(len(l) <= Y_AXIS_WIDTH - 1 for l in labels)
+    assert ticks  # the ticks the labels come from exist
+
+
+def test_quarter_steps_are_labelled_with_two_decimals():
+    from tui_monitor.tui.ticks import tick_labels
+
+    assert tick_labels([1.25, 1.0, 0.75, 0.5, 0.25]) == ["1.25", "1.00", "0.75", "0.50", "0.25"]
+    assert tick_labels([0.0006, 0.0008, 0.001, 0.0012]) == ["0.0006", "0.0008", "0.0010", "0.0012"]
+    assert tick_labels([0.0, 1e-5, 2e-5]) == ["0", "1e-5", "2e-5"]
+    assert tick_labels([0.0, 50000.0, 100000.0, 150000.0]) == ["0", "50k", "100k", "150k"]
+    assert tick_labels([1.5e-7, 2.5e-7]) == ["1.5e-7", "2.5e-7"]

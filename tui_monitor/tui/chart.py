@@ -23,7 +23,7 @@ from rich.text import Text
 
 from ._text import safe, shorten
 from .canvas import BrailleCanvas
-from .ticks import fmt_log_tick, fmt_tick, log_ticks, nice_ticks, time_ticks
+from .ticks import fmt_log_tick, log_ticks, nice_ticks, tick_labels, time_ticks
 
 __all__ = ["Line", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
            "line_style", "faint_color"]
@@ -178,6 +178,41 @@ def _y_transform(y: np.ndarray, log_y: bool) -> Tuple[np.ndarray, np.ndarray]:
     return ty, ok
 
 
+#: A series whose values differ by less than this fraction of their size is
+#: constant (a learning rate, seen through float noise): drawn flat in the
+#: middle of an axis of +-50% around it.
+CONSTANT_SPAN = 1e-9
+#: The least span of a linear y axis, as a fraction of the values' size: a
+#: series that moves by less (a decay barely begun) is drawn nearly flat, not
+#: stretched over the whole height with labels that cannot tell ticks apart.
+MIN_SPAN = 0.01
+#: The same on a log axis, in decades.
+MIN_LOG_SPAN = 0.1
+
+
+def padded_range(lo: float, hi: float, log_y: bool = False) -> Tuple[float, float]:
+    """The axis range for data from ``lo`` to ``hi`` (on the plotted scale):
+    a margin around varying data; a constant one in the middle of a range of
+    +-50% of its value (+-1 around 0; half a decade each way on a log axis);
+    at least :data:`MIN_SPAN` of its size (:data:`MIN_LOG_SPAN` decades)."""
+    span = hi - lo
+    if log_y:
+        if span < MIN_LOG_SPAN:
+            mid = (lo + hi) / 2
+            half = 0.5 if span <= CONSTANT_SPAN else MIN_LOG_SPAN / 2
+            return mid - half, mid + half
+        return lo - span * 0.04, hi + span * 0.04
+    size = max(abs(lo), abs(hi))
+    if span <= CONSTANT_SPAN * size or size == 0 or not math.isfinite(span):
+        mid = (lo + hi) / 2 if math.isfinite(span) else lo
+        half = abs(mid) * 0.5 if mid else 1.0
+        return mid - half, mid + half
+    if span < MIN_SPAN * size:
+        mid = (lo + hi) / 2
+        return mid - MIN_SPAN * size / 2, mid + MIN_SPAN * size / 2
+    return lo - span * 0.04, hi + span * 0.04
+
+
 class YView(NamedTuple):
     """The y axis of a chart: ``range`` (lo, hi) on the plotted scale (log10
     of the values on a log axis; None: nothing to draw)."""
@@ -228,12 +263,7 @@ class LineChart:
                 hi = max(hi, float(ty.max()))
         if lo > hi:
             return YView(None)
-        span = hi - lo
-        if span <= 0 or not math.isfinite(span):
-            pad = abs(lo) * 0.1 if lo else 0.5
-            pad = pad if self.spec.log_y is False else 0.5
-            return YView((lo - pad, hi + pad))
-        return YView((lo - span * 0.04, hi + span * 0.04))
+        return YView(padded_range(lo, hi, self.spec.log_y))
 
     # -- rendering ----------------------------------------------------------
 
@@ -302,7 +332,7 @@ class LineChart:
             if len(line.x):
                 ty, ok = _y_transform(line.y, spec.log_y)
                 px = (line.x[ok].astype(np.float64) - x_lo) * sx
-                py = (y_hi - ty[ok]) * sy
+                py = np.round((y_hi - ty[ok]) * sy, 6)  # float noise does not flip a pixel
                 if len(px):
                     k = canvas.layer(line_style(line), band=line.faint)
                     canvas.polyline(k, px, py, "solid" if line.faint else line.pattern)
@@ -320,16 +350,7 @@ class LineChart:
         rows = canvas.rows()
 
         # y axis
-        if spec.log_y:
-            ticks = log_ticks(y_lo, y_hi, max(2, ph // 3))
-        else:
-            ticks = nice_ticks(y_lo, y_hi, max(2, min(6, ph // 2)))
-        tick_rows = {}
-        step = (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
-        for t in ticks:
-            r = int(round((y_hi - t) * sy)) // 4
-            if 0 <= r < ph and r not in tick_rows:
-                tick_rows[r] = fmt_log_tick(10 ** t) if spec.log_y else fmt_tick(t, step)
+        tick_rows = self._y_ticks(y_lo, y_hi, ph, sy)
         axis_style = Style(color="bright_black")
         label_style = Style(color="grey62")
         blank_label = (" " * (Y_AXIS_WIDTH - 1), None)
@@ -367,13 +388,32 @@ class LineChart:
                     ("".join(labels), _DIM + label_style)])
         return out[:height]
 
+    def _y_ticks(self, lo: float, hi: float, ph: int, sy: float) -> dict:
+        """``{row: label}`` of the y axis: round ticks, one per row at most,
+        labelled exactly (fewer ticks when the labels would not fit)."""
+        log_y = self.spec.log_y
+        n = max(2, ph // 3) if log_y else max(2, min(6, ph // 2))
+        while True:
+            ticks = log_ticks(lo, hi, n) if log_y else nice_ticks(lo, hi, n)
+            rows: dict = {}
+            for t in ticks:
+                r = int(round((hi - t) * sy)) // 4
+                if 0 <= r < ph and r not in rows:
+                    rows[r] = t
+            if log_y:
+                labels = [fmt_log_tick(10 ** t) for t in rows.values()]
+            else:
+                labels = tick_labels(list(rows.values()))
+            if n <= 2 or all(len(l) <= Y_AXIS_WIDTH - 1 for l in labels):
+                return dict(zip(rows, labels))
+            n -= 1
+
     def _x_ticks(self, lo: float, hi: float, pw: int) -> Tuple[List[float], List[str]]:
         n = max(2, pw // 12)
         kind = self.spec.x_kind
         if kind == "step":
             ticks = nice_ticks(lo, hi, n, integer=True)
-            step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-            return ticks, [fmt_tick(t, step) for t in ticks]
+            return ticks, tick_labels(ticks, width=8, si_from=1e3)
         if kind == "relative":
             ticks = time_ticks(lo, hi, n)
             return ticks, [fmt_elapsed(t) for t in ticks]

@@ -3,9 +3,12 @@ log axes, and their labels. Pure functions."""
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Optional
 
-__all__ = ["nice_ticks", "log_ticks", "time_ticks", "fmt_tick", "fmt_log_tick"]
+__all__ = ["nice_ticks", "log_ticks", "time_ticks", "tick_labels", "fmt_log_tick"]
+
+#: SI suffixes for large tick values.
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
 def _nice_step(span: float, n: int) -> float:
@@ -55,24 +58,74 @@ def log_ticks(lo: float, hi: float, n: int = 5) -> List[float]:
     return out
 
 
-def fmt_tick(v: float, step: float = 0.0) -> str:
-    """A short label for a tick value."""
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1e6:
-        if a >= 1000 and v == int(v):
-            return ("%.1fk" % (v / 1000)).replace(".0k", "k") if a < 1e5 else "%dk" % round(v / 1000)
-        decimals = 0
-        if step and step < 1:
-            decimals = min(6, max(0, -int(math.floor(math.log10(step)))))
-        elif v != int(v):
-            decimals = 2
-        text = "%.*f" % (decimals, v)
-        return text
-    text = "%.0e" % v
-    mant, exp = text.split("e")
-    return "%se%d" % (mant, int(exp))
+def _exact(labels: List[str], ticks: List[float], scale: float, tol: float) -> bool:
+    """The labels, read back (times ``scale``), are the ticks, and differ."""
+    if len(set(labels)) < len(labels):
+        return False
+    try:
+        return all(abs(float(l) * scale - t) <= tol for l, t in zip(labels, ticks))
+    except ValueError:
+        return False
+
+
+def _fixed(ticks: List[float], scale: float, tol: float) -> Optional[List[str]]:
+    """Fixed-point labels of ``ticks / scale`` with the fewest decimals that
+    make every label exact (the same number of decimals on each: 0.50 next
+    to 0.75)."""
+    for decimals in range(0, 13):
+        labels = ["%.*f" % (decimals, t / scale) for t in ticks]
+        labels = ["0" if float(l) == 0 else l for l in labels]
+        if _exact(labels, ticks, scale, tol):
+            return labels
+    return None
+
+
+def _scientific(ticks: List[float], tol: float) -> Optional[List[str]]:
+    """``1.5e-7``-style labels with the fewest mantissa digits that are exact."""
+    for digits in range(0, 10):
+        labels = []
+        for t in ticks:
+            if t == 0:
+                labels.append("0")
+                continue
+            mant, exp = ("%.*e" % (digits, t)).split("e")
+            labels.append("%se%d" % (mant, int(exp)))
+        if _exact(labels, ticks, 1.0, tol):
+            return labels
+    return None
+
+
+def tick_labels(ticks: List[float], width: int = 7, si_from: float = 1e4) -> List[str]:
+    """Labels for evenly spaced ``ticks``: exact (each reads back as its tick,
+    with as many decimals as the step needs and no more: 1.25 1.00 0.75, not
+    1.2 1.0 0.8) and distinct; fixed-point when that fits ``width``, with an
+    SI suffix from ``si_from`` (50k, 2.5M), else scientific (2e-5). When no
+    exact form fits, the shortest exact one (the caller asks for fewer ticks)."""
+    ticks = [float(t) for t in ticks]
+    if not ticks:
+        return []
+    step = min((abs(b - a) for a, b in zip(ticks, ticks[1:])), default=0.0) or abs(ticks[0]) or 1.0
+    tol = step * 1e-6
+    big = max(abs(t) for t in ticks)
+    tries = []
+    if big >= si_from:
+        scale, suffix = next(((m, sfx) for m, sfx in _SI if big >= m), (1.0, ""))
+        fixed = _fixed(ticks, scale, tol)
+        if fixed is not None:
+            tries.append([l if l == "0" else l + suffix for l in fixed])
+    elif big >= 1e-3:  # smaller values read better as 2e-5 than as 0.00002
+        fixed = _fixed(ticks, 1.0, tol)
+        if fixed is not None:
+            tries.append(fixed)
+    sci = _scientific(ticks, tol)
+    if sci is not None:
+        tries.append(sci)
+    fitting = [t for t in tries if max(map(len, t)) <= width]
+    if fitting:
+        return fitting[0]
+    if tries:
+        return min(tries, key=lambda t: max(map(len, t)))
+    return ["%g" % t for t in ticks]
 
 
 def fmt_log_tick(v: float) -> str:
