@@ -53,7 +53,8 @@ def _train_regression(hook, d, name, seed, batch=4, steps=STEPS):
 
 def _train_classifier(hook, d, name, seed=0, steps=STEPS):
     """A 3-class classifier, Adam at a constant 1e-3: loss and accuracy per
-    step, validation loss and accuracy every 10 steps."""
+    step, validation loss, accuracy and logit margin (a metric whose name
+    tells no direction) every 10 steps."""
     g = torch.Generator().manual_seed(seed)
     w = torch.randn(8, 3, generator=g)
     x = torch.randn(512, 8, generator=g)
@@ -76,8 +77,10 @@ def _train_classifier(hook, d, name, seed=0, steps=STEPS):
         if step % 10 == 0:
             with torch.no_grad():
                 o = model(xv)
+                top2 = o.topk(2, dim=1).values
                 run.log({"loss": float(torch.nn.functional.cross_entropy(o, yv)),
-                         "accuracy": float((o.argmax(1) == yv).float().mean())}, step=step, split="val")
+                         "accuracy": float((o.argmax(1) == yv).float().mean()),
+                         "margin": float((top2[:, 0] - top2[:, 1]).mean())}, step=step, split="val")
     run.close()
 
 
@@ -324,3 +327,63 @@ def test_quarter_steps_are_labelled_with_two_decimals():
     assert tick_labels([0.0, 1e-5, 2e-5]) == ["0", "1e-5", "2e-5"]
     assert tick_labels([0.0, 50000.0, 100000.0, 150000.0]) == ["0", "50k", "100k", "150k"]
     assert tick_labels([1.5e-7, 2.5e-7]) == ["1.5e-7", "2.5e-7"]
+
+
+# -------------------------------------------------------------- the best marker
+
+
+def star_column(grid) -> Optional[int]:
+    top = plot_rows(grid)[0]
+    cols = [c for c, cell in enumerate(grid[top]) if cell.char == "★"]
+    return cols[0] if cols else None
+
+
+def x_column(spec, x, w=100) -> int:
+    """The cell column of ``x`` in a chart ``w`` wide."""
+    lo, hi = LineChart(spec).x_view()
+    px = 2 * (w - Y_AXIS_WIDTH)
+    return Y_AXIS_WIDTH + int(round((x - lo) * (px - 1) / (hi - lo))) // 2
+
+
+@pytest.mark.parametrize("metric, best", [("accuracy", max), ("loss", min)])
+def test_the_best_marker_follows_the_metric_direction(trained, metric, best):
+    """★ best val sits on the highest validation accuracy and on the lowest
+    validation loss (it used to mark the minimum of every metric: the worst
+    accuracy)."""
+    run = trained["clf"]
+    val = run.get(metric, "val")
+    steps, values = val.steps.tolist(), val.values.tolist()
+    want_value = best(values)
+    want_step = steps[values.index(want_value)]
+    worst_step = steps[values.index(max(values) if best is min else min(values))]
+    spec = build_chart([run], ViewState(metric=metric), px_width=2 * 92)
+    marks = [m for m in spec.vmarks if m.glyph == "★"]
+    assert [m.x for m in marks] == [want_step] and marks[0].label.endswith("@%d" % want_step)
+    grid = cells(spec)
+    assert star_column(grid) == x_column(spec, want_step) != x_column(spec, worst_step)
+    legend = text_of(grid)[0]
+    assert "best val @%d" % want_step in legend
+
+
+def test_no_best_marker_for_a_metric_without_a_direction(trained):
+    """A validation metric whose name does not say which way is better gets
+    no ★ (a guess would be wrong half the time)."""
+    run = trained["clf"]
+    assert len(run.get("margin", "val")) > 10
+    spec = build_chart([run], ViewState(metric="margin"), px_width=2 * 92)
+    assert not [m for m in spec.vmarks if m.glyph == "★"]
+    assert "★" not in "".join(text_of(cells(spec)))
+
+
+@pytest.mark.parametrize("name, higher", [
+    ("loss", False), ("val_loss", False), ("train/loss", False), ("error_rate", False), ("top1_err", False),
+    ("perplexity", False), ("ppl", False), ("WER", False), ("cer", False), ("eval_mse", False), ("nll", False),
+    ("accuracy", True), ("val_acc", True), ("valAccuracy", True), ("top5", True), ("f1", True), ("F1Score", True),
+    ("macro_f1", True), ("auc", True), ("roc_auc", True), ("mAP", True), ("map50", True), ("bleu", True),
+    ("rougeL", True), ("rouge2", True), ("recall", True), ("precision", True), ("IoU", True), ("mean_iou", True),
+    ("dice", True), ("acc_error", False), ("lr", None), ("learning_rate", None), ("grad_norm", None),
+    ("samples_per_sec", None), ("epoch", None)])
+def test_metric_direction(name, higher):
+    from tui_monitor.metric_direction import higher_is_better
+
+    assert higher_is_better(name) is higher

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..diagnose.findings import run_label
+from ..metric_direction import higher_is_better
 from .chart import ChartSpec, Line, VMark
 from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, SPLIT_COLORS, SPLIT_PATTERNS, run_color
 
@@ -295,11 +296,13 @@ def build_chart(
             else:
                 spec.lines.append(Line(xs, dec.y, color, pattern, label=label,
                                        mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
-    # the focused run's best held-out step
+    # the focused run's best held-out step, the way the metric improves (none
+    # for a metric whose name does not say: a learning rate has no best)
     focus = shown[0]
     val = focus.get(metric, "val")
-    if val is not None and len(val):
-        best = val.min()
+    better = higher_is_better(metric)
+    if val is not None and len(val) and better is not None:
+        best = val.max() if better else val.min()
         if best is not None:
             x = _at_step(val, best[1], kind, _origin(focus) if kind == "relative" else 0.0)
             if x is not None:
