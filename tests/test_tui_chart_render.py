@@ -84,11 +84,36 @@ def _train_classifier(hook, d, name, seed=0, steps=STEPS):
     run.close()
 
 
+def _train_exploding(hook, d, name, seed=0, steps=STEPS):
+    """Linear regression that trains at lr 0.01 for 150 steps, then at 1.3:
+    the loss falls from ~5 to ~0.1, then grows by ~x6 a step past 1e35 to
+    +inf, where the run stops."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(256, 4, generator=g)
+    y = x.sum(1, keepdim=True) + 0.3 * torch.randn(256, 1, generator=g)
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    run = hook.init(name, dir=d, heartbeat_every=3600)
+    for step in range(steps):
+        if step == 150:
+            opt.param_groups[0]["lr"] = 1.3
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        value = float(loss.detach())
+        run.log({"loss": value, "lr": opt.param_groups[0]["lr"]}, step=step)
+        if not math.isfinite(value):
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    run.close(status="crashed")
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A store holding the streams of real runs: ``noisy-a`` and ``noisy-b``
     (noisy regression with validation, SGD lr 0.05), ``clf`` (accuracy,
-    Adam lr 1e-3)."""
+    Adam lr 1e-3), ``explode`` (a loss that falls, then diverges past 1e35)."""
     from tui_monitor import hook
     from tui_monitor.sources import Ingest
 
@@ -97,6 +122,7 @@ def trained(tmp_path_factory):
     _train_regression(hook, str(d), "noisy-a", seed=1)
     _train_regression(hook, str(d), "noisy-b", seed=2, batch=8)
     _train_classifier(hook, str(d), "clf")
+    _train_exploding(hook, str(d), "explode")
     ing = Ingest()
     ing.add_path(str(d), poll=True)
     ing.read_all()
@@ -387,3 +413,61 @@ def test_metric_direction(name, higher):
     from tui_monitor.metric_direction import higher_is_better
 
     assert higher_is_better(name) is higher
+
+
+# -------------------------------------------------------------- a diverging run among others
+
+
+def rows_of_line(grid, color) -> set:
+    return {r for r in plot_rows(grid) for c in grid[r][Y_AXIS_WIDTH:]
+            if dots(c.char) and color_of(c.style) == color}
+
+
+def test_a_diverging_run_does_not_flatten_the_others(trained):
+    """A run whose loss goes past 1e35 next to two healthy ones: the healthy
+    runs keep most of the chart's height (they used to be one line at 0),
+    the diverging one leaves through the top edge, with arrows in its colour
+    where it is off the scale, and the note says so."""
+    explode = trained["explode"]
+    assert explode.get("loss").max()[0] > 1e35
+    runs = [trained["noisy-a"], trained["noisy-b"], explode]
+    spec = build_chart(runs, ViewState(metric="loss", smoothing=0.0), px_width=2 * 92)
+    grid = cells(spec, h=24)
+    plot = plot_rows(grid)
+    for run in runs[:2]:
+        line = next(l for l in spec.lines if l.label and l.label.startswith(run.name) and l.pattern == "solid")
+        assert len(rows_of_line(grid, color_of(Style.parse(line.color)))) >= 0.2 * len(plot), run.name
+    line = next(l for l in spec.lines if l.label and l.label.startswith("explode"))
+    color = color_of(Style.parse(line.color))
+    top = grid[plot[0]]
+    arrows = [c for c, cell in enumerate(top) if cell.char == "↑"]
+    assert arrows and all(color_of(top[c].style) == color for c in arrows)
+    steps = explode.get("loss").steps
+    values = explode.get("loss").values
+    first_off = int(steps[np.argmax(np.nan_to_num(values, posinf=1e300) > 1e4)])
+    assert min(arrows) <= x_column(spec, first_off) + 1 and max(arrows) >= x_column(spec, first_off)
+    assert "↑ off scale" in text_of(grid)[0] or "↑ off scale" in text_of(grid)[1]
+    labels = [parse_label(l) for l in y_labels(grid)]
+    assert max(labels) < 100  # the axis is the healthy runs', not 1e36's
+
+
+def test_a_diverging_run_alone_keeps_its_descent_readable(trained):
+    """The same run alone: the descent before the divergence spans several
+    rows; the rest is off the scale, said so."""
+    explode = trained["explode"]
+    spec = build_chart([explode], ViewState(metric="loss", smoothing=0.0), px_width=2 * 92)
+    grid = cells(spec, h=24)
+    line = next(l for l in spec.lines if not l.faint)
+    assert len(rows_of_line(grid, color_of(Style.parse(line.color)))) >= 0.4 * len(plot_rows(grid))
+    assert "↑" in "".join(c.char for c in grid[plot_rows(grid)[0]])
+
+
+def test_an_ordinary_loss_curve_is_not_clipped(trained):
+    """A loss that falls from its initial value by a factor of ten or so is
+    drawn whole: no arrow, no note."""
+    spec = build_chart([trained["clf"]], ViewState(metric="loss", smoothing=0.0), px_width=2 * 92)
+    grid = cells(spec)
+    assert "↑" not in "".join(text_of(grid)) and "off scale" not in text_of(grid)[0]
+    y = trained["clf"].get("loss").values
+    labels = [parse_label(l) for l in y_labels(grid)]
+    assert max(labels) >= 0.8 * float(np.max(y))

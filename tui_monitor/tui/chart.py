@@ -215,9 +215,55 @@ def padded_range(lo: float, hi: float, log_y: bool = False) -> Tuple[float, floa
 
 class YView(NamedTuple):
     """The y axis of a chart: ``range`` (lo, hi) on the plotted scale (log10
-    of the values on a log axis; None: nothing to draw)."""
+    of the values on a log axis; None: nothing to draw); ``clipped_hi`` /
+    ``clipped_lo``: values of a line lie above / below it, off the scale."""
 
     range: Optional[Tuple[float, float]]
+    clipped_hi: bool = False
+    clipped_lo: bool = False
+
+
+#: A value this many robust spreads (the interquartile range, at least 1e-3
+#: of the median's size; a quarter decade on a log axis) from the median is
+#: orders of magnitude off: the axis then shows the data within
+#: :data:`KEEP_SPREADS` spreads and the rest is drawn off the scale.
+FAR_SPREADS = 1000.0
+KEEP_SPREADS = 20.0
+FAR_SPREADS_LOG = 40.0  # 10 decades
+KEEP_SPREADS_LOG = 12.0
+
+
+def robust_range(values: np.ndarray, band: Optional[np.ndarray] = None, log_y: bool = False) -> YView:
+    """The y axis for the lines' ``values`` (on the plotted scale) and a
+    faint ``band`` beneath them.
+
+    One run orders of magnitude off (a divergence to 1e36) does not flatten
+    the others: when some values lie :data:`FAR_SPREADS` robust spreads from
+    the median, the axis spans only the values within :data:`KEEP_SPREADS`
+    of it, and the rest is off the scale (the chart draws arrows there and
+    says so). An ordinary curve (a loss falling tenfold) is never cut. The
+    band widens the axis only to its 2nd..98th percentiles: a raw spike does
+    not squash the smoothed line it surrounds."""
+    lo, hi = float(values.min()), float(values.max())
+    clipped_hi = clipped_lo = False
+    if len(values) >= 8:
+        q25, median, q75 = np.percentile(values, (25, 50, 75))
+        floor = 0.25 if log_y else 1e-3 * abs(median)
+        spread = max(q75 - q25, floor, 1e-300)
+        far, keep = (FAR_SPREADS_LOG, KEEP_SPREADS_LOG) if log_y else (FAR_SPREADS, KEEP_SPREADS)
+        if hi > median + far * spread:
+            clipped_hi = True
+            hi = float(values[values <= median + keep * spread].max())
+        if lo < median - far * spread:
+            clipped_lo = True
+            lo = float(values[values >= median - keep * spread].min())
+    if band is not None and len(band):
+        b_lo, b_hi = np.percentile(band, (2, 98))
+        if not clipped_lo:
+            lo = min(lo, float(b_lo))
+        if not clipped_hi:
+            hi = max(hi, float(b_hi))
+    return YView(padded_range(lo, hi, log_y), clipped_hi, clipped_lo)
 
 
 class LineChart:
@@ -251,7 +297,7 @@ class LineChart:
         x_lo, x_hi = self.x_view()
         if self.spec.y_range is not None:
             return YView(tuple(map(float, self.spec.y_range)))
-        lo, hi = math.inf, -math.inf
+        lines, bands = [], []
         for line in self.spec.lines:
             if not len(line.y):
                 continue
@@ -259,11 +305,11 @@ class LineChart:
             ty, ok = _y_transform(line.y[inside], self.spec.log_y)
             ty = ty[ok & np.isfinite(ty)]
             if len(ty):
-                lo = min(lo, float(ty.min()))
-                hi = max(hi, float(ty.max()))
-        if lo > hi:
+                (bands if line.faint else lines).append(ty)
+        if not lines and not bands:
             return YView(None)
-        return YView(padded_range(lo, hi, self.spec.log_y))
+        return robust_range(np.concatenate(lines or bands), np.concatenate(bands) if lines and bands else None,
+                            self.spec.log_y)
 
     # -- rendering ----------------------------------------------------------
 
@@ -292,12 +338,17 @@ class LineChart:
         chart widget)."""
         spec = self.spec
         pw, ph = plot_size(width, height)
-        out: List[List[Tuple[str, Optional[Style]]]] = [text_segments(self._legend(width))]
+        x_lo, x_hi = self.x_view()
+        y_view = self.y_view()
+        y_range = y_view.range
+        clip_note = ""
+        if y_view.clipped_hi or y_view.clipped_lo:
+            clip_note = "%s off scale" % ("↑↓" if y_view.clipped_hi and y_view.clipped_lo
+                                          else "↑" if y_view.clipped_hi else "↓")
+        out: List[List[Tuple[str, Optional[Style]]]] = [text_segments(self._legend(width, clip_note))]
         if pw < 4 or ph < 1:
             out.extend([(" " * width, None)] for _ in range(height - 1))
             return out[:height]
-        x_lo, x_hi = self.x_view()
-        y_range = self.y_view().range
         has_marks = any(len(l.mark_x) for l in spec.lines)
         if y_range is None and not has_marks:
             body = [[(" " * width, None)] for _ in range(height - 1)]
@@ -336,6 +387,8 @@ class LineChart:
                 if len(px):
                     k = canvas.layer(line_style(line), band=line.faint)
                     canvas.polyline(k, px, py, "solid" if line.faint else line.pattern)
+                    if not line.faint and (y_view.clipped_hi or y_view.clipped_lo):
+                        self._off_scale(canvas, line, px, py)
                 if spec.log_y and not ok.all():  # values <= 0 cannot be drawn on a log axis
                     for x in line.x[~ok][:50]:
                         canvas.text(ph - 1, col_of(float(x)), "▽", Style(color=line.color), above=True)
@@ -388,6 +441,16 @@ class LineChart:
                     ("".join(labels), _DIM + label_style)])
         return out[:height]
 
+    @staticmethod
+    def _off_scale(canvas: BrailleCanvas, line: "Line", px: np.ndarray, py: np.ndarray) -> None:
+        """Arrows in the line's colour on the top (bottom) row, in the
+        columns where it is above (below) the axis."""
+        style = _get_style(line.color)
+        for row, glyph, off in ((0, "↑", py < -0.5), (canvas.height - 1, "↓", py > canvas.px_height - 0.5)):
+            if off.any():
+                for col in np.unique(np.rint(px[off]).astype(np.int64) // 2).tolist():
+                    canvas.text(row, col, glyph, style, above=True)
+
     def _y_ticks(self, lo: float, hi: float, ph: int, sy: float) -> dict:
         """``{row: label}`` of the y axis: round ticks, one per row at most,
         labelled exactly (fewer ticks when the labels would not fit)."""
@@ -421,7 +484,7 @@ class LineChart:
         ticks = time_ticks(lo, hi, max(2, pw // 14))
         return ticks, [fmt(t) for t in ticks]
 
-    def _legend(self, width: int) -> Text:
+    def _legend(self, width: int, extra_note: str = "") -> Text:
         spec = self.spec
         t = Text(no_wrap=True, end="", overflow="ellipsis")
         if spec.title:
@@ -447,8 +510,8 @@ class LineChart:
             if vm.label:
                 t.append(vm.glyph, Style(color=vm.color, bold=True))
                 t.append(" " + safe(vm.label) + "  ")
-        if spec.note:  # the note says how to read the chart: it wins over the legend's tail
-            note = safe(spec.note)
+        note = "  ".join(n for n in (safe(spec.note), extra_note) if n)
+        if note:  # the note says how to read the chart: it wins over the legend's tail
             if t.cell_len + len(note) + 2 > width and len(note) + 12 <= width:
                 t.truncate(width - len(note) - 2, overflow="ellipsis")
             room = width - t.cell_len
