@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time as _time
 from dataclasses import dataclass, field
-from typing import Callable, List, NamedTuple, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 from rich.color import Color
@@ -23,7 +23,7 @@ from rich.text import Text
 
 from ._text import safe, shorten
 from .canvas import BrailleCanvas
-from .ticks import fmt_log_tick, log_ticks, nice_ticks, tick_labels, time_ticks
+from .ticks import YView, fmt_log_tick, log_ticks, nice_ticks, robust_range, tick_labels, time_ticks
 
 __all__ = ["Line", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
            "line_style", "faint_color"]
@@ -176,94 +176,6 @@ def _y_transform(y: np.ndarray, log_y: bool) -> Tuple[np.ndarray, np.ndarray]:
     ty = np.full(len(y), np.nan)
     ty[ok] = np.log10(y[ok])
     return ty, ok
-
-
-#: A series whose values differ by less than this fraction of their size is
-#: constant (a learning rate, seen through float noise): drawn flat in the
-#: middle of an axis of +-50% around it.
-CONSTANT_SPAN = 1e-9
-#: The least span of a linear y axis, as a fraction of the values' size: a
-#: series that moves by less (a decay barely begun) is drawn nearly flat, not
-#: stretched over the whole height with labels that cannot tell ticks apart.
-MIN_SPAN = 0.01
-#: The same on a log axis, in decades.
-MIN_LOG_SPAN = 0.1
-
-
-def padded_range(lo: float, hi: float, log_y: bool = False) -> Tuple[float, float]:
-    """The axis range for data from ``lo`` to ``hi`` (on the plotted scale):
-    a margin around varying data; a constant one in the middle of a range of
-    +-50% of its value (+-1 around 0; half a decade each way on a log axis);
-    at least :data:`MIN_SPAN` of its size (:data:`MIN_LOG_SPAN` decades)."""
-    span = hi - lo
-    if log_y:
-        if span < MIN_LOG_SPAN:
-            mid = (lo + hi) / 2
-            half = 0.5 if span <= CONSTANT_SPAN else MIN_LOG_SPAN / 2
-            return mid - half, mid + half
-        return lo - span * 0.04, hi + span * 0.04
-    size = max(abs(lo), abs(hi))
-    if span <= CONSTANT_SPAN * size or size == 0 or not math.isfinite(span):
-        mid = (lo + hi) / 2 if math.isfinite(span) else lo
-        half = abs(mid) * 0.5 if mid else 1.0
-        return mid - half, mid + half
-    if span < MIN_SPAN * size:
-        mid = (lo + hi) / 2
-        return mid - MIN_SPAN * size / 2, mid + MIN_SPAN * size / 2
-    return lo - span * 0.04, hi + span * 0.04
-
-
-class YView(NamedTuple):
-    """The y axis of a chart: ``range`` (lo, hi) on the plotted scale (log10
-    of the values on a log axis; None: nothing to draw); ``clipped_hi`` /
-    ``clipped_lo``: values of a line lie above / below it, off the scale."""
-
-    range: Optional[Tuple[float, float]]
-    clipped_hi: bool = False
-    clipped_lo: bool = False
-
-
-#: A value this many robust spreads (the interquartile range, at least 1e-3
-#: of the median's size; a quarter decade on a log axis) from the median is
-#: orders of magnitude off: the axis then shows the data within
-#: :data:`KEEP_SPREADS` spreads and the rest is drawn off the scale.
-FAR_SPREADS = 1000.0
-KEEP_SPREADS = 20.0
-FAR_SPREADS_LOG = 40.0  # 10 decades
-KEEP_SPREADS_LOG = 12.0
-
-
-def robust_range(values: np.ndarray, band: Optional[np.ndarray] = None, log_y: bool = False) -> YView:
-    """The y axis for the lines' ``values`` (on the plotted scale) and a
-    faint ``band`` beneath them.
-
-    One run orders of magnitude off (a divergence to 1e36) does not flatten
-    the others: when some values lie :data:`FAR_SPREADS` robust spreads from
-    the median, the axis spans only the values within :data:`KEEP_SPREADS`
-    of it, and the rest is off the scale (the chart draws arrows there and
-    says so). An ordinary curve (a loss falling tenfold) is never cut. The
-    band widens the axis only to its 2nd..98th percentiles: a raw spike does
-    not squash the smoothed line it surrounds."""
-    lo, hi = float(values.min()), float(values.max())
-    clipped_hi = clipped_lo = False
-    if len(values) >= 8:
-        q25, median, q75 = np.percentile(values, (25, 50, 75))
-        floor = 0.25 if log_y else 1e-3 * abs(median)
-        spread = max(q75 - q25, floor, 1e-300)
-        far, keep = (FAR_SPREADS_LOG, KEEP_SPREADS_LOG) if log_y else (FAR_SPREADS, KEEP_SPREADS)
-        if hi > median + far * spread:
-            clipped_hi = True
-            hi = float(values[values <= median + keep * spread].max())
-        if lo < median - far * spread:
-            clipped_lo = True
-            lo = float(values[values >= median - keep * spread].min())
-    if band is not None and len(band):
-        b_lo, b_hi = np.percentile(band, (2, 98))
-        if not clipped_lo:
-            lo = min(lo, float(b_lo))
-        if not clipped_hi:
-            hi = max(hi, float(b_hi))
-    return YView(padded_range(lo, hi, log_y), clipped_hi, clipped_lo)
 
 
 class LineChart:
