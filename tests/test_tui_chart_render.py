@@ -471,3 +471,170 @@ def test_an_ordinary_loss_curve_is_not_clipped(trained):
     y = trained["clf"].get("loss").values
     labels = [parse_label(l) for l in y_labels(grid)]
     assert max(labels) >= 0.8 * float(np.max(y))
+
+
+# -------------------------------------------------------------- comparing runs: one colour per run, a legend naming each
+
+DEMO_NAMES = ("bias_linear-s0", "bias_mlp-s0", "opt_shallow-s0", "opt_deep-s0", "overfit-s0", "mismatch-s0",
+              "diverge_nan-s0")
+
+
+@pytest.fixture(scope="module")
+def seven_store(tmp_path_factory):
+    """A store of seven real runs named as the demo's, each with a validation loss."""
+    from tui_monitor import hook
+    from tui_monitor.sources import Ingest
+
+    torch.set_num_threads(1)
+    d = tmp_path_factory.mktemp("seven")
+    for i, name in enumerate(DEMO_NAMES):
+        _train_regression(hook, str(d), name, seed=10 + i, batch=8 + 4 * i, steps=120)
+    ing = Ingest()
+    ing.add_path(str(d), poll=True)
+    ing.read_all()
+    return ing.store
+
+
+@pytest.fixture(scope="module")
+def seven(seven_store):
+    """The seven runs, in the demo's order."""
+    by_name = {r.name: r for r in seven_store.runs.values()}
+    return [by_name[n] for n in DEMO_NAMES]
+
+
+def legend_cells(grid) -> List[List[Cell]]:
+    """The legend's rows (those above the plot)."""
+    return grid[: plot_rows(grid)[0]]
+
+
+def named_in_legend(grid, name, color) -> bool:
+    """``name`` (or an abbreviation of it with an ellipsis) is in the legend,
+    after a swatch in ``color``."""
+    from tui_monitor.tui.legend import MIN_NAME
+
+    for row in legend_cells(grid):
+        text = "".join(c.char for c in row)
+        for i in range(len(row) - 3):
+            if row[i].char == "━" and row[i + 1].char == "━" and color_of(row[i].style) == color:
+                label = text[i + 3:].split("  ")[0]
+                if label == name:
+                    return True
+                if "…" in label and len(label) >= MIN_NAME:
+                    head, _, tail = label.partition("…")
+                    if name.startswith(head) and name.endswith(tail):
+                        return True
+    return False
+
+
+@pytest.mark.parametrize("width, height", [(72, 14), (80, 9), (80, 14), (120, 14)])
+def test_seven_runs_each_named_in_its_colour(seven, width, height):
+    """All seven demo runs compared: seven distinct colours, each run's lines
+    (train and val) in its colour, and every run named in the legend after a
+    swatch of it, at 80 columns too (abbreviated, on two rows); the note is
+    whole. A chart as short as the 80x24 screen gives it (9 rows) gives a row
+    of its plot to the legend rather than leave a run out."""
+    from tui_monitor.tui.chartdata import RunColors
+
+    colors = RunColors().assign([r.key for r in seven])
+    spec = build_chart(seven, ViewState(metric="loss"), px_width=2 * (width - Y_AXIS_WIDTH), colors=colors)
+    assert len(set(colors.values())) == 7
+    for run in seven:
+        own = [l for l in spec.lines if l.label and l.label.startswith(run.name + " ")]
+        assert {l.pattern for l in own} == {"solid", "dash"} and {l.color for l in own} == {colors[run.key]}
+    grid = cells(spec, w=width, h=height)
+    assert len(plot_rows(grid)) >= 3
+    for run in seven:
+        assert named_in_legend(grid, run.name, color_of(Style.parse(colors[run.key]))), \
+            (run.name, text_of(legend_cells(grid)))
+    head = "".join(text_of(legend_cells(grid)))
+    assert "ema 0.60" in head and "train" in head and "val" in head  # the split key and the note
+    assert len(legend_cells(grid)) <= 2
+    if width >= 120:
+        assert all(run.name in head for run in seven)
+
+
+def test_a_run_keeps_its_colour_as_others_are_selected(seven):
+    from tui_monitor.tui.chartdata import RunColors
+
+    rc = RunColors()
+    a, b, c, d = (r.key for r in seven[:4])
+    first = rc.assign([a])
+    two = rc.assign([a, b])
+    assert two[a] == first[a] and two[b] != two[a]
+    three = rc.assign([a, b, c])
+    assert three[a] == two[a] and three[b] == two[b] and len(set(three.values())) == 3
+    without_a = rc.assign([b, c])  # unselecting a run changes no other run's colour
+    assert without_a == {b: three[b], c: three[c]}
+    again = rc.assign([b, c, d])
+    assert again[d] == three[a] and rc.color(d) == three[a]  # the freed colour is reused
+    assert len(set(rc.assign([r.key for r in seven] + [("x", i) for i in range(5)]).values())) == 12
+
+
+def test_one_run_has_its_colour_and_a_split_key(trained):
+    """One run: train and val in one colour (the run's), told apart by line
+    style, and a key saying which style is which."""
+    spec = build_chart([trained["noisy-a"]], ViewState(metric="loss"), px_width=2 * 92)
+    colors = {l.color for l in spec.lines}
+    assert len(colors) == 1
+    head = text_of(legend_cells(cells(spec)))[0]
+    assert "━━ train" in head and "╍╍ val" in head and "noisy-a" in head
+
+
+def test_names_sharing_a_prefix_keep_what_tells_them_apart():
+    from tui_monitor.tui.legend import abbreviate, shared_prefix
+
+    names = ["ddp[rank %d]" % r for r in (0, 3, 17, 21)]
+    k = shared_prefix(names)
+    shown = [abbreviate(n, 8, k) for n in names]
+    assert shown == ["ddp[r…0]", "ddp[r…3]", "ddp[…17]", "ddp[…21]"]
+    assert abbreviate("opt_shallow-s0", 8) == "opt_sha…"
+
+
+def test_the_runs_table_marks_each_selected_run_in_its_chart_colour(seven, seven_store):
+    """Select three runs: each one's selection mark in the runs table is a
+    swatch of the colour of its lines in the chart; unselecting the first
+    leaves the others' colours as they were."""
+    import asyncio
+
+    from tui_helpers import until
+    from tui_monitor.tui import MonitorApp
+    from tui_monitor.tui.widgets import ChartView, RunsTable
+
+    def marks(app):
+        table = app.query_one(RunsTable)
+        out = {}
+        for i in range(table.row_count):
+            mark = table.row_cells(i)[0]
+            if mark.plain.startswith("●"):
+                span = next(s for s in mark.spans if s.start == 0)
+                out[table._rows[i]] = color_of(Style.parse(str(span.style)))
+        return out
+
+    def chart_colors(app):
+        spec = app.query_one("#chart", ChartView).last_spec
+        return {l.label.rsplit(" ", 1)[0]: color_of(Style.parse(l.color)) for l in spec.lines if l.label} \
+            if spec is not None else {}
+
+    async def main():
+        app = MonitorApp(seven_store, diagnoser=None, interval=3600, threaded=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            table = app.query_one(RunsTable)
+            await until(pilot, lambda: table.row_count == 7, message="the seven runs listed")
+            for key in ("space", "down", "space", "down", "down", "space"):
+                await pilot.press(key)
+            await until(pilot, lambda: len(marks(app)) == 3 and len(chart_colors(app)) == 3, message="3 drawn")
+            await pilot.pause()
+            by_key = {RunsTable.row_key(r): r.name for r in seven}
+            first = marks(app)
+            drawn = chart_colors(app)
+            assert len(set(first.values())) == 3
+            for key, color in first.items():
+                assert drawn[by_key[key]] == color
+            table.move_to_key(next(iter(first)))
+            await pilot.press("space")  # unselect the first
+            await until(pilot, lambda: len(marks(app)) == 2, message="2 selected")
+            await pilot.pause()
+            assert marks(app) == {k: c for k, c in first.items() if k != next(iter(first))}
+
+    asyncio.run(main())
+

@@ -35,7 +35,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 
 from .chart_actions import ChartActions
-from .chartdata import DecimationCache, ViewState
+from .chartdata import DecimationCache, RunColors, ViewState
 from .diagnosis_worker import DiagnosisWorker
 from .export_actions import ExportActions
 from .findings import make_diagnoser
@@ -110,6 +110,7 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         self.expanded_jobs: set = set()  # multi-rank jobs shown rank by rank (folded into one row by default)
         self.cv: Dict[str, Any] = {}  # group -> the engine's cross-validation summary
         self.chart_cache = DecimationCache()  # decimated points of series that did not change
+        self.run_colors = RunColors()  # one colour per run drawn: the chart's and the selection mark's
         self.exports: List[str] = []  # files written by s / e
         self._version = -1
         self._last_redraw = 0.0

@@ -23,19 +23,25 @@ from rich.text import Text
 
 from ._text import safe, shorten
 from .canvas import BrailleCanvas
+from .legend import Entry, legend_rows
 from .ticks import YView, fmt_log_tick, log_ticks, nice_ticks, robust_range, tick_labels, time_ticks
 
-__all__ = ["Line", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
+__all__ = ["Line", "Key", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
            "line_style", "faint_color"]
 
 #: Columns taken by the y axis (labels and the axis line).
 Y_AXIS_WIDTH = 8
-#: Rows taken besides the plot: the legend, the x axis line and its labels.
+#: Rows taken besides the plot: the legend (its first row), the x axis line
+#: and its labels. The legend takes a second row when it needs one and the
+#: plot keeps :data:`MIN_PLOT_ROWS` rows.
 CHROME_ROWS = 3
+MIN_PLOT_ROWS = 6
+LEAST_PLOT_ROWS = 3
 
 # marker characters by Decimated.mark_kind: NaN, +inf, -inf
 MARK_CHARS = ("×", "▲", "▼")
 MARK_NAMES = ("NaN", "+inf", "-inf")
+_MARK_STYLE = Style(color="bright_red", bold=True)
 PATTERN_GLYPH = {"solid": "━", "dash": "╍", "dot": "┈"}
 #: Lines are drawn in this order of pattern (a split's style: solid train,
 #: dashed val, dotted test), so held-out lines lie over every training line.
@@ -62,6 +68,18 @@ class Line:
 
 
 @dataclass
+class Key:
+    """A legend entry: a swatch of ``pattern`` in ``color``, then ``text``
+    (plain, from the stream). ``name``: a run's name (abbreviated before any
+    entry is dropped); else a key such as a split's line style."""
+
+    text: str
+    color: str
+    pattern: str = "solid"
+    name: bool = True
+
+
+@dataclass
 class VMark:
     """A vertical guide at ``x`` with a one-character ``glyph`` at the top."""
 
@@ -83,6 +101,7 @@ class ChartSpec:
     empty: str = "no data yet"
     x_format: Optional[Callable[[float], str]] = None  # for wall time ticks
     y_range: Optional[Tuple[float, float]] = None  # None: from the data (on the plotted scale: log10 on a log axis)
+    keys: List[Key] = field(default_factory=list)  # the legend's entries; none: one per labelled line
 
 
 def plot_size(width: int, height: int) -> Tuple[int, int]:
@@ -257,7 +276,9 @@ class LineChart:
         if y_view.clipped_hi or y_view.clipped_lo:
             clip_note = "%s off scale" % ("↑↓" if y_view.clipped_hi and y_view.clipped_lo
                                           else "↑" if y_view.clipped_hi else "↓")
-        out: List[List[Tuple[str, Optional[Style]]]] = [text_segments(self._legend(width, clip_note))]
+        out: List[List[Tuple[str, Optional[Style]]]] = [text_segments(t)
+                                                         for t in self._legend(width, height, clip_note)]
+        ph = max(0, ph - (len(out) - 1))
         if pw < 4 or ph < 1:
             out.extend([(" " * width, None)] for _ in range(height - 1))
             return out[:height]
@@ -311,7 +332,7 @@ class LineChart:
                 if not (x_lo <= x <= x_hi):
                     continue
                 row = ph - 1 if kind == 2 else 0
-                canvas.text(row, col_of(float(x)), MARK_CHARS[kind], Style(color="bright_red", bold=True))
+                canvas.text(row, col_of(float(x)), MARK_CHARS[kind], _MARK_STYLE)
         rows = canvas.rows()
 
         # y axis
@@ -396,39 +417,40 @@ class LineChart:
         ticks = time_ticks(lo, hi, max(2, pw // 14))
         return ticks, [fmt(t) for t in ticks]
 
-    def _legend(self, width: int, extra_note: str = "") -> Text:
+    def legend_entries(self) -> List[Entry]:
+        """The legend's entries: the spec's keys (else one per labelled
+        line), then the markers of non-finite values, then the guides."""
         spec = self.spec
-        t = Text(no_wrap=True, end="", overflow="ellipsis")
-        if spec.title:
-            t.append(safe(spec.title), Style(bold=True))
-            t.append("  ")
-        seen = set()
-        for line in spec.lines:
-            if line.faint or not line.label:
-                continue
-            key = (line.label, line.color, line.pattern)
-            if key in seen:
-                continue
-            seen.add(key)
-            t.append(PATTERN_GLYPH.get(line.pattern, "━") * 2, Style(color=line.color))
-            t.append(" " + safe(line.label) + "  ")
+        entries = []
+        if spec.keys:
+            for k in spec.keys:
+                entries.append(Entry(PATTERN_GLYPH.get(k.pattern, "━") * 2, _get_style(k.color), safe(k.text),
+                                     name=k.name, drop=0 if k.name else 1))
+        else:
+            seen = set()
+            for line in spec.lines:
+                if line.faint or not line.label or (line.label, line.color, line.pattern) in seen:
+                    continue
+                seen.add((line.label, line.color, line.pattern))
+                entries.append(Entry(PATTERN_GLYPH.get(line.pattern, "━") * 2, _get_style(line.color),
+                                     safe(line.label), name=True))
         kinds = set()
         for line in spec.lines:
             kinds.update(line.mark_kind.tolist())
         for k in sorted(kinds):
-            t.append(MARK_CHARS[k], Style(color="bright_red", bold=True))
-            t.append(" " + MARK_NAMES[k] + "  ")
+            entries.append(Entry(MARK_CHARS[k], _MARK_STYLE, MARK_NAMES[k], drop=2))
         for vm in spec.vmarks:
             if vm.label:
-                t.append(vm.glyph, Style(color=vm.color, bold=True))
-                t.append(" " + safe(vm.label) + "  ")
-        note = "  ".join(n for n in (safe(spec.note), extra_note) if n)
-        if note:  # the note says how to read the chart: it wins over the legend's tail
-            if t.cell_len + len(note) + 2 > width and len(note) + 12 <= width:
-                t.truncate(width - len(note) - 2, overflow="ellipsis")
-            room = width - t.cell_len
-            if room > len(note) + 1:
-                t.append(" " * (room - len(note)))
-                t.append(note, "dim")
-        t.truncate(width, overflow="ellipsis", pad=True)
-        return t
+                entries.append(Entry(vm.glyph, Style(color=vm.color, bold=True), safe(vm.label), drop=3))
+        return entries
+
+    def _legend(self, width: int, height: int, extra_note: str = "") -> List[Text]:
+        """The legend's rows: as many as it needs, up to one more for every
+        8 rows of plot (4 at most) while the plot keeps :data:`MIN_PLOT_ROWS`;
+        more (the plot keeping :data:`LEAST_PLOT_ROWS`) rather than leave out
+        a run."""
+        note = "  ".join(n for n in (safe(self.spec.note), extra_note) if n)
+        plot_rows = height - CHROME_ROWS
+        max_rows = max(1, min(4, 1 + plot_rows // 8, 1 + plot_rows - MIN_PLOT_ROWS))
+        most_rows = max(1, min(4, 1 + plot_rows - LEAST_PLOT_ROWS))
+        return legend_rows(safe(self.spec.title), self.legend_entries(), note, width, max_rows, most_rows)

@@ -35,6 +35,7 @@ class Panels:
         worst = worst_by_run(self.findings, self.store.runs.values())
         rows = []
         width = 22 if self.has_class("-narrow") else 32
+        colors = self.run_colors.assign([r.key for r in self.chart_runs()])
         for kind, item in job_layout(layout_rows(self.shown_runs(), self.collapsed), self.expanded_jobs):
             if kind == "job":
                 run_id, ranks = item
@@ -53,7 +54,7 @@ class Panels:
             run = item
             key = RunsTable.row_key(run)
             rows.append((key, run_row(run, now, key in self.selected, baseline, worst.get(run.key),
-                                      name_width=width, silent_after=self.silent_after)))
+                                      name_width=width, silent_after=self.silent_after, color=colors.get(run.key))))
         table.set_rows(rows, narrow=self.has_class("-narrow"))
 
     def _refresh_status(self) -> None:
@@ -142,7 +143,8 @@ class Panels:
     def _chart_spec(self, px_width: int) -> ChartSpec:
         runs, which = self.chart_pick()
         spec = build_chart(runs, self.view, px_width, baseline=self.run_by_key(self.baseline_key),
-                           onsets=self._onsets(runs), cache=self.chart_cache)
+                           onsets=self._onsets(runs), cache=self.chart_cache,
+                           colors=self.run_colors.assign([r.key for r in runs]))
         if which:
             spec.note = "  ".join(n for n in (which, spec.note) if n)
         spec.x_format = self.x_format
