@@ -638,3 +638,25 @@ def test_the_runs_table_marks_each_selected_run_in_its_chart_colour(seven, seven
 
     asyncio.run(main())
 
+
+
+# -------------------------------------------------------------- the note
+
+
+@pytest.mark.parametrize("width", [40, 56, 72, 80, 100])
+def test_the_note_is_whole_next_to_a_long_legend(seven, width):
+    """The note (which ranks are drawn, the smoothing) is on the first row,
+    its end (ema) never cut, and every run is still named: the note wins over
+    the legend's tail, and both fit."""
+    from tui_monitor.tui.chartdata import RunColors
+
+    colors = RunColors().assign([r.key for r in seven[:4]])
+    spec = build_chart(seven[:4], ViewState(metric="loss"), px_width=2 * (width - Y_AXIS_WIDTH), colors=colors)
+    spec.note = "12 of 24 ranks: highest, median, lowest  " + spec.note
+    grid = cells(spec, w=width, h=16)
+    first = text_of(grid)[0]
+    assert first.rstrip().endswith("ema 0.60"), first
+    if width >= 80:
+        assert "12 of 24 ranks" in first
+    for run in seven[:4]:
+        assert named_in_legend(grid, run.name, color_of(Style.parse(colors[run.key]))), text_of(legend_cells(grid))

@@ -82,7 +82,7 @@ def _wrap(entries: Sequence[Entry], name_len: int, first: int, width: int, share
     for e in entries:
         w = e.width(name_len, shared)
         need = w + (len(GAP) if rows[-1] else 0)
-        if rows[-1] and need > room:
+        if need > room and (rows[-1] or len(rows) == 1):  # the next row (the first may stay empty: a long note)
             rows.append([])
             room = width
             need = w
