@@ -529,10 +529,11 @@ def named_in_legend(grid, name, color) -> bool:
 @pytest.mark.parametrize("width, height", [(72, 14), (80, 9), (80, 14), (120, 14)])
 def test_seven_runs_each_named_in_its_colour(seven, width, height):
     """All seven demo runs compared: seven distinct colours, each run's lines
-    (train and val) in its colour, and every run named in the legend after a
+    in its colour (solid train; dashed val in a lighter tint of it), and every run named in the legend after a
     swatch of it, at 80 columns too (abbreviated, on two rows); the note is
     whole. A chart as short as the 80x24 screen gives it (9 rows) gives a row
     of its plot to the legend rather than leave a run out."""
+    from tui_monitor.tui.chart import held_out_color
     from tui_monitor.tui.chartdata import RunColors
 
     colors = RunColors().assign([r.key for r in seven])
@@ -540,7 +541,8 @@ def test_seven_runs_each_named_in_its_colour(seven, width, height):
     assert len(set(colors.values())) == 7
     for run in seven:
         own = [l for l in spec.lines if l.label and l.label.startswith(run.name + " ")]
-        assert {l.pattern for l in own} == {"solid", "dash"} and {l.color for l in own} == {colors[run.key]}
+        assert {(l.pattern, l.color) for l in own} == {("solid", colors[run.key]),
+                                                       ("dash", held_out_color(colors[run.key]))}
     grid = cells(spec, w=width, h=height)
     assert len(plot_rows(grid)) >= 3
     for run in seven:
@@ -571,11 +573,13 @@ def test_a_run_keeps_its_colour_as_others_are_selected(seven):
 
 
 def test_one_run_has_its_colour_and_a_split_key(trained):
-    """One run: train and val in one colour (the run's), told apart by line
-    style, and a key saying which style is which."""
+    """One run: train in the run's colour, val in a lighter tint of it, told
+    apart by line style too, and a key saying which style is which."""
+    from tui_monitor.tui.chart import held_out_color
+
     spec = build_chart([trained["noisy-a"]], ViewState(metric="loss"), px_width=2 * 92)
-    colors = {l.color for l in spec.lines}
-    assert len(colors) == 1
+    train = {l.color for l in spec.lines if l.pattern == "solid"}
+    assert len(train) == 1 and {l.color for l in spec.lines if l.pattern == "dash"} == {held_out_color(*train)}
     head = text_of(legend_cells(cells(spec)))[0]
     assert "━━ train" in head and "╍╍ val" in head and "noisy-a" in head
 
@@ -612,8 +616,8 @@ def test_the_runs_table_marks_each_selected_run_in_its_chart_colour(seven, seven
 
     def chart_colors(app):
         spec = app.query_one("#chart", ChartView).last_spec
-        return {l.label.rsplit(" ", 1)[0]: color_of(Style.parse(l.color)) for l in spec.lines if l.label} \
-            if spec is not None else {}
+        return {l.label.rsplit(" ", 1)[0]: color_of(Style.parse(l.color)) for l in spec.lines
+                if l.label and l.label.endswith(" train")} if spec is not None else {}
 
     async def main():
         app = MonitorApp(seven_store, diagnoser=None, interval=3600, threaded=False)

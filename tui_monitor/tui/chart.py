@@ -27,7 +27,7 @@ from .legend import Entry, legend_rows
 from .ticks import YView, fmt_log_tick, log_ticks, nice_ticks, robust_range, tick_labels, time_ticks
 
 __all__ = ["Line", "Key", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
-           "line_style", "faint_color"]
+           "line_style", "faint_color", "held_out_color"]
 
 #: Columns taken by the y axis (labels and the axis line).
 Y_AXIS_WIDTH = 8
@@ -50,7 +50,9 @@ PATTERN_ORDER = {"solid": 0, "dash": 1, "dot": 2}
 #: much of the line's colour the band keeps: a darker shade of the same hue,
 #: as TensorBoard draws the raw series under a smoothed one.
 BAND_BACKGROUND = (0x12, 0x12, 0x12)
-BAND_ALPHA = 0.42
+BAND_ALPHA = 0.32
+#: How much of a run's colour its held-out lines keep (the rest is white).
+HELD_OUT_KEEP = 0.35
 
 
 @dataclass
@@ -70,8 +72,9 @@ class Line:
 @dataclass
 class Key:
     """A legend entry: a swatch of ``pattern`` in ``color``, then ``text``
-    (plain, from the stream). ``name``: a run's name (abbreviated before any
-    entry is dropped); else a key such as a split's line style."""
+    (plain, from the stream; ``pattern`` "": no swatch). ``name``: a run's
+    name (abbreviated before any entry is dropped); else a key such as a
+    split's line style."""
 
     text: str
     color: str
@@ -131,6 +134,16 @@ def fmt_elapsed(t: float) -> str:
 _DIM = Style(dim=True)
 _PARSED: dict = {}
 _FAINT: dict = {}
+_TINT: dict = {}
+
+
+def _blend(color: str, towards: Tuple[int, int, int], keep: float) -> str:
+    """``color`` mixed with ``towards``, keeping ``keep`` of it, as hex."""
+    try:
+        r, g, b = Color.parse(color).get_truecolor()
+    except Exception:  # noqa: BLE001 - not a colour Rich knows: grey
+        r, g, b = 0x9E, 0x9E, 0x9E
+    return "#%02x%02x%02x" % tuple(round(keep * c + (1 - keep) * t) for c, t in zip((r, g, b), towards))
 
 
 def faint_color(color: str) -> str:
@@ -139,12 +152,17 @@ def faint_color(color: str) -> str:
     attribute is drawn at full intensity by some)."""
     hexed = _FAINT.get(color)
     if hexed is None:
-        try:
-            r, g, b = Color.parse(color).get_truecolor()
-        except Exception:  # noqa: BLE001 - not a colour Rich knows: the band goes grey
-            r, g, b = 0x9E, 0x9E, 0x9E
-        mix = [round(BAND_ALPHA * c + (1 - BAND_ALPHA) * bg) for c, bg in zip((r, g, b), BAND_BACKGROUND)]
-        hexed = _FAINT[color] = "#%02x%02x%02x" % tuple(mix)
+        hexed = _FAINT[color] = _blend(color, BAND_BACKGROUND, BAND_ALPHA)
+    return hexed
+
+
+def held_out_color(color: str) -> str:
+    """A lighter tint of a run's ``color`` for its validation and test lines:
+    the same hue (the same run), set apart from its training line where the
+    two cross, besides the line style."""
+    hexed = _TINT.get(color)
+    if hexed is None:
+        hexed = _TINT[color] = _blend(color, (0xFF, 0xFF, 0xFF), HELD_OUT_KEEP)
     return hexed
 
 
@@ -424,7 +442,8 @@ class LineChart:
         entries = []
         if spec.keys:
             for k in spec.keys:
-                entries.append(Entry(PATTERN_GLYPH.get(k.pattern, "━") * 2, _get_style(k.color), safe(k.text),
+                glyph = PATTERN_GLYPH.get(k.pattern, "━") * 2 if k.pattern else ""
+                entries.append(Entry(glyph, _get_style(k.color), safe(k.text),
                                      name=k.name, drop=0 if k.name else 1))
         else:
             seen = set()

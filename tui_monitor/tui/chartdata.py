@@ -22,7 +22,7 @@ import numpy as np
 
 from ..diagnose.findings import run_label
 from ..metric_direction import higher_is_better
-from .chart import ChartSpec, Key, Line, VMark
+from .chart import ChartSpec, Key, Line, VMark, held_out_color
 from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, RUN_COLORS, SPLIT_PATTERNS, run_color
 
 __all__ = ["ViewState", "X_KINDS", "SPLIT_ORDER", "metric_names", "build_chart", "x_extent", "series_for",
@@ -317,8 +317,9 @@ def build_chart(
         shift = _origin(run) if kind == "relative" else 0.0
         color = BASELINE_COLOR if is_base else colors.get(getattr(run, "key", None)) or run_color(i)
         drawn = [(split, s) for split, s in series_for(run, metric) if not (is_base and split != "train")]
-        if drawn:
-            spec.keys.append(Key(("baseline %s" if is_base else "%s") % run_label(run), color))
+        if drawn:  # one run alone: its name, no swatch (the split key has its colour)
+            spec.keys.append(Key(("baseline %s" if is_base else "%s") % run_label(run), color,
+                                 "" if len(shown) == 1 and not extra else "solid"))
         for split, s in drawn:
             dec = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift)
             if is_base:
@@ -330,6 +331,7 @@ def build_chart(
             if split not in splits and not is_base:
                 splits.append(split)
             pattern = SPLIT_PATTERNS.get(split, "solid")
+            line_color = color if split == "train" else held_out_color(color)
             smooth = state.smoothing > 0 and split == "train" and len(s) > 2
             xs = dec.x.astype(np.float64) - shift
             if smooth:
@@ -340,12 +342,13 @@ def build_chart(
                 spec.lines.append(Line(sx, sy, color, pattern, label=label,
                                        mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
             else:
-                spec.lines.append(Line(xs, dec.y, color, pattern, label=label,
+                spec.lines.append(Line(xs, dec.y, line_color, pattern, label=label,
                                        mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
     # the split key: solid train, dashed val, dotted test (in the run's colour
     # when there is one run, else neutral)
     key_color = spec.keys[0].color if len(shown) == 1 and spec.keys else SPLIT_KEY_COLOR
-    spec.keys.extend(Key(split, key_color, SPLIT_PATTERNS.get(split, "solid"), name=False)
+    spec.keys.extend(Key(split, key_color if split == "train" else held_out_color(key_color),
+                         SPLIT_PATTERNS.get(split, "solid"), name=False)
                      for split in SPLIT_ORDER if split in splits and (len(splits) > 1 or split != "train"))
     # the focused run's best held-out step, the way the metric improves (none
     # for a metric whose name does not say: a learning rate has no best)

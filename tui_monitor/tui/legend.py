@@ -44,7 +44,7 @@ class Entry(NamedTuple):
     drop: int = 0
 
     def width(self, name_len: int, shared: int = 0) -> int:
-        return len(self.glyph) + 1 + len(self.shown(name_len, shared))
+        return len(self.glyph) + (1 if self.glyph else 0) + len(self.shown(name_len, shared))
 
     def shown(self, name_len: int, shared: int = 0) -> str:
         return abbreviate(self.text, name_len, shared) if self.name else self.text
@@ -146,8 +146,10 @@ def legend_rows(title: str, entries: Sequence[Entry], note: str, width: int, max
         for j, e in enumerate(row):
             if j:
                 t.append(GAP)
-            t.append(e.glyph, e.style)
-            t.append(" " + e.shown(name_len, shared))
+            if e.glyph:
+                t.append(e.glyph, e.style)
+                t.append(" ")
+            t.append(e.shown(name_len, shared))
         if i == 0 and note:
             t.truncate(max(0, width - len(note)), overflow="ellipsis", pad=True)
             t.append(note, _NOTE)
