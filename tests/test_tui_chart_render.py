@@ -664,3 +664,17 @@ def test_the_note_is_whole_next_to_a_long_legend(seven, width):
         assert "12 of 24 ranks" in first
     for run in seven[:4]:
         assert named_in_legend(grid, run.name, color_of(Style.parse(colors[run.key]))), text_of(legend_cells(grid))
+
+
+def test_a_log_axis_labels_its_ticks_in_one_form(trained):
+    """Log y over the diverging run (0.1 .. 1e35): every label scientific and
+    exact (1e-1 .. 1e30), not 10000 next to 1e5."""
+    spec = build_chart([trained["explode"]], ViewState(metric="loss", smoothing=0.0, log_y=True), px_width=2 * 92)
+    spec.y_range = (-1.5, 36.0)
+    labels = y_labels(cells(spec, h=30))
+    assert len(labels) >= 4 and all("e" in l for l in labels), labels
+    values = [parse_label(l) for l in labels]
+    assert all(math.log10(v) == pytest.approx(round(math.log10(v)), abs=1e-9) or str(l)[0] in "25"
+               for v, l in zip(values, labels))
+    small = build_chart([trained["clf"]], ViewState(metric="loss", smoothing=0.0, log_y=True), px_width=2 * 92)
+    assert all("e" not in l for l in y_labels(cells(small, h=30)))

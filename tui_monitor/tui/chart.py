@@ -24,7 +24,7 @@ from rich.text import Text
 from ._text import safe, shorten
 from .canvas import BrailleCanvas
 from .legend import Entry, legend_rows
-from .ticks import YView, fmt_log_tick, log_ticks, nice_ticks, robust_range, tick_labels, time_ticks
+from .ticks import YView, log_tick_labels, log_ticks, nice_ticks, robust_range, tick_labels, time_ticks
 
 __all__ = ["Line", "Key", "VMark", "ChartSpec", "LineChart", "Y_AXIS_WIDTH", "plot_size", "fmt_clock", "fmt_elapsed",
            "line_style", "faint_color", "held_out_color"]
@@ -415,7 +415,7 @@ class LineChart:
                 if 0 <= r < ph and r not in rows:
                     rows[r] = t
             if log_y:
-                labels = [fmt_log_tick(10 ** t) for t in rows.values()]
+                labels = log_tick_labels([10 ** t for t in rows.values()])
             else:
                 labels = tick_labels(list(rows.values()))
             if n <= 2 or all(len(l) <= Y_AXIS_WIDTH - 1 for l in labels):

@@ -9,7 +9,7 @@ from typing import List, NamedTuple, Optional, Tuple
 import numpy as np
 
 __all__ = ["YView", "padded_range", "robust_range", "nice_ticks", "log_ticks", "time_ticks", "tick_labels",
-           "fmt_log_tick"]
+           "log_tick_labels"]
 
 #: SI suffixes for large tick values.
 _SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -220,13 +220,18 @@ def tick_labels(ticks: List[float], width: int = 7, si_from: float = 1e4) -> Lis
     return ["%g" % t for t in ticks]
 
 
-def fmt_log_tick(v: float) -> str:
-    """A label for a tick of a log axis (``v`` is the value, not its log)."""
-    if 0.01 <= v < 1e5:
-        return "%g" % float("%.2g" % v)
-    text = "%.0e" % v
-    mant, exp = text.split("e")
-    return "%se%d" % (mant, int(exp))
+def log_tick_labels(values: List[float]) -> List[str]:
+    """Labels for the ticks of a log axis (``values`` are the values, not
+    their logs), in one form: plain (0.01 .. 1000) when every tick is in that
+    range, else scientific for all (1e-3 .. 1e5, 2e5), never a mix of 10000
+    and 1e5 on one axis."""
+    if all(1e-3 <= v < 1e4 for v in values):
+        return ["%g" % float("%.2g" % v) for v in values]
+    out = []
+    for v in values:
+        mant, exp = ("%.0e" % v).split("e")
+        out.append("%se%d" % (mant, int(exp)))
+    return out
 
 
 def time_ticks(lo: float, hi: float, n: int = 5) -> List[float]:
