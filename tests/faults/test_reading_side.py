@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -126,3 +128,89 @@ def test_duplicated_and_out_of_order_steps_are_kept_as_data():
 def test_fuzz_for_minutes(parts, cuts):
     """The same properties over many more, longer inputs: `pytest -m slow`."""
     test_any_bytes_in_any_chunks.hypothesis.inner_test(parts, cuts)
+
+
+# ---------------------------------------------------------------- file descriptors
+
+FD_LIMIT = """
+import json, os, resource, sys, time
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, min(hard, 1024) if hard != resource.RLIM_INFINITY else 1024))
+from tui_monitor.sources import Ingest
+
+folder, mode = sys.argv[1], sys.argv[2]
+ing = Ingest()
+ing.add_path(folder, poll=True, interval=0.05)
+
+def wait(condition, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+def last_loss(run_id):
+    run = ing.store.get(run_id)
+    s = run and run.series.get(("train", "loss"))
+    return s.last() if s is not None else None
+
+if mode == "once":
+    ing.read_all()
+else:
+    ing.start()
+    wait(lambda: len(ing.store.runs) >= 10_000 and not ing.catching_up)
+    for i in (0, 5_000, 9_999):                     # written to after startup: seen live
+        with open(os.path.join(folder, f"run{i:05d}.jsonl"), "a") as f:
+            f.write(json.dumps({"type": "metrics", "seq": 2, "step": 1, "time": 2.0,
+                                "values": {"loss": -1.0}}) + "\\n")
+    wait(lambda: all(last_loss(f"r{i}") == (1, -1.0) for i in (0, 5_000, 9_999)), 60)
+    ing.stop()
+problems, total = ing.recent_problems()
+print(json.dumps({"runs": len(ing.store.runs),
+                  "live": [last_loss(f"r{i}") for i in (0, 5_000, 9_999)] if mode == "live" else [],
+                  "problems": [str(p) for p in problems[:5]], "total": total,
+                  "open": len(os.listdir("/proc/self/fd"))}))
+"""
+
+
+def write_runs(folder, n):
+    for i in range(n):
+        (folder / f"run{i:05d}.jsonl").write_text(
+            json.dumps({"type": "run", "seq": 0, "v": 1, "run_id": f"r{i}", "name": f"run {i}", "start": 1.0,
+                        "host": "elsewhere", "pid": 1}) + "\n"
+            + json.dumps({"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"loss": 1.0}}) + "\n")
+
+
+@pytest.mark.parametrize("mode", ["once", "live"])
+def test_ten_thousand_runs_under_ulimit_1024_are_all_read(tmp_path, mode):
+    from conftest import child
+    write_runs(tmp_path, 10_000)
+    proc = child(FD_LIMIT, str(tmp_path), mode)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["runs"] == 10_000, result
+    assert result["total"] == 0, result
+    if mode == "live":
+        assert result["live"] == [[1, -1.0]] * 3, result
+    assert result["open"] < 512, result                  # a budget of descriptors, not one a file
+
+
+def test_watch_once_lists_every_run_under_ulimit_1024(tmp_path):
+    import resource
+    import subprocess
+    import sys
+
+    write_runs(tmp_path, 1_100)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(tmp_path)],
+                          capture_output=True, text=True, env=env, preexec_fn=limit, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.split()[:2][-1:] != ["rank"]
+            and line.startswith("run ")]
+    assert len(rows) == 1_100 and proc.stderr == ""
