@@ -197,20 +197,72 @@ def test_ten_thousand_runs_under_ulimit_1024_are_all_read(tmp_path, mode):
     assert result["open"] < 512, result                  # a budget of descriptors, not one a file
 
 
-def test_watch_once_lists_every_run_under_ulimit_1024(tmp_path):
-    import resource
+def cli(*args, timeout=300, **kw):
+    """``tui-monitor ARGS`` in a fresh process of this checkout."""
     import subprocess
     import sys
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    return subprocess.run([sys.executable, "-m", "tui_monitor", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout, **kw)
+
+
+def test_watch_once_lists_every_run_under_ulimit_1024(tmp_path):
+    import resource
 
     write_runs(tmp_path, 1_100)
 
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(tmp_path)],
-                          capture_output=True, text=True, env=env, preexec_fn=limit, timeout=300)
+    proc = cli("watch", "--once", tmp_path, preexec_fn=limit)
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.split()[:2][-1:] != ["rank"]
             and line.startswith("run ")]
     assert len(rows) == 1_100 and proc.stderr == ""
+
+
+# ---------------------------------------------------------------- only regular files
+
+def folder_of_traps(tmp_path):
+    """A good run beside a FIFO and a symlink to /dev/zero, both named like streams."""
+    write_runs(tmp_path, 1)
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    os.symlink("/dev/zero", tmp_path / "zero.jsonl")
+    return tmp_path
+
+
+NOT_REGULAR = ["{}: not a regular file (a FIFO); not read", "{}: not a regular file (a character device); not read"]
+
+
+@pytest.mark.parametrize("command", ["watch", "diagnose"])
+def test_a_fifo_or_a_device_named_like_a_stream_is_reported_once_and_skipped(tmp_path, command):
+    folder = folder_of_traps(tmp_path)
+    args = ["watch", "--once", folder] if command == "watch" else ["diagnose", folder]
+    proc = cli(*args, timeout=60)
+    assert proc.returncode in (0, 1), proc.stderr          # diagnose exits 1 when it finds something
+    assert ("run 0" in proc.stdout) if command == "watch" else ("1 run" in proc.stdout or "run 0" in proc.stdout)
+    expected = [m.format(folder / name) for m, name in zip(NOT_REGULAR, ["pipe.jsonl", "zero.jsonl"])]
+    assert [line for line in proc.stderr.splitlines() if "regular" in line] == \
+        [e if command == "watch" else f"tui-monitor: {e}" for e in expected]
+
+
+def test_the_follower_looks_at_a_fifo_without_reading_it_and_follows_a_file_put_in_its_place(tmp_path):
+    from source_helpers import follow, header, metrics, append
+    folder = folder_of_traps(tmp_path)
+    ing, f = follow(folder)
+    for _ in range(20):
+        f.tick()
+    assert [str(p) for p in ing.problems] == [m.format(folder / n)
+                                               for m, n in zip(NOT_REGULAR, ["pipe.jsonl", "zero.jsonl"])]
+    os.unlink(folder / "pipe.jsonl")
+    append(folder / "pipe.jsonl", header("late") + metrics(1, 0, 3.0))
+    f.tick()
+    assert ing.store.get("late").series[("train", "loss")].values.tolist() == [3.0]
+
+
+def test_a_fifo_named_hparams_yaml_beside_a_csv_log_does_not_hang_the_read(tmp_path):
+    (tmp_path / "metrics.csv").write_text("step,loss\n0,1.0\n1,0.5\n")
+    os.mkfifo(tmp_path / "hparams.yaml")
+    proc = cli("watch", "--once", tmp_path, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.splitlines()[2].split()[:5] == [tmp_path.name, "0", "running", "1",
+                                                                             "loss"]

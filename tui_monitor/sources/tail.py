@@ -38,6 +38,7 @@ import time
 from typing import Any, Callable, List, Optional
 
 from ..stream import Problem, StreamReader
+from ..stream.files import NotRegularFile, file_kind, open_regular
 from ..stream.reader import new_problems
 
 CHUNK = 1 << 20
@@ -49,38 +50,6 @@ OnProblem = Callable[[Problem], None]
 
 #: Errors that say the process (or system) is out of descriptors, not that the file is bad.
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
-_KINDS = ((stat_mod.S_ISFIFO, "a FIFO"), (stat_mod.S_ISCHR, "a character device"),
-          (stat_mod.S_ISBLK, "a block device"), (stat_mod.S_ISSOCK, "a socket"), (stat_mod.S_ISDIR, "a folder"))
-
-
-def file_kind(mode: int) -> str:
-    """What a file of ``st_mode`` ``mode`` is, in words (for a non-regular one)."""
-    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
-
-
-class NotRegularFile(OSError):
-    """A path that is not a regular file where one is read (a FIFO would
-    block the reader, a device never ends); ``kind`` says what it is."""
-
-    def __init__(self, path: str, kind: str):
-        super().__init__(errno.EINVAL, f"not a regular file ({kind}); not read", path)
-        self.kind = kind
-
-
-def open_regular(path: str) -> int:
-    """A read-only descriptor of the regular file at ``path``; raises
-    :class:`NotRegularFile` for anything else, without blocking on a FIFO."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat_mod.S_ISREG(mode):
-            raise NotRegularFile(path, file_kind(mode))
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
 def descriptor_budget() -> int:
     """How many followed files may be open at once: a quarter of the soft
     ``RLIMIT_NOFILE`` (the rest is for sockets, the listener's connections,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple, Union
 
 from ..schema import RECORD_TYPES, RunHeader
+from .files import open_regular
 from .decode import DecodeError, UnknownRecord, Warnings, decode_record
 from .fast import decode_metrics_lines
 
@@ -38,7 +39,8 @@ class Problem:
     severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.line_number}: {self.reason}"
+        where = f"{self.source}:{self.line_number}" if self.line_number else self.source  # 0: the file as a whole
+        return f"{where}: {self.reason}"
 
 
 @dataclass
@@ -324,11 +326,13 @@ def read_file(path: Union[str, Path], *, reader: Optional[StreamReader] = None) 
     """Every record of a stream file and the problems met (the last
     ``MAX_PROBLEMS``; ``reader.stats`` has the counts). A last line without
     ``\\n`` is left unread (``reader.pending_bytes``). Raises ``OSError`` when
-    the file cannot be read; bad content never raises."""
+    the file cannot be read (:class:`NotRegularFile` for a FIFO, a device...:
+    opening a FIFO would block, a device never ends); bad content never
+    raises."""
     if reader is None:
         reader = StreamReader(str(path))
     records: List[Any] = []
-    with open(path, "rb") as f:
+    with open(open_regular(str(path)), "rb") as f:
         while True:
             chunk = f.read(_READ_SIZE)
             if not chunk:
