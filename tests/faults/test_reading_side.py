@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import only_run
 from tui_monitor.sources import as_dict
 from tui_monitor.sources.formats import LineSplitter
 from tui_monitor.store import Store
@@ -266,3 +267,60 @@ def test_a_fifo_named_hparams_yaml_beside_a_csv_log_does_not_hang_the_read(tmp_p
     proc = cli("watch", "--once", tmp_path, timeout=60)
     assert proc.returncode == 0 and proc.stdout.splitlines()[2].split()[:5] == [tmp_path.name, "0", "running", "1",
                                                                              "loss"]
+
+
+# ---------------------------------------------------------------- TensorBoard event files
+
+def summary_writer_bytes(folder, steps, tag="loss"):
+    """The bytes of an event file written by torch's real SummaryWriter."""
+    pytest.importorskip("tensorboard", reason="the integrations extra (tensorboard) is not installed")
+    from torch.utils.tensorboard import SummaryWriter
+    w = SummaryWriter(str(folder))
+    for step in steps:
+        w.add_scalar(tag, 1.0 / (step + 1), step)
+    w.close()
+    (path,) = Path(folder).glob("events.out.tfevents.*")
+    return path.read_bytes()
+
+
+def test_an_event_file_is_read_with_a_bounded_buffer_and_an_overlong_record_is_skipped(tmp_path):
+    import struct
+    from tui_monitor.sources.tfevents import MAX_RECORD, frame_record, masked_crc32c
+    before = summary_writer_bytes(tmp_path / "a", range(3))     # 4 records: the version, 3 scalars
+    after = summary_writer_bytes(tmp_path / "b", range(3, 6))
+    big = MAX_RECORD + 1
+    length = struct.pack("<Q", big)                    # a length framed by the real rules (its CRC holds);
+    huge = length + struct.pack("<I", masked_crc32c(length)) + bytes(big) + b"\0" * 4  # the data is never read
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    path = run_dir / "events.out.tfevents.1700000000.host.1.0"
+    bad = bytearray(frame_record(b"\x10\x07"))
+    bad[-1] ^= 0xFF                                    # a data CRC that fails, after it all: offsets still add up
+    path.write_bytes(before + huge + after + bad)
+    from source_helpers import follow
+    ing, f = follow(run_dir)
+    tail = f.tails[str(path)]
+    run = only_run(ing)
+    assert run.series[("train", "loss")].steps.tolist() == list(range(6))
+    assert [(p.line_number, p.reason) for p in ing.problems] == [
+        (5, f"byte {len(before)}: record of {big} bytes is over the {MAX_RECORD >> 20} MiB limit; skipped"),
+        (10, f"byte {len(before) + len(huge) + len(after)}: record data fails its CRC; record skipped")]
+    assert len(tail.reader.buf) == 0
+
+
+def test_a_record_claiming_gigabytes_costs_no_memory_while_it_is_passed_over(tmp_path):
+    import struct
+    from tui_monitor.sources.tfevents import MAX_RECORD, EventFileReader, TBRun, masked_crc32c
+    before = summary_writer_bytes(tmp_path / "a", range(3))
+    length = struct.pack("<Q", 3 << 30)                # 3 GiB, as a crafted file claims
+    reader = EventFileReader("crafted", TBRun(str(tmp_path)))
+    out = reader.feed(before + length + struct.pack("<I", masked_crc32c(length)))
+    assert [r["step"] for r in out if r["type"] == "metrics"] == [0, 1, 2]
+    chunk = os.urandom(1 << 20)
+    peak = 0
+    for _ in range(40):                                # 40 MiB of it arrive: none of it is kept
+        assert reader.feed(chunk) == []
+        peak = max(peak, len(reader.buf))
+    assert peak <= MAX_RECORD and peak == 0
+    assert [p.reason for p in reader.problems] == [
+        f"byte {len(before)}: record of {3 << 30} bytes is over the {MAX_RECORD >> 20} MiB limit; skipped"]
