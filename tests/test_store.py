@@ -748,3 +748,21 @@ def test_a_step_past_int64_is_no_step_and_the_rest_of_the_batch_is_kept():
     s = run.series[("train", "loss")]
     assert s.steps.tolist() == [0, 0, 0, 2 ** 63 - 1] and s.values.tolist() == [1.0, 0.9, 0.8, 0.7]
     assert run.problems == 2  # each counted as a record without an integer step (it takes the last one)
+
+
+def test_numbers_beyond_what_the_series_keep_from_unchecked_readers_never_raise():
+    """The stream reader checks ranges at decode; the other readers' dicts
+    (CSV, text, TensorBoard) come unchecked: a step beyond int64 is no step
+    and a time no clock shows is no time, in every record type."""
+    st = Store()
+    st.apply({"type": "run", "seq": 0, "run_id": "r", "name": "n"}, "s")
+    st.apply({"type": "metrics", "seq": 1, "step": 3, "time": 5.0, "values": {"loss": 1.0}}, "s")
+    st.apply({"type": "system", "seq": 2, "step": 2 ** 63, "time": 1e300, "values": {"gpu": 1.0}}, "s")
+    st.apply_many([{"type": "metrics", "seq": 3 + i, "step": 4 + i, "time": float("inf") if i == 5 else 6.0 + i,
+                    "values": {"loss": 0.5}} for i in range(10)], "s")
+    run = st.get("r")
+    gpu = run.series[("system", "gpu")]
+    assert gpu.steps.tolist() == [3] and gpu.times.tolist() == [5.0]   # the last step and time known
+    loss = run.series[("train", "loss")]
+    assert loss.steps.tolist() == list(range(3, 14))
+    assert loss.times.tolist()[6] == 10.0                               # inf: the time before it

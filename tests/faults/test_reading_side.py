@@ -324,3 +324,89 @@ def test_a_record_claiming_gigabytes_costs_no_memory_while_it_is_passed_over(tmp
     assert peak <= MAX_RECORD and peak == 0
     assert [p.reason for p in reader.problems] == [
         f"byte {len(before)}: record of {3 << 30} bytes is over the {MAX_RECORD >> 20} MiB limit; skipped"]
+
+
+# ---------------------------------------------------------------- numbers out of range
+
+BASE = {
+    "run": {"type": "run", "seq": 1, "v": 1, "run_id": "r", "name": "n", "start": 1.0, "host": "h", "pid": 5,
+            "rank": 0, "world_size": 2, "local_rank": 0, "model": {"params": 10}},
+    "meta": {"type": "meta", "seq": 1, "time": 1.0, "pid": 5, "start": 1.0, "rank": 0, "world_size": 2,
+             "local_rank": 0},
+    "metrics": {"type": "metrics", "seq": 1, "step": 1, "time": 1.0, "values": {"loss": 1.0}},
+    "grads": {"type": "grads", "seq": 1, "step": 1, "time": 1.0, "norm": 1.0, "layers": {}},
+    "heartbeat": {"type": "heartbeat", "seq": 1, "time": 1.0, "step": 1, "last_log": 1.0},
+    "system": {"type": "system", "seq": 1, "time": 1.0, "step": 1, "values": {"gpu": 1.0}},
+    "dropped": {"type": "dropped", "seq": 1, "time": 1.0, "count": 1, "reasons": {"queue full": 1}},
+    "end": {"type": "end", "seq": 1, "time": 1.0, "status": "finished", "dropped": 0, "step": 1},
+}
+# (record type, field, value, the record is still read without it)
+OUT_OF_RANGE = [
+    ("run", "seq", 2 ** 63, False), ("run", "pid", 2 ** 31, True), ("run", "pid", 0, True),
+    ("run", "start", 1e300, True), ("run", "rank", 2 ** 31, False), ("run", "rank", -1, False),
+    ("run", "world_size", 0, True), ("run", "local_rank", -1, True), ("run", "v", 2 ** 40, True),
+    ("run", "model.params", -1, True), ("run", "model.depth", 2 ** 64, True),
+    ("meta", "time", -1e12, True), ("meta", "pid", -5, True), ("meta", "start", 1e300, True),
+    ("meta", "rank", 2 ** 31, False), ("meta", "world_size", 0, True), ("meta", "local_rank", 2 ** 31, True),
+    ("metrics", "seq", 2 ** 63, False), ("metrics", "step", 2 ** 63, False),
+    ("metrics", "step", -(2 ** 63) - 1, False), ("metrics", "time", 1e300, False),
+    ("grads", "step", 2 ** 63, False), ("grads", "time", -1e12, False),
+    ("heartbeat", "step", 2 ** 63, True), ("heartbeat", "last_log", 1e300, True), ("heartbeat", "time", 1e300, False),
+    ("system", "step", 2 ** 63, True), ("system", "time", 1e300, False),
+    ("dropped", "count", -1, False), ("dropped", "reasons.queue full", 2 ** 63, True), ("dropped", "time", 1e300, True),
+    ("end", "dropped", -1, True), ("end", "step", 2 ** 64, True), ("end", "time", 1e300, True),
+]
+
+
+def with_field(rtype, field, value):
+    rec = json.loads(json.dumps(BASE[rtype]))
+    *path, last = field.split(".")
+    parent = rec
+    for key in path:
+        parent = parent[key]
+    parent[last] = value
+    return rec
+
+
+@pytest.mark.parametrize("rtype,field,value,kept", OUT_OF_RANGE)
+@pytest.mark.parametrize("batched", [False, True])
+def test_every_number_is_range_checked_at_decode(rtype, field, value, kept, batched):
+    header = {"type": "run", "seq": 0, "v": 1, "run_id": "r", "name": "n", "start": 1.0, "host": "h", "pid": 5}
+    bad = with_field(rtype, field, value)
+    if rtype == "run":                                  # the header itself
+        header, bad = None, {**bad, "seq": 0} if field != "seq" else bad
+    after = [{"type": "metrics", "seq": i, "step": i, "time": 1.0, "values": {"loss": 0.5}} for i in range(2, 30)]
+    lines = [r for r in (header, bad) if r] + (after if batched else [])  # batched: among metrics lines (fast path)
+    reader = StreamReader("f.jsonl", raw_metrics=True)
+    records = reader.feed(b"".join(json.dumps(r).encode() + b"\n" for r in lines))
+    (problem,) = reader.problems
+    assert problem.source == "f.jsonl" and problem.line_number == lines.index(bad) + 1
+    assert problem.reason.startswith(f"{rtype} record: {field}: " if kept else f"bad {rtype} record: {field}: ")
+    assert problem.reason.endswith("; left out") == kept and problem.severity == ("warning" if kept else "error")
+    read = [r for r in lines if r is not bad or kept]
+    assert [as_dict(r)["seq"] for r in records] == [r["seq"] for r in read]
+    store = Store(splitter=split_metric)                 # and nothing past the edge raises
+    store.apply_many([as_dict(r) if not isinstance(r, dict) else r for r in records], stream="f")
+    from tui_monitor.summary import runs_table
+    assert "n" in runs_table(store)
+
+
+def test_a_step_beyond_int64_and_a_pid_beyond_int32_leave_watch_and_diagnose_working(tmp_path):
+    import socket
+    path = tmp_path / "big.jsonl"
+    lines = [{"type": "run", "seq": 0, "v": 1, "run_id": "r", "name": "big", "start": 1.0,
+              "host": socket.gethostname(), "pid": 2 ** 31},
+             {"type": "system", "seq": 1, "time": 2.0, "step": 2 ** 63, "values": {"gpu_util": 50}},
+             *({"type": "metrics", "seq": i, "step": i, "time": 2.0 + i, "values": {"loss": 1.0 / i}}
+               for i in range(2, 12))]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    watch = cli("watch", "--once", path, timeout=60)
+    assert watch.returncode == 0, watch.stderr
+    row = watch.stdout.splitlines()[2].split()
+    assert row[:2] == ["big", "0"] and row[-6:-4] == ["11", "loss"]
+    assert watch.stderr.splitlines() == [
+        f"{path}:1: run record: pid: 2147483648 is out of range (at most 2147483647); left out",
+        f"{path}:2: system record: step: 9223372036854775808 is out of range (at most 9223372036854775807); left out"]
+    diagnose = cli("diagnose", path, timeout=60)
+    assert diagnose.returncode in (0, 1) and "Traceback" not in diagnose.stderr, diagnose.stderr
+    assert "big" in diagnose.stdout

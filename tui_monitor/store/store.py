@@ -20,6 +20,7 @@ import math
 import time as _time
 from typing import Any, Callable, List, Optional, Tuple
 
+from ..ranges import INT64_MAX as _INT64_MAX, INT64_MIN as _INT64_MIN, TIME_MAX as _TIME_MAX, TIME_MIN as _TIME_MIN
 from .bulk import BulkApply, PointBatch
 from .run import Run, RunKey
 
@@ -39,9 +40,22 @@ def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
 
 
 def _time_of(record: dict, default: float = math.nan) -> float:
-    """The record's ``time`` as a float, or ``default`` when it has none."""
+    """The record's ``time`` as a float, or ``default`` when it has none
+    (or one no clock can show: 1e300, inf, NaN). The stream reader checks
+    the range at decode; the other readers' dicts come here unchecked."""
     t = record.get("time")
-    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else default
+    if isinstance(t, (int, float)) and not isinstance(t, bool) and _TIME_MIN <= t <= _TIME_MAX:
+        return float(t)
+    return default
+
+
+def _int64(step: Any) -> Optional[int]:
+    """``step`` when it is an integer the series can keep (int64), else None."""
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    if isinstance(step, int) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
+        return step
+    return None
 
 
 def _time_or_last(run: Any, record: dict) -> float:
@@ -64,8 +78,6 @@ def _number(v: Any) -> Optional[float]:
     return None
 
 
-
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 class Store(BulkApply):
     """All runs, keyed by ``(run_id, rank)``, fed with decoded records.
@@ -247,14 +259,11 @@ class Store(BulkApply):
         return run
 
     def _step_from(self, run: Run, record: dict) -> Optional[int]:
-        step = record.get("step")
-        if isinstance(step, float) and step.is_integer():
-            step = int(step)
         # the series keep steps as int64: a larger one (a digit string, 1e30) is no step
-        if isinstance(step, int) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
+        step = _int64(record.get("step"))
+        if step is not None:
             run.last_step = step
-            return step
-        return None
+        return step
 
     def _on_header(self, record: dict, stream: Any, now: float) -> Run:
         run_id = record.get("run_id")
@@ -406,8 +415,8 @@ class Store(BulkApply):
     def _on_system(self, run: Run, record: dict, batch: PointBatch) -> None:
         """Resource samples become series ``("system", field)``: not a split
         of the method, so the metric picker leaves them out."""
-        step = record.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
+        step = _int64(record.get("step"))
+        if step is None:
             step = run.last_step if run.last_step is not None else 0
         t = _time_or_last(run, record)
         values = record.get("values")
