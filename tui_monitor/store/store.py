@@ -4,8 +4,9 @@ handlers here, the bulk path of ``apply_many`` in :mod:`.bulk`).
 Threads: one thread (the ingest side) calls :meth:`Store.apply`,
 :meth:`Store.apply_many` and :meth:`Store.mark_silent`; any other thread may
 read. Containers that readers iterate (``Store.runs``, ``Run.series``,
-``Run.grads``) are never mutated in place: adding an entry replaces the dict
-with a new one, so a reader iterating the dict it fetched is never disturbed.
+``Run.grads``, ``Run.text``) are :class:`.growing.GrowingMap` s: an entry is
+added in O(1) and a reader iterating one while it grows is never disturbed
+(it used to be a new dict copied at every entry: quadratic in the names).
 Series are safe to read while they grow (see :mod:`.series`). Scalars on a run
 (``status``, ``last_seen``, ...) are plain attributes, each read atomically.
 The ``version`` counters only ever increase, and are bumped after the data
@@ -22,6 +23,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from ..ranges import INT64_MAX as _INT64_MAX, INT64_MIN as _INT64_MIN, TIME_MAX as _TIME_MAX, TIME_MIN as _TIME_MIN
 from .bulk import BulkApply, PointBatch
+from .growing import GrowingMap
 from .run import Run, RunKey
 
 __all__ = ["Store", "default_splitter"]
@@ -112,7 +114,7 @@ class Store(BulkApply):
     ) -> None:
         self.splitter = splitter or default_splitter
         self.clock = clock
-        self.runs = {}  # type: Dict[RunKey, Run]
+        self.runs = GrowingMap()  # type: Mapping[RunKey, Run]
         self.version = 0
         self._streams = {}  # type: Dict[Any, Run]
         self._split_cache = {}  # type: Dict[Tuple[str, Optional[str]], Tuple[str, str]]
@@ -140,7 +142,7 @@ class Store(BulkApply):
         self.version = v
 
     def _add_run(self, run: Run) -> None:
-        self.runs = {**self.runs, run.key: run}
+        self.runs[run.key] = run
 
     def _run_for(self, record: dict, stream: Any) -> Run:
         run = self._streams.get(stream)
@@ -281,13 +283,11 @@ class Store(BulkApply):
         if run is None:
             if prior is not None and not prior.has_header and prior.key != key:
                 # The stream's records came first: rename its run.
-                runs = dict(self.runs)
-                runs.pop(prior.key, None)
+                self.runs.discard(prior.key)
                 if prior.name == prior.run_id:  # still named after the stream token
                     prior.name = run_id
                 prior.run_id, prior.rank = key
-                runs[key] = prior
-                self.runs = runs
+                self.runs[key] = prior
                 run = prior
             else:
                 run = Run(run_id, rank)
@@ -402,14 +402,13 @@ class Store(BulkApply):
             run.problem("metrics record: values is not an object")
         text = record.get("text")
         if isinstance(text, dict) and text:
-            new = dict(run.text)
+            kept = run.text
             for name, s in text.items():
                 key = self._split(str(name), split)
-                lst = new.get(key, [])
+                lst = kept.get(key, [])
                 if len(lst) >= _TEXT_KEEP:
                     lst = lst[-(_TEXT_KEEP - 1) :]
-                new[key] = lst + [(step, t, str(s))]
-            run.text = new
+                kept[key] = lst + [(step, t, str(s))]  # a new list: a reader keeps the one it has
         batch.points.setdefault((run, 3, None), ([], [], []))
 
     def _on_system(self, run: Run, record: dict, batch: PointBatch) -> None:
