@@ -76,7 +76,9 @@ def test_an_overlong_csv_row_is_skipped_whole_and_reported_once(tmp_path):
     append(path, "7," + "8" * MAX_LINE + "\n2,0.8\n")                  # and one in a single write
     f.tick()
     assert values(only_run(ing)) == ([0, 1, 2], [1.0, 0.9, 0.8])      # nothing of the fragments
-    assert too_long(ing.problems) == [(3, "warning"), (5, "warning")]
+    assert too_long(ing.problems) == [(3, "warning")]                 # one entry per file and reason:
+    (p,) = [p for p in ing.problems if "longer than" in p.reason]
+    assert (p.count, p.last_line) == (2, 5)                           # twice, the last at line 5
     assert len(f.tails[str(path)].reader.pending) == 0
 
 
@@ -300,12 +302,12 @@ def test_problems_from_many_threads_are_all_counted_and_read_whole():
 
     def report(k):
         for i in range(n):
-            ing.problem(Problem(f"t{k}", i, "bad", "warning"))
+            ing.problem(Problem(f"t{k}", i, f"bad {i % 100}", "warning"))  # each reason 50 times
 
     def watch():
         while not done.is_set():
             problems, total = ing.recent_problems()
-            if len(problems) != total:
+            if sum(p.count for p in problems) != total:
                 torn.append((len(problems), total))
 
     old = sys.getswitchinterval()
@@ -324,8 +326,8 @@ def test_problems_from_many_threads_are_all_counted_and_read_whole():
         sys.setswitchinterval(old)
     problems, total = ing.recent_problems()
     assert total == ing.problem_count == n * threads and torn == []
-    assert sorted((p.source, p.line_number) for p in problems) == sorted(
-        (f"t{k}", i) for k in range(threads) for i in range(n))
+    assert sorted((p.source, p.reason, p.line_number, p.count, p.last_line) for p in problems) == sorted(
+        (f"t{k}", f"bad {j}", j, n // 100, n - 100 + j) for k in range(threads) for j in range(100))
 
 
 def test_silent_after_reaches_the_stored_status():

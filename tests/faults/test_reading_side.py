@@ -410,3 +410,69 @@ def test_a_step_beyond_int64_and_a_pid_beyond_int32_leave_watch_and_diagnose_wor
     diagnose = cli("diagnose", path, timeout=60)
     assert diagnose.returncode in (0, 1) and "Traceback" not in diagnose.stderr, diagnose.stderr
     assert "big" in diagnose.stdout
+
+
+# ---------------------------------------------------------------- what is shown and written
+
+def test_a_csv_export_has_no_escape_bytes_and_no_live_formulas(tmp_path):
+    import csv
+    from tui_monitor.tui.export import csv_rows, write_csv
+    store = Store(splitter=split_metric)
+    evil_name = "=cmd|' /C calc'!A0\x1b]0;pwned\x07\x1b[2J\u202e\u200b"
+    store.apply({"type": "run", "seq": 0, "run_id": "\x07@SUM(1)", "name": evil_name, "start": 1.0}, "s")
+    store.apply({"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"-2+3": -0.5}}, "s")
+    store.apply({"type": "metrics", "seq": 2, "step": 1, "time": 2.0, "values": {"-2+3": 0.25}}, "s")
+    path = write_csv(tmp_path / "out.csv", csv_rows(list(store.runs.values()), "-2+3"))
+    data = path.read_bytes()
+    assert not [b for b in data.replace(b"\r\n", b"") if b < 0x20 or b == 0x7F]   # no raw control bytes
+    assert "\u202e".encode() not in data and "\u200b".encode() not in data
+    rows = list(csv.reader(data.decode().splitlines()))
+    assert rows[1:] == [["'=cmd|' /C calc'!A0]0;pwned[2J", "'@SUM(1)", "0", "train", "'-2+3", "0", "1.0", "-0.5"],
+                        ["'=cmd|' /C calc'!A0]0;pwned[2J", "'@SUM(1)", "0", "train", "'-2+3", "1", "2.0", "0.25"]]
+
+
+def test_a_warning_repeated_thousands_of_times_keeps_one_entry_and_the_real_problems(tmp_path):
+    from source_helpers import follow, header, metrics, append
+    from tui_monitor.stream import Problem
+    from tui_monitor.tui.screens.problems import problems_text
+    path = tmp_path / "run.jsonl"
+    append(path, header() + "{not json\n" + metrics(1, 0, 1.0))
+    ing, f = follow(tmp_path)
+    for i in range(3000):                               # a source warning about the same thing, again and again
+        ing.problem(Problem("<listener>", 0, "connection refused: wrong token", "warning"))
+    problems, total = ing.recent_problems()
+    assert total == 3001
+    assert [(p.source, p.line_number, p.count) for p in problems] == [(str(path), 2, 1), ("<listener>", 0, 3000)]
+    assert str(problems[1]) == "<listener>: connection refused: wrong token (3000 times)"
+    shown = problems_text(problems, total).plain
+    assert f"{path}:2" in shown and "connection refused: wrong token (3000 times)" in shown
+
+
+def test_a_megabyte_run_name_is_cut_in_the_table_not_padded_into_every_row():
+    from tui_monitor.summary import NAME_WIDTH, runs_table
+    store = Store(splitter=split_metric)
+    for i in range(201):
+        name = "x" * (1 << 20) if i == 100 else f"run{i}"
+        store.apply({"type": "run", "seq": 0, "run_id": f"r{i}", "name": name, "start": float(i)}, i)
+        store.apply({"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"loss": 1.0}}, i)
+    text = runs_table(store, now=2.0)
+    lines = text.splitlines()
+    assert len(lines) == 203 and len(text) < 203 * 120
+    assert lines[2 + 100].split()[0] == "x" * (NAME_WIDTH - 1) + "…"
+
+
+INVISIBLE = {"\u200b": "\\u200b", "\u200d": "\\u200d", "\ufeff": "\\ufeff", "\u2060": "\\u2060",
+             "\u202e": "\\u202e", "\u2067": "\\u2067", "\u200f": "\\u200f", "\u2028": "\\u2028",
+             "\u2029": "\\u2029", "\x85": "\\x85", "\xad": "\\xad", "\U000E0041": "\\U000e0041"}
+
+
+@pytest.mark.parametrize("char", sorted(INVISIBLE))
+def test_invisible_bidi_and_separator_characters_in_names_are_shown_escaped(tmp_path, char):
+    from tui_monitor.safe_text import clean
+    assert clean(f"a{char}b") == f"a{INVISIBLE[char]}b"
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"type": "run", "seq": 0, "run_id": "r", "name": f"admin{char}x", "start": 1.0}) + "\n"
+                    + json.dumps({"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {"loss": 1.0}})
+                    + "\n", encoding="utf-8")
+    out = cli("watch", "--once", path, timeout=60).stdout
+    assert char not in out and f"admin{INVISIBLE[char]}x" in out

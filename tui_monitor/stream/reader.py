@@ -31,17 +31,27 @@ class Problem:
 
     ``severity`` is ``"error"`` when the line was not read at all and
     ``"warning"`` when it was read with something left out or worth knowing.
+    A list that keeps one entry per file and reason (the ingest's) counts the
+    repeats in ``count``, the line of the latest in ``last_line``.
     """
 
     source: str
     line_number: int
     reason: str
     severity: str = "error"
+    count: int = 1
+    last_line: int = 0
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line_number}" if self.line_number else self.source  # 0: the file as a whole
-        return f"{where}: {self.reason}"
+        return f"{where}: {self.reason}{self.repeats()}"
 
+    def repeats(self) -> str:
+        """`` (3 times, the last at line 9)`` for a repeated problem, else ``""``."""
+        if self.count <= 1:
+            return ""
+        last = f", the last at line {self.last_line}" if self.last_line and self.last_line != self.line_number else ""
+        return f" ({self.count} times{last})"
 
 @dataclass
 class ReaderStats:
