@@ -476,3 +476,13 @@ def test_invisible_bidi_and_separator_characters_in_names_are_shown_escaped(tmp_
                     + "\n", encoding="utf-8")
     out = cli("watch", "--once", path, timeout=60).stdout
     assert char not in out and f"admin{INVISIBLE[char]}x" in out
+
+
+def test_a_megabyte_key_in_a_bad_field_gives_a_short_problem():
+    key = "k" * (1 << 20)
+    reader = StreamReader("f.jsonl", raw_metrics=True)
+    reader.feed(b"".join(json.dumps(r).encode() + b"\n" for r in (
+        {"type": "dropped", "seq": 0, "count": 1, "reasons": {key: -1}},
+        {"type": "metrics", "seq": 1, "step": 0, "time": 1.0, "values": {key: [1], "loss": 1.0}})))
+    assert [len(p.reason) < 200 for p in reader.problems] == [True, True]
+    assert reader.problems[0].reason.startswith("dropped record: reasons." + "k" * 59 + "…: -1 is out of range")

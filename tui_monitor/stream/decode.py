@@ -173,7 +173,9 @@ def _range_text(err: Any) -> str:
 
 
 def _where(err: Any) -> str:
-    return ".".join(str(x) for x in err["loc"])
+    """The field of an error (``reasons.disk full``); a map's key cut to 60
+    characters, as a stream's keys may be any length."""
+    return ".".join(str(x) if len(str(x)) <= 60 else str(x)[:59] + "…" for x in err["loc"])
 
 
 def _describe(e: ValidationError, type_: str) -> str:
@@ -224,6 +226,11 @@ def _leave_out_of_range(obj: dict, e: ValidationError, cls: Any, type_: str, war
     return out
 
 
+def _key(k: str) -> str:
+    """A metric name in a message: quoted, cut to 60 characters."""
+    return repr(k) if len(k) <= 60 else repr(k[:59]) + "…"
+
+
 def _salvage_metrics(obj: dict, warns: Warnings) -> dict:
     """Drop the values (and text) that are not what the format allows, with a warning."""
     values = obj.get("values")
@@ -234,14 +241,14 @@ def _salvage_metrics(obj: dict, warns: Warnings) -> dict:
             try:
                 good[k] = decode_metric_value(v)
             except ValueError:
-                bad.append(f"{k!r} ({_json_type_name(v)})")
+                bad.append(f"{_key(k)} ({_json_type_name(v)})")
         if bad:
             obj = {**obj, "values": good}
     text = obj.get("text")
     if isinstance(text, dict):
         good_text = {k: v for k, v in text.items() if isinstance(v, str)}
         if len(good_text) != len(text):
-            bad.extend(f"text {k!r} ({_json_type_name(v)})" for k, v in text.items() if not isinstance(v, str))
+            bad.extend(f"text {_key(k)} ({_json_type_name(v)})" for k, v in text.items() if not isinstance(v, str))
             obj = {**obj, "text": good_text}
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
