@@ -473,7 +473,7 @@ def test_an_ordinary_loss_curve_is_not_clipped(trained):
     assert max(labels) >= 0.8 * float(np.max(y))
 
 
-# -------------------------------------------------------------- comparing runs: one colour per run, a legend naming each
+# -------------------------------------------------------------- comparing runs: a colour per run, a legend naming each
 
 DEMO_NAMES = ("bias_linear-s0", "bias_mlp-s0", "opt_shallow-s0", "opt_deep-s0", "overfit-s0", "mismatch-s0",
               "diverge_nan-s0")
@@ -579,7 +579,8 @@ def test_one_run_has_its_colour_and_a_split_key(trained):
 
     spec = build_chart([trained["noisy-a"]], ViewState(metric="loss"), px_width=2 * 92)
     train = {l.color for l in spec.lines if l.pattern == "solid"}
-    assert len(train) == 1 and {l.color for l in spec.lines if l.pattern == "dash"} == {held_out_color(*train)}
+    held_out = {l.color for l in spec.lines if l.pattern == "dash"}
+    assert len(train) == 1 and held_out == {held_out_color(*train, alone=True)}
     head = text_of(legend_cells(cells(spec)))[0]
     assert "━━ train" in head and "╍╍ val" in head and "noisy-a" in head
 

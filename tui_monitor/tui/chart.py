@@ -51,8 +51,10 @@ PATTERN_ORDER = {"solid": 0, "dash": 1, "dot": 2}
 #: as TensorBoard draws the raw series under a smoothed one.
 BAND_BACKGROUND = (0x12, 0x12, 0x12)
 BAND_ALPHA = 0.32
-#: How much of a run's colour its held-out lines keep (the rest is white).
-HELD_OUT_KEEP = 0.35
+#: How much of a run's colour its held-out lines keep (the rest is white):
+#: enough to tell the runs apart by hue when several are drawn.
+HELD_OUT_KEEP = 0.65
+HELD_OUT_KEEP_ALONE = 0.35
 
 
 @dataclass
@@ -156,13 +158,15 @@ def faint_color(color: str) -> str:
     return hexed
 
 
-def held_out_color(color: str) -> str:
+def held_out_color(color: str, alone: bool = False) -> str:
     """A lighter tint of a run's ``color`` for its validation and test lines:
     the same hue (the same run), set apart from its training line where the
-    two cross, besides the line style."""
-    hexed = _TINT.get(color)
+    two cross, besides the line style; paler for a run drawn ``alone`` (no
+    other run's hue to keep apart from)."""
+    key = (color, alone)
+    hexed = _TINT.get(key)
     if hexed is None:
-        hexed = _TINT[color] = _blend(color, (0xFF, 0xFF, 0xFF), HELD_OUT_KEEP)
+        hexed = _TINT[key] = _blend(color, (0xFF, 0xFF, 0xFF), HELD_OUT_KEEP_ALONE if alone else HELD_OUT_KEEP)
     return hexed
 
 

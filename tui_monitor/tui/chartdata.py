@@ -331,7 +331,7 @@ def build_chart(
             if split not in splits and not is_base:
                 splits.append(split)
             pattern = SPLIT_PATTERNS.get(split, "solid")
-            line_color = color if split == "train" else held_out_color(color)
+            line_color = color if split == "train" else held_out_color(color, alone=len(shown) == 1)
             smooth = state.smoothing > 0 and split == "train" and len(s) > 2
             xs = dec.x.astype(np.float64) - shift
             if smooth:
@@ -347,7 +347,8 @@ def build_chart(
     # the split key: solid train, dashed val, dotted test (in the run's colour
     # when there is one run, else neutral)
     key_color = spec.keys[0].color if len(shown) == 1 and spec.keys else SPLIT_KEY_COLOR
-    spec.keys.extend(Key(split, key_color if split == "train" else held_out_color(key_color),
+    held_key = held_out_color(key_color, alone=len(shown) == 1)
+    spec.keys.extend(Key(split, key_color if split == "train" else held_key,
                          SPLIT_PATTERNS.get(split, "solid"), name=False)
                      for split in SPLIT_ORDER if split in splits and (len(splits) > 1 or split != "train"))
     # the focused run's best held-out step, the way the metric improves (none
