@@ -9,7 +9,7 @@ import pytest
 
 import tui_monitor as tm
 from conftest import FakeListener, child, free_port, records, wait_for
-from source_helpers import losses
+from source_helpers import RawWriter, losses
 from tui_monitor.sources import Ingest
 
 
@@ -28,7 +28,8 @@ class EagerAckListener(FakeListener):
 
     def session(self, conn, f):
         self.hello(f)
-        conn.sendall(b'{"type":"welcome","have":-1}\n{"type":"ack","seq":3}\n')
+        self.challenge(conn)
+        conn.sendall(self.WELCOME + b'{"type":"ack","seq":3}\n')
         for line in f:
             self.records.append(json.loads(line))
 
@@ -66,8 +67,12 @@ def test_a_stuck_listener_never_slows_the_loop_and_memory_stays_capped(tmp_path,
             assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(20_000))
             assert recs[-1]["dropped"] == 0            # pushed out of the socket buffer, but safe in the file
         else:
-            assert run.dropped == run.drop_reasons["socket buffer full"] > 0
-            assert "socket buffer full" in capfd.readouterr().err
+            # pushed out unsent, or still in the buffer unacknowledged when close() gave up: all counted
+            assert run.drop_reasons.keys() == {"socket buffer full", "not acknowledged by the listener"}
+            assert run.drop_reasons["not acknowledged by the listener"] == 1000       # the buffer, full at the end
+            assert run.dropped == sum(run.drop_reasons.values()) == run._seq          # every record made: none acked
+            err = capfd.readouterr().err
+            assert "socket buffer full" in err and "1000 record(s) were not acknowledged" in err
     finally:
         stuck.close()
 
@@ -185,13 +190,8 @@ def _metrics(seq, step, loss):
     return _line({"type": "metrics", "seq": seq, "step": step, "time": 1000.0 + step, "values": {"loss": loss}})
 
 
-def _connect(port, run_id="r1", rank=0):
-    c = socket.create_connection(("127.0.0.1", port), timeout=20)
-    c.sendall(_line({"type": "hello", "v": 1, "run_id": run_id, "rank": rank}))
-    f = c.makefile("rb")
-    return c, f, json.loads(f.readline())
-
-
+def _connect(port, run_id="r1", rank=0, **kw):
+    return RawWriter(("127.0.0.1", port), run_id, rank, **kw)
 
 
 def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line():
@@ -200,24 +200,23 @@ def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first
     ing.start()
     port = lst.bound[1]
     try:
-        c, f, welcome = _connect(port)
-        assert welcome == {"type": "welcome", "have": -1}
+        c = _connect(port)
+        assert c.welcome["type"] == "welcome" and c.have == -1
         third = _metrics(2, 1, 0.5)
-        c.sendall(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
-        reader = lst.readers[("r1", 0)]
+        c.send(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
+        reader = lst.streams.feeding("r1").reader
         wait_for(lambda: losses(ing.store) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
-        f.close()
         c.close()
         dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
                            message="the dropped half line reported")
         assert dropped[0].severity == "warning" and "25 bytes" in dropped[0].reason
         assert reader.pending_bytes == 0
-        # the writer comes back and resends from what the listener has
-        c, f, welcome = _connect(port)
-        assert welcome == {"type": "welcome", "have": 1}
-        c.sendall(third + _metrics(3, 2, 0.25))
+        # the writer comes back, resumes its stream, and resends from what the listener has
+        c = _connect(port, session=c.session)
+        assert c.welcome["type"] == "welcome" and c.have == 1
+        c.send(third + _metrics(3, 2, 0.25))
         wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
-        while json.loads(f.readline()) != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
+        while c.read() != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
             pass
         assert reader.contiguous_seq == 3 and reader.stats.errors == 0
         assert [p for p in ing.problems if p.severity == "error"] == []
@@ -240,6 +239,9 @@ GARBAGE_HELLOS = [
     b'null\n',
     b'\xff\xfe\x00garbage\n',
     b"[" * 50_000 + b"\n",                                        # nesting too deep for the parser
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":0}\n',             # no nonce
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":0,"nonce":"ab"}\n',  # too short to be one
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":0,"nonce":["a"]}\n',
 ]
 
 
@@ -258,11 +260,13 @@ def test_garbage_hellos_of_every_shape_are_refused_and_a_good_hook_still_streams
         for payload in GARBAGE_HELLOS:
             reply = _refused_reply(port, payload)
             assert reply["type"] == "refused", (payload[:60], reply)
-        assert lst.refused == len(GARBAGE_HELLOS) and lst.readers == {}
+        assert lst.refused == len(GARBAGE_HELLOS) and len(lst.streams) == 0
         assert lst._thread.is_alive()
+        # each reason told at once; the same reason again within a second is counted, told later
         reasons = [p.reason for p in ing.problems]
-        assert len(reasons) == len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
+        assert 0 < len(reasons) <= len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
         assert any("rank" in r for r in reasons) and any("run_id" in r for r in reasons)
+        assert any("nonce" in r for r in reasons)
         run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, rank=3)
         for step in range(50):
             run.log({"loss": float(step)}, step=step)
@@ -323,15 +327,15 @@ def test_an_error_serving_one_connection_closes_it_and_the_listener_goes_on():
     ing.start()
     port = lst.bound[1]
     try:
-        c, f, _ = _connect(port, "first")
-        c.sendall(_header("first"))
-        assert f.readline() == b""                                 # closed by the listener
+        c = _connect(port, "first")
+        c.send(_header("first"))
+        assert c.read() is None                                    # closed by the listener
         c.close()
         err = [p for p in ing.problems if p.severity == "error"]
         assert len(err) == 1 and "internal error: RuntimeError: store bug" in err[0].reason
-        c, f, welcome = _connect(port, "second")
-        assert welcome == {"type": "welcome", "have": -1}
-        c.sendall(_header("second") + _metrics(1, 0, 0.5))
+        c = _connect(port, "second")
+        assert c.welcome["type"] == "welcome" and c.have == -1
+        c.send(_header("second") + _metrics(1, 0, 0.5))
         wait_for(lambda: losses(ing.store, "second") == [(0, 0.5)], message="the next connection served")
         c.close()
         assert lst._thread.is_alive()
@@ -348,3 +352,116 @@ def test_a_socket_buffer_of_zero_keeps_nothing_for_the_socket_and_everything_in_
     assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(5))
     assert recs[-1]["type"] == "end" and recs[-1]["dropped"] == 0  # the file holds them: nothing lost
     assert len(run._socket.buf) == 0 and run._socket.overflow == len(recs)
+
+
+# -- who may continue a stream (issue 13, item 6) ----------------------------------
+
+def _steps_and_values(run):
+    s = run.series[("train", "loss")]
+    return s.steps.tolist(), s.values.tolist()
+
+
+def test_a_hello_naming_a_live_run_cannot_take_its_stream_over():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        victim = tm.init("victim", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+        for step in range(50):
+            victim.log({"loss": float(step)}, step=step)
+        mine = wait_for(lambda: ing.store.get(victim.run_id), message="the victim's run")
+        wait_for(lambda: mine.last_step == 49, message="the victim's first 50 steps")
+        # everything the header says, pid and start too: still not the writer
+        forger = _connect(port, victim.run_id, pid=victim._header["pid"], start=victim._header["start"])
+        assert forger.welcome["type"] == "welcome" and forger.have == -1       # learns nothing of the victim's
+        forger.send(_header(victim.run_id) + b"".join(_metrics(seq, 1000 + seq, -1.0) for seq in range(1, 30)))
+        theirs = wait_for(lambda: ing.store.get(f"{victim.run_id}~2"), message="the forger's own row")
+        wait_for(lambda: theirs.last_step == 1029, message="the forger's records, in its own row")
+        for step in range(50, 80):
+            victim.log({"loss": float(step)}, step=step)
+        victim.close(socket_timeout=20)
+        wait_for(lambda: mine.status == "finished", message="the victim's end")
+        assert _steps_and_values(mine) == (list(range(80)), [float(s) for s in range(80)])
+        assert mine.duplicates == 0 and mine.missing == 0 and victim.dropped == 0
+        assert _steps_and_values(theirs) == (list(range(1001, 1030)), [-1.0] * 29)
+        assert theirs.header["sent_run_id"] == victim.run_id and theirs.status == "running"
+        told = [p.reason for p in ing.problems if "kept apart" in p.reason]
+        assert len(told) == 1 and f"as run '{victim.run_id}~2'" in told[0]
+        forger.close()
+    finally:
+        ing.stop()
+
+
+def test_a_resume_needs_the_streams_secret():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        first = _connect(port)
+        first.send(_header() + _metrics(1, 0, 1.0))
+        wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+        first.close()
+        sid, secret = first.session
+        wrong = _connect(port, session=(sid, b"not the secret"))
+        assert wrong.have == -1 and wrong.session[0] != sid        # a stream of its own
+        right = _connect(port, session=first.session)
+        assert right.have == 1 and right.session == first.session  # the writer carries on
+        right.send(_metrics(2, 1, 0.5))
+        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the resumed stream's record")
+        assert [p.reason for p in ing.problems if "without its secret" in p.reason] != []
+        wrong.close()
+        right.close()
+    finally:
+        ing.stop()
+
+
+def test_duplicates_a_writer_sends_are_counted_and_told():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    try:
+        c = _connect(lst.bound[1])
+        c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(1, 0, 9.0) + _metrics(2, 1, 9.0))
+        told = wait_for(lambda: [p for p in ing.problems if "duplicates" in p.reason], message="the duplicates told")
+        assert "2 record(s) repeated a seq already received" in told[0].reason and told[0].severity == "warning"
+        assert losses(ing.store) == [(0, 1.0), (1, 0.5)]
+        c.close()
+    finally:
+        ing.stop()
+
+
+SHARED_RUN_ID = """
+import os, sys, time, tui_monitor as tm
+run = tm.init(sys.argv[2], dir=False, to=sys.argv[1], flush_every=0.01, system_every=0)
+run.log({"loss": float(sys.argv[3])}, step=0)
+while not os.path.exists(sys.argv[4]):   # both jobs are streaming before either goes on
+    time.sleep(0.01)
+for step in range(1, 100):
+    run.log({"loss": float(sys.argv[3])}, step=step)
+run.close(socket_timeout=20)
+"""
+
+
+def test_two_jobs_sharing_a_run_id_are_two_rows(tmp_path):
+    ing = Ingest()
+    address = f"127.0.0.1:{free_port()}"
+    ing.listen(address)
+    ing.start()
+    go = tmp_path / "go"
+    try:
+        procs = [child(SHARED_RUN_ID, address, name, loss, str(go), env={"TUI_MONITOR_RUN_ID": "shared"})
+                 for name, loss in (("a", "1.0"), ("b", "2.0"))]
+        rows = wait_for(lambda: len(ing.store.runs) == 2 and ing.store.runs, message="both jobs' rows")
+        go.touch()
+        assert [p.wait(30) for p in procs] == [0, 0]
+        runs = wait_for(lambda: [r for r in rows.values() if r.status == "finished"] if all(
+            r.status == "finished" for r in ing.store.runs.values()) else None, message="both ends")
+        assert sorted(r.key for r in runs) == [("shared", 0), ("shared~2", 0)]
+        for run in runs:                                   # each row is one job's, whole and unmixed
+            steps, values = _steps_and_values(run)
+            assert steps == list(range(100)) and values == [1.0 if run.name == "a" else 2.0] * 100
+            assert run.restarts == 0 and run.duplicates == 0
+    finally:
+        ing.stop()
