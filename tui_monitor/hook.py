@@ -306,8 +306,11 @@ class _SocketSink:
         self.family, self.addr = parse_address(address)
         # the token: given, else $TUI_MONITOR_TOKEN, else $TUI_MONITOR_TOKEN_FILE's content
         env = os.environ
+        token, path = token or env.get("TUI_MONITOR_TOKEN"), env.get("TUI_MONITOR_TOKEN_FILE")
         try:
-            self.key = shared_token(token or env.get("TUI_MONITOR_TOKEN"), env.get("TUI_MONITOR_TOKEN_FILE"))
+            self.key = shared_token(token, path)
+            if not token and path and os.stat(path).st_mode & 0o077:
+                run._warn(f"the token file {path} can be read by other users: chmod 600 {path}", key="socket token file")
         except (OSError, ValueError) as e:
             self.key = None
             run._warn(f"cannot read the socket token: {e}; connecting without one", key="socket token")

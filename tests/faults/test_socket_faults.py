@@ -465,3 +465,155 @@ def test_two_jobs_sharing_a_run_id_are_two_rows(tmp_path):
             assert run.restarts == 0 and run.duplicates == 0
     finally:
         ing.stop()
+
+
+# -- the token never crosses the wire (issue 13, item 7) ---------------------------
+
+class Relay:
+    """A TCP relay between a hook and a listener that keeps every byte it
+    carries, both ways: what anyone on the path would see."""
+
+    def __init__(self, upstream):
+        import threading
+
+        self.upstream, self.seen = upstream, bytearray()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import selectors
+
+        while True:
+            try:
+                down, _ = self.server.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.upstream)
+            with selectors.DefaultSelector() as sel:
+                sel.register(down, selectors.EVENT_READ, up)
+                sel.register(up, selectors.EVENT_READ, down)
+                open_ends = 2
+                while open_ends == 2:
+                    for key, _ in sel.select(5):
+                        try:
+                            data = key.fileobj.recv(65536)
+                            if data:
+                                key.data.sendall(data)
+                        except OSError:
+                            data = b""
+                        if not data:
+                            open_ends -= 1
+                            break
+                        self.seen += data
+            down.close()
+            up.close()
+
+    def close(self):
+        self.server.close()
+
+
+def test_the_token_never_crosses_the_wire(tmp_path):
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
+    ing.start()
+    relay = Relay(lst.bound)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text("hunter2-secret\n")          # as `echo` writes it: the newline is no part of it
+        token_file.chmod(0o600)
+        code = """
+        import sys, tui_monitor as tm
+        run = tm.init("wired", dir=False, to=sys.argv[1], flush_every=0.01, system_every=0)
+        for step in range(100):
+            run.log({"loss": float(step)}, step=step)
+        run.close(socket_timeout=20)
+        print(run.dropped)
+        """
+        proc = child(code, f"127.0.0.1:{relay.port}", env={"TUI_MONITOR_TOKEN_FILE": str(token_file)})
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.split() == ["0"], err
+        run = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+        assert run.series[("train", "loss")].steps.tolist() == list(range(100))
+        assert b'"type":"challenge"' in relay.seen.replace(b" ", b"") and b"hunter2" not in relay.seen
+    finally:
+        relay.close()
+        ing.stop()
+
+
+class Impostor(FakeListener):
+    """Holds the address the hook was told, asks for a token it does not
+    know, and keeps every byte the hook sends."""
+
+    def session(self, conn, f):
+        self.hello(f)
+        conn.sendall(json.dumps({"type": "challenge", "handshake": 2, "nonce": "ab" * 16, "token": True,
+                                 "proof": "00" * 32}).encode() + b"\n")
+        self.records.append(f.read())               # all the hook sends until it hangs up
+
+
+def test_a_listener_that_cannot_prove_the_token_gets_nothing(capfd):
+    impostor = Impostor()
+    run = tm.init("careful", dir=False, to=f"127.0.0.1:{impostor.port}", token="hunter2-secret",
+                  flush_every=0.01, system_every=0)
+    try:
+        run.log({"loss": 1.0}, step=0)
+        wait_for(lambda: len(impostor.records) >= 1, message="the hook hanging up on the impostor")
+        assert impostor.records[0] == b""                   # no auth, no record
+        assert "hunter2" not in json.dumps(impostor.hellos)
+        assert "did not prove that it knows the token" in capfd.readouterr().err
+        assert not run._socket.connected
+    finally:
+        run.close(socket_timeout=0.1)
+        impostor.close()
+
+
+def test_a_hook_without_the_token_is_told_what_to_set(capfd):
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
+    ing.start()
+    try:
+        run = tm.init("tokenless", dir=False, to=f"127.0.0.1:{lst.bound[1]}", flush_every=0.01, system_every=0)
+        run.log({"loss": 1.0}, step=0)
+        wait_for(lambda: lst.refused >= 1, message="the hang-up after the challenge counted")
+        run.close(socket_timeout=0.1)
+        assert "it asks for a token: set TUI_MONITOR_TOKEN" in capfd.readouterr().err
+        assert ing.store.runs == {}
+        assert any("hung up after the challenge" in p.reason for p in ing.problems)
+    finally:
+        ing.stop()
+
+
+def test_an_old_hook_is_refused_with_a_reason_that_says_what_to_update():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
+    ing.start()
+    try:
+        old_hello = b'{"type":"hello","v":1,"run_id":"old","rank":0,"pid":1,"start":1.0,"token":"hunter2-secret"}\n'
+        reply = _refused_reply(lst.bound[1], old_hello)
+        assert reply["type"] == "refused" and "older handshake" in reply["reason"]
+        assert "update tui-monitor" in reply["reason"] and ing.store.runs == {}
+        assert all("hunter2" not in str(p) for p in ing.problems)
+    finally:
+        ing.stop()
+
+
+def test_watch_takes_the_token_from_a_file_or_the_environment_never_the_command_line(tmp_path, capsys, monkeypatch):
+    from tui_monitor.cli import main
+
+    assert main(["watch", "--listen", "127.0.0.1:0", "--token", "hunter2"]) == 2
+    err = capsys.readouterr().err
+    assert "--token is no longer accepted" in err and "--token-file" in err and "TUI_MONITOR_TOKEN" in err
+    loose = tmp_path / "loose"
+    loose.write_text("hunter2\n")
+    loose.chmod(0o644)
+    assert main(["watch", "--listen", "127.0.0.1:0", "--token-file", str(loose)]) == 2
+    assert f"chmod 600 {loose}" in capsys.readouterr().err
+    from tui_monitor.cli import build_parser
+    from tui_monitor.commands.watch import listen_token
+
+    loose.chmod(0o600)
+    args = build_parser().parse_args(["watch", "--listen", "0.0.0.0:7007", "--token-file", str(loose)])
+    assert listen_token(args) == b"hunter2"
+    monkeypatch.setenv("TUI_MONITOR_TOKEN", "from-env")
+    assert listen_token(build_parser().parse_args(["watch", "--listen", "0.0.0.0:7007"])) == b"from-env"
