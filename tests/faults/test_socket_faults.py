@@ -617,3 +617,131 @@ def test_watch_takes_the_token_from_a_file_or_the_environment_never_the_command_
     assert listen_token(args) == b"hunter2"
     monkeypatch.setenv("TUI_MONITOR_TOKEN", "from-env")
     assert listen_token(build_parser().parse_args(["watch", "--listen", "0.0.0.0:7007"])) == b"from-env"
+
+
+# -- no one kept out who belongs, no state kept for who left (issue 13, item 8) ----
+
+class ConnectionFlood:
+    """Holds ``n`` connections to ``port`` that never send a byte; each one
+    the listener drops is opened again at once. Stops when told, or after
+    ``limit`` s."""
+
+    def __init__(self, port, n=520, limit=60.0):
+        import threading
+
+        self.port, self.n, self.limit = port, n, limit
+        self.stop = threading.Event()
+        self.opened = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import selectors
+        import time
+
+        deadline = time.monotonic() + self.limit
+        with selectors.DefaultSelector() as sel:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                while len(sel.get_map()) < self.n:
+                    try:
+                        c = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                    except OSError:
+                        break
+                    self.opened += 1
+                    sel.register(c, selectors.EVENT_READ)
+                for key, _ in sel.select(0.05):       # dropped by the listener: open another
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_idle_and_cycling_connections_never_keep_a_writer_with_the_token_out():
+    import time
+
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
+    ing.start()
+    flood = ConnectionFlood(lst.bound[1])
+    began = time.monotonic()
+    try:
+        wait_for(lambda: lst.refused >= 1000, timeout=60, message="the flood cycling through the listener")
+        run = tm.init("wanted", dir=False, to=f"127.0.0.1:{lst.bound[1]}", token="hunter2-secret",
+                      flush_every=0.01, system_every=0)
+        for step in range(50):
+            run.log({"loss": float(step)}, step=step)
+        got = wait_for(lambda: ing.store.runs and next(iter(ing.store.runs.values())), message="the writer in")
+        wait_for(lambda: got.last_step == 49, message="all the writer's records, with the flood going on")
+        run.close(socket_timeout=20)
+        assert run.dropped == 0 and got.status == "finished"
+        assert got.series[("train", "loss")].steps.tolist() == list(range(50))
+        flood.close()
+        elapsed = time.monotonic() - began
+        # told once a second per reason, with counts: not one problem per connection
+        problems, total = ing.recent_problems()
+        reasons = {p.reason.split(" (")[0] for p in problems}
+        assert all(p.reason.startswith("connection refused: ") for p in problems)
+        assert total <= len(reasons) * (elapsed + 2) and lst.refused >= 1000
+    finally:
+        flood.close()
+        ing.stop()
+
+
+def _ended_stream(port, run_id):
+    c = _connect(port, run_id)
+    c.send(_header(run_id) + _metrics(1, 0, 1.0)
+           + _line({"type": "end", "seq": 2, "time": 1002.0, "status": "finished"}))
+    while c.read() != {"type": "ack", "seq": 2}:
+        pass
+    c.close()
+
+
+def test_streams_that_ended_or_went_quiet_are_forgotten():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        lst.streams.ended_keep = 0.0                   # seconds after their end and last connection
+        for i in range(200):
+            _ended_stream(port, f"ended-{i}")
+        wait_for(lambda: len(lst.streams) == 0, message="every ended stream forgotten")
+        assert len(ing.store.runs) == 200 and all(r.status == "finished" for r in ing.store.runs.values())
+        lst.streams.max_idle = 10                      # quiet (no end) and disconnected: the oldest go first
+        for i in range(50):
+            c = _connect(port, f"quiet-{i}")
+            c.send(_header(f"quiet-{i}"))
+            wait_for(lambda: ing.store.get(f"quiet-{i}"), message="the quiet stream's header")
+            c.close()
+        wait_for(lambda: len(lst.streams.idle) == 50 - 40 and len(lst.streams) == 10, message="the cap kept")
+        assert {s.row for s in lst.streams.by_sid.values()} == {f"quiet-{i}" for i in range(40, 50)}
+    finally:
+        ing.stop()
+
+
+def test_a_writer_whose_stream_was_forgotten_resends_and_the_store_takes_each_record_once():
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0")
+    ing.start()
+    port = lst.bound[1]
+    try:
+        lst.streams.idle_keep = 0.0
+        c = _connect(port)
+        c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5))
+        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the first records")
+        c.close()
+        wait_for(lambda: len(lst.streams) == 0, message="the quiet stream forgotten")
+        back = _connect(port, session=c.session)
+        assert back.have == -1 and back.session[0] != c.session[0]   # a new stream: it sends all it has
+        back.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(3, 2, 0.25))
+        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the rest, once")
+        run = ing.store.get("r1")
+        assert run.duplicates == 3 and run.restarts == 0 and len(ing.store.runs) == 1
+        back.close()
+    finally:
+        ing.stop()
+

@@ -113,22 +113,25 @@ class _Refusals:
         self.untold: Dict[str, List] = {}     # reason -> [count, last peer]
 
     def add(self, reason: str, peer, now: float) -> None:
-        if now - self.told_at.get(reason, float("-inf")) >= TELL_EVERY:
-            self.told_at[reason] = now
-            self.tell(peer, f"connection refused: {reason}")
-        elif reason in self.untold:
-            entry = self.untold[reason]
+        entry = self.untold.get(reason)
+        if entry is None:
+            self.untold[reason] = [1, peer]
+        else:
             entry[0] += 1
             entry[1] = peer
-        else:
-            self.untold[reason] = [1, peer]
+        if now - self.told_at.get(reason, float("-inf")) >= TELL_EVERY:
+            self._tell(reason, now)
 
     def flush(self, now: float) -> None:
-        for reason, (count, peer) in list(self.untold.items()):
-            if now - self.told_at[reason] >= TELL_EVERY:
-                del self.untold[reason]
-                self.told_at[reason] = now
-                self.tell(peer, f"connection refused: {reason} ({count} more since the last report)")
+        for reason in list(self.untold):
+            if now - self.told_at.get(reason, float("-inf")) >= TELL_EVERY:
+                self._tell(reason, now)
+
+    def _tell(self, reason: str, now: float) -> None:
+        count, peer = self.untold.pop(reason)
+        self.told_at[reason] = now
+        more = f" ({count} connections since the last report)" if count > 1 else ""
+        self.tell(peer, f"connection refused: {reason}{more}")
 
 
 class Listener:
@@ -306,14 +309,14 @@ class Listener:
             except OSError as e:  # out of descriptors (EMFILE): make room, or the loop would spin on it
                 self._refusals.add(f"cannot accept: {e.strerror or e}", None, time.monotonic())
                 if self._pending:
-                    self._refuse(self._first_to_drop(), "out of file descriptors (the oldest was dropped)")
+                    self._refuse(self._first_to_drop(), "out of file descriptors: the oldest connection in its handshake dropped")
                 else:
                     self.stopped.wait(ACK_EVERY)
                 return
             sock.setblocking(False)
             self.connections += 1
             if len(self._pending) >= self.max_pending:
-                self._refuse(self._first_to_drop(), "too many connections in their handshake (the oldest was dropped)")
+                self._refuse(self._first_to_drop(), "too many connections in their handshake: the oldest dropped")
             conn = _Conn(sock, peer)
             self._pending[conn] = None
             self._sel.register(sock, selectors.EVENT_READ, conn)
