@@ -745,3 +745,45 @@ def test_a_writer_whose_stream_was_forgotten_resends_and_the_store_takes_each_re
     finally:
         ing.stop()
 
+
+# -- a Unix socket path (issue 13, item 9) ------------------------------------------
+
+def test_listen_on_a_unix_path_replaces_only_a_stale_socket(tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("not a socket\n")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("linked\n")
+    link = tmp_path / "link.sock"
+    link.symlink_to(target)
+    (tmp_path / "dir.sock").mkdir()
+    for path, kind in ((precious, "a file"), (link, "a symbolic link"), (tmp_path / "dir.sock", "a directory")):
+        with pytest.raises(OSError, match=f"is {kind}, not a socket: not replacing it"):
+            Ingest().listen(f"unix:{path}")
+    assert precious.read_text() == "not a socket\n" and target.read_text() == "linked\n" and link.is_symlink()
+    stale = tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:          # a listener that died without cleaning up
+        s.bind(str(stale))
+    ing = Ingest()
+    ing.listen(f"unix:{stale}")                       # nobody answers there: replaced
+    ing.start()
+    try:
+        with pytest.raises(OSError, match="in use by a running listener"):
+            Ingest().listen(f"unix:{stale}")
+        run = tm.init("unix", dir=False, to=f"unix:{stale}", flush_every=0.01, system_every=0)
+        run.log({"loss": 0.5}, step=0)
+        run.close(socket_timeout=20)
+        got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+        assert got.series[("train", "loss")].steps.tolist() == [0]
+    finally:
+        ing.stop()
+    assert not stale.exists()                         # its own socket, removed on stop
+
+
+def test_a_listener_stopping_leaves_a_path_taken_over_since_alone(tmp_path):
+    path = tmp_path / "tm.sock"
+    ing = Ingest()
+    ing.listen(f"unix:{path}")
+    path.unlink()                                     # someone removed it, and put a file there
+    path.write_text("mine now\n")
+    ing.stop()
+    assert path.read_text() == "mine now\n"
