@@ -310,7 +310,8 @@ class _SocketSink:
         try:
             self.key = shared_token(token, path)
             if not token and path and os.stat(path).st_mode & 0o077:
-                run._warn(f"the token file {path} can be read by other users: chmod 600 {path}", key="socket token file")
+                run._warn(f"the token file {path} can be read by other users: chmod 600 {path}",
+                          key="socket token file")
         except (OSError, ValueError) as e:
             self.key = None
             run._warn(f"cannot read the socket token: {e}; connecting without one", key="socket token")

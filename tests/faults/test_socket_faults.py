@@ -787,3 +787,14 @@ def test_a_listener_stopping_leaves_a_path_taken_over_since_alone(tmp_path):
     path.write_text("mine now\n")
     ing.stop()
     assert path.read_text() == "mine now\n"
+
+
+def test_the_handshake_proofs_are_the_hmac_the_spec_describes():
+    """docs/stream-format.md is enough to write a writer in another language."""
+    import hashlib
+    import hmac
+
+    from tui_monitor.hook import handshake_proof
+
+    spec = hmac.new(b"hunter2", b"tui-monitor\nwriter\n" + b"ab" * 16 + b"\n" + b"cd" * 16, hashlib.sha256).hexdigest()
+    assert handshake_proof(b"hunter2", "writer", "ab" * 16, "cd" * 16) == spec

@@ -1,8 +1,9 @@
 """Accepting hook connections over TCP or a Unix socket.
 
 One thread serves every connection with a selector. The handshake is in
-docs/stream-format.md ("Over a socket"): hello, challenge, auth, welcome
-with the highest ``seq`` held for that stream, then records and acks.
+docs/stream-format.md ("Over a socket"; its messages: :mod:`.listen_handshake`):
+hello, challenge, auth, welcome with the highest ``seq`` held for that
+stream, then records and acks.
 Streams (:mod:`.listen_streams`) outlive their connections: a writer that
 reconnects proves that it holds its stream's secret and resends only what
 is missing; any other hello starts a stream of its own, on a row of its own.
@@ -18,7 +19,6 @@ Lines are bounded by the reader, streaming connections by a cap.
 from __future__ import annotations
 
 import collections
-import hmac
 import ipaddress
 import json
 import os
@@ -30,9 +30,10 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from ..hook import HANDSHAKE, handshake_proof, parse_address, shared_token
+from ..hook import HANDSHAKE, parse_address, shared_token
 from ..stream import MetricsRecord, Problem
 from ..stream.reader import new_problems
+from .listen_handshake import Handshake
 from .listen_streams import SocketStream, StreamTable
 from .tail import OnProblem, OnRecords
 
@@ -67,14 +68,13 @@ def is_loopback(family: int, addr) -> bool:
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "opened", "buf", "state", "hello", "nonce", "stream", "acked", "last_ack")
+    __slots__ = ("sock", "peer", "opened", "buf", "state", "handshake", "stream", "acked", "last_ack")
 
-    def __init__(self, sock, peer):
+    def __init__(self, sock, peer, key: Optional[bytes]):
         self.sock, self.peer, self.opened = sock, peer, time.monotonic()
         self.buf = b""
         self.state = _HELLO
-        self.hello: dict = {}
-        self.nonce = ""                          # the listener's, sent in the challenge
+        self.handshake = Handshake(key)
         self.stream: Optional[SocketStream] = None
         self.acked = -1
         self.last_ack = 0.0
@@ -82,24 +82,6 @@ class _Conn:
 
 def _host(peer):
     return peer[0] if isinstance(peer, tuple) and peer else peer
-
-
-def _writer_of(hello: dict) -> Optional[Tuple[float, int]]:
-    """``(start, pid)`` of the process a hello comes from, when it says."""
-    start, pid = hello.get("start"), hello.get("pid")
-    if type(pid) is int and type(start) in (int, float):
-        return float(start), pid
-    return None
-
-
-def _proven(given, key: bytes, label: str, *parts: str) -> bool:
-    """Whether ``given`` is the proof of ``key`` for ``label`` and ``parts``
-    (compared in constant time)."""
-    return isinstance(given, str) and given.isascii() and hmac.compare_digest(given, handshake_proof(key, label, *parts))
-
-
-def _nonce_ok(nonce) -> bool:
-    return isinstance(nonce, str) and 16 <= len(nonce) <= 128 and nonce.isascii() and nonce.isalnum()
 
 
 class _Refusals:
@@ -199,7 +181,8 @@ class Listener:
         except FileNotFoundError:
             return
         if not stat.S_ISSOCK(st.st_mode):
-            kind = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "a directory" if stat.S_ISDIR(st.st_mode) else "a file"
+            kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else
+                    "a directory" if stat.S_ISDIR(st.st_mode) else "a file")
             raise OSError(f"{path} is {kind}, not a socket: not replacing it (remove it yourself, or listen elsewhere)")
         probe = socket.socket(socket.AF_UNIX)
         try:
@@ -309,7 +292,7 @@ class Listener:
             except OSError as e:  # out of descriptors (EMFILE): make room, or the loop would spin on it
                 self._refusals.add(f"cannot accept: {e.strerror or e}", None, time.monotonic())
                 if self._pending:
-                    self._refuse(self._first_to_drop(), "out of file descriptors: the oldest connection in its handshake dropped")
+                    self._refuse(self._first_to_drop(), "out of file descriptors: the oldest in its handshake dropped")
                 else:
                     self.stopped.wait(ACK_EVERY)
                 return
@@ -317,7 +300,7 @@ class Listener:
             self.connections += 1
             if len(self._pending) >= self.max_pending:
                 self._refuse(self._first_to_drop(), "too many connections in their handshake: the oldest dropped")
-            conn = _Conn(sock, peer)
+            conn = _Conn(sock, peer, self.key)
             self._pending[conn] = None
             self._sel.register(sock, selectors.EVENT_READ, conn)
 
@@ -371,50 +354,18 @@ class Listener:
         data, conn.buf = conn.buf, b""
         return data
 
-    @staticmethod
-    def _check_hello(line: bytes) -> Tuple[Optional[dict], str]:
-        """The hello as a dict, or None and why it is not one."""
-        try:
-            hello = json.loads(line)
-        except (ValueError, RecursionError):
-            return None, "the first line was not a hello (not JSON)"
-        if not isinstance(hello, dict) or hello.get("type") != "hello":
-            return None, "the first line was not a hello"
-        run_id = hello.get("run_id")
-        if not isinstance(run_id, str) or not run_id:
-            return None, "the hello has no valid run_id (a non-empty string)"
-        rank = hello.get("rank", 0)
-        if type(rank) is not int:  # bool is an int subclass: true is no rank
-            return None, "the hello has no valid rank (an integer)"
-        if hello.get("handshake") != HANDSHAKE:
-            return None, (f"the hook speaks an older handshake than {HANDSHAKE} (one that sends the token in the "
-                          "clear): update tui-monitor, or the copied tui_monitor_hook.py, on the training side")
-        if not _nonce_ok(hello.get("nonce")):
-            return None, "the hello has no valid nonce"
-        return hello, ""
-
     def _on_hello(self, conn: _Conn, line: bytes) -> bool:
-        hello, why = self._check_hello(line)
-        if hello is None:
+        challenge, why = conn.handshake.on_hello(line)
+        if challenge is None:
             self._refuse(conn, why, tell=True)
             return False
-        conn.hello, conn.nonce, conn.state = hello, secrets.token_hex(16), _AUTH
-        challenge = {"type": "challenge", "handshake": HANDSHAKE, "nonce": conn.nonce, "token": self.key is not None}
-        if self.key is not None:  # the writer streams only to a listener that knows the token
-            challenge["proof"] = handshake_proof(self.key, "listener", hello["nonce"], conn.nonce)
+        conn.state = _AUTH
         return self._send(conn, challenge)
 
     def _on_auth(self, conn: _Conn, line: bytes) -> bool:
-        try:
-            auth = json.loads(line)
-        except (ValueError, RecursionError):
-            auth = None
-        if not isinstance(auth, dict) or auth.get("type") != "auth":
-            self._refuse(conn, "the answer to the challenge was not an auth", tell=True)
-            return False
-        theirs = conn.hello["nonce"]
-        if self.key is not None and not _proven(auth.get("proof"), self.key, "writer", theirs, conn.nonce):
-            self._refuse(conn, "wrong or missing token", tell=True)
+        auth, why = conn.handshake.on_auth(line)
+        if auth is None:
+            self._refuse(conn, why, tell=True)
             return False
         if len(self._open) >= self.max_connections:
             self._refuse(conn, f"over {self.max_connections} streaming connections", tell=True)
@@ -434,9 +385,7 @@ class Listener:
         stream = self.streams.get(sid)
         if stream is None:   # no session, or one this listener never gave or has forgotten
             return None
-        hello = conn.hello
-        if stream.key != (hello["run_id"], hello.get("rank", 0)) or not _proven(
-                auth.get("resume"), stream.secret, "resume", hello["nonce"], conn.nonce):
+        if not conn.handshake.resumes(stream.key, stream.secret, auth):
             self._problem(conn.peer, f"{stream.reader.source}: a connection named this stream without its secret; "
                                      "taken as a new stream", "warning")
             return None
@@ -445,15 +394,12 @@ class Listener:
         return stream
 
     def _new_stream(self, conn: _Conn) -> SocketStream:
-        hello = conn.hello
         sid = secrets.token_hex(8)
         while self.streams.get(sid) is not None:
             sid = secrets.token_hex(8)
-        # the session secret: from both nonces (and the token, when there is
-        # one), so the writer derives it too and it never crosses the wire
-        secret = bytes.fromhex(handshake_proof(self.key or b"", "session", hello["nonce"], conn.nonce, sid))
-        key = (hello["run_id"], hello.get("rank", 0))
-        stream, holder = self.streams.new(key, _writer_of(hello), sid, secret, self._peer(conn))
+        hs = conn.handshake
+        key = hs.stream_key
+        stream, holder = self.streams.new(key, hs.writer, sid, hs.session_secret(sid), self._peer(conn))
         if holder is not None:
             self._problem(conn.peer, f"run {key[0][:200]!r} rank {key[1]} is being streamed by {holder.describe()}; "
                                      f"another writer ({stream.describe()}) did not resume that stream, so its "
@@ -533,7 +479,8 @@ class Listener:
         self._refusals.add(reason, conn.peer, time.monotonic())
         if tell:
             try:
-                conn.sock.send((json.dumps({"type": "refused", "handshake": HANDSHAKE, "reason": reason}) + "\n").encode())
+                refusal = {"type": "refused", "handshake": HANDSHAKE, "reason": reason}
+                conn.sock.send((json.dumps(refusal) + "\n").encode())
             except OSError:
                 pass
         self._close(conn)
