@@ -13,6 +13,30 @@ from source_helpers import RawWriter, losses
 from tui_monitor.sources import Ingest
 
 
+@pytest.fixture
+def listening_with():
+    """Starts an ingest listening on a free loopback port (with ``token``,
+    if given) and returns (ingest, listener, port); all are stopped after
+    the test."""
+    started = []
+
+    def start(token=None):
+        ing = Ingest()
+        lst = ing.listen("127.0.0.1:0", token=token)
+        ing.start()
+        started.append(ing)
+        return ing, lst, lst.bound[1]
+
+    yield start
+    for ing in started:
+        ing.stop()
+
+
+@pytest.fixture
+def listening(listening_with):
+    """(ingest, listener, port) of an ingest listening on loopback."""
+    return listening_with()
+
 class StuckListener(FakeListener):
     """Says welcome, then never reads again: a consumer that stopped."""
 
@@ -156,23 +180,18 @@ def test_a_flood_of_connections_and_garbage_leaves_the_good_run_alone(tmp_path):
         ing.stop()
 
 
-def test_the_token_never_reaches_files_or_problems(tmp_path):
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
-    ing.start()
-    try:
-        run = tm.init("secret", dir=tmp_path, to=f"127.0.0.1:{lst.bound[1]}", token="hunter2-secret", flush_every=0.01)
-        run.log({"loss": 1.0}, step=0)
-        run.close(socket_timeout=20)
-        bad = tm.init("intruder", dir=False, to=f"127.0.0.1:{lst.bound[1]}", token="wrong-token", flush_every=0.01)
-        bad.log({"loss": 1.0}, step=0)
-        wait_for(lambda: lst.refused >= 1, message="the intruder refused")
-        bad.close(socket_timeout=0.2)
-        assert "hunter2" not in open(run.path).read()
-        assert all("hunter2" not in str(p) and "wrong-token" not in str(p) for p in ing.problems)
-        assert [r.name for r in ing.store.runs.values()] == ["secret"]
-    finally:
-        ing.stop()
+def test_the_token_never_reaches_files_or_problems(tmp_path, listening_with):
+    ing, lst, port = listening_with(token="hunter2-secret")
+    run = tm.init("secret", dir=tmp_path, to=f"127.0.0.1:{port}", token="hunter2-secret", flush_every=0.01)
+    run.log({"loss": 1.0}, step=0)
+    run.close(socket_timeout=20)
+    bad = tm.init("intruder", dir=False, to=f"127.0.0.1:{port}", token="wrong-token", flush_every=0.01)
+    bad.log({"loss": 1.0}, step=0)
+    wait_for(lambda: lst.refused >= 1, message="the intruder refused")
+    bad.close(socket_timeout=0.2)
+    assert "hunter2" not in open(run.path).read()
+    assert all("hunter2" not in str(p) and "wrong-token" not in str(p) for p in ing.problems)
+    assert [r.name for r in ing.store.runs.values()] == ["secret"]
 
 
 # -- a raw hook-like client ------------------------------------------------------
@@ -194,35 +213,29 @@ def _connect(port, run_id="r1", rank=0, **kw):
     return RawWriter(("127.0.0.1", port), run_id, rank, **kw)
 
 
-def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        c = _connect(port)
-        assert c.welcome["type"] == "welcome" and c.have == -1
-        third = _metrics(2, 1, 0.5)
-        c.send(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
-        reader = lst.streams.feeding("r1").reader
-        wait_for(lambda: losses(ing.store) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
-        c.close()
-        dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
-                           message="the dropped half line reported")
-        assert dropped[0].severity == "warning" and "25 bytes" in dropped[0].reason
-        assert reader.pending_bytes == 0
-        # the writer comes back, resumes its stream, and resends from what the listener has
-        c = _connect(port, session=c.session)
-        assert c.welcome["type"] == "welcome" and c.have == 1
-        c.send(third + _metrics(3, 2, 0.25))
-        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
-        while c.read() != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
-            pass
-        assert reader.contiguous_seq == 3 and reader.stats.errors == 0
-        assert [p for p in ing.problems if p.severity == "error"] == []
-        c.close()
-    finally:
-        ing.stop()
+def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line(listening):
+    ing, lst, port = listening
+    c = _connect(port)
+    assert c.welcome["type"] == "welcome" and c.have == -1
+    third = _metrics(2, 1, 0.5)
+    c.send(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
+    reader = lst.streams.feeding("r1").reader
+    wait_for(lambda: losses(ing.store) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
+    c.close()
+    dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
+                       message="the dropped half line reported")
+    assert dropped[0].severity == "warning" and "25 bytes" in dropped[0].reason
+    assert reader.pending_bytes == 0
+    # the writer comes back, resumes its stream, and resends from what the listener has
+    c = _connect(port, session=c.session)
+    assert c.welcome["type"] == "welcome" and c.have == 1
+    c.send(third + _metrics(3, 2, 0.25))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
+    while c.read() != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
+        pass
+    assert reader.contiguous_seq == 3 and reader.stats.errors == 0
+    assert [p for p in ing.problems if p.severity == "error"] == []
+    c.close()
 
 
 GARBAGE_HELLOS = [
@@ -251,30 +264,24 @@ def _refused_reply(port, payload):
         return json.loads(c.makefile("rb").readline())
 
 
-def test_garbage_hellos_of_every_shape_are_refused_and_a_good_hook_still_streams():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        for payload in GARBAGE_HELLOS:
-            reply = _refused_reply(port, payload)
-            assert reply["type"] == "refused", (payload[:60], reply)
-        assert lst.refused == len(GARBAGE_HELLOS) and len(lst.streams) == 0
-        assert lst._thread.is_alive()
-        # each reason told at once; the same reason again within a second is counted, told later
-        reasons = [p.reason for p in ing.problems]
-        assert 0 < len(reasons) <= len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
-        assert any("rank" in r for r in reasons) and any("run_id" in r for r in reasons)
-        assert any("nonce" in r for r in reasons)
-        run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, rank=3)
-        for step in range(50):
-            run.log({"loss": float(step)}, step=step)
-        run.close(socket_timeout=20)
-        got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
-        assert got.series[("train", "loss")].steps.tolist() == list(range(50)) and got.rank == 3
-    finally:
-        ing.stop()
+def test_garbage_hellos_of_every_shape_are_refused_and_a_good_hook_still_streams(listening):
+    ing, lst, port = listening
+    for payload in GARBAGE_HELLOS:
+        reply = _refused_reply(port, payload)
+        assert reply["type"] == "refused", (payload[:60], reply)
+    assert lst.refused == len(GARBAGE_HELLOS) and len(lst.streams) == 0
+    assert lst._thread.is_alive()
+    # each reason told at once; the same reason again within a second is counted, told later
+    reasons = [p.reason for p in ing.problems]
+    assert 0 < len(reasons) <= len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
+    assert any("rank" in r for r in reasons) and any("run_id" in r for r in reasons)
+    assert any("nonce" in r for r in reasons)
+    run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, rank=3)
+    for step in range(50):
+        run.log({"loss": float(step)}, step=step)
+    run.close(socket_timeout=20)
+    got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+    assert got.series[("train", "loss")].steps.tolist() == list(range(50)) and got.rank == 3
 
 
 OPTIMIZED_LISTENER = """
@@ -361,75 +368,58 @@ def _steps_and_values(run):
     return s.steps.tolist(), s.values.tolist()
 
 
-def test_a_hello_naming_a_live_run_cannot_take_its_stream_over():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        victim = tm.init("victim", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
-        for step in range(50):
-            victim.log({"loss": float(step)}, step=step)
-        mine = wait_for(lambda: ing.store.get(victim.run_id), message="the victim's run")
-        wait_for(lambda: mine.last_step == 49, message="the victim's first 50 steps")
-        # everything the header says, pid and start too: still not the writer
-        forger = _connect(port, victim.run_id, pid=victim._header["pid"], start=victim._header["start"])
-        assert forger.welcome["type"] == "welcome" and forger.have == -1       # learns nothing of the victim's
-        forger.send(_header(victim.run_id) + b"".join(_metrics(seq, 1000 + seq, -1.0) for seq in range(1, 30)))
-        theirs = wait_for(lambda: ing.store.get(f"{victim.run_id}~2"), message="the forger's own row")
-        wait_for(lambda: theirs.last_step == 1029, message="the forger's records, in its own row")
-        for step in range(50, 80):
-            victim.log({"loss": float(step)}, step=step)
-        victim.close(socket_timeout=20)
-        wait_for(lambda: mine.status == "finished", message="the victim's end")
-        assert _steps_and_values(mine) == (list(range(80)), [float(s) for s in range(80)])
-        assert mine.duplicates == 0 and mine.missing == 0 and victim.dropped == 0
-        assert _steps_and_values(theirs) == (list(range(1001, 1030)), [-1.0] * 29)
-        assert theirs.header["sent_run_id"] == victim.run_id and theirs.status == "running"
-        told = [p.reason for p in ing.problems if "kept apart" in p.reason]
-        assert len(told) == 1 and f"as run '{victim.run_id}~2'" in told[0]
-        forger.close()
-    finally:
-        ing.stop()
+def test_a_hello_naming_a_live_run_cannot_take_its_stream_over(listening):
+    ing, lst, port = listening
+    victim = tm.init("victim", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+    for step in range(50):
+        victim.log({"loss": float(step)}, step=step)
+    mine = wait_for(lambda: ing.store.get(victim.run_id), message="the victim's run")
+    wait_for(lambda: mine.last_step == 49, message="the victim's first 50 steps")
+    # everything the header says, pid and start too: still not the writer
+    forger = _connect(port, victim.run_id, pid=victim._header["pid"], start=victim._header["start"])
+    assert forger.welcome["type"] == "welcome" and forger.have == -1       # learns nothing of the victim's
+    forger.send(_header(victim.run_id) + b"".join(_metrics(seq, 1000 + seq, -1.0) for seq in range(1, 30)))
+    theirs = wait_for(lambda: ing.store.get(f"{victim.run_id}~2"), message="the forger's own row")
+    wait_for(lambda: theirs.last_step == 1029, message="the forger's records, in its own row")
+    for step in range(50, 80):
+        victim.log({"loss": float(step)}, step=step)
+    victim.close(socket_timeout=20)
+    wait_for(lambda: mine.status == "finished", message="the victim's end")
+    assert _steps_and_values(mine) == (list(range(80)), [float(s) for s in range(80)])
+    assert mine.duplicates == 0 and mine.missing == 0 and victim.dropped == 0
+    assert _steps_and_values(theirs) == (list(range(1001, 1030)), [-1.0] * 29)
+    assert theirs.header["sent_run_id"] == victim.run_id and theirs.status == "running"
+    told = [p.reason for p in ing.problems if "kept apart" in p.reason]
+    assert len(told) == 1 and f"as run '{victim.run_id}~2'" in told[0]
+    forger.close()
 
 
-def test_a_resume_needs_the_streams_secret():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        first = _connect(port)
-        first.send(_header() + _metrics(1, 0, 1.0))
-        wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
-        first.close()
-        sid, secret = first.session
-        wrong = _connect(port, session=(sid, b"not the secret"))
-        assert wrong.have == -1 and wrong.session[0] != sid        # a stream of its own
-        right = _connect(port, session=first.session)
-        assert right.have == 1 and right.session == first.session  # the writer carries on
-        right.send(_metrics(2, 1, 0.5))
-        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the resumed stream's record")
-        assert [p.reason for p in ing.problems if "without its secret" in p.reason] != []
-        wrong.close()
-        right.close()
-    finally:
-        ing.stop()
+def test_a_resume_needs_the_streams_secret(listening):
+    ing, lst, port = listening
+    first = _connect(port)
+    first.send(_header() + _metrics(1, 0, 1.0))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+    first.close()
+    sid, secret = first.session
+    wrong = _connect(port, session=(sid, b"not the secret"))
+    assert wrong.have == -1 and wrong.session[0] != sid        # a stream of its own
+    right = _connect(port, session=first.session)
+    assert right.have == 1 and right.session == first.session  # the writer carries on
+    right.send(_metrics(2, 1, 0.5))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the resumed stream's record")
+    assert [p.reason for p in ing.problems if "without its secret" in p.reason] != []
+    wrong.close()
+    right.close()
 
 
-def test_duplicates_a_writer_sends_are_counted_and_told():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    try:
-        c = _connect(lst.bound[1])
-        c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(1, 0, 9.0) + _metrics(2, 1, 9.0))
-        told = wait_for(lambda: [p for p in ing.problems if "duplicates" in p.reason], message="the duplicates told")
-        assert "2 record(s) repeated a seq already received" in told[0].reason and told[0].severity == "warning"
-        assert losses(ing.store) == [(0, 1.0), (1, 0.5)]
-        c.close()
-    finally:
-        ing.stop()
+def test_duplicates_a_writer_sends_are_counted_and_told(listening):
+    ing, lst, port = listening
+    c = _connect(port)
+    c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(1, 0, 9.0) + _metrics(2, 1, 9.0))
+    told = wait_for(lambda: [p for p in ing.problems if "duplicates" in p.reason], message="the duplicates told")
+    assert "2 record(s) repeated a seq already received" in told[0].reason and told[0].severity == "warning"
+    assert losses(ing.store) == [(0, 1.0), (1, 0.5)]
+    c.close()
 
 
 SHARED_RUN_ID = """
@@ -568,34 +558,24 @@ def test_a_listener_that_cannot_prove_the_token_gets_nothing(capfd):
         impostor.close()
 
 
-def test_a_hook_without_the_token_is_told_what_to_set(capfd):
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
-    ing.start()
-    try:
-        run = tm.init("tokenless", dir=False, to=f"127.0.0.1:{lst.bound[1]}", flush_every=0.01, system_every=0)
-        run.log({"loss": 1.0}, step=0)
-        wait_for(lambda: lst.refused >= 1, message="the hang-up after the challenge counted")
-        run.close(socket_timeout=0.1)
-        assert "it asks for a token: set TUI_MONITOR_TOKEN" in capfd.readouterr().err
-        assert ing.store.runs == {}
-        assert any("hung up after the challenge" in p.reason for p in ing.problems)
-    finally:
-        ing.stop()
+def test_a_hook_without_the_token_is_told_what_to_set(capfd, listening_with):
+    ing, lst, port = listening_with(token="hunter2-secret")
+    run = tm.init("tokenless", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+    run.log({"loss": 1.0}, step=0)
+    wait_for(lambda: lst.refused >= 1, message="the hang-up after the challenge counted")
+    run.close(socket_timeout=0.1)
+    assert "it asks for a token: set TUI_MONITOR_TOKEN" in capfd.readouterr().err
+    assert ing.store.runs == {}
+    assert any("hung up after the challenge" in p.reason for p in ing.problems)
 
 
-def test_an_old_hook_is_refused_with_a_reason_that_says_what_to_update():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
-    ing.start()
-    try:
-        old_hello = b'{"type":"hello","v":1,"run_id":"old","rank":0,"pid":1,"start":1.0,"token":"hunter2-secret"}\n'
-        reply = _refused_reply(lst.bound[1], old_hello)
-        assert reply["type"] == "refused" and "older handshake" in reply["reason"]
-        assert "update tui-monitor" in reply["reason"] and ing.store.runs == {}
-        assert all("hunter2" not in str(p) for p in ing.problems)
-    finally:
-        ing.stop()
+def test_an_old_hook_is_refused_with_a_reason_that_says_what_to_update(listening_with):
+    ing, lst, port = listening_with(token="hunter2-secret")
+    old_hello = b'{"type":"hello","v":1,"run_id":"old","rank":0,"pid":1,"start":1.0,"token":"hunter2-secret"}\n'
+    reply = _refused_reply(lst.bound[1], old_hello)
+    assert reply["type"] == "refused" and "older handshake" in reply["reason"]
+    assert "update tui-monitor" in reply["reason"] and ing.store.runs == {}
+    assert all("hunter2" not in str(p) for p in ing.problems)
 
 
 def test_watch_takes_the_token_from_a_file_or_the_environment_never_the_command_line(tmp_path, capsys, monkeypatch):
@@ -660,17 +640,15 @@ class ConnectionFlood:
         self.thread.join(10)
 
 
-def test_idle_and_cycling_connections_never_keep_a_writer_with_the_token_out():
+def test_idle_and_cycling_connections_never_keep_a_writer_with_the_token_out(listening_with):
     import time
 
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
-    ing.start()
-    flood = ConnectionFlood(lst.bound[1])
+    ing, lst, port = listening_with(token="hunter2-secret")
+    flood = ConnectionFlood(port)
     began = time.monotonic()
     try:
         wait_for(lambda: lst.refused >= 1000, timeout=60, message="the flood cycling through the listener")
-        run = tm.init("wanted", dir=False, to=f"127.0.0.1:{lst.bound[1]}", token="hunter2-secret",
+        run = tm.init("wanted", dir=False, to=f"127.0.0.1:{port}", token="hunter2-secret",
                       flush_every=0.01, system_every=0)
         for step in range(50):
             run.log({"loss": float(step)}, step=step)
@@ -688,7 +666,6 @@ def test_idle_and_cycling_connections_never_keep_a_writer_with_the_token_out():
         assert total <= len(reasons) * (elapsed + 2) and lst.refused >= 1000
     finally:
         flood.close()
-        ing.stop()
 
 
 def _ended_stream(port, run_id):
@@ -700,50 +677,38 @@ def _ended_stream(port, run_id):
     c.close()
 
 
-def test_streams_that_ended_or_went_quiet_are_forgotten():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        lst.streams.ended_keep = 0.0                   # seconds after their end and last connection
-        for i in range(200):
-            _ended_stream(port, f"ended-{i}")
-        wait_for(lambda: len(lst.streams) == 0, message="every ended stream forgotten")
-        assert len(ing.store.runs) == 200 and all(r.status == "finished" for r in ing.store.runs.values())
-        lst.streams.max_idle = 10                      # quiet (no end) and disconnected: the oldest go first
-        for i in range(50):
-            c = _connect(port, f"quiet-{i}")
-            c.send(_header(f"quiet-{i}"))
-            wait_for(lambda: ing.store.get(f"quiet-{i}"), message="the quiet stream's header")
-            c.close()
-        wait_for(lambda: len(lst.streams.idle) == 50 - 40 and len(lst.streams) == 10, message="the cap kept")
-        assert {s.row for s in lst.streams.by_sid.values()} == {f"quiet-{i}" for i in range(40, 50)}
-    finally:
-        ing.stop()
-
-
-def test_a_writer_whose_stream_was_forgotten_resends_and_the_store_takes_each_record_once():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        lst.streams.idle_keep = 0.0
-        c = _connect(port)
-        c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5))
-        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the first records")
+def test_streams_that_ended_or_went_quiet_are_forgotten(listening):
+    ing, lst, port = listening
+    lst.streams.ended_keep = 0.0                   # seconds after their end and last connection
+    for i in range(200):
+        _ended_stream(port, f"ended-{i}")
+    wait_for(lambda: len(lst.streams) == 0, message="every ended stream forgotten")
+    assert len(ing.store.runs) == 200 and all(r.status == "finished" for r in ing.store.runs.values())
+    lst.streams.max_idle = 10                      # quiet (no end) and disconnected: the oldest go first
+    for i in range(50):
+        c = _connect(port, f"quiet-{i}")
+        c.send(_header(f"quiet-{i}"))
+        wait_for(lambda: ing.store.get(f"quiet-{i}"), message="the quiet stream's header")
         c.close()
-        wait_for(lambda: len(lst.streams) == 0, message="the quiet stream forgotten")
-        back = _connect(port, session=c.session)
-        assert back.have == -1 and back.session[0] != c.session[0]   # a new stream: it sends all it has
-        back.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(3, 2, 0.25))
-        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the rest, once")
-        run = ing.store.get("r1")
-        assert run.duplicates == 3 and run.restarts == 0 and len(ing.store.runs) == 1
-        back.close()
-    finally:
-        ing.stop()
+    wait_for(lambda: len(lst.streams.idle) == len(lst.streams) == 10, message="the cap kept")
+    assert {s.row for s in lst.streams.by_sid.values()} == {f"quiet-{i}" for i in range(40, 50)}
+
+
+def test_a_writer_whose_stream_was_forgotten_resends_and_the_store_takes_each_record_once(listening):
+    ing, lst, port = listening
+    lst.streams.idle_keep = 0.0
+    c = _connect(port)
+    c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the first records")
+    c.close()
+    wait_for(lambda: len(lst.streams) == 0, message="the quiet stream forgotten")
+    back = _connect(port, session=c.session)
+    assert back.have == -1 and back.session[0] != c.session[0]   # a new stream: it sends all it has
+    back.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(3, 2, 0.25))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the rest, once")
+    run = ing.store.get("r1")
+    assert run.duplicates == 3 and run.restarts == 0 and len(ing.store.runs) == 1
+    back.close()
 
 
 # -- a Unix socket path (issue 13, item 9) ------------------------------------------
