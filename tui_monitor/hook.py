@@ -372,7 +372,7 @@ class _SocketSink:
                 self._session(sock)
                 self.backoff = 0.5
             except _HandshakeError as e:  # each reason once: they say what to change
-                self.run._warn(f"not streaming to {self.address}: {e}", key=f"handshake {e}")
+                self.run._warn(f"not streaming to {self.address}: {e}", key=f"handshake {str(e)[:40]}")
             except Exception as e:  # noqa: BLE001 - the listener is someone else's process
                 self.run._warn(f"cannot stream to {self.address}: {e}; keeping up to {self.cap} records to resend")
             finally:
