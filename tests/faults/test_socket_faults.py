@@ -389,6 +389,7 @@ def test_a_hello_naming_a_live_run_cannot_take_its_stream_over(listening):
     assert mine.duplicates == 0 and mine.missing == 0 and victim.dropped == 0
     assert _steps_and_values(theirs) == (list(range(1001, 1030)), [-1.0] * 29)
     assert theirs.header["sent_run_id"] == victim.run_id and theirs.status == "running"
+    assert (theirs.name, theirs.header["sent_name"], mine.name) == ("raw~2", "raw", "victim")
     told = [p.reason for p in ing.problems if "kept apart" in p.reason]
     assert len(told) == 1 and f"as run '{victim.run_id}~2'" in told[0]
     forger.close()
@@ -451,7 +452,9 @@ def test_two_jobs_sharing_a_run_id_are_two_rows(tmp_path):
         assert sorted(r.key for r in runs) == [("shared", 0), ("shared~2", 0)]
         for run in runs:                                   # each row is one job's, whole and unmixed
             steps, values = _steps_and_values(run)
-            assert steps == list(range(100)) and values == [1.0 if run.name == "a" else 2.0] * 100
+            name = run.header.get("sent_name", run.name)    # the second is shown as "b~2" (or "a~2")
+            assert run.name == name + ("~2" if run.run_id == "shared~2" else "")
+            assert steps == list(range(100)) and values == [1.0 if name == "a" else 2.0] * 100
             assert run.restarts == 0 and run.duplicates == 0
     finally:
         ing.stop()

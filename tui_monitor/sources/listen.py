@@ -442,6 +442,9 @@ class Listener:
                                      "hello's; stored under the hello's", "warning")
         if header.get("run_id") != stream.row:
             header["sent_run_id"] = header.get("run_id")
+        if stream.row != run_id and isinstance(header.get("name"), str):   # kept apart: told apart in the table too
+            header["sent_name"] = header["name"]
+            header["name"] += stream.row[len(run_id):]
         header["run_id"], header["rank"] = stream.row, rank
         return header
 
