@@ -83,6 +83,8 @@ class RunsTable(ScrollView, can_focus=True):
         self._strips: Dict[Optional[str], Tuple[tuple, Strip]] = {}  # key (None: header) -> (signature, strip)
         self.cursor_row = 0
         self._announced: Optional[str] = None
+        self.sort_mark: Tuple[Optional[str], bool] = (None, False)  # (column, reversed): ▲ / ▼ in the header
+        self._measured_mark = self.sort_mark
 
     @staticmethod
     def row_key(run) -> str:
@@ -108,8 +110,10 @@ class RunsTable(ScrollView, can_focus=True):
         cols = tuple(k for k, _, shown_narrow in COLUMNS if shown_narrow or not narrow)
         keys = [k for k, _ in rows]
         cursor_key = self.cursor_key()
-        same = cols == self._columns and keys == self._rows
-        widths = dict(self._natural) if same else {k: len(label) for k, label, _ in COLUMNS if k in cols}
+        same = cols == self._columns and keys == self._rows and self.sort_mark == self._measured_mark
+        self._measured_mark = self.sort_mark
+        widths = dict(self._natural) if same else {k: len(label) + (k == self.sort_mark[0])
+                                                   for k, label, _ in COLUMNS if k in cols}
         changed = []
         for i, (key, cells) in enumerate(rows):
             old = self._cells.get(key) if same else None
@@ -155,6 +159,15 @@ class RunsTable(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
         self.virtual_size = Size(sum(w + 2 for w in widths.values()), len(self._rows) + 1)
+
+    def column_at(self, x: int) -> Optional[str]:
+        """The column under cell ``x`` of the table's content."""
+        at = 0
+        for c in self._columns:
+            at += self._widths.get(c, 0) + 2
+            if x < at:
+                return c
+        return None
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
@@ -240,8 +253,10 @@ class RunsTable(ScrollView, can_focus=True):
         scroll_x = int(self.scroll_offset.x)
         if y == 0:
             style = self.get_component_rich_style("runs-table--header")
-            cells = {k: Text(label) for k, label, _ in COLUMNS if k in self._widths}
-            return self._strip(None, (style, scroll_x, width), cells, base + style, width, scroll_x)
+            column, reverse = self.sort_mark
+            cells = {k: Text(label + (("▼" if reverse else "▲") if k == column else ""))
+                     for k, label, _ in COLUMNS if k in self._widths}
+            return self._strip(None, (style, scroll_x, width, self.sort_mark), cells, base + style, width, scroll_x)
         index = int(self.scroll_offset.y) + y - 1
         if not 0 <= index < len(self._rows):
             return Strip.blank(width, base)
