@@ -62,3 +62,34 @@ def test_watch_in_tmux_shows_the_run_and_a_finding(tmp_path):
         if writer.poll() is None:
             writer.kill()
         writer.wait(10)
+
+
+def test_at_80x24_f_and_enter_open_a_findings_evidence_and_advice(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    sock = f"tm-test80-{os.getpid()}"
+    session = "watch80"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="xterm-256color", COLORTERM="truecolor")
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(runs), "small-run", "200", "0", str(ROOT), "nan"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd = f"{sys.executable} -m tui_monitor watch {runs}"
+    try:
+        writer.wait(60)
+        subprocess.run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", session, "-x", "80",
+                        "-y", "24", cmd], check=True, env=env, cwd=str(tmp_path))
+        text = wait_screen(sock, session, lambda t: "divergence" in t and "f findings" in t, 60,
+                           "a divergence finding")
+        assert "evidence:" not in text  # headlines only at 80 columns
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", session, "f"], check=True)
+        wait_screen(sock, session, lambda t: "esc: back to runs" in t, 15, "the findings focused")
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", session, "Enter"], check=True)
+        text = wait_screen(sock, session, lambda t: "evidence:" in t and "advice:" in t, 15,
+                           "the evidence and advice")
+        assert "small-run" in text and "NaN" in text
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", session, "Escape"], check=True)
+        wait_screen(sock, session, lambda t: "evidence:" not in t, 15, "back to the main screen")
+    finally:
+        subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+        if writer.poll() is None:
+            writer.kill()
+        writer.wait(10)

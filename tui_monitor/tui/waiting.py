@@ -73,8 +73,10 @@ def waiting_text(state: SourcesState) -> Text:
         if state.tokens:
             t.append(" TUI_MONITOR_TOKEN=…", "bold #4fc3f7")
         t.append(" python train.py\n\n")
-        t.append("  (or init(..., to=\"%s\") in the script; over SSH: ssh -R PORT:127.0.0.1:PORT host)\n"
-                 % safe(address), "dim")
+        port = address.rpartition(":")[2] if not address.startswith("unix:") else ""
+        t.append("  (or init(..., to=\"%s\") in the script%s)\n" % (
+            safe(address), "; from another machine, through ssh -R %s:127.0.0.1:%s HOST" % (safe(port), safe(port))
+            if port.isdigit() else ""), "dim")
     if not (state.missing or state.followed or state.listening):
         t.append("Nothing to follow: give watch a folder or file, or --listen ADDR.\n")
     t.append("\nIn the training script: ", "dim")
