@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tui_helpers import deep_store, fixed_app, screen_text, sync, until, write_run
 from tui_monitor.sources import open_ingest
 from tui_monitor.tui import MonitorApp
@@ -136,3 +138,64 @@ async def test_the_gradient_table_of_20_layers_scrolls_and_says_which_layers_are
         text = await until(pilot, lambda: "layer19.weight" in screen_text(app) and screen_text(app),
                            message="the last layer")
         assert re.search(r"layers \d+–20 of 20", text)
+
+
+@sync
+async def test_runs_sort_by_any_column_and_filter_by_config_values():
+    from tui_helpers import synthetic_store, run_records
+
+    store = synthetic_store()
+    for i, lr in enumerate((1e-4, 3e-3, 5e-2)):
+        store.apply_many(run_records("lr%04d" % i, "sweep-lr%d" % i, [1.0 - 0.1 * i] * 20, val=[0.9 - 0.2 * i] * 2,
+                                     config={"lr": lr, "optim": "adam" if i else "sgd"}), stream="s%d" % i)
+    app = fixed_app(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.runs_panel
+
+        def names():
+            return [panel.row_cells(i)[1].plain for i in range(panel.row_count)]
+
+        panel.action_sort("best")  # the lowest best validation loss first
+        await pilot.pause()
+        assert names()[:3] == ["diverging", "mlp-wide", "sweep-lr2"] and "best val▲" in screen_text(app)
+        panel.action_sort("best")  # again: reversed
+        await pilot.pause()
+        assert names()[0] == "sweep-lr0" and "best val▼" in screen_text(app)
+        panel.action_sort("finding")  # the worst finding first
+        await pilot.pause()
+        assert names()[:2] == ["diverging", "mlp-wide"]
+        await pilot.press("o")  # o steps to the next column: after the last, the order runs came in
+        assert panel.sort_by is None and names()[0] == "linear-baseline"
+        await pilot.press("o")
+        assert panel.sort_by == "name" and names()[0] == "diverging"
+        # filter: config conditions and a regex on the name together
+        await pilot.press("slash")
+        await pilot.press(*"lr>1e-3")
+        await pilot.press("enter")
+        await until(pilot, lambda: panel.row_count == 2, message="the config filter")
+        assert sorted(names()) == ["sweep-lr1", "sweep-lr2"] and "filter lr>1e-3" in screen_text(app)
+        await pilot.press("slash", "ctrl+u", *"optim=adam lr2", "enter")
+        await until(pilot, lambda: names() == ["sweep-lr2"], message="both conditions")
+        # a click on a column's header sorts by it
+        await pilot.press("slash", "ctrl+u", "enter")
+        await until(pilot, lambda: panel.row_count == 6, message="no filter")
+        x = next(x for x in range(160) if panel.column_at(x) == "step")
+        await pilot.click("#runs", offset=(x, 0))
+        assert panel.sort_by == "step" and names()[0] == "sweep-lr0"
+
+
+def test_the_filter_reads_regexes_and_config_conditions():
+    from types import SimpleNamespace as run
+
+    from tui_monitor.tui.runfilter import FilterError, parse_filter
+
+    a = run(name="net-a", run_id="1", config={"lr": 0.01, "model": {"depth": 20}, "optim": "Adam"})
+    b = run(name="net-b", run_id="2", config={"lr": 1e-4, "model": {"depth": 56}, "optim": "sgd"})
+    for text, want in (("lr>1e-3", ["net-a"]), ("lr<=1e-4", ["net-b"]), ("model.depth>=50", ["net-b"]),
+                       ("optim=adam", ["net-a"]), ("optim!=adam", ["net-b"]), ("net- lr>0", ["net-a", "net-b"]),
+                       ("b$", ["net-b"]), ("batch=64", []), ("", ["net-a", "net-b"])):
+        f = parse_filter(text)
+        assert [r.name for r in (a, b) if not f or f.matches(r)] == want, text
+    with pytest.raises(FilterError, match="bad regex"):
+        parse_filter("net-[")

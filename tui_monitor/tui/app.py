@@ -117,6 +117,7 @@ class MonitorApp(App):
         self._version = -1
         self._last_redraw = 0.0
         self._table_runs, self._table_at = -1, 0.0
+        self._table_cost = 0.0  # seconds the last rebuild of the runs' rows took
         self._last_periodic = -math.inf
         self._diag_busy = False
         self._diag_again = False
@@ -237,15 +238,19 @@ class MonitorApp(App):
 
     def refresh_views(self, timer: bool = False) -> None:
         """Redraw everything from the store (cheap: bounded by the screen).
-        From the timer, the runs table's values refresh once a second: each
-        refresh rebuilds every run's cells, and a busy run's step changes on
-        every tick, faster than anyone reads it; new runs show at once."""
+        From the timer, the runs table's values refresh once a second: a
+        busy run's step changes on every tick, faster than anyone reads it."""
         self.redraws += 1
         mono = _time.monotonic()
         runs = len(self.store.runs)
-        if not timer or runs != self._table_runs or mono - self._table_at >= 1.0:
+        # new runs show at once, unless rebuilding the rows is costly (a
+        # sweep of thousands arriving): then at most a fifth of the UI
+        # thread's time goes to it, and the readers keep the rest
+        due = mono - self._table_at >= max(1.0, 4 * self._table_cost)
+        if not timer or due or (runs != self._table_runs and mono - self._table_at >= 4 * self._table_cost):
             self._table_runs, self._table_at = runs, mono
             self.runs_panel.refresh_rows(self.findings, self.diagnosis.cv)
+            self._table_cost = _time.monotonic() - mono
         switcher = self.query_one(ContentSwitcher)
         if switcher.current == "waiting" and runs:
             switcher.current = "main"
@@ -262,10 +267,23 @@ class MonitorApp(App):
         subject = panel.subject()._replace(findings=tuple(self.findings), chosen=fp.chosen)
         self.chart.show(subject)
         runs = self.chart.drawn()[0]
-        names = {r.key: r.name for r in list(self.store.runs.values())}
+        names = self._finding_run_names()
         path = decision_path_text(runs, self.findings, self.diagnosis.paths,
                                   lambda g, members: panel.cv_summary(g, members), panel.all_runs)
         fp.show(self.findings, names, detail=not self.narrow, path=path)
+
+    def _finding_run_names(self) -> Dict[Any, str]:
+        """Names of the runs the findings cite (not of every run: a sweep
+        has thousands)."""
+        runs = self.store.runs
+        names: Dict[Any, str] = {}
+        for f in self.findings:
+            for ref in finding_runs(f):
+                key = tuple(ref) if isinstance(ref, (list, tuple)) else ref
+                run = runs.get(key) if isinstance(key, tuple) else None
+                if run is not None:
+                    names[key] = run.name
+        return names
 
     def _refresh_status(self) -> None:
         ingest = self.ingest

@@ -4,6 +4,7 @@ groups' cross-validation summaries, handed back together as a
 :class:`Diagnosis`. Pure of Textual."""
 from __future__ import annotations
 
+import weakref
 from typing import Any, Dict, List, NamedTuple
 
 from .findings import engine_findings
@@ -33,9 +34,35 @@ def diagnose_once(engine: Any, store: Any) -> Diagnosis:
             cv = {}
     paths: Dict[Any, Any] = {}
     if hasattr(engine, "decision_path"):
+        # a run's path is asked again only when its records or the findings
+        # changed: a sweep of finished runs is walked once, not every update
+        known = _known_paths(engine)
+        stamp = _findings_stamp(findings)
         for run in list(store.runs.values()):
+            seen = known.get(run.key)
+            if seen is not None and seen[0] == (run.version, stamp):
+                paths[run.key] = seen[1]
+                continue
             try:
                 paths[run.key] = engine.decision_path(run.key)
             except Exception:  # noqa: BLE001 - a path is a nicety
                 paths[run.key] = None
+            known[run.key] = ((run.version, stamp), paths[run.key])
     return Diagnosis(findings, paths, cv)
+
+
+_PATHS: "weakref.WeakKeyDictionary[Any, Dict[Any, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _known_paths(engine: Any) -> Dict[Any, Any]:
+    """The paths already asked of ``engine`` (forgotten with the engine:
+    a new baseline makes a new engine)."""
+    try:
+        return _PATHS.setdefault(engine, {})
+    except TypeError:  # an engine that cannot be weakly referenced: no memory
+        return {}
+
+
+def _findings_stamp(findings: List[Any]) -> tuple:
+    return tuple((getattr(f, "id", None) or id(f), str(getattr(f, "severity", "")), getattr(f, "step", None))
+                 for f in findings)

@@ -82,13 +82,27 @@ def is_about(f: Any, run: Any) -> bool:
 
 def worst_by_run(findings: Sequence[Any], runs: Iterable[Any]) -> Dict[Any, Any]:
     """run key -> the most severe finding about it."""
+    # each finding indexed once by the run it is about (its first run), so
+    # that a sweep of 10,000 runs costs a look-up per run, not a scan of
+    # every finding per run
+    by_ref: Dict[Any, Any] = {}
+    for i, f in enumerate(sort_findings(findings)):
+        refs = finding_runs(f)
+        if not refs:
+            continue
+        ref = refs[0]
+        ref = tuple(ref) if isinstance(ref, list) else ref
+        if not isinstance(ref, (tuple, str)):
+            ref = getattr(ref, "key", None)
+        if ref is not None:
+            by_ref.setdefault(ref, (i, f))  # the first is the most severe
     out: Dict[Any, Any] = {}
-    ordered = sort_findings(findings)
+    if not by_ref:
+        return out
     for run in runs:
-        for f in ordered:
-            if is_about(f, run):
-                out[run.key] = f
-                break
+        hits = [h for h in (by_ref.get(run.key), by_ref.get(run.run_id), by_ref.get(run.name)) if h is not None]
+        if hits:
+            out[run.key] = min(hits, key=lambda h: h[0])[1]
     return out
 
 

@@ -68,6 +68,8 @@ class RunsPanel(RunsTable):
         self.cv: Dict[str, Any] = {}  # group -> the engine's cross-validation summary
         self.narrow = False
         self._runs_seen = -1
+        self._shown: Optional[tuple] = None  # (the filter, the runs it lets through)
+        self._row_cache: Dict[str, Any] = {}  # row key -> (what its cells show, the cells)
 
     # -- which runs -------------------------------------------------------------------------------
 
@@ -75,10 +77,15 @@ class RunsPanel(RunsTable):
         return order_runs(list(self.store.runs.values()))
 
     def shown_runs(self) -> List[Any]:
-        runs = self.all_runs()
-        if self.filter:
-            runs = [r for r in runs if self.filter.matches(r)]
-        return runs
+        """The runs the filter lets through, in order (folds together), as
+        the rows show them: worked out again by :meth:`refresh_rows` (asked
+        several times a frame, and a sweep has thousands)."""
+        if self._shown is None or self._shown[0] != self.filter:
+            runs = self.all_runs()
+            if self.filter:
+                runs = [r for r in runs if self.filter.matches(r)]
+            self._shown = (self.filter, runs)
+        return list(self._shown[1])
 
     def run_by_key(self, key: Optional[str]) -> Optional[Any]:
         if key is None:
@@ -164,6 +171,7 @@ class RunsPanel(RunsTable):
         self._runs_seen = len(self.store.runs)
         now = self.clock()
         baseline = self.baseline
+        self._shown = None
         runs = self.shown_runs()
         worst = worst_by_run(self.findings, runs)
         if self.sort_by is not None:
@@ -187,10 +195,28 @@ class RunsPanel(RunsTable):
                                                         name_width=width, silent_after=self.silent_after)))
             else:
                 key = self.row_key(item)
-                rows.append((key, run_row(item, now, key in selected, baseline, worst.get(item.key),
-                                          name_width=width, silent_after=self.silent_after)))
+                rows.append((key, self._run_cells(item, key, now, key in selected, baseline, worst.get(item.key),
+                                                  width)))
         self.sort_mark = (self.sort_by, self.sort_reverse)
         self.set_rows(rows, narrow=self.narrow)
+
+    def _run_cells(self, run: Any, key: str, now: float, selected: bool, baseline: Any, worst: Any,
+                   width: int) -> Dict[str, Any]:
+        """A run's cells, built again only when something they show changed
+        (the run's records, its status, selection, baseline or finding): a
+        sweep of 10,000 finished runs is built once, not every second."""
+        status = run.status
+        if status == "running":  # "silent 45s" moves with the clock
+            status = (run.status_at(now, self.silent_after), int(now - (run.last_seen or now)))
+        signature = (run.version, status, selected, baseline is run,
+                     None if baseline is None or baseline is run else (id(baseline), baseline.version),
+                     id(worst), getattr(worst, "severity", None), width)
+        cached = self._row_cache.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        cells = run_row(run, now, selected, baseline, worst, name_width=width, silent_after=self.silent_after)
+        self._row_cache[key] = (signature, cells)
+        return cells
 
     def _mark_wanted_baseline(self) -> None:
         """Mark the run ``--baseline`` named once it has arrived (the

@@ -105,19 +105,25 @@ class RunsTable(ScrollView, can_focus=True):
         """Show ``rows`` (key, cells) in order, re-rendering only what changed.
 
         Columns grow to fit new text but never shrink while the same rows
-        are shown (no jitter as values tick); a new set of rows or columns
-        measures them afresh."""
+        are shown, or more (no jitter as values tick); rows gone or other
+        columns measure them afresh."""
         cols = tuple(k for k, _, shown_narrow in COLUMNS if shown_narrow or not narrow)
         keys = [k for k, _ in rows]
         cursor_key = self.cursor_key()
         same = cols == self._columns and keys == self._rows and self.sort_mark == self._measured_mark
+        # Rows only added (or reordered) under the same columns keep the
+        # widths measured so far: only new and changed rows are measured, so
+        # a sweep whose runs arrive by thousands is not measured whole again
+        # each second. Other columns, the sort mark or a row gone: anew.
+        grown = (not same and cols == self._columns and self.sort_mark == self._measured_mark
+                 and set(self._rows) <= set(keys))
         self._measured_mark = self.sort_mark
-        widths = dict(self._natural) if same else {k: len(label) + (k == self.sort_mark[0])
-                                                   for k, label, _ in COLUMNS if k in cols}
+        widths = dict(self._natural) if same or grown else {k: len(label) + (k == self.sort_mark[0])
+                                                            for k, label, _ in COLUMNS if k in cols}
         changed = []
         for i, (key, cells) in enumerate(rows):
-            old = self._cells.get(key) if same else None
-            if old is not None and all(old.get(c) == cells.get(c) for c in cols):
+            old = self._cells.get(key) if same or grown else None
+            if old is not None and (old is cells or all(old.get(c) == cells.get(c) for c in cols)):
                 continue
             changed.append(i)
             for c in cols:
