@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(runs_table(store))
         problems, total = ingest.recent_problems()
-        if total > len(problems):
-            print(f"{total} problems; the last {len(problems)}:", file=sys.stderr)
+        if total > sum(p.count for p in problems):  # repeats are counted on their entry
+            print(f"{total} problems; the last {len(problems)} kinds:", file=sys.stderr)
         for problem in problems:
             print(clean(str(problem)), file=sys.stderr)
         return 0
