@@ -199,3 +199,19 @@ def test_the_filter_reads_regexes_and_config_conditions():
         assert [r.name for r in (a, b) if not f or f.matches(r)] == want, text
     with pytest.raises(FilterError, match="bad regex"):
         parse_filter("net-[")
+
+
+@sync
+async def test_the_palette_runs_each_widgets_action_from_the_one_table():
+    from tui_monitor.tui.actions import ACTIONS, KEYS
+
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert all(a.title in commands for a in ACTIONS if a.title)
+        assert {k for k, _ in KEYS} >= {"/", "o", "f", "[", "y", "q / ctrl+c"}
+        app.call_later(commands["Toggle log y"].callback)
+        await until(pilot, lambda: app.chart.log_y, message="log y from the palette")
+        app.call_later(commands["Sort runs by next column"].callback)
+        await until(pilot, lambda: app.runs_panel.sort_by == "name", message="sorted from the palette")
