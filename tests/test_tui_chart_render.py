@@ -679,3 +679,16 @@ def test_a_log_axis_labels_its_ticks_in_one_form(trained):
                for v, l in zip(values, labels))
     small = build_chart([trained["clf"]], ViewState(metric="loss", smoothing=0.0, log_y=True), px_width=2 * 92)
     assert all("e" not in l for l in y_labels(cells(small, h=30)))
+
+
+def test_a_log_axis_narrower_than_a_decade_still_has_labels(trained):
+    """Log y over values between 0.5 and 0.6 (no 1, 2 or 5 in range): round
+    values, exact, at least two of them."""
+    from tui_monitor.tui.chart import ChartSpec, Line
+
+    x = np.arange(100, dtype=float)
+    spec = ChartSpec(lines=[Line(x, 0.55 + 0.05 * np.sin(x / 7), "#4fc3f7", label="loss")], log_y=True)
+    for height in (9, 12, 24):
+        labels = y_labels(cells(spec, h=height))
+        assert len(labels) >= 2 and len(set(labels)) == len(labels), (height, labels)
+        assert all(0.4 < parse_label(l) < 0.7 for l in labels), labels

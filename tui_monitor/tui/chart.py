@@ -413,13 +413,18 @@ class LineChart:
         n = max(2, ph // 3) if log_y else max(2, min(6, ph // 2))
         while True:
             ticks = log_ticks(lo, hi, n) if log_y else nice_ticks(lo, hi, n)
+            within_decade = log_y and len([t for t in ticks if lo <= t <= hi]) < 2
+            if within_decade:  # a log axis spanning less than 1-2-5: round values, placed on the log scale
+                ticks = [math.log10(v) for v in nice_ticks(10 ** lo, 10 ** hi, max(n, min(6, ph // 2))) if v > 0]
             rows: dict = {}
             for t in ticks:
                 r = int(round((hi - t) * sy)) // 4
                 if 0 <= r < ph and r not in rows:
                     rows[r] = t
-            if log_y:
+            if log_y and not within_decade:
                 labels = log_tick_labels([10 ** t for t in rows.values()])
+            elif log_y:
+                labels = tick_labels([10 ** t for t in rows.values()])
             else:
                 labels = tick_labels(list(rows.values()))
             if n <= 2 or all(len(l) <= Y_AXIS_WIDTH - 1 for l in labels):
