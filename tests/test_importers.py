@@ -1,5 +1,5 @@
 """Importers: TensorBoard event files, CSV logs and text logs, read into the
-store through the follower's dispatch (sources/formats.py)."""
+store through the follower's dispatch (sources/registry.py)."""
 from __future__ import annotations
 
 import os
@@ -16,7 +16,7 @@ from conftest import ROOT, only_run, wait_for
 from source_helpers import follow, read, values
 from tui_monitor.schema import split_metric
 from tui_monitor.sources import Ingest
-from tui_monitor.sources.formats import discoverable, format_of
+from tui_monitor.sources.registry import discoverable, format_of
 from tui_monitor.sources.tfevents import EventFileReader, TBRun, frame_record
 from tui_monitor.sources.text import TextParser, compile_patterns
 
@@ -29,12 +29,29 @@ def f32(x):
 
 # ---------------------------------------------------------------- dispatch
 
-def test_dispatch_by_file_type():
+def test_dispatch_by_name_and_by_content(tmp_path):
     assert format_of("runs/a.jsonl").name == "jsonl"
     assert format_of("tb/events.out.tfevents.1700000000.host.1.0").name == "tensorboard"
-    assert format_of("lightning_logs/version_0/metrics.csv").name == "csv"
-    assert format_of("slurm-1234.out") is None and format_of("slurm-1234.out", explicit=True).name == "text"
-    assert not discoverable("notes.txt") and discoverable("events.out.tfevents.1.h.2.3")
+    files = {"metrics.csv": "epoch,step,train_loss\n0,0,1.5\n",
+             "training.log": "epoch,loss,val_loss\n0,0.9,1.0\n",        # Keras' CSVLogger, as its docs name it
+             "history.csv": ",loss,val_loss\n0,0.9,1.0\n",               # pandas' to_csv, with its index
+             "log.txt": "250 train 6.12\n250 val 6.01\n",
+             "stream.log": '{"type": "run", "seq": 0, "run_id": "r"}\n',
+             "notes.txt": "remember to tune the learning rate\n" * 3,
+             "data.csv": "x,y,label\n1,2,0\n",
+             "model.pt": "\0" * 64,
+             "slurm-1234.out": ""}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    found = {name: getattr(format_of(str(tmp_path / name)), "name", None) for name in files}
+    assert found == {"metrics.csv": "csv", "training.log": "csv", "history.csv": "csv", "log.txt": "text",
+                     "stream.log": "jsonl", "notes.txt": None, "data.csv": None, "model.pt": None,
+                     "slurm-1234.out": None}
+    # named on the command line, anything is read (as text when nothing else takes it), once it has content
+    assert format_of(str(tmp_path / "notes.txt"), explicit=True).name == "text"
+    assert format_of(str(tmp_path / "data.csv"), explicit=True).name == "csv"   # whose reader says why not
+    assert format_of(str(tmp_path / "slurm-1234.out"), explicit=True) is None    # nothing to tell by yet
+    assert not discoverable(str(tmp_path / "notes.txt")) and discoverable(str(tmp_path / "log.txt"))
 
 
 def test_tensorboard_tag_spellings_map_to_splits():
@@ -170,7 +187,7 @@ def test_truncated_event_file_is_not_yet_then_read_when_complete(tmp_path):
 def test_csv_columns_appearing_mid_run_with_lightnings_own_writer(tmp_path):
     writer_mod = pytest.importorskip("lightning.fabric.loggers.csv_logs",
                                      reason="the integrations extra (lightning) is not installed")
-    folder = tmp_path / "lightning_logs" / "version_0"
+    folder = tmp_path / "cifar" / "lightning_logs" / "version_0"
     w = writer_mod._ExperimentWriter(str(folder))
     (folder / "hparams.yaml").write_text("lr: 0.01\nhidden: 32\nnested:\n  a: 1\n")
     ing = Ingest()
@@ -191,7 +208,8 @@ def test_csv_columns_appearing_mid_run_with_lightnings_own_writer(tmp_path):
     f.tick()
     assert values(run, "loss") == ([0, 1, 2, 3, 4], [1.0, 0.5, 1.0 / 3, 0.25, 0.2])  # nothing twice
     assert values(run, "loss", "val") == ([2], [0.9])
-    assert run.name == "lightning_logs/version_0" and run.config == {"lr": 0.01, "hidden": 32, "nested": {"a": 1}}
+    assert run.name == "cifar/lightning_logs/version_0"  # the project's folder tells it from other projects' version_0
+    assert run.config == {"lr": 0.01, "hidden": 32, "nested": {"a": 1}}
     assert len(ing.store.runs) == 1
 
 

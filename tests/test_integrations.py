@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 import warnings
 
 import numpy as np
 import pytest
 
-from conftest import only_run
+from conftest import only_run, wait_for
 from source_helpers import read, values
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
@@ -126,10 +127,10 @@ def test_lightning_callback_logs_each_step_once_under_gradient_accumulation(tmp_
 def test_lightning_csvlogger_read_back(tmp_path):
     pl = pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
     from lightning.pytorch.loggers import CSVLogger
-    model = _fit(tmp_path, CSVLogger(str(tmp_path / "logs"), name="lightning_logs"))
-    assert (tmp_path / "logs" / "lightning_logs" / "version_0" / "metrics.csv").exists()
-    run = only_run(read(tmp_path / "logs"))
-    assert run.name == "lightning_logs/version_0" and run.config == {"lr": 0.05, "hidden": 8}
+    model = _fit(tmp_path, CSVLogger(str(tmp_path / "cifar"), name="lightning_logs"))
+    assert (tmp_path / "cifar" / "lightning_logs" / "version_0" / "metrics.csv").exists()
+    run = only_run(read(tmp_path / "cifar"))
+    assert run.name == "cifar/lightning_logs/version_0" and run.config == {"lr": 0.05, "hidden": 8}
     _check_lightning_run(run, model)
 
 
@@ -137,23 +138,33 @@ def test_lightning_tensorboardlogger_read_back(tmp_path):
     pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
     pytest.importorskip("tensorboard", reason="the integrations extra (tensorboard) is not installed")
     from lightning.pytorch.loggers import TensorBoardLogger
-    model = _fit(tmp_path, TensorBoardLogger(str(tmp_path / "tb"), name="lightning_logs"))
-    ing = read(tmp_path / "tb")
+    model = _fit(tmp_path, TensorBoardLogger(str(tmp_path / "cifar"), name="lightning_logs"))
+    ing = read(tmp_path / "cifar")
     run = only_run(ing)
-    assert run.name == "lightning_logs/version_0" and run.config == {"lr": 0.05, "hidden": 8}
+    assert run.name == "cifar/lightning_logs/version_0" and run.config == {"lr": 0.05, "hidden": 8}
     _check_lightning_run(run, model, exact=False)  # TensorBoard keeps float32
     assert not list(ing.problems)
 
 
 # ---------------------------------------------------------------- Hugging Face
 
-def test_transformers_trainer_with_our_callback_and_its_printed_output(tmp_path, monkeypatch):
-    transformers = pytest.importorskip("transformers", reason="the integrations extra (transformers) is not installed")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setenv("WANDB_DISABLED", "true")
-    from tui_monitor.integrations.transformers import TuiMonitorCallback
+class HFRun:
+    """One tiny ``transformers.Trainer`` run: 10 steps, a training log every 3
+    (3, 6, 9), an evaluation and a checkpoint every 5 (5, 10: the last
+    evaluation is past the last training log), with our callback, its
+    printed output captured as ``2>&1 | tee`` would, and what a follower
+    read of the output folder at each checkpoint while it trained."""
 
+
+@pytest.fixture(scope="module")
+def hf_run(tmp_path_factory):
+    transformers = pytest.importorskip("transformers", reason="the integrations extra (transformers) is not installed")
+    import os
+    from tui_monitor.integrations.transformers import TuiMonitorCallback
+    from tui_monitor.sources import Ingest
+    tmp = tmp_path_factory.mktemp("hf")
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "WANDB_DISABLED")}
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_DISABLED="true")
     torch.manual_seed(0)
     config = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=1, n_head=2)
     model = transformers.GPT2LMHeadModel(config)
@@ -169,40 +180,132 @@ def test_transformers_trainer_with_our_callback_and_its_printed_output(tmp_path,
         def __getitem__(self, i):
             return {"input_ids": self.x[i], "labels": self.x[i]}
 
-    args = transformers.TrainingArguments(
-        output_dir=str(tmp_path / "out"), max_steps=8, per_device_train_batch_size=4, per_device_eval_batch_size=8,
-        learning_rate=1e-3, logging_steps=2, eval_strategy="steps", eval_steps=4, save_strategy="no",
-        report_to=[], use_cpu=True, disable_tqdm=False, max_grad_norm=1.0, dataloader_num_workers=0, seed=0)
-    cb = TuiMonitorCallback(dir=str(tmp_path / "runs"), name="tiny-gpt2")
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(32, 1), eval_dataset=Tokens(8, 2),
-                                   callbacks=[cb])
-    out = io.StringIO()  # python train.py 2>&1 | tee hf.log: both streams, interleaved
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trainer.train()
-    history = trainer.state.log_history
-    train_logs = [h for h in history if "loss" in h and "train_runtime" not in h]
-    eval_logs = [h for h in history if "eval_loss" in h]
-    assert len(train_logs) == 4 and len(eval_logs) == 2
+    ing = Ingest()
+    follower = ing.add_path(str(tmp / "out"))
+    seen_live = {}
 
-    run = only_run(read(tmp_path / "runs"))
+    class ReadAtEachCheckpoint(transformers.TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):  # the checkpoint is on disk: read what is there
+            follower.scan()
+            follower.tick()
+            run = next(iter(ing.store.runs.values()), None)
+            seen_live[state.global_step] = (
+                {s: values(run, "loss", s) for s in ("train", "val") if run is not None and run.get("loss", s)},
+                [dict(h) for h in state.log_history])
+
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp / "out"), max_steps=10, per_device_train_batch_size=4, per_device_eval_batch_size=8,
+        learning_rate=1e-3, logging_steps=3, eval_strategy="steps", eval_steps=5, save_strategy="steps",
+        save_steps=5, report_to=[], use_cpu=True, disable_tqdm=False, max_grad_norm=1.0, dataloader_num_workers=0,
+        seed=0)
+    cb = TuiMonitorCallback(dir=str(tmp / "runs"), name="tiny-gpt2")
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=Tokens(48, 1), eval_dataset=Tokens(8, 2),
+                                   callbacks=[cb, ReadAtEachCheckpoint()])
+    out = io.StringIO()  # python train.py 2>&1 | tee hf.log: both streams, interleaved
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer.train()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    hf = HFRun()
+    hf.dir, hf.model, hf.printed, hf.seen_live = tmp, model, out.getvalue(), seen_live
+    hf.history = trainer.state.log_history
+    hf.train_logs = [h for h in hf.history if "loss" in h and "train_runtime" not in h]
+    hf.eval_logs = [h for h in hf.history if "eval_loss" in h]
+    assert [h["step"] for h in hf.train_logs] == [3, 6, 9] and [h["step"] for h in hf.eval_logs] == [5, 10]
+    return hf
+
+
+def test_transformers_trainer_with_our_callback(hf_run):
+    run = only_run(read(hf_run.dir / "runs"))
     assert run.name == "tiny-gpt2" and run.status == "finished"
-    assert run.model["params"] == sum(p.numel() for p in model.parameters())
+    assert run.model["params"] == sum(p.numel() for p in hf_run.model.parameters())
     assert run.config["learning_rate"] == 1e-3 and run.config["model"]["n_embd"] == 16
+    train_logs, eval_logs = hf_run.train_logs, hf_run.eval_logs
     assert values(run, "loss") == ([h["step"] for h in train_logs], [h["loss"] for h in train_logs])
     assert values(run, "loss", "val") == ([h["step"] for h in eval_logs], [h["eval_loss"] for h in eval_logs])
     assert values(run, "learning_rate")[1] == [h["learning_rate"] for h in train_logs]
     assert values(run, "grad_norm")[1] == pytest.approx([h["grad_norm"] for h in train_logs])
     assert ("train", "train_loss") not in run.series and ("train", "runtime") not in run.series
 
-    # The same run's printed output, captured, through the text parser.
+
+def _check_printed_run(run, hf_run):
+    steps, losses = values(run, "loss")
+    assert losses == pytest.approx([h["loss"] for h in hf_run.train_logs], rel=1e-3)
+    assert steps == [h["step"] for h in hf_run.train_logs]  # the progress bar's count, redrawn after each dict
+    vsteps, vlosses = values(run, "loss", "val")
+    assert vlosses == pytest.approx([h["eval_loss"] for h in hf_run.eval_logs], rel=1e-3)
+    assert vsteps == [5, 10]  # the final evaluation at the last step, not at the last training log's (9)
+
+
+def test_transformers_printed_output_read_from_a_file(hf_run, tmp_path):
     printed = tmp_path / "hf.log"
-    printed.write_text(out.getvalue())
-    text_run = only_run(read_named(printed))
-    steps, losses = values(text_run, "loss")
-    assert losses == pytest.approx([h["loss"] for h in train_logs], rel=1e-3)
-    assert steps == [h["step"] for h in train_logs]  # the progress bar's count, redrawn after each dict
-    assert values(text_run, "loss", "val")[1] == pytest.approx([h["eval_loss"] for h in eval_logs], rel=1e-3)
+    printed.write_text(hf_run.printed)
+    _check_printed_run(only_run(read(printed)), hf_run)
+
+
+def _unread(fd):
+    import fcntl
+    import termios
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+
+
+def test_transformers_printed_output_from_standard_input_write_by_write(hf_run):
+    """Piped, the dict and the bar's redraw after it come in separate writes:
+    the dict waits for the redraw (the count drawn before it is a step old)."""
+    import os
+    import threading
+    from tui_monitor.sources import Ingest
+    from tui_monitor.sources.text import StdinSource
+    pieces, rest = [], hf_run.printed
+    while "{'" in rest:  # cut after each printed dict, where the writer's next write() began
+        cut = rest.index("}\n", rest.index("{'")) + 2
+        pieces.append(rest[:cut])
+        rest = rest[cut:]
+    pieces.append(rest)
+    assert len(pieces) == 7   # 3 training logs, 2 evaluations, the summary: 6 dicts
+    r, w = os.pipe()
+    ing = Ingest()
+    src = StdinSource(ing.records, ing.problem, fd=r)
+    os.close(r)
+    thread = threading.Thread(target=src.read_all)
+    thread.start()
+    try:
+        for piece in pieces:
+            os.write(w, piece.encode())
+            # taken out of the pipe before the next write: each write is a read of its own
+            wait_for(lambda: _unread(src.fd) == 0, message="the piece read")
+    finally:
+        os.close(w)
+        thread.join(10)
+    _check_printed_run(only_run(ing), hf_run)
+
+
+def test_transformers_trainer_state_read_after_the_fact_and_at_each_checkpoint(hf_run):
+    out = hf_run.dir / "out"
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["checkpoint-10", "checkpoint-5"]
+    ing = read(out)
+    run = only_run(ing)   # two checkpoints' trainer_state.json, one run, each entry once
+    assert run.name == "out" and run.header["tags"]["source"] == "hf-trainer" and run.status == "finished"
+    train_logs, eval_logs = hf_run.train_logs, hf_run.eval_logs
+    assert values(run, "loss") == ([3, 6, 9], [h["loss"] for h in train_logs])
+    assert values(run, "loss", "val") == ([5, 10], [h["eval_loss"] for h in eval_logs])
+    assert values(run, "grad_norm")[1] == [h["grad_norm"] for h in train_logs]
+    assert run.config["max_steps"] == 10 and run.config["model"]["n_embd"] == 16
+    assert run.duplicates == 0
+    skipped = [p for p in ing.problems if "skipped" in p.reason]
+    assert skipped and all("checkpoint-" in p.source and "model.safetensors" in p.reason for p in skipped)
+    # while it trained: at each checkpoint, what the follower had read was the history so far
+    assert sorted(hf_run.seen_live) == [5, 10]
+    for step, (seen, history) in hf_run.seen_live.items():
+        assert seen["train"] == ([h["step"] for h in history if "loss" in h],
+                                 [h["loss"] for h in history if "loss" in h])
+        assert seen["val"][0] == [h["step"] for h in history if "eval_loss" in h]
 
 
 def read_named(path):

@@ -47,6 +47,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import select
 import socket
 import sys
 import threading
@@ -56,9 +57,11 @@ from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple
 from ..schema import split_metric
 from ..stream import Problem
 from ..stream.reader import new_problems
-from .formats import MAX_LINE, FormatTail, LineSplitter, RecordReader, next_seq, run_header, run_id_for
+from .formats import (MAX_LINE, STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, next_seq,
+                      run_header, run_id_for, stale_note)
+from .naming import file_run_name
 
-__all__ = ["TextParser", "TextReader", "StdinSource", "compile_patterns", "make_tail", "reattach_tty"]
+__all__ = ["TextParser", "TextReader", "StdinSource", "compile_patterns", "make_tail", "reattach_tty", "sniff"]
 
 _NUM = r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|nan|NaN|inf|Inf)"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
@@ -70,9 +73,30 @@ _TQDM = re.compile(r"(\d+)/(\d+)\s*\[[^\]]*?\]")
 _TQDM_PAIR = re.compile(r"([A-Za-z_][\w./-]*)=\s*(" + _NUM + r")")
 _SPLIT_WORD = r"(?:train|training|val|valid|validation|eval|test|dev)"
 _PAIR = re.compile(r"(?<![\w./-])((?:" + _SPLIT_WORD + r"[ _])?[A-Za-z_][\w./-]*?)(?:\s*[:=]\s*|\s+)(" + _NUM
-                   + r")(?:ms|s|%)?(?![\w.])", re.IGNORECASE)
+                   + r")(ms|s|%)?(?![\w.])", re.IGNORECASE)
 _STEP_KEYS = ("step", "global_step", "iter", "iteration", "it", "epoch")
+#: Counters in brackets: ``Epoch [1/5]``, ``Step [100/600]`` (the PyTorch tutorials).
+_COUNTER = re.compile(r"\b(epoch|step|iter|iteration|batch)\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]", re.IGNORECASE)
+#: ``Train Epoch: 1 [0/60000 (0%)]`` (PyTorch's MNIST example): the epoch and the samples seen in it.
+_EPOCH_PROGRESS = re.compile(r"\bepoch:?\s*(\d+)\s*\[\s*(\d+)\s*/\s*(\d+)\s*(?:\(\s*\d+(?:\.\d*)?%\s*\))?\s*\]",
+                             re.IGNORECASE)
+#: ``[1,  2000] loss: 2.187`` (PyTorch's CIFAR-10 tutorial): the epoch and the mini-batch in it.
+_EPOCH_BATCH = re.compile(r"^\[\s*(\d+)\s*,\s*(\d+)\s*\]")
+#: ``250 train 6.12`` / ``250 val 6.01`` (build-nanogpt's log.txt): step, split or metric, value.
+_STEP_NAME_VALUE = re.compile(r"^(\d+)\s+([A-Za-z_][\w./-]*)\s+(" + _NUM + r")$")
+#: A line about one split as a whole: ``Test set: Average loss: ...``, ``Validation: ...``.
+_SPLIT_LINE = re.compile(r"^(" + _SPLIT_WORD + r")(?:\s+set)?\s*[:|-]", re.IGNORECASE)
+#: ``9682/10000 (97%)``: a count out of a total, read as the fraction.
+_FRACTION = re.compile(r"\b(\d+)\s*/\s*(\d+)\s*\(\s*\d+(?:\.\d*)?%\s*\)")
+#: Timings given with a unit are read in seconds; these, being totals rather
+#: than a step's time, are left out (as is any that a split word would make a
+#: metric of another split: ``train_time`` is no ``time`` of the train split).
+_TOTAL_TIME = re.compile(r"(total|elapsed|wall|since|eta|remaining|runtime|uptime)", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 1e-3, "s": 1.0}
 _TRACEBACK = "Traceback (most recent call last):"
+#: Seconds without a write after which printed dicts stop waiting for the
+#: progress bar's redraw (which follows them within milliseconds when it comes).
+QUIET = 1.0
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)):?\s?(.*)$")
 
 
@@ -116,6 +140,7 @@ class TextParser:
         self.patterns = [re.compile(p) if isinstance(p, str) else p for p in patterns]
         self.epoch: Optional[int] = None
         self.keras_epoch_done: Optional[int] = None
+        self.keras_epoch_keys: set = set()  # the metrics on that epoch's summary line
         self.last_step = -1
         self.bar_total = 0
         self.bar_step: Optional[int] = None
@@ -123,6 +148,8 @@ class TextParser:
         self.traceback = False
         self.error: Optional[Tuple[str, str]] = None
         self.matched = 0
+        self.first_epoch: Optional[int] = None   # bracketed counters: the first epoch seen
+        self.epoch_counts: Dict[int, int] = {}   # and the largest count printed in each epoch
         # Dicts whose step is the training bar's count wait for the bar's
         # redraw right after them (tqdm.write redraws it at once; the count
         # drawn before may be a few steps old): ``ready`` holds them then.
@@ -171,8 +198,14 @@ class TextParser:
             if self.epoch is None:
                 return self.last_step + 1, None, values
             if self.keras_epoch_done == self.epoch:
+                first = self.keras_epoch_keys
+                if set(values) > first and all(split_metric(k)[0] != "train" for k in set(values) - first):
+                    # The epoch's last batch was drawn before validation ran,
+                    # then the line again with val_*: the values it adds.
+                    self.keras_epoch_keys = set(values)
+                    return self.epoch, None, {k: v for k, v in values.items() if k not in first}
                 return self.epoch, "test", values  # a second summary line in the epoch: model.evaluate()
-            self.keras_epoch_done = self.epoch
+            self.keras_epoch_done, self.keras_epoch_keys = self.epoch, set(values)
             return self.epoch, None, values
         if text.startswith("{") and text.endswith("}"):
             return self._dict(text)
@@ -214,22 +247,20 @@ class TextParser:
             if self.bar_step is not None:
                 self.held.append((evaluating, values))
                 return None
-            if evaluating:
-                step = max(self.last_step, 0)
-            elif self.bar_step is not None and self.bar_step > self.last_step:
-                step = self.bar_step
-            else:
-                step = self.last_step + 1
+            step = max(self.last_step, 0) if evaluating else self.last_step + 1
         return step, None, values
 
     def release(self, bar_step: Optional[int] = None) -> None:
-        """Give the held dicts their steps (the training bar's count now, or
-        the best guess at the end of the input read so far)."""
+        """Give the held dicts their steps: the training bar's count drawn
+        right after them (an evaluation's too: the Trainer evaluates at the
+        step the bar shows), or, at the end of the input, the last count
+        drawn. A training dict never goes back (a count not past the last
+        step is the next step); an evaluation may share its step."""
+        bar = bar_step if bar_step is not None else (self.bar_step or 0)
         for evaluating, values in self.held:
             if evaluating:
-                step = max(self.last_step, 0)
+                step = max(bar, self.last_step, 0)
             else:
-                bar = bar_step if bar_step is not None else (self.bar_step or 0)
                 step = bar if bar > self.last_step else self.last_step + 1
             self.ready.append((step, None, values))
             self.last_step = step
@@ -237,26 +268,83 @@ class TextParser:
         self.held = []
 
     def _generic(self, text: str):
-        step = epoch = None
+        m = _STEP_NAME_VALUE.match(text)
+        if m:
+            step, name, v = _int(m.group(1)), m.group(2), _num(m.group(3))
+            if step is None or v is None:
+                return None
+            key = f"{name.lower()}_loss" if re.fullmatch(_SPLIT_WORD, name, re.IGNORECASE) else name
+            return step, None, {key: v}
+        step, text = self._counters(text)
+        text = _FRACTION.sub(lambda f: repr(int(f.group(1)) / int(f.group(2))) if int(f.group(2)) else f.group(0), text)
+        split_line = _SPLIT_LINE.match(text)
+        split = split_line.group(1).lower() if split_line else None
+        epoch = None
         values: Dict[str, float] = {}
-        for name, v in _PAIR.findall(text):
-            key = re.sub(r"\s+", "_", name.strip())
-            low = key.lower()
-            if low in _STEP_KEYS:
+        for name, v, unit in _PAIR.findall(text):
+            key = re.sub(r"\s+", "_", name.strip()).lower()
+            if key in _STEP_KEYS:
                 iv = _int(v)
-                if low == "epoch":
+                if key == "epoch":
                     epoch = iv if epoch is None else epoch
                 elif step is None:
                     step = iv
                 continue
             x = _num(v)
-            if x is not None and key not in values:
-                values[key] = x
+            if x is None or key in values:
+                continue
+            scale = _UNIT_SECONDS.get(unit.lower()) if unit else None
+            if scale is not None:
+                if _TOTAL_TIME.search(key) or split_metric(key)[1] != key:
+                    continue  # train_time:305ms, elapsed 12s: not a metric of the step
+                x *= scale
+            values[key] = x
+        if not values:
+            return None
         if step is None:
             step = epoch
-        if step is None or not values:
-            return None
-        return step, None, values
+        if step is None:
+            # A line about an evaluation with no step of its own ("validation
+            # loss: 3.07", "Test set: Average loss: ..."): the last step seen.
+            if split is None and not any(split_metric(k)[0] != "train" for k in values):
+                return None
+            step = max(self.last_step, 0)
+        return step, split, values
+
+    def _counters(self, text: str) -> Tuple[Optional[int], str]:
+        """The step that bracketed counters give (``Epoch [2/5], Step
+        [100/600]``, ``Train Epoch: 2 [640/60000 (1%)]``, ``[2, 2000]``), and
+        the text without them. A count within an epoch becomes a count over
+        the run: the epochs before it (numbered from the first seen) times
+        the epoch's length (its total, or the largest count printed in it)."""
+        m = _EPOCH_PROGRESS.search(text)
+        if m:
+            epoch, n, total = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            return self._global(epoch, n, total), text[:m.start()] + text[m.end():]
+        m = _EPOCH_BATCH.match(text)
+        if m:
+            epoch, n = int(m.group(1)), int(m.group(2))
+            return self._global(epoch, n, None), text[m.end():]
+        epoch = within = total = None
+        for c in _COUNTER.finditer(text):
+            if c.group(1).lower() == "epoch":
+                epoch = int(c.group(2))
+            else:
+                within, total = int(c.group(2)), int(c.group(3))
+        if epoch is None and within is None:
+            return None, text
+        rest = _COUNTER.sub(" ", text)
+        if within is None:
+            return epoch, rest
+        return (within if epoch is None else self._global(epoch, within, total)), rest
+
+    def _global(self, epoch: int, n: int, total: Optional[int]) -> int:
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+        self.epoch_counts[epoch] = max(self.epoch_counts.get(epoch, 0), n)
+        if total is not None:
+            return (epoch - self.first_epoch) * total + n
+        return sum(c for e, c in self.epoch_counts.items() if e < epoch) + n
 
 
 class TextReader(RecordReader):
@@ -284,7 +372,7 @@ class TextReader(RecordReader):
     def finish(self) -> List[dict]:
         """End of input: the last line counts even without its newline."""
         rest = self.lines.rest()
-        return self._lines([rest]) if rest.strip() else []
+        return (self._lines([rest]) if rest.strip() else []) + self.flush()
 
     def _lines(self, lines: List[Optional[bytes]]) -> List[dict]:
         out: List[dict] = []
@@ -304,13 +392,33 @@ class TextReader(RecordReader):
                 ready, self.parser.ready = self.parser.ready, []
                 for item in ready + ([got] if got is not None else []):
                     self._record(out, now, *item)
-        if self.parser.held:  # nothing more to wait for in what has been written
-            self.parser.release()
-            if now is None:
-                now = self.clock()
-            ready, self.parser.ready = self.parser.ready, []
-            for item in ready:
-                self._record(out, now, *item)
+        return out
+
+    @property
+    def holding(self) -> bool:
+        """Whether printed dicts wait for the progress bar's redraw to give
+        them their step (it comes right after them, in the next write)."""
+        return bool(self.parser.held)
+
+    def flush(self) -> List[dict]:
+        """The dicts still waiting for a redraw, with the last count drawn:
+        none is coming (end of input, or the writer has been quiet)."""
+        if not self.parser.held:
+            return []
+        self.parser.release()
+        out: List[dict] = []
+        ready, self.parser.ready = self.parser.ready, []
+        now = self.clock()
+        for item in ready:
+            self._record(out, now, *item)
+        return out
+
+    def at_end(self, mtime: float, now: float) -> List[dict]:
+        out = self.flush() if now - mtime >= QUIET else []
+        if self.state.get("header_sent") and now - mtime >= STALE_AFTER:
+            self.state["header_sent"] = False  # lines written after all: a resumed run, with a header of its own
+            out.append(end_record(next_seq(self.state), mtime, step=max(self.parser.last_step, 0),
+                                  note=stale_note(mtime)))
         return out
 
     def _record(self, out: List[dict], now: float, step: int, split: Optional[str], values: Dict[str, float]) -> None:
@@ -335,9 +443,27 @@ class TextReader(RecordReader):
         return rec
 
 
+def sniff(head: bytes, path: str = "") -> bool:
+    """Whether ``head`` (a file's first bytes) is printed training output:
+    at least two lines the built-in patterns read as metrics (one, when
+    that is all the file has)."""
+    parser = TextParser()
+    found = 0
+    lines = re.split(rb"\r\n|\r|\n", head)
+    complete = lines[:-1] if lines and not head.endswith((b"\n", b"\r")) else lines
+    for raw in complete:
+        if parser.line(raw.decode("utf-8", "replace")) is not None or parser.ready:
+            parser.ready = []
+            found += 1
+            if found >= 2:
+                return True
+    parser.release()
+    return found + len(parser.ready) >= 2
+
+
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:
     patterns = context.get("parse_regex") or ()
-    name = os.path.basename(path)
+    name = file_run_name(path, keep_extension=True)
 
     def reader(tail: FormatTail) -> TextReader:
         return TextReader(tail.path, name, run_id_for("text", path), patterns, clock=tail.mtime, state=tail.state,
@@ -401,6 +527,9 @@ class StdinSource:
     def read_all(self) -> None:
         """Read to end of input, in the calling thread."""
         while not self.eof and not self.stopped.is_set():
+            if self.reader.holding and not _readable(self.fd, QUIET):
+                self._send(self.reader.flush())  # no redraw came after the dicts: the last count drawn
+                continue
             try:
                 data = os.read(self.fd, 1 << 16)
             except InterruptedError:
@@ -416,15 +545,26 @@ class StdinSource:
                     records.append(end)
             else:
                 records = self.reader.feed(data)
-            problems, self._reported = new_problems(self.reader, self._reported)
-            for p in problems:
-                self.on_problem(p)
-            if records:
-                self.on_records(self.key, records)
+            self._send(records)
         try:
             os.close(self.fd)
         except OSError:
             pass
+
+    def _send(self, records: List[dict]) -> None:
+        problems, self._reported = new_problems(self.reader, self._reported)
+        for p in problems:
+            self.on_problem(p)
+        if records:
+            self.on_records(self.key, records)
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    """Whether ``fd`` has input (or its end) within ``timeout`` seconds."""
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def attach(ingest: Any, patterns: Sequence[Any] = (), stdin: bool = False) -> Optional[StdinSource]:

@@ -48,6 +48,8 @@ import struct
 from typing import Any, Dict, List, Optional, Tuple
 
 from .formats import FormatTail, RecordReader, run_header, run_id_for
+from .hparams import read_hparams
+from .naming import folder_run_name
 
 __all__ = ["EventFileReader", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
            "frame_record"]
@@ -277,23 +279,16 @@ def decode_event(data: bytes, plugins: Optional[Dict[str, str]] = None) -> Tuple
 
 # ---------------------------------------------------------------- one run per folder
 
-_VERSION_DIR = re.compile(r"version_\d+$")
 _NAME = re.compile(r"^events\.out\.tfevents\.(\d+)\.(.+)\.(\d+)\.\d+(?:\..*)?$")
 
 
 def run_name(folder: str) -> str:
-    """A run's name from its folder: the folder's name, with its parent's in
-    front for Lightning's ``version_N`` folders."""
-    folder = os.path.abspath(folder)
-    base = os.path.basename(folder)
-    if _VERSION_DIR.match(base):
-        return f"{os.path.basename(os.path.dirname(folder))}/{base}"
-    return base or folder
+    """A run's name from its folder (:func:`.naming.folder_run_name`)."""
+    return folder_run_name(folder)
 
 
 def load_hparams(folder: str) -> Dict[str, Any]:
     """``hparams.yaml`` in ``folder`` as a dict (empty when absent or unreadable)."""
-    from .csvlog import read_hparams
     return read_hparams(os.path.join(folder, "hparams.yaml"))
 
 
