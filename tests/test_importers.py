@@ -252,17 +252,12 @@ def test_simple_yaml_without_pyyaml():
 # ---------------------------------------------------------------- text
 
 @pytest.mark.parametrize("name,expected", [
-    ("keras3_fit.txt", {("train", "loss"): ([1, 2, 3], [0.6807, 0.6824, 0.6707]),
-                        ("val", "loss"): ([1, 2, 3], [0.6897, 0.6850, 0.6815]),
-                        ("val", "accuracy"): ([1, 2, 3], [0.5179, 0.5536, 0.5357])}),
-    ("keras3_notebook_ansi.txt", {("train", "loss"): ([1, 2, 3], [0.6014, 0.2964, 0.2202]),
-                                  ("val", "loss"): ([1, 2, 3], [0.3919, 0.3654, 0.3884])}),
+    # Keras 1 and 2 (tf.keras) cannot run beside Keras 3: their output as they printed it. Keras 3's own
+    # output is captured from real runs in test_keras.py.
     ("keras2_verbose2.txt", {("train", "loss"): ([1, 2, 3], [3.1494, 2.9102, 2.8229]),
                              ("train", "accuracy"): ([1, 2, 3], [0.1463, 0.1586, 0.1977])}),
     ("keras1_fit.txt", {("train", "loss"): ([1, 2, 3], [2.4808, 1.7988, 1.4631]),
                         ("val", "acc"): ([1, 2, 3], [0.4365, 0.4770, 0.4755])}),
-    ("keras3_fit_evaluate.txt", {("train", "loss"): ([1, 2], [0.4401, 0.1177]),
-                                 ("test", "loss"): ([2], [0.3373])}),
 ])
 def test_captured_keras_output(tmp_path, name, expected):
     log = tmp_path / name.replace(".txt", ".out")
