@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed")
 
 # ---------------------------------------------------------------- Lightning
 
-def _fit(tmp_path, logger, steps=6, **trainer_options):
+def _fit(tmp_path, logger, steps=6, on_epoch_too=False, **trainer_options):
     pl = pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
 
     class Tiny(pl.LightningModule):
@@ -34,7 +34,7 @@ def _fit(tmp_path, logger, steps=6, **trainer_options):
         def training_step(self, batch, i):
             x, y = batch
             loss = torch.nn.functional.mse_loss(self.net(x), y)
-            self.log("train_loss", loss, on_step=True, on_epoch=False)
+            self.log("train_loss", loss, on_step=True, on_epoch=on_epoch_too)
             self.logged["train_loss"][self.global_step] = loss.item()
             return loss
 
@@ -144,6 +144,47 @@ def test_lightning_tensorboardlogger_read_back(tmp_path):
     assert run.name == "cifar/lightning_logs/version_0" and run.config == {"lr": 0.05, "hidden": 8}
     _check_lightning_run(run, model, exact=False)  # TensorBoard keeps float32
     assert not list(ing.problems)
+
+
+def _runs_table_row(run):
+    from tui_monitor.store import Store
+    from tui_monitor.summary import HEADERS, run_rows
+    store = Store()
+    store.runs = {run.key: run}
+    return dict(zip(HEADERS, run_rows(store)[0]))
+
+
+@pytest.mark.parametrize("logger", ["csv", "tensorboard", "ours"])
+def test_lightning_on_step_and_on_epoch_shows_the_train_loss(tmp_path, logger):
+    """self.log("train_loss", loss, on_step=True, on_epoch=True) logs
+    train_loss_step and train_loss_epoch: the runs table's train column
+    shows the loss (it stayed "-")."""
+    pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from tui_monitor.integrations.lightning import TuiMonitorLogger
+    from tui_monitor.safe_text import fmt_num
+    if logger == "tensorboard":
+        pytest.importorskip("tensorboard", reason="the integrations extra (tensorboard) is not installed")
+    make = {"csv": lambda: CSVLogger(str(tmp_path / "mnist")), "tensorboard": lambda: TensorBoardLogger(str(tmp_path / "mnist")),
+            "ours": lambda: TuiMonitorLogger(dir=str(tmp_path / "mnist"), name="tiny")}[logger]
+    model = _fit(tmp_path, make(), on_epoch_too=True)
+    run = only_run(read(tmp_path / "mnist"))
+    conv = (lambda v: float(np.float32(v))) if logger == "tensorboard" else (lambda v: v)
+    steps, vals = values(run, "loss", "train")
+    assert steps == sorted(model.logged["train_loss"]) and len(steps) == 6
+    assert vals == [conv(model.logged["train_loss"][s]) for s in steps]
+    assert ("train", "loss_epoch") in run.series and ("train", "loss_step") not in run.series
+    row = _runs_table_row(run)
+    assert row["metric"] == "loss" and row["train"] == fmt_num(vals[-1]) != "-"
+
+
+def test_lightning_runs_of_two_projects_have_names_that_tell_them_apart(tmp_path):
+    pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
+    from lightning.pytorch.loggers import CSVLogger
+    for project in ("mnist", "cifar"):
+        _fit(tmp_path / project, CSVLogger(str(tmp_path / project)), steps=3)
+    names = sorted(r.name for r in read(tmp_path).store.runs.values())
+    assert names == ["cifar/lightning_logs/version_0", "mnist/lightning_logs/version_0"]
 
 
 # ---------------------------------------------------------------- Hugging Face

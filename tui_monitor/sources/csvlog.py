@@ -46,8 +46,8 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..schema import split_metric
-from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, next_seq, run_header,
-                      run_id_for, stale_note)
+from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, lightning_key, next_seq,
+                      run_header, run_id_for, stale_note)
 from .hparams import INTEGER, HparamsWatch, parse_simple_yaml, read_hparams
 from .naming import file_run_name
 
@@ -98,7 +98,9 @@ class _Layout:
             if low and low[0] in _INDEX_COLUMNS:
                 self.step = 0
         skip = {self.step, self.time}
-        self.metrics = [(i, c.strip()) for i, c in enumerate(columns) if i not in skip and c.strip()]
+        # Lightning's CSVLogger writes both epoch and step: its on_step/on_epoch suffixes are read as it means them
+        rename = lightning_key if "epoch" in low and "step" in low else (lambda c: c)
+        self.metrics = [(i, rename(c.strip())) for i, c in enumerate(columns) if i not in skip and c.strip()]
 
 
 def _loss_like(column: str) -> bool:

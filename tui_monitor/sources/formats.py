@@ -30,7 +30,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..stream import MAX_PROBLEMS, Problem
 from .tail import FileTail, OnProblem, OnRecords
 
-__all__ = ["MAX_LINE", "STALE_AFTER", "FormatTail", "LineSplitter", "RecordReader", "end_record", "next_seq",
+__all__ = ["MAX_LINE", "STALE_AFTER", "FormatTail", "LineSplitter", "RecordReader", "end_record", "lightning_key",
+           "next_seq",
            "run_header", "run_id_for", "stale_note"]
 
 #: The longest line the line-based readers (CSV, text) keep: a longer one is skipped.
@@ -107,6 +108,17 @@ class LineSplitter:
         rest, self.pending = self.pending, b""
         self.offset += len(rest)
         return rest
+
+
+_LIGHTNING_STEP = re.compile(r"(.+)_step\Z")
+
+
+def lightning_key(key: str) -> str:
+    """A Lightning metric logged with both ``on_step`` and ``on_epoch``
+    comes as ``train_loss_step`` and ``train_loss_epoch``: the per-step one
+    is the metric itself (``train_loss``), the epoch's mean keeps its suffix."""
+    m = _LIGHTNING_STEP.match(key)
+    return m.group(1) if m and key not in ("global_step", "trainer/global_step") else key
 
 
 def run_header(seq: int, run_id: str, name: str, start: Optional[float], config: Optional[Dict[str, Any]] = None,

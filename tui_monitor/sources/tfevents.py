@@ -47,7 +47,8 @@ import re
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from .formats import STALE_AFTER, FormatTail, RecordReader, end_record, run_header, run_id_for, stale_note
+from .formats import (STALE_AFTER, FormatTail, RecordReader, end_record, lightning_key, run_header, run_id_for,
+                      stale_note)
 from .hparams import read_hparams
 from .naming import folder_run_name
 
@@ -332,6 +333,7 @@ class TBRun:
         self.written: Dict[str, float] = {}   # event file -> its last write seen
         self.ended = False
         self.last_step = 0
+        self.lightning = False
 
     def shape(self, source: str, records: List[dict]) -> List[dict]:
         """The metrics records of ``source`` as the run has them: in Keras'
@@ -339,6 +341,10 @@ class TBRun:
         for rec in records:
             if rec.get("type") == "metrics":
                 self.last_step = max(self.last_step, rec["step"])
+                if "epoch" in rec["values"]:
+                    self.lightning = True  # Lightning logs the epoch with every step it logs
+                if self.lightning:
+                    rec["values"] = {lightning_key(k): v for k, v in rec["values"].items()}
         split = self.splits.get(source)
         if split is None:
             return records
