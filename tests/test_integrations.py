@@ -349,6 +349,105 @@ def test_transformers_trainer_state_read_after_the_fact_and_at_each_checkpoint(h
         assert seen["val"][0] == [h["step"] for h in history if "eval_loss" in h]
 
 
+# ---------------------------------------------------------------- MLflow's file store
+
+def _mlflow(monkeypatch, tmp_path):
+    mlflow = pytest.importorskip("mlflow", reason="mlflow-skinny is in the integrations extra")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")   # MLflow 3 keeps the file store behind this switch
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    return mlflow
+
+
+def test_mlflow_file_store_followed_live_then_ended(tmp_path, monkeypatch):
+    mlflow = _mlflow(monkeypatch, tmp_path)
+    from tui_monitor.sources import Ingest
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(32, 4)
+    y = x.sum(1, keepdim=True)
+    ing = Ingest()
+    follower = ing.add_path(str(tmp_path / "mlruns"))
+    logged = {"train/loss": [], "val_loss": []}
+    mlflow.set_experiment("tiny-regression")
+    with mlflow.start_run(run_name="lr-0.1"):
+        mlflow.log_params({"lr": 0.1, "hidden": 0, "optimizer": "sgd"})
+        for step in range(6):
+            loss = torch.nn.functional.mse_loss(model(x[:24]), y[:24])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            mlflow.log_metric("train/loss", loss.item(), step=step)   # a name with a slash: a nested file
+            logged["train/loss"].append(loss.item())
+            if step % 2 == 1:
+                with torch.no_grad():
+                    val = torch.nn.functional.mse_loss(model(x[24:]), y[24:]).item()
+                mlflow.log_metric("val_loss", val, step=step)
+                logged["val_loss"].append(val)
+            if step == 2:  # while it trains: what is on disk so far
+                follower.scan()
+                follower.tick()
+                run = only_run(ing)
+                assert values(run, "loss") == ([0, 1, 2], logged["train/loss"])
+                assert run.status == "running"
+    follower.scan()
+    follower.tick()
+    run = only_run(ing)
+    assert run.name == "tiny-regression/lr-0.1" and run.run_id.startswith("mlflow-")
+    assert run.config == {"lr": 0.1, "hidden": 0, "optimizer": "sgd"}
+    assert values(run, "loss") == (list(range(6)), logged["train/loss"])
+    assert values(run, "loss", "val") == ([1, 3, 5], logged["val_loss"])
+    assert run.status == "finished"
+    assert not list(ing.problems)
+
+
+def test_mlflow_runs_of_an_experiment_are_told_apart_and_a_failed_one_crashed(tmp_path, monkeypatch):
+    mlflow = _mlflow(monkeypatch, tmp_path)
+    mlflow.set_experiment("sweep")
+    for lr in (0.1, 0.01):
+        with mlflow.start_run(run_name=f"lr-{lr}"):
+            mlflow.log_param("lr", lr)
+            mlflow.log_metric("loss", 1.0, step=0)
+    try:
+        with mlflow.start_run(run_name="diverged"):
+            mlflow.log_metric("loss", float("nan"), step=0)
+            raise FloatingPointError("loss is nan")
+    except FloatingPointError:
+        pass
+    runs = {r.name: r for r in read(tmp_path / "mlruns").store.runs.values()}
+    assert sorted(runs) == ["sweep/diverged", "sweep/lr-0.01", "sweep/lr-0.1"]
+    assert runs["sweep/lr-0.01"].config == {"lr": 0.01} and runs["sweep/lr-0.1"].status == "finished"
+    assert runs["sweep/diverged"].status == "crashed"
+    assert np.isnan(values(runs["sweep/diverged"], "loss")[1][0])
+
+
+def test_an_mlflow_run_left_running_long_ago_is_shown_as_ended_not_silent(tmp_path, monkeypatch):
+    mlflow = _mlflow(monkeypatch, tmp_path)
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    mlflow.set_experiment("old")
+    run = mlflow.start_run(run_name="killed")   # the process was killed: the run is never ended
+    mlflow.log_metric("loss", 0.5, step=3)
+    folder = tmp_path / "mlruns" / run.info.experiment_id / run.info.run_id
+    three_years = 3 * 365 * 86400                # its files as a run killed three years ago left them
+    for path in folder.rglob("*"):
+        st = path.stat()
+        os.utime(path, (st.st_atime - three_years, st.st_mtime - three_years))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(tmp_path / "mlruns")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("old/killed"))
+    assert "silent" not in row and "finished" in row.split()
+    ended = only_run(read(tmp_path / "mlruns"))
+    mlflow.end_run()
+    assert "last written" in ended.end.get("note", "")
+    assert abs(ended.end["time"] - (folder / "metrics" / "loss").stat().st_mtime) < 1e-3
+
+
 def read_named(path):
     return read(path)
 

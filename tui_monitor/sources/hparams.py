@@ -9,9 +9,14 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-__all__ = ["INTEGER", "HparamsWatch", "parse_simple_yaml", "read_hparams", "read_yaml"]
+__all__ = ["INTEGER", "HparamsWatch", "parse_simple_yaml", "read_hparams", "read_yaml", "scalar"]
 
 INTEGER = re.compile(r"[-+]?\d{1,640}\Z")  # longer: a float (int() may refuse them, sys.set_int_max_str_digits)
+
+
+def scalar(text: str) -> Any:
+    """A plain YAML scalar: null, a boolean, a quoted string, a number, a flow list, else the text."""
+    return _scalar(text)
 
 
 def _scalar(text: str) -> Any:
