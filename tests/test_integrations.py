@@ -448,6 +448,95 @@ def test_an_mlflow_run_left_running_long_ago_is_shown_as_ended_not_silent(tmp_pa
     assert abs(ended.end["time"] - (folder / "metrics" / "loss").stat().st_mtime) < 1e-3
 
 
+# ---------------------------------------------------------------- W&B offline runs
+
+WANDB_TRAIN = """
+import sys, torch, wandb
+torch.manual_seed(0); torch.set_num_threads(1)
+model = torch.nn.Linear(4, 1)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+x = torch.randn(32, 4); y = x.sum(1, keepdim=True)
+run = wandb.init(project="tiny", name="sgd-0.1", config={"lr": 0.1, "layers": 1}, dir=sys.argv[1])
+for step in range(2400):
+    loss = torch.nn.functional.mse_loss(model(x[:24]), y[:24])
+    opt.zero_grad(); loss.backward(); opt.step()
+    row = {"train/loss": loss.item()}
+    if step % 100 == 99:
+        with torch.no_grad():
+            row["val/loss"] = torch.nn.functional.mse_loss(model(x[24:]), y[24:]).item()
+    run.log(row, step=step)
+    print("LOGGED " + repr(row), flush=True)
+    if step == 1999:
+        print("WAITING", flush=True)
+        sys.stdin.readline()   # the test reads the run as it stands, then lets it go on
+if sys.argv[2] == "crash":
+    raise RuntimeError("loss went nan")
+run.finish()
+"""
+
+
+def _wandb_training(tmp_path, how="finish"):
+    pytest.importorskip("wandb", reason="wandb is in the integrations extra (and the wandb extra)")
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DISABLE_GIT="true",
+               OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", WANDB_TRAIN, str(tmp_path), how], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _logged(lines):
+    import ast
+    return [ast.literal_eval(line[len("LOGGED "):]) for line in lines if line.startswith("LOGGED ")]
+
+
+def test_wandb_offline_run_followed_live_then_finished(tmp_path):
+    from tui_monitor.sources import Ingest
+    proc = _wandb_training(tmp_path)
+    try:
+        first = []
+        while not first or first[-1] != "WAITING\n":   # 2000 steps logged; it waits for us
+            first.append(proc.stdout.readline())
+            assert first[-1], proc.stderr.read()[-2000:]
+        rows = _logged(first)
+        ing = Ingest()
+        follower = ing.add_path(str(tmp_path / "wandb"))
+
+        def caught_up():  # wandb writes its log in blocks as they fill: most of the steps so far
+            follower.scan()
+            follower.tick()
+            run = next(iter(ing.store.runs.values()), None)
+            return run is not None and run.get("loss") is not None and len(run.get("loss")) >= 1000
+
+        wait_for(caught_up, message="the steps the offline run has written so far")
+        run = only_run(ing)
+        steps, got = values(run, "loss")
+        assert steps == list(range(len(steps))) and got == [r["train/loss"] for r in rows[:len(steps)]]
+        assert run.status == "running"
+        out, err = proc.communicate("go\n", timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    rows += _logged(out.splitlines())
+    wait_for(lambda: (follower.scan(), follower.tick(), run.status == "finished")[-1], message="the exit record")
+    assert run.name == "tiny/sgd-0.1" and run.config == {"lr": 0.1, "layers": 1}
+    assert values(run, "loss") == (list(range(2400)), [r["train/loss"] for r in rows])
+    assert values(run, "loss", "val") == (list(range(99, 2400, 100)), [r["val/loss"] for r in rows if "val/loss" in r])
+    problems = [p for p in ing.problems if p.severity == "error"]
+    assert not problems and not [p for p in ing.problems if "skipped" in p.reason]   # W&B's own files: silent
+
+
+def test_wandb_offline_run_that_crashed_says_so(tmp_path):
+    proc = _wandb_training(tmp_path, "crash")
+    out, err = proc.communicate("go\n", timeout=120)
+    assert proc.returncode == 1 and "loss went nan" in err
+    run = only_run(read(tmp_path / "wandb"))
+    assert run.status == "crashed" and values(run, "loss")[0] == list(range(2400))
+
+
 def read_named(path):
     return read(path)
 

@@ -36,7 +36,7 @@ import struct
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..stream import Problem
-from . import csvlog, hftrainer, mlflowstore, text, tfevents
+from . import csvlog, hftrainer, mlflowstore, text, tfevents, wandblog
 from .tail import FileTail, OnProblem, OnRecords
 
 __all__ = ["FORMATS", "HEAD", "Discovery", "Format", "Verdict", "discoverable", "format_of", "identify",
@@ -108,6 +108,7 @@ FORMATS: Tuple[Format, ...] = (
     Format("jsonl", lambda path: path.endswith(".jsonl"), _is_stream_line, _stream),
     Format("tensorboard", lambda path: os.path.basename(path).startswith("events.out.tfevents."), _is_tfrecord,
            tfevents.make_tail),
+    Format("wandb", wandblog.is_run_file, wandblog.sniff, wandblog.make_tail),
     Format("mlflow", mlflowstore.is_metric_file, None, mlflowstore.make_tail),
     Format("hf-trainer", hftrainer.is_state_file, hftrainer.sniff, hftrainer.make_tail),
     Format("csv", lambda path: False, csvlog.sniff, csvlog.make_tail),
@@ -138,10 +139,14 @@ def identify(path: str, explicit: bool = False, head: Optional[bytes] = None) ->
             return Verdict(fmt)
     if not explicit:
         owner = mlflowstore.owned_by(path)
+        if owner is None:
+            owner = wandblog.owned_by(path)
         if owner is not None:
             return Verdict(None, owner)  # a tracker's own file, read with its run or said why not
         if _companion(path):
             return Verdict(None, "")  # read with the log beside it: nothing to report
+    if os.path.isdir(path):
+        return Verdict(None, "")  # a link to a folder (wandb's latest-run): its files are found where they are
     ext = os.path.splitext(path)[1].lower()
     if ext in _BINARY and not explicit:
         return Verdict(None, "weights, data or media, not logs")
