@@ -230,6 +230,27 @@ def test_keras_long_and_tensorboard_export_csvs(tmp_path):
     assert list(s.steps) == [10, 20] and list(s.times) == [1700000000.5, 1700000001.5]
 
 
+def test_ultralytics_and_timm_csvs_keep_working(tmp_path):
+    # Neither can run here (Ultralytics fetches weights at run time; timm needs torchvision): their
+    # headers as they write them, space-padded (Ultralytics) and plain (timm's update_summary).
+    yolo = tmp_path / "runs" / "detect" / "train"
+    yolo.mkdir(parents=True)
+    (yolo / "results.csv").write_text(
+        "                  epoch,         train/box_loss,         train/cls_loss,   metrics/mAP50(B),"
+        "           val/box_loss,           val/cls_loss\n"
+        "                      1,                 1.2345,                 2.3456,            0.12345,"
+        "                 1.4567,                 2.5678\n")
+    timm = tmp_path / "output" / "train" / "20240101-120000-resnet18-224"
+    timm.mkdir(parents=True)
+    (timm / "summary.csv").write_text("epoch,train_loss,eval_loss,eval_top1,eval_top5,lr\n"
+                                      "0,6.9,6.8,0.1,0.5,0.1\n1,6.5,6.4,0.3,1.2,0.1\n")
+    runs = {r.name: r for r in read(tmp_path).store.runs.values()}
+    assert sorted(runs) == ["20240101-120000-resnet18-224", "detect/train"]
+    assert values(runs["detect/train"], "box_loss", "val") == ([1], [1.4567])
+    assert values(runs["20240101-120000-resnet18-224"], "loss", "val") == ([0, 1], [6.8, 6.4])
+    assert values(runs["20240101-120000-resnet18-224"], "top1", "val") == ([0, 1], [0.1, 0.3])
+
+
 def test_csv_appends_are_followed_and_a_partial_row_waits(tmp_path):
     p = tmp_path / "metrics.csv"
     p.write_text("step,loss\n0,1.0\n1,0.")

@@ -187,6 +187,44 @@ def test_lightning_runs_of_two_projects_have_names_that_tell_them_apart(tmp_path
     assert names == ["cifar/lightning_logs/version_0", "mnist/lightning_logs/version_0"]
 
 
+def test_an_old_lightning_run_is_shown_as_ended_long_ago_not_silent(tmp_path):
+    """A run read from logs written years ago, with no end record: it ended
+    at its last write (watch --once showed "silent 1538864m")."""
+    pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
+    import os
+    import subprocess
+    import sys
+    from lightning.pytorch.loggers import CSVLogger
+    from conftest import ROOT
+    _fit(tmp_path, CSVLogger(str(tmp_path / "mnist")), steps=3)
+    csv = tmp_path / "mnist" / "lightning_logs" / "version_0" / "metrics.csv"
+    three_years = 3 * 365 * 86400
+    for path in (tmp_path / "mnist").rglob("*"):
+        st = path.stat()
+        os.utime(path, (st.st_atime - three_years, st.st_mtime - three_years))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(tmp_path / "mnist")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("mnist/lightning_logs/version_0"))
+    assert "silent" not in row and row.split()[2] == "finished"
+    run = only_run(read(tmp_path / "mnist"))
+    assert run.end["time"] == csv.stat().st_mtime and "last written" in run.end["note"]
+    assert run.end["step"] == run.last_step
+    # the same logs written just now: a run that may still be going
+    fresh = only_run(read(_copy_fresh(tmp_path / "mnist", tmp_path / "fresh")))
+    assert fresh.status == "running" and fresh.end is None
+
+
+def _copy_fresh(src, dst):
+    import os
+    import shutil
+    shutil.copytree(src, dst)
+    for path in dst.rglob("*"):
+        os.utime(path, None)
+    return dst
+
+
 # ---------------------------------------------------------------- Hugging Face
 
 class HFRun:
