@@ -187,26 +187,32 @@ def test_lightning_runs_of_two_projects_have_names_that_tell_them_apart(tmp_path
     assert names == ["cifar/lightning_logs/version_0", "mnist/lightning_logs/version_0"]
 
 
+def _aged_and_watched_once(files, watched, name):
+    """``files`` made three years old; the row of run ``name`` that
+    ``tui-monitor watch --once watched`` prints."""
+    import os
+    import subprocess
+    import sys
+    from conftest import ROOT
+    three_years = 3 * 365 * 86400
+    for path in files.rglob("*"):
+        st = path.stat()
+        os.utime(path, (st.st_atime - three_years, st.st_mtime - three_years))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(watched)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return next(line for line in proc.stdout.splitlines() if line.startswith(name))
+
+
 def test_an_old_lightning_run_is_shown_as_ended_long_ago_not_silent(tmp_path):
     """A run read from logs written years ago, with no end record: it ended
     at its last write (watch --once showed "silent 1538864m")."""
     pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
-    import os
-    import subprocess
-    import sys
     from lightning.pytorch.loggers import CSVLogger
-    from conftest import ROOT
     _fit(tmp_path, CSVLogger(str(tmp_path / "mnist")), steps=3)
     csv = tmp_path / "mnist" / "lightning_logs" / "version_0" / "metrics.csv"
-    three_years = 3 * 365 * 86400
-    for path in (tmp_path / "mnist").rglob("*"):
-        st = path.stat()
-        os.utime(path, (st.st_atime - three_years, st.st_mtime - three_years))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(tmp_path / "mnist")],
-                          capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("mnist/lightning_logs/version_0"))
+    row = _aged_and_watched_once(tmp_path / "mnist", tmp_path / "mnist", "mnist/lightning_logs/version_0")
     assert "silent" not in row and row.split()[2] == "finished"
     run = only_run(read(tmp_path / "mnist"))
     assert run.end["time"] == csv.stat().st_mtime and "last written" in run.end["note"]
@@ -462,23 +468,11 @@ def test_mlflow_runs_of_an_experiment_are_told_apart_and_a_failed_one_crashed(tm
 
 def test_an_mlflow_run_left_running_long_ago_is_shown_as_ended_not_silent(tmp_path, monkeypatch):
     mlflow = _mlflow(monkeypatch, tmp_path)
-    import os
-    import subprocess
-    import sys
-    from conftest import ROOT
     mlflow.set_experiment("old")
     run = mlflow.start_run(run_name="killed")   # the process was killed: the run is never ended
     mlflow.log_metric("loss", 0.5, step=3)
     folder = tmp_path / "mlruns" / run.info.experiment_id / run.info.run_id
-    three_years = 3 * 365 * 86400                # its files as a run killed three years ago left them
-    for path in folder.rglob("*"):
-        st = path.stat()
-        os.utime(path, (st.st_atime - three_years, st.st_mtime - three_years))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "watch", "--once", str(tmp_path / "mlruns")],
-                          capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    row = next(line for line in proc.stdout.splitlines() if line.startswith("old/killed"))
+    row = _aged_and_watched_once(folder, tmp_path / "mlruns", "old/killed")   # as a run killed 3 years ago left it
     assert "silent" not in row and "finished" in row.split()
     ended = only_run(read(tmp_path / "mlruns"))
     mlflow.end_run()

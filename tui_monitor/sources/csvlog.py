@@ -43,7 +43,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from ..schema import split_metric
 from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, lightning_key, next_seq,

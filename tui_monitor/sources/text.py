@@ -24,17 +24,32 @@ pattern takes are skipped (a log is mostly other things). User patterns
   step is the dict's ``step`` if it has one, else the count of the last
   training progress bar seen, else one more than the last step (an eval dict
   takes the last step). The bar's count is the one it is redrawn with right
-  after the dict (tqdm redraws at once after printing; the count drawn before
-  may be a few steps old). The end-of-training summary (``train_runtime``)
+  after the dict, for an evaluation's dict too (tqdm redraws at once after
+  printing; the count drawn before may be a few steps old); a dict waits for
+  that redraw across writes, until the input has been quiet for
+  :data:`QUIET` s or ends. The end-of-training summary (``train_runtime``)
   is left out.
 - tqdm bars with a postfix (``45/100 [00:10<00:12, 4.5it/s, loss=0.42]``):
   the values at step 45 (each step once).
+- Bracketed counters (the PyTorch tutorials): ``Epoch [1/5], Step [100/600],
+  Loss: 0.31`` (the step within the epoch counted over the run: 700 for
+  epoch 2), ``[1,  2000] loss: 2.187`` (the epoch's length is the largest
+  count printed in it), ``Train Epoch: 1 [0/60000 (0%)]\tLoss: 2.30``
+  (samples seen), ``Epoch [1/50], Train Loss: 0.91, Val Loss: 0.88``.
+- build-nanogpt's ``log.txt``: ``250 train 6.12``, ``250 val 6.01`` (a split
+  word is that split's loss; another word names the metric).
 - Generic progress lines with a step and at least one ``name value`` pair:
   ``step 100 loss 2.31``, ``iter 100: loss 2.3100, time 12.34ms`` (nanoGPT),
   ``step 100: train loss 2.31, val loss 2.40`` (nanoGPT's eval),
-  ``Step 100 | loss=2.31 | lr=1e-3``, ``[epoch 2, iter 50] loss: 0.3``. A
-  split word before the name (``train loss``, ``val loss``) names the split;
-  units (``ms``, ``s``, ``%``) are dropped.
+  ``Step 100 | loss=2.31 | lr=1e-3``, ``[epoch 2, iter 50] loss: 0.3``,
+  ``step:100/1750 val_loss:4.12``. A split word before the name (``train
+  loss``, ``val loss``) names the split; names are read in lower case.
+  Timings with a unit (``ms``, ``s``) are read in seconds; totals
+  (``train_time``, ``elapsed``) are left out, not taken for a metric
+  ``time`` of the train split. A line about an evaluation without a step
+  (``validation loss: 3.07``, ``Test set: Average loss: 0.10, Accuracy:
+  9682/10000 (97%)``) belongs to the last step seen; ``9682/10000 (97%)`` is
+  read as the fraction.
 
 Each file (or standard input) is one run: its header is made up (name from
 the file name, run id from the path); rows get the time they were read (for a
