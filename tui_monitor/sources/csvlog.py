@@ -149,8 +149,7 @@ def why_not(head: bytes) -> str:
     lines = [ln for ln in head.split(b"\n") if ln.strip()]
     if not lines:
         return "empty so far"
-    return ("CSV without a step, epoch or iteration column or a loss-like one "
-            "(a data set, not a metrics log?)")
+    return "a CSV without a step, epoch or loss-like column: a data set?"
 
 
 def _number(cell: str) -> Optional[Any]:

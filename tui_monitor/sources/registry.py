@@ -223,11 +223,23 @@ class Discovery:
 
     def __init__(self, on_problem: OnProblem):
         self.on_problem = on_problem
-        #: path -> (inode, size, mtime), the first bytes, the verdict
-        self._verdicts: Dict[str, Tuple[Tuple[int, int, int], bytes, Verdict]] = {}
+        #: path -> (inode, size, mtime) (None: decided by its name), the first bytes, the verdict
+        self._verdicts: Dict[str, Tuple[Optional[Tuple[int, int, int]], bytes, Verdict]] = {}
         self._skipped: Dict[str, List[Tuple[str, str]]] = {}
 
     def wanted(self, path: str) -> bool:
+        """Whether to follow ``path``, found in a folder. A file skipped for
+        its extension alone (weights, images: a data set may hold millions)
+        costs a look-up, not a stat."""
+        seen = self._verdicts.get(path)
+        if seen is not None and seen[0] is None:
+            return False
+        if os.path.splitext(path)[1].lower() in _BINARY and not any(f.by_name(path) for f in FORMATS):
+            verdict = identify(path)
+            if verdict.format is None:
+                self._verdicts[path] = (None, b"", verdict)
+                self._note_skipped(path, verdict, None)
+                return False
         try:
             st = os.stat(path)
         except OSError:
@@ -245,10 +257,13 @@ class Discovery:
             head, _ = _read_head(path)
         verdict = identify(path, head=head)
         self._verdicts[path] = (stamp, (head or b"")[:PREFIX], verdict)
+        self._note_skipped(path, verdict, seen)
+        return verdict.format is not None
+
+    def _note_skipped(self, path: str, verdict: Verdict, seen: Any) -> None:
         if verdict.format is None and verdict.reason not in ("", EMPTY) and (seen is None or seen[2].reason != verdict.reason):
             folder, name = os.path.split(path)
             self._skipped.setdefault(folder, []).append((name, verdict.reason))
-        return verdict.format is not None
 
     def forget(self, path: str) -> None:
         self._verdicts.pop(path, None)
