@@ -103,7 +103,7 @@ def test_keras_csvlogger_found_by_its_content(keras_runs):
     runs = {os.path.basename(r.header["tags"]["path"]): r for r in ing.store.runs.values()
             if r.header["tags"]["source"] == "csv"}
     run = runs["training.log"]
-    assert run.name == "project"
+    assert run.name == "project/training.log"
     assert values(run, "loss") == ([0, 1, 2, 3], pytest.approx(history["loss"], rel=1e-6))
     assert values(run, "loss", "val")[1] == pytest.approx(history["val_loss"], rel=1e-6)
 

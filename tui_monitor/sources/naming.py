@@ -47,12 +47,18 @@ def folder_run_name(folder: str) -> str:
     return "/".join(parts) or folder
 
 
+#: Files that are a run's one log by their writer's convention (Lightning,
+#: Ultralytics, timm): the run is named after the folder alone.
+_ONE_PER_FOLDER = ("metrics.csv", "results.csv", "summary.csv")
+
+
 def file_run_name(path: str, keep_extension: bool = False) -> str:
     """A run read from one file: the file's own name (its stem, unless
-    ``keep_extension``) when it has one, else its folder's name (a text log
-    keeps its file name after the folder's: ``nanogpt/log.txt``)."""
+    ``keep_extension``) when it has one; a generic one after its folder
+    (``nanogpt/log.txt``, ``project/training.log``), or the folder alone for
+    a writer's one log per folder (``metrics.csv``)."""
     base = os.path.basename(path)
     if not _GENERIC_FILE.match(base):
         return base if keep_extension else os.path.splitext(base)[0]
     folder = folder_run_name(os.path.dirname(os.path.abspath(path)))
-    return f"{folder}/{base}" if keep_extension else folder
+    return folder if base in _ONE_PER_FOLDER else f"{folder}/{base}"

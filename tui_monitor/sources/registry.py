@@ -184,7 +184,7 @@ def _why_not(head: bytes, ext: str) -> str:
         return "JSON without log_history: not a trainer state"
     if ext in _TEXT:
         return f"no training progress lines in its first {HEAD // 1024} KiB"
-    return "no log format the monitor reads (name it on the command line to read it as printed output)"
+    return "no log format the monitor reads (named on the command line, a file is read as printed output)"
 
 
 def format_of(path: str, explicit: bool = False) -> Optional[Format]:
@@ -280,6 +280,6 @@ class Discovery:
             for reason, names in by_reason.items():
                 shown = ", ".join(names[:self.NAMED]) + (f" and {len(names) - self.NAMED} more"
                                                          if len(names) > self.NAMED else "")
-                groups.append(f"{shown} ({reason})")
+                groups.append(f"{shown}: {reason}")
             what = "file" if len(files) == 1 else "files"
             self.on_problem(Problem(folder, 0, f"skipped {len(files)} {what}: " + "; ".join(groups), "warning"))
