@@ -221,14 +221,27 @@ class FormatTail(FileTail):
         more = super()._read(limit)
         if not more and self.reader is not None and self.fd is not None:
             try:
-                mtime = os.fstat(self.fd).st_mtime
+                self._at_end(os.fstat(self.fd).st_mtime)
             except OSError:
-                return more
-            records = self.reader.at_end(mtime, time.time())  # type: ignore[union-attr]
-            self._forward_problems()
-            if records:
-                self.on_records(self.key, records)
+                pass
         return more
+
+    def poll(self) -> bool:
+        more = super().poll()
+        if not more and getattr(self.reader, "holding", False):
+            # Idle, with lines waiting for what should have followed them
+            # (a progress bar's redraw): the reader decides when to stop waiting.
+            try:
+                self._at_end(os.stat(self.path).st_mtime)
+            except OSError:
+                pass
+        return more
+
+    def _at_end(self, mtime: float) -> None:
+        records = self.reader.at_end(mtime, time.time())  # type: ignore[union-attr]
+        self._forward_problems()
+        if records:
+            self.on_records(self.key, records)
 
     def mtime(self) -> float:
         """The file's modification time: the wall time given to rows that

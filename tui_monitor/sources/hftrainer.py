@@ -23,6 +23,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from ..stream.files import open_regular
 from .formats import (STALE_AFTER, FormatTail, RecordReader, end_record, run_header, run_id_for, stale_note)
 from .naming import folder_run_name
 
@@ -81,7 +82,7 @@ class HFRun:
 
 def _read_json(path: str) -> Any:
     try:
-        with open(path, "rb") as f:
+        with open(open_regular(path), "rb") as f:
             return json.loads(f.read(1 << 20))
     except (OSError, ValueError):
         return None

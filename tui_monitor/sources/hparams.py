@@ -9,6 +9,8 @@ import os
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from ..stream.files import open_regular
+
 __all__ = ["INTEGER", "HparamsWatch", "parse_simple_yaml", "read_hparams", "read_yaml", "scalar"]
 
 INTEGER = re.compile(r"[-+]?\d{1,640}\Z")  # longer: a float (int() may refuse them, sys.set_int_max_str_digits)
@@ -90,7 +92,7 @@ def read_yaml(path: str) -> Dict[str, Any]:
     """A YAML mapping as a dict; empty when absent or unreadable. Never
     ``yaml.load``: a config file must not be able to run code."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(open_regular(path), encoding="utf-8", errors="replace") as f:  # a FIFO would block
             text = f.read(1 << 20)
     except OSError:
         return {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional
 
+from ..stream.files import open_regular
 from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, run_header, stale_note)
 from .hftrainer import WholeFileTail
 from .hparams import read_yaml, scalar
@@ -165,7 +166,7 @@ class MLflowRun:
 
 def _read_text(path: str) -> Optional[str]:
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(open_regular(path), encoding="utf-8", errors="replace") as f:
             return f.read(1 << 16).strip()
     except OSError:
         return None

@@ -36,10 +36,11 @@ import struct
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 from ..stream import Problem
+from ..stream.files import NotRegularFile, open_regular
 from . import csvlog, hftrainer, mlflowstore, text, tfevents, wandblog
 from .tail import FileTail, OnProblem, OnRecords
 
-__all__ = ["FORMATS", "HEAD", "Discovery", "Format", "Verdict", "discoverable", "format_of", "identify",
+__all__ = ["FORMATS", "HEAD", "Discovery", "Format", "Verdict", "by_name", "discoverable", "format_of", "identify",
            "make_tail"]
 
 #: Bytes of a file looked at to recognise it.
@@ -119,8 +120,10 @@ _BY_NAME = {f.name: f for f in FORMATS}
 
 def _read_head(path: str, size: int = HEAD) -> Tuple[Optional[bytes], str]:
     try:
-        with open(path, "rb") as f:
+        with open(open_regular(path), "rb") as f:  # a FIFO would block, a device never end
             return f.read(size), ""
+    except NotRegularFile as e:
+        return None, f"not a regular file ({e.kind})"
     except OSError as e:
         return None, f"cannot read: {e.strerror or e}"
 
@@ -134,22 +137,10 @@ def identify(path: str, explicit: bool = False, head: Optional[bytes] = None) ->
     (``explicit``) anything not recognised is read as text (a ``.csv`` as
     CSV, whose reader says why it is not a metrics log); found in a folder
     only what is recognised."""
-    for fmt in FORMATS:
-        if fmt.by_name(path):
-            return Verdict(fmt)
-    if not explicit:
-        owner = mlflowstore.owned_by(path)
-        if owner is None:
-            owner = wandblog.owned_by(path)
-        if owner is not None:
-            return Verdict(None, owner)  # a tracker's own file, read with its run or said why not
-        if _companion(path):
-            return Verdict(None, "")  # read with the log beside it: nothing to report
-    if os.path.isdir(path):
-        return Verdict(None, "")  # a link to a folder (wandb's latest-run): its files are found where they are
+    verdict = by_name(path, explicit)
+    if verdict is not None:
+        return verdict
     ext = os.path.splitext(path)[1].lower()
-    if ext in _BINARY and not explicit:
-        return Verdict(None, "weights, data or media, not logs")
     if head is None:
         head, why = _read_head(path)
         if head is None:
@@ -164,6 +155,28 @@ def identify(path: str, explicit: bool = False, head: Optional[bytes] = None) ->
     if explicit:
         return Verdict(_BY_NAME["csv"] if ext == ".csv" else _BY_NAME["text"])
     return Verdict(None, _why_not(head, ext), final=len(head) >= HEAD)
+
+
+def by_name(path: str, explicit: bool = False) -> Optional[Verdict]:
+    """The verdict that ``path``'s name and place decide without reading it
+    (None: its content must tell)."""
+    for fmt in FORMATS:
+        if fmt.by_name(path):
+            return Verdict(fmt)
+    if explicit:
+        return None
+    owner = mlflowstore.owned_by(path)
+    if owner is None:
+        owner = wandblog.owned_by(path)
+    if owner is not None:
+        return Verdict(None, owner)  # a tracker's own file, read with its run or said why not
+    if _companion(path):
+        return Verdict(None, "")  # read with the log beside it: nothing to report
+    if os.path.isdir(path):
+        return Verdict(None, "")  # a link to a folder (wandb's latest-run): its files are found where they are
+    if os.path.splitext(path)[1].lower() in _BINARY:
+        return Verdict(None, "weights, data or media, not logs")
+    return None
 
 
 def _companion(path: str) -> bool:
@@ -228,18 +241,17 @@ class Discovery:
         self._skipped: Dict[str, List[Tuple[str, str]]] = {}
 
     def wanted(self, path: str) -> bool:
-        """Whether to follow ``path``, found in a folder. A file skipped for
-        its extension alone (weights, images: a data set may hold millions)
-        costs a look-up, not a stat."""
+        """Whether to follow ``path``, found in a folder. A file decided by
+        its name or place (a stream file; weights or images, of which a data
+        set may hold millions) is decided once, without reading it."""
         seen = self._verdicts.get(path)
         if seen is not None and seen[0] is None:
-            return False
-        if os.path.splitext(path)[1].lower() in _BINARY and not any(f.by_name(path) for f in FORMATS):
-            verdict = identify(path)
-            if verdict.format is None:
-                self._verdicts[path] = (None, b"", verdict)
-                self._note_skipped(path, verdict, None)
-                return False
+            return seen[2].format is not None
+        verdict = by_name(path)
+        if verdict is not None:
+            self._verdicts[path] = (None, b"", verdict)
+            self._note_skipped(path, verdict, None)
+            return verdict.format is not None
         try:
             st = os.stat(path)
         except OSError:
