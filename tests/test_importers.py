@@ -55,6 +55,23 @@ def test_dispatch_by_name_and_by_content(tmp_path):
     assert not discoverable(str(tmp_path / "notes.txt")) and discoverable(str(tmp_path / "log.txt"))
 
 
+def test_readers_import_only_their_base_and_the_registry_imports_them():
+    import ast
+    sources = ROOT / "tui_monitor" / "sources"
+    readers = ("csvlog", "text", "tfevents", "hftrainer", "mlflowstore", "wandblog")
+    helpers = {"formats", "naming", "hparams"}   # the base, and what names runs and reads their configs
+
+    def local_imports(name):
+        tree = ast.parse((sources / f"{name}.py").read_text())
+        return {n.module.split(".")[0] if n.module else a.name for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom) and n.level == 1 for a in n.names}
+
+    for name in readers:
+        assert local_imports(name) <= helpers, name
+    assert local_imports("formats") <= {"tail"}
+    assert set(readers) <= local_imports("registry")
+
+
 def test_tensorboard_tag_spellings_map_to_splits():
     assert split_metric("train/loss") == ("train", "loss")
     assert split_metric("loss/val") == ("val", "loss")

@@ -30,7 +30,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..stream import MAX_PROBLEMS, Problem
 from .tail import FileTail, OnProblem, OnRecords
 
-__all__ = ["MAX_LINE", "STALE_AFTER", "FormatTail", "LineSplitter", "RecordReader", "end_record", "lightning_key",
+__all__ = ["MAX_LINE", "STALE_AFTER", "FormatTail", "LineSplitter", "RecordReader", "WholeFileTail", "end_record",
+           "lightning_key",
            "next_seq",
            "run_header", "run_id_for", "stale_note"]
 
@@ -250,6 +251,30 @@ class FormatTail(FileTail):
             return os.fstat(self.fd).st_mtime if self.fd is not None else os.stat(self.path).st_mtime
         except OSError:
             return time.time()
+
+
+class WholeFileTail(FormatTail):
+    """A tail for a file written whole each time (not appended to): read
+    again from its start whenever it changed since the reader began."""
+
+    def __init__(self, *args: Any, **kw: Any):
+        self._began: Optional[int] = None
+        super().__init__(*args, **kw)
+
+    def _restart(self) -> None:
+        super()._restart()
+        try:
+            self._began = os.fstat(self.fd).st_mtime_ns if self.fd is not None else None
+        except OSError:
+            self._began = None
+
+    def _check_in_place(self) -> None:
+        try:
+            mtime = os.fstat(self.fd).st_mtime_ns
+        except OSError:
+            return
+        if self._began is not None and mtime != self._began:
+            self._restart()
 
 
 def run_id_for(kind: str, path: str) -> str:

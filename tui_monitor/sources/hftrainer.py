@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Set, Tuple
 
 from ..stream.files import open_regular
-from .formats import (STALE_AFTER, FormatTail, RecordReader, end_record, run_header, run_id_for, stale_note)
+from .formats import (STALE_AFTER, FormatTail, RecordReader, WholeFileTail, end_record, run_header, run_id_for,
+                      stale_note)
 from .naming import folder_run_name
 
-__all__ = ["HFRun", "TrainerStateReader", "WholeFileTail", "is_state_file", "make_tail", "sniff"]
+__all__ = ["HFRun", "TrainerStateReader", "is_state_file", "make_tail", "sniff"]
 
 NAME = "trainer_state.json"
 #: A trainer_state.json larger than this is not read (a million log entries is ~200 MB).
@@ -165,30 +166,6 @@ class TrainerStateReader(RecordReader):
             run.ended = True
             out.append(end_record(run.next_seq(), mtime, "finished", steps))
         return out
-
-
-class WholeFileTail(FormatTail):
-    """A tail for a file written whole each time (not appended to): read
-    again from its start whenever it changed since the reader began."""
-
-    def __init__(self, *args: Any, **kw: Any):
-        self._began: Optional[int] = None
-        super().__init__(*args, **kw)
-
-    def _restart(self) -> None:
-        super()._restart()
-        try:
-            self._began = os.fstat(self.fd).st_mtime_ns if self.fd is not None else None
-        except OSError:
-            self._began = None
-
-    def _check_in_place(self) -> None:
-        try:
-            mtime = os.fstat(self.fd).st_mtime_ns
-        except OSError:
-            return
-        if self._began is not None and mtime != self._began:
-            self._restart()
 
 
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:

@@ -23,8 +23,8 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ..stream.files import open_regular
-from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, run_header, stale_note)
-from .hftrainer import WholeFileTail
+from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, WholeFileTail, end_record, run_header,
+                      stale_note)
 from .hparams import read_yaml, scalar
 
 __all__ = ["MLflowRun", "MetaReader", "MetricFileReader", "is_metric_file", "make_tail", "owned_by", "run_folder"]
