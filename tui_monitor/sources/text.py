@@ -155,7 +155,8 @@ class TextParser:
         self.patterns = [re.compile(p) if isinstance(p, str) else p for p in patterns]
         self.epoch: Optional[int] = None
         self.keras_epoch_done: Optional[int] = None
-        self.keras_epoch_keys: set = set()  # the metrics on that epoch's summary line
+        #: that epoch's last summary line: its bar's total, its metrics, its split (None: training's)
+        self.keras_summary: Tuple[Optional[str], set, Optional[str]] = (None, set(), None)
         self.last_step = -1
         self.bar_total = 0
         self.bar_step: Optional[int] = None
@@ -212,15 +213,19 @@ class TextParser:
             values = {k: float(v) for k, v in pairs}
             if self.epoch is None:
                 return self.last_step + 1, None, values
+            total = m.group(2) if m else None
             if self.keras_epoch_done == self.epoch:
-                first = self.keras_epoch_keys
+                last_total, first, split = self.keras_summary
                 if set(values) > first and all(split_metric(k)[0] != "train" for k in set(values) - first):
                     # The epoch's last batch was drawn before validation ran,
                     # then the line again with val_*: the values it adds.
-                    self.keras_epoch_keys = set(values)
-                    return self.epoch, None, {k: v for k, v in values.items() if k not in first}
-                return self.epoch, "test", values  # a second summary line in the epoch: model.evaluate()
-            self.keras_epoch_done, self.keras_epoch_keys = self.epoch, set(values)
+                    self.keras_summary = (total, set(values), split)
+                    return self.epoch, split, {k: v for k, v in values.items() if k not in first}
+                if total == last_total and set(values) == first:
+                    return None  # the last batch's line drawn again as the bar is finished
+                self.keras_summary = (total, set(values), "test")
+                return self.epoch, "test", values  # another bar's summary in the epoch: model.evaluate()
+            self.keras_epoch_done, self.keras_summary = self.epoch, (total, set(values), None)
             return self.epoch, None, values
         if text.startswith("{") and text.endswith("}"):
             return self._dict(text)
