@@ -23,6 +23,14 @@ Why a reader of our own, and not TensorFlow or the ``tensorboard`` package:
   those is a few dozen lines, has no dependency and is tested against files
   written by ``torch.utils.tensorboard`` and Lightning's ``TensorBoardLogger``.
 
+Memory stays bounded whatever the file holds: a record's data is kept only
+up to :data:`MAX_RECORD` bytes (16 MiB: far above any scalar event; graphs,
+images and embeddings can be a few MB). A longer record (a crafted length of
+gigabytes, or a giant summary) is reported once and passed over as its bytes
+come, without being kept; its data CRC is not checked, as nothing of it is
+read. The follower hands the reader a chunk at a time, so a large file is
+read in pieces, never whole.
+
 Both CRCs are checked (CRC32C, Castagnoli; the C implementation of
 ``google_crc32c`` or ``crc32c`` is used when installed, else a table in pure
 Python, ~10 MB/s: event files of scalars are small). A record cut short at the
@@ -47,10 +55,16 @@ import re
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from .formats import FormatTail, RecordReader, run_header, run_id_for
+from .formats import (STALE_AFTER, FormatTail, RecordReader, end_record, lightning_key, run_header, run_id_for,
+                      stale_note)
+from .hparams import read_hparams
+from .naming import folder_run_name
 
-__all__ = ["EventFileReader", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
+__all__ = ["EventFileReader", "MAX_RECORD", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
            "frame_record"]
+
+#: The largest record kept to be decoded (bytes of data); longer ones are skipped, unread.
+MAX_RECORD = 16 << 20
 
 # ---------------------------------------------------------------- CRC32C
 
@@ -277,29 +291,48 @@ def decode_event(data: bytes, plugins: Optional[Dict[str, str]] = None) -> Tuple
 
 # ---------------------------------------------------------------- one run per folder
 
-_VERSION_DIR = re.compile(r"version_\d+$")
 _NAME = re.compile(r"^events\.out\.tfevents\.(\d+)\.(.+)\.(\d+)\.\d+(?:\..*)?$")
 
 
 def run_name(folder: str) -> str:
-    """A run's name from its folder: the folder's name, with its parent's in
-    front for Lightning's ``version_N`` folders."""
-    folder = os.path.abspath(folder)
-    base = os.path.basename(folder)
-    if _VERSION_DIR.match(base):
-        return f"{os.path.basename(os.path.dirname(folder))}/{base}"
-    return base or folder
+    """A run's name from its folder (:func:`.naming.folder_run_name`)."""
+    return folder_run_name(folder)
 
 
 def load_hparams(folder: str) -> Dict[str, Any]:
     """``hparams.yaml`` in ``folder`` as a dict (empty when absent or unreadable)."""
-    from .csvlog import read_hparams
     return read_hparams(os.path.join(folder, "hparams.yaml"))
 
 
+#: Keras' TensorBoard callback writes ``logs/train/`` and ``logs/validation/``:
+#: one run (``logs``), the folder naming the split of what is in it.
+_SPLIT_FOLDERS = {"train": "train", "validation": "val"}
+#: Its tags: ``epoch_loss`` is the epoch's ``loss``; ``evaluation_loss_vs_iterations``
+#: repeats the validation's at the training step, and is left out.
+_KERAS_EPOCH_TAG = re.compile(r"epoch_(.+)\Z")
+_KERAS_ITERATION_TAG = re.compile(r"evaluation_.+_vs_iterations\Z")
+
+
+def run_folder(path: str) -> Tuple[str, Optional[str]]:
+    """The run an event file belongs to and the split its folder names:
+    the file's folder, or for Keras' ``train``/``validation`` folders (that
+    hold event files only) the folder above them."""
+    folder = os.path.dirname(os.path.abspath(path))
+    split = _SPLIT_FOLDERS.get(os.path.basename(folder))
+    if split is not None:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            names = []
+        if all(n.startswith("events.out.tfevents.") or n in ("plugins", "profile") for n in names):
+            return os.path.dirname(folder), split
+    return folder, None
+
+
 class TBRun:
-    """What the event files of one folder share: the run's header, the
-    ``seq`` count and the tags' plugins."""
+    """What the event files of one run folder share: the run's header, the
+    ``seq`` count and the tags' plugins; for Keras' split folders, which
+    split each file's folder names."""
 
     def __init__(self, folder: str):
         self.folder = folder
@@ -307,6 +340,50 @@ class TBRun:
         self.seq = 0
         self.header_sent = False
         self.plugins: Dict[str, str] = {}
+        self.splits: Dict[str, str] = {}      # event file -> split of its folder (Keras' layout)
+        self.written: Dict[str, float] = {}   # event file -> its last write seen
+        self.ended = False
+        self.last_step = 0
+        self.lightning = False
+
+    def shape(self, source: str, records: List[dict]) -> List[dict]:
+        """The metrics records of ``source`` as the run has them: in Keras'
+        layout, its folder's split and the epoch's tags by their names."""
+        for rec in records:
+            if rec.get("type") == "metrics":
+                self.last_step = max(self.last_step, rec["step"])
+                if "epoch" in rec["values"]:
+                    self.lightning = True  # Lightning logs the epoch with every step it logs
+                if self.lightning:
+                    rec["values"] = {lightning_key(k): v for k, v in rec["values"].items()}
+        split = self.splits.get(source)
+        if split is None:
+            return records
+        out = []
+        for rec in records:
+            if rec.get("type") == "metrics":
+                values = {}
+                for tag, v in rec["values"].items():
+                    if _KERAS_ITERATION_TAG.match(tag):
+                        continue
+                    m = _KERAS_EPOCH_TAG.match(tag)
+                    values[m.group(1) if m else tag] = v
+                if not values:
+                    continue
+                rec["values"], rec["split"] = values, split
+            out.append(rec)
+        return out
+
+    def at_end(self, source: str, mtime: float, now: float) -> List[dict]:
+        """An ``end`` once every event file of the run is a day old."""
+        self.written[source] = mtime
+        latest = max(self.written.values())
+        if not self.header_sent or self.ended or now - latest < STALE_AFTER:
+            return []
+        self.ended = True
+        rec = end_record(self.seq, latest, step=self.last_step, note=stale_note(latest))
+        self.seq += 1
+        return [rec]
 
     def header(self, start: Optional[float], file_name: str) -> dict:
         m = _NAME.match(file_name)
@@ -331,8 +408,9 @@ class EventFileReader(RecordReader):
     def __init__(self, source: str, run: TBRun):
         super().__init__(source)
         self.run = run
-        self.buf = bytearray()
+        self.buf = bytearray()  # at most one record (up to MAX_RECORD) and one chunk
         self.offset = 0  # file offset of buf[0]
+        self.skip = 0  # bytes of an over-long record still to pass over
         self.stopped = False
 
     @property
@@ -342,6 +420,13 @@ class EventFileReader(RecordReader):
     def feed(self, chunk: bytes) -> List[dict]:
         if self.stopped:
             return []
+        if self.skip:
+            passed = min(self.skip, len(chunk))
+            self.skip -= passed
+            self.offset += passed
+            chunk = chunk[passed:]
+            if not chunk:
+                return []
         buf = self.buf
         buf += chunk
         pos, n = 0, len(buf)
@@ -357,6 +442,16 @@ class EventFileReader(RecordReader):
                 pos = n
                 break
             end = pos + 12 + length + 4
+            if length > MAX_RECORD:
+                self.line_number += 1
+                self.problem(f"byte {self.offset + pos}: record of {length} bytes is over the "
+                             f"{MAX_RECORD >> 20} MiB limit; skipped")
+                if end > n:  # pass over the rest as it comes, keeping none of it
+                    self.skip = end - n
+                    pos = n
+                    break
+                pos = end
+                continue
             if end > n:
                 break  # still being written
             data = bytes(buf[pos + 12:pos + 12 + length])
@@ -394,13 +489,18 @@ class EventFileReader(RecordReader):
             last = {"type": "metrics", "seq": run.seq, "step": step, "time": t, "values": dict(values)}
             run.seq += 1
             out.append(last)
-        return out
+        return run.shape(self.source, out)
+
+    def at_end(self, mtime: float, now: float) -> List[dict]:
+        return self.run.at_end(self.source, mtime, now)
 
 
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, split = run_folder(path)
     runs = context.setdefault("tensorboard", {})
     run = runs.get(folder)
     if run is None:
         run = runs[folder] = TBRun(folder)
+    if split is not None:
+        run.splits[path] = split
     return FormatTail(path, on_records, on_problem, lambda tail: EventFileReader(tail.path, run), key=run.key)
