@@ -102,16 +102,11 @@ class Assessment:
     supervised: bool
 
 
-#: a training point that spans at least half an epoch or evaluation interval (at most this many
-#: points per interval) is a summary (a per-epoch or per-logging-interval mean), not a minibatch
-COARSE = 2.0
-
-
 def window_floor(st, s: Settings) -> Tuple[int, str]:
     """The smallest window, in training points, that carries enough
     information to judge progress, and what it counts. An ``epoch`` metric
     or held-out evaluations say how many points an epoch or an evaluation
-    interval spans; when that is at most ``COARSE`` (each point summarises
+    interval spans; when that is at most ``coarse_points`` (each point summarises
     an epoch or an interval, as in a Keras CSV or a Hugging Face log), a
     window is ``window_evals`` of them (at least ``min_window`` points, at
     most ``patience``); otherwise (a loss logged every step, one minibatch a
@@ -135,7 +130,7 @@ def window_floor(st, s: Settings) -> Tuple[int, str]:
             interval = (held.steps[-1] - held.steps[0]) / (len(held) - 1)
             if interval > 0:
                 per, unit = interval / spacing, "evaluations"
-    if per is None or per > COARSE:
+    if per is None or per > s.coarse_points:
         return s.patience, "points"
     return int(min(s.patience, max(s.min_window, math.ceil(s.window_evals * per)))), unit
 

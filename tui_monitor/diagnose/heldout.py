@@ -259,7 +259,7 @@ def _test_rises(st, s: Settings, pairs, population: int) -> Optional[Finding]:
     (drawn like the training data) falls: what the model learns holds on
     the training distribution and fails on the test's."""
     val, test = st.val, st.test
-    first_best = max(1, len(test) // 10)
+    first_best = max(1, int(s.test_first_share * len(test)))
     if test.best_smooth_index > first_best:
         return None  # the test loss improved for a while: an overfitting U, not this
     i = len(test) - 1
@@ -283,10 +283,11 @@ def _test_rises(st, s: Settings, pairs, population: int) -> Optional[Finding]:
     return make_finding("mismatch", "test_rises", [st.run], t0, "warning", conf, evid, text, seen_at_step=pairs[-1][0])
 
 
-def _still_falling(ev) -> bool:
+def _still_falling(ev, s: Settings) -> bool:
     """Whether a held-out loss is still coming down steadily: over the last
-    third of its evaluations (at least 3), its running median fell at three
-    quarters of them and by more than three evaluation-noise sigmas in all."""
+    third of its evaluations (at least 3), its running median fell at
+    ``falling_share`` of them and by more than ``falling_sigmas``
+    evaluation-noise sigmas in all."""
     sm = ev.smooth
     k = max(3, len(sm) // 3)
     if len(sm) <= k:
@@ -294,7 +295,7 @@ def _still_falling(ev) -> bool:
     tail = np.asarray(sm[-k - 1:])
     d = np.diff(tail)
     fell = tail[0] - tail[-1]
-    return bool((d < 0).mean() >= 0.75 and fell > 3.0 * ev.jitter() * abs(tail[0]))
+    return bool((d < 0).mean() >= s.falling_share and fell > s.falling_sigmas * ev.jitter() * abs(tail[0]))
 
 
 def _persistent_gap(st, s: Settings) -> Optional[Finding]:
@@ -329,7 +330,7 @@ def _persistent_gap(st, s: Settings) -> Optional[Finding]:
     if _gl(val.values[-1], val.best) > s.gl_alpha:  # U-shaped: overfitting's business, not mismatch
         return None
     med = float(np.median(ratios))
-    if _still_falling(val):
+    if _still_falling(val, s):
         return None  # the validation loss is still coming down: the gap may yet close
     r_early, r_late = float(np.median(early)), float(np.median(late))
     if not (min(early) >= s.gap_ratio and med >= s.gap_ratio and r_late >= s.gap_ratio

@@ -17,8 +17,10 @@ class Settings:
     #: ... or this many evaluations' (or epochs') worth of points when the run says how many points
     #: an evaluation or an epoch spans (per-epoch logs: this many epochs) ...
     window_evals: int = 3
-    #: ... and never fewer than this many points
+    #: ... and never fewer than this many points. A run's points count as epoch or interval summaries
+    #: when an epoch or evaluation interval spans at most this many of them
     min_window: int = 3
+    coarse_points: float = 2.0
     #: ... or this fraction of the points logged so far, whichever is larger
     window_frac: float = 0.25
     #: "no progress": the newer window is not lower than the older by z standard errors of the
@@ -74,8 +76,10 @@ class Settings:
     #: ... or one block mean above this multiple
     diverge_jump: float = 1e4
     #: ... or the last 3 block means all above this multiple of the absolute reference (the trivial
-    #: loss, else the first points or a step-0 evaluation), rising or not
+    #: loss, else the first points or a step-0 evaluation), rising or not, once the loss went up by
+    #: this factor from its first points (a loss that merely starts high has not diverged)
     diverge_level: float = 100.0
+    diverge_rise: float = 10.0
     # -- step 2: held-out ------------------------------------------------------------------------
     #: Prechelt's GL_alpha: the held-out loss this many percent above its best
     gl_alpha: float = 5.0
@@ -103,6 +107,12 @@ class Settings:
     #: ... and the ratio not shrinking below this fraction of its early value (a gap that closes is
     #: not persistent)
     gap_shrink: float = 0.8
+    #: ... and the validation loss no longer coming down steadily: over the last third of its
+    #: evaluations, falling at this share of them and by this many noise sigmas in all
+    falling_share: float = 0.75
+    falling_sigmas: float = 3.0
+    #: a test split that rises from its first evaluations: its best among this first share of them
+    test_first_share: float = 0.1
     #: evaluations needed by the gap rule
     gap_min_evals: int = 6
     # -- multi-rank jobs (ranks.py) ----------------------------------------------------------------

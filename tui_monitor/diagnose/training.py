@@ -159,7 +159,7 @@ def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
     rising = rel > 0 and last3[0] < last3[1] < last3[2] and last3[0] > s.diverge_rising * rel
     jump = rel > 0 and last3[-1] > s.diverge_jump * rel
     (ref, ref_words), start = _absolute_reference(st, a)
-    sustained = bool(ref and start and min(last3) > s.diverge_level * ref and t.peak() >= 10.0 * start)
+    sustained = bool(ref and start and min(last3) > s.diverge_level * ref and t.peak() >= s.diverge_rise * start)
     if not (rising or jump or sustained):
         return None
     if not (rising or jump):
@@ -347,7 +347,7 @@ def _no_progress(st, a: Assessment, ev: Dict[str, Any], s: Settings) -> Finding:
     tw = a.window
     t = st.train
     se = (t.noise or 0.0) * math.sqrt(2.0 / tw.n_points)
-    swings = tw.now_p90 - tw.now_p10 > max(3.0 * se, 0.02 * abs(tw.now))
+    swings = tw.now_p90 - tw.now_p10 > max(s.z * se, s.min_progress * 2 * abs(tw.now))
     symptom = "oscillation" if swings else "stalled"
     ev = {**ev, "lowest_window": a.lowest, "low": tw.now_p10, "high": tw.now_p90}
     text = (f"the training loss never got meaningfully below where it started ({fmt(a.initial)}, the median of "
