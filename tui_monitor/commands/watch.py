@@ -27,6 +27,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG} watch: give a file or folder to follow, or --listen ADDR "
                   f"(there is no runs/ folder here)", file=sys.stderr)
             return 2
+    from ..notify import options_error
+    error = options_error(args) or ("--notify follows runs live: it cannot be used with --once"
+                                    if args.once and args.notify else None)
+    if error:
+        print(f"{PROG} watch: {clean(error)}", file=sys.stderr)
+        return 2
     if args.once and args.listen:
         print(f"{PROG} watch: --once reads files; it cannot be used with --listen", file=sys.stderr)
         return 2
@@ -71,9 +77,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG} watch: reading standard input, and there is no terminal for the TUI; use --once",
               file=sys.stderr)
         return 1
+    from ..notify import finish, from_args
+    failures: list = []  # the TUI holds the terminal: said when it closes
+    notifier = from_args(args, on_failure=failures.append)
+    diagnoser = "auto"
+    if notifier is not None:  # --notify: the TUI's engine hands its events to the notifier too
+        from ..diagnose import Diagnoser
+        from ..events import observed
+        diagnoser = observed(Diagnoser(store, baseline=args.baseline, task=task_override(args)), ingest,
+                             notifier.offer)
     try:
         return run_app(store, ingest, baseline=args.baseline, task=task_override(args),
-                       silent_after=args.silent_after) or 0
+                       silent_after=args.silent_after, diagnoser=diagnoser) or 0
     finally:
         ingest.stop()
+        if notifier is not None:
+            finish(notifier, lambda text: print(f"{PROG} watch: {text}", file=sys.stderr))
 
