@@ -34,7 +34,7 @@ __all__ = [
     "FORMAT_VERSION", "NONFINITE", "INT64_MIN", "INT64_MAX", "INT32_MAX", "TIME_MIN", "TIME_MAX", "MetricValue", "decode_metric_value", "encode_metric_value",
     "ModelInfo", "ErrorInfo", "LayerGrad",
     "RunHeader", "Meta", "Metrics", "Grads", "Heartbeat", "System", "Dropped", "End",
-    "Hello", "Welcome", "Refused", "Ack",
+    "Hello", "Challenge", "Auth", "Welcome", "Refused", "Ack",
     "Record", "Message", "RECORD_TYPES", "MESSAGE_TYPES", "TYPES",
     "SPLITS", "normalise_split", "split_metric",
 ]
@@ -305,16 +305,34 @@ class End(_Model):
 class Hello(_Model):
     type: Literal["hello"] = "hello"
     v: Version = FORMAT_VERSION
+    handshake: int               #: the handshake's version (2; docs/stream-format.md)
     run_id: str
     rank: Rank = 0
-    token: Optional[str] = None
-    pid: Optional[Pid] = None  #: with ``start``: which process writes (the header's)
+    nonce: str                   #: random hex: the writer's part of every proof on this connection
+    pid: Optional[Pid] = None    #: with ``start``: which process writes (the header's; informative)
     start: Optional[Time] = None
+
+
+class Challenge(_Model):
+    type: Literal["challenge"] = "challenge"
+    handshake: int
+    nonce: str                   #: random hex: the listener's part
+    token: bool = False          #: whether the listener asks for the token
+    proof: Optional[str] = None  #: HMAC of the token: the listener knows it
+
+
+class Auth(_Model):
+    type: Literal["auth"] = "auth"
+    proof: Optional[str] = None    #: HMAC of the token: the writer knows it
+    session: Optional[str] = None  #: the stream to continue...
+    resume: Optional[str] = None   #: ... and the proof of its session secret
 
 
 class Welcome(_Model):
     type: Literal["welcome"] = "welcome"
+    handshake: int = 2
     have: Annotated[int, Field(ge=-1, le=INT64_MAX)]  #: -1: nothing yet
+    session: str = ""            #: the stream's id: a reconnect names it to continue
 
 
 class Refused(_Model):
@@ -328,7 +346,7 @@ class Ack(_Model):
 
 
 Record = Union[RunHeader, Meta, Metrics, Grads, Heartbeat, System, Dropped, End]
-Message = Union[Hello, Welcome, Refused, Ack]
+Message = Union[Hello, Challenge, Auth, Welcome, Refused, Ack]
 
 #: Stream records by ``type``: they carry ``seq`` and are de-duplicated by it.
 RECORD_TYPES: Dict[str, type] = {
@@ -336,7 +354,8 @@ RECORD_TYPES: Dict[str, type] = {
     "heartbeat": Heartbeat, "system": System, "dropped": Dropped, "end": End,
 }
 #: Socket handshake messages by ``type`` (no stream ``seq``).
-MESSAGE_TYPES: Dict[str, type] = {"hello": Hello, "welcome": Welcome, "refused": Refused, "ack": Ack}
+MESSAGE_TYPES: Dict[str, type] = {"hello": Hello, "challenge": Challenge, "auth": Auth, "welcome": Welcome,
+                                   "refused": Refused, "ack": Ack}
 TYPES: Dict[str, type] = {**RECORD_TYPES, **MESSAGE_TYPES}
 
 
