@@ -155,6 +155,7 @@ def test_usage_errors(tmp_path):
         (("diagnose", "--follow", "--notify", " ", tmp_path), "--notify needs a command"),
         (("diagnose", "--follow", "--notify-on", "warning", tmp_path), "go with --notify CMD"),
         (("diagnose", "--follow", "--listen", "nowhere", tmp_path), "diagnose:"),
+        (("diagnose", "--follow", "--listen", "127.0.0.1:0", "--token", "s3cret"), "--token is no longer accepted"),
         (("watch", "--once", "--notify", "true", tmp_path), "--notify follows runs live: it cannot be used with --once"),
         (("watch", "--notify-timeout", "0", "--notify", "true", tmp_path), "--notify-timeout must be more than 0"),
     ]:

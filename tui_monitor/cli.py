@@ -210,7 +210,8 @@ def _add_diagnose(sub) -> None:
                    help="stop once every run has ended (finished, crashed, interrupted; a silent run has not) "
                         "and exit 0 if every run finished with nothing at warning level or above, else 1")
     f.add_argument("--listen", metavar="ADDR", help="also accept hook connections, as watch --listen")
-    f.add_argument("--token", metavar="TOKEN", help="the listener's shared secret, as watch --token")
+    f.add_argument("--token-file", metavar="FILE", help="the listener's secret, as watch --token-file")
+    f.add_argument("--token", help=argparse.SUPPRESS)  # refused with watch's reason
     f.add_argument("--poll", action="store_true", help="poll files instead of relying on filesystem events")
     f.add_argument("--silent-after", type=_positive_seconds, default=30.0, metavar="S",
                    help="call a running run silent after S seconds without a record (default 30)")

@@ -40,7 +40,7 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 _FOLLOW_ONLY = (("listen", "--listen"), ("until_done", "--until-done"), ("notify", "--notify"),
-                ("poll", "--poll"))
+                ("poll", "--poll"), ("token_file", "--token-file"))
 
 
 def misuse(args: argparse.Namespace) -> Optional[str]:
@@ -63,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
     stdin = "-" in args.paths
     from ..sources import open_ingest
     from ..sources.text import attach, compile_patterns
+    from .watch import listen_token
     try:
         patterns = compile_patterns(getattr(args, "parse_regex", None) or [])
-        store, ingest = open_ingest(paths, listen=args.listen, token=getattr(args, "token", None),
+        store, ingest = open_ingest(paths, listen=args.listen, token=listen_token(args),
                                     poll=args.poll or None, start=False, silent_after=args.silent_after)
         attach(ingest, patterns, stdin)
         ingest.start()
