@@ -44,10 +44,11 @@ def job_records(rank, world, name="job", losses=None):
 def live_events(*streams):
     """The events a tracker reports once the streams are in a store (all live)."""
     store = Store(splitter=split_metric)
-    tracker = EventTracker(Diagnoser(store), store)
+    engine = Diagnoser(store)
+    tracker = EventTracker(store)
     for i, recs in enumerate(streams):
         store.apply_many(recs, stream=i)
-    return tracker.update()[1]
+    return tracker.update(engine.update)[1]
 
 
 def a_finding(name="run-a", severity="critical"):

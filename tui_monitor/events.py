@@ -4,7 +4,7 @@ or retracted.
 
 ``tui-monitor diagnose --follow`` prints them, ``--notify`` (:mod:`.notify`)
 pages on some of them, and ``watch`` hands them to its notifier through
-:class:`ObservedEngine`, which the TUI drives like any engine. An
+an engine made by :func:`observed`, which the TUI drives like any engine. An
 :class:`EventTracker` turns one ``Diagnoser.update()`` (its ``Changes``) and
 the store's run statuses into events, in the order a reader wants them: runs
 started, then findings, then runs ended.
@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
-__all__ = ["ENDED", "RunInfo", "RunEvent", "FindingEvent", "Event", "EventTracker", "ObservedEngine", "history_read", "observed"]
+__all__ = ["ENDED", "RunInfo", "RunEvent", "FindingEvent", "Event", "EventTracker", "history_read", "observed"]
 
 #: The statuses of a run that has ended.
 ENDED = ("finished", "crashed", "interrupted")
@@ -118,7 +118,7 @@ Event = Union[RunEvent, FindingEvent]
 
 
 class EventTracker:
-    """Runs ``engine.update()`` and says what happened, as events.
+    """Says what an engine update (and the runs' statuses) changed, as events.
 
     ``ready()`` says the sources have read what was there at start (the
     ingest is no longer catching up); a thread asks it every
@@ -129,10 +129,9 @@ class EventTracker:
     thread, with the number of runs read by then. ``clock`` stamps the
     events (epoch seconds)."""
 
-    def __init__(self, engine: Any, store: Any, ready: Optional[Callable[[], bool]] = None,
+    def __init__(self, store: Any, ready: Optional[Callable[[], bool]] = None,
                  clock: Callable[[], float] = time.time,
                  on_ready: Optional[Callable[[int], None]] = None) -> None:
-        self.engine = engine
         self.store = store
         self.clock = clock
         self.history_version: Optional[int] = None if ready is not None else -1
@@ -164,10 +163,11 @@ class EventTracker:
         """True once the history has been read: what comes next is news."""
         return self.history_version is not None
 
-    def update(self) -> Tuple[Any, List[Event]]:
-        """One engine update: its ``Changes`` and the events."""
+    def update(self, engine_update: Callable[[], Any]) -> Tuple[Any, List[Event]]:
+        """One engine update (``engine.update``, called here): its
+        ``Changes`` and the events."""
         version = self.store.version
-        changes = self.engine.update()
+        changes = engine_update()
         history = self.history_version
         return changes, self.events(changes, live=history is not None and version > history)
 
@@ -177,10 +177,13 @@ class EventTracker:
         now = self.clock()
         first, ended = self._run_events(now, live)
         found: List[Event] = []
-        for f in getattr(changes, "added", ()):
-            found.append(FindingEvent("raised", f, now, live))
-            self._shown[f.id] = _shown(f)
-        for f in getattr(changes, "changed", ()):
+        added = getattr(changes, "added", ())
+        for f in added:
+            if f.id not in self._shown:
+                found.append(FindingEvent("raised", f, now, live))
+                self._shown[f.id] = _shown(f)
+        for f in [f for f in added if f.id in self._shown] + list(getattr(changes, "changed", ())):
+            # added again: an engine made afresh (a new baseline) says everything once more
             before = self._shown.get(f.id)
             if before is None or _moved(before, _shown(f)):
                 found.append(FindingEvent("changed" if before is not None else "raised", f, now, live))
@@ -240,33 +243,24 @@ def history_read(ingest: Any) -> Callable[[], bool]:
     return ready
 
 
-class ObservedEngine:
-    """An engine whose every ``update()`` also hands its events to
-    ``on_events`` (``watch --notify``'s notifier): the TUI calls it as it
-    calls the engine, and reads everything else (findings, decision paths)
-    through it. A failing ``on_events`` never fails the update."""
+def observed(engine_class: Any, ingest: Any, on_events: Callable[[List[Event]], None], **engine_args: Any) -> Any:
+    """An ``engine_class(ingest.store, **engine_args)`` (a ``Diagnoser``)
+    whose every ``update()`` also hands its events to ``on_events``
+    (``watch --notify``'s notifier), once the history is read. The TUI calls
+    it as it calls any engine; an engine it makes again of the same type (a
+    new baseline) keeps telling the same tracker, so nothing already said is
+    news. A failing ``on_events`` never fails the update."""
+    tracker = EventTracker(ingest.store, ready=history_read(ingest))
 
-    def __init__(self, tracker: EventTracker, on_events: Callable[[List[Event]], None],
-                 on_error: Optional[Callable[[BaseException], None]] = None) -> None:
-        self.tracker = tracker
-        self.on_events = on_events
-        self.on_error = on_error
+    class Observed(engine_class):
+        def update(self) -> Any:
+            changes, events = tracker.update(super().update)
+            if events:
+                try:
+                    on_events(events)
+                except Exception:  # noqa: BLE001 - the diagnosis goes on
+                    pass
+            return changes
 
-    def update(self) -> Any:
-        changes, events = self.tracker.update()
-        if events:
-            try:
-                self.on_events(events)
-            except Exception as e:  # noqa: BLE001 - the diagnosis goes on
-                if self.on_error is not None:
-                    self.on_error(e)
-        return changes
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.tracker.engine, name)
-
-
-def observed(engine: Any, ingest: Any, on_events: Callable[[List[Event]], None]) -> ObservedEngine:
-    """``engine`` over ``ingest``'s store, its events handed to ``on_events``
-    once the history is read (``watch --notify``)."""
-    return ObservedEngine(EventTracker(engine, ingest.store, ready=history_read(ingest)), on_events)
+    Observed.__name__ = Observed.__qualname__ = "Observed" + engine_class.__name__
+    return Observed(ingest.store, **engine_args)

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     engine = Diagnoser(store, baseline=args.baseline, task=task_override(args))
     _say(_started_text(args, paths, stdin))
-    tracker = EventTracker(engine, store, ready=history_read(ingest),
+    tracker = EventTracker(store, ready=history_read(ingest),
                            on_ready=lambda n: _say(f"read what was there: {n} run{'s' * (n != 1)}; "
                                                    "what comes now is followed live"))
     from ..notify import finish, from_args
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     previous = _on_sigterm(stop)
     status = EXIT_INTERRUPTED
     try:
-        status = _follow(args, store, ingest, tracker, notifier, stop, sys.stdout)
+        status = _follow(args, engine, ingest, tracker, notifier, stop, sys.stdout)
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
     finally:
@@ -139,7 +139,8 @@ def _on_sigterm(stop: threading.Event):
         return None
 
 
-def _follow(args, store, ingest, tracker: EventTracker, notifier, stop: threading.Event, out: TextIO) -> int:
+def _follow(args, engine, ingest, tracker: EventTracker, notifier, stop: threading.Event, out: TextIO) -> int:
+    store = ingest.store
     write = event_json if args.json else event_line
     problems_seen: Set[Tuple[str, str]] = set()
     last_version, last_update = -1, -float("inf")
@@ -149,12 +150,13 @@ def _follow(args, store, ingest, tracker: EventTracker, notifier, stop: threadin
         due = (version != last_version and now - last_update >= UPDATE_EVERY) or now - last_update >= UPDATE_AT_LEAST
         if due:
             last_version, last_update = version, now
-            _emit(tracker.update()[1], write, notifier, out, args.silent_after)
+            _emit(tracker.update(engine.update)[1], write, notifier, out, args.silent_after)
             _report_problems(ingest, problems_seen)
             if args.until_done and _all_ended(store, ingest):
-                _emit(tracker.update()[1], write, notifier, out, args.silent_after)  # what came with the last end
-                status = final_status(tracker.engine, store)
-                _done(args, store, tracker.engine, status, out)
+                # what came with the last end
+                _emit(tracker.update(engine.update)[1], write, notifier, out, args.silent_after)
+                status = final_status(engine, store)
+                _done(args, store, engine, status, out)
                 return status
         stop.wait(POLL)
     return EXIT_TERMINATED

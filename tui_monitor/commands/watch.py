@@ -110,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
     if notifier is not None:  # --notify: the TUI's engine hands its events to the notifier too
         from ..diagnose import Diagnoser
         from ..events import observed
-        diagnoser = observed(Diagnoser(store, baseline=args.baseline, task=task_override(args)), ingest,
-                             notifier.offer)
+        diagnoser = observed(Diagnoser, ingest, notifier.offer, baseline=args.baseline, task=task_override(args))
     try:
         return run_app(store, ingest, baseline=args.baseline, task=task_override(args),
                        silent_after=args.silent_after, diagnoser=diagnoser) or 0
