@@ -83,7 +83,7 @@ def test_history_is_what_was_read_before_the_sources_caught_up():
 def test_an_observed_engine_made_again_for_a_new_baseline_tells_the_same_tracker():
     ingest = Ingest()
     told = []
-    engine = observed(Diagnoser, ingest, told.extend)
+    engine = observed(Diagnoser, ingest.store, told.extend, ingest=ingest)
     ingest.store.apply_many(run_records("r", nan_losses(), end=False), stream="s")
     engine.update()
     assert changes_of(told) == [("RunEvent", "started"), ("FindingEvent", "raised")]

@@ -143,6 +143,9 @@ def _add_watch(sub) -> None:
                    help="call a running run silent after S seconds without a record (default 30; raise it "
                         "for steps slower than that)")
     _add_diagnosis_options(p)
+    p.add_argument("--no-bell", action="store_true",
+                   help="no terminal bell and no desktop notification (OSC 9 / OSC 777, where the terminal has one) "
+                        "on a new critical finding; n in the TUI turns them on and off")
     _add_notify_options(p, "watch")
     p.set_defaults(func=_command("watch"))
 

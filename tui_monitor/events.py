@@ -243,16 +243,22 @@ def history_read(ingest: Any) -> Callable[[], bool]:
     return ready
 
 
-def observed(engine_class: Any, ingest: Any, on_events: Callable[[List[Event]], None], **engine_args: Any) -> Any:
-    """An ``engine_class(ingest.store, **engine_args)`` (a ``Diagnoser``)
-    whose every ``update()`` also hands its events to ``on_events``
-    (``watch --notify``'s notifier), once the history is read. The TUI calls
+def observed(engine_class: Any, store: Any, on_events: Callable[[List[Event]], None], ingest: Any = None,
+             **engine_args: Any) -> Any:
+    """An ``engine_class(store, **engine_args)`` (a ``Diagnoser``) whose
+    every ``update()`` also hands its events to ``on_events`` (the TUI's
+    alerts, ``watch --notify``'s notifier); what ``ingest`` read before it
+    caught up is history (without ``ingest``: what ``store`` holds now). The TUI calls
     it as it calls any engine; an engine it makes again of the same type (a
     new baseline) keeps telling the same tracker, so nothing already said is
     news. A failing ``on_events`` never fails the update."""
-    tracker = EventTracker(ingest.store, ready=history_read(ingest))
+    tracker = EventTracker(store, ready=history_read(ingest) if ingest is not None else None)
+    if ingest is None:  # a store filled by someone else: what it holds now is the history
+        tracker.history_version = store.version
 
     class Observed(engine_class):
+        events = tracker  # the tracker every engine of this type tells
+
         def update(self) -> Any:
             changes, events = tracker.update(super().update)
             if events:
@@ -263,4 +269,4 @@ def observed(engine_class: Any, ingest: Any, on_events: Callable[[List[Event]], 
             return changes
 
     Observed.__name__ = Observed.__qualname__ = "Observed" + engine_class.__name__
-    return Observed(ingest.store, **engine_args)
+    return Observed(store, **engine_args)

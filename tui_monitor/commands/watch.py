@@ -104,16 +104,11 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     from ..notify import finish, from_args
-    failures: list = []  # the TUI holds the terminal: said when it closes
+    failures: list = []  # until the app shows them; said again when it closes
     notifier = from_args(args, on_failure=failures.append)
-    diagnoser = "auto"
-    if notifier is not None:  # --notify: the TUI's engine hands its events to the notifier too
-        from ..diagnose import Diagnoser
-        from ..events import observed
-        diagnoser = observed(Diagnoser, ingest, notifier.offer, baseline=args.baseline, task=task_override(args))
     try:
         return run_app(store, ingest, baseline=args.baseline, task=task_override(args),
-                       silent_after=args.silent_after, diagnoser=diagnoser) or 0
+                       silent_after=args.silent_after, notifier=notifier, bell=not args.no_bell) or 0
     finally:
         ingest.stop()
         if notifier is not None:
