@@ -150,7 +150,12 @@ def _follow(args, engine, ingest, tracker: EventTracker, notifier, stop: threadi
         due = (version != last_version and now - last_update >= UPDATE_EVERY) or now - last_update >= UPDATE_AT_LEAST
         if due:
             last_version, last_update = version, now
-            _emit(tracker.update(engine.update)[1], write, notifier, out, args.silent_after)
+            try:
+                _emit(tracker.update(engine.update)[1], write, notifier, out, args.silent_after)
+            except (OSError, ValueError):  # standard output closed (a pipe's reader gone): nothing to tell
+                raise
+            except Exception as e:  # noqa: BLE001 - one bad update must not end the following
+                _say(f"internal error in the diagnosis: {clean(repr(e))}; following on")
             _report_problems(ingest, problems_seen)
             if args.until_done and _all_ended(store, ingest):
                 # what came with the last end
