@@ -164,17 +164,25 @@ def _add_diagnose(sub) -> None:
     p = sub.add_parser(
         "diagnose", help="say why runs are not working (findings of the diagnostic method)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Read stream files (or folders of them, recursively *.jsonl) and print the findings of the\n"
-                    "diagnostic method (docs/diagnosis.md): model bias, optimization, overfitting, mismatch,\n"
-                    "divergence, with evidence, confidence and advice; then each run's decision path and any\n"
-                    "cross-validation summary.",
+        description="Read runs as `watch --once` does (stream files, TensorBoard event files, CSV logs,\n"
+                    "found recursively in folders; text logs named here; - for standard input) and print\n"
+                    "the findings of the diagnostic method (docs/diagnosis.md): model bias, optimization,\n"
+                    "overfitting, mismatch, divergence, with evidence, confidence and advice; then each\n"
+                    "run's decision path and any cross-validation summary.",
         epilog="examples:\n"
                "  tui-monitor diagnose runs/\n"
                "  tui-monitor diagnose --baseline linear runs/*.jsonl\n"
+               "  tui-monitor diagnose lightning_logs/ tb_logs/ slurm-1234.out\n"
                "  tui-monitor diagnose --task classification --num-classes 10 --json runs/ | jq .findings\n"
-               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="stream files or folders (searched for *.jsonl)")
+               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error\n"
+               "(a path that yields no run is an input error)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="stream files or folders; TensorBoard event files and CSV logs are found in folders; "
+                        "a text log named here is parsed; - reads standard input")
     p.add_argument("--json", action="store_true", help="print the report as JSON (docs/diagnosis.schema.json)")
+    p.add_argument("--parse-regex", action="append", metavar="REGEX", default=[],
+                   help="for text logs: a Python regex whose named groups are metrics (and step, split); "
+                        "tried before the built-in patterns")
     _add_diagnosis_options(p)
     p.set_defaults(func=_command("diagnose"))
 
