@@ -78,6 +78,8 @@ SCENARIOS: Dict[str, Scenario] = dict([
                                                  "a loss spike that recovers"),
         _s("healthy_late", HEALTHY, description="a learning-rate warm-up from ~0: the loss sits at its initial value "
                                                 "for the first 16% of the run, then falls"),
+        _s("healthy_sgd", HEALTHY, description="SGD with momentum on the same task"),
+        _s("healthy_wide", HEALTHY, description="one wide ReLU layer, AdamW"),
         _s("bias_linear", _BIAS, group="bias", description="a linear model on a nonlinear regression task"),
         _s("bias_mlp", HEALTHY, group="bias", description="an MLP on the same task, which fits it"),
         _s("dead_relu", _OPT, "dead_units", description="ReLU MLP whose hidden biases start at -8: every hidden "

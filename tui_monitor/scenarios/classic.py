@@ -33,8 +33,8 @@ def setup(name: str, seed: int, torch, fold: int) -> Setup:
     steps, batch, eval_every = 400, 32, 20
     lr_at = corrupt = None
     tags: Dict[str, Any] = {}
-    if name in ("healthy_noisy", "healthy_spike", "healthy_late", "bias_linear", "bias_mlp", "dead_relu",
-                "lr_oscillating", "overfit", "mismatch"):
+    if name in ("healthy_noisy", "healthy_spike", "healthy_late", "healthy_sgd", "healthy_wide", "bias_linear",
+                "bias_mlp", "dead_relu", "lr_oscillating", "overfit", "mismatch"):
         n = 64 if name == "overfit" else 1024
         x, y = regression(torch, seed, n, noise=0.5 if name == "overfit" else 0.1)
         xv, yv = regression(torch, seed + 500, 512, noise=0.5 if name == "overfit" else 0.1)
@@ -56,6 +56,12 @@ def setup(name: str, seed: int, torch, fold: int) -> Setup:
             model = mlp(torch, [4, 64, 64, 1], nn.Tanh)
             opt = torch.optim.Adam(model.parameters(), lr=0.003)
             lr_at = lambda s: 0.003 if (s // 10) % 2 == 0 else 0.2  # noqa: E731
+        elif name == "healthy_sgd":
+            model = mlp(torch, [4, 64, 64, 1], nn.Tanh)
+            opt = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+        elif name == "healthy_wide":
+            model = mlp(torch, [4, 512, 1], nn.ReLU)
+            opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.01)
         elif name == "overfit":
             model = mlp(torch, [4, 256, 256, 1], nn.ReLU)
             opt = torch.optim.Adam(model.parameters(), lr=3e-4)
@@ -137,5 +143,5 @@ def setup_diverge(name: str, seed: int, torch, fold: int) -> Setup:
 
 
 #: scenario name -> setup(name, seed, torch, fold)
-SETUPS = {**{name: setup for name in ("healthy_noisy", "healthy_spike", "healthy_late", "bias_linear", "bias_mlp", "dead_relu", "lr_oscillating", "overfit", "mismatch", "healthy_gap", "opt_shallow", "opt_deep", "lr_small", "cv_fold")},
+SETUPS = {**{name: setup for name in ("healthy_sgd", "healthy_wide", "healthy_noisy", "healthy_spike", "healthy_late", "bias_linear", "bias_mlp", "dead_relu", "lr_oscillating", "overfit", "mismatch", "healthy_gap", "opt_shallow", "opt_deep", "lr_small", "cv_fold")},
           "diverge_nan": setup_diverge}
