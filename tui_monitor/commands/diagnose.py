@@ -113,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     problems, total = ingest.recent_problems()
     if total > len(problems):
-        print(f"{total} problems while reading; the last {len(problems)}:", file=sys.stderr)
-    for problem in problems:
-        print(clean(str(problem)), file=sys.stderr)
+        print(f"{PROG}: {total} problems while reading; the last {len(problems)}:", file=sys.stderr)
+    for problem in problems:  # what could not be read is said, and the rest diagnosed
+        print(f"{PROG}: {clean(str(problem))}", file=sys.stderr)
     if empty:
         for path in empty:
             print(f"{PROG}: {no_run_message(path)}", file=sys.stderr)
