@@ -195,11 +195,11 @@ SCENARIOS: Dict[str, Scenario] = dict([
     *_family(
         "saddle",
         _s("sd_break_early", HEALTHY, description="a 4-layer linear net: a short plateau, then the loss drops"),
-        _s("sd_break_late", HEALTHY, description="a smaller start: the plateau lasts ~40% of the run, then breaks"),
+        _s("sd_break_late", HEALTHY, description="a smaller start: the plateau lasts a quarter of the run or more, then breaks"),
         _s("sd_two_stages", HEALTHY, description="two modes of very different strength: two plateaus, two drops"),
         _s("sd_pair_shallow", HEALTHY, group="sd_pair", description="a 2-layer linear net: trains"),
         _s("sd_pair_deep", _OPT, "flexibility_inversion", group="sd_pair",
            description="an 8-layer linear net from a tiny start on the same data: stuck above the shallow one"),
-        _s("sd_never", _OPT, "stalled", description="a 6-layer net from 1e-3: the plateau never breaks"),
+        _s("sd_never", _OPT, "stalled", description="a 6-layer net from a tinier start: the plateau never breaks"),
     ),
 ])
