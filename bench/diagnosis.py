@@ -61,6 +61,7 @@ from tui_monitor.scenarios.corpus import generate, load_manifest  # noqa: E402
 from tui_monitor.store import Store  # noqa: E402
 
 CUTS = (0.25, 0.5, 0.75, 1.0)
+ENGINE_ERROR = "engine error"
 Overrides = Tuple[Tuple[str, Any], ...]  # sorted (field, value) pairs that differ from the defaults
 
 
@@ -129,6 +130,8 @@ class RunResult:
     first: Dict[str, Tuple[int, Optional[int]]] = field(default_factory=dict)
     final: list = field(default_factory=list)
     last_step: int = 0
+    #: what the engine raised during the replay (it must not: scored as a miss, or a false alarm)
+    error: Optional[str] = None
 
     @property
     def label(self) -> str:
@@ -283,8 +286,12 @@ class Evaluator:
                 continue
             got: List[List[RunResult]] = [[] for _ in todo]
             for exp in self.by_family[family]:
-                for acc, res in zip(got, replay_many(exp, self.records, [settings_of(o) for o in todo],
-                                                     self.every)):
+                try:
+                    many = replay_many(exp, self.records, [settings_of(o) for o in todo], self.every)
+                except Exception as e:  # noqa: BLE001 - the engine must never raise: a miss (or an alarm), said
+                    many = [{x["path"]: RunResult(x, at_cut=[(ENGINE_ERROR,)] * len(CUTS), error=repr(e))
+                             for x in exp} for _ in todo]
+                for acc, res in zip(got, many):
                     acc.extend(res.values())
             for o, acc in zip(todo, got):
                 self.memo[(o, family)] = acc
@@ -523,7 +530,7 @@ def main(argv=None) -> Dict[str, Any]:
     for r in wrong + noisy:
         e = r.entry
         print(f"   {e['family']:13} {e['scenario']:18} s{e['seed']} {e['run_name']}: label {e['label']}, "
-              f"got {' | '.join(','.join(k) or '-' for k in r.at_cut)}")
+              f"got {' | '.join(','.join(k) or '-' for k in r.at_cut)}" + (f": {r.error}" if r.error else ""))
 
     print("\ndetection delay after the onset (defaults, live):")
     print_delays(defaults, records)
