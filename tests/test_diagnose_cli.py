@@ -220,18 +220,18 @@ def test_text_log_named_and_on_standard_input(tmp_path):
 def test_a_path_that_yields_no_run_exits_2_naming_what_was_looked_for(runs, tmp_path):
     other = tmp_path / "other"
     (other / "deep").mkdir(parents=True)
-    (other / "deep" / "notes.txt").write_text("loss went down\n")  # text logs are read only when named
+    (other / "deep" / "notes.txt").write_text("loss went down\n")  # no progress line: not a training log
     (other / "data.csv").write_text("x,y,label\n1,2,0\n")  # a data set, not a metrics log
     rc, out, err = run_cli(runs, other)  # one good folder does not hide an empty one
     assert rc == 2 and out == ""
     assert f"no runs under {other}: looked for stream files (*.jsonl), TensorBoard event files" in err
-    assert "CSV metric logs (*.csv)" in err and str(runs) not in err  # only the empty one is named
+    assert "CSV metric logs and printed training logs" in err and f"{runs}:" not in err  # only the empty one
     rc, _, err = run_cli(other / "data.csv")
     assert rc == 2
-    assert "not a metrics CSV" in err  # the reader's reason
+    assert f"{other / 'data.csv'}:" in err.replace("tui-monitor: ", "")  # the reader's reason, with the file
     assert f"no run in {other / 'data.csv'}: read it as a CSV metric log and found no metrics" in err
     rc, _, err = run_cli(other / "deep" / "notes.txt")
-    assert rc == 2 and "read it as a text log" in err
+    assert rc == 2 and "read it as a printed training log" in err
     proc = subprocess.run([sys.executable, "-m", "tui_monitor", "diagnose", "-"], input="hello\n",
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert proc.returncode == 2 and "no run on standard input" in proc.stderr

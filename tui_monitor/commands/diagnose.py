@@ -24,9 +24,12 @@ from . import PROG, task_override
 #: format missing here (a reader added later) goes by its registry name.
 _LOOKED_FOR = {
     "jsonl": ("stream files (*.jsonl)", "a stream file"),
-    "tensorboard": ("TensorBoard event files (events.out.tfevents.*)", "a TensorBoard event file"),
-    "csv": ("CSV metric logs (*.csv)", "a CSV metric log"),
-    "text": ("text logs", "a text log"),
+    "tensorboard": ("TensorBoard event files", "a TensorBoard event file"),
+    "wandb": ("W&B offline runs", "a W&B run file"),
+    "mlflow": ("MLflow runs", "an MLflow metric file"),
+    "hf-trainer": ("Hugging Face trainer_state.json", "a Hugging Face trainer state"),
+    "csv": ("CSV metric logs", "a CSV metric log"),
+    "text": ("printed training logs (*.log, *.txt, *.out, *.err)", "a printed training log"),
 }
 
 
@@ -36,13 +39,10 @@ def _described(name: str, one: bool = False) -> str:
 
 def looked_for() -> str:
     """What a folder is searched for, in words, from the format registry."""
-    from ..sources.formats import FORMATS
+    from ..sources.registry import FORMATS
 
-    names = [_described(f.name) for f in FORMATS if f.discover]
-    text = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
-    if any(not f.discover for f in FORMATS):
-        text += " (text logs are read only when named)"
-    return text
+    names = [_described(f.name) for f in FORMATS]
+    return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
 
 
 def no_run_message(path: str) -> str:
@@ -51,9 +51,9 @@ def no_run_message(path: str) -> str:
         return "no run on standard input: no line of it read as metrics (see --parse-regex)"
     if os.path.isdir(path):
         return f"no runs under {clean(path)}: looked for {looked_for()}"
-    from ..sources.formats import format_of
+    from ..sources.registry import identify
 
-    fmt = format_of(path, explicit=True)
+    fmt = identify(path, explicit=True).format
     kind = _described(fmt.name, one=True) if fmt is not None else "a log"
     return f"no run in {clean(path)}: read it as {kind} and found no metrics"
 
