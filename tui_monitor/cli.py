@@ -173,7 +173,9 @@ def _add_diagnose(sub) -> None:
     p = sub.add_parser(
         "diagnose", help="say why runs are not working (findings of the diagnostic method)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Read stream files (or folders of them, recursively *.jsonl) and print the findings of the\n"
+        description="Read runs as `watch --once` does (stream files, TensorBoard event files, CSV logs and\n"
+                    "the other formats of README's \"Already using something else?\", found recursively in\n"
+                    "folders; text logs named here; - for standard input) and print the findings of the\n"
                     "diagnostic method (docs/diagnosis.md): model bias, optimization, overfitting, mismatch,\n"
                     "divergence, with evidence, confidence and advice; then each run's decision path and any\n"
                     "cross-validation summary.\n"
@@ -187,6 +189,7 @@ def _add_diagnose(sub) -> None:
         epilog="examples:\n"
                "  tui-monitor diagnose runs/\n"
                "  tui-monitor diagnose --baseline linear runs/*.jsonl\n"
+               "  tui-monitor diagnose lightning_logs/ tb_logs/ slurm-1234.out\n"
                "  tui-monitor diagnose --task classification --num-classes 10 --json runs/ | jq .findings\n"
                "  tui-monitor diagnose --follow runs/                      print findings as they come\n"
                "  tui-monitor diagnose --follow --json runs/ | jq 'select(.type == \"finding\")'\n"
@@ -194,16 +197,21 @@ def _add_diagnose(sub) -> None:
                "  tui-monitor diagnose --follow --listen 127.0.0.1:7007    hooks stream here (TUI_MONITOR_TO)\n"
                "  tui-monitor diagnose --follow runs/ --notify 'notify-send \"$TUI_MONITOR_TITLE\" \"$TUI_MONITOR_MESSAGE\"'\n"
                "  tui-monitor diagnose --follow runs/ --notify-on warning --notify 'mail -s \"$TUI_MONITOR_TITLE\" me@example.org'\n"
-               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error;\n"
+               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error\n"
+               "(a path that yields no run is an input error);\n"
                "with --follow --until-done: 0 every run finished and nothing at warning level or above\n"
                "stands, 1 something does or a run crashed or was interrupted; 130 after Ctrl+C, 143 after\n"
                "SIGTERM")
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="stream files or folders (searched for *.jsonl); with --follow as for watch: "
-                        "default runs/, - reads standard input")
+                   help="stream files or folders; TensorBoard event files, CSV logs and the other known formats "
+                        "are found in folders; a text log named here is parsed; - reads standard input; "
+                        "with --follow the default is runs/")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON (docs/diagnosis.schema.json); with --follow, one JSON object "
                         "per event and line")
+    p.add_argument("--parse-regex", action="append", metavar="REGEX", default=[],
+                   help="for text logs: a Python regex whose named groups are metrics (and step, split); "
+                        "tried before the built-in patterns")
     _add_diagnosis_options(p)
     f = p.add_argument_group("follow mode (no TUI, runs until Ctrl+C)")
     f.add_argument("--follow", action="store_true",
