@@ -100,26 +100,6 @@ def test_non_finite_and_extreme_values_survive_exactly(tmp_path):
         assert m["values"][k].hex() == vals[k].hex()
 
 
-def test_tensors_are_read_in_the_writer_thread(tmp_path):
-    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
-    seen = []
-
-    class Spy(torch.Tensor):
-        def item(self):
-            seen.append(threading.current_thread().name)
-            return super().item()
-
-    run = tm.init("spy", dir=tmp_path, flush_every=0.01)
-    loss = torch.tensor(0.25).as_subclass(Spy)
-    run.log({"loss": loss}, step=0)
-    assert seen == []                       # nothing read in the caller's thread
-    wait_for(lambda: seen, message="the writer to read the tensor")
-    run.close()
-    assert seen == ["tui-monitor-writer"]
-    m = next(r for r in records(run.path) if r["type"] == "metrics")
-    assert m["values"]["loss"] == 0.25
-
-
 def test_watch_records_flexibility_and_gradients(tmp_path):
     torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
     torch.manual_seed(0)

@@ -1,10 +1,11 @@
 """The training-side hook: what a training script imports.
 
 Standard library only, in one file, so it can also be copied next to a training
-script on a locked-down cluster (see hooks/README.md). The caller's thread only
-appends to a deque; a daemon writer thread converts values (``.item()`` on
-tensors happens there, so logging a CUDA loss forces no sync in the loop),
-encodes lines and hands them to the sinks. Nothing here raises into the
+script on a locked-down cluster (see hooks/README.md). The caller's thread
+copies what it logs as it is at that moment (numbers read from CPU tensors,
+a CUDA loss copied on the GPU without waiting for it) and appends it to a
+deque; a daemon writer thread reads what is left to read, encodes lines and
+hands them to the sinks. Nothing here raises into the
 training loop: failures are warned about once and counted.
 
 The format written is docs/stream-format.md, version 1.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import collections.abc
 import errno
 import json
 import math
@@ -89,6 +91,78 @@ def _number(v):
     raise TypeError(t.__name__)
 
 
+_PLAIN = frozenset((float, int, str, bool))  # what log() keeps as it is: immutable, read as it comes
+
+
+class _NotANumber:
+    """What log() keeps of a value that no record can hold (a vector, a
+    tensor of many elements): what it was, for the count of dropped values,
+    not the value, which may be large and change after log() returns."""
+
+    __slots__ = ("kind", "why")
+
+    def __init__(self, kind, why):
+        self.kind, self.why = kind, why
+
+
+class _OnDevice:
+    """A copy of a CUDA scalar taken at log() (asynchronously, on the stream
+    the training queued it on) and read in the writer thread on that same
+    stream, so the read waits for the copy and the training waits for
+    nothing."""
+
+    __slots__ = ("copy", "stream")
+
+    def __init__(self, copy, stream):
+        self.copy, self.stream = copy, stream
+
+    def numel(self):
+        return 1
+
+    def item(self):
+        with sys.modules["torch"].cuda.stream(self.stream):
+            return self.copy.item()
+
+
+def _capture(v, depth=0):
+    """What log() keeps of a value that is not a plain number or string: the
+    value as it is now, since a loop may change it in place right after
+    log() returns (``epoch_loss += loss``). CPU tensors and numpy values are
+    read at once (a copy of a number costs what reading it does); a tensor
+    on an accelerator is copied there without waiting for it and read later
+    in the writer (reading it here would wait for the device); dicts and
+    other mappings are copied; anything else is kept and read in the writer."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(v, torch.Tensor):
+        n = v.numel()
+        if n != 1:
+            return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
+        if v.is_cpu:
+            return v.item()
+        copy = v.detach().clone()   # queued on the device: no sync
+        if copy.is_cuda:
+            return _OnDevice(copy, torch.cuda.current_stream(copy.device))
+        return copy
+    if isinstance(v, float):        # a float subclass: numpy.float64
+        return float(v)
+    if isinstance(v, int):
+        return v if type(v) is bool else int(v)
+    if type(v).__module__ == "numpy":
+        n = getattr(v, "size", 1)
+        if n != 1:
+            return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
+        return v.item()
+    if isinstance(v, dict) or _is_mapping(v):
+        if depth >= 32:
+            return _NotANumber(type(v).__name__, "nested more than 32 deep")
+        return {k: x if type(x) in _PLAIN else _capture(x, depth + 1) for k, x in v.items()}
+    return v
+
+
+def _is_mapping(v):
+    return isinstance(v, collections.abc.Mapping)
+
+
 def _jsonable(obj, depth=0):
     """A JSON-safe copy of a config-like object; what cannot be kept becomes its repr."""
     if depth > 20:
@@ -117,6 +191,9 @@ def _flatten(values, prefix, out_num, out_text, bad):
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             _flatten(v, key + "/", out_num, out_text, bad)
+            continue
+        if type(v) is _NotANumber:
+            bad.append(f"{key}: {v.kind} ({v.why})")
             continue
         try:
             out_num[key] = _number(v)
@@ -607,9 +684,12 @@ class Run:
                 return
             if self._grad_pending:
                 self._take_grads(step, t)
-            # A copy, since loops often reuse one dict; tensors are kept as they
-            # are and read in the writer thread.
+            # A copy, since loops often reuse one dict, with every value as it
+            # is now (see _capture): plain numbers and strings as they are.
             rec = values.copy() if type(values) is dict else dict(values)
+            for k, v in rec.items():
+                if type(v) not in _PLAIN:
+                    rec[k] = _capture(v)
             rec[_STEP] = step
             rec[_TIME] = t
             rec[_SPLIT] = split

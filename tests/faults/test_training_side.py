@@ -8,6 +8,7 @@ import selectors
 import shutil
 import struct
 import termios
+import threading
 import time
 
 import pytest
@@ -156,3 +157,73 @@ def test_a_stuck_writer_still_ends_the_stream_on_the_socket(tmp_path):
     finally:
         os.close(reader)
         ing.stop()
+
+
+# ---------------------------------------------------------------- what was logged is what is recorded
+
+def _metrics(path):
+    return [(r["step"], r["values"]) for r in records(path) if r["type"] == "metrics"]
+
+
+def test_values_are_read_when_logged_not_when_written(tmp_path):
+    """A running sum kept in a tensor or a 0-d array and updated in place
+    (``epoch_loss += loss``), and a dict of values reused from step to step:
+    each record holds what the value was at its log(), although the writer
+    reads the queue up to a second later."""
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    import numpy as np
+
+    run = tm.init("running", dir=tmp_path, system_every=0)      # flush_every: the default second
+    epoch_loss, correct = torch.tensor(0.0), np.array(0)
+    weight = torch.zeros((), requires_grad=True)
+    nested = {"lr": 0.0, "deeper": {"momentum": 0.0}}
+    for step in range(200):
+        epoch_loss += 1.0
+        correct += 2
+        with torch.no_grad():
+            weight += 0.5
+        nested["lr"] = float(step)
+        nested["deeper"]["momentum"] = -float(step)
+        run.log({"epoch_loss": epoch_loss, "correct": correct, "w": weight, "opt": nested}, step=step)
+    run.close()
+    assert _metrics(run.path) == [
+        (s, {"epoch_loss": s + 1.0, "correct": 2 * (s + 1), "w": 0.5 * (s + 1), "opt/lr": float(s),
+             "opt/deeper/momentum": -float(s)})
+        for s in range(200)]
+    assert records(run.path)[-1]["dropped"] == 0
+
+
+def test_a_device_tensor_is_cloned_at_log_and_read_in_the_writer(tmp_path):
+    """A CUDA loss must not be read in the loop (``.item()`` waits for the
+    GPU): log() takes an asynchronous copy, the writer reads the copy. No GPU
+    here: the tensor below is a real CPU tensor that says it is not on the
+    CPU, which is all the hook looks at; an in-place update after log() must
+    not reach the record, and no ``.item()`` may run in the caller."""
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    calls = []
+
+    class OnDevice(torch.Tensor):
+        @property
+        def is_cpu(self):
+            return False
+
+        def item(self):
+            calls.append(("item", threading.current_thread().name))
+            return super().item()
+
+        def clone(self, *args, **kwargs):
+            calls.append(("clone", threading.current_thread().name))
+            return super().clone(*args, **kwargs)
+
+    run = tm.init("device", dir=tmp_path, flush_every=0.01, system_every=0)
+    loss = torch.tensor(0.25).as_subclass(OnDevice)
+    run.log({"loss": loss}, step=0)
+    loss.add_(100.0)                               # the next step's work, after log()
+    assert calls[0] == ("clone", threading.current_thread().name)
+    big = torch.zeros(3).as_subclass(OnDevice)
+    run.log({"vector": big, "ok": 1.0}, step=1)    # not a scalar: no copy taken of it
+    wait_for(lambda: os.path.exists(run.path) and len(_metrics(run.path)) == 2, message="both records written")
+    run.close()
+    assert calls[1:] == [("item", "tui-monitor-writer")]
+    assert _metrics(run.path) == [(0, {"loss": 0.25}), (1, {"ok": 1.0})]
+    assert run.drop_reasons == {"not a number": 1}
