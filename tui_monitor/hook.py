@@ -163,27 +163,112 @@ def _is_mapping(v):
     return isinstance(v, collections.abc.Mapping)
 
 
-def _jsonable(obj, depth=0):
-    """A JSON-safe copy of a config-like object; what cannot be kept becomes its repr."""
-    if depth > 20:
+def _int_digits(v):
+    """How many decimal digits ``v`` has, without converting it to text
+    (which Python refuses past 4,300 digits)."""
+    v = abs(v)
+    d = int(v.bit_length() * 0.30102999566398120) + 1
+    return d if v >= 10 ** (d - 1) else d - 1
+
+
+def _text(obj):
+    """``str(obj)``, or what can be said of it when its ``__str__`` fails."""
+    try:
+        return str(obj)
+    except Exception as e:  # noqa: BLE001 - the user's object
+        return f"<{type(obj).__name__}: str failed: {e!r}>"
+
+
+def _repr(obj):
+    try:
         return repr(obj)
-    if obj is None or isinstance(obj, (str, bool, int)):
+    except Exception as e:  # noqa: BLE001 - the user's object
+        return f"<{type(obj).__name__}: repr failed: {e!r}>"
+
+
+def _plain(obj, depth=0):
+    """A JSON-ready copy of a config-like value, as people pass them: any
+    mapping (a dict, ``UserDict``, ``MappingProxyType``, an OmegaConf
+    ``DictConfig``, anything with ``keys()`` and ``[]``), a dataclass, a
+    namespace (``argparse``, ``types.SimpleNamespace``) or a pydantic model
+    becomes a dict; a sequence or set a list; a number stays a number; anything
+    else becomes its repr. Never raises: a field that cannot be read becomes a
+    string that says why, and costs only itself."""
+    if obj is None or isinstance(obj, (str, bool)):
         return obj
+    if isinstance(obj, int):
+        return int(obj) if obj.bit_length() < 14_000 else f"<int of {_int_digits(obj)} digits>"
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else _nonfinite(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_jsonable(v, depth + 1) for v in obj]
-    if hasattr(obj, "__dataclass_fields__"):
-        return {f: _jsonable(getattr(obj, f, None), depth + 1) for f in obj.__dataclass_fields__}
+        return float(obj) if math.isfinite(obj) else _nonfinite(obj)
+    if depth > 20:
+        return f"<{type(obj).__name__} nested more than 20 deep>"
+    try:
+        if type(obj).__module__.startswith("omegaconf") and "omegaconf" in sys.modules:
+            obj = _omegaconf_container(obj)
+            if obj is None or isinstance(obj, (str, bool, int, float)):
+                return _plain(obj, depth + 1)
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            return [_plain(v, depth + 1) for v in obj]
+        if isinstance(obj, type):
+            return _repr(obj)
+        fields = _fields(obj)
+    except Exception as e:  # noqa: BLE001 - the user's object
+        return f"<unreadable {type(obj).__name__}: {e!r}>"
+    if fields is not None:
+        out = {}
+        for key, read in fields:
+            try:
+                value = _plain(read(), depth + 1)
+            except Exception as e:  # noqa: BLE001 - one field: costs only itself
+                value = f"<unreadable: {e!r}>"
+            out[key if type(key) is str else _text(key)] = value
+        return out
     try:
         return _number(obj)
-    except Exception:
-        pass
-    if type(obj).__name__ == "Namespace" and hasattr(obj, "__dict__"):
-        return _jsonable(vars(obj), depth + 1)
-    return repr(obj)
+    except Exception:  # noqa: BLE001
+        return _repr(obj)
+
+
+def _omegaconf_container(cfg):
+    """An OmegaConf config as plain containers, interpolations resolved where
+    they can be (OmegaConf is imported by whoever made ``cfg``, never here)."""
+    to_container = sys.modules["omegaconf"].OmegaConf.to_container
+    try:
+        return to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - an interpolation that does not resolve: keep it as written
+        return to_container(cfg, resolve=False)
+
+
+def _fields(obj):
+    """(key, () -> value) for each field of a dict-like object, or None."""
+    if isinstance(obj, collections.abc.Mapping) or (hasattr(obj, "keys") and hasattr(obj, "__getitem__")):
+        return [(k, lambda k=k: obj[k]) for k in list(obj.keys())]
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is not None and dataclasses.is_dataclass(obj):
+        return [(f.name, lambda f=f: getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    if callable(getattr(obj, "model_dump", None)):   # pydantic
+        return _fields(obj.model_dump())
+    if type(obj).__name__ in ("Namespace", "SimpleNamespace") and hasattr(obj, "__dict__"):
+        return _fields(vars(obj))
+    return None
+
+
+def _config(config):
+    """The header's ``config``: always a dict (the reader takes nothing else)."""
+    plain = _plain(config) if config is not None else {}
+    return plain if isinstance(plain, dict) else {"config": plain}
+
+
+def _tags(tags):
+    """The header's ``tags``: a dict; a list of labels becomes ``{label: true}``."""
+    if not tags:
+        return {}
+    if isinstance(tags, str):
+        return {tags: True}
+    plain = _plain(tags)
+    if isinstance(plain, list):
+        return {_text(t) if not isinstance(t, str) else t: True for t in plain}
+    return plain if isinstance(plain, dict) else {"tags": plain}
 
 
 def _flatten(values, prefix, out_num, out_text, bad):
@@ -567,8 +652,8 @@ class Run:
         if world_size is not None:
             self.world_size = max(int(world_size), 1)
         # every rank of one job shares the run id, so the monitor shows one job with N ranks
-        self.run_id = str(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
-        self.name = str(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
+        self.run_id = _text(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
+        self.name = _text(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
         ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
         if ranks not in ("all", "zero", "full"):
             sys.stderr.write(f"tui-monitor: ranks must be 'all', 'zero' or 'full', not {ranks!r}; using 'all'\n")
@@ -611,8 +696,7 @@ class Run:
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
                   "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
-                  "world_size": self.world_size, "config": _jsonable(config if config is not None else {}),
-                  "tags": _jsonable(tags or {})}
+                  "world_size": self.world_size, "config": _config(config), "tags": _tags(tags)}
         if self.local_rank is not None:
             header["local_rank"] = self.local_rank
         if job:
@@ -624,7 +708,7 @@ class Run:
                 header["model"] = describe_model(model)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"could not describe the model: {e!r}")
-        self._header = header
+        self._header = self._fit(header)
         if dir is None:
             dir = env.get("TUI_MONITOR_DIR", "runs")
         self.path = path
@@ -655,6 +739,27 @@ class Run:
         self._writer.start()
         if model is not None and watch_every:
             self.watch(model, every=watch_every, _describe="model" not in header)
+
+    def _fit(self, header):
+        """The header, made to fit in one line: a config, tags or model
+        description that would make it longer than the line limit is
+        replaced by a note saying so (the reader would skip the whole header,
+        and the run would lose its name, id and process with it)."""
+        for field in ("config", "tags", "model"):
+            size = len(_dumps(header).encode())
+            if size <= MAX_LINE - 4096:   # room for seq
+                break
+            n = len(_dumps(header.get(field)).encode())
+            if n > 4096:
+                header[field] = {"_dropped": f"{field} of {n} bytes is over the 1 MiB line limit"}
+                self._warn(f"the {field} of {n} bytes is over the 1 MiB line limit; not recorded")
+        if len(_dumps(header).encode()) > MAX_LINE - 4096:   # the name or the id itself
+            for field in ("name", "run_id", "host"):
+                if len(header[field]) > 1024:
+                    self._warn(f"the run's {field} of {len(header[field])} characters is cut to 1024")
+                    header[field] = header[field][:1024]
+            self.name, self.run_id = header["name"], header["run_id"]
+        return header
 
     # -- the hot path ------------------------------------------------------
 

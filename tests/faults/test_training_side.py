@@ -1,6 +1,9 @@
 """The training side survives what happens around it (issue: hardening)."""
 from __future__ import annotations
 
+import argparse
+import collections
+import dataclasses
 import fcntl
 import json
 import os
@@ -10,6 +13,7 @@ import struct
 import termios
 import threading
 import time
+import types
 
 import pytest
 
@@ -227,3 +231,133 @@ def test_a_device_tensor_is_cloned_at_log_and_read_in_the_writer(tmp_path):
     assert calls[1:] == [("item", "tui-monitor-writer")]
     assert _metrics(run.path) == [(0, {"loss": 0.25}), (1, {"ok": 1.0})]
     assert run.drop_reasons == {"not a number": 1}
+
+
+# ---------------------------------------------------------------- configs as people pass them
+
+@dataclasses.dataclass
+class _Optim:
+    lr: float = 0.1
+    betas: tuple = (0.9, 0.999)
+
+
+@dataclasses.dataclass
+class _Experiment:
+    name: str = "cifar"
+    optim: _Optim = dataclasses.field(default_factory=_Optim)
+
+
+def _omegaconf():
+    omegaconf = pytest.importorskip("omegaconf", reason="omegaconf is in the test extra: Hydra's config type")
+    return omegaconf.OmegaConf.create({"data": "cifar10", "optim": {"lr": 0.1, "warmup_lr": "${optim.lr}"},
+                                       "layers": [64, 64], "seed": "???"})
+
+
+CONFIGS = {
+    "omegaconf": (_omegaconf, {"data": "cifar10", "optim": {"lr": 0.1, "warmup_lr": 0.1}, "layers": [64, 64],
+                               "seed": "???"}),
+    "userdict": (lambda: collections.UserDict(lr=0.1, data="cifar10"), {"lr": 0.1, "data": "cifar10"}),
+    "mappingproxy": (lambda: types.MappingProxyType({"lr": 0.1, "nested": types.MappingProxyType({"a": 1})}),
+                     {"lr": 0.1, "nested": {"a": 1}}),
+    "dataclass": (_Experiment, {"name": "cifar", "optim": {"lr": 0.1, "betas": [0.9, 0.999]}}),
+    "namespace": (lambda: argparse.Namespace(lr=0.1, epochs=3, data=None), {"lr": 0.1, "epochs": 3, "data": None}),
+    "simplenamespace": (lambda: types.SimpleNamespace(lr=0.1, sub=types.SimpleNamespace(k=2)),
+                        {"lr": 0.1, "sub": {"k": 2}}),
+    "ordereddict": (lambda: collections.OrderedDict([("b", 1), ("a", 2)]), {"b": 1, "a": 2}),
+}
+
+
+@pytest.mark.parametrize("kind", list(CONFIGS))
+def test_configs_as_people_pass_them_are_read_as_plain_dicts(tmp_path, kind):
+    """The reader takes a header's config only as an object: written as a
+    string, it rejected the header, and the run lost its name, id, host and
+    pid (and with them crash detection)."""
+    make, expected = CONFIGS[kind]
+    run = tm.init("configured", dir=tmp_path, config=make(), system_every=0)
+    run.log({"loss": 1.0}, step=0)
+    run.close()
+    assert records(run.path)[0]["config"] == expected
+    ing = Ingest()
+    ing.add_path(str(tmp_path))
+    ing.read_all()
+    (got,) = ing.store.runs.values()
+    assert (got.name, got.run_id, got.pid, got.config) == ("configured", run.run_id, os.getpid(), expected)
+    assert list(ing.problems) == []
+
+
+def test_a_run_with_a_hydra_config_killed_shows_as_crashed(tmp_path):
+    """What the header carries is what crash detection needs (host, pid)."""
+    _omegaconf()
+    from conftest import child
+
+    proc = child("""
+    import os, sys, tui_monitor as tm
+    from omegaconf import OmegaConf
+    run = tm.init("hydra", dir=sys.argv[1], config=OmegaConf.create({"lr": 0.1}), flush_every=0.01)
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    os._exit(1)
+    """, str(tmp_path))
+    assert proc.wait(20) == 1, proc.stderr.read()
+    ing = Ingest()
+    ing.add_path(str(tmp_path))
+    ing.read_all()
+    ing.check_liveness()
+    (got,) = ing.store.runs.values()
+    assert (got.name, got.config, got.status) == ("hydra", {"lr": 0.1}, "crashed")
+
+
+def test_the_hook_does_not_import_omegaconf_for_a_plain_config(tmp_path):
+    from conftest import child
+
+    proc = child("""
+    import sys, tui_monitor as tm
+    run = tm.init("plain", dir=sys.argv[1], config={"lr": 0.1, "sub": {"a": [1, 2]}})
+    run.close()
+    print("omegaconf" in sys.modules)
+    """, str(tmp_path))
+    assert proc.wait(20) == 0, proc.stderr.read()
+    assert proc.stdout.read().strip() == "False"
+
+
+class _Unprintable:
+    def __repr__(self):
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+class _Gettable:
+    """A mapping whose values cannot all be read."""
+
+    def keys(self):
+        return ["ok", "broken"]
+
+    def __getitem__(self, key):
+        if key == "broken":
+            raise KeyError("gone")
+        return 1
+
+
+def test_a_bad_config_field_never_costs_the_run_its_header(tmp_path, capfd):
+    config = {"lr": 0.1, "weird": _Unprintable(), "huge": 10 ** 5000, 7: "int key", "obj": object,
+              "nested": {"deeper": _Unprintable()}}
+    run = tm.init("oddities", dir=tmp_path, config=config, tags=["baseline", "fold-2"], system_every=0)
+    run.close()
+    head = records(run.path)[0]
+    assert head["type"] == "run" and head["name"] == "oddities" and head["pid"] == os.getpid()
+    cfg = head["config"]
+    assert cfg["lr"] == 0.1 and cfg["7"] == "int key" and cfg["obj"] == repr(object)
+    assert cfg["weird"] == "<_Unprintable: repr failed: RuntimeError('no repr')>"
+    assert cfg["nested"] == {"deeper": "<_Unprintable: repr failed: RuntimeError('no repr')>"}
+    assert cfg["huge"] == "<int of 5001 digits>"
+    assert head["tags"] == {"baseline": True, "fold-2": True}
+    run2 = tm.init("mapping-ish", dir=tmp_path, config=_Gettable(), system_every=0)
+    run2.close()
+    assert records(run2.path)[0]["config"] == {"ok": 1, "broken": "<unreadable: KeyError('gone')>"}
+    run3 = tm.init("too-big", dir=tmp_path, config={"notes": "x" * (2 << 20)}, system_every=0)
+    run3.close()
+    head3 = records(run3.path)[0]
+    assert head3["type"] == "run" and head3["name"] == "too-big"
+    assert head3["config"] == {"_dropped": f"config of {(2 << 20) + 12} bytes is over the 1 MiB line limit"}
+    assert "config of" in capfd.readouterr().err
