@@ -72,7 +72,7 @@ def _number(v):
     if t is float:
         return v if math.isfinite(v) else _nonfinite(v)
     if t is int:
-        return v
+        return v if v.bit_length() < 14_000 else _checked_int(v)
     if t is bool:
         return int(v)
     if t is str:
@@ -87,8 +87,20 @@ def _number(v):
     if isinstance(v, float) or hasattr(v, "__float__"):
         return _number(float(v))
     if isinstance(v, int) or hasattr(v, "__index__"):
-        return int(v)
+        return _number(int(v))
     raise TypeError(t.__name__)
+
+
+class IntegerTooLong(ValueError):
+    """An int Python will not write as text (``sys.get_int_max_str_digits()``)."""
+
+
+def _checked_int(v):
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    digits = _int_digits(v)
+    if limit and digits > limit:
+        raise IntegerTooLong(f"int of {digits} digits")
+    return v
 
 
 _PLAIN = frozenset((float, int, str, bool))  # what log() keeps as it is: immutable, read as it comes
@@ -197,7 +209,10 @@ def _plain(obj, depth=0):
     if obj is None or isinstance(obj, (str, bool)):
         return obj
     if isinstance(obj, int):
-        return int(obj) if obj.bit_length() < 14_000 else f"<int of {_int_digits(obj)} digits>"
+        try:
+            return _number(int(obj))
+        except IntegerTooLong as e:
+            return f"<{e}>"
     if isinstance(obj, float):
         return float(obj) if math.isfinite(obj) else _nonfinite(obj)
     if depth > 20:
@@ -272,21 +287,27 @@ def _tags(tags):
 
 
 def _flatten(values, prefix, out_num, out_text, bad):
+    """Nested values as ``a/b`` keys: numbers into ``out_num``, strings into
+    ``out_text``, and (reason, what) for each value dropped into ``bad``."""
     for k, v in values.items():
-        key = f"{prefix}{k}"
+        key = f"{prefix}{k if type(k) is str else _text(k)}"
         if isinstance(v, dict):
             _flatten(v, key + "/", out_num, out_text, bad)
             continue
         if type(v) is _NotANumber:
-            bad.append(f"{key}: {v.kind} ({v.why})")
+            bad.append(("not a number", f"{key}: {v.kind} ({v.why})"))
             continue
         try:
             out_num[key] = _number(v)
+        except IntegerTooLong as e:
+            bad.append(("integer too long", f"{key}: {e} (Python writes at most "
+                                            f"{sys.get_int_max_str_digits()} as text)"))
         except Exception as e:
             if isinstance(v, str):
                 out_text[key] = v
             else:
-                bad.append(f"{key}: {type(v).__name__}" + (f" ({e})" if str(e) != type(v).__name__ else ""))
+                bad.append(("not a number", f"{key}: {type(v).__name__}" +
+                            (f" ({e})" if str(e) != type(v).__name__ else "")))
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr).encode  # built once
@@ -585,6 +606,7 @@ _installed = False
 #: On ranks other than 0, the default stream keeps only what the multi-rank
 #: view needs (losses, gradient norms, step and data times, memory).
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
+_STEP_LIMIT = 1 << 63
 
 
 def _main_thread_where(depth=3):
@@ -646,21 +668,25 @@ class Run:
                  socket_buffer=100_000, rank=None, world_size=None):
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
+        self._warned = set()
         self.rank, self.local_rank, self.world_size, job = distributed_info()
         if rank is not None:
-            self.rank = int(rank)
+            self.rank = self._option("rank", rank, int, self.rank, "detected")
         if world_size is not None:
-            self.world_size = max(int(world_size), 1)
+            self.world_size = max(self._option("world_size", world_size, int, self.world_size, "detected"), 1)
         # every rank of one job shares the run id, so the monitor shows one job with N ranks
         self.run_id = _text(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
         self.name = _text(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
         ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
         if ranks not in ("all", "zero", "full"):
-            sys.stderr.write(f"tui-monitor: ranks must be 'all', 'zero' or 'full', not {ranks!r}; using 'all'\n")
+            self._warn(f"ranks must be 'all', 'zero' or 'full', not {_repr(ranks)}; using 'all'")
             ranks = "all"
         # "all": rank 0 full, the others a small stream; "full": every rank full; "zero": rank 0 only
         self.small = ranks == "all" and self.rank != 0
-        self.flush_every, self.heartbeat_every, self.max_queue = float(flush_every), float(heartbeat_every), int(max_queue)
+        self.flush_every = self._option("flush_every", flush_every, float, 1.0)
+        self.heartbeat_every = self._option("heartbeat_every", heartbeat_every, float, 10.0)
+        self.max_queue = self._option("max_queue", max_queue, int, 1_000_000)
+        socket_buffer = self._option("socket_buffer", socket_buffer, int, 100_000)
         self.dropped = 0
         self.drop_reasons = {}
         # drops are counted in the writer thread and the caller's (queue full):
@@ -675,7 +701,6 @@ class Run:
         self._last_step = -1
         self._last_log = None
         self._last_hb = time.time()  # heartbeats come heartbeat_every after the last log or heartbeat
-        self._warned = set()
         self._drop_reported = 0
         self._end = None
         self._ended = False
@@ -687,11 +712,11 @@ class Run:
         self._sys = _system_sampler(system_every)
         if self._sys is not None:
             self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
-        self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._finished = False               # the end written and the file closed (under _lock)
-        self._close_decided = threading.Event()
-        self._left_to_writer = False         # close() could not wait for the writer: it finishes
+        self._flush_waiters = collections.deque()   # an Event per flush() waiting for the next pass
+        self._finished = False                # the end written and the file closed
+        self._end_written = threading.Event()
+        self._done = threading.Event()        # and the socket sink has had its time
         self._socket_timeout = 2.0
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
@@ -730,7 +755,7 @@ class Run:
             return
         if to:
             try:
-                self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"), cap=int(socket_buffer))
+                self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"), cap=socket_buffer)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
         self._q.append({_KIND: _META, _TIME: start, _STEP: header})
@@ -739,6 +764,17 @@ class Run:
         self._writer.start()
         if model is not None and watch_every:
             self.watch(model, every=watch_every, _describe="model" not in header)
+
+    def _option(self, name, value, kind, default, said=None):
+        """``kind(value)``, or ``default`` with a warning: a bad option never
+        stops the training script."""
+        try:
+            return kind(value)
+        except Exception:  # noqa: BLE001 - the caller's value
+            what = "an integer" if kind is int else "a number"
+            self._warn(f"{name}={_repr(value)} is not {what}; using {default!r}" + (f" ({said})" if said else ""),
+                       key=f"option {name}")
+            return default
 
     def _fit(self, header):
         """The header, made to fit in one line: a config, tags or model
@@ -767,11 +803,13 @@ class Run:
         """Record metric values at a step; returns at once.
 
         ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
-        or CUDA; converted in the writer thread, no sync here). ``split`` is
+        or CUDA: a CUDA value is copied on the device and read in the writer
+        thread, no sync here); each is kept as it is at this call. ``split`` is
         ``"train"``, ``"val"`` or ``"test"``; when omitted, the monitor infers it
         from the names (``val_loss``, ``train/loss``) and defaults to train. With
         no ``step``, a train log advances the last step by one and a val/test
-        log reuses it.
+        log reuses it; a step that is no integer (``"100"`` is one) gets the
+        automatic step, with a warning.
         """
         if self._inert:
             if self.closed:
@@ -781,6 +819,8 @@ class Run:
             t = time.time()
             if step is None:
                 step = self._last_step if split in ("val", "test") else self._last_step + 1
+            elif type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT:
+                step = self._odd_step(step, split)
             self._last_step = step
             self._last_log = t
             q = self._q
@@ -803,6 +843,24 @@ class Run:
             self._drop("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
 
     __call__ = log
+
+    def _odd_step(self, step, split):
+        """The integer step meant by a step that is not a plain int (a string,
+        a float, a tensor), or the automatic step, with a warning, when there
+        is none (the format's steps are 64-bit integers)."""
+        try:
+            value = int(step.strip()) if isinstance(step, str) else _capture(step)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if type(value) is int and -_STEP_LIMIT <= value < _STEP_LIMIT:
+                return value
+            why = "is out of the format's range (64-bit)" if type(value) is int else "is not an integer"
+        except Exception:  # noqa: BLE001 - the caller's value
+            why = "is not an integer"
+        auto = self._last_step if split in ("val", "test") else self._last_step + 1
+        self._warn(f"step {_repr(step)[:100]} {why}; the automatic step is used ({auto}, then on from it)",
+                   key="step")
+        return auto
 
     def watch(self, model, every=50, _describe=True):
         """Record the model's flexibility and, every ``every`` backward passes,
@@ -874,6 +932,11 @@ class Run:
     # -- the writer thread -------------------------------------------------
 
     def _write_loop(self):
+        """The writer thread: a pass every ``flush_every`` s, or when flush()
+        asks; once close() has set the end, the last pass (the end record,
+        the file closed), then the socket sink's time to deliver it. Only
+        this thread converts, encodes and writes, so nobody else waits on a
+        slow value or a stalled disk: close() waits for it, up to its timeout."""
         # The first pass runs at once: the header reaches the stream right
         # after init, so a run killed in its first second is still seen.
         first = True
@@ -884,31 +947,37 @@ class Run:
             first = False
             if self.closed:
                 break
+            asked = len(self._flush_waiters)   # flush() calls that came before this pass
             try:
-                self.flush()
+                self._flush_locked()
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
                 self._warn(f"writer error: {e!r}")
-        # close() may have found this thread mid-pass (a stalled disk) and,
-        # rather than close the file under it, left the end to it
-        self._close_decided.wait()
-        if self._left_to_writer:
-            with self._lock:
-                self._finish()
-            if self._socket is not None:  # the end went to the sink just now: give it its time too
-                self._socket.close(timeout=self._socket_timeout)
+            for _ in range(asked):
+                self._flush_waiters.popleft().set()
+        self._end_stream()
+
+    def _end_stream(self):
+        self._finish()
+        self._end_written.set()
+        while self._flush_waiters:
+            self._flush_waiters.popleft().set()
+        if self._socket is not None:   # the end went to the sink just now: give it its time too
+            self._socket.close(timeout=self._socket_timeout)
+        self._done.set()
 
     def flush(self, timeout=None):
-        """Write everything queued so far (the writer does this every
-        ``flush_every`` seconds)."""
-        if self._inert or not self._lock.acquire(timeout=-1 if timeout is None else timeout):
+        """Write everything logged so far now, rather than at the writer's
+        next pass (every ``flush_every`` s); wait up to ``timeout`` s (None:
+        as long as it takes) for it to be written."""
+        if self._inert or self.closed or not self._writer.is_alive():
             return
-        try:
-            self._flush_locked()
-        finally:
-            self._lock.release()
+        done = threading.Event()
+        self._flush_waiters.append(done)
+        self._wake.set()
+        done.wait(timeout)
 
     def _flush_locked(self):
-        """One pass of the writer, under ``_lock``."""
+        """One pass of the writer (in the writer thread)."""
         if self._ended:
             return
         # Taken before draining: close() queues nothing after setting it,
@@ -967,8 +1036,10 @@ class Run:
         if self.small:
             num = {k: v for k, v in num.items() if any(w in k.lower() for w in _SMALL_KEYS)}
             text = {}
-        if bad:
-            self._drop("not a number", len(bad), "dropped values that are not numbers: " + ", ".join(bad[:5]))
+        for reason in sorted({reason for reason, _ in bad}):
+            what = [w for r, w in bad if r == reason]
+            self._drop(reason, len(what), ("dropped values that are not numbers: " if reason == "not a number" else
+                                           "dropped integers too long to write: ") + ", ".join(what[:5]))
         if not num and not text:
             return None
         try:
@@ -1127,12 +1198,17 @@ class Run:
 
     def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
         """Flush and write the end record. Called for you at interpreter exit,
-        on an uncaught exception and on SIGTERM/SIGINT; idempotent. Waits up
-        to ``timeout`` s for a writer pass in progress; past that, the writer
-        thread writes the end and closes the file itself when it is done. With
-        a socket sink, waits up to ``socket_timeout`` s for the listener to
-        acknowledge the last record."""
-        if self.closed or self._inert:
+        on an uncaught exception and on SIGTERM/SIGINT; idempotent. The writer
+        thread writes the end: close() waits up to ``timeout`` s for it (past
+        that, the writer still ends the stream when it is done, or the
+        process exit ends it). With a socket sink, then waits up to
+        ``socket_timeout`` s for the listener to acknowledge the last record.
+        A close() that finds another under way (a signal handler that
+        interrupted one) waits for the same end."""
+        if self._inert:
+            return
+        if self.closed:
+            self._end_written.wait(timeout)
             return
         if status is None:
             exc = self._exc
@@ -1145,10 +1221,10 @@ class Run:
                 status = "finished"
         end = {"type": "end", "time": time.time(), "status": status}
         if isinstance(error, BaseException):
-            end["error"] = {"type": type(error).__name__, "message": str(error),
+            end["error"] = {"type": type(error).__name__, "message": _text(error),
                             "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-20000:]}
         elif error:
-            end["error"] = {"type": "Error", "message": str(error)}
+            end["error"] = {"type": "Error", "message": _text(error)}
         if signal_name:
             end["signal"] = signal_name
         if isinstance(self._last_step, int) and self._last_step >= 0:
@@ -1160,41 +1236,27 @@ class Run:
                 pass
         if self._grad_pending:
             self._take_grads(self._last_step, time.time())
+        self._socket_timeout = socket_timeout
+        self._end = end
         self.closed = True
         self._wake.set()
-        self._end = end
-        try:
-            if self._lock.acquire(timeout=-1 if timeout is None else timeout):
-                try:
-                    self._finish()
-                finally:
-                    self._lock.release()
-            else:
-                # The writer is still inside a pass (a stalled disk, say).
-                # Closing the file now would pull the descriptor from under
-                # its write, and a file opened next could take the same number
-                # and get the rest: the writer ends the stream itself instead.
-                self._socket_timeout = socket_timeout  # the writer closes the socket sink after the end
-                self._left_to_writer = True
-                self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
-                           "it writes the end record and closes the file when done, or the process exit ends it",
-                           key="close timeout")
-        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
-            self._warn(f"writer error: {e!r}")
-        finally:
-            self._close_decided.set()
+        if not self._writer.is_alive():   # gone (cannot be, but then nobody else would)
+            self._end_stream()
+        if self._end_written.wait(timeout):
+            self._done.wait(socket_timeout + 1.0)
+        else:
+            self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
+                       "it writes the end record and closes the file when done, or the process exit ends it",
+                       key="close timeout")
         self._inert = True
-        if self._socket is not None and not self._left_to_writer:
-            self._socket.close(timeout=socket_timeout)
         if self in _RUNS:
             _RUNS.remove(self)
 
     finish = close
 
     def _finish(self):
-        """Under ``_lock``, once: the last pass (the end record), what the
-        file never took counted, and the file closed. Run by close(), or by
-        the writer thread when close() could not wait for its pass."""
+        """Once, in the writer thread: the last pass (the end record), what
+        the file never took counted, and the file closed."""
         if self._finished:
             return
         self._finished = True

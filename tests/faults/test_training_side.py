@@ -361,3 +361,93 @@ def test_a_bad_config_field_never_costs_the_run_its_header(tmp_path, capfd):
     assert head3["type"] == "run" and head3["name"] == "too-big"
     assert head3["config"] == {"_dropped": f"config of {(2 << 20) + 12} bytes is over the 1 MiB line limit"}
     assert "config of" in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------- odd arguments
+
+def test_a_string_step_is_read_as_a_number_and_automatic_steps_go_on(tmp_path, capfd):
+    """``step="100"`` (read from a file name, a CSV) made every later
+    automatic step fail, and those records were dropped."""
+    np = pytest.importorskip("numpy")
+    run = tm.init("steps", dir=tmp_path, system_every=0)
+    run.log({"a": 1.0}, step="100")
+    for _ in range(3):
+        run.log({"a": 2.0})
+    run.log({"a": 3.0}, step="seven")          # no number: the automatic step, said once
+    run.log({"a": 4.0}, step=np.int64(200))
+    run.log({"a": 5.0}, step=201.0)
+    run.log({"a": 6.0}, step=2.5)               # not an integer: the automatic step
+    run.log({"a": 7.0}, step=2 ** 70)           # past what the format holds: the automatic step
+    run.log({"a": 8.0})
+    run.close()
+    assert [s for s, _ in _metrics(run.path)] == [100, 101, 102, 103, 104, 200, 201, 202, 203, 204]
+    assert records(run.path)[-1]["dropped"] == 0 and records(run.path)[-1]["step"] == 204
+    err = capfd.readouterr().err
+    assert err.count("tui-monitor: step") == 1 and "step 'seven' is not an integer" in err
+
+
+class _BadStr:
+    def __str__(self):
+        raise RuntimeError("no str")
+
+
+@pytest.mark.parametrize("option,value,said", [
+    ("name", _BadStr(), None),
+    ("config", {"x": type("Unprintable", (), {"__repr__": lambda self: 1 / 0})()}, None),
+    ("rank", "zero", "rank='zero' is not an integer"),
+    ("world_size", "two", "world_size='two' is not an integer"),
+    ("flush_every", "often", "flush_every='often' is not a number"),
+    ("heartbeat_every", None, "heartbeat_every=None is not a number"),
+    ("max_queue", "lots", "max_queue='lots' is not an integer"),
+    ("socket_buffer", [], "socket_buffer=[] is not an integer"),
+])
+def test_init_never_raises_into_the_script(tmp_path, capfd, option, value, said):
+    run = tm.init(**{"name": "opts", "dir": tmp_path, "system_every": 0, option: value})
+    run.log({"loss": 1.0}, step=0)
+    run.close()
+    recs = records(run.path)
+    assert [r["type"] for r in recs] == ["run", "metrics", "end"] and recs[-1]["status"] == "finished"
+    if option == "name":
+        assert recs[0]["name"] == "<_BadStr: str failed: RuntimeError('no str')>"
+    if option == "rank":
+        assert recs[0]["rank"] == 0
+    if said:
+        assert said in capfd.readouterr().err
+
+
+def test_close_keeps_its_timeout_while_a_value_is_slow_to_read(tmp_path):
+    """A value whose ``__float__`` takes long (a lazy tensor of some library,
+    a remote value): close() read it in the caller's thread and ignored its
+    timeout (40 s). The writer reads it; close() returns on time and the
+    writer ends the stream when the value comes."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Slow:
+        def __float__(self):
+            entered.set()
+            release.wait(60)
+            return 1.5
+
+    run = tm.init("slow", dir=tmp_path, flush_every=3600, system_every=0)
+    run.log({"x": Slow(), "y": 2.0}, step=0)
+    returned = threading.Event()
+    threading.Thread(target=lambda: (run.close(timeout=0.2), returned.set()), daemon=True).start()
+    try:
+        wait_for(returned.is_set, message="close() to return while the value is still being read")
+        assert entered.is_set() and not release.is_set()
+    finally:
+        release.set()
+    wait_for(lambda: records(run.path)[-1]["type"] == "end", message="the writer to end the stream")
+    assert _metrics(run.path) == [(0, {"x": 1.5, "y": 2.0})]
+    assert records(run.path)[-1]["status"] == "finished"
+
+
+def test_an_integer_too_long_to_write_costs_only_itself(tmp_path, capfd):
+    """Python will not write an int of more than 4,300 digits as text: the
+    whole record was dropped."""
+    run = tm.init("bigint", dir=tmp_path, system_every=0)
+    run.log({"big": 10 ** 5000, "ok": 1.0, "fine": 2 ** 100}, step=0)
+    run.close()
+    assert _metrics(run.path) == [(0, {"ok": 1.0, "fine": 2 ** 100})]
+    assert records(run.path)[-1]["dropped"] == 1 and run.drop_reasons == {"integer too long": 1}
+    assert "big: int of 5001 digits" in capfd.readouterr().err
