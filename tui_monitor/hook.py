@@ -19,6 +19,7 @@ import errno
 import json
 import math
 import os
+import queue
 import selectors
 import signal
 import socket
@@ -27,6 +28,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 
 FORMAT_VERSION = 1
 MAX_LINE = 1 << 20
@@ -343,6 +345,36 @@ def describe_model(model):
     return info
 
 
+class _Drops:
+    """What could not be recorded, counted by reason. Any thread counts (an
+    append to a deque, atomic), the writer thread folds the counts together,
+    and a reader adds what is not folded yet: no lock anywhere, so a signal
+    handler's close(), waiting on the writer, never waits on a lock that the
+    thread it interrupted holds."""
+
+    def __init__(self):
+        self._new = collections.deque()   # (reason, n), not folded yet
+        self._folded = {}
+
+    def count(self, reason, n=1):
+        self._new.append((reason, n))
+
+    def fold(self):
+        """The counts by reason, folding in the new ones (one thread only: the writer)."""
+        new, folded = self._new, self._folded
+        while new:
+            reason, n = new.popleft()
+            folded[reason] = folded.get(reason, 0) + n
+        return dict(folded)
+
+    def reasons(self):
+        """The counts by reason, from any thread (exact once the writer is done)."""
+        out = dict(self._folded)
+        for reason, n in tuple(self._new):   # copied in one C call: no append in between
+            out[reason] = out.get(reason, 0) + n
+        return out
+
+
 class _FreshGrad:
     """What a gradient hook reads of a parameter (``.grad``, ``.norm()``),
     for torch without post-accumulate hooks: the fresh gradient and the
@@ -609,6 +641,24 @@ _SMALL_KEYS = ("loss", "grad", "time", "mem")
 _STEP_LIMIT = 1 << 63
 
 
+def _wait_until(condition, timeout):
+    """Poll ``condition`` until it holds (True) or ``timeout`` s pass (False;
+    None: no limit). It only sleeps, holding no lock: a close() in a signal
+    handler waits on the writer this way, and the thread it interrupted may
+    be inside any threading primitive."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.0005
+    while not condition():
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            pause = min(pause, left)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+    return True
+
+
 def _main_thread_where(depth=3):
     """Where the main thread is now, innermost first (``file:line in
     function``): in a quiet loop's heartbeat, it tells a rank stuck in a
@@ -687,12 +737,7 @@ class Run:
         self.heartbeat_every = self._option("heartbeat_every", heartbeat_every, float, 10.0)
         self.max_queue = self._option("max_queue", max_queue, int, 1_000_000)
         socket_buffer = self._option("socket_buffer", socket_buffer, int, 100_000)
-        self.dropped = 0
-        self.drop_reasons = {}
-        # drops are counted in the writer thread and the caller's (queue full):
-        # the counts are updated under this lock (reentrant: close() may run in
-        # a signal handler that interrupted a _drop in the same thread)
-        self._drop_lock = threading.RLock()
+        self._lost = _Drops()
         self.closed = False
         self._inert = bool(env.get("TUI_MONITOR_DISABLED")) or (ranks == "zero" and self.rank != 0)
         self._pid = os.getpid()
@@ -712,11 +757,14 @@ class Run:
         self._sys = _system_sampler(system_every)
         if self._sys is not None:
             self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
-        self._wake = threading.Event()
-        self._flush_waiters = collections.deque()   # an Event per flush() waiting for the next pass
+        # The writer is woken through a C-level queue and waited for by polling
+        # flags it sets: no Python-level lock that a thread interrupted by a
+        # signal could be holding while the handler's close() waits on the writer.
+        self._wake = queue.SimpleQueue()
+        self._passes = [0, 0]                 # writer passes started, done
         self._finished = False                # the end written and the file closed
-        self._end_written = threading.Event()
-        self._done = threading.Event()        # and the socket sink has had its time
+        self._end_written = False
+        self._done = False                    # and the socket sink has had its time
         self._socket_timeout = 2.0
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
@@ -814,6 +862,10 @@ class Run:
         if self._inert:
             if self.closed:
                 self._warn("log() after close() is ignored")
+            elif os.getpid() != self._pid:
+                self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
+                           f"{self.name!r} (pid {self._pid}) is not recorded: start a run in the child with init()",
+                           key="forked child")
             return
         try:
             t = time.time()
@@ -942,28 +994,33 @@ class Run:
         first = True
         while True:
             if not first:
-                self._wake.wait(self.flush_every)
-                self._wake.clear()
+                self._sleep(self.flush_every)
             first = False
             if self.closed:
                 break
-            asked = len(self._flush_waiters)   # flush() calls that came before this pass
+            self._passes[0] += 1
             try:
                 self._flush_locked()
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
                 self._warn(f"writer error: {e!r}")
-            for _ in range(asked):
-                self._flush_waiters.popleft().set()
+            self._passes[1] += 1
         self._end_stream()
+
+    def _sleep(self, seconds):
+        """The writer's wait: until woken (flush(), close()) or ``seconds`` pass."""
+        try:
+            self._wake.get(timeout=seconds)
+            while True:
+                self._wake.get_nowait()
+        except queue.Empty:
+            pass
 
     def _end_stream(self):
         self._finish()
-        self._end_written.set()
-        while self._flush_waiters:
-            self._flush_waiters.popleft().set()
+        self._end_written = True
         if self._socket is not None:   # the end went to the sink just now: give it its time too
             self._socket.close(timeout=self._socket_timeout)
-        self._done.set()
+        self._done = True
 
     def flush(self, timeout=None):
         """Write everything logged so far now, rather than at the writer's
@@ -971,10 +1028,10 @@ class Run:
         as long as it takes) for it to be written."""
         if self._inert or self.closed or not self._writer.is_alive():
             return
-        done = threading.Event()
-        self._flush_waiters.append(done)
-        self._wake.set()
-        done.wait(timeout)
+        passes = self._passes
+        target = passes[0] + 1     # the next pass to start takes all logged so far
+        self._wake.put(None)
+        _wait_until(lambda: passes[1] >= target or self._end_written, timeout)
 
     def _flush_locked(self):
         """One pass of the writer (in the writer thread)."""
@@ -1020,7 +1077,7 @@ class Run:
             self._drop_reported = dropped
             lines.append(self._encode({"type": "dropped", "time": now, "count": dropped, "reasons": reasons}))
         if end is not None:
-            end["dropped"] = self.dropped
+            end["dropped"] = self._drops()[0]
             lines.append(self._encode(end))
             self._ended = True
         self._deliver(lines)
@@ -1172,17 +1229,23 @@ class Run:
 
     def _drop(self, reason, n, message=None):
         if n:
-            with self._drop_lock:
-                self.dropped += n
-                self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + n
+            self._lost.count(reason, n)
         self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
 
     def _drops(self):
-        """(count, reasons): read without the lock, which only the updates
-        need (a dict of str keys is copied whole under the GIL). A signal
-        handler's close() may wait for this pass while the thread it
-        interrupted holds that lock."""
-        return self.dropped, dict(self.drop_reasons)
+        """(count, reasons), in the writer thread."""
+        reasons = self._lost.fold()
+        return sum(reasons.values()), reasons
+
+    @property
+    def dropped(self):
+        """How many items could not be recorded (see :attr:`drop_reasons`)."""
+        return sum(self._lost.reasons().values())
+
+    @property
+    def drop_reasons(self):
+        """``{reason: count}`` of what could not be recorded."""
+        return self._lost.reasons()
 
     def _warn(self, message, key=None):
         key = key or message.split(":")[0]
@@ -1208,7 +1271,7 @@ class Run:
         if self._inert:
             return
         if self.closed:
-            self._end_written.wait(timeout)
+            _wait_until(lambda: self._end_written, timeout)
             return
         if status is None:
             exc = self._exc
@@ -1239,11 +1302,11 @@ class Run:
         self._socket_timeout = socket_timeout
         self._end = end
         self.closed = True
-        self._wake.set()
+        self._wake.put(None)
         if not self._writer.is_alive():   # gone (cannot be, but then nobody else would)
             self._end_stream()
-        if self._end_written.wait(timeout):
-            self._done.wait(socket_timeout + 1.0)
+        if _wait_until(lambda: self._end_written, timeout):
+            _wait_until(lambda: self._done, socket_timeout + 1.0)
         else:
             self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
                        "it writes the end record and closes the file when done, or the process exit ends it",
@@ -1317,6 +1380,7 @@ def init(name=None, dir=None, config=None, model=None, **options):
 def _register(run):
     global _installed
     _RUNS.append(run)
+    _end_with_multiprocessing(run)
     if _installed:
         return
     _installed = True
@@ -1389,11 +1453,15 @@ def _sigterm_watcher(fd):
             continue
         if signal.getsignal(signal.SIGTERM) is not _on_signal:  # a handler installed since keeps its own say
             continue
+        done = _work_done(sys._current_frames().get(threading.main_thread().ident))
         for r in list(_RUNS):
-            r._signal = "SIGTERM"
             try:
-                r.close(status="interrupted", signal_name="SIGTERM",
-                        error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
+                if done:
+                    r.close(status="finished", timeout=1.0)
+                else:
+                    r._signal = "SIGTERM"
+                    r.close(status="interrupted", signal_name="SIGTERM",
+                            error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
             except Exception:  # noqa: BLE001
                 pass
         os.kill(os.getpid(), signal.SIGKILL)
@@ -1403,8 +1471,10 @@ def _on_signal(signum, frame):
     if signum == signal.SIGTERM:
         _sigterm_taken.set()
     name = signal.Signals(signum).name
-    for r in list(_RUNS):
-        r._signal = name
+    done = signum == signal.SIGTERM and _work_done(frame)
+    if not done:
+        for r in list(_RUNS):
+            r._signal = name
     prev = _PREV_HANDLERS.get(signum)
     if callable(prev):
         return prev(signum, frame)
@@ -1412,11 +1482,72 @@ def _on_signal(signum, frame):
     # die the default way so the exit status still says "killed by SIGTERM".
     for r in list(_RUNS):
         try:
-            r.close(status="interrupted", signal_name=name, timeout=2.0)
+            if done:
+                r.close(status="finished", timeout=2.0)
+            else:
+                r.close(status="interrupted", signal_name=name, timeout=2.0)
         except Exception:  # noqa: BLE001
             pass
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def _work_done(frame):
+    """Whether a SIGTERM that interrupted ``frame`` (the main thread) came
+    after the process's work was done, in a multiprocessing child:
+
+    * a pool worker waiting for its next task: ``pool.terminate()`` (and so
+      the end of a ``with Pool() as pool:`` block) stops idle workers with
+      SIGTERM. Every frame from the interrupted one up to the pool's
+      ``worker`` loop is then multiprocessing's own (a running task, even one
+      waiting on a multiprocessing queue, has a frame of its own between);
+    * a child already on multiprocessing's exit path (``util._exit_function``,
+      which ends its runs), whatever it was interrupted in."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is None or frame is None:
+        return False
+    base = os.path.dirname(mp.__file__) + os.sep
+    pool, util = base + "pool.py", base + "util.py"
+    only_mp = True
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_exit_function" and code.co_filename == util:
+            return True
+        only_mp = only_mp and code.co_filename.startswith(base)
+        if only_mp and code.co_name == "worker" and code.co_filename == pool:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _end_with_multiprocessing(run):
+    """A multiprocessing child started by fork (Linux's default) leaves
+    through ``os._exit``: no atexit handler runs there, and its runs were
+    left without an end. What does run is multiprocessing's own exit path
+    (``Process._bootstrap`` calls ``util._exit_function`` once the target
+    returns or raises, and that runs the ``Finalize`` callbacks registered
+    with an exit priority): the run is ended there too. Only where
+    multiprocessing is already imported (a child of it always is)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    try:  # weakly: a run closed and dropped leaves nothing behind
+        util.Finalize(run, _end_at_process_exit, args=(weakref.ref(run),), exitpriority=0)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _end_at_process_exit(ref):
+    run = ref()
+    if run is None:
+        return
+    exc = sys.exc_info()[1]   # the target's exception, on its way out of _bootstrap
+    if exc is not None and not isinstance(exc, SystemExit) and run._exc is None:
+        run._exc = exc
+    try:
+        run.close()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _at_exit():
@@ -1433,7 +1564,6 @@ def _after_fork_in_child():
         r._inert = True
         r._q = collections.deque()
         r._backlog, r._backlog_lines = bytearray(), 0
-        r._drop_lock = threading.RLock()  # another thread may have held it at the fork
         r._socket = None
     del _RUNS[:]
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read

@@ -451,3 +451,121 @@ def test_an_integer_too_long_to_write_costs_only_itself(tmp_path, capfd):
     assert _metrics(run.path) == [(0, {"ok": 1.0, "fine": 2 ** 100})]
     assert records(run.path)[-1]["dropped"] == 1 and run.drop_reasons == {"integer too long": 1}
     assert "big: int of 5001 digits" in capfd.readouterr().err
+
+# ---------------------------------------------------------------- multiprocessing children
+
+def _ends(directory):
+    """{run name: (metrics records, the end record's status or None)} of every stream."""
+    out = {}
+    for path in stream_files(directory):
+        recs = records_of_a_killed_writer(path)
+        end = recs[-1] if recs and recs[-1]["type"] == "end" else None
+        name = recs[0]["name"] if recs else f"<empty: {path.name}>"
+        out[name] = (sum(r["type"] == "metrics" for r in recs), end and end["status"])
+    return out
+
+
+def _run_script(code, tmp_path, timeout=60):
+    from conftest import child
+
+    proc = child(code, str(tmp_path))
+    assert proc.wait(timeout) == 0, proc.stderr.read()
+    return proc.stderr.read()
+
+
+def test_a_run_in_a_forked_process_ends_when_the_process_does(tmp_path):
+    """A multiprocessing child under fork leaves through os._exit: no atexit,
+    so nothing ended its run (50 records logged, 0 written, shown crashed)."""
+    _run_script("""
+    import multiprocessing as mp, sys, tui_monitor as tm
+
+    def train(name, fail):
+        run = tm.init(name, dir=sys.argv[1], system_every=0)
+        for step in range(50):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+        if fail:
+            raise ValueError("diverged")
+
+    if __name__ == "__main__":
+        ctx = mp.get_context("fork")
+        for name, fail in (("ok", False), ("fails", True)):
+            p = ctx.Process(target=train, args=(name, fail))
+            p.start()
+            p.join()
+            assert p.exitcode == (1 if fail else 0), p.exitcode
+    """, tmp_path)
+    assert _ends(tmp_path) == {"ok": (50, "finished"), "fails": (50, "crashed")}
+    (failed,) = [records(p)[-1] for p in stream_files(tmp_path) if records(p)[0]["name"] == "fails"]
+    assert failed["error"]["type"] == "ValueError" and failed["error"]["message"] == "diverged"
+
+
+@pytest.mark.parametrize("how", ["with", "close-join"])
+def test_runs_in_pool_workers_whose_work_is_done_end_finished(tmp_path, how):
+    """``with Pool() as pool`` ends with terminate(): idle workers get
+    SIGTERM, and their runs were marked interrupted although their work was
+    done; close() and join() let the workers leave through os._exit, and
+    their runs had no end at all."""
+    _run_script("""
+    import multiprocessing as mp, sys, tui_monitor as tm
+
+    def task(i):
+        run = tm.init(f"task{i}", dir=sys.argv[1], system_every=0)
+        for step in range(20):
+            run.log({"loss": float(i)}, step=step)
+        return i
+
+    if __name__ == "__main__":
+        ctx = mp.get_context("fork")
+        if sys.argv[2] == "with":
+            with ctx.Pool(2) as pool:
+                assert pool.map(task, range(4)) == list(range(4))
+        else:
+            pool = ctx.Pool(2)
+            assert pool.map(task, range(4)) == list(range(4))
+            pool.close()
+            pool.join()
+    """.replace("sys.argv[2]", repr(how)), tmp_path)
+    assert _ends(tmp_path) == {f"task{i}": (20, "finished") for i in range(4)}
+
+
+def test_a_pool_terminated_mid_task_still_says_interrupted(tmp_path):
+    _run_script("""
+    import multiprocessing as mp, os, sys, time, tui_monitor as tm
+
+    def task(i):
+        run = tm.init("busy", dir=sys.argv[1], system_every=0)
+        run.log({"loss": 1.0}, step=0)
+        run.flush()
+        time.sleep(600)
+
+    if __name__ == "__main__":
+        pool = mp.get_context("fork").Pool(1)
+        pool.apply_async(task, (0,))
+        while not any(f.endswith(".jsonl") and b'"metrics"' in open(os.path.join(sys.argv[1], f), "rb").read()
+                      for f in os.listdir(sys.argv[1])):
+            time.sleep(0.01)
+        pool.terminate()
+        pool.join()
+    """, tmp_path)
+    assert _ends(tmp_path) == {"busy": (1, "interrupted")}
+
+
+def test_log_in_a_forked_child_on_the_parents_run_says_so_once(tmp_path):
+    stderr = _run_script("""
+    import multiprocessing as mp, sys, tui_monitor as tm
+    run = tm.init("parent", dir=sys.argv[1], system_every=0)
+
+    def child():
+        for step in range(3):
+            run.log({"loss": -1.0}, step=step)
+
+    if __name__ == "__main__":
+        p = mp.get_context("fork").Process(target=child)
+        p.start()
+        p.join()
+        run.log({"loss": 1.0}, step=0)
+        run.close()
+    """, tmp_path)
+    assert _ends(tmp_path) == {"parent": (1, "finished")}
+    assert stderr.count("tui-monitor: log() in a forked child") == 1, stderr
+    assert "is not recorded: start a run in the child with init()" in stderr
