@@ -40,6 +40,12 @@ once, in rotating order, so drift and other processes' noise hit all alike):
                 of scalars (how many times cheaper than tensorboard; higher is
                 better).
 
+Then the writer thread's throughput: N records of 5 and of 50 values queued
+with the writer idle, then timed from flush() until they are written
+(converted, encoded, written to the file), in records/s, against the inline
+json.dumps+write of the same dicts (the least a writer does). A loop that logs
+faster than this for long fills the queue, and what it turns away is counted.
+
 Absolute microseconds depend on the machine and its load; the ratios are what
 the targets (printed last, PASS/FAIL) are about.
 """
@@ -221,6 +227,55 @@ def per_call(c, tmp, seconds):
     return lat[-1] / 1e3, lat[min(len(lat) - 1, int(0.999 * len(lat)))] / 1e3, len(lat)
 
 
+def writer_rate(module, keys, n, tmp):
+    """Records/s of a run's writer thread draining ``n`` queued records of ``keys`` values."""
+    run = module.init("writer", dir=tmp, flush_every=3600, system_every=0, max_queue=10 * n)
+    run.flush()                                   # the header: the writer is idle from here
+    values = {f"layer{j}/grad_norm": X + j for j in range(keys)}
+    for i in range(n):
+        run.log(values, step=i)
+    gc.collect()
+    t0 = time.perf_counter()
+    run.flush()
+    elapsed = time.perf_counter() - t0
+    run.close()
+    return n / elapsed
+
+
+def json_rate(keys, n, tmp):
+    values = {f"layer{j}/grad_norm": X + j for j in range(keys)}
+    dumps = json.dumps
+    with open(os.path.join(tmp, f"inline-{time.monotonic_ns()}.jsonl"), "w") as f:
+        gc.collect()
+        t0 = time.perf_counter()
+        for i in range(n):
+            f.write(dumps({"step": i, **values}) + "\n")
+        f.flush()
+        return n / (time.perf_counter() - t0)
+
+
+def writer_table(old, rev, tmp, rounds, quick):
+    print("\nthe writer thread: records written per second, queued records drained by one flush()")
+    head = f"{'writer':34} {'values':>6} {'records':>8} | {'records/s':>10} {'values/s':>11} {'/json':>6}"
+    print(head + "\n" + "-" * len(head))
+    out = {}
+    for keys, n in ((5, 10_000 if quick else 50_000), (50, 2_000 if quick else 10_000)):
+        who = [("tui-monitor writer", lambda: writer_rate(tm, keys, n, tmp))]
+        if old is not None:
+            who.append((f"@{rev} writer", lambda: writer_rate(old, keys, n, tmp)))
+        who.append(("inline json.dumps+write", lambda: json_rate(keys, n, tmp)))
+        rates = {label: [] for label, _ in who}
+        for r in range(rounds):
+            for label, measure in who[r % len(who):] + who[:r % len(who)]:
+                rates[label].append(measure())
+        anchor = statistics.median(rates["inline json.dumps+write"])
+        for label, _ in who:
+            rate = statistics.median(rates[label])
+            out[(label, keys)] = rate
+            print(f"{label:34} {keys:6} {n:8} | {rate:10,.0f} {rate * keys:11,.0f} {rate / anchor:6.2f}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds: a smoke test")
@@ -247,6 +302,7 @@ def main():
                 caller.setdefault(c, []).append(us)
                 cpu.setdefault(c, []).append(cu)
         worst = {c: per_call(c, tmp, seconds) for c in cs}
+        writer = writer_table(old, a.against, tmp, rounds, a.quick)
 
     med = {c: (statistics.median(caller[c]), statistics.median(cpu[c])) for c in cs}
     ref = {(c[2], c[1], c[6]): med[c] for c in cs}   # (group, scalars, values) -> medians
@@ -276,6 +332,10 @@ def main():
                  ("total CPU: >= 20x cheaper than SummaryWriter (floats)", s[1] / h[1], ">=", 20, "")]
     if st and ht:
         rows += [("caller: >= 100x cheaper than SummaryWriter (tensors)", st[0] / ht[0], ">=", 100, "")]
+    for keys in (5, 50):
+        rows.append((f"writer, {keys} values: >= 0.5x inline json.dumps+write",
+                     writer[("tui-monitor writer", keys)] / writer[("inline json.dumps+write", keys)], ">=", 0.5,
+                     f"({writer[('tui-monitor writer', keys)]:,.0f} records/s)"))
     for label, v, op, lim, note in rows:
         ok = v <= lim if op == "<=" else v >= lim
         print(f"  {'PASS' if ok else 'FAIL'}  {label:53} {v:7.1f}x {op} {lim}  {note}".rstrip())

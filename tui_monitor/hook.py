@@ -106,6 +106,7 @@ def _checked_int(v):
 
 
 _PLAIN = frozenset((float, int, str, bool))  # what log() keeps as it is: immutable, read as it comes
+_ONLY_STR, _ONLY_FLOAT = frozenset((str,)), frozenset((float,))
 
 
 class _NotANumber:
@@ -148,6 +149,11 @@ def _capture(v, depth=0):
     other mappings are copied; anything else is kept and read in the writer."""
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(v, torch.Tensor):
+        if v.is_cpu:
+            try:
+                return v.item()
+            except Exception:  # noqa: BLE001 - not one element: said below
+                pass
         n = v.numel()
         if n != 1:
             return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
@@ -312,7 +318,23 @@ def _flatten(values, prefix, out_num, out_text, bad):
                             (f" ({e})" if str(e) != type(v).__name__ else "")))
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr).encode  # built once
+def _encoder():
+    """``json.dumps`` of a record, compact, NaN refused, odd objects as their
+    repr: json's C encoder made once (``JSONEncoder.encode`` makes it again on
+    every call, a third of the writer's time on small records). No circular
+    check: records are built here, and configs are bounded in depth."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii
+        make = c_make_encoder(None, repr, encode_basestring_ascii, None, ":", ",", False, False, False)
+    except (ImportError, TypeError):   # no C accelerator (PyPy): the plain way
+        make = None
+    if make is None:
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr).encode
+    join = "".join
+    return lambda obj: join(make(obj, 0))
+
+
+_dumps = _encoder()
 
 
 # ---------------------------------------------------------------- model
@@ -639,6 +661,12 @@ _installed = False
 #: view needs (losses, gradient norms, step and data times, memory).
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
 _STEP_LIMIT = 1 << 63
+#: The writer writes what it has converted every _BATCH records or
+#: _BATCH_SECONDS, whichever comes first.
+_BATCH, _BATCH_SECONDS = 2000, 0.05
+#: The queue holds at most max_queue records, and at most this many values a
+#: record on average (a record of 50 values counts as 10 of 5).
+_VALUES_PER_RECORD = 5
 
 
 def _wait_until(condition, timeout):
@@ -766,6 +794,9 @@ class Run:
         self._end_written = False
         self._done = False                    # and the socket sink has had its time
         self._socket_timeout = 2.0
+        self._max_values = self.max_queue * _VALUES_PER_RECORD   # the queue's bound in values (see log())
+        self._drain_deadline = float("inf")   # close(): when the writer stops and counts the rest
+        self._close_waiting = True
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
                   "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
@@ -859,8 +890,10 @@ class Run:
         log reuses it; a step that is no integer (``"100"`` is one) gets the
         automatic step, with a warning.
         """
-        if self._inert:
-            if self.closed:
+        if self._inert or self.closed:
+            if self.closed and not self._inert:   # another thread is in close()
+                self._drop("logged during close()", 1)
+            elif self.closed:
                 self._warn("log() after close() is ignored")
             elif os.getpid() != self._pid:
                 self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
@@ -876,7 +909,8 @@ class Run:
             self._last_step = step
             self._last_log = t
             q = self._q
-            if len(q) >= self.max_queue:
+            n = len(values)
+            if len(q) >= self.max_queue or (n > _VALUES_PER_RECORD and len(q) * n >= self._max_values):
                 self._drop("queue full", 1)
                 return
             if self._grad_pending:
@@ -1033,25 +1067,48 @@ class Run:
         self._wake.put(None)
         _wait_until(lambda: passes[1] >= target or self._end_written, timeout)
 
-    def _flush_locked(self):
-        """One pass of the writer (in the writer thread)."""
+    def _flush_locked(self, final=False):
+        """One pass of the writer (in the writer thread). It takes what was
+        queued when it began, not what comes while it runs (a caller logging
+        faster than the writer can write would otherwise hold it in one pass
+        for good, nothing written), and writes it in batches as it goes.
+        ``final``: the last pass, which ends with the end record and, once
+        close()'s time is nearly out, counts what it has not got to."""
         if self._ended:
             return
-        # Taken before draining: close() queues nothing after setting it,
-        # so whatever was logged before the end is drained in this pass.
-        end = self._end
-        lines = []
         q = self._q
-        while q:
-            payload = q.popleft()
-            try:
-                rec = self._record(payload)
-            except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
-                self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
-                continue
-            if rec is not None:
-                lines.append(self._encode(rec))
-        quiet = not lines
+        left = len(q)
+        deadline = self._drain_deadline if final else None
+        records = 0
+        lines = []
+        while left:
+            if lines:   # the batch before: written as the pass goes on
+                self._deliver(lines)
+                lines = []
+            started = time.monotonic()
+            while left and len(lines) < _BATCH:
+                left -= 1
+                payload = q.popleft()
+                try:
+                    rec = self._record(payload)
+                except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
+                    self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
+                    continue
+                if rec is not None:
+                    records += 1
+                    lines.append(self._encode(rec))
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if not len(lines) % 64 and time.monotonic() - started > _BATCH_SECONDS:
+                    break
+            if deadline is not None and time.monotonic() > deadline and q and self._close_waiting:
+                n = len(q)
+                q.clear()
+                self._drop("close() timed out", n, f"close() timed out: {n} records logged before it were not "
+                                                   "written; the count is kept in the stream")
+                break
+            if final and not left:   # logged while closing, by another thread: still in time
+                left = len(q)
         now = time.time()
         if self._sys is not None and self._seq and self._sys.due(now):
             try:
@@ -1063,7 +1120,7 @@ class Run:
                 lines.append(self._encode(sample))
         # Timed from the last log or heartbeat, not the last write: system
         # samples (every 5 s by default) must not hold heartbeats back.
-        if quiet and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
+        if not records and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
             self._last_hb = now
             hb = {"type": "heartbeat", "time": now, "step": self._last_step}
             if self._last_log is not None:
@@ -1076,8 +1133,9 @@ class Run:
         if dropped != self._drop_reported:
             self._drop_reported = dropped
             lines.append(self._encode({"type": "dropped", "time": now, "count": dropped, "reasons": reasons}))
-        if end is not None:
-            end["dropped"] = self._drops()[0]
+        if final:
+            end = self._end
+            end["dropped"] = dropped
             lines.append(self._encode(end))
             self._ended = True
         self._deliver(lines)
@@ -1088,21 +1146,22 @@ class Run:
             return step
         if kind == _GRADS:
             return self._grads_record(step, t, split)
-        num, text, bad = {}, {}, []
-        _flatten(payload, "", num, text, bad)
+        if _ONLY_STR.issuperset(map(type, payload)) and _ONLY_FLOAT.issuperset(map(type, payload.values())) \
+                and math.isfinite(sum(payload.values())):   # the common case: finite floats by name, as they are
+            num, text, bad = payload, {}, ()
+        else:
+            num, text, bad = {}, {}, []
+            _flatten(payload, "", num, text, bad)
         if self.small:
             num = {k: v for k, v in num.items() if any(w in k.lower() for w in _SMALL_KEYS)}
             text = {}
-        for reason in sorted({reason for reason, _ in bad}):
-            what = [w for r, w in bad if r == reason]
-            self._drop(reason, len(what), ("dropped values that are not numbers: " if reason == "not a number" else
-                                           "dropped integers too long to write: ") + ", ".join(what[:5]))
+        if bad:
+            for reason in sorted({reason for reason, _ in bad}):
+                what = [w for r, w in bad if r == reason]
+                self._drop(reason, len(what), ("dropped values that are not numbers: " if reason == "not a number"
+                                               else "dropped integers too long to write: ") + ", ".join(what[:5]))
         if not num and not text:
             return None
-        try:
-            step = _number(step)
-        except Exception:  # noqa: BLE001 - a step that is no number: the last good one
-            step = self._last_step if isinstance(self._last_step, int) else 0
         if self._sys is not None and split in (None, "train"):
             self._sys.observe(step, t)
         rec = {"type": "metrics", "step": step, "time": t}
@@ -1300,6 +1359,8 @@ class Run:
         if self._grad_pending:
             self._take_grads(self._last_step, time.time())
         self._socket_timeout = socket_timeout
+        if timeout is not None:   # the writer stops writing in time to write the end
+            self._drain_deadline = time.monotonic() + max(0.0, timeout - min(timeout / 4, 0.5))
         self._end = end
         self.closed = True
         self._wake.put(None)
@@ -1308,6 +1369,7 @@ class Run:
         if _wait_until(lambda: self._end_written, timeout):
             _wait_until(lambda: self._done, socket_timeout + 1.0)
         else:
+            self._close_waiting = False   # nobody waits now: the writer takes its time
             self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
                        "it writes the end record and closes the file when done, or the process exit ends it",
                        key="close timeout")
@@ -1324,7 +1386,7 @@ class Run:
             return
         self._finished = True
         try:
-            self._flush_locked()
+            self._flush_locked(final=True)
         except Exception as e:  # noqa: BLE001 - close() never raises into the caller
             self._warn(f"writer error: {e!r}")
         if self._backlog_lines:  # the file never took them: say so, at least in the count

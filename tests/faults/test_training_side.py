@@ -569,3 +569,69 @@ def test_log_in_a_forked_child_on_the_parents_run_says_so_once(tmp_path):
     assert _ends(tmp_path) == {"parent": (1, "finished")}
     assert stderr.count("tui-monitor: log() in a forked child") == 1, stderr
     assert "is not recorded: start a run in the child with init()" in stderr
+
+
+# ---------------------------------------------------------------- a writer that falls behind
+
+def test_a_writer_that_falls_behind_keeps_writing_and_the_queue_bound_holds(tmp_path):
+    """One thread logging 50-value dicts as fast as it can: the writer's pass
+    drained the queue until it was empty, which it never was, so the file
+    stayed at the header, and what it had taken piled up outside the bounded
+    queue. Every pass now ends; the queue keeps its bound, and what it
+    turns away is counted and written."""
+    values = {f"layer{j}/grad_norm": float(j) for j in range(50)}
+    run = tm.init("flood", dir=tmp_path, system_every=0, max_queue=20_000, flush_every=0.05)
+    stop, longest, logged = threading.Event(), [0], [0]
+
+    def flood():
+        q = run._q
+        while not stop.is_set():
+            run.log(values)
+            logged[0] += 1
+            longest[0] = max(longest[0], len(q))
+
+    logger = threading.Thread(target=flood, daemon=True)
+    logger.start()
+    try:
+        wait_for(lambda: os.path.exists(run.path) and sum(b'"metrics"' in line for line in
+                                                           open(run.path, "rb").readlines()) >= 1000,
+                 message="records on disk while the loop goes on")
+        wait_for(lambda: run.drop_reasons.get("queue full", 0) >= 1000, message="the queue to turn records away")
+    finally:
+        stop.set()
+        logger.join(30)
+    run.close(timeout=60)
+    recs = records(run.path)
+    written = sum(r["type"] == "metrics" for r in recs)
+    assert recs[-1]["type"] == "end" and written + recs[-1]["dropped"] == logged[0]
+    assert set(run.drop_reasons) <= {"queue full", "close() timed out"}
+    # at most 5 values a record on average wait: 20,000 records of 5 values, 2,000 of 50
+    assert longest[0] <= 2_000 + 1
+    assert any(r["type"] == "dropped" and r["reasons"].get("queue full") for r in recs[:-1])
+
+
+def test_close_writes_what_it_can_within_its_timeout_and_counts_the_rest(tmp_path, capfd):
+    """A writer far behind at close(): it wrote on past close()'s timeout
+    and, at exit, everything was lost uncounted. Now close() returns on time
+    with the end written, counting what it could not write."""
+    class Slow:
+        """A value that takes a millisecond to read (the writer's work, not the loop's)."""
+
+        def __float__(self):
+            time.sleep(0.001)
+            return 1.0
+
+    run = tm.init("behind", dir=tmp_path, system_every=0, flush_every=3600)
+    wait_for(lambda: os.path.exists(run.path) and records(run.path), message="the header")
+    for step in range(3000):
+        run.log({"slow": Slow()}, step=step)      # about 3 s of the writer's time
+    returned = threading.Event()
+    threading.Thread(target=lambda: (run.close(timeout=0.5), returned.set()), daemon=True).start()
+    wait_for(returned.is_set, message="close() to return")
+    recs = records(run.path)                         # the end is there when close() returns
+    end = recs[-1]
+    assert end["type"] == "end" and end["status"] == "finished"
+    written = [r["step"] for r in recs if r["type"] == "metrics"]
+    assert 0 < len(written) < 3000 and written == list(range(len(written)))
+    assert end["dropped"] == 3000 - len(written) and run.drop_reasons == {"close() timed out": end["dropped"]}
+    assert "close() timed out" in capfd.readouterr().err
