@@ -475,7 +475,7 @@ def test_socket_buffer_put_while_another_thread_snapshots(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]               # nobody listens: the sink only buffers
     run = tm.init("race", dir=tmp_path, to=f"127.0.0.1:{port}", flush_every=3600, socket_buffer=500)
-    wait_for(lambda: run._seq >= 1, message="the header")
+    wait_for(lambda: run._writer._seq >= 1, message="the header")
     sink = run._socket
     done, errors = threading.Event(), []
 
@@ -554,7 +554,7 @@ def test_socket_sink_sends_a_backlog_while_the_writer_adds_to_it(capfd):
     for step in range(10_000):
         run.log({"loss": float(step)}, step=step)
     # built at the normal switch interval: the sink waits for the welcome 5 s at most
-    wait_for(lambda: run._seq > 10_000, message="the backlog in the socket buffer")
+    wait_for(lambda: run._writer._seq > 10_000, message="the backlog in the socket buffer")
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-4)  # from here, the two threads interleave often
     try:

@@ -1,12 +1,20 @@
 """The training-side hook: what a training script imports.
 
 Standard library only, in one file, so it can also be copied next to a training
-script on a locked-down cluster (see hooks/README.md). The caller's thread
-copies what it logs as it is at that moment (numbers read from CPU tensors,
-a CUDA loss copied on the GPU without waiting for it) and appends it to a
-deque; a daemon writer thread reads what is left to read, encodes lines and
-hands them to the sinks. Nothing here raises into the
-training loop: failures are warned about once and counted.
+script on a locked-down cluster (see hooks/README.md). Nothing here raises into
+the training loop: failures are warned about once and counted.
+
+* :class:`Run` is what the script holds: ``log()`` copies what it is given as
+  it is at that moment (numbers read from CPU tensors, a CUDA loss copied on
+  the GPU without waiting for it) and appends it to a queue; the run's life is
+  one explicit state (open -> closing -> ended -> closed).
+* :class:`_Writer` is the run's writer thread, the only one that converts,
+  encodes and writes (to :class:`_FileSink` and :class:`_SocketSink`).
+* :class:`_Drops` counts what could not be recorded, by reason, and
+  :class:`_GradWatch` keeps the gradient signals of a watched model.
+* The process hooks at the end end every run on exit, on an uncaught
+  exception, on SIGTERM/SIGINT and in multiprocessing children, and keep
+  forked children off their parent's stream.
 
 The format written is docs/stream-format.md, version 1.
 """
@@ -367,35 +375,57 @@ def describe_model(model):
     return info
 
 
-class _Drops:
-    """What could not be recorded, counted by reason. Any thread counts (an
-    append to a deque, atomic), the writer thread folds the counts together,
-    and a reader adds what is not folded yet: no lock anywhere, so a signal
-    handler's close(), waiting on the writer, never waits on a lock that the
-    thread it interrupted holds."""
+# ---------------------------------------------------------------- drop accounting
 
-    def __init__(self):
+class _Drops:
+    """What could not be recorded, counted by reason, and said once per
+    reason on stderr. Any thread counts (an append to a deque: atomic), the
+    writer thread folds the counts together and writes them into the stream,
+    and a reader adds what is not folded yet. No lock anywhere: a signal
+    handler's close() waits on the writer, and the thread it interrupted may
+    have been counting."""
+
+    def __init__(self, warn):
+        self._warn = warn
         self._new = collections.deque()   # (reason, n), not folded yet
         self._folded = {}
+        self._reported = 0                # the total the stream last said
 
-    def count(self, reason, n=1):
-        self._new.append((reason, n))
+    def count(self, reason, n=1, message=None):
+        if n:
+            self._new.append((reason, n))
+        self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
 
     def fold(self):
-        """The counts by reason, folding in the new ones (one thread only: the writer)."""
+        """(total, {reason: count}), folding in the new counts: the writer thread only."""
         new, folded = self._new, self._folded
         while new:
             reason, n = new.popleft()
             folded[reason] = folded.get(reason, 0) + n
-        return dict(folded)
+        return sum(folded.values()), dict(folded)
+
+    def report(self, now):
+        """A ``dropped`` record when the total moved since the stream last
+        said it, else None (the writer thread only)."""
+        total, reasons = self.fold()
+        if total == self._reported:
+            return None
+        self._reported = total
+        return {"type": "dropped", "time": now, "count": total, "reasons": reasons}
+
+    def reported(self, total):
+        """The stream has just said ``total`` (in a record of its own)."""
+        self._reported = total
 
     def reasons(self):
-        """The counts by reason, from any thread (exact once the writer is done)."""
+        """``{reason: count}`` from any thread (exact once the writer is done)."""
         out = dict(self._folded)
         for reason, n in tuple(self._new):   # copied in one C call: no append in between
             out[reason] = out.get(reason, 0) + n
         return out
 
+
+# ---------------------------------------------------------------- the gradient watch
 
 class _FreshGrad:
     """What a gradient hook reads of a parameter (``.grad``, ``.norm()``),
@@ -407,6 +437,90 @@ class _FreshGrad:
 
     def __init__(self, grad, norm):
         self.grad, self.norm = grad, norm
+
+
+class _GradWatch:
+    """Hooks on a model's parameters that, every ``every`` backward passes,
+    keep each layer's gradient norm, weight norm and share of dead units
+    (rows of a weight whose gradient is exactly zero) as tensors, computed
+    where the gradient is, without a sync. log() takes what is pending with
+    its step (:meth:`take`); the writer thread reads the tensors and builds
+    the ``grads`` record (:meth:`record`)."""
+
+    def __init__(self, warn):
+        self._warn = warn
+        self.pending = {}      # layer -> {"grad", "weight", "zero_rows"}: tensors, since the last take()
+        self.layers = []       # the watched layers, in model order
+        self._handles = []
+
+    def hook(self, torch, model, every):
+        self.layers = [n for n, p in model.named_parameters() if p.requires_grad]
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                self._handles.append(self._hook(torch, name, p, every))
+
+    def _hook(self, torch, name, param, every):
+        count = [0]
+        matrix = param.dim() >= 2
+        pending = self
+
+        def on_grad(p):
+            count[0] += 1
+            if (count[0] - 1) % every:
+                return
+            try:
+                with torch.no_grad():
+                    g = p.grad
+                    if g is None:
+                        return
+                    entry = {"grad": g.norm(), "weight": p.norm()}
+                    if matrix:
+                        entry["zero_rows"] = (g.flatten(1).abs().amax(1) == 0).float().mean()
+                    pending.pending[name] = entry
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"gradient hook failed on {name}: {e!r}")
+
+        if hasattr(param, "register_post_accumulate_grad_hook"):
+            return param.register_post_accumulate_grad_hook(on_grad)
+
+        def on_plain_grad(g, p=param):  # older torch: the hook sees the fresh gradient
+            on_grad(_FreshGrad(g, p.norm))
+        return param.register_hook(on_plain_grad)
+
+    def take(self, step, t):
+        """The queue item of what the hooks kept since the last take()."""
+        pending, self.pending = self.pending, {}
+        return {_KIND: _GRADS, _STEP: step, _TIME: t, _SPLIT: pending}
+
+    def remove(self):
+        for h in self._handles:
+            try:
+                h.remove()
+            except Exception:  # noqa: BLE001
+                pass
+        self._handles = []
+
+    def record(self, step, t, pending, small):
+        """The ``grads`` record of ``pending`` (in the writer thread), or None."""
+        layers, total = {}, 0.0
+        for name in self.layers:
+            entry = pending.get(name)
+            if entry is None:
+                continue
+            out = {}
+            for k, v in entry.items():
+                try:
+                    out[k] = _number(v)
+                except Exception:  # noqa: BLE001
+                    continue
+            g = out.get("grad")
+            if isinstance(g, (int, float)):
+                total += float(g) ** 2
+            layers[name] = out
+        if not layers:
+            return None
+        norm = math.sqrt(total) if math.isfinite(total) else _nonfinite(total)
+        return {"type": "grads", "step": step, "time": t, "norm": norm, "layers": {} if small else layers}
 
 
 # ---------------------------------------------------------------- sinks
@@ -651,7 +765,7 @@ class _SocketSink:
         self.thread.join(timeout + 0.5)
 
 
-# ---------------------------------------------------------------- the run
+# ---------------------------------------------------------------- shared by the run and its writer
 
 _RUNS = []
 _PREV_HANDLERS = {}
@@ -737,8 +851,357 @@ def distributed_info():
     return rank, local, world, job
 
 
+
+# ---------------------------------------------------------------- the writer
+
+class _Writer:
+    """The run's writer thread, the one that converts what log() queued,
+    encodes it and writes it: a pass every ``flush_every`` s or when flush()
+    asks, and, once close() has handed it the end record, the last pass and
+    the end. Nobody else converts or writes, so nobody else waits on a value
+    slow to read or a stalled disk: close() and flush() wait for this thread,
+    up to their timeouts, by polling what it sets (see :func:`_wait_until`).
+
+    Lines go to the file sink (a full disk's lines are held in a backlog and
+    retried, up to ``max_queue``, then counted) and to the socket sink."""
+
+    def __init__(self, run, path, socket_sink, sampler, grads, drops, flush_every, heartbeat_every, max_queue,
+                 small):
+        self.run, self.path, self.socket, self.sampler = run, path, socket_sink, sampler
+        self.grads, self.drops = grads, drops
+        self.flush_every, self.heartbeat_every, self.max_queue, self.small = (flush_every, heartbeat_every,
+                                                                               max_queue, small)
+        self.q = collections.deque()   # what log() queues (dicts: see _KIND)
+        self.file = _FileSink(path, lambda: self._header_line) if path else None
+        self._header_line = None
+        self._seq = 0
+        self._last_hb = time.time()    # heartbeats come heartbeat_every after the last log or heartbeat
+        # encoded lines the file sink has not taken yet (a full disk), oldest
+        # first: appended to in place and retried from the front, never rebuilt
+        self._backlog = bytearray()
+        self._backlog_lines = 0
+        self._hold_reason = None
+        # Woken through a C-level queue: no Python-level lock that a thread
+        # interrupted by a signal could hold while the handler's close() waits here.
+        self._wake = queue.SimpleQueue()
+        self._passes = [0, 0]          # passes started, done (flush() waits on these)
+        self._end = None               # the end record, from close()
+        self._deadline = float("inf")  # close()'s: when the last pass stops writing and counts the rest
+        self._waited_for = True        # whether close() still waits for the end
+        self._socket_timeout = 2.0
+        self._finished = False
+        self.thread = threading.Thread(target=self._loop, name="tui-monitor-writer", daemon=True)
+
+    # -- asked by the run (any thread) -------------------------------------
+
+    def wake(self):
+        self._wake.put(None)
+
+    def flush(self, timeout):
+        passes = self._passes
+        target = passes[0] + 1     # the next pass to start takes all logged so far
+        self.wake()
+        _wait_until(lambda: passes[1] >= target or self.run.state is not _OPEN, timeout)
+
+    def end(self, record, timeout, socket_timeout):
+        """Take the end record. The last pass stops writing a little before
+        close()'s ``timeout`` is out, so that the end still goes out in time."""
+        self._socket_timeout = socket_timeout
+        if timeout is not None:
+            self._deadline = time.monotonic() + max(0.0, timeout - min(timeout / 4, 0.5))
+        self._end = record
+
+    def given_up(self):
+        """close() returns without the end: this thread takes its time."""
+        self._waited_for = False
+
+    def forget(self):
+        """In a forked child: the parent's queue, backlog and sockets are not this process's to write."""
+        self.q.clear()
+        self._backlog, self._backlog_lines = bytearray(), 0
+        self.socket = None
+
+    # -- the thread --------------------------------------------------------
+
+    def _loop(self):
+        run = self.run
+        first = True   # the first pass at once: the header reaches the stream right after init
+        while run.state is _OPEN:
+            if not first:
+                self._sleep(self.flush_every)
+                if run.state is not _OPEN:
+                    break
+            first = False
+            self._passes[0] += 1
+            try:
+                self._pass()
+            except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
+                run._warn(f"writer error: {e!r}")
+            self._passes[1] += 1
+        if run.state is _CLOSING:
+            self.finish()
+
+    def _sleep(self, seconds):
+        """Until woken (flush(), close()) or ``seconds`` pass."""
+        try:
+            self._wake.get(timeout=seconds)
+            while True:
+                self._wake.get_nowait()
+        except queue.Empty:
+            pass
+
+    def finish(self):
+        """The end of the stream, once: the last pass with the end record,
+        what the file never took counted, the file closed (state ``ended``),
+        then the socket sink's time to deliver it (``closed``). In this
+        thread, or in close() where this thread is gone. Returns whether this
+        call did it."""
+        if self._finished:
+            return False
+        self._finished = True
+        run = self.run
+        try:
+            self._pass(final=True)
+        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
+            run._warn(f"writer error: {e!r}")
+        if self._backlog_lines:   # the file never took them: say so, at least in the count
+            unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
+            self.drops.count(self._hold_reason, unwritten)
+        if self.q:   # logged by another thread in the last instant of the end: too late, but counted
+            self.drops.count("logged during close()", len(self.q))
+            self.q.clear()
+        if self.file is not None:
+            self.file.close()
+        run.state = _ENDED
+        if self.socket is not None:   # the end went to the sink just now: give it its time too
+            self.socket.close(timeout=self._socket_timeout)
+        run.state = _CLOSED
+        return True
+
+    def _pass(self, final=False):
+        """One pass. It takes what was queued when it began, not what comes
+        while it runs (a caller logging faster than this thread writes would
+        otherwise hold it in one pass for good, nothing written), and writes
+        it in batches as it goes. ``final``: the last pass, which also takes
+        what other threads log meanwhile, ends with the end record and, once
+        close()'s time is nearly out, counts what it has not got to."""
+        q = self.q
+        left = len(q)
+        deadline = self._deadline if final else None
+        records = 0
+        lines = []
+        while left:
+            if lines:   # the batch before: written as the pass goes on
+                self._deliver(lines)
+                lines = []
+            started = time.monotonic()
+            while left and len(lines) < _BATCH:
+                left -= 1
+                payload = q.popleft()
+                try:
+                    rec = self._record(payload)
+                except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
+                    self.drops.count("bad record", 1, f"could not convert a logged record: {e!r}")
+                    continue
+                if rec is not None:
+                    records += 1
+                    lines.append(self._encode(rec))
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if not len(lines) % 64 and time.monotonic() - started > _BATCH_SECONDS:
+                    break
+            if deadline is not None and time.monotonic() > deadline and q and self._waited_for:
+                n = len(q)
+                q.clear()
+                self.drops.count("close() timed out", n, f"close() timed out: {n} records logged before it were "
+                                                         "not written; the count is kept in the stream")
+                break
+            if final and not left:   # logged while closing, by another thread: still in time
+                left = len(q)
+        lines.extend(self._trailer(quiet=not records, final=final))
+        self._deliver(lines)
+
+    def _trailer(self, quiet, final):
+        """What a pass writes after the records: a system sample when one is
+        due, a heartbeat when the loop is quiet, the drop count when it moved,
+        and, in the last pass, the end."""
+        run, lines, now = self.run, [], time.time()
+        if self.sampler is not None and self._seq and self.sampler.due(now):
+            try:
+                sample = self._system_record(now)
+            except Exception as e:  # noqa: BLE001 - a resource probe failing costs only its sample
+                run._warn(f"system sample failed: {e!r}")
+                sample = None
+            if sample is not None:
+                lines.append(self._encode(sample))
+        # Timed from the last log or heartbeat, not the last write: system
+        # samples (every 5 s by default) must not hold heartbeats back.
+        if quiet and not final and self._seq and now - max(run._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
+            self._last_hb = now
+            hb = {"type": "heartbeat", "time": now, "step": run._last_step}
+            if run._last_log is not None:
+                hb["last_log"] = run._last_log
+            where = _main_thread_where()
+            if where:
+                hb["where"] = where
+            lines.append(self._encode(hb))
+        dropped = self.drops.report(now)
+        if dropped is not None:
+            lines.append(self._encode(dropped))
+        if final:
+            end = self._end
+            end["dropped"] = self.drops.fold()[0]
+            lines.append(self._encode(end))
+        return lines
+
+    # -- records -----------------------------------------------------------
+
+    def _record(self, payload):
+        pop = payload.pop
+        kind, step, t, split = pop(_KIND, _METRICS), pop(_STEP), pop(_TIME), pop(_SPLIT, None)
+        if kind == _META:
+            return step
+        if kind == _GRADS:
+            return self.grads.record(step, t, split, self.small)
+        if _ONLY_STR.issuperset(map(type, payload)) and _ONLY_FLOAT.issuperset(map(type, payload.values())) \
+                and math.isfinite(sum(payload.values())):   # the common case: finite floats by name, as they are
+            num, text, bad = payload, {}, ()
+        else:
+            num, text, bad = {}, {}, []
+            _flatten(payload, "", num, text, bad)
+        if self.small:
+            num = {k: v for k, v in num.items() if any(w in k.lower() for w in _SMALL_KEYS)}
+            text = {}
+        if bad:
+            for reason in sorted({reason for reason, _ in bad}):
+                what = [w for r, w in bad if r == reason]
+                self.drops.count(reason, len(what), ("dropped values that are not numbers: " if reason == "not a number"
+                                                     else "dropped integers too long to write: ") + ", ".join(what[:5]))
+        if not num and not text:
+            return None
+        if self.sampler is not None and split in (None, "train"):
+            self.sampler.observe(step, t)
+        rec = {"type": "metrics", "step": step, "time": t}
+        if split is not None:
+            rec["split"] = str(split)
+        rec["values"] = num
+        if text:
+            rec["text"] = text
+        return rec
+
+    def _system_record(self, now):
+        values = {}
+        for k, v in self.sampler.sample(now).items():
+            try:
+                values[k] = _number(v)
+            except TypeError:
+                continue
+        if not values:
+            return None
+        rec = {"type": "system", "time": now, "values": values}
+        if self.run._last_step >= 0:
+            rec["step"] = self.run._last_step
+        return rec
+
+    def _encode(self, rec):
+        rec["seq"] = self._seq
+        try:
+            line = (_dumps(rec) + "\n").encode()
+        except Exception as e:  # noqa: BLE001
+            self.drops.count("unserialisable record", 1, f"could not encode a {rec.get('type')} record: {e!r}")
+            line = b""
+        if len(line) > MAX_LINE:
+            self.drops.count("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
+        if not line or len(line) > MAX_LINE:  # the seq stays taken: a dropped record says why
+            total, reasons = self.drops.fold()
+            line = (_dumps({"type": "dropped", "seq": self._seq, "time": time.time(),
+                            "count": total, "reasons": reasons}) + "\n").encode()
+            self.drops.reported(total)
+        if rec.get("type") == "run":
+            self._header_line = line
+        self._seq += 1
+        if self.socket is not None:
+            self.socket.put(rec["seq"], line)
+        return line
+
+    # -- the file ----------------------------------------------------------
+
+    def _deliver(self, lines):
+        if self.file is None:
+            return
+        if self._backlog:  # a full disk held lines back: the new ones go behind them
+            for line in lines:
+                self._backlog += line
+            self._backlog_lines += len(lines)
+            data = self._backlog
+        else:
+            data = b"".join(lines)
+        if not data:
+            return
+        warn = self.run._warn
+        try:
+            recreated = self.file.recreated
+            done = self.file.write(data)
+            if self.file.recreated != recreated:
+                warn(f"{self.path} was deleted; writing a new file there (it starts with the run's header)")
+        except OSError as e:
+            warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")
+            reason = ("disk full" if e.errno == errno.ENOSPC
+                      else f"write error ({errno.errorcode.get(e.errno, e.errno)})")
+            self._hold(data, 0, reason)
+            return
+        except Exception as e:  # noqa: BLE001 - not the disk but a bug: keep the lines, counted if they never go
+            warn(f"cannot write {self.path}: {e!r}; will retry, training continues")
+            self._hold(data, 0, "write error")
+            return
+        if done < len(data):
+            warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
+            self._hold(data, done, "disk full")
+        elif data is self._backlog:
+            self._backlog = bytearray()
+            self._backlog_lines = 0
+
+    def _hold(self, data, done, reason):
+        """Keep what the file did not take of ``data`` (``done`` bytes, whole
+        lines, went in) for a retry, dropping (and counting) the oldest lines
+        past the queue cap. Only the lines written or dropped are scanned or
+        moved, never the whole backlog: it may be retried every pass for long."""
+        self._hold_reason = reason
+        if data is self._backlog:
+            self._backlog_lines -= data.count(b"\n", 0, done)
+            del data[:done]  # from the front of a bytearray: no copy of the rest
+        else:
+            self._backlog = bytearray(memoryview(data)[done:])
+            self._backlog_lines = self._backlog.count(b"\n")
+        over = self._backlog_lines - self.max_queue
+        if over > 0:
+            cut = 0
+            for _ in range(over):
+                cut = self._backlog.index(b"\n", cut) + 1
+            del self._backlog[:cut]
+            self._backlog_lines = self.max_queue
+            self.drops.count(reason, over)
+
+
+# ---------------------------------------------------------------- the run
+
+#: A run's states (``Run.state``). A run is ``open`` from init(); close()
+#: hands the end record to the writer (``closing``); the writer writes it and
+#: closes the file (``ended``), then gives the socket sink its time to
+#: deliver (``closed``). ``off``: nothing is recorded (the hook disabled, a
+#: rank that does not write, init() could not start it). ``forked``: this
+#: process is a fork of the one that started the run (a DataLoader worker):
+#: nothing of it is written here.
+_OFF, _OPEN, _CLOSING, _ENDED, _CLOSED, _FORKED = "off", "open", "closing", "ended", "closed", "forked"
+
+
 class Run:
-    """One training process's stream. Create it with :func:`init`."""
+    """One training process's stream. Create it with :func:`init`.
+
+    ``state`` is where it is in its life: ``open`` -> ``closing`` (close()
+    called) -> ``ended`` (the end record written, the file closed) ->
+    ``closed`` (a socket sink, if any, had its time to deliver it); ``off``
+    when nothing is recorded, ``forked`` in a forked child."""
 
     def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
                  tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
@@ -746,7 +1209,15 @@ class Run:
                  socket_buffer=100_000, rank=None, world_size=None):
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
+        self.state = _OFF
         self._warned = set()
+        self._lost = _Drops(self._warn)
+        self._grads = _GradWatch(self._warn)
+        self._pid = os.getpid()
+        self._last_step = -1
+        self._last_log = None
+        self._signal = self._exc = None
+        self._socket = self._writer = None
         self.rank, self.local_rank, self.world_size, job = distributed_info()
         if rank is not None:
             self.rank = self._option("rank", rank, int, self.rank, "detected")
@@ -754,7 +1225,8 @@ class Run:
             self.world_size = max(self._option("world_size", world_size, int, self.world_size, "detected"), 1)
         # every rank of one job shares the run id, so the monitor shows one job with N ranks
         self.run_id = _text(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
-        self.name = _text(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
+        script = os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0]
+        self.name = _text(name or env.get("TUI_MONITOR_NAME") or script or "run")
         ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
         if ranks not in ("all", "zero", "full"):
             self._warn(f"ranks must be 'all', 'zero' or 'full', not {_repr(ranks)}; using 'all'")
@@ -764,39 +1236,11 @@ class Run:
         self.flush_every = self._option("flush_every", flush_every, float, 1.0)
         self.heartbeat_every = self._option("heartbeat_every", heartbeat_every, float, 10.0)
         self.max_queue = self._option("max_queue", max_queue, int, 1_000_000)
+        self._max_values = self.max_queue * _VALUES_PER_RECORD   # the queue's bound in values (see log())
         socket_buffer = self._option("socket_buffer", socket_buffer, int, 100_000)
-        self._lost = _Drops()
-        self.closed = False
-        self._inert = bool(env.get("TUI_MONITOR_DISABLED")) or (ranks == "zero" and self.rank != 0)
-        self._pid = os.getpid()
-        self._q = collections.deque()
-        self._seq = 0
-        self._last_step = -1
-        self._last_log = None
-        self._last_hb = time.time()  # heartbeats come heartbeat_every after the last log or heartbeat
-        self._drop_reported = 0
-        self._end = None
-        self._ended = False
-        self._signal = None
-        self._exc = None
-        self._grad_pending = {}
-        self._layer_order = []
-        self._hook_handles = []
         self._sys = _system_sampler(system_every)
         if self._sys is not None:
             self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
-        # The writer is woken through a C-level queue and waited for by polling
-        # flags it sets: no Python-level lock that a thread interrupted by a
-        # signal could be holding while the handler's close() waits on the writer.
-        self._wake = queue.SimpleQueue()
-        self._passes = [0, 0]                 # writer passes started, done
-        self._finished = False                # the end written and the file closed
-        self._end_written = False
-        self._done = False                    # and the socket sink has had its time
-        self._socket_timeout = 2.0
-        self._max_values = self.max_queue * _VALUES_PER_RECORD   # the queue's bound in values (see log())
-        self._drain_deadline = float("inf")   # close(): when the writer stops and counts the rest
-        self._close_waiting = True
         start = time.time()
         header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
                   "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
@@ -821,28 +1265,43 @@ class Run:
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
             rank = f"-rank{self.rank}" if self.world_size > 1 else ""
             self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
-        self._header_line = None
-        self._file = _FileSink(self.path, lambda: self._header_line) if self.path else None
-        # encoded lines the file sink has not taken yet (a full disk), oldest
-        # first: appended to in place and retried from the front, never rebuilt
-        self._backlog = bytearray()
-        self._backlog_lines = 0
-        self._hold_reason = None
         to = to or env.get("TUI_MONITOR_TO")
-        self._socket = None
-        if self._inert:
+        if env.get("TUI_MONITOR_DISABLED") or (ranks == "zero" and self.rank != 0):
             return
         if to:
             try:
                 self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"), cap=socket_buffer)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
+        self._writer = _Writer(self, self.path, self._socket, self._sys, self._grads, self._lost,
+                               self.flush_every, self.heartbeat_every, self.max_queue, self.small)
+        self._q = self._writer.q
         self._q.append({_KIND: _META, _TIME: start, _STEP: header})
+        self.state = _OPEN
+        try:
+            self._writer.thread.start()
+        except BaseException:   # no thread to be had (interpreter shutting down): nothing recorded
+            self.state = _OFF
+            if self._socket is not None:
+                self._socket.close(timeout=0)
+            raise
         _register(self)
-        self._writer = threading.Thread(target=self._write_loop, name="tui-monitor-writer", daemon=True)
-        self._writer.start()
         if model is not None and watch_every:
             self.watch(model, every=watch_every, _describe="model" not in header)
+
+    @classmethod
+    def _unstarted(cls, name, error):
+        """A run that records nothing, for an init() that could not start one:
+        the training goes on, told why once."""
+        run = cls.__new__(cls)
+        run.state, run._warned = _OFF, set()
+        run._lost, run._grads = _Drops(run._warn), _GradWatch(run._warn)
+        run._pid, run._last_step, run._last_log, run._signal, run._exc = os.getpid(), -1, None, None, None
+        run._socket = run._writer = run._sys = None
+        run.name, run.run_id, run.path, run._header = _text(name or "run"), "", None, {}
+        run.rank, run.local_rank, run.world_size, run.small = 0, None, 1, False
+        run._warn(f"could not start the run ({error!r}); training goes on without it")
+        return run
 
     def _option(self, name, value, kind, default, said=None):
         """``kind(value)``, or ``default`` with a warning: a bad option never
@@ -890,15 +1349,8 @@ class Run:
         log reuses it; a step that is no integer (``"100"`` is one) gets the
         automatic step, with a warning.
         """
-        if self._inert or self.closed:
-            if self.closed and not self._inert:   # another thread is in close()
-                self._drop("logged during close()", 1)
-            elif self.closed:
-                self._warn("log() after close() is ignored")
-            elif os.getpid() != self._pid:
-                self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
-                           f"{self.name!r} (pid {self._pid}) is not recorded: start a run in the child with init()",
-                           key="forked child")
+        if self.state is not _OPEN:
+            self._not_open()
             return
         try:
             t = time.time()
@@ -911,10 +1363,10 @@ class Run:
             q = self._q
             n = len(values)
             if len(q) >= self.max_queue or (n > _VALUES_PER_RECORD and len(q) * n >= self._max_values):
-                self._drop("queue full", 1)
+                self._lost.count("queue full", 1)
                 return
-            if self._grad_pending:
-                self._take_grads(step, t)
+            if self._grads.pending:
+                q.append(self._grads.take(step, t))
             # A copy, since loops often reuse one dict, with every value as it
             # is now (see _capture): plain numbers and strings as they are.
             rec = values.copy() if type(values) is dict else dict(values)
@@ -926,9 +1378,20 @@ class Run:
             rec[_SPLIT] = split
             q.append(rec)
         except Exception as e:  # noqa: BLE001 - never raise into the training loop
-            self._drop("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
+            self._lost.count("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
 
     __call__ = log
+
+    def _not_open(self):
+        state = self.state
+        if state is _CLOSING:   # another thread is in close()
+            self._lost.count("logged during close()", 1)
+        elif state is _FORKED:
+            self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
+                       f"{self.name!r} (pid {self._pid}) is not recorded: start a run in the child with init()",
+                       key="forked child")
+        elif state is not _OFF:
+            self._warn("log() after close() is ignored")
 
     def _odd_step(self, step, split):
         """The integer step meant by a step that is not a plain int (a string,
@@ -952,20 +1415,18 @@ class Run:
         """Record the model's flexibility and, every ``every`` backward passes,
         the global and per-layer gradient norms, weight norms and the share of
         units whose gradient is exactly zero (dead units)."""
-        if self._inert:
+        if self.state is not _OPEN:
             return
         try:
             if _describe:
                 t = time.time()
-                self._q.append({_KIND: _META, _TIME: t, _STEP: {"type": "meta", "time": t, "model": describe_model(model)}})
+                meta = {"type": "meta", "time": t, "model": describe_model(model)}
+                self._q.append({_KIND: _META, _TIME: t, _STEP: meta})
             self._note_device(model)
             torch = sys.modules.get("torch")
             if torch is None or not every:
                 return
-            self._layer_order = [n for n, p in model.named_parameters() if p.requires_grad]
-            for name, p in model.named_parameters():
-                if p.requires_grad:
-                    self._hook_handles.append(self._grad_hook(torch, name, p, int(every)))
+            self._grads.hook(torch, model, int(every))
         except Exception as e:  # noqa: BLE001
             self._warn(f"watch() could not hook the model: {e!r}")
 
@@ -984,317 +1445,14 @@ class Run:
             index = sys.modules["torch"].cuda.current_device()
         self._sys.cuda_device = int(index)
 
-    def _grad_hook(self, torch, name, param, every):
-        count = [0]
-        matrix = param.dim() >= 2
-
-        def on_grad(p):
-            count[0] += 1
-            if (count[0] - 1) % every:
-                return
-            try:
-                with torch.no_grad():
-                    g = p.grad
-                    if g is None:
-                        return
-                    entry = {"grad": g.norm(), "weight": p.norm()}
-                    if matrix:
-                        entry["zero_rows"] = (g.flatten(1).abs().amax(1) == 0).float().mean()
-                    self._grad_pending[name] = entry
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"gradient hook failed on {name}: {e!r}")
-
-        if hasattr(param, "register_post_accumulate_grad_hook"):
-            return param.register_post_accumulate_grad_hook(on_grad)
-
-        def on_plain_grad(g, p=param):  # older torch: the hook sees the fresh gradient
-            on_grad(_FreshGrad(g, p.norm))
-        return param.register_hook(on_plain_grad)
-
-    def _take_grads(self, step, t):
-        pending, self._grad_pending = self._grad_pending, {}
-        self._q.append({_KIND: _GRADS, _STEP: step, _TIME: t, _SPLIT: pending})
-
-    # -- the writer thread -------------------------------------------------
-
-    def _write_loop(self):
-        """The writer thread: a pass every ``flush_every`` s, or when flush()
-        asks; once close() has set the end, the last pass (the end record,
-        the file closed), then the socket sink's time to deliver it. Only
-        this thread converts, encodes and writes, so nobody else waits on a
-        slow value or a stalled disk: close() waits for it, up to its timeout."""
-        # The first pass runs at once: the header reaches the stream right
-        # after init, so a run killed in its first second is still seen.
-        first = True
-        while True:
-            if not first:
-                self._sleep(self.flush_every)
-            first = False
-            if self.closed:
-                break
-            self._passes[0] += 1
-            try:
-                self._flush_locked()
-            except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
-                self._warn(f"writer error: {e!r}")
-            self._passes[1] += 1
-        self._end_stream()
-
-    def _sleep(self, seconds):
-        """The writer's wait: until woken (flush(), close()) or ``seconds`` pass."""
-        try:
-            self._wake.get(timeout=seconds)
-            while True:
-                self._wake.get_nowait()
-        except queue.Empty:
-            pass
-
-    def _end_stream(self):
-        self._finish()
-        self._end_written = True
-        if self._socket is not None:   # the end went to the sink just now: give it its time too
-            self._socket.close(timeout=self._socket_timeout)
-        self._done = True
-
     def flush(self, timeout=None):
         """Write everything logged so far now, rather than at the writer's
         next pass (every ``flush_every`` s); wait up to ``timeout`` s (None:
         as long as it takes) for it to be written."""
-        if self._inert or self.closed or not self._writer.is_alive():
-            return
-        passes = self._passes
-        target = passes[0] + 1     # the next pass to start takes all logged so far
-        self._wake.put(None)
-        _wait_until(lambda: passes[1] >= target or self._end_written, timeout)
+        if self.state is _OPEN:
+            self._writer.flush(timeout)
 
-    def _flush_locked(self, final=False):
-        """One pass of the writer (in the writer thread). It takes what was
-        queued when it began, not what comes while it runs (a caller logging
-        faster than the writer can write would otherwise hold it in one pass
-        for good, nothing written), and writes it in batches as it goes.
-        ``final``: the last pass, which ends with the end record and, once
-        close()'s time is nearly out, counts what it has not got to."""
-        if self._ended:
-            return
-        q = self._q
-        left = len(q)
-        deadline = self._drain_deadline if final else None
-        records = 0
-        lines = []
-        while left:
-            if lines:   # the batch before: written as the pass goes on
-                self._deliver(lines)
-                lines = []
-            started = time.monotonic()
-            while left and len(lines) < _BATCH:
-                left -= 1
-                payload = q.popleft()
-                try:
-                    rec = self._record(payload)
-                except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
-                    self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
-                    continue
-                if rec is not None:
-                    records += 1
-                    lines.append(self._encode(rec))
-                if deadline is not None and time.monotonic() > deadline:
-                    break
-                if not len(lines) % 64 and time.monotonic() - started > _BATCH_SECONDS:
-                    break
-            if deadline is not None and time.monotonic() > deadline and q and self._close_waiting:
-                n = len(q)
-                q.clear()
-                self._drop("close() timed out", n, f"close() timed out: {n} records logged before it were not "
-                                                   "written; the count is kept in the stream")
-                break
-            if final and not left:   # logged while closing, by another thread: still in time
-                left = len(q)
-        now = time.time()
-        if self._sys is not None and self._seq and self._sys.due(now):
-            try:
-                sample = self._system_record(now)
-            except Exception as e:  # noqa: BLE001 - a resource probe failing costs only its sample
-                self._warn(f"system sample failed: {e!r}")
-                sample = None
-            if sample is not None:
-                lines.append(self._encode(sample))
-        # Timed from the last log or heartbeat, not the last write: system
-        # samples (every 5 s by default) must not hold heartbeats back.
-        if not records and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
-            self._last_hb = now
-            hb = {"type": "heartbeat", "time": now, "step": self._last_step}
-            if self._last_log is not None:
-                hb["last_log"] = self._last_log
-            where = _main_thread_where()
-            if where:
-                hb["where"] = where
-            lines.append(self._encode(hb))
-        dropped, reasons = self._drops()
-        if dropped != self._drop_reported:
-            self._drop_reported = dropped
-            lines.append(self._encode({"type": "dropped", "time": now, "count": dropped, "reasons": reasons}))
-        if final:
-            end = self._end
-            end["dropped"] = dropped
-            lines.append(self._encode(end))
-            self._ended = True
-        self._deliver(lines)
-
-    def _record(self, payload):
-        kind, step, t, split = payload.pop(_KIND, _METRICS), payload.pop(_STEP), payload.pop(_TIME), payload.pop(_SPLIT, None)
-        if kind == _META:
-            return step
-        if kind == _GRADS:
-            return self._grads_record(step, t, split)
-        if _ONLY_STR.issuperset(map(type, payload)) and _ONLY_FLOAT.issuperset(map(type, payload.values())) \
-                and math.isfinite(sum(payload.values())):   # the common case: finite floats by name, as they are
-            num, text, bad = payload, {}, ()
-        else:
-            num, text, bad = {}, {}, []
-            _flatten(payload, "", num, text, bad)
-        if self.small:
-            num = {k: v for k, v in num.items() if any(w in k.lower() for w in _SMALL_KEYS)}
-            text = {}
-        if bad:
-            for reason in sorted({reason for reason, _ in bad}):
-                what = [w for r, w in bad if r == reason]
-                self._drop(reason, len(what), ("dropped values that are not numbers: " if reason == "not a number"
-                                               else "dropped integers too long to write: ") + ", ".join(what[:5]))
-        if not num and not text:
-            return None
-        if self._sys is not None and split in (None, "train"):
-            self._sys.observe(step, t)
-        rec = {"type": "metrics", "step": step, "time": t}
-        if split is not None:
-            rec["split"] = str(split)
-        rec["values"] = num
-        if text:
-            rec["text"] = text
-        return rec
-
-    def _system_record(self, now):
-        values = {}
-        for k, v in self._sys.sample(now).items():
-            try:
-                values[k] = _number(v)
-            except TypeError:
-                continue
-        if not values:
-            return None
-        rec = {"type": "system", "time": now, "values": values}
-        if isinstance(self._last_step, int) and self._last_step >= 0:
-            rec["step"] = self._last_step
-        return rec
-
-    def _grads_record(self, step, t, pending):
-        layers, total = {}, 0.0
-        for name in self._layer_order:
-            entry = pending.get(name)
-            if entry is None:
-                continue
-            out = {}
-            for k, v in entry.items():
-                try:
-                    out[k] = _number(v)
-                except Exception:  # noqa: BLE001
-                    continue
-            g = out.get("grad")
-            if isinstance(g, (int, float)):
-                total += float(g) ** 2
-            layers[name] = out
-        if not layers:
-            return None
-        norm = math.sqrt(total) if math.isfinite(total) else _nonfinite(total)
-        if self.small:
-            layers = {}
-        return {"type": "grads", "step": _number(step), "time": t, "norm": norm, "layers": layers}
-
-    def _encode(self, rec):
-        rec["seq"] = self._seq
-        try:
-            line = (_dumps(rec) + "\n").encode()
-        except Exception as e:  # noqa: BLE001
-            self._drop("unserialisable record", 1, f"could not encode a {rec.get('type')} record: {e!r}")
-            line = b""
-        if len(line) > MAX_LINE:
-            self._drop("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
-        if not line or len(line) > MAX_LINE:  # the seq stays taken: a dropped record says why
-            dropped, reasons = self._drops()
-            line = (_dumps({"type": "dropped", "seq": self._seq, "time": time.time(),
-                            "count": dropped, "reasons": reasons}) + "\n").encode()
-            self._drop_reported = dropped
-        if rec.get("type") == "run":
-            self._header_line = line
-        self._seq += 1
-        if self._socket is not None:
-            self._socket.put(rec["seq"], line)
-        return line
-
-    def _deliver(self, lines):
-        if self._file is None:
-            return
-        if self._backlog:  # a full disk held lines back: the new ones go behind them
-            for line in lines:
-                self._backlog += line
-            self._backlog_lines += len(lines)
-            data = self._backlog
-        else:
-            data = b"".join(lines)
-        if not data:
-            return
-        try:
-            recreated = self._file.recreated
-            done = self._file.write(data)
-            if self._file.recreated != recreated:
-                self._warn(f"{self.path} was deleted; writing a new file there (it starts with the run's header)")
-        except OSError as e:
-            self._warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")
-            reason = "disk full" if e.errno == errno.ENOSPC else f"write error ({errno.errorcode.get(e.errno, e.errno)})"
-            self._hold(data, 0, reason)
-            return
-        except Exception as e:  # noqa: BLE001 - not the disk but a bug: keep the lines, counted if they never go
-            self._warn(f"cannot write {self.path}: {e!r}; will retry, training continues")
-            self._hold(data, 0, "write error")
-            return
-        if done < len(data):
-            self._warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
-            self._hold(data, done, "disk full")
-        elif data is self._backlog:
-            self._backlog = bytearray()
-            self._backlog_lines = 0
-
-    def _hold(self, data, done, reason):
-        """Keep what the file did not take of ``data`` (``done`` bytes, whole
-        lines, went in) for a retry, dropping (and counting) the oldest lines
-        past the queue cap. Only the lines written or dropped are scanned or
-        moved, never the whole backlog: it may be retried every pass for long."""
-        self._hold_reason = reason
-        if data is self._backlog:
-            self._backlog_lines -= data.count(b"\n", 0, done)
-            del data[:done]  # from the front of a bytearray: no copy of the rest
-        else:
-            self._backlog = bytearray(memoryview(data)[done:])
-            self._backlog_lines = self._backlog.count(b"\n")
-        over = self._backlog_lines - self.max_queue
-        if over > 0:
-            cut = 0
-            for _ in range(over):
-                cut = self._backlog.index(b"\n", cut) + 1
-            del self._backlog[:cut]
-            self._backlog_lines = self.max_queue
-            self._drop(reason, over)
-
-    # -- accounting --------------------------------------------------------
-
-    def _drop(self, reason, n, message=None):
-        if n:
-            self._lost.count(reason, n)
-        self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
-
-    def _drops(self):
-        """(count, reasons), in the writer thread."""
-        reasons = self._lost.fold()
-        return sum(reasons.values()), reasons
+    # -- what could not be recorded ----------------------------------------
 
     @property
     def dropped(self):
@@ -1306,7 +1464,11 @@ class Run:
         """``{reason: count}`` of what could not be recorded."""
         return self._lost.reasons()
 
+    def _drop(self, reason, n, message=None):
+        self._lost.count(reason, n, message)
+
     def _warn(self, message, key=None):
+        """Say ``message`` on stderr, once per ``key`` (its first words)."""
         key = key or message.split(":")[0]
         if key in self._warned:
             return
@@ -1316,22 +1478,55 @@ class Run:
         except Exception:  # noqa: BLE001
             pass
 
+    @property
+    def _file(self):
+        """The file sink, or None (the socket sink asks: whether a file holds the records)."""
+        return self._writer.file if self._writer is not None else None
+
     # -- the end -----------------------------------------------------------
 
+    @property
+    def closed(self):
+        """Whether close() has been called (the run is closing, ended or closed)."""
+        return self.state in (_CLOSING, _ENDED, _CLOSED)
+
     def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
-        """Flush and write the end record. Called for you at interpreter exit,
-        on an uncaught exception and on SIGTERM/SIGINT; idempotent. The writer
-        thread writes the end: close() waits up to ``timeout`` s for it (past
-        that, the writer still ends the stream when it is done, or the
-        process exit ends it). With a socket sink, then waits up to
-        ``socket_timeout`` s for the listener to acknowledge the last record.
-        A close() that finds another under way (a signal handler that
-        interrupted one) waits for the same end."""
-        if self._inert:
+        """Write the end record, after everything logged so far. Called for
+        you at interpreter exit, on an uncaught exception and on
+        SIGTERM/SIGINT; idempotent. The writer thread writes the end: close()
+        waits up to ``timeout`` s for it (None: as long as it takes); what
+        the writer has not written shortly before then is counted in the end
+        record instead (``close() timed out``), unless it is stuck inside
+        one write or one value, and then it ends the stream itself when that
+        returns. With a socket sink, close() then waits up to
+        ``socket_timeout`` s for the listener to acknowledge the end. A
+        close() that finds another under way (a signal handler that
+        interrupted one, another thread) waits for the same end."""
+        if self.state is _OPEN:
+            end = self._end_record(status, error, signal_name)
+            self._grads.remove()
+            if self._grads.pending:   # the last gradients, at the last step
+                self._q.append(self._grads.take(self._last_step, time.time()))
+            self._writer.end(end, timeout, socket_timeout)
+            self.state = _CLOSING     # after the end is handed over: the writer reads it once it sees this
+            self._writer.wake()
+        elif self.state not in (_CLOSING, _ENDED):
             return
-        if self.closed:
-            _wait_until(lambda: self._end_written, timeout)
-            return
+        if not self._writer.thread.is_alive():   # the writer is gone (cannot be, but then nobody else would)
+            self._writer.finish()
+        if _wait_until(lambda: self.state is not _CLOSING, timeout):
+            _wait_until(lambda: self.state is not _ENDED, socket_timeout + 1.0)
+        else:
+            self._writer.given_up()
+            self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
+                       "it writes the end record and closes the file when done, or the process exit ends it",
+                       key="close timeout")
+        if self in _RUNS:
+            _RUNS.remove(self)
+
+    finish = close
+
+    def _end_record(self, status, error, signal_name):
         if status is None:
             exc = self._exc
             if exc is not None and not isinstance(exc, KeyboardInterrupt):
@@ -1343,60 +1538,15 @@ class Run:
                 status = "finished"
         end = {"type": "end", "time": time.time(), "status": status}
         if isinstance(error, BaseException):
-            end["error"] = {"type": type(error).__name__, "message": _text(error),
-                            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-20000:]}
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            end["error"] = {"type": type(error).__name__, "message": _text(error), "traceback": trace[-20000:]}
         elif error:
             end["error"] = {"type": "Error", "message": _text(error)}
         if signal_name:
             end["signal"] = signal_name
-        if isinstance(self._last_step, int) and self._last_step >= 0:
+        if self._last_step >= 0:
             end["step"] = self._last_step
-        for h in self._hook_handles:
-            try:
-                h.remove()
-            except Exception:  # noqa: BLE001
-                pass
-        if self._grad_pending:
-            self._take_grads(self._last_step, time.time())
-        self._socket_timeout = socket_timeout
-        if timeout is not None:   # the writer stops writing in time to write the end
-            self._drain_deadline = time.monotonic() + max(0.0, timeout - min(timeout / 4, 0.5))
-        self._end = end
-        self.closed = True
-        self._wake.put(None)
-        if not self._writer.is_alive():   # gone (cannot be, but then nobody else would)
-            self._end_stream()
-        if _wait_until(lambda: self._end_written, timeout):
-            _wait_until(lambda: self._done, socket_timeout + 1.0)
-        else:
-            self._close_waiting = False   # nobody waits now: the writer takes its time
-            self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
-                       "it writes the end record and closes the file when done, or the process exit ends it",
-                       key="close timeout")
-        self._inert = True
-        if self in _RUNS:
-            _RUNS.remove(self)
-
-    finish = close
-
-    def _finish(self):
-        """Once, in the writer thread: the last pass (the end record), what
-        the file never took counted, and the file closed."""
-        if self._finished:
-            return
-        self._finished = True
-        try:
-            self._flush_locked(final=True)
-        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
-            self._warn(f"writer error: {e!r}")
-        if self._backlog_lines:  # the file never took them: say so, at least in the count
-            unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
-            self._drop(self._hold_reason, unwritten)
-        if self._q:  # logged by another thread while closing: too late, but counted
-            self._drop("logged during close()", len(self._q))
-            self._q.clear()
-        if self._file is not None:
-            self._file.close()
+        return end
 
     def __enter__(self):
         return self
@@ -1408,7 +1558,7 @@ class Run:
         return False
 
     def __repr__(self):
-        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r}>"
+        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r} {self.state}>"
 
 
 def init(name=None, dir=None, config=None, model=None, **options):
@@ -1434,7 +1584,12 @@ def init(name=None, dir=None, config=None, model=None, **options):
     (``TUI_MONITOR_RANKS`` sets it too). ``rank=`` and ``world_size=`` override
     what is detected (``torch.distributed``, else the launcher's environment).
     """
-    return Run(name=name, dir=dir, config=config, model=model, **options)
+    try:
+        return Run(name=name, dir=dir, config=config, model=model, **options)
+    except Exception as e:  # noqa: BLE001 - the training goes on, told why
+        return Run._unstarted(name, e)
+
+
 
 
 # ---------------------------------------------------------------- process hooks
@@ -1623,9 +1778,8 @@ def _at_exit():
 def _after_fork_in_child():
     """A forked child (a DataLoader worker) must not write its parent's stream."""
     for r in list(_RUNS):
-        r._inert = True
-        r._q = collections.deque()
-        r._backlog, r._backlog_lines = bytearray(), 0
+        r.state = _FORKED
+        r._writer.forget()
         r._socket = None
     del _RUNS[:]
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read

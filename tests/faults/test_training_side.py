@@ -128,7 +128,7 @@ def test_close_while_the_writer_is_stuck_in_a_write_leaves_the_file_to_it(tmp_pa
         assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(100))
         assert [r["seq"] for r in recs] == list(range(len(recs)))
         assert recs[-1]["type"] == "end" and recs[-1]["status"] == "finished" and recs[-1]["dropped"] == 0
-        wait_for(lambda: not run._writer.is_alive(), message="the writer to finish")
+        wait_for(lambda: not run._writer.thread.is_alive(), message="the writer to finish")
         assert run.dropped == 0 and run._file.fd is None
         err = capfd.readouterr().err
         assert err.count("close() waited 0.2 s for the writer, still busy writing") == 1
