@@ -415,6 +415,17 @@ def test_init_never_raises_into_the_script(tmp_path, capfd, option, value, said)
         assert said in capfd.readouterr().err
 
 
+def test_an_init_that_cannot_start_a_run_lets_the_script_go_on(tmp_path, capfd):
+    """A misspelt option: the script goes on, told why, with a run that records nothing."""
+    run = tm.init("typo", dir=tmp_path, flsh_every=0.1)
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    run.close()
+    assert run.state == "off" and stream_files(tmp_path) == []
+    err = capfd.readouterr().err
+    assert err.count("tui-monitor: could not start the run") == 1 and "flsh_every" in err
+
+
 def test_close_keeps_its_timeout_while_a_value_is_slow_to_read(tmp_path):
     """A value whose ``__float__`` takes long (a lazy tensor of some library,
     a remote value): close() read it in the caller's thread and ignored its
