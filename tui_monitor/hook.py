@@ -774,7 +774,7 @@ _installed = False
 #: On ranks other than 0, the default stream keeps only what the multi-rank
 #: view needs (losses, gradient norms, step and data times, memory).
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
-_STEP_LIMIT = 1 << 63
+_STEP_MIN, _STEP_LIMIT = -(1 << 63), 1 << 63   # a step is a 64-bit integer
 #: The writer writes what it has converted every _BATCH records or
 #: _BATCH_SECONDS, whichever comes first.
 _BATCH, _BATCH_SECONDS = 2000, 0.05
@@ -1356,13 +1356,13 @@ class Run:
             t = time.time()
             if step is None:
                 step = self._last_step if split in ("val", "test") else self._last_step + 1
-            elif type(step) is not int or not -_STEP_LIMIT <= step < _STEP_LIMIT:
+            elif type(step) is not int or not _STEP_MIN <= step < _STEP_LIMIT:
                 step = self._odd_step(step, split)
             self._last_step = step
             self._last_log = t
             q = self._q
-            n = len(values)
-            if len(q) >= self.max_queue or (n > _VALUES_PER_RECORD and len(q) * n >= self._max_values):
+            waiting = len(q)
+            if waiting >= self.max_queue or waiting * len(values) >= self._max_values:
                 self._lost.count("queue full", 1)
                 return
             if self._grads.pending:
@@ -1370,9 +1370,10 @@ class Run:
             # A copy, since loops often reuse one dict, with every value as it
             # is now (see _capture): plain numbers and strings as they are.
             rec = values.copy() if type(values) is dict else dict(values)
-            for k, v in rec.items():
-                if type(v) not in _PLAIN:
-                    rec[k] = _capture(v)
+            if not _PLAIN.issuperset(map(type, rec.values())):
+                for k, v in rec.items():
+                    if type(v) not in _PLAIN:
+                        rec[k] = _capture(v)
             rec[_STEP] = step
             rec[_TIME] = t
             rec[_SPLIT] = split
@@ -1401,7 +1402,7 @@ class Run:
             value = int(step.strip()) if isinstance(step, str) else _capture(step)
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            if type(value) is int and -_STEP_LIMIT <= value < _STEP_LIMIT:
+            if type(value) is int and _STEP_MIN <= value < _STEP_LIMIT:
                 return value
             why = "is out of the format's range (64-bit)" if type(value) is int else "is not an integer"
         except Exception:  # noqa: BLE001 - the caller's value
