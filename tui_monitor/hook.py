@@ -115,6 +115,7 @@ def _checked_int(v):
 
 _PLAIN = frozenset((float, int, str, bool))  # what log() keeps as it is: immutable, read as it comes
 _ONLY_STR, _ONLY_FLOAT = frozenset((str,)), frozenset((float,))
+_TENSOR = None   # torch.Tensor, once a tensor has been logged (torch is never imported here)
 
 
 class _NotANumber:
@@ -155,8 +156,10 @@ def _capture(v, depth=0):
     on an accelerator is copied there without waiting for it and read later
     in the writer (reading it here would wait for the device); dicts and
     other mappings are copied; anything else is kept and read in the writer."""
+    global _TENSOR
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(v, torch.Tensor):
+        _TENSOR = torch.Tensor   # from now on, log() reads plain CPU tensors itself
         if v.is_cpu:
             try:
                 return v.item()
@@ -1372,7 +1375,14 @@ class Run:
             rec = values.copy() if type(values) is dict else dict(values)
             if not _PLAIN.issuperset(map(type, rec.values())):
                 for k, v in rec.items():
-                    if type(v) not in _PLAIN:
+                    kind = type(v)
+                    if kind is _TENSOR and v.is_cpu:   # a loss tensor: read here, without a call
+                        try:
+                            rec[k] = v.item()
+                            continue
+                        except Exception:  # noqa: BLE001 - not one element: _capture says so
+                            pass
+                    if kind not in _PLAIN:
                         rec[k] = _capture(v)
             rec[_STEP] = step
             rec[_TIME] = t

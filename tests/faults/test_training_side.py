@@ -73,13 +73,13 @@ def test_values_of_every_kind_from_a_real_loop(tmp_path):
     run = tm.init("zoo", dir=tmp_path)
     run.log({"nan": float("nan"), "inf": torch.tensor(float("inf")), "huge": 10**40, "np": np.float16(0.5),
              "t": torch.tensor(3, dtype=torch.int64), "s": "text", "none": None, "nested": {"a": {"b": 1}},
-             7: 1.0, ("tuple", "key"): 2.0, "list": [1, 2]}, step=0)
+             7: 1.0, ("tuple", "key"): 2.0, "list": [1, 2], "vec": torch.ones(3)}, step=0)
     run.close()
     recs = records(run.path)
     m = next(r for r in recs if r["type"] == "metrics")
     assert m["values"] == {"nan": "NaN", "inf": "Infinity", "huge": 10**40, "np": 0.5, "t": 3, "nested/a/b": 1,
                            "7": 1.0, "('tuple', 'key')": 2.0}
-    assert m["text"] == {"s": "text"} and recs[-1]["dropped"] == 2    # None and the list, counted
+    assert m["text"] == {"s": "text"} and recs[-1]["dropped"] == 3    # None, the list and the vector, counted
 
 
 def _unread(fd):
