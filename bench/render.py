@@ -21,6 +21,12 @@ ratios carry from one machine to another better than raw times do:
 3. **Idle CPU** of the app showing those 20 runs while nothing arrives (a
    child process, headless, CPU time over wall time). Anchor: an empty
    Textual app idling the same way. Target: <= 2% of one core.
+4. **A sweep of 10,000 finished runs** (20 steps each, a config with lr and
+   batch): from nothing to every run listed in the runs panel, headless at
+   160x48, without the diagnosis engine (the UI's share; the engine's own
+   cost at this scale is measured by bench/diagnosis.py), and, for context,
+   with it. Anchor: what ``watch --once`` does in the same process (read
+   every file, print the table). Target: <= 3x the anchor.
 """
 from __future__ import annotations
 
@@ -117,6 +123,68 @@ def first_frame(directory: Path, expected_points: int, runs: int = 20):
     return asyncio.run(go())
 
 
+def write_sweep(directory: Path, runs: int) -> None:
+    """``runs`` small finished runs (20 train losses, 4 validation losses, a
+    config with lr and batch), one file each."""
+    rng = np.random.default_rng(1)
+    for r in range(runs):
+        lr = float(10 ** rng.uniform(-4, -1))
+        lines = ['{"type":"run","seq":0,"v":1,"run_id":"sw%05d","name":"sweep-%05d","start":%r,"host":"h",'
+                 '"pid":1,"rank":0,"world_size":1,"config":{"lr":%r,"batch":%d},"tags":{}}'
+                 % (r, r, T0, lr, int(rng.choice([32, 64, 128])))]
+        seq = 1
+        for i in range(20):
+            loss = float(np.exp(-i * lr * 10) + 0.1)
+            lines.append('{"type":"metrics","seq":%d,"step":%d,"time":%r,"values":{"loss":%r}}' % (seq, i, T0 + i, loss))
+            seq += 1
+            if i % 5 == 4:
+                lines.append('{"type":"metrics","seq":%d,"step":%d,"time":%r,"split":"val","values":{"loss":%r}}'
+                             % (seq, i, T0 + i + 0.5, loss + 0.1))
+                seq += 1
+        lines.append('{"type":"end","seq":%d,"time":%r,"status":"finished","dropped":0}' % (seq, T0 + 20))
+        (directory / ("sweep-%05d.jsonl" % r)).write_text("\n".join(lines) + "\n")
+
+
+def once_time(directory: Path) -> float:
+    """What ``watch --once`` does: read every file, then print the runs table."""
+    import io
+
+    from tui_monitor.sources import open_ingest
+    from tui_monitor.summary import runs_table
+
+    t0 = time.perf_counter()
+    store, ingest = open_ingest([str(directory)], start=False)
+    ingest.read_all()
+    io.StringIO().write(runs_table(store))
+    elapsed = time.perf_counter() - t0
+    ingest.stop()  # closes its files: 10,000 of them left open would starve the next reader of descriptors
+    return elapsed
+
+
+def sweep_listed(directory: Path, runs: int, engine: bool) -> float:
+    """Seconds from nothing until the runs panel lists all ``runs``."""
+    from tui_monitor.sources import open_ingest
+    from tui_monitor.tui import MonitorApp
+    from tui_monitor.tui.widgets import RunsTable
+
+    async def go() -> float:
+        t0 = time.perf_counter()
+        store, ingest = open_ingest([str(directory)])
+        app = MonitorApp(store, ingest, diagnoser="auto" if engine else None)
+        try:
+            async with app.run_test(size=(160, 48)) as pilot:
+                while app.query_one(RunsTable).row_count < runs:
+                    if time.perf_counter() - t0 > 900:
+                        raise RuntimeError("only %d of %d runs listed after 900 s"
+                                           % (app.query_one(RunsTable).row_count, runs))
+                    await pilot.pause(0.02)
+                return time.perf_counter() - t0
+        finally:
+            ingest.stop()
+
+    return asyncio.run(go())
+
+
 class _Run:
     def __init__(self, n: int) -> None:
         s = Store(splitter=split_metric)
@@ -198,6 +266,8 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--idle-seconds", type=float, default=5.0)
+    ap.add_argument("--sweep-runs", type=int, default=None, help="runs in the sweep (default 10,000; --quick 1,000)")
+    ap.add_argument("--sweep-engine", action="store_true", help="also time the sweep with the diagnosis engine")
     a = ap.parse_args(argv)
     points = a.points or (100_000 if a.quick else 1_000_000)
     repeats = 5 if a.quick else a.repeats
@@ -223,6 +293,17 @@ def main(argv=None) -> int:
         anchor = idle_cpu("empty", tmp, a.idle_seconds, total)
         rows.append(("idle CPU, %d runs shown (of one core)" % a.runs, idle, "empty Textual app", anchor,
                      idle <= 0.02, "<= 2%"))
+        sweep_runs = a.sweep_runs or (1000 if a.quick else 10_000)
+        sweep = tmp / "sweep"
+        sweep.mkdir()
+        write_sweep(sweep, sweep_runs)
+        once = min(once_time(sweep) for _ in range(2))
+        listed = sweep_listed(sweep, sweep_runs, engine=False)
+        rows.append(("sweep: all %s runs listed (no engine)" % f"{sweep_runs:,}", listed, "watch --once", once,
+                     listed <= 3 * once, "<= 3x"))
+        if a.sweep_engine:
+            with_engine = sweep_listed(sweep, sweep_runs, engine=True)
+            rows.append(("  same, with the diagnosis engine", with_engine, "watch --once", once, None, "(context)"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

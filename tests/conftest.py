@@ -115,14 +115,20 @@ def bits(x: float) -> bytes:
 
 
 class FakeListener:
-    """A listener speaking the hook's side of the handshake (hello, then
-    welcome), for the hook's socket tests: each connection, one after the
-    other, is served by :meth:`session` (by default: ack every record)."""
+    """A listener speaking the hook's side of the handshake (hello,
+    challenge, auth, welcome), for the hook's socket tests: each connection,
+    one after the other, is served by :meth:`session` (by default: ack every
+    record). With ``token``, it proves that it knows that token; it never
+    checks the hook's proof (``auths`` keeps what the hook answered)."""
 
-    def __init__(self):
+    WELCOME = b'{"type":"welcome","handshake":2,"have":-1,"session":"fake"}\n'
+
+    def __init__(self, token=None):
+        self.token = token
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
-        self.hellos, self.records, self.conns = [], [], []
+        self.hellos, self.auths, self.records, self.conns = [], [], [], []
+        self._f = None
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
@@ -136,13 +142,28 @@ class FakeListener:
                 self.session(conn, conn.makefile("rb"))
             except OSError:
                 pass
+            finally:
+                self._f = None   # the socket is closed only once its file is gone too
 
     def hello(self, f):
+        self._f = f
         self.hellos.append(json.loads(f.readline()))
 
-    @staticmethod
-    def welcome(conn):
-        conn.sendall(b'{"type":"welcome","have":-1}\n')
+    def challenge(self, conn):
+        """Send the challenge (with the proof of the token, if any) and read the auth."""
+        from tui_monitor.hook import HANDSHAKE, handshake_proof
+
+        nonce = os.urandom(16).hex()
+        msg = {"type": "challenge", "handshake": HANDSHAKE, "nonce": nonce, "token": self.token is not None}
+        if self.token is not None:
+            msg["proof"] = handshake_proof(self.token.encode(), "listener", self.hellos[-1]["nonce"], nonce)
+        conn.sendall(json.dumps(msg).encode() + b"\n")
+        line = self._f.readline()          # empty: the hook hung up (it would not answer)
+        self.auths.append(json.loads(line) if line else None)
+
+    def welcome(self, conn):
+        self.challenge(conn)
+        conn.sendall(self.WELCOME)
 
     def session(self, conn, f):
         self.hello(f)

@@ -3,7 +3,10 @@ and what the store holds after reading them."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 
+from tui_monitor.hook import HANDSHAKE, handshake_proof
 from tui_monitor.sources import Ingest
 
 
@@ -54,3 +57,53 @@ def values(run, metric="loss", split="train"):
     assert s is not None, f"no {split}/{metric} in {sorted(run.series)}"
     snap = s.snapshot()
     return list(snap.steps), list(snap.values)
+
+
+class RawWriter:
+    """A hook-like client over a real socket that speaks the handshake by
+    hand (hello, auth), then sends exactly the bytes a test means: half
+    lines, forged hellos, another run's id. ``welcome`` is the listener's
+    last answer (a ``refused`` one too); ``session`` is what resumes this
+    stream: pass it to a later RawWriter of the same writer."""
+
+    def __init__(self, address, run_id="r1", rank=0, token=None, session=None, **hello_extra):
+        self.sock = socket.create_connection(address, timeout=20)
+        self.f = self.sock.makefile("rb")
+        mine = os.urandom(16).hex()
+        self.send_json({"type": "hello", "v": 1, "handshake": HANDSHAKE, "run_id": run_id, "rank": rank,
+                        "nonce": mine, **hello_extra})
+        self.challenge = self.welcome = self.read()
+        self.session = None
+        if self.challenge.get("type") != "challenge":
+            return
+        theirs = self.challenge["nonce"]
+        key = token.encode() if token is not None else None
+        auth = {"type": "auth"}
+        if key is not None:
+            auth["proof"] = handshake_proof(key, "writer", mine, theirs)
+        if session is not None:
+            auth["session"], auth["resume"] = session[0], handshake_proof(session[1], "resume", mine, theirs)
+        self.send_json(auth)
+        self.welcome = self.read()
+        sid = self.welcome.get("session")
+        if self.welcome.get("type") == "welcome":
+            self.session = session if session is not None and session[0] == sid else (
+                sid, bytes.fromhex(handshake_proof(key or b"", "session", mine, theirs, sid)))
+
+    @property
+    def have(self):
+        return self.welcome.get("have")
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def send_json(self, msg):
+        self.send(json.dumps(msg) + "\n")
+
+    def read(self):
+        line = self.f.readline()
+        return json.loads(line) if line else None
+
+    def close(self):
+        self.f.close()
+        self.sock.close()

@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from conftest import bits
 from tui_monitor.schema import (
-    RECORD_TYPES, Ack, Dropped, End, Grads, Heartbeat, Hello, Meta, Metrics, ModelInfo, Refused, RunHeader,
-    Welcome, _build, decode_metric_value, encode_metric_value, normalise_split, split_metric,
+    RECORD_TYPES, Ack, Auth, Challenge, Dropped, End, Grads, Heartbeat, Hello, Meta, Metrics, ModelInfo, Refused,
+    RunHeader, Welcome, _build, decode_metric_value, encode_metric_value, normalise_split, split_metric,
 )
 
 
@@ -205,8 +205,11 @@ def test_other_records():
 
 
 def test_socket_messages():
-    assert Hello.model_validate({"type": "hello", "v": 1, "run_id": "r", "rank": 2}).token is None
-    assert Welcome.model_validate({"type": "welcome", "have": -1}).have == -1
+    hello = Hello.model_validate({"type": "hello", "v": 1, "handshake": 2, "run_id": "r", "rank": 2, "nonce": "ab" * 16})
+    assert hello.pid is None and not hasattr(hello, "token")
+    assert Challenge.model_validate({"type": "challenge", "handshake": 2, "nonce": "cd" * 16}).proof is None
+    assert Auth.model_validate({"type": "auth"}).session is None
+    assert Welcome.model_validate({"type": "welcome", "handshake": 2, "have": -1, "session": "s"}).have == -1
     assert Refused.model_validate({"type": "refused", "reason": "bad token"}).reason == "bad token"
     assert Ack.model_validate({"type": "ack", "seq": 41}).seq == 41
     with pytest.raises(ValidationError):

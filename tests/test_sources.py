@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from conftest import child, wait_for
-from source_helpers import append, header, losses, metrics, read
+from source_helpers import RawWriter, append, header, losses, metrics, read
 from tui_monitor.sources import Ingest, needs_polling
 
 
@@ -267,18 +267,18 @@ def test_off_loopback_needs_a_token_and_bad_clients_are_refused(tmp_path):
     ing.start()
     port = lst.bound[1]
     try:
-        for payload in (b"GET / HTTP/1.1\r\n\r\n",
-                        b'{"type":"hello","v":1,"run_id":"x","rank":0,"token":"wrong"}\n',
-                        b'{"type":"hello","v":1,"run_id":"x","rank":0}\n'):
-            with socket.create_connection(("127.0.0.1", port)) as c:
-                c.sendall(payload)
-                reply = c.makefile("rb").readline()
-                assert json.loads(reply)["type"] == "refused"
         with socket.create_connection(("127.0.0.1", port)) as c:
-            c.sendall(b'{"type":"hello","v":1,"run_id":"ok","rank":0,"token":"let-me-in"}\n')
-            assert json.loads(c.makefile("rb").readline()) == {"type": "welcome", "have": -1}
-            c.sendall(header("ok").encode() + metrics(1, 0, 0.25).encode())
-            wait_for(lambda: losses(ing.store, "ok") == [(0, 0.25)], message="the good client's record")
+            c.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            assert json.loads(c.makefile("rb").readline())["type"] == "refused"
+        for token in ("wrong", None):
+            c = RawWriter(("127.0.0.1", port), "x", token=token)
+            assert c.challenge["token"] is True and c.welcome["type"] == "refused"
+            c.close()
+        c = RawWriter(("127.0.0.1", port), "ok", token="let-me-in")
+        assert c.welcome["type"] == "welcome" and c.have == -1
+        c.send(header("ok") + metrics(1, 0, 0.25))
+        wait_for(lambda: losses(ing.store, "ok") == [(0, 0.25)], message="the good client's record")
+        c.close()
         assert lst.refused == 3
         assert all("let-me-in" not in str(p) for p in ing.problems)
     finally:
@@ -288,20 +288,20 @@ def test_off_loopback_needs_a_token_and_bad_clients_are_refused(tmp_path):
 def test_bad_lines_over_a_socket_are_reported_like_bad_lines_in_a_file(tmp_path, ingest):
     lst = ingest.listen("127.0.0.1:0")
     ingest.start()
-    with socket.create_connection(lst.bound) as c:
-        c.sendall(b'{"type":"hello","v":1,"run_id":"r1","rank":0}\n')
-        assert json.loads(c.makefile("rb").readline()) == {"type": "welcome", "have": -1}
-        c.sendall(header().encode() + b"{not json\n" + metrics(1, 0, 0.5).encode()
-                  + b'{"type":"metrics","seq":2,"step":"three","time":1.0,"values":{"loss":0.3}}\n'
-                  + metrics(3, 4, 0.2).encode())
-        wait_for(lambda: losses(ingest.store) == [(0, 0.5), (4, 0.2)], message="the good records")
-        by_line = {p.line_number: p for p in ingest.problems}
-        assert sorted(by_line) == [2, 4], list(ingest.problems)
-        port = c.getsockname()[1]
-        assert by_line[2].severity == "error" and by_line[4].severity == "error"
-        assert "step" in by_line[4].reason
-        # the peer and the stream name the source, as a file's path does
-        assert by_line[2].source == f"127.0.0.1:0<-127.0.0.1:{port} run r1 rank 0"
+    c = RawWriter(lst.bound, "r1")
+    assert c.welcome["type"] == "welcome" and c.have == -1
+    c.send(header() + "{not json\n" + metrics(1, 0, 0.5)
+           + '{"type":"metrics","seq":2,"step":"three","time":1.0,"values":{"loss":0.3}}\n'
+           + metrics(3, 4, 0.2))
+    wait_for(lambda: losses(ingest.store) == [(0, 0.5), (4, 0.2)], message="the good records")
+    by_line = {p.line_number: p for p in ingest.problems}
+    assert sorted(by_line) == [2, 4], list(ingest.problems)
+    port = c.sock.getsockname()[1]
+    assert by_line[2].severity == "error" and by_line[4].severity == "error"
+    assert "step" in by_line[4].reason
+    # the peer and the stream name the source, as a file's path does
+    assert by_line[2].source == f"127.0.0.1:0<-127.0.0.1:{port} run r1 rank 0"
+    c.close()
     assert ingest.problem_count == 2
 
 

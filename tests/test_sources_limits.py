@@ -76,7 +76,9 @@ def test_an_overlong_csv_row_is_skipped_whole_and_reported_once(tmp_path):
     append(path, "7," + "8" * MAX_LINE + "\n2,0.8\n")                  # and one in a single write
     f.tick()
     assert values(only_run(ing)) == ([0, 1, 2], [1.0, 0.9, 0.8])      # nothing of the fragments
-    assert too_long(ing.problems) == [(3, "warning"), (5, "warning")]
+    assert too_long(ing.problems) == [(3, "warning")]                 # one entry per file and reason:
+    (p,) = [p for p in ing.problems if "longer than" in p.reason]
+    assert (p.count, p.last_line) == (2, 5)                           # twice, the last at line 5
     assert len(f.tails[str(path)].reader.pending) == 0
 
 
@@ -300,12 +302,12 @@ def test_problems_from_many_threads_are_all_counted_and_read_whole():
 
     def report(k):
         for i in range(n):
-            ing.problem(Problem(f"t{k}", i, "bad", "warning"))
+            ing.problem(Problem(f"t{k}", i, f"bad {i % 100}", "warning"))  # each reason 50 times
 
     def watch():
         while not done.is_set():
             problems, total = ing.recent_problems()
-            if len(problems) != total:
+            if sum(p.count for p in problems) != total:
                 torn.append((len(problems), total))
 
     old = sys.getswitchinterval()
@@ -324,8 +326,8 @@ def test_problems_from_many_threads_are_all_counted_and_read_whole():
         sys.setswitchinterval(old)
     problems, total = ing.recent_problems()
     assert total == ing.problem_count == n * threads and torn == []
-    assert sorted((p.source, p.line_number) for p in problems) == sorted(
-        (f"t{k}", i) for k in range(threads) for i in range(n))
+    assert sorted((p.source, p.reason, p.line_number, p.count, p.last_line) for p in problems) == sorted(
+        (f"t{k}", f"bad {j}", j, n // 100, n - 100 + j) for k in range(threads) for j in range(100))
 
 
 def test_silent_after_reaches_the_stored_status():
@@ -334,3 +336,106 @@ def test_silent_after_reaches_the_stored_status():
         ing.records("s", [json.loads(header()), json.loads(metrics(1, 0, 1.0))])  # last record at t=1000
         ing.check_liveness(now=1060.0)
         assert ing.store.get("r1").status == expected
+
+
+# ---------------------------------------------------------------- the descriptor budget
+
+def budgeted(tmp_path, budget):
+    """A follower of ``tmp_path`` allowed ``budget`` open files, read to the end."""
+    ing = Ingest()
+    f = ing.add_path(str(tmp_path), poll=True)
+    f.open_files.budget = budget
+    ing.read_all()
+    return ing, f
+
+
+def held_open(f):
+    return sorted(os.path.basename(p) for p, t in f.tails.items() if t.fd is not None)
+
+
+def test_idle_files_over_the_budget_are_closed_and_read_on_where_they_stopped(tmp_path):
+    for name in "abcd":
+        append(tmp_path / f"{name}.jsonl", header(name) + metrics(1, 0, 1.0))
+    ing, f = budgeted(tmp_path, 2)
+    assert held_open(f) == ["c.jsonl", "d.jsonl"]      # the most recently read
+    append(tmp_path / "a.jsonl", metrics(2, 1, 0.5))
+    f.tick()
+    assert held_open(f) == ["a.jsonl", "d.jsonl"]      # a moved: opened again; c, idle longest, closed
+    assert losses(ing.store, "a") == [(0, 1.0), (1, 0.5)]
+    run = ing.store.get("a")
+    assert run.duplicates == 0 and run.restarts == 0 and list(ing.problems) == []
+    for _ in range(3):
+        f.tick()
+    assert held_open(f) == ["a.jsonl", "d.jsonl"]      # idle files are not opened to be looked at
+
+
+def test_a_closed_idle_file_replaced_truncated_or_deleted_is_seen(tmp_path):
+    for name in "abcd":
+        append(tmp_path / f"{name}.jsonl", header(name) + metrics(1, 0, 1.0) + metrics(2, 1, 1.0))
+    ing, f = budgeted(tmp_path, 1)
+    assert held_open(f) == ["d.jsonl"]
+    os.rename(tmp_path / "a.jsonl", tmp_path / "a.old")  # rotation: a new file at the path
+    append(tmp_path / "a.jsonl", header("a2") + metrics(1, 0, 2.0))
+    append(tmp_path / "b.jsonl", header("b2") + metrics(1, 0, 3.0), mode="w")  # truncated, rewritten
+    os.unlink(tmp_path / "c.jsonl")
+    f.tick()
+    assert losses(ing.store, "a2") == [(0, 2.0)] and losses(ing.store, "b2") == [(0, 3.0)]
+    by_file = {os.path.basename(p.source): p.reason for p in ing.problems}
+    assert by_file == {
+        "a.jsonl": "file was replaced while idle (not held open); following the new one",
+        "b.jsonl": "file was truncated to %d bytes; reading it again from the start"
+                   % (tmp_path / "b.jsonl").stat().st_size,
+        "c.jsonl": "file was deleted or moved away while idle (not held open); what it had was read"}
+    assert "c.jsonl" not in {os.path.basename(p) for p in f.tails}
+    append(tmp_path / "c.jsonl", header("c2") + metrics(1, 0, 4.0))
+    f.scan()
+    f.tick()
+    assert losses(ing.store, "c2") == [(0, 4.0)]
+
+
+def test_a_deleted_file_being_followed_keeps_its_descriptor_over_the_budget(tmp_path):
+    for name in "ab":
+        append(tmp_path / f"{name}.jsonl", header(name) + metrics(1, 0, 1.0))
+    ing, f = budgeted(tmp_path, 1)
+    writer = os.open(tmp_path / "b.jsonl", os.O_WRONLY | os.O_APPEND)
+    try:
+        os.unlink(tmp_path / "b.jsonl")
+        f.tick()                                        # b is deleted: followed through its descriptor
+        append(tmp_path / "a.jsonl", metrics(2, 1, 0.5))
+        f.tick()                                        # a needs one too: b keeps its own
+        os.write(writer, metrics(2, 1, 0.25).encode())
+        f.tick()
+        assert losses(ing.store, "b") == [(0, 1.0), (1, 0.25)] and losses(ing.store, "a") == [(0, 1.0), (1, 0.5)]
+    finally:
+        os.close(writer)
+        f.stop()
+
+
+def test_running_out_of_descriptors_shrinks_the_budget_once(tmp_path, monkeypatch):
+    import errno
+    for name in "abcdef":
+        append(tmp_path / f"{name}.jsonl", header(name) + metrics(1, 0, 1.0))
+    real_open, opened = os.open, []
+
+    def scarce(path, *args, **kw):                      # the process has room for 4 more descriptors
+        if str(path).endswith(".jsonl") and len([t for t in opened if t]) >= 4:
+            raise OSError(errno.EMFILE, "Too many open files")
+        fd = real_open(path, *args, **kw)
+        opened.append(fd)
+        return fd
+
+    real_close = os.close
+
+    def close(fd):
+        if fd in opened:
+            opened[opened.index(fd)] = None
+        real_close(fd)
+
+    monkeypatch.setattr(os, "open", scarce)
+    monkeypatch.setattr(os, "close", close)
+    ing, f = budgeted(tmp_path, 100)
+    f.tick()
+    assert sorted(r.run_id for r in ing.store.runs.values()) == list("abcdef")
+    assert f.open_files.budget == 3
+    assert [p.reason for p in ing.problems] == [
+        "out of file descriptors with 4 files open; keeping at most 3 open at once"]

@@ -748,3 +748,93 @@ def test_a_step_past_int64_is_no_step_and_the_rest_of_the_batch_is_kept():
     s = run.series[("train", "loss")]
     assert s.steps.tolist() == [0, 0, 0, 2 ** 63 - 1] and s.values.tolist() == [1.0, 0.9, 0.8, 0.7]
     assert run.problems == 2  # each counted as a record without an integer step (it takes the last one)
+
+
+def test_numbers_beyond_what_the_series_keep_from_unchecked_readers_never_raise():
+    """The stream reader checks ranges at decode; the other readers' dicts
+    (CSV, text, TensorBoard) come unchecked: a step beyond int64 is no step
+    and a time no clock shows is no time, in every record type."""
+    st = Store()
+    st.apply({"type": "run", "seq": 0, "run_id": "r", "name": "n"}, "s")
+    st.apply({"type": "metrics", "seq": 1, "step": 3, "time": 5.0, "values": {"loss": 1.0}}, "s")
+    st.apply({"type": "system", "seq": 2, "step": 2 ** 63, "time": 1e300, "values": {"gpu": 1.0}}, "s")
+    st.apply_many([{"type": "metrics", "seq": 3 + i, "step": 4 + i, "time": float("inf") if i == 5 else 6.0 + i,
+                    "values": {"loss": 0.5}} for i in range(10)], "s")
+    run = st.get("r")
+    gpu = run.series[("system", "gpu")]
+    assert gpu.steps.tolist() == [3] and gpu.times.tolist() == [5.0]   # the last step and time known
+    loss = run.series[("train", "loss")]
+    assert loss.steps.tolist() == list(range(3, 14))
+    assert loss.times.tolist()[6] == 10.0                               # inf: the time before it
+
+
+# -- many names, many runs: O(1) an addition ------------------------------------
+
+
+def test_a_new_metric_name_or_run_is_added_in_place_not_by_copying_everything():
+    """Each new name used to copy the run's whole map (and each new run the
+    store's): 200,000 ``loss_{step}`` names took 271 s. The maps grow in
+    place now; bench/store.py times 200,000 names."""
+    st = Store()
+    st.apply(header("a"), "a")
+    runs, run = st.runs, st.get("a")
+    series = run.series
+    st.apply_many([{"type": "metrics", "seq": i + 1, "step": i, "time": 1.0, "values": {"loss_%d" % i: 1.0}}
+                   for i in range(100)], "a")
+    st.apply(header("b"), "b")
+    assert run.series is series and st.runs is runs
+    assert list(series) == [("train", "loss_%d" % i) for i in range(100)]
+    assert [r.run_id for r in st.runs.values()] == ["a", "b"]
+
+
+def test_readers_iterate_the_maps_while_names_and_runs_are_added_and_renamed():
+    st = Store()
+    stop, errors, seen = threading.Event(), [], []
+
+    def reader():
+        while not stop.is_set():
+            try:
+                for key, run in st.runs.items():          # keys always look up
+                    if run.key != key and st.runs.get(key) is run:
+                        errors.append(("key", key, run.key))
+                    names = list(run.series)
+                    for name, s in run.series.items():
+                        len(s)
+                    seen.append(len(names))
+            except Exception as e:  # noqa: BLE001 - any error from reading while it grows is the failure
+                errors.append(repr(e))
+
+    ts = [threading.Thread(target=reader) for _ in range(2)]
+    for t in ts:
+        t.start()
+    try:
+        for i in range(300):
+            stream = "s%d" % i
+            st.apply({"type": "metrics", "seq": 0, "step": 0, "time": 1.0, "values": {"x": 1.0}}, stream)
+            st.apply(header("run%d" % i, seq=1), stream)        # the header comes late: the run is renamed
+            st.apply_many([{"type": "metrics", "seq": j + 2, "step": j, "time": 1.0,
+                            "values": {"m%d" % j: 1.0}} for j in range(20)], stream)
+    finally:
+        stop.set()
+        for t in ts:
+            t.join()
+    assert not errors, errors[:5]
+    assert sorted(st.runs) == sorted(("run%d" % i, 0) for i in range(300))
+    assert len(st.runs) == 300 and all(len(r.series) == 21 for r in st.runs.values())
+
+
+def test_growing_map_removal_and_readding_lists_each_key_once():
+    from tui_monitor.store.growing import GrowingMap
+    m = GrowingMap()
+    for k in "abcdef":
+        m[k] = k.upper()
+    it = iter(m)
+    m.discard("b")
+    m.discard("c")
+    m["b"] = "B2"                                       # removed, then back: listed once, at the end
+    m["a"] = "A2"                                       # a new value keeps its place
+    assert list(m.items()) == [("a", "A2"), ("d", "D"), ("e", "E"), ("f", "F"), ("b", "B2")]
+    assert list(it) == ["a", "b", "d", "e", "f"]      # an iterator taken before: its order, no key gone
+    for k in "adef":
+        m.discard(k)
+    assert list(m) == ["b"] and len(m) == 1 and m == {"b": "B2"} and dict(m) == {"b": "B2"}

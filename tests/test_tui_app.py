@@ -66,8 +66,8 @@ async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_pat
         await until(pilot, lambda: row_count(app) == 2, message="two runs in the table")
         await until(pilot, lambda: app.query_one("#chart", ChartView).last_spec is not None
                     and app.query_one("#chart", ChartView).last_spec.lines, message="a curve")
-        n0 = len(app.chart_runs()[0].get("loss").values)
-        await until(pilot, lambda: len(app.chart_runs()[0].get("loss").values) > n0 + 20, message="more points")
+        n0 = len(app.chart.drawn()[0][0].get("loss").values)
+        await until(pilot, lambda: len(app.chart.drawn()[0][0].get("loss").values) > n0 + 20, message="more points")
         text = screen_text(app)
         assert "net-a" in text and "net-b" in text
         # a finding appears (the NaN of net-a) and can be selected
@@ -80,22 +80,22 @@ async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_pat
         idx = next(i for i, f in enumerate(fl.findings) if f.kind == "divergence")
         fl.highlighted = idx
         await pilot.press("enter")
-        await until(pilot, lambda: app.chosen is not None, message="the finding chosen")
+        await until(pilot, lambda: app.findings_panel.chosen is not None, message="the finding chosen")
         run_a = next(r for r in ing.store.runs.values() if r.name == "net-a")
-        assert app.selected == [RunsTable.row_key(run_a)]
-        assert [r.name for r in app.chart_runs()] == ["net-a"]
+        assert app.runs_panel.selected == [RunsTable.row_key(run_a)]
+        assert [r.name for r in app.chart.drawn()[0]] == ["net-a"]
         spec = app.query_one("#chart", ChartView).last_spec
         assert any(m.glyph == "!" for m in spec.vmarks), "the finding's onset is marked"
         # smoothing and log-y change what is drawn
         before = chart_lines(app)
         await pilot.press("left_square_bracket", "left_square_bracket", "left_square_bracket")
-        assert app.view.smoothing == 0.0
+        assert app.chart.view.smoothing == 0.0
         no_smooth = chart_lines(app)
         assert no_smooth != before
         await pilot.press("right_square_bracket")
-        assert app.view.smoothing == 0.3
+        assert app.chart.view.smoothing == 0.3
         await pilot.press("y")
-        assert app.view.log_y
+        assert app.chart.view.log_y
         logged = chart_lines(app)
         assert logged != no_smooth and "log y" in screen_text(app).splitlines()[0]
         # export writes a valid CSV of the chart's series
@@ -130,11 +130,11 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         await until(pilot, lambda: row_count(app) == 2 and all(len(r.series) for r in ing.store.runs.values()),
                     message="two runs")
         table = app.query_one(RunsTable)
-        keys = {app.run_by_key(k).name: k for k in table._rows}
+        keys = {app.runs_panel.run_by_key(k).name: k for k in table._rows}
         table.move_to_key(keys["small"])
         await pilot.press("b")
-        assert app.baseline_key == keys["small"]
-        assert app.diagnoser.baseline == app.run_by_key(keys["small"]).run_id
+        assert app.runs_panel.baseline_key == keys["small"]
+        assert app.diagnoser.baseline == app.runs_panel.run_by_key(keys["small"]).run_id
         table.move_to_key(keys["big"])
         await until(pilot, lambda: any((l.label or "").startswith("baseline small")
                                               for l in app.query_one("#chart", ChartView).last_spec.lines),
@@ -142,10 +142,10 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         text = screen_text(app)
         assert "vs base" in text and "baseline small" in text
         await pilot.press("b")  # another run: the baseline moves
-        assert app.baseline_key == keys["big"]
+        assert app.runs_panel.baseline_key == keys["big"]
         table.move_to_key(keys["big"])
         await pilot.press("b")  # the same run again: unmarked
-        assert app.baseline_key is None
+        assert app.runs_panel.baseline_key is None
 
 
 @sync
@@ -170,7 +170,7 @@ async def test_stream_text_is_never_markup(ingest, writers):
         assert app.is_running
         # a notification that names a run shows the name as it is
         table = app.query_one(RunsTable)
-        table.move_to_key(next(k for k in table._rows if app.run_by_key(k).name == "[bold]x[/]"))
+        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k).name == "[bold]x[/]"))
         await pilot.press("b")
         note = await until(pilot, lambda: list(app._notifications), message="the notification")
         assert (note[-1].message, note[-1].markup) == ("baseline: [bold]x[/]", False)
@@ -193,15 +193,15 @@ async def test_keys_zoom_pan_x_axis_metric_and_grads(ingest, writers):
         await until(pilot, lambda: row_count(app) == 1 and len(next(iter(ing.store.runs.values())).series) >= 3,
                     message="one run")
         await pilot.press("plus")
-        assert app.view.view == (0.5, 1.0)
+        assert app.chart.view.view == (0.5, 1.0)
         await pilot.press("less_than_sign")
-        assert app.view.view == (0.375, 0.875)
+        assert app.chart.view.view == (0.375, 0.875)
         await pilot.press("0", "x")
-        assert app.view.x_kind == "relative" and "time" in chart_lines(app)[-1]
+        assert app.chart.view.x_kind == "relative" and "time" in chart_lines(app)[-1]
         await pilot.press("x")
-        assert app.view.x_kind == "wall" and "T" in chart_lines(app)[-1]
+        assert app.chart.view.x_kind == "wall" and "T" in chart_lines(app)[-1]
         await pilot.press("M")
-        assert app.view.metric == "lr"
+        assert app.chart.view.metric == "lr"
         await pilot.press("g")
         await until(pilot, lambda: "step time" in screen_text(app), message="the gradient/system view")
         await pilot.press("g")

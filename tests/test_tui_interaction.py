@@ -117,26 +117,26 @@ async def test_wheel_zooms_on_x_at_the_pointer_and_pans():
         x = Y_AXIS_WIDTH + pw // 4  # a quarter into the plot
         pos = chart.plot_fraction(x)
         await wheel(pilot, events.MouseScrollUp, chart, x)
-        lo, hi = app.view.view
+        lo, hi = app.chart.view.view
         assert hi - lo == pytest.approx(0.8)
         assert lo + pos * (hi - lo) == pytest.approx(pos)  # the x under the pointer did not move
         await wheel(pilot, events.MouseScrollUp, chart, x)
         spec_lo, spec_hi = chart.last_spec.x_range
-        assert app.view.zoomed() and "zoom 64%" in screen_text(app).splitlines()[0]
-        before = app.view.view
+        assert app.chart.view.zoomed() and "zoom 64%" in screen_text(app).splitlines()[0]
+        before = app.chart.view.view
         await wheel(pilot, events.MouseScrollDown, chart, x, shift=True)  # shift+wheel: pan right
-        assert app.view.view[0] > before[0]
-        assert app.view.view[1] - app.view.view[0] == pytest.approx(before[1] - before[0])
+        assert app.chart.view.view[0] > before[0]
+        assert app.chart.view.view[1] - app.chart.view.view[0] == pytest.approx(before[1] - before[0])
         await wheel(pilot, events.MouseScrollLeft, chart, x)  # horizontal wheel: pan left
         await wheel(pilot, events.MouseScrollLeft, chart, x)
-        assert app.view.view[0] < before[0] + 1e-9
+        assert app.chart.view.view[0] < before[0] + 1e-9
         assert chart.last_spec.x_range[0] < spec_lo
         for _ in range(4):
             await wheel(pilot, events.MouseScrollDown, chart, x)  # zoom out again, to the whole range
-        assert app.view.view == pytest.approx((0.0, 1.0))
+        assert app.chart.view.view == pytest.approx((0.0, 1.0))
         # the wheel over the runs table scrolls the table, not the chart
         await wheel(pilot, events.MouseScrollUp, app.query_one(RunsTable), 5)
-        assert app.view.view == pytest.approx((0.0, 1.0))
+        assert app.chart.view.view == pytest.approx((0.0, 1.0))
 
 
 @sync
@@ -147,16 +147,16 @@ async def test_clicking_a_finding_focuses_the_chart_on_it():
         fl = app.query_one(FindingsList)
         assert [f.id for f in fl.findings] == ["div", "ovf"]
         assert await pilot.click(FindingsList, offset=(4, 0))
-        await until(pilot, lambda: app.chosen is not None, message="the finding chosen")
-        assert app.chosen.id == "div"
-        assert [r.name for r in app.chart_runs()] == ["diverging"]
+        await until(pilot, lambda: app.findings_panel.chosen is not None, message="the finding chosen")
+        assert app.findings_panel.chosen.id == "div"
+        assert [r.name for r in app.chart.drawn()[0]] == ["diverging"]
         assert any(m.glyph == "!" and "@240" in m.label for m in app.query_one("#chart", ChartView).last_spec.vmarks)
         # the second finding: find its first line by clicking down the list
         for y in range(1, fl.size.height):
             await pilot.click(FindingsList, offset=(4, y))
-            if app.chosen.id == "ovf":
+            if app.findings_panel.chosen.id == "ovf":
                 break
-        assert app.chosen.id == "ovf" and [r.name for r in app.chart_runs()] == ["mlp-wide"]
+        assert app.findings_panel.chosen.id == "ovf" and [r.name for r in app.chart.drawn()[0]] == ["mlp-wide"]
 
 
 # -- fold groups ----------------------------------------------------------------------------------
@@ -173,8 +173,8 @@ async def test_fold_groups_collapse_and_show_the_cross_validation_summary():
     store = fold_store(3)
     app = fixed_app(store, engine="auto")  # the real engine, on the timer
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.cv, message="the engine's cv summaries")
-        cv = app.cv["cv-mlp"]
+        await until(pilot, lambda: app.diagnosis.cv, message="the engine's cv summaries")
+        cv = app.diagnosis.cv["cv-mlp"]
         assert cv.n == 3 and cv.mean == pytest.approx(0.3419, abs=1e-3) and cv.std == pytest.approx(0.02, abs=1e-3)
         table = app.query_one(RunsTable)
         assert table.row_count == 3 + 1 + 3
@@ -185,29 +185,29 @@ async def test_fold_groups_collapse_and_show_the_cross_validation_summary():
         # on the group row: the chart shows every fold, the panel the cv summary
         table.move_to_key(group_key("cv-mlp"))
         await pilot.pause()
-        assert [r.name for r in app.chart_runs()] == ["cv-mlp-f0", "cv-mlp-f1", "cv-mlp-f2"]
+        assert [r.name for r in app.chart.drawn()[0]] == ["cv-mlp-f0", "cv-mlp-f1", "cv-mlp-f2"]
         path = str(app.query_one(DecisionPathView).render())
         assert "cv cv-mlp: val loss (best per fold) 0.3419 ± 0.02 over 3 folds" in path
         assert "0.3419 ± 0.02" in screen_text(app)
         # z collapses, enter on the group row expands
         await pilot.press("z")
-        assert app.collapsed == {"cv-mlp"} and table.row_count == 4
+        assert app.runs_panel.collapsed == {"cv-mlp"} and table.row_count == 4
         assert table.cursor_key() == group_key("cv-mlp")
         assert "cv-mlp-f1" not in " ".join(rows_text(app))
         await pilot.press("enter")
-        assert app.collapsed == set() and table.row_count == 7
+        assert app.runs_panel.collapsed == set() and table.row_count == 7
         # z on a fold's row collapses its group and moves to the group row
         await pilot.press("down", "down", "z")
-        assert app.collapsed == {"cv-mlp"} and table.cursor_key() == group_key("cv-mlp")
+        assert app.runs_panel.collapsed == {"cv-mlp"} and table.cursor_key() == group_key("cv-mlp")
         await pilot.press("z")
         # space on the group row selects all its folds; again: none
         await pilot.press("space")
-        assert len(app.selected) == 3 and rows_text(app)[3].startswith("▾●")
+        assert len(app.runs_panel.selected) == 3 and rows_text(app)[3].startswith("▾●")
         await pilot.press("space")
-        assert app.selected == []
+        assert app.runs_panel.selected == []
         # b on a group row marks nothing
         await pilot.press("b")
-        assert app.baseline_key is None
+        assert app.runs_panel.baseline_key is None
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Collapse / expand fold group" in titles
 
@@ -221,7 +221,7 @@ async def test_fold_group_summary_without_an_engine():
         # bests 0.3219, 0.3419, 0.3619, 0.3819: mean 0.3519, std (ddof 1) 0.02582
         assert "0.352±0.026" in row
         await pilot.press("z")  # the cursor is on a plain run: nothing to fold
-        assert app.collapsed == set()
+        assert app.runs_panel.collapsed == set()
 
 
 @sync
@@ -238,7 +238,7 @@ async def test_a_comparison_finding_marks_only_the_run_it_is_about():
         assert "model bias: plateau" in next(r for r in rows if "linear-baseline" in r)
         assert "model bias" not in next(r for r in rows if "mlp-wide" in r)
         assert "overfitting" in next(r for r in rows if "mlp-wide" in r)  # its own finding
-        wide = app.run_by_key(next(k for k in app.query_one(RunsTable)._rows if "bbbb2222" in k))
+        wide = app.runs_panel.run_by_key(next(k for k in app.query_one(RunsTable)._rows if "bbbb2222" in k))
         path = decision_path(wide, app.findings)
         assert path[0][1] == "no" and path[3] == ("overfit or mismatch?", "overfitting", "yes")
 
@@ -264,7 +264,7 @@ async def test_every_panel_renders(size):
                 assert needle in text, needle
         await pilot.press("y", "x", "plus")
         spec = app.query_one("#chart", ChartView).last_spec
-        assert spec.log_y and spec.x_kind == "relative" and app.view.zoomed()
+        assert spec.log_y and spec.x_kind == "relative" and app.chart.view.zoomed()
         if size[0] >= 120:
             assert "log y" in screen_text(app).splitlines()[0]
         await pilot.press("down", "g")
@@ -355,15 +355,15 @@ async def test_baseline_and_task_given_at_start_reach_the_engine_and_the_runs_ta
     assert app.silent_after == 120.0
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: app.baseline_key is not None, message="the baseline marked")
-        assert app.run_by_key(app.baseline_key).name == "linear-baseline"
+        await until(pilot, lambda: app.runs_panel.baseline_key is not None, message="the baseline marked")
+        assert app.runs_panel.run_by_key(app.runs_panel.baseline_key).name == "linear-baseline"
         assert app.diagnoser.baseline == "linear-baseline" and app.diagnoser.task == task
         await until(pilot, lambda: "★" in screen_text(app), message="the baseline's star")
         # b on another run: a new baseline, and the task given at start is kept
-        table.move_to_key(next(k for k in table._rows if app.run_by_key(k).name == "mlp-wide"))
+        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k).name == "mlp-wide"))
         await pilot.press("b")
-        assert app.run_by_key(app.baseline_key).name == "mlp-wide"
-        assert app.diagnoser.task == task and app.diagnoser.baseline == app.run_by_key(app.baseline_key).run_id
+        assert app.runs_panel.run_by_key(app.runs_panel.baseline_key).name == "mlp-wide"
+        assert app.diagnoser.task == task and app.diagnoser.baseline == app.runs_panel.run_by_key(app.runs_panel.baseline_key).run_id
 
 
 def test_silent_after_must_be_positive(capsys):

@@ -88,7 +88,7 @@ async def test_job_row_expands_and_job_view_shows_ranks():
         await until(pilot, lambda: "ranks: straggler" in screen_text(app), message="the job's finding")
         table.move_to_key(job_key("job-1"))
         await pilot.pause()
-        assert [r.rank for r in app.chart_runs()] == [0, 1, 2, 3]  # the chart draws every rank's loss
+        assert [r.rank for r in app.chart.drawn()[0]] == [0, 1, 2, 3]  # the chart draws every rank's loss
         await pilot.press("enter")
         await until(pilot, lambda: table.row_count == 8, message="the ranks under the job row")
         await pilot.press("j")
@@ -102,7 +102,7 @@ async def test_job_row_expands_and_job_view_shows_ranks():
         await until(pilot, lambda: table.row_count == 4, message="folded again")
         table.move_to_key(job_key("job-1"))
         await pilot.press("b")  # a job's row is not a run: no baseline
-        assert app.baseline_key is None
+        assert app.runs_panel.baseline_key is None
         note = await until(pilot, lambda: list(app._notifications), message="the reason")
         assert note[-1].message.startswith("the baseline is a run")
 
@@ -149,9 +149,9 @@ async def test_the_loss_chart_of_a_large_job_shows_the_rank_that_went_wrong():
         await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.pause()
-        ranks = [r.rank for r in app.chart_runs()]
+        ranks = [r.rank for r in app.chart.drawn()[0]]
         assert len(ranks) == 12 and {17, 21, 3} <= set(ranks) and ranks == sorted(ranks)
-        assert app.chart_pick()[1] == "12 of 24 ranks: highest, median, lowest"
+        assert app.chart.drawn()[1] == "12 of 24 ranks: highest, median, lowest"
         text = await until(pilot, lambda: "12 of 24 ranks" in screen_text(app) and screen_text(app),
                            message="the note on the chart")
         assert "ddp[rank %d] train" % ranks[0] in text  # the ranks' curves are told apart in the legend
@@ -169,8 +169,8 @@ async def test_a_baseline_named_like_a_job_marks_its_rank_0_and_run_id_hash_rank
         store, clock = job_store()
         app = MonitorApp(store, clock=clock, threaded=False, baseline=wanted)
         async with app.run_test(size=(160, 48)) as pilot:
-            await until(pilot, lambda: app.baseline_key is not None, message="the baseline marked")
-            assert app.run_by_key(app.baseline_key).rank == rank
+            await until(pilot, lambda: app.runs_panel.baseline_key is not None, message="the baseline marked")
+            assert app.runs_panel.run_by_key(app.runs_panel.baseline_key).rank == rank
 
 
 @sync
@@ -182,10 +182,10 @@ async def test_b_on_a_rank_makes_that_rank_the_engines_baseline_not_the_job():
         await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.press("enter")
-        await until(pilot, lambda: any(app.run_by_key(k) is not None and app.run_by_key(k).rank == 2
-                                       and app.run_by_key(k).world_size > 1 for k in table._rows),
+        await until(pilot, lambda: any(app.runs_panel.run_by_key(k) is not None and app.runs_panel.run_by_key(k).rank == 2
+                                       and app.runs_panel.run_by_key(k).world_size > 1 for k in table._rows),
                     message="the ranks under the job row")
-        table.move_to_key(next(k for k in table._rows if app.run_by_key(k) is not None
-                               and app.run_by_key(k).world_size > 1 and app.run_by_key(k).rank == 2))
+        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k) is not None
+                               and app.runs_panel.run_by_key(k).world_size > 1 and app.runs_panel.run_by_key(k).rank == 2))
         await pilot.press("b")
         assert app.diagnoser.baseline == "job-1#2"

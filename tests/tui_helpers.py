@@ -187,3 +187,33 @@ def fixed_app(store=None, engine="fixed", **kw):
     kw.setdefault("interval", 3600)
     return MonitorApp(store, diagnoser=diagnoser, clock=lambda: NOW, threaded=False,
                       x_format=lambda t: "%d" % (t - NOW), **kw)
+
+
+def deep_store(layers: int = 20) -> Store:
+    """The runs of :func:`synthetic_store` and ``deep-net``, a finished run
+    whose gradient records have ``layers`` layers (the gradient table is
+    longer than an 80x24 screen)."""
+    store = synthetic_store()
+    train = 0.9 * np.exp(-np.arange(100) / 30) + 0.05
+    recs = run_records("dddd4444", "deep-net", train, val=[0.5] * 10)
+    end = recs.pop()
+    seq = end["seq"]
+    for step in range(0, 100, 20):
+        seq += 1
+        recs.append({"type": "grads", "seq": seq, "step": step, "time": T0 + step + 0.25, "norm": 1.0,
+                     "layers": {"layer%02d.weight" % i: {"grad": 10.0 ** (-i / 4), "weight": 1.0, "zero_rows": 0.0}
+                                for i in range(layers)}})
+    end["seq"] = seq + 1
+    recs.append(end)
+    store.apply_many(recs, stream="d")
+    return store
+
+
+def write_run(path, name: str, steps: int = 50) -> None:
+    """A finished run's stream (a falling train loss) written to ``path``."""
+    import json
+
+    train = 0.9 * np.exp(-np.arange(steps) / 20) + 0.05
+    with open(path, "w") as f:
+        for rec in run_records("id-" + name, name, train):
+            f.write(json.dumps(rec) + "\n")

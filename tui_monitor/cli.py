@@ -115,6 +115,7 @@ def _add_watch(sub) -> None:
                "  tui-monitor watch --once runs/              print a table of the runs and exit\n"
                "  tui-monitor watch --listen 127.0.0.1:7007   hooks send with init(..., to=\"127.0.0.1:7007\")\n"
                "  tui-monitor watch --listen unix:/tmp/tm.sock runs/\n"
+               "  tui-monitor watch --listen 0.0.0.0:7007 --token-file ~/.tm-token   hooks: TUI_MONITOR_TOKEN_FILE\n"
                "  ssh -R 7007:127.0.0.1:7007 gpu-box          let a remote job reach your laptop\n"
                "  tui-monitor watch --poll /nfs/runs/         force polling (auto-detected on NFS, Lustre, sshfs)\n"
                "  tui-monitor watch tb_logs/ lightning_logs/  TensorBoard event files, CSV logs\n"
@@ -128,9 +129,12 @@ def _add_watch(sub) -> None:
                    help="for text logs: a Python regex whose named groups are metrics (and step, split), "
                         "e.g. 'it (?P<step>\\d+) l=(?P<loss>\\S+)'; tried before the built-in patterns")
     p.add_argument("--listen", metavar="ADDR",
-                   help="also accept hook connections at HOST:PORT or unix:/PATH (loopback unless --token)")
-    p.add_argument("--token", metavar="TOKEN",
-                   help="shared secret hooks must present (TUI_MONITOR_TOKEN); required off loopback")
+                   help="also accept hook connections at HOST:PORT or unix:/PATH (loopback unless a token is set)")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="a file (chmod 600) holding the secret hooks must prove they know, as they hold it in "
+                        "TUI_MONITOR_TOKEN or TUI_MONITOR_TOKEN_FILE; default: $TUI_MONITOR_TOKEN. Required off "
+                        "loopback. Never sent: each side proves it knows it")
+    p.add_argument("--token", help=argparse.SUPPRESS)  # removed: a token in argv is shown to every user by ps
     p.add_argument("--poll", action="store_true",
                    help="poll files instead of relying on filesystem events")
     p.add_argument("--once", action="store_true", help="print the runs as a table and exit (no TUI)")

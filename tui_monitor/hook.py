@@ -24,10 +24,13 @@ import atexit
 import collections
 import collections.abc
 import errno
+import hashlib
+import hmac
 import json
 import math
 import os
 import queue
+import secrets
 import selectors
 import signal
 import socket
@@ -610,16 +613,65 @@ def parse_address(addr):
     return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(port))
 
 
+#: The socket handshake's version (docs/stream-format.md, "Over a socket").
+#: 2: challenge and response; the token itself never crosses the wire.
+HANDSHAKE = 2
+
+
+def handshake_proof(key, label, *parts):
+    """HMAC-SHA256 under ``key`` (bytes) of ``label`` and ``parts`` (str),
+    in hex: what a side of the socket handshake shows to prove that it holds
+    a secret without sending it. The label keeps one side's proof from
+    passing for the other's."""
+    return hmac.new(key, "\n".join(("tui-monitor", label) + parts).encode(), hashlib.sha256).hexdigest()
+
+
+def shared_token(token=None, token_file=None):
+    """The socket token as bytes, or None without one: ``token``, else the
+    content of ``token_file`` (surrounding whitespace dropped: a file written
+    with ``echo`` ends in a newline). Raises OSError when the file cannot be
+    read and ValueError when it is empty."""
+    if token is None and token_file:
+        with open(token_file, "rb") as f:
+            token = f.read(4096).strip()
+        if not token:
+            raise ValueError(f"the token file {token_file} is empty")
+    if token is None or token in ("", b""):
+        return None
+    return token.strip().encode() if isinstance(token, str) else bytes(token).strip()
+
+
+class _HandshakeError(ConnectionError):
+    """The listener is not one to stream to (another handshake, no proof)."""
+
+
 class _SocketSink:
-    """Streams lines to a listener with the hello/welcome/ack handshake of the
-    spec. Keeps the last ``cap`` records, acknowledged or not, so a listener
-    started late or restarted (it answers ``have: -1``) still gets the
-    history; a reconnect resends only what the listener lacks. Runs its own
-    thread so a slow or absent listener never delays the file."""
+    """Streams lines to a listener with the handshake of the spec (hello,
+    challenge, auth, welcome, then records and acks). Keeps the last ``cap``
+    records, acknowledged or not, so a listener started late or restarted (it
+    answers ``have: -1``) still gets the history; a reconnect resumes the
+    stream with its session secret and resends only what the listener lacks.
+    With a token, the listener must prove that it knows it before anything is
+    sent. Runs its own thread so a slow or absent listener never delays the
+    file."""
 
     def __init__(self, run, address, token=None, cap=100_000):
-        self.run, self.address, self.token, self.cap = run, address, token, cap
+        self.run, self.address, self.cap = run, address, cap
         self.family, self.addr = parse_address(address)
+        # the token: given, else $TUI_MONITOR_TOKEN, else $TUI_MONITOR_TOKEN_FILE's content
+        env = os.environ
+        token, path = token or env.get("TUI_MONITOR_TOKEN"), env.get("TUI_MONITOR_TOKEN_FILE")
+        try:
+            self.key = shared_token(token, path)
+            if not token and path and os.stat(path).st_mode & 0o077:
+                run._warn(f"the token file {path} can be read by other users: chmod 600 {path}",
+                          key="socket token file")
+        except (OSError, ValueError) as e:
+            self.key = None
+            run._warn(f"cannot read the socket token: {e}; connecting without one", key="socket token")
+        # (id, secret) of the stream the listener opened for this run: only
+        # this process can resume it; the secret never crosses the wire
+        self.session = None
         self.buf = collections.deque()   # (seq, line), the last ``cap`` records
         # put() runs in the writer thread and the sending loop in this sink's
         # own: a deque iterated while another thread appends raises, so the
@@ -673,6 +725,8 @@ class _SocketSink:
                 sock.connect(self.addr)
                 self._session(sock)
                 self.backoff = 0.5
+            except _HandshakeError as e:  # each reason once: they say what to change
+                self.run._warn(f"not streaming to {self.address}: {e}", key=f"handshake {str(e)[:40]}")
             except Exception as e:  # noqa: BLE001 - the listener is someone else's process
                 self.run._warn(f"cannot stream to {self.address}: {e}; keeping up to {self.cap} records to resend")
             finally:
@@ -690,18 +744,38 @@ class _SocketSink:
             self.backoff = min(self.backoff * 2, 30.0)
 
     def _session(self, sock):
-        # pid and start say which process this is: a new one with the same
-        # run id (a requeued job, an elastic restart) starts its stream afresh
-        hello = {"type": "hello", "v": FORMAT_VERSION, "run_id": self.run.run_id, "rank": self.run.rank,
-                 "pid": self.run._header.get("pid"), "start": self.run._header.get("start")}
-        if self.token:
-            hello["token"] = self.token
+        # pid and start say which process this is; the nonce, with the
+        # listener's, makes every proof of this connection its own
+        mine = secrets.token_hex(16)
+        hello = {"type": "hello", "v": FORMAT_VERSION, "handshake": HANDSHAKE, "run_id": self.run.run_id,
+                 "rank": self.run.rank, "pid": self.run._header.get("pid"),
+                 "start": self.run._header.get("start"), "nonce": mine}
         sock.sendall((_dumps(hello) + "\n").encode())
-        line, after = self._read_welcome(sock)
-        reply = json.loads(line or b"null")
-        if not isinstance(reply, dict) or reply.get("type") != "welcome":
-            raise ConnectionError(f"refused: {reply.get('reason') if isinstance(reply, dict) else reply!r}")
-        have = int(reply.get("have", -1))  # a listener restarted since knows less than it acked
+        challenge, after = self._reply(sock, b"", "challenge")
+        theirs = challenge.get("nonce")
+        if not isinstance(theirs, str) or not 16 <= len(theirs) <= 128 or not theirs.isascii():
+            raise _HandshakeError("the listener's challenge has no valid nonce")
+        auth = {"type": "auth"}
+        if self.key is not None:
+            proof = challenge.get("proof")
+            if not (isinstance(proof, str) and proof.isascii()
+                    and hmac.compare_digest(proof, handshake_proof(self.key, "listener", mine, theirs))):
+                raise _HandshakeError("it did not prove that it knows the token (another program may hold "
+                                      "that address); nothing was sent to it")
+            auth["proof"] = handshake_proof(self.key, "writer", mine, theirs)
+        elif challenge.get("token"):
+            raise _HandshakeError("it asks for a token: set TUI_MONITOR_TOKEN or TUI_MONITOR_TOKEN_FILE "
+                                  "(or init(token=...)) to the listener's")
+        if self.session is not None:  # only this process can continue its stream
+            auth["session"] = self.session[0]
+            auth["resume"] = handshake_proof(self.session[1], "resume", mine, theirs)
+        sock.sendall((_dumps(auth) + "\n").encode())
+        welcome, after = self._reply(sock, after, "welcome")
+        have, sid = welcome.get("have"), welcome.get("session")
+        if type(have) is not int or not isinstance(sid, str) or not 0 < len(sid) <= 128:
+            raise ConnectionError(f"a welcome without a valid have and session: {welcome!r:.200}")
+        if self.session is None or self.session[0] != sid:  # a new stream (a listener restarted since knows less)
+            self.session = (sid, bytes.fromhex(handshake_proof(self.key or b"", "session", mine, theirs, sid)))
         self.acked = have
         self.connected = True
         self.backoff = 0.5  # welcomed: a later drop retries soon, however many failures came before
@@ -712,18 +786,39 @@ class _SocketSink:
             sel.register(sock, selectors.EVENT_READ)
             self._send_and_ack(sock, sel, sent=have, pending=after)
 
+    def _reply(self, sock, pending, expected):
+        """The listener's next message (a dict of type ``expected``) and the
+        bytes that came after it; a refusal or another message raises."""
+        line, after = self._read_line(sock, pending)
+        try:
+            msg = json.loads(line or b"null")
+        except ValueError:
+            msg = None
+        kind = msg.get("type") if isinstance(msg, dict) else None
+        if kind == "refused":
+            reason = str(msg.get("reason"))[:500]
+            if msg.get("handshake") is None:  # a listener older than this handshake
+                raise _HandshakeError(f"refused ({reason}): the listener speaks an older handshake; "
+                                      "update tui-monitor there")
+            raise ConnectionError(f"refused: {reason}")
+        if kind == "welcome" and expected == "challenge":
+            raise _HandshakeError("the listener speaks an older handshake (it sent no challenge); "
+                                  "update tui-monitor there")
+        if kind != expected or msg.get("handshake") != HANDSHAKE:
+            raise _HandshakeError(f"expected a {expected} of handshake {HANDSHAKE}, got {line[:200]!r}")
+        return msg, after
+
     @staticmethod
-    def _read_welcome(sock):
-        """The listener's first line and the bytes that came after it. Read
+    def _read_line(sock, buf):
+        """The listener's next line and the bytes that came after it. Read
         with recv, not a buffered reader: an ack sent right behind the welcome
         often arrives in the same packet, and a reader would keep it to itself."""
-        buf = b""
         while True:
             end = buf.find(b"\n")
             if end >= 0:
                 return buf[:end], buf[end + 1:]
             if len(buf) > MAX_LINE:
-                raise ConnectionError(f"no welcome line in the first {len(buf)} bytes")
+                raise ConnectionError(f"no line in the first {len(buf)} bytes")
             chunk = sock.recv(65536)
             if not chunk:
                 return buf, b""
@@ -766,6 +861,18 @@ class _SocketSink:
         self.stop.set()
         self.wake.set()
         self.thread.join(timeout + 0.5)
+        with self.lock:
+            unacked = sum(1 for seq, _ in self.buf if seq > self.acked)
+        if not unacked:
+            return
+        if self.run._file is None:  # nowhere else: they are lost, and said so
+            self.run._drop("not acknowledged by the listener", unacked,
+                           f"{unacked} record(s) were not acknowledged by the listener at {self.address} "
+                           f"before close() gave up after {timeout:g} s; counted as dropped")
+        else:
+            self.run._warn(f"{unacked} record(s) were not acknowledged by the listener at {self.address} "
+                           f"before close() gave up after {timeout:g} s; the file {self.run.path} has them",
+                           key="socket unacknowledged")
 
 
 # ---------------------------------------------------------------- shared by the run and its writer
@@ -1273,7 +1380,7 @@ class Run:
             return
         if to:
             try:
-                self._socket = _SocketSink(self, to, token or env.get("TUI_MONITOR_TOKEN"), cap=socket_buffer)
+                self._socket = _SocketSink(self, to, token, cap=socket_buffer)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
         self._writer = _Writer(self, self.path, self._socket, self._sys, self._grads, self._lost,
@@ -1579,12 +1686,20 @@ def init(name=None, dir=None, config=None, model=None, **options):
     falsy value writes no file); ``to="HOST:PORT"`` or ``to="unix:/path"``
     also streams to a listener (``tui-monitor watch --listen``). ``model``
     records the model's flexibility and watches its gradients every
-    ``watch_every`` backward passes (0 disables). Other options:
-    ``tags``, ``flush_every`` (s), ``heartbeat_every`` (s), ``max_queue``,
-    ``token``, ``socket_buffer`` (records kept for a listener that is slow,
-    absent or restarted), ``run_id``, ``path``, ``system_every`` (s between resource
-    samples: step time, CPU, memory, CUDA memory, GPU use; 0 turns them off). ``TUI_MONITOR_DISABLED=1`` turns the
-    hook into a no-op.
+    ``watch_every`` backward passes (0 disables). ``config`` may be any
+    mapping (a Hydra/OmegaConf ``DictConfig`` too), a dataclass or a
+    namespace; it is written as a plain dict. Other options: ``tags`` (a dict,
+    or a list of labels), ``flush_every`` (s), ``heartbeat_every`` (s),
+    ``max_queue`` (records waiting for the writer, and 5x as many values, at
+    most; past that they are counted as dropped), ``token`` (the listener's
+    shared secret, never sent; default ``$TUI_MONITOR_TOKEN``, else the
+    content of the file ``$TUI_MONITOR_TOKEN_FILE``), ``socket_buffer``
+    (records kept for a listener that is slow, absent or restarted),
+    ``run_id``, ``path``, ``system_every`` (s between resource samples: step
+    time, CPU, memory, CUDA memory, GPU use; 0 turns them off).
+    ``TUI_MONITOR_DISABLED=1`` turns the hook into a no-op. init() never
+    raises: what it cannot use it says on stderr, and a run it cannot start
+    records nothing.
 
     Under ``torch.distributed`` (torchrun, SLURM, MPI) every rank of a job
     shares one run id (the launcher's job id) and writes its own stream

@@ -1,29 +1,49 @@
 """Text from a stream made safe to print: strings from a stream are data, so
-control characters (ANSI escapes included), bidi overrides and lone surrogates
-are shown escaped, never sent to the terminal. Also the compact number
-formats that the TUI and the plain-text commands share."""
+control characters (ANSI escapes included), bidi overrides and isolates,
+invisible characters (zero-width spaces and joiners, the byte-order mark, tag
+characters), line and paragraph separators and lone surrogates are shown
+escaped (``\\x1b``, ``\\u202e``, ``\\u200b``), never sent to the terminal: a
+zero-width space makes two different names look alike, a bidi override shows
+``exe.txt`` for ``txt.exe``, a line separator breaks a table row. Also: the
+same characters stripped (:func:`strip_controls`, for files a spreadsheet
+opens), a name cut to a width (:func:`cut`), and the compact number formats
+that the TUI and the plain-text commands share."""
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 _ESCAPES: Optional[Dict[int, str]] = None
+_STRIP: Optional[Dict[int, None]] = None
+
+
+def _unsafe() -> Iterator[int]:
+    """Every code point never shown as itself."""
+    yield from range(0x20)                      # C0 controls (ESC, BEL, backspace, \t, \n, \r...)
+    yield from range(0x7F, 0xA0)                # DEL and C1 controls (0x9B is a one-byte CSI)
+    yield 0xAD                                  # soft hyphen: invisible
+    yield from (0x061C, 0x200E, 0x200F)         # bidi marks
+    yield from range(0x202A, 0x202F)            # bidi embeddings and overrides
+    yield from range(0x2066, 0x206A)            # bidi isolates
+    yield from range(0x200B, 0x200E)            # zero-width space, non-joiner, joiner
+    yield from range(0x2060, 0x2065)            # word joiner, invisible operators
+    yield from (0x180E, 0x115F, 0x1160, 0x3164, 0xFFA0)  # invisible separators and fillers
+    yield 0xFEFF                                # zero-width no-break space (byte-order mark)
+    yield from range(0xFFF9, 0xFFFC)            # interlinear annotation
+    yield from (0x2028, 0x2029)                 # line and paragraph separators
+    yield from range(0xE0000, 0xE0080)          # tag characters: invisible text
+    yield from range(0xD800, 0xE000)            # lone surrogates (from \\ud800 escapes) cannot be printed
 
 
 def _escapes() -> Dict[int, str]:
     global _ESCAPES
     if _ESCAPES is None:
         table: Dict[int, str] = {}
-        for c in list(range(0x20)) + list(range(0x7F, 0xA0)):
-            table[c] = f"\\x{c:02x}"
+        for c in _unsafe():
+            table[c] = f"\\x{c:02x}" if c < 0x100 else (f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}")
         table[ord("\t")] = "\\t"
         table[ord("\n")] = "\\n"
         table[ord("\r")] = "\\r"
-        # bidirectional overrides and isolates can reorder what is shown
-        for c in list(range(0x202A, 0x202F)) + list(range(0x2066, 0x206A)) + [0x200E, 0x200F, 0x061C]:
-            table[c] = f"\\u{c:04x}"
-        for c in range(0xD800, 0xE000):  # lone surrogates (from \\ud800 escapes) cannot be printed
-            table[c] = f"\\u{c:04x}"
         _ESCAPES = table
     return _ESCAPES
 
@@ -32,17 +52,50 @@ _JSON_ESCAPES: Optional[Dict[int, str]] = None
 
 
 def json_escapes() -> Dict[int, str]:
-    """The escapes JSON output needs on a terminal: DEL, C1 controls, bidi overrides (as ``\\uXXXX``)."""
+    """The escapes JSON output needs on a terminal: DEL, C1 controls, bidi
+    overrides, invisible characters and separators (as ``\\uXXXX``; JSON
+    escapes the C0 controls itself)."""
     global _JSON_ESCAPES
     if _JSON_ESCAPES is None:
-        _JSON_ESCAPES = {c: f"\\u{c:04x}" for c in _escapes() if c >= 0x7F}
+        table = {}
+        for c in _escapes():
+            if c >= 0x10000:  # JSON spells these as a surrogate pair
+                hi, lo = 0xD800 + ((c - 0x10000) >> 10), 0xDC00 + ((c - 0x10000) & 0x3FF)
+                table[c] = f"\\u{hi:04x}\\u{lo:04x}"
+            elif c >= 0x7F:
+                table[c] = f"\\u{c:04x}"
+        _JSON_ESCAPES = table
     return _JSON_ESCAPES
 
 
 def clean(text: Any) -> str:
-    """``text`` as a string safe to print: control characters, bidi overrides
-    and lone surrogates escaped as ``\\x1b``, ``\\u202e``..."""
+    """``text`` as a string safe to print: control characters, bidi
+    controls, invisible characters, line separators and lone surrogates
+    escaped as ``\\x1b``, ``\\u202e``, ``\\u200b``..."""
     return str(text).translate(_escapes())
+
+
+def strip_controls(text: Any) -> str:
+    """``text`` without the characters :func:`clean` escapes (for files other
+    programs show: a CSV a spreadsheet or ``cat`` opens)."""
+    global _STRIP
+    if _STRIP is None:
+        _STRIP = dict.fromkeys(_escapes())
+    return str(text).translate(_STRIP)
+
+
+def cut(text: Any, width: int) -> str:
+    """``text`` made safe (:func:`clean`) and cut to ``width`` characters,
+    the last one an ellipsis when something was cut. Only the start of a
+    long text is looked at: a name of a megabyte costs what one of
+    ``width`` does."""
+    s = str(text)
+    if width <= 0:
+        return ""
+    shown = clean(s[:width + 1])
+    if len(shown) <= width:
+        return shown
+    return shown[:width - 1] + "…"
 
 
 def fmt_num(v: Optional[float], digits: int = 4) -> str:

@@ -23,16 +23,18 @@ from typing import Annotated, Any, Dict, List, Literal, Optional, Tuple, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from .ranges import INT32_MAX, INT64_MAX, INT64_MIN, TIME_MAX, TIME_MIN
+
 FORMAT_VERSION = 1
 
 #: The non-finite spellings of the format (those of the protobuf JSON mapping).
 NONFINITE: Dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 __all__ = [
-    "FORMAT_VERSION", "NONFINITE", "MetricValue", "decode_metric_value", "encode_metric_value",
+    "FORMAT_VERSION", "NONFINITE", "INT64_MIN", "INT64_MAX", "INT32_MAX", "TIME_MIN", "TIME_MAX", "MetricValue", "decode_metric_value", "encode_metric_value",
     "ModelInfo", "ErrorInfo", "LayerGrad",
     "RunHeader", "Meta", "Metrics", "Grads", "Heartbeat", "System", "Dropped", "End",
-    "Hello", "Welcome", "Refused", "Ack",
+    "Hello", "Challenge", "Auth", "Welcome", "Refused", "Ack",
     "Record", "Message", "RECORD_TYPES", "MESSAGE_TYPES", "TYPES",
     "SPLITS", "normalise_split", "split_metric",
 ]
@@ -84,8 +86,33 @@ def _json_type_name(v: Any) -> str:
 MetricValue = Annotated[Union[int, float], BeforeValidator(decode_metric_value)]
 
 
+# ---------------------------------------------------------------- ranges
+#
+# Every number of a record is checked here, once, at decode: past this edge a
+# step fits the store's int64 columns, a pid can be given to kill(), a time to
+# the clock functions. A value outside its range is an error in a field the
+# record cannot do without (the record is not read) and is left out, with a
+# warning, from one it can (see ``stream.decode``).
+
 #: ``seq`` of a stream record: 0, 1, 2, ...
-Seq = Annotated[int, Field(ge=0)]
+Seq = Annotated[int, Field(ge=0, le=INT64_MAX)]
+#: A training step: the store keeps them as int64.
+Step = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+#: A count (records dropped, parameters): never negative.
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+#: A process id: what ``kill()`` takes as one process (0 and negatives name groups).
+Pid = Annotated[int, Field(ge=1, le=INT32_MAX)]
+#: A rank or a local rank (torch keeps them as int32), and a world size.
+Rank = Annotated[int, Field(ge=0, le=INT32_MAX)]
+WorldSize = Annotated[int, Field(ge=1, le=INT32_MAX)]
+#: A format version.
+Version = Annotated[int, Field(ge=0, le=INT32_MAX)]
+#: A wall-clock time (epoch seconds), finite and within what a clock can show.
+Time = Annotated[float, Field(ge=TIME_MIN, le=TIME_MAX, allow_inf_nan=False)]
+
+#: Fields never left out when out of range (the record is refused instead):
+#: leaving a rank out would merge a rank's records into rank 0's.
+IDENTITY_FIELDS = frozenset(("rank", "run_id"))
 
 
 # ---------------------------------------------------------------- base
@@ -118,11 +145,11 @@ def _build(cls, fields: Dict[str, Any], fields_set: set):
 class ModelInfo(_Model):
     """The model's flexibility (any field may be unknown)."""
 
-    params: Optional[int] = None
-    trainable_params: Optional[int] = None
-    depth: Optional[int] = None
-    width: Optional[int] = None
-    input_features: Optional[int] = None
+    params: Optional[Count] = None
+    trainable_params: Optional[Count] = None
+    depth: Optional[Count] = None
+    width: Optional[Count] = None
+    input_features: Optional[Count] = None
     layers: Optional[List[str]] = None
 
 
@@ -131,18 +158,18 @@ class RunHeader(_Model):
 
     type: Literal["run"] = "run"
     seq: Seq
-    v: int = FORMAT_VERSION
+    v: Version = FORMAT_VERSION
     run_id: str
     name: str = ""
-    start: Optional[float] = None
+    start: Optional[Time] = None
     host: str = ""
-    pid: Optional[int] = None
-    rank: int = 0
-    world_size: int = 1
+    pid: Optional[Pid] = None
+    rank: Rank = 0
+    world_size: WorldSize = 1
     config: Dict[str, Any] = Field(default_factory=dict)
     model: Optional[ModelInfo] = None
     tags: Dict[str, Any] = Field(default_factory=dict)
-    local_rank: Optional[int] = None
+    local_rank: Optional[Rank] = None
     job_id: Optional[str] = None
     small: bool = False  #: a rank writing only what the multi-rank view needs
 
@@ -172,19 +199,19 @@ class Meta(_Model):
 
     type: Literal["meta"] = "meta"
     seq: Seq
-    time: Optional[float] = None
+    time: Optional[Time] = None
     # any header field may be given
     run_id: Optional[str] = None
     name: Optional[str] = None
-    start: Optional[float] = None
+    start: Optional[Time] = None
     host: Optional[str] = None
-    pid: Optional[int] = None
-    rank: Optional[int] = None
-    world_size: Optional[int] = None
+    pid: Optional[Pid] = None
+    rank: Optional[Rank] = None
+    world_size: Optional[WorldSize] = None
     config: Optional[Dict[str, Any]] = None
     model: Optional[ModelInfo] = None
     tags: Optional[Dict[str, Any]] = None
-    local_rank: Optional[int] = None
+    local_rank: Optional[Rank] = None
     job_id: Optional[str] = None
     small: Optional[bool] = None
 
@@ -194,8 +221,8 @@ class Metrics(_Model):
 
     type: Literal["metrics"] = "metrics"
     seq: Seq
-    step: int
-    time: float
+    step: Step
+    time: Time
     split: Optional[str] = None
     values: Dict[str, MetricValue]
     text: Optional[Dict[str, str]] = None
@@ -218,8 +245,8 @@ class Grads(_Model):
 
     type: Literal["grads"] = "grads"
     seq: Seq
-    step: int
-    time: float
+    step: Step
+    time: Time
     norm: Optional[MetricValue] = None
     layers: Dict[str, LayerGrad] = Field(default_factory=dict)
 
@@ -227,9 +254,9 @@ class Grads(_Model):
 class Heartbeat(_Model):
     type: Literal["heartbeat"] = "heartbeat"
     seq: Seq
-    time: float
-    step: Optional[int] = None
-    last_log: Optional[float] = None
+    time: Time
+    step: Optional[Step] = None
+    last_log: Optional[Time] = None
     where: Optional[List[str]] = None  #: the main thread's innermost frames
 
 
@@ -239,17 +266,17 @@ class System(_Model):
 
     type: Literal["system"] = "system"
     seq: Seq
-    time: float
-    step: Optional[int] = None
+    time: Time
+    step: Optional[Step] = None
     values: Dict[str, MetricValue] = Field(default_factory=dict)
 
 
 class Dropped(_Model):
     type: Literal["dropped"] = "dropped"
     seq: Seq
-    time: Optional[float] = None
-    count: int
-    reasons: Dict[str, int] = Field(default_factory=dict)
+    time: Optional[Time] = None
+    count: Count
+    reasons: Dict[str, Count] = Field(default_factory=dict)
 
 
 class ErrorInfo(_Model):
@@ -265,29 +292,47 @@ class End(_Model):
 
     type: Literal["end"] = "end"
     seq: Seq
-    time: Optional[float] = None
+    time: Optional[Time] = None
     status: str
     error: Optional[ErrorInfo] = None
     signal: Optional[str] = None
-    dropped: int = 0
-    step: Optional[int] = None
+    dropped: Count = 0
+    step: Optional[Step] = None
 
 
 # ---------------------------------------------------------------- socket messages
 
 class Hello(_Model):
     type: Literal["hello"] = "hello"
-    v: int = FORMAT_VERSION
+    v: Version = FORMAT_VERSION
+    handshake: int               #: the handshake's version (2; docs/stream-format.md)
     run_id: str
-    rank: int = 0
-    token: Optional[str] = None
-    pid: Optional[int] = None  #: with ``start``: which process writes (the header's)
-    start: Optional[float] = None
+    rank: Rank = 0
+    nonce: str                   #: random hex: the writer's part of every proof on this connection
+    pid: Optional[Pid] = None    #: with ``start``: which process writes (the header's; informative)
+    start: Optional[Time] = None
+
+
+class Challenge(_Model):
+    type: Literal["challenge"] = "challenge"
+    handshake: int
+    nonce: str                   #: random hex: the listener's part
+    token: bool = False          #: whether the listener asks for the token
+    proof: Optional[str] = None  #: HMAC of the token: the listener knows it
+
+
+class Auth(_Model):
+    type: Literal["auth"] = "auth"
+    proof: Optional[str] = None    #: HMAC of the token: the writer knows it
+    session: Optional[str] = None  #: the stream to continue...
+    resume: Optional[str] = None   #: ... and the proof of its session secret
 
 
 class Welcome(_Model):
     type: Literal["welcome"] = "welcome"
-    have: int
+    handshake: int = 2
+    have: Annotated[int, Field(ge=-1, le=INT64_MAX)]  #: -1: nothing yet
+    session: str = ""            #: the stream's id: a reconnect names it to continue
 
 
 class Refused(_Model):
@@ -301,7 +346,7 @@ class Ack(_Model):
 
 
 Record = Union[RunHeader, Meta, Metrics, Grads, Heartbeat, System, Dropped, End]
-Message = Union[Hello, Welcome, Refused, Ack]
+Message = Union[Hello, Challenge, Auth, Welcome, Refused, Ack]
 
 #: Stream records by ``type``: they carry ``seq`` and are de-duplicated by it.
 RECORD_TYPES: Dict[str, type] = {
@@ -309,7 +354,8 @@ RECORD_TYPES: Dict[str, type] = {
     "heartbeat": Heartbeat, "system": System, "dropped": Dropped, "end": End,
 }
 #: Socket handshake messages by ``type`` (no stream ``seq``).
-MESSAGE_TYPES: Dict[str, type] = {"hello": Hello, "welcome": Welcome, "refused": Refused, "ack": Ack}
+MESSAGE_TYPES: Dict[str, type] = {"hello": Hello, "challenge": Challenge, "auth": Auth, "welcome": Welcome,
+                                   "refused": Refused, "ack": Ack}
 TYPES: Dict[str, type] = {**RECORD_TYPES, **MESSAGE_TYPES}
 
 

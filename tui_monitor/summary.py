@@ -1,14 +1,16 @@
 """Plain-text summaries of a store for the headless commands (``watch --once``).
 
 No textual or rich here: the text is printed as it is, with everything that
-came from a stream passed through :func:`tui_monitor.safe_text.clean`.
+came from a stream passed through :func:`tui_monitor.safe_text.clean`, and
+cut (:func:`~tui_monitor.safe_text.cut`): a column is as wide as its widest
+cell, so one run named with a megabyte would pad every row to a megabyte.
 """
 from __future__ import annotations
 
 import time
 from typing import Iterable, List, Optional, Sequence
 
-from .safe_text import fmt_count, fmt_num
+from .safe_text import cut, fmt_count, fmt_num
 from .store import Run, Store
 
 
@@ -33,9 +35,12 @@ def status_text(run: Run, now: Optional[float] = None) -> str:
     return run.status
 
 
-def run_rows(store: Store, now: Optional[float] = None) -> List[Sequence[str]]:
-    from .safe_text import clean
+#: The widest a cell from a stream is shown (run names, metric names, statuses).
+NAME_WIDTH = 48
+METRIC_WIDTH = 32
 
+
+def run_rows(store: Store, now: Optional[float] = None) -> List[Sequence[str]]:
     rows = []
     for run in sorted(store.runs.values(), key=lambda r: (r.start or 0, r.name or "", r.rank)):
         metric = main_metric(run)
@@ -46,8 +51,8 @@ def run_rows(store: Store, now: Optional[float] = None) -> List[Sequence[str]]:
         best = val.min() if val is not None else None
         model = run.model or {}
         rows.append((
-            clean(run.name or run.run_id), str(run.rank), clean(status_text(run, now)),
-            "-" if run.last_step is None else str(run.last_step), clean(metric or "-"),
+            cut(run.name or run.run_id, NAME_WIDTH), str(run.rank), cut(status_text(run, now), NAME_WIDTH),
+            "-" if run.last_step is None else str(run.last_step), cut(metric or "-", METRIC_WIDTH),
             fmt_num(last_train[1] if last_train else None), fmt_num(last_val[1] if last_val else None),
             f"{fmt_num(best[0])} @{best[1]}" if best else "-",
             fmt_count(model.get("trainable_params") or model.get("params")),

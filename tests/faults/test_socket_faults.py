@@ -9,9 +9,33 @@ import pytest
 
 import tui_monitor as tm
 from conftest import FakeListener, child, free_port, records, wait_for
-from source_helpers import losses
+from source_helpers import RawWriter, losses
 from tui_monitor.sources import Ingest
 
+
+@pytest.fixture
+def listening_with():
+    """Starts an ingest listening on a free loopback port (with ``token``,
+    if given) and returns (ingest, listener, port); all are stopped after
+    the test."""
+    started = []
+
+    def start(token=None):
+        ing = Ingest()
+        lst = ing.listen("127.0.0.1:0", token=token)
+        ing.start()
+        started.append(ing)
+        return ing, lst, lst.bound[1]
+
+    yield start
+    for ing in started:
+        ing.stop()
+
+
+@pytest.fixture
+def listening(listening_with):
+    """(ingest, listener, port) of an ingest listening on loopback."""
+    return listening_with()
 
 class StuckListener(FakeListener):
     """Says welcome, then never reads again: a consumer that stopped."""
@@ -28,7 +52,8 @@ class EagerAckListener(FakeListener):
 
     def session(self, conn, f):
         self.hello(f)
-        conn.sendall(b'{"type":"welcome","have":-1}\n{"type":"ack","seq":3}\n')
+        self.challenge(conn)
+        conn.sendall(self.WELCOME + b'{"type":"ack","seq":3}\n')
         for line in f:
             self.records.append(json.loads(line))
 
@@ -66,8 +91,12 @@ def test_a_stuck_listener_never_slows_the_loop_and_memory_stays_capped(tmp_path,
             assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(20_000))
             assert recs[-1]["dropped"] == 0            # pushed out of the socket buffer, but safe in the file
         else:
-            assert run.dropped == run.drop_reasons["socket buffer full"] > 0
-            assert "socket buffer full" in capfd.readouterr().err
+            # pushed out unsent, or still in the buffer unacknowledged when close() gave up: all counted
+            assert run.drop_reasons.keys() == {"socket buffer full", "not acknowledged by the listener"}
+            assert run.drop_reasons["not acknowledged by the listener"] == 1000       # the buffer, full at the end
+            assert run.dropped == sum(run.drop_reasons.values()) == run._seq          # every record made: none acked
+            err = capfd.readouterr().err
+            assert "socket buffer full" in err and "1000 record(s) were not acknowledged" in err
     finally:
         stuck.close()
 
@@ -151,23 +180,18 @@ def test_a_flood_of_connections_and_garbage_leaves_the_good_run_alone(tmp_path):
         ing.stop()
 
 
-def test_the_token_never_reaches_files_or_problems(tmp_path):
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
-    ing.start()
-    try:
-        run = tm.init("secret", dir=tmp_path, to=f"127.0.0.1:{lst.bound[1]}", token="hunter2-secret", flush_every=0.01)
-        run.log({"loss": 1.0}, step=0)
-        run.close(socket_timeout=20)
-        bad = tm.init("intruder", dir=False, to=f"127.0.0.1:{lst.bound[1]}", token="wrong-token", flush_every=0.01)
-        bad.log({"loss": 1.0}, step=0)
-        wait_for(lambda: lst.refused >= 1, message="the intruder refused")
-        bad.close(socket_timeout=0.2)
-        assert "hunter2" not in open(run.path).read()
-        assert all("hunter2" not in str(p) and "wrong-token" not in str(p) for p in ing.problems)
-        assert [r.name for r in ing.store.runs.values()] == ["secret"]
-    finally:
-        ing.stop()
+def test_the_token_never_reaches_files_or_problems(tmp_path, listening_with):
+    ing, lst, port = listening_with(token="hunter2-secret")
+    run = tm.init("secret", dir=tmp_path, to=f"127.0.0.1:{port}", token="hunter2-secret", flush_every=0.01)
+    run.log({"loss": 1.0}, step=0)
+    run.close(socket_timeout=20)
+    bad = tm.init("intruder", dir=False, to=f"127.0.0.1:{port}", token="wrong-token", flush_every=0.01)
+    bad.log({"loss": 1.0}, step=0)
+    wait_for(lambda: lst.refused >= 1, message="the intruder refused")
+    bad.close(socket_timeout=0.2)
+    assert "hunter2" not in open(run.path).read()
+    assert all("hunter2" not in str(p) and "wrong-token" not in str(p) for p in ing.problems)
+    assert [r.name for r in ing.store.runs.values()] == ["secret"]
 
 
 # -- a raw hook-like client ------------------------------------------------------
@@ -185,45 +209,33 @@ def _metrics(seq, step, loss):
     return _line({"type": "metrics", "seq": seq, "step": step, "time": 1000.0 + step, "values": {"loss": loss}})
 
 
-def _connect(port, run_id="r1", rank=0):
-    c = socket.create_connection(("127.0.0.1", port), timeout=20)
-    c.sendall(_line({"type": "hello", "v": 1, "run_id": run_id, "rank": rank}))
-    f = c.makefile("rb")
-    return c, f, json.loads(f.readline())
+def _connect(port, run_id="r1", rank=0, **kw):
+    return RawWriter(("127.0.0.1", port), run_id, rank, **kw)
 
 
-
-
-def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        c, f, welcome = _connect(port)
-        assert welcome == {"type": "welcome", "have": -1}
-        third = _metrics(2, 1, 0.5)
-        c.sendall(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
-        reader = lst.readers[("r1", 0)]
-        wait_for(lambda: losses(ing.store) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
-        f.close()
-        c.close()
-        dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
-                           message="the dropped half line reported")
-        assert dropped[0].severity == "warning" and "25 bytes" in dropped[0].reason
-        assert reader.pending_bytes == 0
-        # the writer comes back and resends from what the listener has
-        c, f, welcome = _connect(port)
-        assert welcome == {"type": "welcome", "have": 1}
-        c.sendall(third + _metrics(3, 2, 0.25))
-        wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
-        while json.loads(f.readline()) != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
-            pass
-        assert reader.contiguous_seq == 3 and reader.stats.errors == 0
-        assert [p for p in ing.problems if p.severity == "error"] == []
-        c.close()
-    finally:
-        ing.stop()
+def test_a_half_line_of_a_dropped_connection_is_not_glued_to_the_next_ones_first_line(listening):
+    ing, lst, port = listening
+    c = _connect(port)
+    assert c.welcome["type"] == "welcome" and c.have == -1
+    third = _metrics(2, 1, 0.5)
+    c.send(_header() + _metrics(1, 0, 1.0) + third[:25])     # the writer dies mid-line
+    reader = lst.streams.feeding("r1").reader
+    wait_for(lambda: losses(ing.store) == [(0, 1.0)] and reader.pending_bytes == 25, message="the half line")
+    c.close()
+    dropped = wait_for(lambda: [p for p in ing.problems if "closed mid-line" in p.reason],
+                       message="the dropped half line reported")
+    assert dropped[0].severity == "warning" and "25 bytes" in dropped[0].reason
+    assert reader.pending_bytes == 0
+    # the writer comes back, resumes its stream, and resends from what the listener has
+    c = _connect(port, session=c.session)
+    assert c.welcome["type"] == "welcome" and c.have == 1
+    c.send(third + _metrics(3, 2, 0.25))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the resent line read whole")
+    while c.read() != {"type": "ack", "seq": 3}:   # acks go on: the writer can drain
+        pass
+    assert reader.contiguous_seq == 3 and reader.stats.errors == 0
+    assert [p for p in ing.problems if p.severity == "error"] == []
+    c.close()
 
 
 GARBAGE_HELLOS = [
@@ -240,6 +252,9 @@ GARBAGE_HELLOS = [
     b'null\n',
     b'\xff\xfe\x00garbage\n',
     b"[" * 50_000 + b"\n",                                        # nesting too deep for the parser
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":0}\n',             # no nonce
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":0,"nonce":"ab"}\n',  # too short to be one
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":0,"nonce":["a"]}\n',
 ]
 
 
@@ -249,28 +264,24 @@ def _refused_reply(port, payload):
         return json.loads(c.makefile("rb").readline())
 
 
-def test_garbage_hellos_of_every_shape_are_refused_and_a_good_hook_still_streams():
-    ing = Ingest()
-    lst = ing.listen("127.0.0.1:0")
-    ing.start()
-    port = lst.bound[1]
-    try:
-        for payload in GARBAGE_HELLOS:
-            reply = _refused_reply(port, payload)
-            assert reply["type"] == "refused", (payload[:60], reply)
-        assert lst.refused == len(GARBAGE_HELLOS) and lst.readers == {}
-        assert lst._thread.is_alive()
-        reasons = [p.reason for p in ing.problems]
-        assert len(reasons) == len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
-        assert any("rank" in r for r in reasons) and any("run_id" in r for r in reasons)
-        run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, rank=3)
-        for step in range(50):
-            run.log({"loss": float(step)}, step=step)
-        run.close(socket_timeout=20)
-        got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
-        assert got.series[("train", "loss")].steps.tolist() == list(range(50)) and got.rank == 3
-    finally:
-        ing.stop()
+def test_garbage_hellos_of_every_shape_are_refused_and_a_good_hook_still_streams(listening):
+    ing, lst, port = listening
+    for payload in GARBAGE_HELLOS:
+        reply = _refused_reply(port, payload)
+        assert reply["type"] == "refused", (payload[:60], reply)
+    assert lst.refused == len(GARBAGE_HELLOS) and len(lst.streams) == 0
+    assert lst._thread.is_alive()
+    # each reason told at once; the same reason again within a second is counted, told later
+    reasons = [p.reason for p in ing.problems]
+    assert 0 < len(reasons) <= len(GARBAGE_HELLOS) and all(r.startswith("connection refused: ") for r in reasons)
+    assert any("rank" in r for r in reasons) and any("run_id" in r for r in reasons)
+    assert any("nonce" in r for r in reasons)
+    run = tm.init("good", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, rank=3)
+    for step in range(50):
+        run.log({"loss": float(step)}, step=step)
+    run.close(socket_timeout=20)
+    got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+    assert got.series[("train", "loss")].steps.tolist() == list(range(50)) and got.rank == 3
 
 
 OPTIMIZED_LISTENER = """
@@ -323,15 +334,15 @@ def test_an_error_serving_one_connection_closes_it_and_the_listener_goes_on():
     ing.start()
     port = lst.bound[1]
     try:
-        c, f, _ = _connect(port, "first")
-        c.sendall(_header("first"))
-        assert f.readline() == b""                                 # closed by the listener
+        c = _connect(port, "first")
+        c.send(_header("first"))
+        assert c.read() is None                                    # closed by the listener
         c.close()
         err = [p for p in ing.problems if p.severity == "error"]
         assert len(err) == 1 and "internal error: RuntimeError: store bug" in err[0].reason
-        c, f, welcome = _connect(port, "second")
-        assert welcome == {"type": "welcome", "have": -1}
-        c.sendall(_header("second") + _metrics(1, 0, 0.5))
+        c = _connect(port, "second")
+        assert c.welcome["type"] == "welcome" and c.have == -1
+        c.send(_header("second") + _metrics(1, 0, 0.5))
         wait_for(lambda: losses(ing.store, "second") == [(0, 0.5)], message="the next connection served")
         c.close()
         assert lst._thread.is_alive()
@@ -348,3 +359,410 @@ def test_a_socket_buffer_of_zero_keeps_nothing_for_the_socket_and_everything_in_
     assert [r["step"] for r in recs if r["type"] == "metrics"] == list(range(5))
     assert recs[-1]["type"] == "end" and recs[-1]["dropped"] == 0  # the file holds them: nothing lost
     assert len(run._socket.buf) == 0 and run._socket.overflow == len(recs)
+
+
+# -- who may continue a stream (issue 13, item 6) ----------------------------------
+
+def _steps_and_values(run):
+    s = run.series[("train", "loss")]
+    return s.steps.tolist(), s.values.tolist()
+
+
+def test_a_hello_naming_a_live_run_cannot_take_its_stream_over(listening):
+    ing, lst, port = listening
+    victim = tm.init("victim", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+    for step in range(50):
+        victim.log({"loss": float(step)}, step=step)
+    mine = wait_for(lambda: ing.store.get(victim.run_id), message="the victim's run")
+    wait_for(lambda: mine.last_step == 49, message="the victim's first 50 steps")
+    # everything the header says, pid and start too: still not the writer
+    forger = _connect(port, victim.run_id, pid=victim._header["pid"], start=victim._header["start"])
+    assert forger.welcome["type"] == "welcome" and forger.have == -1       # learns nothing of the victim's
+    forger.send(_header(victim.run_id) + b"".join(_metrics(seq, 1000 + seq, -1.0) for seq in range(1, 30)))
+    theirs = wait_for(lambda: ing.store.get(f"{victim.run_id}~2"), message="the forger's own row")
+    wait_for(lambda: theirs.last_step == 1029, message="the forger's records, in its own row")
+    for step in range(50, 80):
+        victim.log({"loss": float(step)}, step=step)
+    victim.close(socket_timeout=20)
+    wait_for(lambda: mine.status == "finished", message="the victim's end")
+    assert _steps_and_values(mine) == (list(range(80)), [float(s) for s in range(80)])
+    assert mine.duplicates == 0 and mine.missing == 0 and victim.dropped == 0
+    assert _steps_and_values(theirs) == (list(range(1001, 1030)), [-1.0] * 29)
+    assert theirs.header["sent_run_id"] == victim.run_id and theirs.status == "running"
+    assert (theirs.name, theirs.header["sent_name"], mine.name) == ("raw~2", "raw", "victim")
+    told = [p.reason for p in ing.problems if "kept apart" in p.reason]
+    assert len(told) == 1 and f"as run '{victim.run_id}~2'" in told[0]
+    forger.close()
+
+
+def test_a_resume_needs_the_streams_secret(listening):
+    ing, lst, port = listening
+    first = _connect(port)
+    first.send(_header() + _metrics(1, 0, 1.0))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+    first.close()
+    sid, secret = first.session
+    wrong = _connect(port, session=(sid, b"not the secret"))
+    assert wrong.have == -1 and wrong.session[0] != sid        # a stream of its own
+    right = _connect(port, session=first.session)
+    assert right.have == 1 and right.session == first.session  # the writer carries on
+    right.send(_metrics(2, 1, 0.5))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the resumed stream's record")
+    assert [p.reason for p in ing.problems if "without its secret" in p.reason] != []
+    wrong.close()
+    right.close()
+
+
+def test_duplicates_a_writer_sends_are_counted_and_told(listening):
+    ing, lst, port = listening
+    c = _connect(port)
+    c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(1, 0, 9.0) + _metrics(2, 1, 9.0))
+    told = wait_for(lambda: [p for p in ing.problems if "duplicates" in p.reason], message="the duplicates told")
+    assert "2 record(s) repeated a seq already received" in told[0].reason and told[0].severity == "warning"
+    assert losses(ing.store) == [(0, 1.0), (1, 0.5)]
+    c.close()
+
+
+SHARED_RUN_ID = """
+import os, sys, time, tui_monitor as tm
+run = tm.init(sys.argv[2], dir=False, to=sys.argv[1], flush_every=0.01, system_every=0)
+run.log({"loss": float(sys.argv[3])}, step=0)
+while not os.path.exists(sys.argv[4]):   # both jobs are streaming before either goes on
+    time.sleep(0.01)
+for step in range(1, 100):
+    run.log({"loss": float(sys.argv[3])}, step=step)
+run.close(socket_timeout=20)
+"""
+
+
+def test_two_jobs_sharing_a_run_id_are_two_rows(tmp_path):
+    ing = Ingest()
+    address = f"127.0.0.1:{free_port()}"
+    ing.listen(address)
+    ing.start()
+    go = tmp_path / "go"
+    try:
+        procs = [child(SHARED_RUN_ID, address, name, loss, str(go), env={"TUI_MONITOR_RUN_ID": "shared"})
+                 for name, loss in (("a", "1.0"), ("b", "2.0"))]
+        rows = wait_for(lambda: len(ing.store.runs) == 2 and ing.store.runs, message="both jobs' rows")
+        go.touch()
+        assert [p.wait(30) for p in procs] == [0, 0]
+        runs = wait_for(lambda: [r for r in rows.values() if r.status == "finished"] if all(
+            r.status == "finished" for r in ing.store.runs.values()) else None, message="both ends")
+        assert sorted(r.key for r in runs) == [("shared", 0), ("shared~2", 0)]
+        for run in runs:                                   # each row is one job's, whole and unmixed
+            steps, values = _steps_and_values(run)
+            name = run.header.get("sent_name", run.name)    # the second is shown as "b~2" (or "a~2")
+            assert run.name == name + ("~2" if run.run_id == "shared~2" else "")
+            assert steps == list(range(100)) and values == [1.0 if name == "a" else 2.0] * 100
+            assert run.restarts == 0 and run.duplicates == 0
+    finally:
+        ing.stop()
+
+
+# -- the token never crosses the wire (issue 13, item 7) ---------------------------
+
+class Relay:
+    """A TCP relay between a hook and a listener that keeps every byte it
+    carries, both ways: what anyone on the path would see."""
+
+    def __init__(self, upstream):
+        import threading
+
+        self.upstream, self.seen = upstream, bytearray()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import selectors
+
+        while True:
+            try:
+                down, _ = self.server.accept()
+            except OSError:
+                return
+            up = socket.create_connection(self.upstream)
+            with selectors.DefaultSelector() as sel:
+                sel.register(down, selectors.EVENT_READ, up)
+                sel.register(up, selectors.EVENT_READ, down)
+                open_ends = 2
+                while open_ends == 2:
+                    for key, _ in sel.select(5):
+                        try:
+                            data = key.fileobj.recv(65536)
+                            if data:
+                                key.data.sendall(data)
+                        except OSError:
+                            data = b""
+                        if not data:
+                            open_ends -= 1
+                            break
+                        self.seen += data
+            down.close()
+            up.close()
+
+    def close(self):
+        self.server.close()
+
+
+def test_the_token_never_crosses_the_wire(tmp_path):
+    ing = Ingest()
+    lst = ing.listen("127.0.0.1:0", token="hunter2-secret")
+    ing.start()
+    relay = Relay(lst.bound)
+    try:
+        token_file = tmp_path / "token"
+        token_file.write_text("hunter2-secret\n")          # as `echo` writes it: the newline is no part of it
+        token_file.chmod(0o600)
+        code = """
+        import sys, tui_monitor as tm
+        run = tm.init("wired", dir=False, to=sys.argv[1], flush_every=0.01, system_every=0)
+        for step in range(100):
+            run.log({"loss": float(step)}, step=step)
+        run.close(socket_timeout=20)
+        print(run.dropped)
+        """
+        proc = child(code, f"127.0.0.1:{relay.port}", env={"TUI_MONITOR_TOKEN_FILE": str(token_file)})
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and out.split() == ["0"], err
+        run = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+        assert run.series[("train", "loss")].steps.tolist() == list(range(100))
+        assert b'"type":"challenge"' in relay.seen.replace(b" ", b"") and b"hunter2" not in relay.seen
+    finally:
+        relay.close()
+        ing.stop()
+
+
+class Impostor(FakeListener):
+    """Holds the address the hook was told, asks for a token it does not
+    know, and keeps every byte the hook sends."""
+
+    def session(self, conn, f):
+        self.hello(f)
+        conn.sendall(json.dumps({"type": "challenge", "handshake": 2, "nonce": "ab" * 16, "token": True,
+                                 "proof": "00" * 32}).encode() + b"\n")
+        self.records.append(f.read())               # all the hook sends until it hangs up
+
+
+def test_a_listener_that_cannot_prove_the_token_gets_nothing(capfd):
+    impostor = Impostor()
+    run = tm.init("careful", dir=False, to=f"127.0.0.1:{impostor.port}", token="hunter2-secret",
+                  flush_every=0.01, system_every=0)
+    try:
+        run.log({"loss": 1.0}, step=0)
+        wait_for(lambda: len(impostor.records) >= 1, message="the hook hanging up on the impostor")
+        assert impostor.records[0] == b""                   # no auth, no record
+        assert "hunter2" not in json.dumps(impostor.hellos)
+        assert "did not prove that it knows the token" in capfd.readouterr().err
+        assert not run._socket.connected
+    finally:
+        run.close(socket_timeout=0.1)
+        impostor.close()
+
+
+def test_a_hook_without_the_token_is_told_what_to_set(capfd, listening_with):
+    ing, lst, port = listening_with(token="hunter2-secret")
+    run = tm.init("tokenless", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+    run.log({"loss": 1.0}, step=0)
+    wait_for(lambda: lst.refused >= 1, message="the hang-up after the challenge counted")
+    run.close(socket_timeout=0.1)
+    assert "it asks for a token: set TUI_MONITOR_TOKEN" in capfd.readouterr().err
+    assert ing.store.runs == {}
+    assert any("hung up after the challenge" in p.reason for p in ing.problems)
+
+
+def test_an_old_hook_is_refused_with_a_reason_that_says_what_to_update(listening_with):
+    ing, lst, port = listening_with(token="hunter2-secret")
+    old_hello = b'{"type":"hello","v":1,"run_id":"old","rank":0,"pid":1,"start":1.0,"token":"hunter2-secret"}\n'
+    reply = _refused_reply(lst.bound[1], old_hello)
+    assert reply["type"] == "refused" and "older handshake" in reply["reason"]
+    assert "update tui-monitor" in reply["reason"] and ing.store.runs == {}
+    assert all("hunter2" not in str(p) for p in ing.problems)
+
+
+def test_watch_takes_the_token_from_a_file_or_the_environment_never_the_command_line(tmp_path, capsys, monkeypatch):
+    from tui_monitor.cli import main
+
+    assert main(["watch", "--listen", "127.0.0.1:0", "--token", "hunter2"]) == 2
+    err = capsys.readouterr().err
+    assert "--token is no longer accepted" in err and "--token-file" in err and "TUI_MONITOR_TOKEN" in err
+    loose = tmp_path / "loose"
+    loose.write_text("hunter2\n")
+    loose.chmod(0o644)
+    assert main(["watch", "--listen", "127.0.0.1:0", "--token-file", str(loose)]) == 2
+    assert f"chmod 600 {loose}" in capsys.readouterr().err
+    from tui_monitor.cli import build_parser
+    from tui_monitor.commands.watch import listen_token
+
+    loose.chmod(0o600)
+    args = build_parser().parse_args(["watch", "--listen", "0.0.0.0:7007", "--token-file", str(loose)])
+    assert listen_token(args) == b"hunter2"
+    monkeypatch.setenv("TUI_MONITOR_TOKEN", "from-env")
+    assert listen_token(build_parser().parse_args(["watch", "--listen", "0.0.0.0:7007"])) == b"from-env"
+
+
+# -- no one kept out who belongs, no state kept for who left (issue 13, item 8) ----
+
+class ConnectionFlood:
+    """Holds ``n`` connections to ``port`` that never send a byte; each one
+    the listener drops is opened again at once. Stops when told, or after
+    ``limit`` s."""
+
+    def __init__(self, port, n=520, limit=60.0):
+        import threading
+
+        self.port, self.n, self.limit = port, n, limit
+        self.stop = threading.Event()
+        self.opened = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import selectors
+        import time
+
+        deadline = time.monotonic() + self.limit
+        with selectors.DefaultSelector() as sel:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                while len(sel.get_map()) < self.n:
+                    try:
+                        c = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                    except OSError:
+                        break
+                    self.opened += 1
+                    sel.register(c, selectors.EVENT_READ)
+                for key, _ in sel.select(0.05):       # dropped by the listener: open another
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+            for key in list(sel.get_map().values()):
+                key.fileobj.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_idle_and_cycling_connections_never_keep_a_writer_with_the_token_out(listening_with):
+    import time
+
+    ing, lst, port = listening_with(token="hunter2-secret")
+    flood = ConnectionFlood(port)
+    began = time.monotonic()
+    try:
+        wait_for(lambda: lst.refused >= 1000, timeout=60, message="the flood cycling through the listener")
+        run = tm.init("wanted", dir=False, to=f"127.0.0.1:{port}", token="hunter2-secret",
+                      flush_every=0.01, system_every=0)
+        for step in range(50):
+            run.log({"loss": float(step)}, step=step)
+        got = wait_for(lambda: ing.store.runs and next(iter(ing.store.runs.values())), message="the writer in")
+        wait_for(lambda: got.last_step == 49, message="all the writer's records, with the flood going on")
+        run.close(socket_timeout=20)
+        assert run.dropped == 0 and got.status == "finished"
+        assert got.series[("train", "loss")].steps.tolist() == list(range(50))
+        flood.close()
+        elapsed = time.monotonic() - began
+        # told once a second per reason, with counts: not one problem per connection
+        problems, total = ing.recent_problems()
+        reasons = {p.reason.split(" (")[0] for p in problems}
+        assert all(p.reason.startswith("connection refused: ") for p in problems)
+        assert total <= len(reasons) * (elapsed + 2) and lst.refused >= 1000
+    finally:
+        flood.close()
+
+
+def _ended_stream(port, run_id):
+    c = _connect(port, run_id)
+    c.send(_header(run_id) + _metrics(1, 0, 1.0)
+           + _line({"type": "end", "seq": 2, "time": 1002.0, "status": "finished"}))
+    while c.read() != {"type": "ack", "seq": 2}:
+        pass
+    c.close()
+
+
+def test_streams_that_ended_or_went_quiet_are_forgotten(listening):
+    ing, lst, port = listening
+    lst.streams.ended_keep = 0.0                   # seconds after their end and last connection
+    for i in range(200):
+        _ended_stream(port, f"ended-{i}")
+    wait_for(lambda: len(lst.streams) == 0, message="every ended stream forgotten")
+    assert len(ing.store.runs) == 200 and all(r.status == "finished" for r in ing.store.runs.values())
+    lst.streams.max_idle = 10                      # quiet (no end) and disconnected: the oldest go first
+    for i in range(50):
+        c = _connect(port, f"quiet-{i}")
+        c.send(_header(f"quiet-{i}"))
+        wait_for(lambda: ing.store.get(f"quiet-{i}"), message="the quiet stream's header")
+        c.close()
+    wait_for(lambda: len(lst.streams.idle) == len(lst.streams) == 10, message="the cap kept")
+    assert {s.row for s in lst.streams.by_sid.values()} == {f"quiet-{i}" for i in range(40, 50)}
+
+
+def test_a_writer_whose_stream_was_forgotten_resends_and_the_store_takes_each_record_once(listening):
+    ing, lst, port = listening
+    lst.streams.idle_keep = 0.0
+    c = _connect(port)
+    c.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the first records")
+    c.close()
+    wait_for(lambda: len(lst.streams) == 0, message="the quiet stream forgotten")
+    back = _connect(port, session=c.session)
+    assert back.have == -1 and back.session[0] != c.session[0]   # a new stream: it sends all it has
+    back.send(_header() + _metrics(1, 0, 1.0) + _metrics(2, 1, 0.5) + _metrics(3, 2, 0.25))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5), (2, 0.25)], message="the rest, once")
+    run = ing.store.get("r1")
+    assert run.duplicates == 3 and run.restarts == 0 and len(ing.store.runs) == 1
+    back.close()
+
+
+# -- a Unix socket path (issue 13, item 9) ------------------------------------------
+
+def test_listen_on_a_unix_path_replaces_only_a_stale_socket(tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("not a socket\n")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("linked\n")
+    link = tmp_path / "link.sock"
+    link.symlink_to(target)
+    (tmp_path / "dir.sock").mkdir()
+    for path, kind in ((precious, "a file"), (link, "a symbolic link"), (tmp_path / "dir.sock", "a directory")):
+        with pytest.raises(OSError, match=f"is {kind}, not a socket: not replacing it"):
+            Ingest().listen(f"unix:{path}")
+    assert precious.read_text() == "not a socket\n" and target.read_text() == "linked\n" and link.is_symlink()
+    stale = tmp_path / "stale.sock"
+    with socket.socket(socket.AF_UNIX) as s:          # a listener that died without cleaning up
+        s.bind(str(stale))
+    ing = Ingest()
+    ing.listen(f"unix:{stale}")                       # nobody answers there: replaced
+    ing.start()
+    try:
+        with pytest.raises(OSError, match="in use by a running listener"):
+            Ingest().listen(f"unix:{stale}")
+        run = tm.init("unix", dir=False, to=f"unix:{stale}", flush_every=0.01, system_every=0)
+        run.log({"loss": 0.5}, step=0)
+        run.close(socket_timeout=20)
+        got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the end")[0]
+        assert got.series[("train", "loss")].steps.tolist() == [0]
+    finally:
+        ing.stop()
+    assert not stale.exists()                         # its own socket, removed on stop
+
+
+def test_a_listener_stopping_leaves_a_path_taken_over_since_alone(tmp_path):
+    path = tmp_path / "tm.sock"
+    ing = Ingest()
+    ing.listen(f"unix:{path}")
+    path.unlink()                                     # someone removed it, and put a file there
+    path.write_text("mine now\n")
+    ing.stop()
+    assert path.read_text() == "mine now\n"
+
+
+def test_the_handshake_proofs_are_the_hmac_the_spec_describes():
+    """docs/stream-format.md is enough to write a writer in another language."""
+    import hashlib
+    import hmac
+
+    from tui_monitor.hook import handshake_proof
+
+    spec = hmac.new(b"hunter2", b"tui-monitor\nwriter\n" + b"ab" * 16 + b"\n" + b"cd" * 16, hashlib.sha256).hexdigest()
+    assert handshake_proof(b"hunter2", "writer", "ab" * 16, "cd" * 16) == spec

@@ -13,6 +13,7 @@ from ..safe_text import clean, json_escapes
 from ..schema import split_metric
 from ..store import Store
 from ..stream import read_file, record_to_json
+from ..stream.files import NotRegularFile
 from . import PROG, task_override
 
 
@@ -34,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
     for f in files:
         try:
             records, _ = read_file(f)
+        except NotRegularFile as e:  # a FIFO or a device named *.jsonl: said, and the rest is read
+            print(f"{PROG}: {clean(f)}: {clean(e.strerror)}", file=sys.stderr)
+            continue
         except OSError as e:
             print(f"{PROG}: cannot read {clean(f)}: {clean(e.strerror or e)}", file=sys.stderr)
             return 2

@@ -2,15 +2,36 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Optional
 
+from ..hook import shared_token
 from ..safe_text import clean
 from . import PROG, task_override
 
 
-def run(args: argparse.Namespace) -> int:
-    import os
+def listen_token(args: argparse.Namespace) -> Optional[bytes]:
+    """The listener's token: the content of ``--token-file``, else
+    ``$TUI_MONITOR_TOKEN``; None without one. Raises ValueError (saying what
+    to do) for ``--token``, a token file other users can read, or one without
+    ``--listen``."""
+    if getattr(args, "token", None) is not None:
+        raise ValueError("--token is no longer accepted: a token on the command line is shown to every user of "
+                         "this machine by ps. Put it in a file only you can read and pass --token-file FILE, or set "
+                         "TUI_MONITOR_TOKEN; and take the token you typed as seen: choose a new one")
+    path = getattr(args, "token_file", None)
+    if not path:
+        return shared_token(os.environ.get("TUI_MONITOR_TOKEN"))
+    if not args.listen:
+        raise ValueError("--token-file is the secret of --listen: give --listen ADDR too")
+    mode = os.stat(path).st_mode
+    if mode & 0o077:
+        raise ValueError(f"the token file {path} can be read by other users (mode {mode & 0o777:o}): chmod 600 {path}")
+    return shared_token(token_file=path)
 
+
+def run(args: argparse.Namespace) -> int:
     paths = list(args.paths)
     stdin = "-" in paths
     paths = [p for p in paths if p != "-"]
@@ -18,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         patterns = compile_patterns(args.parse_regex)
     except ValueError as e:
+        print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
+        return 2
+    try:
+        token = listen_token(args)
+    except (OSError, ValueError) as e:
         print(f"{PROG} watch: {clean(e)}", file=sys.stderr)
         return 2
     if not paths and not args.listen and not stdin:
@@ -46,14 +72,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(runs_table(store))
         problems, total = ingest.recent_problems()
-        if total > len(problems):
-            print(f"{total} problems; the last {len(problems)}:", file=sys.stderr)
+        if total > sum(p.count for p in problems):  # repeats are counted on their entry
+            print(f"{total} problems; the last {len(problems)} kinds:", file=sys.stderr)
         for problem in problems:
             print(clean(str(problem)), file=sys.stderr)
         return 0
     try:
         from ..sources import open_ingest
-        store, ingest = open_ingest(paths, listen=args.listen, token=args.token, poll=args.poll or None,
+        store, ingest = open_ingest(paths, listen=args.listen, token=token, poll=args.poll or None,
                                     start=False, silent_after=args.silent_after)
         attach(ingest, patterns, stdin)
         ingest.start()

@@ -46,6 +46,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from .formats import FormatTail, LineSplitter, RecordReader, next_seq, run_header, run_id_for
+from ..stream.files import open_regular
 
 __all__ = ["CSVReader", "CSVTail", "HparamsWatch", "make_tail", "parse_simple_yaml", "read_hparams"]
 
@@ -129,7 +130,7 @@ def read_hparams(path: str) -> Dict[str, Any]:
     """A ``hparams.yaml`` as a dict; empty when absent or unreadable. Never
     ``yaml.load``: a config file must not be able to run code."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(open_regular(path), encoding="utf-8", errors="replace") as f:  # a FIFO would block
             text = f.read(1 << 20)
     except OSError:
         return {}

@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from ..stream import Problem
 from .formats import discoverable, make_tail
-from .tail import FileTail, OnProblem, OnRecords
+from .tail import FileTail, OnProblem, OnRecords, OpenFiles
 
 #: Filesystems whose remote writes inotify does not report.
 REMOTE_FS = {"nfs", "nfs4", "lustre", "cifs", "smb3", "smbfs", "9p", "gpfs", "beegfs", "ceph",
@@ -60,7 +60,8 @@ class Follower:
     """Follows stream files under ``paths`` (files or directories, searched
     recursively for the files :mod:`.formats` knows: ``*.jsonl``, TensorBoard
     event files, CSV logs; a file named in ``paths`` is followed whatever its
-    name) in a background thread. ``context`` is handed to the formats
+    name) in a background thread, with at most a budget of them open at once
+    (:class:`.tail.OpenFiles`). ``context`` is handed to the formats
     (``parse_regex``: text patterns; what files of one run share). A tail
     that is done (a deleted file gone quiet) is dropped; a new file at its
     path is found by the next scan. ``clock`` times the scans and the tails
@@ -75,6 +76,7 @@ class Follower:
         self.polling = any(needs_polling(p) for p in self.roots) if poll is None else bool(poll)
         self.interval = interval if interval is not None else (0.5 if self.polling else 1.0)
         self.tails: Dict[str, FileTail] = {}
+        self.open_files = OpenFiles(on_problem)  # which tails hold a descriptor
         self.clock = clock
         self.wake = threading.Event()
         self.stopped = threading.Event()
@@ -121,6 +123,7 @@ class Follower:
         for tail in list(self.tails.values()):
             while tail.poll():
                 pass
+            self.open_files.polled(tail)
         self._drop_gone()
 
     # -- the loop -----------------------------------------------------------------
@@ -149,6 +152,7 @@ class Follower:
             if self.stopped.is_set():
                 return
             more |= tail.poll()
+            self.open_files.polled(tail)
         self._drop_gone()
         self.ticks += 1
         self._catching_up = more
@@ -172,7 +176,7 @@ class Follower:
     def _drop_gone(self) -> None:
         """Forget tails that are done (closed), so they are not looked at again."""
         for path in [p for p, tail in self.tails.items() if tail.gone]:
-            del self.tails[path]
+            self.open_files.forget(self.tails.pop(path))
 
     def _files_under(self, root: str) -> List[str]:
         if os.path.isfile(root) or root.endswith(SUFFIXES) and not os.path.isdir(root):

@@ -9,6 +9,7 @@ on its own slow timer thread.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import socket
 import threading
@@ -46,7 +47,11 @@ class Ingest:
     def __init__(self, store: Optional[Store] = None, max_problems: int = 500, silent_after: float = SILENT_AFTER):
         self.store = store if store is not None else Store(splitter=split_metric)
         self.silent_after = silent_after
-        self.problems: collections.deque = collections.deque(maxlen=max_problems)
+        # one entry per (file, reason), the latest last: a warning repeated a
+        # thousand times is one entry with a count, and cannot push the real
+        # FILE:LINE problems out of the list
+        self._problems: "collections.OrderedDict[Tuple[str, str], Problem]" = collections.OrderedDict()
+        self.max_problems = max_problems
         self.problem_count = 0
         self.records_in = 0
         self.followers: List[Follower] = []
@@ -109,16 +114,29 @@ class Ingest:
             self.records_in += len(batch)
 
     def problem(self, problem: Problem) -> None:
+        key = (problem.source, problem.reason)
         with self._problems_lock:
-            self.problems.append(problem)
             self.problem_count += 1
+            kept = self._problems.pop(key, None)
+            if kept is not None:
+                problem = dataclasses.replace(kept, count=kept.count + problem.count,
+                                              last_line=problem.last_line or problem.line_number)
+            elif len(self._problems) >= self.max_problems:
+                self._problems.popitem(last=False)
+            self._problems[key] = problem
+
+    @property
+    def problems(self) -> List[Problem]:
+        """The problems kept, one per file and reason, oldest first."""
+        return self.recent_problems()[0]
 
     def recent_problems(self) -> Tuple[List[Problem], int]:
-        """The problems kept (the last ``max_problems``, oldest first) and
-        how many were ever reported, taken together (sources add to both
+        """The problems kept (one per file and reason, with the count of its
+        repeats; the latest ``max_problems``, oldest first) and how many were
+        ever reported, repeats included, taken together (sources add to both
         from their own threads)."""
         with self._problems_lock:
-            return list(self.problems), self.problem_count
+            return list(self._problems.values()), self.problem_count
 
     # -- housekeeping -----------------------------------------------------------
 

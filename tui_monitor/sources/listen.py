@@ -1,37 +1,58 @@
 """Accepting hook connections over TCP or a Unix socket.
 
 One thread serves every connection with a selector. The handshake is in
-docs/stream-format.md ("Over a socket"): hello, welcome with the highest
-``seq`` held for that stream, records, acks. A stream's reader outlives its
-connections, so a writer that reconnects resends only what is missing and
-nothing is taken twice.
+docs/stream-format.md ("Over a socket"; its messages: :mod:`.listen_handshake`):
+hello, challenge, auth, welcome with the highest ``seq`` held for that
+stream, then records and acks.
+Streams (:mod:`.listen_streams`) outlive their connections: a writer that
+reconnects proves that it holds its stream's secret and resends only what
+is missing; any other hello starts a stream of its own, on a row of its own.
 
 Safety: loopback unless told otherwise; any other address needs a token,
-compared in constant time and never logged; a connection that sends no valid
-hello within a few seconds, sends garbage, or has the wrong token is closed
-and counted; lines are bounded by the reader, connections by a cap.
+which never crosses the wire (each side proves that it knows it with an
+HMAC of the other's nonce) and is never logged. Connections still in their
+handshake are capped and short-lived (those that sent nothing go first, and
+every one has a deadline), so idle or cycling connections cannot keep a
+writer out; refusals are told as problems at most once a second per reason.
+Lines are bounded by the reader, streaming connections by a cap.
 """
 from __future__ import annotations
 
-import hmac
+import collections
 import ipaddress
 import json
 import os
+import secrets
 import selectors
 import socket
+import stat
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from ..hook import parse_address
-from ..stream import Problem, StreamReader
+from ..hook import HANDSHAKE, parse_address, shared_token
+from ..stream import MetricsRecord, Problem
 from ..stream.reader import new_problems
+from .listen_handshake import Handshake
+from .listen_streams import SocketStream, StreamTable
 from .tail import OnProblem, OnRecords
 
 HELLO_LIMIT = 64 * 1024
-HELLO_TIMEOUT = 5.0
+#: From accept to welcome, at most (s).
+HANDSHAKE_TIMEOUT = 5.0
+#: Streaming (welcomed) connections at most.
 MAX_CONNECTIONS = 512
+#: Connections in their handshake at most; past it, the oldest that sent
+#: nothing yet (else the oldest) is dropped for the newcomer.
+MAX_PENDING = 128
+#: Connections accepted per turn of the loop: a flood of them turns the
+#: pending ones over slowly enough for a writer's handshake to finish.
+ACCEPT_BATCH = 16
 ACK_EVERY = 0.2
+#: A refusal reason, or a stream's duplicates, is told at most this often (s).
+TELL_EVERY = 1.0
+
+_HELLO, _AUTH, _OPEN = "hello", "auth", "open"
 
 
 def is_loopback(family: int, addr) -> bool:
@@ -47,49 +68,79 @@ def is_loopback(family: int, addr) -> bool:
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "opened", "buf", "reader", "stream", "acked", "last_ack")
+    __slots__ = ("sock", "peer", "opened", "buf", "state", "handshake", "stream", "acked", "last_ack")
 
-    def __init__(self, sock, peer):
+    def __init__(self, sock, peer, key: Optional[bytes]):
         self.sock, self.peer, self.opened = sock, peer, time.monotonic()
         self.buf = b""
-        self.reader: Optional[StreamReader] = None
-        self.stream = None
+        self.state = _HELLO
+        self.handshake = Handshake(key)
+        self.stream: Optional[SocketStream] = None
         self.acked = -1
         self.last_ack = 0.0
 
 
-def _writer_of(hello: dict) -> Optional[Tuple[float, int]]:
-    """``(start, pid)`` of the process a hello comes from, when it says."""
-    start, pid = hello.get("start"), hello.get("pid")
-    if type(pid) is int and type(start) in (int, float):
-        return float(start), pid
-    return None
+def _host(peer):
+    return peer[0] if isinstance(peer, tuple) and peer else peer
+
+
+class _Refusals:
+    """Refused connections, told as problems without a flood: a reason at
+    once, then at most once every TELL_EVERY s with the count since (a
+    cycling flood used to make one problem per connection)."""
+
+    def __init__(self, tell: Callable[[object, str], None]):
+        self.tell = tell
+        self.told_at: Dict[str, float] = {}
+        self.untold: Dict[str, List] = {}     # reason -> [count, last peer]
+
+    def add(self, reason: str, peer, now: float) -> None:
+        entry = self.untold.get(reason)
+        if entry is None:
+            self.untold[reason] = [1, peer]
+        else:
+            entry[0] += 1
+            entry[1] = peer
+        if now - self.told_at.get(reason, float("-inf")) >= TELL_EVERY:
+            self._tell(reason, now)
+
+    def flush(self, now: float) -> None:
+        for reason in list(self.untold):
+            if now - self.told_at.get(reason, float("-inf")) >= TELL_EVERY:
+                self._tell(reason, now)
+
+    def _tell(self, reason: str, now: float) -> None:
+        count, peer = self.untold.pop(reason)
+        self.told_at[reason] = now
+        more = f" ({count} connections since the last report)" if count > 1 else ""
+        self.tell(peer, f"connection refused: {reason}{more}")
 
 
 class Listener:
     """Serves hook connections at ``address`` (``HOST:PORT`` or
-    ``unix:/path``) and hands their records on."""
+    ``unix:/path``) and hands their records on. ``token`` (str or bytes) is
+    the shared secret hooks must prove they know; it is never sent."""
 
     def __init__(self, address: str, on_records: OnRecords, on_problem: OnProblem,
-                 token: Optional[str] = None, max_connections: int = MAX_CONNECTIONS):
+                 token=None, max_connections: int = MAX_CONNECTIONS, max_pending: int = MAX_PENDING):
         self.address = address
         self.family, self.addr = parse_address(address)
-        if not is_loopback(self.family, self.addr) and not token:
+        self.key = shared_token(token)
+        if not is_loopback(self.family, self.addr) and self.key is None:
             raise ValueError(f"listening on {address} would let anyone on the network send streams; "
-                             "pass a shared token (--token, or TUI_MONITOR_TOKEN) or listen on 127.0.0.1")
-        self.token = token
+                             "give a shared token (TUI_MONITOR_TOKEN, or --token-file) or listen on 127.0.0.1")
         self.on_records, self.on_problem = on_records, on_problem
-        self.max_connections = max_connections
-        self.readers: Dict[Tuple[str, int], StreamReader] = {}
-        # per stream: the connection whose bytes the reader holds a part of a
-        # line of, and how many of the reader's problems were handed on
-        self._feeding: Dict[Tuple[str, int], _Conn] = {}
-        self._reported: Dict[Tuple[str, int], int] = {}
-        self._writers: Dict[Tuple[str, int], Tuple[float, int]] = {}  # per stream: (start, pid) of its process
+        self.max_connections, self.max_pending = max_connections, max_pending
+        self.streams = StreamTable()
+        self._pending: Dict[_Conn, None] = {}   # in their handshake, oldest first
+        self._open: Set[_Conn] = set()          # welcomed: streaming
+        self._refusals = _Refusals(self._problem)
         self.refused = 0
         self.connections = 0
         self.stopped = threading.Event()
+        self._last_sweep = 0.0
         self._sel = selectors.DefaultSelector()
+        self._socket_id: Optional[Tuple[int, int]] = None   # (dev, inode) of the Unix socket made here
         self._server = self._bind()
         self._thread: Optional[threading.Thread] = None
 
@@ -100,27 +151,48 @@ class Listener:
 
     def _bind(self) -> socket.socket:
         srv = socket.socket(self.family, socket.SOCK_STREAM)
-        if self.family == getattr(socket, "AF_UNIX", None):
-            if os.path.exists(self.addr):
-                probe = socket.socket(socket.AF_UNIX)
+        try:
+            if self.family == getattr(socket, "AF_UNIX", None):
+                self._remove_stale_socket(self.addr)
+                old = os.umask(0o077)        # only this user may connect
                 try:
-                    probe.connect(self.addr)
-                    probe.close()
-                    raise OSError(f"{self.addr} is in use by a running listener")
-                except (ConnectionRefusedError, FileNotFoundError):
-                    os.unlink(self.addr)  # a stale socket of a listener that died
-            old = os.umask(0o077)        # only this user may connect
-            try:
+                    srv.bind(self.addr)
+                finally:
+                    os.umask(old)
+                st = os.lstat(self.addr)
+                self._socket_id = (st.st_dev, st.st_ino)
+            else:
+                srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 srv.bind(self.addr)
-            finally:
-                os.umask(old)
-        else:
-            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            srv.bind(self.addr)
-        srv.listen(128)
+            srv.listen(512)
+        except BaseException:
+            srv.close()
+            raise
         srv.setblocking(False)
         self._sel.register(srv, selectors.EVENT_READ, None)
         return srv
+
+    @staticmethod
+    def _remove_stale_socket(path: str) -> None:
+        """Make room at ``path`` for the socket: only a socket that no
+        listener answers on is removed; anything else there is an error."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISSOCK(st.st_mode):
+            kind = ("a symbolic link" if stat.S_ISLNK(st.st_mode) else
+                    "a directory" if stat.S_ISDIR(st.st_mode) else "a file")
+            raise OSError(f"{path} is {kind}, not a socket: not replacing it (remove it yourself, or listen elsewhere)")
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(path)                  # a stale socket of a listener that died
+            return
+        finally:
+            probe.close()
+        raise OSError(f"{path} is in use by a running listener")
 
     def start(self) -> "Listener":
         self._thread = threading.Thread(target=self._loop, name="tui-monitor-listen", daemon=True)
@@ -136,9 +208,11 @@ class Listener:
                 key.fileobj.close()
             except OSError:
                 pass
-        if self.family == getattr(socket, "AF_UNIX", None):
+        if self._socket_id is not None:    # our socket only: the path may have been taken over since
             try:
-                os.unlink(self.addr)
+                st = os.lstat(self.addr)
+                if (st.st_dev, st.st_ino) == self._socket_id:
+                    os.unlink(self.addr)
             except OSError:
                 pass
 
@@ -155,23 +229,42 @@ class Listener:
                 self._internal(None, e)
                 self.stopped.wait(ACK_EVERY)
                 continue
+            # Connections first, then new ones: a writer's hello, read, puts
+            # its connection past those that sent nothing, which the
+            # newcomers push out first.
+            accept = False
             for key, _ in ready:
                 if key.data is None:
-                    try:
-                        self._accept()
-                    except Exception as e:  # noqa: BLE001
-                        self._internal(None, e)
+                    accept = True
                 else:
                     self._guarded(key.data, self._readable)
-            now = time.monotonic()
-            for key in list(self._sel.get_map().values()):
-                conn = key.data
-                if conn is None:
-                    continue
-                if conn.reader is None and now - conn.opened > HELLO_TIMEOUT:
-                    self._guarded(conn, lambda c: self._refuse(c, "no hello in time"))
-                elif conn.reader is not None:
-                    self._guarded(conn, lambda c: self._ack(c, now, force=False))
+            if accept:
+                try:
+                    self._accept()
+                except Exception as e:  # noqa: BLE001
+                    self._internal(None, e)
+            try:
+                self._housekeeping(time.monotonic())
+            except Exception as e:  # noqa: BLE001
+                self._internal(None, e)
+
+    def _housekeeping(self, now: float) -> None:
+        while self._pending:                 # handshakes past their deadline, oldest first
+            conn = next(iter(self._pending))
+            if now - conn.opened <= HANDSHAKE_TIMEOUT:
+                break
+            why = "no hello in time" if conn.state is _HELLO else "no answer to the challenge in time"
+            self._guarded(conn, lambda c: self._refuse(c, why))
+            self._pending.pop(conn, None)    # even if closing it failed
+        if now - self._last_sweep < ACK_EVERY:
+            return
+        self._last_sweep = now
+        for conn in list(self._open):
+            self._guarded(conn, lambda c: self._ack(c, now, force=False))
+            if conn.stream is not None:
+                self._tell(conn.stream, now)
+        self.streams.expire(now)
+        self._refusals.flush(now)
 
     def _guarded(self, conn: _Conn, step) -> None:
         try:
@@ -191,18 +284,36 @@ class Listener:
             pass
 
     def _accept(self) -> None:
-        try:
-            sock, peer = self._server.accept()
-        except OSError:
-            return
-        if len(self._sel.get_map()) - 1 >= self.max_connections:
-            self.refused += 1
-            self._problem(peer, f"refused: over {self.max_connections} connections")
-            sock.close()
-            return
-        sock.setblocking(False)
-        self.connections += 1
-        self._sel.register(sock, selectors.EVENT_READ, _Conn(sock, peer))
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, peer = self._server.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # out of descriptors (EMFILE): make room, or the loop would spin on it
+                self._refusals.add(f"cannot accept: {e.strerror or e}", None, time.monotonic())
+                if self._pending:
+                    self._refuse(self._first_to_drop(), "out of file descriptors: the oldest in its handshake dropped")
+                else:
+                    self.stopped.wait(ACK_EVERY)
+                return
+            sock.setblocking(False)
+            self.connections += 1
+            if len(self._pending) >= self.max_pending:
+                self._refuse(self._first_to_drop(), "too many connections in their handshake: the oldest dropped")
+            conn = _Conn(sock, peer, self.key)
+            self._pending[conn] = None
+            self._sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _first_to_drop(self) -> _Conn:
+        """The pending connection to drop for a newcomer: the oldest that has
+        sent nothing (a writer sends its hello at once), else the oldest of
+        the host with the most connections in their handshake."""
+        silent = next((c for c in self._pending if c.state is _HELLO and not c.buf), None)
+        if silent is not None:
+            return silent
+        hosts = collections.Counter(_host(c.peer) for c in self._pending)
+        busiest = hosts.most_common(1)[0][0]
+        return next(c for c in self._pending if _host(c.peer) == busiest)
 
     def _readable(self, conn: _Conn) -> None:
         try:
@@ -212,90 +323,146 @@ class Listener:
         except OSError:
             data = b""
         if not data:
-            self._close(conn)
+            if conn.state is _AUTH:    # a writer with another token hangs up here: its proof would not pass
+                self._refuse(conn, "the writer hung up after the challenge (has it another token than this listener?)")
+            elif conn.state is _HELLO:
+                self._refuse(conn, "closed before a hello")
+            else:
+                self._close(conn)
             return
-        if conn.reader is None:
-            conn.buf += data
+        if conn.state is not _OPEN:
+            data = self._handshake(conn, data)
+            if not data:
+                return
+        self._feed(conn, data)
+
+    # -- the handshake ---------------------------------------------------------------
+
+    def _handshake(self, conn: _Conn, data: bytes) -> bytes:
+        """Take the handshake's lines from ``data``; returns what came after
+        them (records), b"" when nothing did or the connection was refused."""
+        conn.buf += data
+        while conn.state is not _OPEN:
             nl = conn.buf.find(b"\n")
             if nl < 0:
                 if len(conn.buf) > HELLO_LIMIT:
-                    self._refuse(conn, "hello line too long")
-                return
-            if not self._hello(conn, conn.buf[:nl]):
-                return
-            data, conn.buf = conn.buf[nl + 1:], b""
-            if not data:
-                return
-        key = conn.stream[1:]
-        feeding = self._feeding.get(key)
-        if feeding is not conn:
-            # Another connection of this stream fed the reader last: a line
-            # it left unfinished is not the start of this one's first line.
-            if feeding is not None:
-                conn.reader.discard_pending("another connection of this stream took over mid-line")
-            self._feeding[key] = conn
-        records = conn.reader.feed(data)
-        self._forward_problems(conn)
-        if records:
-            self.on_records(conn.stream, records)
-        self._ack(conn, time.monotonic(), force=False)
+                    self._refuse(conn, "handshake line too long")
+                return b""
+            line, conn.buf = conn.buf[:nl], conn.buf[nl + 1:]
+            if not (self._on_hello(conn, line) if conn.state is _HELLO else self._on_auth(conn, line)):
+                return b""
+        data, conn.buf = conn.buf, b""
+        return data
 
-    def _forward_problems(self, conn: _Conn) -> None:
-        key = conn.stream[1:]
-        problems, self._reported[key] = new_problems(conn.reader, self._reported.get(key, 0))
-        for p in problems:
-            self.on_problem(p)
-
-    @staticmethod
-    def _check_hello(line: bytes) -> Tuple[Optional[dict], str]:
-        """The hello as a dict, or None and why it is not one."""
-        try:
-            hello = json.loads(line)
-        except (ValueError, RecursionError):
-            return None, "the first line was not a hello (not JSON)"
-        if not isinstance(hello, dict) or hello.get("type") != "hello":
-            return None, "the first line was not a hello"
-        run_id = hello.get("run_id")
-        if not isinstance(run_id, str) or not run_id:
-            return None, "the hello has no valid run_id (a non-empty string)"
-        rank = hello.get("rank", 0)
-        if type(rank) is not int:  # bool is an int subclass: true is no rank
-            return None, "the hello has no valid rank (an integer)"
-        return hello, ""
-
-    def _hello(self, conn: _Conn, line: bytes) -> bool:
-        hello, why = self._check_hello(line)
-        if hello is None:
+    def _on_hello(self, conn: _Conn, line: bytes) -> bool:
+        challenge, why = conn.handshake.on_hello(line)
+        if challenge is None:
             self._refuse(conn, why, tell=True)
             return False
-        run_id, rank = hello["run_id"], hello.get("rank", 0)
-        if self.token is not None:
-            given = hello.get("token")
-            if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "surrogatepass"), self.token.encode()):
-                self._refuse(conn, "wrong or missing token", tell=True)
-                return False
-        key = (run_id, rank)
-        reader = self.readers.get(key)
-        writer = _writer_of(hello)
-        if reader is not None and writer is not None and self._writers.get(key) not in (None, writer):
-            # Another process with this run id (a requeued job, an elastic
-            # restart): its stream starts again at seq 0, so it gets a fresh
-            # reader (have: -1) and sends everything; the store sees the new
-            # header and counts a restart of the run.
-            reader = None
-            self._feeding.pop(key, None)
-        if reader is None:
-            reader = self.readers[key] = StreamReader(f"{self._peer(conn)} run {run_id} rank {rank}", raw_metrics=True)
-            self._reported[key] = 0
-        if writer is not None:
-            self._writers[key] = writer
-        conn.reader, conn.stream = reader, ("socket", run_id, rank)
-        have = reader.contiguous_seq
-        conn.acked = have
-        return self._send(conn, {"type": "welcome", "have": have})
+        conn.state = _AUTH
+        return self._send(conn, challenge)
+
+    def _on_auth(self, conn: _Conn, line: bytes) -> bool:
+        auth, why = conn.handshake.on_auth(line)
+        if auth is None:
+            self._refuse(conn, why, tell=True)
+            return False
+        if len(self._open) >= self.max_connections:
+            self._refuse(conn, f"over {self.max_connections} streaming connections", tell=True)
+            return False
+        stream = self._resumed(conn, auth) or self._new_stream(conn)
+        self.streams.attach(stream, conn)
+        conn.stream, conn.state = stream, _OPEN
+        self._pending.pop(conn, None)
+        self._open.add(conn)
+        conn.acked = stream.reader.contiguous_seq
+        return self._send(conn, {"type": "welcome", "handshake": HANDSHAKE, "have": conn.acked, "session": stream.sid})
+
+    def _resumed(self, conn: _Conn, auth: dict) -> Optional[SocketStream]:
+        """The stream this connection resumes, when it proves it is that
+        stream's writer; None for a new stream."""
+        sid = auth.get("session")
+        stream = self.streams.get(sid)
+        if stream is None:   # no session, or one this listener never gave or has forgotten
+            return None
+        if not conn.handshake.resumes(stream.key, stream.secret, auth):
+            self._problem(conn.peer, f"{stream.reader.source}: a connection named this stream without its secret; "
+                                     "taken as a new stream", "warning")
+            return None
+        if stream.conn is not None:  # its writer gave up on that connection and came back
+            self._close(stream.conn, "the writer reconnected")
+        return stream
+
+    def _new_stream(self, conn: _Conn) -> SocketStream:
+        sid = secrets.token_hex(8)
+        while self.streams.get(sid) is not None:
+            sid = secrets.token_hex(8)
+        hs = conn.handshake
+        key = hs.stream_key
+        stream, holder = self.streams.new(key, hs.writer, sid, hs.session_secret(sid), self._peer(conn))
+        if holder is not None:
+            self._problem(conn.peer, f"run {key[0][:200]!r} rank {key[1]} is being streamed by {holder.describe()}; "
+                                     f"another writer ({stream.describe()}) did not resume that stream, so its "
+                                     f"records are kept apart as run {stream.row[:200]!r}", "warning")
+        return stream
+
+    # -- streaming -------------------------------------------------------------------
+
+    def _feed(self, conn: _Conn, data: bytes) -> None:
+        stream = conn.stream
+        records = stream.reader.feed(data)
+        self._tell(stream, time.monotonic())
+        if records:
+            self.on_records(stream.source, self._as_stored(conn, records))
+        self._ack(conn, time.monotonic(), force=False)
+
+    def _as_stored(self, conn: _Conn, records: list) -> list:
+        """``records`` as the store takes them: a header names the stream's
+        row and rank (whatever its own fields say); an end marks the stream
+        ended."""
+        stream, out = conn.stream, records
+        for i, rec in enumerate(records):
+            if rec.__class__ is MetricsRecord or rec.__class__ is dict:   # metrics: most of them
+                continue
+            kind = getattr(rec, "type", None)
+            if kind == "end":
+                stream.ended = True
+            elif kind == "run":
+                if out is records:
+                    out = list(records)
+                out[i] = self._header(conn, rec.model_dump())
+        return out
+
+    def _header(self, conn: _Conn, header: dict) -> dict:
+        stream = conn.stream
+        run_id, rank = stream.key
+        if (header.get("run_id"), header.get("rank")) != stream.key:
+            self._problem(conn.peer, f"{stream.reader.source}: the run record names run "
+                                     f"{str(header.get('run_id'))[:200]!r} rank {header.get('rank')}, not the "
+                                     "hello's; stored under the hello's", "warning")
+        if header.get("run_id") != stream.row:
+            header["sent_run_id"] = header.get("run_id")
+        if stream.row != run_id and isinstance(header.get("name"), str):   # kept apart: told apart in the table too
+            header["sent_name"] = header["name"]
+            header["name"] += stream.row[len(run_id):]
+        header["run_id"], header["rank"] = stream.row, rank
+        return header
+
+    def _tell(self, stream: SocketStream, now: float, final: bool = False) -> None:
+        """Hand on the stream's new reader problems, and its duplicates (at
+        most once every TELL_EVERY s, and when its connection closes)."""
+        problems, stream.reported = new_problems(stream.reader, stream.reported)
+        for p in problems:
+            self.on_problem(p)
+        dups = stream.reader.stats.duplicates
+        if dups > stream.duplicates_told and (final or now - stream.duplicates_at >= TELL_EVERY):
+            self.on_problem(Problem(stream.reader.source, stream.reader.line_number,
+                                    f"{dups - stream.duplicates_told} record(s) repeated a seq already received and "
+                                    f"were dropped as duplicates ({dups} on this stream)", "warning"))
+            stream.duplicates_told, stream.duplicates_at = dups, now
 
     def _ack(self, conn: _Conn, now: float, force: bool) -> None:
-        seq = conn.reader.contiguous_seq
+        seq = conn.stream.reader.contiguous_seq
         if seq > conn.acked and (force or now - conn.last_ack >= ACK_EVERY or seq - conn.acked >= 1000):
             if self._send(conn, {"type": "ack", "seq": seq}):
                 conn.acked, conn.last_ack = seq, now
@@ -312,15 +479,18 @@ class Listener:
 
     def _refuse(self, conn: _Conn, reason: str, tell: bool = False) -> None:
         self.refused += 1
-        self._problem(conn.peer, f"connection refused: {reason}")
+        self._refusals.add(reason, conn.peer, time.monotonic())
         if tell:
             try:
-                conn.sock.send((json.dumps({"type": "refused", "reason": reason}) + "\n").encode())
+                refusal = {"type": "refused", "handshake": HANDSHAKE, "reason": reason}
+                conn.sock.send((json.dumps(refusal) + "\n").encode())
             except OSError:
                 pass
         self._close(conn)
 
-    def _close(self, conn: _Conn) -> None:
+    def _close(self, conn: _Conn, why: str = "the connection closed") -> None:
+        self._pending.pop(conn, None)
+        self._open.discard(conn)
         try:
             self._sel.unregister(conn.sock)
         except (KeyError, ValueError):
@@ -329,14 +499,14 @@ class Listener:
             conn.sock.close()
         except OSError:
             pass
-        if conn.reader is not None:
-            key = conn.stream[1:]
-            if self._feeding.get(key) is conn:
-                # A line this connection left unfinished is never finished:
-                # the writer sends it again, whole, when it reconnects.
-                del self._feeding[key]
-                conn.reader.discard_pending("the connection closed mid-line")
-                self._forward_problems(conn)
+        stream = conn.stream
+        if stream is not None and stream.conn is conn:
+            # A line this connection left unfinished is never finished: the
+            # writer sends it again, whole, when it reconnects.
+            stream.reader.discard_pending(f"{why} mid-line")
+            now = time.monotonic()
+            self._tell(stream, now, final=True)
+            self.streams.detach(stream, now)
 
     def _peer(self, conn: _Conn) -> str:
         return f"{self.address}<-{conn.peer[0]}:{conn.peer[1]}" if isinstance(conn.peer, tuple) else self.address

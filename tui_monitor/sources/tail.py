@@ -1,14 +1,27 @@
 """Following one stream file from its last offset.
 
 A file is read in chunks from where the last read stopped; a last line
-without ``\\n`` waits in the reader for the rest. The open file descriptor is
-kept, so a file deleted while its writer still appends to it is followed to
-the end; a file replaced at its path (rotation, ``mv`` + recreate) is read to
-its end and then the new one is followed; a file truncated below the offset
-is read again from the start. Each of these is reported as a warning. A
-deleted file that has been read to its end and has not grown for
-:data:`DELETED_QUIET` seconds is closed (its writer is gone), and the
-follower forgets it.
+without ``\\n`` waits in the reader for the rest. While a file is held open,
+a file deleted while its writer still appends to it is followed to the end; a
+file replaced at its path (rotation, ``mv`` + recreate) is read to its end and
+then the new one is followed; a file truncated below the offset is read again
+from the start. Each of these is reported as a warning. A deleted file that
+has been read to its end and has not grown for :data:`DELETED_QUIET` seconds
+is closed (its writer is gone), and the follower forgets it.
+
+Descriptors are a budget, not one a file: the follower (:class:`OpenFiles`)
+keeps the most recently active files open and :meth:`FileTail.release` s the
+idle rest. A released tail keeps its offset, its reader and the identity of
+its file; it is opened again when the size or the modification time at its
+path moves, and goes on where it stopped (same file), from the start (a new
+file at the path: replaced) or from the start of the same file (truncated).
+What a released file cannot do is be followed after it is deleted or renamed
+away: that is reported, and what its writer adds to it afterwards is not read.
+
+Only regular files are read: a FIFO, a device (a symlink to ``/dev/zero``), a
+socket at a followed path is reported once and left alone (opening a FIFO
+blocks, a device never ends). Files are opened non-blocking and checked again
+after the open, so a path swapped between the look and the open cannot hang.
 
 An idle file costs one ``stat`` a poll: when the inode, the size (all of it
 read) and the modification time are those of the last poll, nothing else is
@@ -16,11 +29,16 @@ done.
 """
 from __future__ import annotations
 
+import collections
+import errno
 import os
+import resource
+import stat as stat_mod
 import time
 from typing import Any, Callable, List, Optional
 
 from ..stream import Problem, StreamReader
+from ..stream.files import NotRegularFile, file_kind, open_regular
 from ..stream.reader import new_problems
 
 CHUNK = 1 << 20
@@ -29,6 +47,20 @@ DELETED_QUIET = 60.0
 
 OnRecords = Callable[[Any, List[Any]], None]
 OnProblem = Callable[[Problem], None]
+
+#: Errors that say the process (or system) is out of descriptors, not that the file is bad.
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE)
+def descriptor_budget() -> int:
+    """How many followed files may be open at once: a quarter of the soft
+    ``RLIMIT_NOFILE`` (the rest is for sockets, the listener's connections,
+    the TUI and the libraries), at least 16 and at most 1,024."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        soft = 1024
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        soft = 1 << 20
+    return max(16, min(1024, soft // 4))
 
 
 class FileTail:
@@ -55,6 +87,10 @@ class FileTail:
         self._stamp: Optional[tuple] = None  # (dev, ino, size, mtime_ns) at the last look
         self._quiet_since = 0.0  # when a deleted file last grew
         self._reported = 0
+        self.released = False  # closed to save a descriptor; ident, offset and reader kept
+        self.active = False  # read or opened since the follower last looked (see OpenFiles)
+        self.out_of_fds = False  # the last open failed for want of a descriptor: try again
+        self._irregular: Optional[str] = None  # what the path is when it is not a regular file (reported)
 
     # -- the public side ------------------------------------------------------
 
@@ -64,17 +100,25 @@ class FileTail:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return self._poll_deleted() if self.fd is not None else False
+            if self.fd is not None:
+                return self._poll_deleted()
+            if self.released:
+                self._forget("file was deleted or moved away while idle (not held open); what it had was read")
+            return False
         except OSError as e:
             self._warn(f"cannot stat: {e.strerror or e}")
             return False
+        if not stat_mod.S_ISREG(st.st_mode):
+            self._not_regular(file_kind(st.st_mode))
+            return False
+        self._irregular = None
         stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        if (stamp == self._stamp and self.fd is not None
+        if (stamp == self._stamp and (self.fd is not None or self.released)
                 and (st.st_size == self.offset or self._reader_done())):
             return False  # idle: nothing changed since the last look
         self._stamp = stamp
         if self.fd is None:
-            if not self._open():
+            if not (self._reopen() if self.released else self._open()):
                 return False
         elif (st.st_dev, st.st_ino) != self.ident:
             self._read(limit=None)            # finish the old file first
@@ -101,6 +145,16 @@ class FileTail:
             except OSError:
                 pass
             self.fd = None
+
+    def release(self) -> bool:
+        """Close the descriptor of an idle file, keeping where it was read to
+        (the next :meth:`poll` that sees it move opens it again). False when
+        it must stay open: a deleted file can only be followed through it."""
+        if self.fd is None or self.deleted:
+            return False
+        self.close()
+        self.released = True
+        return True
 
     # -- internals ------------------------------------------------------------
 
@@ -133,17 +187,63 @@ class FileTail:
         rewrite it in place (CSV logs); :meth:`_restart` to read it again."""
 
     def _open(self) -> bool:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            return False
-        except OSError as e:
-            self._warn(f"cannot open: {e.strerror or e}")
+        fd = self._open_fd()
+        if fd is None:
             return False
         st = os.fstat(fd)
-        self.fd, self.ident, self.deleted = fd, (st.st_dev, st.st_ino), False
+        self.fd, self.ident, self.deleted, self.released = fd, (st.st_dev, st.st_ino), False, False
+        self.active = True
         self._restart()
         return True
+
+    def _reopen(self) -> bool:
+        """Open a released file again: the same file goes on from its offset
+        (a truncation is caught by :meth:`poll`), another one at the path is
+        a replacement, read from its start."""
+        fd = self._open_fd()
+        if fd is None:
+            return False
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) == self.ident:
+            self.fd, self.released, self.active = fd, False, True
+            return True
+        os.close(fd)
+        self.released = False
+        self._warn("file was replaced while idle (not held open); following the new one")
+        return self._open()
+
+    def _open_fd(self) -> Optional[int]:
+        self.out_of_fds = False
+        try:
+            return open_regular(self.path)
+        except FileNotFoundError:
+            return None
+        except NotRegularFile as e:
+            self._not_regular(e.kind)
+            return None
+        except OSError as e:
+            if e.errno in _OUT_OF_FDS:  # not this file's fault: the follower makes room, then it is tried again
+                self.out_of_fds = True
+                self._stamp = None
+                return None
+            self._warn(f"cannot open: {e.strerror or e}")
+            return None
+
+    def _not_regular(self, kind: str) -> None:
+        """The path is (now) a FIFO, a device...: say so once, read none of
+        it; a file held open before is finished and closed."""
+        if self.fd is not None:
+            self._read(limit=None)
+            self.close()
+        self.released, self._stamp = False, None
+        if self._irregular != kind:
+            self._irregular = kind
+            self._warn(f"not a regular file ({kind}); not read")
+
+    def _forget(self, reason: str) -> None:
+        self._warn(reason)
+        self.released = False
+        self.gone = True
 
     def _restart(self) -> None:
         """A new stream: new reader, new store key, from offset 0."""
@@ -168,6 +268,7 @@ class FileTail:
                 return False
             self.offset += len(data)
             read += len(data)
+            self.active = True
             records = self.reader.feed(data)
             self._forward_problems()
             if records:
@@ -182,3 +283,60 @@ class FileTail:
     def _warn(self, reason: str) -> None:
         line = self.reader.line_number if self.reader is not None else 0
         self.on_problem(Problem(self.path, line, reason, "warning"))
+
+
+class OpenFiles:
+    """The descriptor budget of one follower: at most ``budget`` tails hold
+    a descriptor, the most recently active ones; the least recently active
+    is released when another needs one. A tail that could not open for want
+    of descriptors (``EMFILE``: others in the process hold them) shrinks the
+    budget to what is open now, less a quarter, once, with a warning."""
+
+    def __init__(self, on_problem: OnProblem, budget: Optional[int] = None):
+        self.budget = budget if budget is not None else descriptor_budget()
+        self.on_problem = on_problem
+        self._open: "collections.OrderedDict[FileTail, None]" = collections.OrderedDict()
+        self._squeezed = False
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def polled(self, tail: FileTail) -> None:
+        """Account for ``tail`` after a poll: it holds a descriptor or not,
+        and was active or not."""
+        if tail.fd is None:
+            self._open.pop(tail, None)
+            if tail.out_of_fds:
+                self._squeeze(tail)
+            return
+        if tail.active or tail not in self._open:
+            tail.active = False
+            self._open[tail] = None
+            self._open.move_to_end(tail)
+        self._evict(keep=tail)
+
+    def forget(self, tail: FileTail) -> None:
+        self._open.pop(tail, None)
+
+    def _evict(self, keep: FileTail) -> None:
+        excess = len(self._open) - self.budget
+        if excess <= 0:
+            return
+        victims = []
+        for old in self._open:  # least recently active first
+            if len(victims) >= excess:
+                break
+            if old is not keep and old.fd is not None and not old.deleted:  # a deleted file needs its fd
+                victims.append(old)
+        for old in victims:
+            old.release()
+            del self._open[old]
+
+    def _squeeze(self, tail: FileTail) -> None:
+        if not self._squeezed:
+            self._squeezed = True
+            new = max(1, len(self._open) * 3 // 4)
+            self.on_problem(Problem("<follower>", 0, f"out of file descriptors with {len(self._open)} files "
+                                                     f"open; keeping at most {new} open at once", "warning"))
+            self.budget = min(self.budget, new)
+        self._evict(keep=tail)

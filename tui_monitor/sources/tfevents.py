@@ -23,6 +23,14 @@ Why a reader of our own, and not TensorFlow or the ``tensorboard`` package:
   those is a few dozen lines, has no dependency and is tested against files
   written by ``torch.utils.tensorboard`` and Lightning's ``TensorBoardLogger``.
 
+Memory stays bounded whatever the file holds: a record's data is kept only
+up to :data:`MAX_RECORD` bytes (16 MiB: far above any scalar event; graphs,
+images and embeddings can be a few MB). A longer record (a crafted length of
+gigabytes, or a giant summary) is reported once and passed over as its bytes
+come, without being kept; its data CRC is not checked, as nothing of it is
+read. The follower hands the reader a chunk at a time, so a large file is
+read in pieces, never whole.
+
 Both CRCs are checked (CRC32C, Castagnoli; the C implementation of
 ``google_crc32c`` or ``crc32c`` is used when installed, else a table in pure
 Python, ~10 MB/s: event files of scalars are small). A record cut short at the
@@ -49,8 +57,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .formats import FormatTail, RecordReader, run_header, run_id_for
 
-__all__ = ["EventFileReader", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
+__all__ = ["EventFileReader", "MAX_RECORD", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
            "frame_record"]
+
+#: The largest record kept to be decoded (bytes of data); longer ones are skipped, unread.
+MAX_RECORD = 16 << 20
 
 # ---------------------------------------------------------------- CRC32C
 
@@ -331,8 +342,9 @@ class EventFileReader(RecordReader):
     def __init__(self, source: str, run: TBRun):
         super().__init__(source)
         self.run = run
-        self.buf = bytearray()
+        self.buf = bytearray()  # at most one record (up to MAX_RECORD) and one chunk
         self.offset = 0  # file offset of buf[0]
+        self.skip = 0  # bytes of an over-long record still to pass over
         self.stopped = False
 
     @property
@@ -342,6 +354,13 @@ class EventFileReader(RecordReader):
     def feed(self, chunk: bytes) -> List[dict]:
         if self.stopped:
             return []
+        if self.skip:
+            passed = min(self.skip, len(chunk))
+            self.skip -= passed
+            self.offset += passed
+            chunk = chunk[passed:]
+            if not chunk:
+                return []
         buf = self.buf
         buf += chunk
         pos, n = 0, len(buf)
@@ -357,6 +376,16 @@ class EventFileReader(RecordReader):
                 pos = n
                 break
             end = pos + 12 + length + 4
+            if length > MAX_RECORD:
+                self.line_number += 1
+                self.problem(f"byte {self.offset + pos}: record of {length} bytes is over the "
+                             f"{MAX_RECORD >> 20} MiB limit; skipped")
+                if end > n:  # pass over the rest as it comes, keeping none of it
+                    self.skip = end - n
+                    pos = n
+                    break
+                pos = end
+                continue
             if end > n:
                 break  # still being written
             data = bytes(buf[pos + 12:pos + 12 + length])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Set
 
 import numpy as np
 
+from ..ranges import TIME_MAX as _TIME_MAX, TIME_MIN as _TIME_MIN
 from .run import RunKey
 
 if TYPE_CHECKING:
@@ -162,8 +163,8 @@ class BulkApply:
                     ):
                         return start
                 vals = np.fromiter(flat, dtype=np.float64, count=len(block) * len(names))
-                if st.dtype.kind != "i" or np.isnan(tm).any():
-                    return start
+                if st.dtype.kind != "i" or not ((tm >= _TIME_MIN) & (tm <= _TIME_MAX)).all():
+                    return start  # times no clock shows (NaN too): the careful path takes them as none
                 columns.append((split, names, st, tm, vals.reshape(len(block), len(names))))
         except (KeyError, AttributeError, ValueError, TypeError, OverflowError):
             return start

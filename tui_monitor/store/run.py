@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
+from .growing import GrowingMap
 from .series import Series
 
 __all__ = ["Run", "RunKey", "STATUSES"]
@@ -68,10 +69,10 @@ class Run:
         self.last_step = None  # type: Optional[int]
         self.last_log = None  # type: Optional[float]
         self.heartbeat = None  # type: Optional[Dict[str, Any]]
-        self.series = {}  # type: Dict[Tuple[str, str], Series]
-        self.text = {}  # type: Dict[Tuple[str, str], List[Tuple[int, float, str]]]
+        self.series = GrowingMap()  # type: Mapping[Tuple[str, str], Series]
+        self.text = GrowingMap()  # type: Mapping[Tuple[str, str], List[Tuple[int, float, str]]]
         self.grad_norm = Series()
-        self.grads = {}  # type: Dict[Tuple[str, str], Series]
+        self.grads = GrowingMap()  # type: Mapping[Tuple[str, str], Series]
         self.dropped = 0
         self.dropped_reasons = {}  # type: Dict[str, int]
         self.missing = 0
@@ -135,13 +136,11 @@ class Run:
     def _series(self, key: Tuple[str, str]) -> Series:
         s = self.series.get(key)
         if s is None:
-            s = Series()
-            self.series = {**self.series, key: s}  # copy on write
+            s = self.series[key] = Series()  # O(1); readers iterating it are not disturbed
         return s
 
     def _grad_series(self, key: Tuple[str, str]) -> Series:
         s = self.grads.get(key)
         if s is None:
-            s = Series()
-            self.grads = {**self.grads, key: s}
+            s = self.grads[key] = Series()
         return s

@@ -4,8 +4,9 @@ handlers here, the bulk path of ``apply_many`` in :mod:`.bulk`).
 Threads: one thread (the ingest side) calls :meth:`Store.apply`,
 :meth:`Store.apply_many` and :meth:`Store.mark_silent`; any other thread may
 read. Containers that readers iterate (``Store.runs``, ``Run.series``,
-``Run.grads``) are never mutated in place: adding an entry replaces the dict
-with a new one, so a reader iterating the dict it fetched is never disturbed.
+``Run.grads``, ``Run.text``) are :class:`.growing.GrowingMap` s: an entry is
+added in O(1) and a reader iterating one while it grows is never disturbed
+(it used to be a new dict copied at every entry: quadratic in the names).
 Series are safe to read while they grow (see :mod:`.series`). Scalars on a run
 (``status``, ``last_seen``, ...) are plain attributes, each read atomically.
 The ``version`` counters only ever increase, and are bumped after the data
@@ -20,7 +21,9 @@ import math
 import time as _time
 from typing import Any, Callable, List, Optional, Tuple
 
+from ..ranges import INT64_MAX as _INT64_MAX, INT64_MIN as _INT64_MIN, TIME_MAX as _TIME_MAX, TIME_MIN as _TIME_MIN
 from .bulk import BulkApply, PointBatch
+from .growing import GrowingMap
 from .run import Run, RunKey
 
 __all__ = ["Store", "default_splitter"]
@@ -39,9 +42,22 @@ def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
 
 
 def _time_of(record: dict, default: float = math.nan) -> float:
-    """The record's ``time`` as a float, or ``default`` when it has none."""
+    """The record's ``time`` as a float, or ``default`` when it has none
+    (or one no clock can show: 1e300, inf, NaN). The stream reader checks
+    the range at decode; the other readers' dicts come here unchecked."""
     t = record.get("time")
-    return float(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else default
+    if isinstance(t, (int, float)) and not isinstance(t, bool) and _TIME_MIN <= t <= _TIME_MAX:
+        return float(t)
+    return default
+
+
+def _int64(step: Any) -> Optional[int]:
+    """``step`` when it is an integer the series can keep (int64), else None."""
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    if isinstance(step, int) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
+        return step
+    return None
 
 
 def _time_or_last(run: Any, record: dict) -> float:
@@ -64,8 +80,6 @@ def _number(v: Any) -> Optional[float]:
     return None
 
 
-
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 class Store(BulkApply):
     """All runs, keyed by ``(run_id, rank)``, fed with decoded records.
@@ -100,7 +114,7 @@ class Store(BulkApply):
     ) -> None:
         self.splitter = splitter or default_splitter
         self.clock = clock
-        self.runs = {}  # type: Dict[RunKey, Run]
+        self.runs = GrowingMap()  # type: Mapping[RunKey, Run]
         self.version = 0
         self._streams = {}  # type: Dict[Any, Run]
         self._split_cache = {}  # type: Dict[Tuple[str, Optional[str]], Tuple[str, str]]
@@ -128,7 +142,7 @@ class Store(BulkApply):
         self.version = v
 
     def _add_run(self, run: Run) -> None:
-        self.runs = {**self.runs, run.key: run}
+        self.runs[run.key] = run
 
     def _run_for(self, record: dict, stream: Any) -> Run:
         run = self._streams.get(stream)
@@ -247,14 +261,11 @@ class Store(BulkApply):
         return run
 
     def _step_from(self, run: Run, record: dict) -> Optional[int]:
-        step = record.get("step")
-        if isinstance(step, float) and step.is_integer():
-            step = int(step)
         # the series keep steps as int64: a larger one (a digit string, 1e30) is no step
-        if isinstance(step, int) and not isinstance(step, bool) and _INT64_MIN <= step <= _INT64_MAX:
+        step = _int64(record.get("step"))
+        if step is not None:
             run.last_step = step
-            return step
-        return None
+        return step
 
     def _on_header(self, record: dict, stream: Any, now: float) -> Run:
         run_id = record.get("run_id")
@@ -272,13 +283,11 @@ class Store(BulkApply):
         if run is None:
             if prior is not None and not prior.has_header and prior.key != key:
                 # The stream's records came first: rename its run.
-                runs = dict(self.runs)
-                runs.pop(prior.key, None)
+                self.runs.discard(prior.key)
                 if prior.name == prior.run_id:  # still named after the stream token
                     prior.name = run_id
                 prior.run_id, prior.rank = key
-                runs[key] = prior
-                self.runs = runs
+                self.runs[key] = prior
                 run = prior
             else:
                 run = Run(run_id, rank)
@@ -393,21 +402,20 @@ class Store(BulkApply):
             run.problem("metrics record: values is not an object")
         text = record.get("text")
         if isinstance(text, dict) and text:
-            new = dict(run.text)
+            kept = run.text
             for name, s in text.items():
                 key = self._split(str(name), split)
-                lst = new.get(key, [])
+                lst = kept.get(key, [])
                 if len(lst) >= _TEXT_KEEP:
                     lst = lst[-(_TEXT_KEEP - 1) :]
-                new[key] = lst + [(step, t, str(s))]
-            run.text = new
+                kept[key] = lst + [(step, t, str(s))]  # a new list: a reader keeps the one it has
         batch.points.setdefault((run, 3, None), ([], [], []))
 
     def _on_system(self, run: Run, record: dict, batch: PointBatch) -> None:
         """Resource samples become series ``("system", field)``: not a split
         of the method, so the metric picker leaves them out."""
-        step = record.get("step")
-        if not isinstance(step, int) or isinstance(step, bool):
+        step = _int64(record.get("step"))
+        if step is None:
             step = run.last_step if run.last_step is not None else 0
         t = _time_or_last(run, record)
         values = record.get("values")

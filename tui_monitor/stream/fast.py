@@ -8,7 +8,7 @@ from typing import Annotated, Dict, List, Literal, Optional, Union
 
 import msgspec
 
-from ..schema import NONFINITE
+from ..schema import INT64_MAX, INT64_MIN, NONFINITE, TIME_MAX, TIME_MIN
 from .decode import MAX_DEPTH, too_deep
 
 
@@ -26,9 +26,9 @@ class MetricsRecord(msgspec.Struct, gc=False):
     """
 
     type: Literal["metrics"]
-    seq: Annotated[int, msgspec.Meta(ge=0)]
-    step: int
-    time: float  # an integer is taken, as a float
+    seq: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]  # the ranges of schema.py: out of them, the
+    step: Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]  # careful path says which field and why
+    time: Annotated[float, msgspec.Meta(ge=TIME_MIN, le=TIME_MAX)]  # an integer is taken, as a float
     values: Dict[str, Union[int, float, Literal["NaN", "Infinity", "-Infinity"]]]
     split: Optional[str] = None
     text: Optional[Dict[str, str]] = None

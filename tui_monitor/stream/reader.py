@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Tuple, Union
 
 from ..schema import RECORD_TYPES, RunHeader
+from .files import open_regular
 from .decode import DecodeError, UnknownRecord, Warnings, decode_record
 from .fast import decode_metrics_lines
 
@@ -30,16 +31,27 @@ class Problem:
 
     ``severity`` is ``"error"`` when the line was not read at all and
     ``"warning"`` when it was read with something left out or worth knowing.
+    A list that keeps one entry per file and reason (the ingest's) counts the
+    repeats in ``count``, the line of the latest in ``last_line``.
     """
 
     source: str
     line_number: int
     reason: str
     severity: str = "error"
+    count: int = 1
+    last_line: int = 0
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.line_number}: {self.reason}"
+        where = f"{self.source}:{self.line_number}" if self.line_number else self.source  # 0: the file as a whole
+        return f"{where}: {self.reason}{self.repeats()}"
 
+    def repeats(self) -> str:
+        """`` (3 times, the last at line 9)`` for a repeated problem, else ``""``."""
+        if self.count <= 1:
+            return ""
+        last = f", the last at line {self.last_line}" if self.last_line and self.last_line != self.line_number else ""
+        return f" ({self.count} times{last})"
 
 @dataclass
 class ReaderStats:
@@ -324,11 +336,13 @@ def read_file(path: Union[str, Path], *, reader: Optional[StreamReader] = None) 
     """Every record of a stream file and the problems met (the last
     ``MAX_PROBLEMS``; ``reader.stats`` has the counts). A last line without
     ``\\n`` is left unread (``reader.pending_bytes``). Raises ``OSError`` when
-    the file cannot be read; bad content never raises."""
+    the file cannot be read (:class:`NotRegularFile` for a FIFO, a device...:
+    opening a FIFO would block, a device never ends); bad content never
+    raises."""
     if reader is None:
         reader = StreamReader(str(path))
     records: List[Any] = []
-    with open(path, "rb") as f:
+    with open(open_regular(str(path)), "rb") as f:
         while True:
             chunk = f.read(_READ_SIZE)
             if not chunk:

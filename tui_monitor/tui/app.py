@@ -1,63 +1,60 @@
-"""The monitor app: runs panel, chart, findings and decision path, and the
-gradient/system view, over a :class:`~tui_monitor.store.Store` that sources
-fill from their own threads.
+"""The monitor app: the layout, the clock and the diagnosis worker, over a
+:class:`~tui_monitor.store.Store` that sources fill from their own threads.
+
+The widgets own their state and their actions: the runs panel
+(:class:`~.widgets.RunsPanel`: which runs are shown, selected, the baseline),
+the chart (:class:`~.widgets.ChartPanel`: metric, smoothing, zoom, scale, x
+axis) and the findings (:class:`~.widgets.FindingsPanel`). They report with
+messages; the app hands each what it needs from the others. Every key comes
+from one table (:mod:`.actions`), which also makes the help and the palette.
 
 Threads: the UI thread only *reads* the store. A timer polls
 ``store.version`` (a dirty flag); only when it moved (or every few seconds,
 for "silent for N minutes") is anything redrawn, so a burst of records costs
-one redraw. The diagnosis engine runs in a thread worker, one update at a
-time. Exports (CSV, SVG) are written by thread workers: no file or socket
-I/O on the UI thread. The chart keeps a :class:`DecimationCache`, so a redraw
-of series that did not change does not decimate them again.
-
-Mouse: the wheel over the chart zooms on x around the pointer, shift+wheel
-(or a horizontal wheel) pans; a click on a finding focuses the chart on it.
-Fold groups (runs tagged ``group``/``fold``) get a group row with the
-engine's cross-validation summary (mean ± std of the folds' best validation
-losses); ``z`` or enter on it collapses / expands the group.
-
-The app is the composition: :mod:`.panels` redraws, :mod:`.groups` handles
-fold groups and jobs, :mod:`.diagnosis_worker` runs the engine,
-:mod:`.run_actions`, :mod:`.chart_actions` and :mod:`.export_actions` are the
-keys; here are the layout, the timer and which runs the views show.
+one redraw. The engine runs in a thread worker, one update at a time, and
+replies with a :class:`MonitorApp.Diagnosed` message; exports are written by
+thread workers; one handler reports any worker's failure.
 """
 from __future__ import annotations
 
 import math
-import re
 import time as _time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
+from textual.worker import Worker, WorkerState
 
-from .chart_actions import ChartActions
-from .chartdata import DecimationCache, ViewState
-from .diagnosis_worker import DiagnosisWorker
-from .export_actions import ExportActions
-from .findings import make_diagnoser
-from .groups import GroupRows
-from .jobview import last_value, telling_ranks
-from .keys import BINDINGS as _BINDINGS, KEYS, palette_commands
-from .panels import Panels
-from .run_actions import RunActions
-from .widgets import ChartView, DecisionPathView, FindingsList, GradientsView, RunsTable
+from ..diagnose.reference import run_ref
+from ._text import safe
+from .actions import KEYS, NAMESPACES, bindings, palette_entries
+from .diagnosis import DIAGNOSE_EVERY, Diagnosis, diagnose_once
+from .export import write_text
+from .findings import finding_runs, make_diagnoser, matches_run
+from .screens import HelpScreen, ProblemsScreen
+from .status import status_text
+from .waiting import SourcesState, sources_state, waiting_text
+from .widgets import ChartPanel, FindingsList, FindingsPanel, GradientsView, RunsPanel
+from .widgets.findings import decision_path_text
 from .widgets.jobs import JobView
 from .widgets.steady import SteadyStatic
-from .rowkeys import group_of_key, job_of_key
-from .widgets.runs import order_runs
 
 __all__ = ["MonitorApp", "run_app", "KEYS"]
 
+#: Below this many columns the layout stacks and the findings show headlines only.
+NARROW = 120
 
-#: Most runs one chart draws at once: more curves cannot be told apart.
-MAX_CHART_RUNS = 12
+
+class ExportError(Exception):
+    """A file the user asked for could not be written (the message says which and why)."""
 
 
-class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, ExportActions, App):
+class MonitorApp(App):
     """The TUI. ``store``: the store to show (filled by ``ingest`` or anyone
     else, from other threads). ``diagnoser``: ``"auto"`` for the diagnosis
     engine, None for none, or an object with ``update()``. ``clock``: the
@@ -73,15 +70,29 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
     #main { height: 1fr; }
     #chart { width: 1fr; }
     #side { width: 45%; min-width: 40; border-left: solid $primary-darken-2; }
-    #side > FindingsList { height: 1fr; }
+    #side:focus-within { border-left: heavy $accent; }
+    #waiting { height: 1fr; padding: 1 2; }
     App.-narrow #main { layout: vertical; }
-    App.-narrow #side { width: 100%; height: 40%; min-height: 5; border-left: none;
-                        border-top: solid $primary-darken-2; }
+    App.-narrow #side { width: 100%; height: 40%; min-height: 5; border-left: none; }
     App.-narrow #runs { max-height: 30%; }
     ContentSwitcher { height: 1fr; }
     """
 
-    BINDINGS = _BINDINGS
+    BINDINGS = bindings()
+
+    class Diagnosed(Message):
+        """The engine's answer, from its worker."""
+
+        def __init__(self, diagnosis: Diagnosis) -> None:
+            super().__init__()
+            self.diagnosis = diagnosis
+
+    class SourcesChecked(Message):
+        """What the sources follow and listen on (checked off the UI thread)."""
+
+        def __init__(self, state: SourcesState) -> None:
+            super().__init__()
+            self.state = state
 
     def __init__(self, store: Any, ingest: Any = None, *, diagnoser: Any = "auto",
                  clock: Callable[[], float] = _time.time, interval: float = 0.25, threaded: bool = True,
@@ -89,6 +100,7 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
                  x_format: Optional[Callable[[float], str]] = None, baseline: Optional[str] = None,
                  task: Optional[Dict[str, Any]] = None) -> None:
         super().__init__()
+        self._action_targets = set(self._action_targets) | set(NAMESPACES)
         self.store = store
         self.ingest = ingest
         self.clock = clock
@@ -97,27 +109,20 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         self.out_dir = Path(out_dir) if out_dir else Path.cwd()
         self.silent_after = silent_after
         self.x_format = x_format
+        self.baseline_wanted = baseline
         self.diagnoser = make_diagnoser(store, baseline, task) if diagnoser == "auto" else diagnoser
-        self.view = ViewState()
-        self.selected: List[str] = []  # row keys, in the order selected
-        self.baseline_key: Optional[str] = None
-        self.baseline_wanted = baseline  # --baseline: marked when a run of that name or id shows up
-        self.filter = ""
-        self.findings: List[Any] = []
-        self.paths: Dict[Any, Any] = {}
-        self.chosen: Optional[Any] = None
-        self.collapsed: set = set()  # fold groups shown as one row
-        self.expanded_jobs: set = set()  # multi-rank jobs shown rank by rank (folded into one row by default)
-        self.cv: Dict[str, Any] = {}  # group -> the engine's cross-validation summary
-        self.chart_cache = DecimationCache()  # decimated points of series that did not change
+        self.diagnosis = Diagnosis([], {}, {})
         self.exports: List[str] = []  # files written by s / e
+        self.sources = SourcesState()
         self._version = -1
         self._last_redraw = 0.0
         self._table_runs, self._table_at = -1, 0.0
+        self._table_cost = 0.0  # seconds the last rebuild of the runs' rows took
         self._last_periodic = -math.inf
         self._diag_busy = False
         self._diag_again = False
-        self._diag_version = -1
+        self._diag_started = -math.inf
+        self._sources_at = -math.inf
         self._exports_n = 0
         self.redraws = 0  # full refreshes done (for tests and the bench)
 
@@ -125,20 +130,40 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
 
     def compose(self) -> ComposeResult:
         yield SteadyStatic(id="status")
-        yield RunsTable(id="runs")
+        yield RunsPanel(self.store, clock=self.clock, silent_after=self.silent_after,
+                        baseline=self.baseline_wanted, id="runs")
         with ContentSwitcher(initial="main"):
             with Horizontal(id="main"):
-                yield ChartView(self._chart_spec, id="chart")
-                with Vertical(id="side"):
-                    yield FindingsList(id="findings")
-                    yield DecisionPathView(id="path")
+                yield ChartPanel(self.store, x_format=self.x_format, id="chart")
+                yield FindingsPanel(id="side")
             yield GradientsView(id="grads")
             yield JobView(id="job")
+            yield SteadyStatic(id="waiting")
         yield Footer()
+
+    @property
+    def chart(self) -> ChartPanel:
+        return self.query_one("#chart", ChartPanel)
+
+    @property
+    def runs_panel(self) -> RunsPanel:
+        return self.query_one("#runs", RunsPanel)
+
+    @property
+    def findings_panel(self) -> FindingsPanel:
+        return self.query_one("#side", FindingsPanel)
+
+    @property
+    def findings(self) -> List[Any]:
+        return self.diagnosis.findings
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
 
     def on_mount(self) -> None:
         self._apply_width(self.size.width)
-        self.query_one(RunsTable).focus()
+        self.runs_panel.focus()
         self._tick()
         self.set_interval(self.interval, self._tick)
 
@@ -146,13 +171,40 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         self._apply_width(event.size.width)
 
     def _apply_width(self, width: int) -> None:
-        narrow = width < 120
-        if self.has_class("-narrow") != narrow:
+        narrow = width < NARROW
+        if self.narrow != narrow:
             self.set_class(narrow, "-narrow")
+            self.runs_panel.narrow = narrow
+            self.query_one(Footer).compact = narrow
             self._version = -1  # columns change
             self.call_later(self._tick)
 
-    # -- the timer -----------------------------------------------------------------
+    def show_view(self, name: str) -> None:
+        """Switch the area under the runs to ``name`` (main, grads, job)."""
+        switcher = self.query_one(ContentSwitcher)
+        if name == "main" and not self.store.runs:
+            name = "waiting"
+        if switcher.current != name:
+            switcher.current = name
+        self._refresh_view()
+
+    def action_toggle_view(self, name: str) -> None:
+        """``g`` / ``j``: the gradient and system view or the job view, and back."""
+        self.show_view("main" if self.query_one(ContentSwitcher).current == name else name)
+
+    def _refresh_view(self) -> None:
+        current = self.query_one(ContentSwitcher).current
+        if current == "grads":
+            self.query_one(GradientsView).show(self.runs_panel.focus_run())
+        elif current == "job":
+            self.query_one(JobView).show(self.runs_panel.job_ranks(self.runs_panel.cursor_job()), self.findings,
+                                         self.clock(), self.silent_after)
+        elif current == "waiting":
+            self.query_one("#waiting", SteadyStatic).update(waiting_text(self.sources))
+        else:
+            self.chart.refresh()
+
+    # -- the clock -----------------------------------------------------------------
 
     def notify(self, message: str, *, markup: bool = False, **kw: Any) -> None:
         """Notifications here carry run names, paths and error texts: data,
@@ -164,6 +216,8 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
         v = self.store.version
         now = self.clock()
         periodic = now - self._last_periodic >= 5.0
+        if not self.store.runs:
+            self._check_sources()
         if v == self._version and not periodic:
             if self._diag_again:
                 self._diagnose()  # a request held back by the rate limit
@@ -184,91 +238,211 @@ class MonitorApp(Panels, GroupRows, DiagnosisWorker, RunActions, ChartActions, E
 
     def refresh_views(self, timer: bool = False) -> None:
         """Redraw everything from the store (cheap: bounded by the screen).
-        From the timer, the runs table's values refresh once a second: each
-        refresh rebuilds every run's cells, and a busy run's step changes on
-        every tick, faster than anyone reads it; new runs show at once."""
+        From the timer, the runs table's values refresh once a second: a
+        busy run's step changes on every tick, faster than anyone reads it."""
         self.redraws += 1
         mono = _time.monotonic()
         runs = len(self.store.runs)
-        if self.baseline_wanted and self.baseline_key is None and runs != self._table_runs:
-            self._mark_wanted_baseline()  # looked for as runs arrive, not every tick
-        if not timer or runs != self._table_runs or mono - self._table_at >= 1.0:
+        # new runs show at once, unless rebuilding the rows is costly (a
+        # sweep of thousands arriving): then at most a fifth of the UI
+        # thread's time goes to it, and the readers keep the rest
+        due = mono - self._table_at >= max(1.0, 4 * self._table_cost)
+        if not timer or due or (runs != self._table_runs and mono - self._table_at >= 4 * self._table_cost):
             self._table_runs, self._table_at = runs, mono
-            self._refresh_runs()
-        self._refresh_findings()
-        self.query_one("#chart", ChartView).refresh()
-        if self.query_one(ContentSwitcher).current == "grads":
-            self.query_one(GradientsView).show(self.focus_run())
-        self._refresh_job()
+            self.runs_panel.refresh_rows(self.findings, self.diagnosis.cv)
+            self._table_cost = _time.monotonic() - mono
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.current == "waiting" and runs:
+            switcher.current = "main"
+        elif switcher.current == "main" and not runs:
+            switcher.current = "waiting"
+        self._show_subject()
+        self._refresh_view()
         self._refresh_status()
 
-    # -- runs ----------------------------------------------------------------------
+    def _show_subject(self) -> None:
+        """Hand the chart and the findings panel what the runs panel points at."""
+        panel = self.runs_panel
+        fp = self.findings_panel
+        subject = panel.subject()._replace(findings=tuple(self.findings), chosen=fp.chosen)
+        self.chart.show(subject)
+        runs = self.chart.drawn()[0]
+        names = self._finding_run_names()
+        path = decision_path_text(runs, self.findings, self.diagnosis.paths,
+                                  lambda g, members: panel.cv_summary(g, members), panel.all_runs)
+        fp.show(self.findings, names, detail=not self.narrow, path=path)
 
-    def all_runs(self) -> List[Any]:
-        return order_runs(list(self.store.runs.values()))
+    def _finding_run_names(self) -> Dict[Any, str]:
+        """Names of the runs the findings cite (not of every run: a sweep
+        has thousands)."""
+        runs = self.store.runs
+        names: Dict[Any, str] = {}
+        for f in self.findings:
+            for ref in finding_runs(f):
+                key = tuple(ref) if isinstance(ref, (list, tuple)) else ref
+                run = runs.get(key) if isinstance(key, tuple) else None
+                if run is not None:
+                    names[key] = run.name
+        return names
 
-    def shown_runs(self) -> List[Any]:
-        runs = self.all_runs()
-        if self.filter:
+    def _refresh_status(self) -> None:
+        ingest = self.ingest
+        self.query_one("#status", SteadyStatic).update(status_text(
+            list(self.store.runs.values()), self.clock(), self.silent_after, self.findings,
+            ingest.problem_count if ingest is not None else 0, self.runs_panel, self.chart.view,
+            max(20, self.size.width - 2)))
+
+    # -- what the widgets report ---------------------------------------------------
+
+    @on(RunsPanel.SubjectChanged)
+    def _subject_changed(self, event: RunsPanel.SubjectChanged) -> None:
+        if event.by_cursor and not self.runs_panel.selected:
+            self.findings_panel.chosen = None
+        self._show_subject()
+        if self.query_one(ContentSwitcher).current in ("grads", "job"):
+            self._refresh_view()
+        self._refresh_status()
+
+    @on(RunsPanel.BaselineChanged)
+    def _baseline_changed(self, event: RunsPanel.BaselineChanged) -> None:
+        """A fresh engine re-reads every run against the new baseline (the
+        same task); one rank of a job, not the whole job."""
+        if self.diagnoser is not None and hasattr(self.diagnoser, "baseline"):
+            ref = run_ref(event.run) if event.run is not None else None
             try:
-                rx = re.compile(self.filter)
-            except re.error:
-                return runs
-            runs = [r for r in runs if rx.search(r.name) or rx.search(r.run_id)]
-        return runs
+                self.diagnoser = type(self.diagnoser)(self.store, baseline=ref,
+                                                      task=getattr(self.diagnoser, "task", None))
+            except TypeError:
+                self.diagnoser.baseline = ref
+            self._diagnose()
 
-    def run_by_key(self, key: Optional[str]) -> Optional[Any]:
-        if key is None:
-            return None
-        run_id, sep, rank = key.rpartition("\x00")  # the inverse of RunsTable.row_key
-        return self.store.runs.get((run_id, int(rank))) if sep and rank.isdigit() else None
+    @on(ChartPanel.ViewChanged)
+    def _view_changed(self) -> None:
+        self._show_subject()
+        self._refresh_status()
 
-    def focus_run(self) -> Optional[Any]:
-        table = self.query_one(RunsTable)
-        key = table.cursor_key()
-        run = self.run_by_key(key)
-        if run is None:
-            members = self.group_members(group_of_key(key)) or self.job_ranks(job_of_key(key))
-            if members:
-                return members[0]
-            shown = self.shown_runs()
-            run = shown[0] if shown else None
-        return run
+    @on(FindingsList.Chosen)
+    def _finding_chosen(self, message: FindingsList.Chosen) -> None:
+        self.choose_finding(message.finding)
 
-    def chart_runs(self) -> List[Any]:
-        """The runs drawn: the selection, else the highlighted run (on a
-        group row: every fold of the group; on a job row, its ranks)."""
-        return self.chart_pick()[0]
-
-    def chart_pick(self) -> "tuple[List[Any], str]":
-        """:meth:`chart_runs` and a note saying which ranks a big job's chart
-        shows: past :data:`MAX_CHART_RUNS`, the ranks with the highest latest
-        value of the metric (a NaN first), the median one and the lowest, so
-        the rank that went wrong is never left out."""
-        runs = [r for r in (self.run_by_key(k) for k in self.selected) if r is not None]
+    def choose_finding(self, finding: Any) -> None:
+        """Focus the chart on a finding's evidence: its runs, its step."""
+        self.findings_panel.chosen = finding
+        runs = []
+        for ref in finding_runs(finding):
+            run = next((r for r in list(self.store.runs.values()) if matches_run(ref, r)), None)
+            if run is not None:
+                runs.append(run)
         if runs:
-            return runs, ""
-        key = self.query_one(RunsTable).cursor_key()
-        folds = self.group_members(group_of_key(key))
-        if folds:
-            return folds[:MAX_CHART_RUNS], ""
-        ranks = self.job_ranks(job_of_key(key))
-        if len(ranks) > MAX_CHART_RUNS:
-            metric = self.view.metric
-            shown = telling_ranks(ranks, lambda r: last_value(r, metric), MAX_CHART_RUNS)
-            return shown, "%d of %d ranks: highest, median, lowest" % (len(shown), len(ranks))
-        if ranks:
-            return ranks, ""
-        run = self.focus_run()
-        return ([run] if run is not None else []), ""
+            self.runs_panel.select_keys([RunsPanel.row_key(r) for r in runs])
+        self.chart.focus_on_step(runs, getattr(finding, "step", None))
+        self.refresh_views()
 
-    # -- command palette -----------------------------------------------------------
+    # -- the diagnosis ---------------------------------------------------------------
+
+    def _diagnose(self) -> None:
+        if self.diagnoser is None:
+            return
+        if not self.threaded:
+            self._apply_diagnosis(diagnose_once(self.diagnoser, self.store))
+            return
+        now = _time.monotonic()
+        if self._diag_busy or now - self._diag_started < DIAGNOSE_EVERY:
+            self._diag_again = True  # the timer comes back for it
+            return
+        self._diag_again = False
+        self._diag_started = now
+        self._diag_busy = True
+        self._diagnose_in_thread()
+
+    @work(thread=True, exclusive=True, group="diagnose", exit_on_error=False)
+    def _diagnose_in_thread(self) -> None:
+        self.post_message(self.Diagnosed(diagnose_once(self.diagnoser, self.store)))
+
+    @on(Diagnosed)
+    def _diagnosed(self, message: Diagnosed) -> None:
+        self._diag_busy = False
+        self._apply_diagnosis(message.diagnosis)
+
+    def _apply_diagnosis(self, diagnosis: Diagnosis) -> None:
+        self.diagnosis = diagnosis
+        if self.is_mounted:
+            self.runs_panel.refresh_rows(diagnosis.findings, diagnosis.cv)
+            self._show_subject()
+            self._refresh_status()
+            self.chart.refresh()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place a worker's failure is reported (the engine's, an export's)."""
+        worker = event.worker
+        if event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        if worker.group == "diagnose":
+            self._diag_busy = False
+        if event.state == WorkerState.ERROR:
+            error = worker.error
+            what = "diagnosis failed: " if worker.group == "diagnose" else ""
+            self.notify(what + safe(error), severity="error", timeout=8)
+
+    # -- the sources, while there is nothing to show ------------------------------------
+
+    def _check_sources(self) -> None:
+        mono = _time.monotonic()
+        if self.ingest is not None and mono - self._sources_at >= 2.0:
+            self._sources_at = mono
+            self._sources_in_thread()
+
+    @work(thread=True, exclusive=True, group="sources", exit_on_error=False)
+    def _sources_in_thread(self) -> None:
+        self.post_message(self.SourcesChecked(sources_state(self.ingest)))
+
+    @on(SourcesChecked)
+    def _sources_checked(self, message: SourcesChecked) -> None:
+        if message.state != self.sources:
+            self.sources = message.state
+            if self.query_one(ContentSwitcher).current == "waiting":
+                self._refresh_view()
+
+    # -- app-wide actions ------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(KEYS))
+
+    def action_problems(self) -> None:
+        if not isinstance(self.screen, ProblemsScreen):
+            self.push_screen(ProblemsScreen(self.stream_problems))
+
+    def stream_problems(self) -> "tuple[list, int]":
+        """(the problems kept, how many there were): a copy, no I/O."""
+        return self.ingest.recent_problems() if self.ingest is not None else ([], 0)
+
+    def action_save_svg(self) -> None:
+        svg = self.export_screenshot()
+        self.write_export("tui-monitor-screen", ".svg", lambda p: write_text(p, svg), "screen saved")
+
+    def write_export(self, stem: str, suffix: str, write: Callable[[Path], Any], what: str) -> None:
+        """Write ``out_dir/stem-N.suffix`` with ``write(path)`` in a thread
+        worker (no file I/O on the UI thread); a notification says where,
+        or why not."""
+        self._exports_n += 1
+        self._write_in_thread(self.out_dir / ("%s-%d%s" % (stem, self._exports_n, suffix)), write, what)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _write_in_thread(self, path: Path, write: Callable[[Path], Any], what: str) -> None:
+        try:
+            final = write(path)
+        except OSError as e:
+            raise ExportError("could not write %s: %s" % (path, e.strerror or e)) from None
+        self.exports.append(str(final))
+        self.call_from_thread(self.notify, "%s: %s" % (what, safe(final)), timeout=4)
+
+    # -- the command palette ---------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        commands = palette_commands(self)
-        for title, help_text, cb in commands:
-            yield SystemCommand(title, help_text, cb)
+        for title, help_text, callback in palette_entries(self.run_action):
+            yield SystemCommand(title, help_text, callback)
 
 
 def run_app(store: Any, ingest: Any = None, **kw: Any) -> int:

@@ -4,6 +4,15 @@
 (array copies); :func:`write_csv` formats and writes it, meant for a worker
 thread. Files are written next to the target and renamed into place, and
 never overwrite an existing file.
+
+Names in a CSV are stream data that other programs interpret: a terminal
+showing the file (``cat``) runs the escape sequences in it, a spreadsheet
+runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as a formula
+(``=cmd|' /C calc'!A0``). So every text cell has its control characters
+(and bidi, invisible and separator characters) stripped, and one that then
+starts with a formula character, a tab or a carriage return is prefixed with
+``'`` (OWASP's advice for CSV injection); numbers are written by this module
+and are numbers.
 """
 from __future__ import annotations
 
@@ -15,9 +24,10 @@ from typing import Any, List, Sequence, Tuple
 
 import numpy as np
 
+from ..safe_text import strip_controls
 from .chartdata import series_for
 
-__all__ = ["csv_rows", "write_csv", "write_text", "CSV_HEADER", "free_path"]
+__all__ = ["csv_rows", "csv_text", "write_csv", "write_text", "CSV_HEADER", "free_path"]
 
 CSV_HEADER = ("run", "run_id", "rank", "split", "metric", "step", "time", "value")
 
@@ -33,6 +43,17 @@ def csv_rows(runs: Sequence[Any], metric: str) -> List[Block]:
             out.append((str(run.name), str(run.run_id), int(run.rank), split, metric,
                         np.array(snap.steps), np.array(snap.times), np.array(snap.values)))
     return out
+
+
+#: What a spreadsheet takes as the start of a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: object) -> str:
+    """A text cell safe to open: control characters stripped, a formula
+    neutralised with a leading ``'``."""
+    text = strip_controls(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _num(v: float) -> str:
@@ -72,8 +93,9 @@ def write_csv(path: Path, blocks: Sequence[Block]) -> Path:
         w = csv.writer(f)
         w.writerow(CSV_HEADER)
         for name, run_id, rank, split, metric, steps, times, values in blocks:
+            text = tuple(map(csv_text, (name, run_id))), tuple(map(csv_text, (split, metric)))
             for st, t, v in zip(steps.tolist(), times.tolist(), values.tolist()):
-                w.writerow((name, run_id, rank, split, metric, st, _num(t), _num(v)))
+                w.writerow((*text[0], rank, *text[1], st, _num(t), _num(v)))
     return _atomic_write(Path(path), fill)
 
 

@@ -19,7 +19,7 @@ from .palette import SEVERITY_STYLES
 
 __all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "is_about", "worst_by_run",
            "finding_title", "finding_cell", "finding_text", "decision_path", "PATH_STEPS", "make_diagnoser", "KIND_WORDS",
-           "engine_findings", "path_from_engine"]
+           "engine_findings", "path_from_engine", "onset_marks"]
 
 _SEVERITY = {"critical": 4, "error": 3, "high": 3, "warning": 2, "warn": 2, "medium": 2, "info": 1, "low": 1,
              "ok": 0, "none": 0}
@@ -82,13 +82,27 @@ def is_about(f: Any, run: Any) -> bool:
 
 def worst_by_run(findings: Sequence[Any], runs: Iterable[Any]) -> Dict[Any, Any]:
     """run key -> the most severe finding about it."""
+    # each finding indexed once by the run it is about (its first run), so
+    # that a sweep of 10,000 runs costs a look-up per run, not a scan of
+    # every finding per run
+    by_ref: Dict[Any, Any] = {}
+    for i, f in enumerate(sort_findings(findings)):
+        refs = finding_runs(f)
+        if not refs:
+            continue
+        ref = refs[0]
+        ref = tuple(ref) if isinstance(ref, list) else ref
+        if not isinstance(ref, (tuple, str)):
+            ref = getattr(ref, "key", None)
+        if ref is not None:
+            by_ref.setdefault(ref, (i, f))  # the first is the most severe
     out: Dict[Any, Any] = {}
-    ordered = sort_findings(findings)
+    if not by_ref:
+        return out
     for run in runs:
-        for f in ordered:
-            if is_about(f, run):
-                out[run.key] = f
-                break
+        hits = [h for h in (by_ref.get(run.key), by_ref.get(run.run_id), by_ref.get(run.name)) if h is not None]
+        if hits:
+            out[run.key] = min(hits, key=lambda h: h[0])[1]
     return out
 
 
@@ -138,8 +152,10 @@ def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: boo
             key = tuple(r) if isinstance(r, (list, tuple)) else r
             default = r if isinstance(r, str) else (r[0] if isinstance(r, (list, tuple)) else r)
             names.append(safe((run_names or {}).get(key, default)))
-    if names:
-        t.append("  " + ", ".join(names), "#4fc3f7")
+    if names:  # the run it is about; the others are the runs it was compared with
+        t.append("  " + names[0], "#4fc3f7")
+        if len(names) > 1:
+            t.append(" (vs %s)" % ", ".join(names[1:]), "dim")
     step = getattr(f, "step", None)
     if step is not None:
         t.append("  @%s" % safe(step), "dim")
@@ -226,3 +242,20 @@ def path_from_engine(dp: Any) -> Optional[List[Tuple[str, str, str]]]:
             state = "yes"
         rows.append((str(getattr(d, "question", "")), ans, state))
     return rows
+
+
+def onset_marks(findings: Sequence[Any], chosen: Any, runs: Sequence[Any]) -> List[Tuple[Any, int, str]]:
+    """``(run, step, label)`` of the findings to mark on a chart of ``runs``:
+    the ``chosen`` one when it is about one of them, else the worst finding
+    (above info) about the focused run (the first)."""
+    if chosen is not None:
+        about = [r for r in runs if is_about(chosen, r)]
+        if about and getattr(chosen, "step", None) is not None:
+            return [(about[0], chosen.step, "%s @%s" % (finding_title(chosen), chosen.step))]
+    out = []
+    worst = worst_by_run(findings, runs[:1])
+    for run in runs[:1]:
+        f = worst.get(run.key)
+        if f is not None and getattr(f, "step", None) is not None and severity_rank(f) >= 2:
+            out.append((run, f.step, "%s @%s" % (finding_title(f), f.step)))
+    return out

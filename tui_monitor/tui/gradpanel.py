@@ -93,7 +93,7 @@ def grads_text(run: Any, width: int = 80, max_layers: int = 30) -> Text:
     name_w = max(8, min(28, max(len(safe(n)) for n, *_ in rows)))
     bar_w = max(6, width - name_w - 36)
     t.append("\n")
-    t.append("%s  %s  %9s %9s %6s" % ("layer".ljust(name_w), "grad (log scale)".ljust(bar_w), "grad", "weight",
+    t.append("%s  %s  %9s %9s %6s" % ("layer".ljust(name_w), shorten("grad (log scale)", bar_w).ljust(bar_w), "grad", "weight",
                                       "dead"), "bold")
     for name, g, w, z in rows:
         t.append("\n")

@@ -1,7 +1,6 @@
 """Small modal pickers: the metric shown, and the regex filter on run names."""
 from __future__ import annotations
 
-import re
 from typing import List
 
 from rich.text import Text
@@ -13,6 +12,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from .._text import safe
+from ..runfilter import FilterError, parse_filter
 
 __all__ = ["MetricPicker", "FilterScreen"]
 
@@ -54,7 +54,7 @@ class MetricPicker(ModalScreen):
 
 
 class FilterScreen(ModalScreen):
-    """A regex on run names; dismisses with the pattern ('' clears)."""
+    """A regex on run names and config conditions; dismisses with the text ('' clears)."""
 
     DEFAULT_CSS = """
     FilterScreen { align: center top; }
@@ -70,21 +70,21 @@ class FilterScreen(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(" filter runs by name (regex; empty shows all)", style="bold"))
-            yield Input(value=self.current, placeholder="e.g. ^opt_|fold", id="pattern")
+            yield Static(Text(" filter runs by name (regex) and config (lr>1e-3 batch=64); empty shows all",
+                              style="bold"))
+            yield Input(value=self.current, placeholder="e.g. ^opt_|fold  lr>=1e-3  optim=adam", id="pattern")
             yield Static("", id="err")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        pattern = event.value
         try:
-            re.compile(pattern)
-        except re.error as e:
-            self.query_one("#err", Static).update(Text("bad pattern: %s" % safe(e)))
+            parse_filter(event.value)
+        except FilterError as e:
+            self.query_one("#err", Static).update(Text(safe(e)))
             return
-        self.dismiss(pattern)
+        self.dismiss(event.value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

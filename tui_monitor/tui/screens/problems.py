@@ -40,8 +40,8 @@ def problems_text(problems: Sequence[Any], total: int) -> Text:
         return t
     kept = len(problems)
     t.append("%d problem%s reading the streams" % (total, "" if total == 1 else "s"), "bold")
-    if kept < total:
-        t.append(" (the last %d are kept)" % kept, "dim")
+    if sum(getattr(p, "count", 1) for p in problems) < total:  # an entry counts its repeats
+        t.append(" (the last %d kinds are kept)" % kept, "dim")
     t.append("; newest first. error: the line was not read; warning: read, with something to know. "
              "esc closes.\n", "dim")
     shown = list(problems)[-SHOWN:][::-1]
@@ -52,6 +52,8 @@ def problems_text(problems: Sequence[Any], total: int) -> Text:
         where = safe(str(getattr(p, "source", "?"))) + (":%d" % line if line else "")
         t.append(where, "#4fc3f7")
         t.append("  " + safe(str(getattr(p, "reason", ""))))
+        if getattr(p, "count", 1) > 1:  # one entry per file and reason: how often it came
+            t.append(p.repeats(), "dim")
     if kept > len(shown):
         t.append("\n\n… and %d older" % (kept - len(shown)), "dim")
     return t

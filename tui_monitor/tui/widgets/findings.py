@@ -1,19 +1,33 @@
-"""The findings panel (live findings, most severe and newest first) and the
-decision-path view (where a run stands in the guidance)."""
+"""The findings panel: the live findings (most severe and newest first),
+the selected one's evidence and advice, and the decision path (where the
+charted runs stand in the guidance).
+
+Wide (120 columns and more) every finding shows its evidence and advice in
+the list. Narrower, the list shows headlines, and enter on one opens its
+evidence and advice (:class:`~tui_monitor.tui.screens.FindingScreen`):
+one key away at 80x24. Choosing a finding posts
+:class:`FindingsList.Chosen`: the app shows its runs and step on the chart.
+The panel says when it has the focus (its title), and esc hands the focus
+back to the runs.
+"""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from .._text import safe
 from .steady import SteadyStatic
-from ..findings import finding_text, sort_findings
+from ..findings import decision_path, finding_text, path_from_engine, sort_findings
+from .runs import run_group
 
-__all__ = ["FindingsList", "DecisionPathView", "path_line"]
+__all__ = ["FindingsPanel", "FindingsList", "DecisionPathView", "path_line", "decision_path_text"]
 
 
 class FindingsList(OptionList):
@@ -26,29 +40,51 @@ class FindingsList(OptionList):
     FindingsList, FindingsList:focus { height: 1fr; border: none; }
     """
 
+    BINDINGS = [Binding("escape", "leave", "runs", show=True),
+                Binding("enter", "select", "show", show=True)]
+
     class Chosen(Message):
         def __init__(self, finding: Any) -> None:
             super().__init__()
             self.finding = finding
 
+    def on_focus(self) -> None:
+        if self.highlighted is None and self.findings:
+            self.highlighted = 0  # enter right after f shows the first (the worst) finding
+
+    def action_leave(self) -> None:
+        self.screen.query_one("#runs").focus()
+
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
         self.findings: List[Any] = []
+        self.detail = True
+        self._names: Dict[Any, str] = {}
         self._signature: tuple = ()
 
+    @property
+    def current(self) -> Optional[Any]:
+        """The highlighted finding."""
+        i = self.highlighted
+        return self.findings[i] if i is not None and 0 <= i < len(self.findings) else None
+
     def set_findings(self, findings: Sequence[Any], run_names: Dict[Any, str], detail: bool = True) -> None:
+        """Show ``findings``; ``detail``: with evidence and advice."""
         ordered = sort_findings(findings)
         sig = tuple((id(f), getattr(f, "severity", None), getattr(f, "step", None), safe(getattr(f, "evidence", "")),
                      getattr(f, "confidence", None)) for f in ordered) + (detail, tuple(sorted(map(str, run_names.items()))))
         if sig == self._signature:
             return
         self._signature = sig
+        self._names = dict(run_names)
         keep = self.highlighted
         old = self.findings[keep] if keep is not None and keep < len(self.findings) else None
         self.findings = ordered
         if not ordered:
             self.set_options([Option(Text("no findings: nothing wrong seen so far", style="dim"), disabled=True)])
+            self.detail = detail
             return
+        self.detail = detail
         self.set_options([Option(finding_text(f, run_names, detail=detail)) for f in ordered])
         if old is not None:
             oid = getattr(old, "id", None)
@@ -61,7 +97,12 @@ class FindingsList(OptionList):
         event.stop()
         i = event.option_index
         if 0 <= i < len(self.findings):
-            self.post_message(self.Chosen(self.findings[i]))
+            finding = self.findings[i]
+            self.post_message(self.Chosen(finding))
+            if not self.detail:  # headlines only here: the evidence and advice on their own screen
+                from ..screens import FindingScreen
+
+                self.app.push_screen(FindingScreen(finding, self._names))
 
 
 _STATE_STYLE = {"yes": "bold #ef5350", "no": "#81c784", "open": "#fff176", "skip": "dim"}
@@ -74,6 +115,65 @@ class DecisionPathView(SteadyStatic):
     """
 
 
+class FindingsPanel(Vertical):
+    """The findings list over the decision path. ``chosen``: the finding
+    the user picked (its runs and step are on the chart)."""
+
+    DEFAULT_CSS = """
+    FindingsPanel { border-top: solid $primary-darken-2; border-title-color: $text-muted; }
+    FindingsPanel:focus-within { border-top: heavy $accent; border-title-color: $accent;
+                                 border-title-style: bold; }
+    FindingsPanel > FindingsList { height: 1fr; }
+    """
+
+    TITLE = "findings (f)"
+    FOCUSED_TITLE = "findings: ↑↓ move · enter: evidence & advice · esc: back to runs"
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.chosen: Optional[Any] = None
+        self.border_title = self.TITLE
+
+    def compose(self) -> ComposeResult:
+        yield FindingsList(id="findings")
+        yield DecisionPathView(id="path")
+
+    @property
+    def findings_list(self) -> FindingsList:
+        return self.query_one(FindingsList)
+
+    def on_descendant_focus(self) -> None:
+        self.border_title = self.FOCUSED_TITLE
+        self.screen.refresh_bindings()
+
+    def on_descendant_blur(self) -> None:
+        self.border_title = self.TITLE
+        self.screen.refresh_bindings()
+
+    def show(self, findings: Sequence[Any], run_names: Dict[Any, str], detail: bool, path: Text) -> None:
+        """The findings (``detail``: with evidence and advice) and the
+        decision path text."""
+        self.findings_list.set_findings(findings, run_names, detail=detail)
+        self.query_one(DecisionPathView).update(path)
+        if self.chosen is not None:  # the same finding, as the engine found it again
+            cid = getattr(self.chosen, "id", None)
+            self.chosen = next((f for f in findings if f is self.chosen or (cid and getattr(f, "id", None) == cid)),
+                               None)
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        """``f`` leaves the footer while the findings have the focus (room
+        for their own keys at 80 columns)."""
+        if action == "focus" and self.has_focus_within:
+            return False
+        return True
+
+    def action_focus(self) -> None:
+        """``f``: the findings take the focus (the main view comes back if
+        the gradients or the job view were shown)."""
+        self.app.show_view("main")
+        self.findings_list.focus()
+
+
 def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
     t = Text(no_wrap=False, end="")
     t.append(safe(run.name), "bold")
@@ -84,3 +184,32 @@ def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
         t.append("%s %s " % (_STATE_ICON.get(state, "·"), safe(question)), _STATE_STYLE.get(state, ""))
         t.append(safe(answer), "bold" if state in ("yes", "no") else "dim")
     return t
+
+
+def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict[Any, Any],
+                       cv_summary: Callable[[str, Sequence[Any]], Any], all_runs: Callable[[], Sequence[Any]]) -> Text:
+    """Where the charted ``runs`` stand in the guidance: the cross-validation
+    summary of their fold groups first (the answer for a group), then each
+    run's decision path (the engine's, else one read from the findings)."""
+    if not runs:
+        return Text("decision path: no run", style="dim")
+    out = Text(no_wrap=False, end="")
+    groups: List[str] = []
+    for run in runs:
+        g = run_group(run)
+        if g is not None and g not in groups:
+            groups.append(g)
+    for g in groups[:2]:
+        summary = cv_summary(g, [r for r in all_runs() if run_group(r) == g])
+        out.append("cv ", "bold #4fc3f7")
+        out.append(safe(summary.text()))
+        out.append("\n")
+    for i, run in enumerate(runs[:3]):
+        if i:
+            out.append("\n")
+        rows = path_from_engine(paths.get(run.key))
+        if rows is None:
+            has_val = any(k[0] in ("val", "test") for k in run.metrics())
+            rows = decision_path(run, findings, has_val)
+        out.append_text(path_line(run, rows))
+    return out

@@ -83,6 +83,8 @@ class RunsTable(ScrollView, can_focus=True):
         self._strips: Dict[Optional[str], Tuple[tuple, Strip]] = {}  # key (None: header) -> (signature, strip)
         self.cursor_row = 0
         self._announced: Optional[str] = None
+        self.sort_mark: Tuple[Optional[str], bool] = (None, False)  # (column, reversed): ▲ / ▼ in the header
+        self._measured_mark = self.sort_mark
 
     @staticmethod
     def row_key(run) -> str:
@@ -103,17 +105,25 @@ class RunsTable(ScrollView, can_focus=True):
         """Show ``rows`` (key, cells) in order, re-rendering only what changed.
 
         Columns grow to fit new text but never shrink while the same rows
-        are shown (no jitter as values tick); a new set of rows or columns
-        measures them afresh."""
+        are shown, or more (no jitter as values tick); rows gone or other
+        columns measure them afresh."""
         cols = tuple(k for k, _, shown_narrow in COLUMNS if shown_narrow or not narrow)
         keys = [k for k, _ in rows]
         cursor_key = self.cursor_key()
-        same = cols == self._columns and keys == self._rows
-        widths = dict(self._natural) if same else {k: len(label) for k, label, _ in COLUMNS if k in cols}
+        same = cols == self._columns and keys == self._rows and self.sort_mark == self._measured_mark
+        # Rows only added (or reordered) under the same columns keep the
+        # widths measured so far: only new and changed rows are measured, so
+        # a sweep whose runs arrive by thousands is not measured whole again
+        # each second. Other columns, the sort mark or a row gone: anew.
+        grown = (not same and cols == self._columns and self.sort_mark == self._measured_mark
+                 and set(self._rows) <= set(keys))
+        self._measured_mark = self.sort_mark
+        widths = dict(self._natural) if same or grown else {k: len(label) + (k == self.sort_mark[0])
+                                                            for k, label, _ in COLUMNS if k in cols}
         changed = []
         for i, (key, cells) in enumerate(rows):
-            old = self._cells.get(key) if same else None
-            if old is not None and all(old.get(c) == cells.get(c) for c in cols):
+            old = self._cells.get(key) if same or grown else None
+            if old is not None and (old is cells or all(old.get(c) == cells.get(c) for c in cols)):
                 continue
             changed.append(i)
             for c in cols:
@@ -155,6 +165,15 @@ class RunsTable(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
         self.virtual_size = Size(sum(w + 2 for w in widths.values()), len(self._rows) + 1)
+
+    def column_at(self, x: int) -> Optional[str]:
+        """The column under cell ``x`` of the table's content."""
+        at = 0
+        for c in self._columns:
+            at += self._widths.get(c, 0) + 2
+            if x < at:
+                return c
+        return None
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit()
@@ -240,8 +259,10 @@ class RunsTable(ScrollView, can_focus=True):
         scroll_x = int(self.scroll_offset.x)
         if y == 0:
             style = self.get_component_rich_style("runs-table--header")
-            cells = {k: Text(label) for k, label, _ in COLUMNS if k in self._widths}
-            return self._strip(None, (style, scroll_x, width), cells, base + style, width, scroll_x)
+            column, reverse = self.sort_mark
+            cells = {k: Text(label + (("▼" if reverse else "▲") if k == column else ""))
+                     for k, label, _ in COLUMNS if k in self._widths}
+            return self._strip(None, (style, scroll_x, width, self.sort_mark), cells, base + style, width, scroll_x)
         index = int(self.scroll_offset.y) + y - 1
         if not 0 <= index < len(self._rows):
             return Strip.blank(width, base)

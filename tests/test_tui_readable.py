@@ -1,0 +1,217 @@
+"""The screen reads at 80x24: a finding's evidence and advice one key away,
+the focus visible and the arrows moving what has it, the status line and
+the footer whole, the empty and waiting states saying what is happening,
+and the gradient table saying which of its layers are shown."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tui_helpers import deep_store, fixed_app, screen_text, sync, until, write_run
+from tui_monitor.sources import open_ingest
+from tui_monitor.tui import MonitorApp
+from tui_monitor.tui.findings import finding_text
+from tui_monitor.tui.screens import FindingScreen
+from tui_monitor.tui.widgets import FindingsList, RunsTable
+
+
+@sync
+async def test_at_80x24_a_findings_evidence_and_advice_are_one_key_away_and_the_arrows_follow_the_focus():
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "evidence:" not in text and "advice:" not in text  # headlines only at 80 columns
+        assert "findings (f)" in text
+        table = app.query_one(RunsTable)
+        cursor = table.cursor_key()
+        await pilot.press("f")
+        fl = app.query_one(FindingsList)
+        assert app.focused is fl and fl.highlighted == 0
+        text = screen_text(app)
+        assert "findings: ↑↓ move · enter: evidence & advice · esc: back to runs" in text  # the focus says so
+        assert "esc runs" in text.splitlines()[-1]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
+        text = screen_text(app)
+        assert "evidence: the train loss became NaN at step 240" in text
+        assert "advice: restart from the last good checkpoint" in text
+        assert app.findings_panel.chosen.id == "div"  # and the chart shows it
+        assert [r.name for r in app.chart.drawn()[0]] == ["diverging"]
+        await pilot.press("escape")
+        assert app.focused is fl
+        await pilot.press("down")  # the findings' cursor moves, not the runs'
+        assert fl.highlighted == 1
+        runs_cursor = table.cursor_key()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the second finding")
+        assert "evidence: the val loss rose from its best 0.2461" in screen_text(app)
+        await pilot.press("escape", "escape")  # back to the runs: the arrows move the runs again
+        assert app.focused is table and "findings (f)" in screen_text(app)
+        await pilot.press("up")
+        assert table.cursor_key() != runs_cursor
+        assert cursor is not None
+
+
+@sync
+async def test_at_160x48_the_findings_show_their_evidence_and_enter_shows_the_finding_on_the_chart():
+    app = fixed_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "evidence: the train loss became NaN at step 240" in text and "advice: early stopping" in text
+        await pilot.press("f", "down", "enter")
+        assert not isinstance(app.screen, FindingScreen)  # nothing hidden to open
+        assert app.findings_panel.chosen.id == "ovf" and [r.name for r in app.chart.drawn()[0]] == ["mlp-wide"]
+
+
+def test_a_headline_names_the_run_it_is_about_and_the_compared_run_apart():
+    from types import SimpleNamespace
+
+    f = SimpleNamespace(kind="model_bias", symptom="plateau", runs=[("a", 0), ("b", 0)],
+                        run_names=["linear", "mlp-wide"], step=100, severity="warning", confidence=0.8)
+    headline = finding_text(f, detail=False).plain
+    assert "linear (vs mlp-wide)" in headline and "linear, mlp-wide" not in headline
+
+
+@sync
+async def test_at_80_columns_the_status_line_and_the_footer_are_whole():
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("y", "plus")
+        lines = screen_text(app).splitlines()
+        status, footer = lines[0], lines[-1]
+        for part in ("3 runs", "2 findings", "metric loss", "ema 0.60", "log y", "zoom 50%"):
+            assert part in status, part
+        assert "…" not in status
+        for part in ("? help", "q quit", "space select", "m metric", "f findings", "g grads", "^p palette"):
+            assert part in footer, part
+
+
+@sync
+async def test_an_empty_monitor_says_which_path_is_missing_and_where_it_listens(tmp_path):
+    missing = tmp_path / "nosuchdir"
+    store, ingest = open_ingest([str(missing)], listen="127.0.0.1:0")
+    try:
+        port = ingest.listeners[0].bound[1]
+        app = MonitorApp(store, ingest, interval=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            text = await until(pilot, lambda: "listening on" in screen_text(app) and screen_text(app),
+                               message="the waiting screen")
+            assert "%s does not exist" % missing in " ".join(text.split())
+            assert "TUI_MONITOR_TO=127.0.0.1:%d python train.py" % port in text
+            # the folder appears, and a run in it: the waiting screen makes way for it
+            missing.mkdir()
+            write_run(missing / "late.jsonl", "late-run")
+            await until(pilot, lambda: "late-run" in screen_text(app), message="the run")
+            assert "No runs yet" not in screen_text(app)
+    finally:
+        ingest.stop()
+
+
+@sync
+async def test_an_empty_folder_says_the_monitor_waits_for_its_first_run(tmp_path):
+    store, ingest = open_ingest([str(tmp_path)])
+    try:
+        app = MonitorApp(store, ingest, interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            text = await until(pilot, lambda: "waiting for the first run" in screen_text(app) and screen_text(app),
+                               message="the waiting screen")
+            assert str(tmp_path) in text and "does not exist" not in text
+    finally:
+        ingest.stop()
+
+
+@sync
+async def test_the_gradient_table_of_20_layers_scrolls_and_says_which_layers_are_shown():
+    app = fixed_app(deep_store(20))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("end", "g")
+        text = await until(pilot, lambda: "layers 1–" in screen_text(app) and screen_text(app),
+                           message="the layers hint")
+        assert "of 20" in text and "layer19" not in text
+        await pilot.press("tab")
+        assert app.focused.id == "layer-table"
+        await pilot.press("end")
+        text = await until(pilot, lambda: "layer19.weight" in screen_text(app) and screen_text(app),
+                           message="the last layer")
+        assert re.search(r"layers \d+–20 of 20", text)
+
+
+@sync
+async def test_runs_sort_by_any_column_and_filter_by_config_values():
+    from tui_helpers import synthetic_store, run_records
+
+    store = synthetic_store()
+    for i, lr in enumerate((1e-4, 3e-3, 5e-2)):
+        store.apply_many(run_records("lr%04d" % i, "sweep-lr%d" % i, [1.0 - 0.1 * i] * 20, val=[0.9 - 0.2 * i] * 2,
+                                     config={"lr": lr, "optim": "adam" if i else "sgd"}), stream="s%d" % i)
+    app = fixed_app(store)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.runs_panel
+
+        def names():
+            return [panel.row_cells(i)[1].plain for i in range(panel.row_count)]
+
+        panel.action_sort("best")  # the lowest best validation loss first
+        await pilot.pause()
+        assert names()[:3] == ["diverging", "mlp-wide", "sweep-lr2"] and "best val▲" in screen_text(app)
+        panel.action_sort("best")  # again: reversed
+        await pilot.pause()
+        assert names()[0] == "sweep-lr0" and "best val▼" in screen_text(app)
+        panel.action_sort("finding")  # the worst finding first
+        await pilot.pause()
+        assert names()[:2] == ["diverging", "mlp-wide"]
+        await pilot.press("o")  # o steps to the next column: after the last, the order runs came in
+        assert panel.sort_by is None and names()[0] == "linear-baseline"
+        await pilot.press("o")
+        assert panel.sort_by == "name" and names()[0] == "diverging"
+        # filter: config conditions and a regex on the name together
+        await pilot.press("slash")
+        await pilot.press(*"lr>1e-3")
+        await pilot.press("enter")
+        await until(pilot, lambda: panel.row_count == 2, message="the config filter")
+        assert sorted(names()) == ["sweep-lr1", "sweep-lr2"] and "filter lr>1e-3" in screen_text(app)
+        await pilot.press("slash", "ctrl+u", *"optim=adam lr2", "enter")
+        await until(pilot, lambda: names() == ["sweep-lr2"], message="both conditions")
+        # a click on a column's header sorts by it
+        await pilot.press("slash", "ctrl+u", "enter")
+        await until(pilot, lambda: panel.row_count == 6, message="no filter")
+        x = next(x for x in range(160) if panel.column_at(x) == "step")
+        await pilot.click("#runs", offset=(x, 0))
+        assert panel.sort_by == "step" and names()[0] == "sweep-lr0"
+
+
+def test_the_filter_reads_regexes_and_config_conditions():
+    from types import SimpleNamespace as run
+
+    from tui_monitor.tui.runfilter import FilterError, parse_filter
+
+    a = run(name="net-a", run_id="1", config={"lr": 0.01, "model": {"depth": 20}, "optim": "Adam"})
+    b = run(name="net-b", run_id="2", config={"lr": 1e-4, "model": {"depth": 56}, "optim": "sgd"})
+    for text, want in (("lr>1e-3", ["net-a"]), ("lr<=1e-4", ["net-b"]), ("model.depth>=50", ["net-b"]),
+                       ("optim=adam", ["net-a"]), ("optim!=adam", ["net-b"]), ("net- lr>0", ["net-a", "net-b"]),
+                       ("b$", ["net-b"]), ("batch=64", []), ("", ["net-a", "net-b"])):
+        f = parse_filter(text)
+        assert [r.name for r in (a, b) if not f or f.matches(r)] == want, text
+    with pytest.raises(FilterError, match="bad regex"):
+        parse_filter("net-[")
+
+
+@sync
+async def test_the_palette_runs_each_widgets_action_from_the_one_table():
+    from tui_monitor.tui.actions import ACTIONS, KEYS
+
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert all(a.title in commands for a in ACTIONS if a.title)
+        assert {k for k, _ in KEYS} >= {"/", "o", "f", "[", "y", "q / ctrl+c"}
+        app.call_later(commands["Toggle log y"].callback)
+        await until(pilot, lambda: app.chart.log_y, message="log y from the palette")
+        app.call_later(commands["Sort runs by next column"].callback)
+        await until(pilot, lambda: app.runs_panel.sort_by == "name", message="sorted from the palette")
