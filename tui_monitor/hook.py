@@ -1597,6 +1597,11 @@ class Run:
             pass
 
     @property
+    def _seq(self):
+        """How many records the writer has made (their ``seq`` numbers are 0 to this, less one)."""
+        return self._writer._seq if self._writer is not None else 0
+
+    @property
     def _file(self):
         """The file sink, or None (the socket sink asks: whether a file holds the records)."""
         return self._writer.file if self._writer is not None else None
