@@ -163,16 +163,17 @@ def _capture(v, depth=0):
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(v, torch.Tensor):
         _TENSOR = torch.Tensor   # from now on, log() reads plain CPU tensors itself
-        if v.is_cpu:
-            try:
-                return v.item()
-            except Exception:  # noqa: BLE001 - not one element: said below
-                pass
         n = v.numel()
         if n != 1:
             return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
         if v.is_cpu:
-            return v.item()
+            # tolist() reads the number holding the GIL; item() lets go of it,
+            # and while the writer thread works the loop waits up to the
+            # switch interval (5 ms) to have it back, at every value
+            value = v.tolist()
+            while type(value) is list:   # one element, in some shape
+                value = value[0]
+            return value
         copy = v.detach().clone()   # queued on the device: no sync
         if copy.is_cuda:
             return _OnDevice(copy, torch.cuda.current_stream(copy.device))
@@ -195,14 +196,14 @@ def _capture(v, depth=0):
 
 def _capture_values(rec):
     """:func:`_capture` each value of ``rec`` that is not plain, in place; a
-    plain CPU tensor (a loss) is read here without a call per value."""
+    0-dim CPU tensor (a loss) is read here without a call per value."""
     for k, v in rec.items():
         kind = type(v)
-        if kind is _TENSOR and v.is_cpu:
+        if kind is _TENSOR and v.is_cpu and not v.dim():
             try:
-                rec[k] = v.item()
+                rec[k] = v.tolist()   # not .item(), which lets go of the GIL (see _capture)
                 continue
-            except Exception:  # noqa: BLE001 - not one element: _capture says so
+            except Exception:  # noqa: BLE001 - an odd dtype: _capture says what it is
                 pass
         if kind not in _PLAIN:
             rec[k] = _capture(v)
