@@ -1,34 +1,64 @@
-"""Real Keras (3, on the torch backend): its CSVLogger file and its printed
-progress, read by the monitor with the values Keras itself reports."""
+"""Real Keras (3, on the torch backend): its printed progress, its CSVLogger
+file under the name Keras' docs give it (``training.log``), the history
+saved with pandas as people do, and its TensorBoard callback's
+``logs/train`` and ``logs/validation``, read by the monitor with the values
+Keras itself reports."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
-from conftest import only_run
+from conftest import ROOT, only_run
 from source_helpers import read, values
-
-import importlib.util
 
 if importlib.util.find_spec("keras") is None or importlib.util.find_spec("torch") is None:
     pytest.skip("keras and torch are in the integrations extra (Keras runs on the torch backend here)",
                 allow_module_level=True)
 
+HAS_TF = importlib.util.find_spec("tensorflow") is not None
+HAS_PANDAS = importlib.util.find_spec("pandas") is not None
+
 FIT = textwrap.dedent("""
-    import json, sys
+    import json, os, sys, time
     import numpy as np
     import keras
+    out, verbose = sys.argv[1], int(sys.argv[2])
     keras.utils.set_random_seed(0)
     x = np.random.rand(96, 4).astype("float32"); y = x.sum(1, keepdims=True)
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
     m.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-    h = m.fit(x, y, epochs=4, batch_size=16, validation_split=0.25, verbose=int(sys.argv[2]),
-              callbacks=[keras.callbacks.CSVLogger(sys.argv[1])])
+
+    class SlowBatches(keras.callbacks.Callback):
+        # Batches slower than the progress bar's refresh (50 ms): the epoch's
+        # last batch is drawn before validation runs, then drawn again with val_*.
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.06)
+
+        def on_test_batch_end(self, batch, logs=None):  # evaluate()'s last batch is drawn twice too
+            time.sleep(0.06)
+
+    callbacks = [keras.callbacks.CSVLogger(os.path.join(out, "training.log")), SlowBatches()]
+    if sys.argv[3] == "tb":
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs")))
+    h = m.fit(x, y, epochs=4, batch_size=16, validation_split=0.25, verbose=verbose, callbacks=callbacks)
+    h.history["evaluate"] = m.evaluate(x[:32], y[:32], batch_size=16, verbose=verbose, return_dict=True,
+                                       callbacks=[SlowBatches()])
+    try:
+        import pandas as pd
+    except ImportError:
+        pass
+    else:
+        epochs = {k: v for k, v in h.history.items() if k != "evaluate"}
+        pd.DataFrame(epochs).to_csv(os.path.join(out, "history.csv"))
+        pd.DataFrame(epochs).to_csv(os.path.join(out, "history_no_index.csv"), index=False)
     print("HISTORY " + json.dumps(h.history), file=sys.stderr)
 """)
 
@@ -38,9 +68,11 @@ def keras_runs(tmp_path_factory):
     out = {}
     for verbose in (1, 2):
         d = tmp_path_factory.mktemp(f"keras{verbose}")
-        env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
-        proc = subprocess.run([sys.executable, "-c", FIT, str(d / "training.csv"), str(verbose)],
-                              capture_output=True, text=True, env=env, timeout=180)
+        (d / "project").mkdir()
+        env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+        tb = "tb" if HAS_TF and verbose == 2 else "-"
+        proc = subprocess.run([sys.executable, "-c", FIT, str(d / "project"), str(verbose), tb],
+                              capture_output=True, text=True, env=env, timeout=240)
         assert proc.returncode == 0, proc.stderr[-2000:]
         history = json.loads(proc.stderr.split("HISTORY ", 1)[1].splitlines()[0])
         (d / "fit.out").write_text(proc.stdout)
@@ -51,6 +83,11 @@ def keras_runs(tmp_path_factory):
 @pytest.mark.parametrize("verbose", [1, 2])
 def test_keras_printed_progress(keras_runs, verbose):
     d, history = keras_runs[verbose]
+    printed = (d / "fit.out").read_text()
+    if verbose == 1:  # the epoch's last batch was printed before validation, without val_*
+        plain = re.sub(r"\x1b\[[0-9;]*m|\b", "", printed)
+        redraws = [line for line in re.split(r"[\r\n]", plain) if line.startswith("5/5")]
+        assert len(redraws) >= 8 and sum("val_loss" not in line for line in redraws) >= 4
     run = only_run(read(d / "fit.out"))
     epochs = list(range(1, 5))
     for key, (split, metric) in {"loss": ("train", "loss"), "val_loss": ("val", "loss"),
@@ -58,10 +95,56 @@ def test_keras_printed_progress(keras_runs, verbose):
         steps, got = values(run, metric, split)
         assert steps == epochs
         assert got == pytest.approx(history[key], abs=5e-5)   # Keras prints 4 decimals
+    # model.evaluate() after fit: its summary line is the test split, at the last epoch
+    assert values(run, "loss", "test") == ([4], [pytest.approx(history["evaluate"]["loss"], abs=5e-5)])
+    assert values(run, "mae", "test")[1] == [pytest.approx(history["evaluate"]["mae"], abs=5e-5)]
+    assert sorted(key for key in run.series if key[0] == "test") == [("test", "loss"), ("test", "mae")]
 
 
-def test_keras_csvlogger(keras_runs):
+def test_keras_csvlogger_found_by_its_content(keras_runs):
     d, history = keras_runs[2]
-    run = only_run(read(d / "training.csv"))
+    ing = read(d / "project")
+    runs = {os.path.basename(r.header["tags"]["path"]): r for r in ing.store.runs.values()
+            if r.header["tags"]["source"] == "csv"}
+    run = runs["training.log"]
+    assert run.name == "project/training.log"
     assert values(run, "loss") == ([0, 1, 2, 3], pytest.approx(history["loss"], rel=1e-6))
     assert values(run, "loss", "val")[1] == pytest.approx(history["val_loss"], rel=1e-6)
+
+
+@pytest.mark.skipif(not HAS_PANDAS, reason="pandas writes the history CSVs (in the integrations extra)")
+@pytest.mark.parametrize("name", ["history.csv", "history_no_index.csv"])
+def test_keras_history_saved_with_pandas(keras_runs, name):
+    d, history = keras_runs[2]
+    run = only_run(read(d / "project" / name))   # no epoch column: row i is epoch i
+    assert values(run, "loss") == ([0, 1, 2, 3], pytest.approx(history["loss"], rel=1e-6))
+    assert values(run, "mae", "val") == ([0, 1, 2, 3], pytest.approx(history["val_mae"], rel=1e-6))
+    assert sorted(run.series) == [("train", "loss"), ("train", "mae"), ("val", "loss"), ("val", "mae")]
+
+
+@pytest.mark.skipif(not HAS_TF, reason="Keras' TensorBoard callback writes with tf.summary (tensorflow-cpu, "
+                                      "in the integrations extra)")
+def test_keras_tensorboard_callback_is_one_run_with_its_validation_split(keras_runs):
+    d, history = keras_runs[2]
+    logs = d / "project" / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["train", "validation"]
+    ing = read(logs)
+    run = only_run(ing)
+    assert run.name == "project/logs" and run.header["tags"]["source"] == "tensorboard"
+    f32 = [float(np.float32(v)) for v in history["loss"]]
+    assert values(run, "loss") == ([0, 1, 2, 3], f32)
+    assert values(run, "loss", "val") == ([0, 1, 2, 3], [float(np.float32(v)) for v in history["val_loss"]])
+    assert values(run, "mae", "val")[1] == [float(np.float32(v)) for v in history["val_mae"]]
+    assert ("train", "evaluation_loss_vs_iterations") not in run.series
+    assert not list(ing.problems)
+
+
+def test_cat_reads_the_csvlogger_file_as_csv(keras_runs):
+    d, history = keras_runs[2]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "tui_monitor", "cat", "--json", str(d / "project" / "training.log")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["type"] for r in records] == ["run"] + ["metrics"] * 4
+    assert [r["values"]["val_loss"] for r in records[1:]] == pytest.approx(history["val_loss"], rel=1e-6)

@@ -1,5 +1,12 @@
 """``tui-monitor cat``: stream files as plain text (header, one row per record,
-problems) or as decoded JSON lines."""
+problems) or as decoded JSON lines.
+
+A file of another format (a CSV log, TensorBoard event file, printed output,
+``trainer_state.json``, ...: :mod:`tui_monitor.sources.registry` decides by
+name and content) is read by its own reader and shown as the stream's records
+it makes, through the same decoding as a stream file. Standard input (``-``)
+is read as a stream.
+"""
 from __future__ import annotations
 
 import argparse
@@ -19,14 +26,16 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for i, path in enumerate(args.paths):
         name = "<stdin>" if path == "-" else path
-        reader = StreamReader(name)
+        reader: Any = StreamReader(name)
         records: List[Any] = []
         try:
             if path == "-":
                 _read_into(sys.stdin.buffer, reader, records)
-            else:
+            elif not _read_other_format(path, reader, records):
                 with open(path, "rb") as f:
                     _read_into(f, reader, records)
+            if hasattr(reader, "extra"):
+                reader = reader.extra
         except OSError as e:
             print(f"{PROG}: cannot read {clean(name)}: {clean(e.strerror or e)}", file=sys.stderr)
             status = 1
@@ -48,6 +57,59 @@ def _read_into(f, reader, records: List[Any]) -> None:
         if not chunk:
             break
         records.extend(reader.feed(chunk))
+
+
+class _WithProblems:
+    """A stream reader's summary with the problems of the format reader
+    that made its records (a CSV row that was not read, ...) first."""
+
+    def __init__(self, reader: StreamReader, problems: List[Any]):
+        self.reader, self.extra_problems = reader, problems
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reader, name)
+
+    @property
+    def problems(self) -> List[Any]:
+        return self.extra_problems + list(self.reader.problems)
+
+    @property
+    def problem_count(self) -> int:
+        return len(self.extra_problems) + self.reader.problem_count
+
+
+def _read_other_format(path: str, reader: StreamReader, records: List[Any]) -> bool:
+    """Read ``path`` with its own format's reader when it is not a stream
+    file; False when it is one (or is not there to tell)."""
+    import os
+
+    import orjson
+
+    from ..sources.registry import format_of
+    from ..stream.encode import _jsonable
+
+    if not os.path.isfile(path):
+        return False
+    fmt = format_of(path, explicit=True)
+    if fmt is None or fmt.name == "jsonl":
+        return False
+    made: List[dict] = []
+    problems: List[Any] = []
+    tail = fmt.make(path, lambda key, recs: made.extend(recs), problems.append, {}, True)
+    if tail is None:
+        return False
+    try:
+        while tail.poll():
+            pass
+        finish = getattr(tail.reader, "finish", None)
+        if finish is not None:  # the whole file is here: nothing more to wait for
+            made.extend(finish())
+    finally:
+        tail.close()
+    lines = b"".join(orjson.dumps(_jsonable(r), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in made)
+    records.extend(reader.feed(lines))
+    reader.extra = _WithProblems(reader, problems)  # type: ignore[attr-defined]
+    return True
 
 
 def _split_values(rec, split: Optional[str]) -> Dict[str, Dict[str, Any]]:

@@ -18,6 +18,12 @@ from . import PROG, task_override
 
 
 def run(args: argparse.Namespace) -> int:
+    from . import follow  # --follow: commands/follow.py
+    if args.follow:
+        return follow.run(args)
+    if follow.misuse(args):
+        print(f"{PROG} diagnose: {follow.misuse(args)}", file=sys.stderr)
+        return 2
     files: List[str] = []
     for path in args.paths:
         if os.path.isdir(path):

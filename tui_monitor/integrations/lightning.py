@@ -79,7 +79,10 @@ class TuiMonitorLogger(Logger):
         self._has_model = self._has_model or model is not None
 
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
-        values = _numbers(metrics)
+        # self.log(..., on_step=True, on_epoch=True) sends train_loss_step and train_loss_epoch:
+        # the per-step value is the metric itself (train_loss), the epoch's mean keeps its suffix.
+        values = {(k[:-5] if k.endswith("_step") and k != "global_step" else k): v
+                  for k, v in _numbers(metrics).items()}
         if values:
             self._ensure(None).log(values, step=step)
 

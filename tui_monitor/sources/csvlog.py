@@ -43,145 +43,23 @@ from __future__ import annotations
 import csv
 import os
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-from .formats import FormatTail, LineSplitter, RecordReader, next_seq, run_header, run_id_for
-from ..stream.files import open_regular
+from ..schema import split_metric
+from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, lightning_key, next_seq,
+                      run_header, run_id_for, stale_note)
+from .hparams import INTEGER, HparamsWatch, parse_simple_yaml, read_hparams
+from .naming import file_run_name
 
-__all__ = ["CSVReader", "CSVTail", "HparamsWatch", "make_tail", "parse_simple_yaml", "read_hparams"]
+__all__ = ["CSVReader", "CSVTail", "HparamsWatch", "make_tail", "parse_simple_yaml", "read_hparams", "sniff",
+           "why_not"]
 
 _STEP_COLUMNS = ("step", "global_step", "trainer/global_step", "iteration", "iter", "it", "batch", "epoch")
 _TIME_COLUMNS = ("time", "wall_time", "walltime", "wall time", "timestamp")
 _METRIC_COLUMNS = ("metric", "name", "key", "tag")
-_INT = re.compile(r"[-+]?\d{1,640}\Z")  # longer: a float (int() may refuse them, sys.set_int_max_str_digits)
-_VERSION_DIR = re.compile(r"version_\d+\Z")
-
-
-# ---------------------------------------------------------------- hparams.yaml
-
-def _scalar(text: str) -> Any:
-    s = text.strip()
-    if not s or s in ("~", "null", "Null", "NULL"):
-        return None
-    if s in ("true", "True", "TRUE"):
-        return True
-    if s in ("false", "False", "FALSE"):
-        return False
-    if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"":
-        return s[1:-1]
-    if _INT.match(s):
-        return int(s)
-    try:
-        return float(s)
-    except ValueError:
-        pass
-    if s.startswith("[") and s.endswith("]"):
-        return [_scalar(x) for x in s[1:-1].split(",") if x.strip()]
-    return s
-
-
-def parse_simple_yaml(text: str) -> Dict[str, Any]:
-    """The block mappings, ``- item`` lists and plain scalars that
-    ``yaml.dump`` writes for a dict of hyperparameters. Tags, anchors and
-    anything else are kept as strings: this never executes anything."""
-    root: Dict[str, Any] = {}
-    stack: List[Tuple[int, Any]] = [(-1, root)]
-    pending: Optional[Tuple[int, Any, str]] = None  # (indent, parent dict, key) of a "key:" with no value yet
-    for raw in text.splitlines():
-        if not raw.strip() or raw.lstrip().startswith("#") or raw.strip() in ("---", "..."):
-            continue
-        indent = len(raw) - len(raw.lstrip(" "))
-        line = raw.strip()
-        if pending is not None:
-            p_indent, parent, key = pending
-            pending = None
-            if indent > p_indent or (line.startswith("- ") and indent == p_indent):
-                container: Any = [] if line.startswith("- ") or line == "-" else {}
-                parent[key] = container
-                # the container holds lines indented at least as far as its first
-                # (a "- item" list may sit at its key's own indent)
-                stack.append((indent - 0.5, container))
-        while len(stack) > 1:
-            level, container = stack[-1]
-            if indent <= level or (isinstance(container, list) and not line.startswith("-") and indent <= level + 0.5):
-                stack.pop()
-            else:
-                break
-        parent = stack[-1][1]
-        if line.startswith("- ") or line == "-":
-            if isinstance(parent, list):
-                parent.append(_scalar(line[1:]))
-            continue
-        if ":" not in line or not isinstance(parent, dict):
-            continue
-        key, _, value = line.partition(":")
-        key = key.strip().strip("'\"")
-        if value.strip() and not value.strip().startswith("!"):
-            parent[key] = _scalar(value)
-        elif value.strip().startswith("!"):
-            parent[key] = value.strip()
-        else:
-            parent[key] = None
-            pending = (indent, parent, key)
-    return root
-
-
-def read_hparams(path: str) -> Dict[str, Any]:
-    """A ``hparams.yaml`` as a dict; empty when absent or unreadable. Never
-    ``yaml.load``: a config file must not be able to run code."""
-    try:
-        with open(open_regular(path), encoding="utf-8", errors="replace") as f:  # a FIFO would block
-            text = f.read(1 << 20)
-    except OSError:
-        return {}
-    try:
-        import yaml  # type: ignore
-    except ImportError:
-        yaml = None
-    if yaml is not None:
-        try:
-            data = yaml.safe_load(text)
-        except Exception:  # noqa: BLE001 - python/object tags and the like: keep what is plain
-            data = parse_simple_yaml(text)
-    else:
-        data = parse_simple_yaml(text)
-    if not isinstance(data, dict):
-        return {} if data is None else {"value": data}
-    return {str(k): _plain(v) for k, v in data.items()}
-
-
-def _plain(v: Any) -> Any:
-    if v is None or isinstance(v, (str, bool, int, float)):
-        return v
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return repr(v)
-
-
-class HparamsWatch:
-    """``hparams.yaml`` in a folder, read again when it changes."""
-
-    def __init__(self, folder: str):
-        self.path = os.path.join(folder, "hparams.yaml")
-        self.stamp: Optional[Tuple[float, int]] = None
-        self.config: Dict[str, Any] = {}
-
-    def changed(self) -> bool:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        stamp = (st.st_mtime, st.st_size)
-        if stamp == self.stamp:
-            return False
-        self.stamp = stamp
-        config = read_hparams(self.path)
-        if config == self.config:
-            return False
-        self.config = config
-        return True
+#: The index column pandas writes (``DataFrame.to_csv()``): no name, or ``Unnamed: 0`` read back and written again.
+_INDEX_COLUMNS = ("", "unnamed: 0")
+_LOSS_LIKE = ("loss", "accuracy", "acc", "mae", "mse", "rmse", "perplexity", "ppl", "error")
 
 
 # ---------------------------------------------------------------- layouts
@@ -213,15 +91,72 @@ class _Layout:
             self.kind, self.value = "series", low.index("value")
         elif self.step is not None:
             self.kind = "wide"
+        elif any(_loss_like(c) for c in low):
+            # pd.DataFrame(history.history).to_csv(...): no step column; the
+            # unnamed index column counts the epochs, or else the row does.
+            self.kind = "wide"
+            if low and low[0] in _INDEX_COLUMNS:
+                self.step = 0
         skip = {self.step, self.time}
-        self.metrics = [(i, c.strip()) for i, c in enumerate(columns) if i not in skip and c.strip()]
+        # Lightning's CSVLogger writes both epoch and step: its on_step/on_epoch suffixes are read as it means them
+        rename = lightning_key if "epoch" in low and "step" in low else (lambda c: c)
+        self.metrics = [(i, rename(c.strip())) for i, c in enumerate(columns) if i not in skip and c.strip()]
+
+
+def _loss_like(column: str) -> bool:
+    """A column that holds a training metric, as named by Keras' history,
+    pandas and most loops: ``loss``, ``val_loss``, ``train/box_loss``, ``acc``."""
+    split, metric = split_metric(column.strip().lower())
+    return "loss" in metric or metric in _LOSS_LIKE
+
+
+def _columns(line: bytes) -> List[str]:
+    text = line.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+    try:
+        return next(csv.reader([text]))
+    except (csv.Error, StopIteration):
+        return []
+
+
+_NAME_CELL = re.compile(r"[^\W\d]|\Z")  # a column name starts with a letter or _ (or is empty: an index)
+
+
+def sniff(head: bytes, path: str = "") -> bool:
+    """Whether ``head`` (a file's first bytes) is a metrics CSV: a header of
+    names with a step, epoch or iteration column (or a loss-like one, the
+    row counting the epochs), then rows of numbers. A header alone decides
+    only when it has a step column."""
+    lines = [ln for ln in head.split(b"\n") if ln.strip()]
+    if not lines or len(lines) == 1 and not head.endswith(b"\n"):
+        return False
+    columns = _columns(lines[0])
+    if len(columns) < 2 or not all(_NAME_CELL.match(c.strip()) for c in columns):
+        return False
+    layout = _Layout(columns, "")
+    if not layout.kind:
+        return False
+    if len(lines) < 2 or (len(lines) == 2 and not head.endswith(b"\n")):
+        return any(_norm(c) in _STEP_COLUMNS for c in columns)
+    cells = _columns(lines[1])
+    if len(cells) != len(columns):
+        return False
+    numeric = sum(1 for c in cells if not c.strip() or _number(c) is not None)
+    return numeric * 2 > len(cells) or layout.kind == "long"
+
+
+def why_not(head: bytes) -> str:
+    """Why a ``.csv`` is not read as a metrics log."""
+    lines = [ln for ln in head.split(b"\n") if ln.strip()]
+    if not lines:
+        return "empty so far"
+    return "a CSV without a step, epoch or loss-like column: a data set?"
 
 
 def _number(cell: str) -> Optional[Any]:
     s = cell.strip()
     if not s:
         return None
-    if _INT.match(s):
+    if INTEGER.match(s):
         return int(s)
     try:
         return float(s)
@@ -311,7 +246,7 @@ class CSVReader(RecordReader):
         stem = os.path.splitext(os.path.basename(self.source))[0]
         layout = _Layout(columns, stem)
         if not layout.kind:
-            self._ignore("no step, epoch or iteration column, and not step,metric,value")
+            self._ignore("no step, epoch or iteration column, no loss-like column, and not step,metric,value")
             return False
         self.layout = layout
         return True
@@ -378,6 +313,7 @@ class CSVReader(RecordReader):
             return None
         if not self.state.get("header_sent"):
             out.append(self._run_header(t))
+        self.state["last_step"] = step
         rec = {"type": "metrics", "seq": next_seq(self.state), "step": step, "time": t, "values": values}
         if split:
             rec["split"] = split
@@ -385,13 +321,7 @@ class CSVReader(RecordReader):
 
     def _run_header(self, t: float) -> dict:
         folder = os.path.dirname(os.path.abspath(self.source))
-        base = os.path.basename(self.source)
-        if _VERSION_DIR.match(os.path.basename(folder)):
-            name = f"{os.path.basename(os.path.dirname(folder))}/{os.path.basename(folder)}"
-        elif base == "metrics.csv":
-            name = os.path.basename(folder)
-        else:
-            name = os.path.splitext(base)[0]
+        name = file_run_name(self.source)
         gen = self.state["generation"]
         run_id = run_id_for("csv", self.source) + (f"-{gen}" if gen else "")
         watch = self.state["hparams"] = HparamsWatch(folder)
@@ -399,6 +329,12 @@ class CSVReader(RecordReader):
         self.state["header_sent"] = True
         return run_header(next_seq(self.state), run_id, name, t, watch.config,
                           {"source": "csv", "path": os.path.abspath(self.source)})
+
+    def at_end(self, mtime: float, now: float) -> List[dict]:
+        if not self.state.get("header_sent") or now - mtime < STALE_AFTER:
+            return []
+        self.state["header_sent"] = False  # rows written after all: a resumed run, with a header of its own
+        return [end_record(next_seq(self.state), mtime, step=self.state.get("last_step"), note=stale_note(mtime))]
 
     def _hparams(self, out: List[dict], now: float) -> None:
         watch = self.state.get("hparams")

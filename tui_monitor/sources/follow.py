@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 from ..stream import Problem
-from .formats import discoverable, make_tail
+from .registry import Discovery, make_tail
 from .tail import FileTail, OnProblem, OnRecords, OpenFiles
 
 #: Filesystems whose remote writes inotify does not report.
@@ -58,10 +58,10 @@ def needs_polling(path: str, mounts: Optional[str] = None) -> bool:
 
 class Follower:
     """Follows stream files under ``paths`` (files or directories, searched
-    recursively for the files :mod:`.formats` knows: ``*.jsonl``, TensorBoard
-    event files, CSV logs; a file named in ``paths`` is followed whatever its
-    name) in a background thread, with at most a budget of them open at once
-    (:class:`.tail.OpenFiles`). ``context`` is handed to the formats
+    recursively for the files :mod:`.registry` recognises, by name or by
+    content, and reports the others; a file named in ``paths`` is followed
+    whatever it holds) in a background thread, with at most a budget of them
+    open at once (:class:`.tail.OpenFiles`). ``context`` is handed to the formats
     (``parse_regex``: text patterns; what files of one run share). A tail
     that is done (a deleted file gone quiet) is dropped; a new file at its
     path is found by the next scan. ``clock`` times the scans and the tails
@@ -87,6 +87,7 @@ class Follower:
         self._catching_up = False  # some file had more than one poll's budget left last tick
         self._last_scan = 0.0
         self.context: Dict = {}
+        self.discovery = Discovery(on_problem)  # which files found in folders are read (sources/registry.py)
 
     # -- control ----------------------------------------------------------------
 
@@ -171,6 +172,7 @@ class Follower:
                         tail.clock = self.clock
                         self.tails[path] = tail
                         new.append(path)
+        self.discovery.report()
         return new
 
     def _drop_gone(self) -> None:
@@ -196,7 +198,7 @@ class Follower:
                         if e.is_dir(follow_symlinks=False):
                             if not e.name.startswith("."):
                                 stack.append(e.path)
-                        elif discoverable(e.name):
+                        elif e.path in self.tails or self.discovery.wanted(e.path):
                             out.append(e.path)
             except OSError:
                 continue

@@ -1,25 +1,22 @@
-"""Which reader follows which file: the one place that dispatches by file type.
+"""What every reader of a log format other than the stream is built from.
 
 A file is followed by a :class:`~tui_monitor.sources.tail.FileTail` (offsets,
-truncation, rotation, deletion) whatever its format; only the reader that turns
-its bytes into records differs:
+truncation, rotation, deletion) whatever its format; only the reader that
+turns its bytes into records differs. This module holds what those readers
+share and nothing else: :class:`RecordReader` (the reader interface),
+:class:`FormatTail` (a tail whose reader is made per file), :class:`LineSplitter`
+(bounded lines for the line-based formats) and the made-up stream they emit
+(:func:`run_header`, :func:`next_seq`, :func:`run_id_for`, :func:`end_record`).
 
-================================  ==========================  ==================
-file                              reader                      found in folders
-================================  ==========================  ==================
-``*.jsonl``                       the stream format           yes
-``events.out.tfevents.*``         TensorBoard event files     yes (one run per
-                                  (:mod:`.tfevents`)          folder)
-``*.csv`` (``metrics.csv``, ...)  CSV logs (:mod:`.csvlog`)   yes (only CSVs that
-                                                              look like metric
-                                                              logs are read)
-anything else                     text logs (:mod:`.text`)    no: only when named
-                                                              on the command line
-================================  ==========================  ==================
+Which reader follows which file is decided in :mod:`.registry`; the readers
+(:mod:`.csvlog`, :mod:`.text`, :mod:`.tfevents`, :mod:`.hftrainer`,
+:mod:`.mlflowstore`, :mod:`.wandblog`) import this module only, and the
+registry imports them: the arrows go one way.
 
-Every non-JSONL reader synthesises the stream's records (a ``run`` header, then
-``metrics`` records) as plain dicts, so the store, the diagnosis and the TUI see
-one kind of run whatever it was read from.
+Every reader synthesises the stream's records (a ``run`` header, then
+``metrics`` records, an ``end`` when the log says how the run ended) as plain
+dicts, so the store, the diagnosis and the TUI see one kind of run whatever
+it was read from.
 """
 from __future__ import annotations
 
@@ -27,16 +24,23 @@ import collections
 import hashlib
 import os
 import re
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..stream import MAX_PROBLEMS, Problem
 from .tail import FileTail, OnProblem, OnRecords
 
-__all__ = ["FORMATS", "MAX_LINE", "Format", "FormatTail", "LineSplitter", "RecordReader", "discoverable",
-           "format_of", "make_tail", "next_seq", "run_header", "run_id_for"]
+__all__ = ["MAX_LINE", "STALE_AFTER", "FormatTail", "LineSplitter", "RecordReader", "WholeFileTail", "end_record",
+           "lightning_key",
+           "next_seq",
+           "run_header", "run_id_for", "stale_note"]
 
 #: The longest line the line-based readers (CSV, text) keep: a longer one is skipped.
 MAX_LINE = 64 * 1024
+#: A log not written for this long, whose run never said how it ended, is
+#: taken as ended at its last write (shown as such, not as silent for years).
+#: A day: a live job that writes nothing for a day is not training anyway.
+STALE_AFTER = 24 * 3600.0
 
 
 class LineSplitter:
@@ -107,6 +111,17 @@ class LineSplitter:
         return rest
 
 
+_LIGHTNING_STEP = re.compile(r"(.+)_step\Z")
+
+
+def lightning_key(key: str) -> str:
+    """A Lightning metric logged with both ``on_step`` and ``on_epoch``
+    comes as ``train_loss_step`` and ``train_loss_epoch``: the per-step one
+    is the metric itself (``train_loss``), the epoch's mean keeps its suffix."""
+    m = _LIGHTNING_STEP.match(key)
+    return m.group(1) if m and key not in ("global_step", "trainer/global_step") else key
+
+
 def run_header(seq: int, run_id: str, name: str, start: Optional[float], config: Optional[Dict[str, Any]] = None,
                tags: Optional[Dict[str, Any]] = None, host: str = "") -> dict:
     """The ``run`` record a non-JSONL reader makes up for the run it reads
@@ -121,6 +136,24 @@ def next_seq(state: Dict[str, Any]) -> int:
     seq = state.get("seq", 0)
     state["seq"] = seq + 1
     return seq
+
+
+def end_record(seq: int, t: Optional[float], status: str = "finished", step: Optional[int] = None,
+               error: Optional[Dict[str, str]] = None, note: str = "") -> dict:
+    """The ``end`` record a reader makes up when the log says how its run
+    ended (or, with ``note``, when it was last written long ago)."""
+    rec: Dict[str, Any] = {"type": "end", "seq": seq, "time": t, "status": status, "dropped": 0, "step": step}
+    if error:
+        rec["error"] = error
+    if note:
+        rec["note"] = note
+    return rec
+
+
+def stale_note(mtime: float) -> str:
+    """Why a run read from a file untouched since ``mtime`` is taken as ended."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
+    return f"no end record; the log was last written {when}, more than a day ago"
 
 
 class RecordReader:
@@ -138,6 +171,14 @@ class RecordReader:
         """True when the reader wants no more of this file (it is not a
         metrics log, or cannot be framed): the tail stops reading it."""
         return False
+
+    def at_end(self, mtime: float, now: float) -> List[dict]:
+        """Records due when a read reached the current end of the file,
+        whose last write was at ``mtime`` (wall clock ``now``): what waits
+        for more input that is not coming (a file untouched for seconds),
+        and an ``end`` for a run whose log stopped :data:`STALE_AFTER` ago
+        without saying how it ended. None by default."""
+        return []
 
     @property
     def problems(self) -> List[Problem]:
@@ -177,14 +218,63 @@ class FormatTail(FileTail):
     def _reader_done(self) -> bool:
         return self.reader.done  # type: ignore[union-attr]
 
+    def _read(self, limit: Optional[int] = -1) -> bool:
+        more = super()._read(limit)
+        if not more and self.reader is not None and self.fd is not None:
+            try:
+                self._at_end(os.fstat(self.fd).st_mtime)
+            except OSError:
+                pass
+        return more
+
+    def poll(self) -> bool:
+        more = super().poll()
+        if not more and getattr(self.reader, "holding", False):
+            # Idle, with lines waiting for what should have followed them
+            # (a progress bar's redraw): the reader decides when to stop waiting.
+            try:
+                self._at_end(os.stat(self.path).st_mtime)
+            except OSError:
+                pass
+        return more
+
+    def _at_end(self, mtime: float) -> None:
+        records = self.reader.at_end(mtime, time.time())  # type: ignore[union-attr]
+        self._forward_problems()
+        if records:
+            self.on_records(self.key, records)
+
     def mtime(self) -> float:
         """The file's modification time: the wall time given to rows that
         carry none (read as history it is the last write; read live, now)."""
         try:
             return os.fstat(self.fd).st_mtime if self.fd is not None else os.stat(self.path).st_mtime
         except OSError:
-            import time
             return time.time()
+
+
+class WholeFileTail(FormatTail):
+    """A tail for a file written whole each time (not appended to): read
+    again from its start whenever it changed since the reader began."""
+
+    def __init__(self, *args: Any, **kw: Any):
+        self._began: Optional[int] = None
+        super().__init__(*args, **kw)
+
+    def _restart(self) -> None:
+        super()._restart()
+        try:
+            self._began = os.fstat(self.fd).st_mtime_ns if self.fd is not None else None
+        except OSError:
+            self._began = None
+
+    def _check_in_place(self) -> None:
+        try:
+            mtime = os.fstat(self.fd).st_mtime_ns
+        except OSError:
+            return
+        if self._began is not None and mtime != self._began:
+            self._restart()
 
 
 def run_id_for(kind: str, path: str) -> str:
@@ -192,76 +282,3 @@ def run_id_for(kind: str, path: str) -> str:
     twice, or by two monitors, is the same run)."""
     real = os.path.realpath(path)
     return f"{kind}-{hashlib.sha1(real.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}"
-
-
-# ---------------------------------------------------------------- the registry
-
-MakeTail = Callable[[str, OnRecords, OnProblem, Dict[str, Any], bool], Optional[FileTail]]
-
-
-class Format:
-    """One kind of file: how it is recognised and how it is followed."""
-
-    def __init__(self, name: str, match: Callable[[str], bool], make: MakeTail, discover: bool = True):
-        self.name, self.match, self.make, self.discover = name, match, make, discover
-
-    def __repr__(self) -> str:
-        return f"<Format {self.name}>"
-
-
-def _jsonl(path: str, on_records: OnRecords, on_problem: OnProblem, context: Dict[str, Any], explicit: bool) -> FileTail:
-    return FileTail(path, on_records, on_problem)
-
-
-def _tfevents(path: str, on_records: OnRecords, on_problem: OnProblem, context: Dict[str, Any], explicit: bool) -> FileTail:
-    from .tfevents import make_tail as make
-    return make(path, on_records, on_problem, context, explicit)
-
-
-def _csv(path: str, on_records: OnRecords, on_problem: OnProblem, context: Dict[str, Any], explicit: bool) -> FileTail:
-    from .csvlog import make_tail as make
-    return make(path, on_records, on_problem, context, explicit)
-
-
-def _text(path: str, on_records: OnRecords, on_problem: OnProblem, context: Dict[str, Any], explicit: bool) -> FileTail:
-    from .text import make_tail as make
-    return make(path, on_records, on_problem, context, explicit)
-
-
-def _is_tfevents(name: str) -> bool:
-    return name.startswith("events.out.tfevents.")
-
-
-#: First match wins; the last entry takes any file named explicitly.
-FORMATS: Tuple[Format, ...] = (
-    Format("jsonl", lambda name: name.endswith(".jsonl"), _jsonl),
-    Format("tensorboard", _is_tfevents, _tfevents),
-    Format("csv", lambda name: name.lower().endswith(".csv"), _csv),
-    Format("text", lambda name: True, _text, discover=False),
-)
-
-
-def format_of(path: str, explicit: bool = False) -> Optional[Format]:
-    """The format that follows ``path``: found in a folder (``explicit``
-    False) only the discoverable ones; named explicitly, any."""
-    name = os.path.basename(path)
-    for fmt in FORMATS:
-        if (explicit or fmt.discover) and fmt.match(name):
-            return fmt
-    return None
-
-
-def discoverable(name: str) -> bool:
-    """Whether a file called ``name`` found in a folder is followed."""
-    return format_of(name) is not None
-
-
-def make_tail(path: str, on_records: OnRecords, on_problem: OnProblem, explicit: bool = False,
-              context: Optional[Dict[str, Any]] = None) -> Optional[FileTail]:
-    """The tail that follows ``path`` (None when no format takes it).
-    ``context`` is one dict per follower, where formats keep what several
-    files share (TensorBoard's one run per folder)."""
-    fmt = format_of(path, explicit)
-    if fmt is None:
-        return None
-    return fmt.make(path, on_records, on_problem, context if context is not None else {}, explicit)

@@ -55,7 +55,10 @@ import re
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from .formats import FormatTail, RecordReader, run_header, run_id_for
+from .formats import (STALE_AFTER, FormatTail, RecordReader, end_record, lightning_key, run_header, run_id_for,
+                      stale_note)
+from .hparams import read_hparams
+from .naming import folder_run_name
 
 __all__ = ["EventFileReader", "MAX_RECORD", "TBRun", "crc32c", "masked_crc32c", "decode_event", "make_tail",
            "frame_record"]
@@ -288,29 +291,48 @@ def decode_event(data: bytes, plugins: Optional[Dict[str, str]] = None) -> Tuple
 
 # ---------------------------------------------------------------- one run per folder
 
-_VERSION_DIR = re.compile(r"version_\d+$")
 _NAME = re.compile(r"^events\.out\.tfevents\.(\d+)\.(.+)\.(\d+)\.\d+(?:\..*)?$")
 
 
 def run_name(folder: str) -> str:
-    """A run's name from its folder: the folder's name, with its parent's in
-    front for Lightning's ``version_N`` folders."""
-    folder = os.path.abspath(folder)
-    base = os.path.basename(folder)
-    if _VERSION_DIR.match(base):
-        return f"{os.path.basename(os.path.dirname(folder))}/{base}"
-    return base or folder
+    """A run's name from its folder (:func:`.naming.folder_run_name`)."""
+    return folder_run_name(folder)
 
 
 def load_hparams(folder: str) -> Dict[str, Any]:
     """``hparams.yaml`` in ``folder`` as a dict (empty when absent or unreadable)."""
-    from .csvlog import read_hparams
     return read_hparams(os.path.join(folder, "hparams.yaml"))
 
 
+#: Keras' TensorBoard callback writes ``logs/train/`` and ``logs/validation/``:
+#: one run (``logs``), the folder naming the split of what is in it.
+_SPLIT_FOLDERS = {"train": "train", "validation": "val"}
+#: Its tags: ``epoch_loss`` is the epoch's ``loss``; ``evaluation_loss_vs_iterations``
+#: repeats the validation's at the training step, and is left out.
+_KERAS_EPOCH_TAG = re.compile(r"epoch_(.+)\Z")
+_KERAS_ITERATION_TAG = re.compile(r"evaluation_.+_vs_iterations\Z")
+
+
+def run_folder(path: str) -> Tuple[str, Optional[str]]:
+    """The run an event file belongs to and the split its folder names:
+    the file's folder, or for Keras' ``train``/``validation`` folders (that
+    hold event files only) the folder above them."""
+    folder = os.path.dirname(os.path.abspath(path))
+    split = _SPLIT_FOLDERS.get(os.path.basename(folder))
+    if split is not None:
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            names = []
+        if all(n.startswith("events.out.tfevents.") or n in ("plugins", "profile") for n in names):
+            return os.path.dirname(folder), split
+    return folder, None
+
+
 class TBRun:
-    """What the event files of one folder share: the run's header, the
-    ``seq`` count and the tags' plugins."""
+    """What the event files of one run folder share: the run's header, the
+    ``seq`` count and the tags' plugins; for Keras' split folders, which
+    split each file's folder names."""
 
     def __init__(self, folder: str):
         self.folder = folder
@@ -318,6 +340,50 @@ class TBRun:
         self.seq = 0
         self.header_sent = False
         self.plugins: Dict[str, str] = {}
+        self.splits: Dict[str, str] = {}      # event file -> split of its folder (Keras' layout)
+        self.written: Dict[str, float] = {}   # event file -> its last write seen
+        self.ended = False
+        self.last_step = 0
+        self.lightning = False
+
+    def shape(self, source: str, records: List[dict]) -> List[dict]:
+        """The metrics records of ``source`` as the run has them: in Keras'
+        layout, its folder's split and the epoch's tags by their names."""
+        for rec in records:
+            if rec.get("type") == "metrics":
+                self.last_step = max(self.last_step, rec["step"])
+                if "epoch" in rec["values"]:
+                    self.lightning = True  # Lightning logs the epoch with every step it logs
+                if self.lightning:
+                    rec["values"] = {lightning_key(k): v for k, v in rec["values"].items()}
+        split = self.splits.get(source)
+        if split is None:
+            return records
+        out = []
+        for rec in records:
+            if rec.get("type") == "metrics":
+                values = {}
+                for tag, v in rec["values"].items():
+                    if _KERAS_ITERATION_TAG.match(tag):
+                        continue
+                    m = _KERAS_EPOCH_TAG.match(tag)
+                    values[m.group(1) if m else tag] = v
+                if not values:
+                    continue
+                rec["values"], rec["split"] = values, split
+            out.append(rec)
+        return out
+
+    def at_end(self, source: str, mtime: float, now: float) -> List[dict]:
+        """An ``end`` once every event file of the run is a day old."""
+        self.written[source] = mtime
+        latest = max(self.written.values())
+        if not self.header_sent or self.ended or now - latest < STALE_AFTER:
+            return []
+        self.ended = True
+        rec = end_record(self.seq, latest, step=self.last_step, note=stale_note(latest))
+        self.seq += 1
+        return [rec]
 
     def header(self, start: Optional[float], file_name: str) -> dict:
         m = _NAME.match(file_name)
@@ -423,13 +489,18 @@ class EventFileReader(RecordReader):
             last = {"type": "metrics", "seq": run.seq, "step": step, "time": t, "values": dict(values)}
             run.seq += 1
             out.append(last)
-        return out
+        return run.shape(self.source, out)
+
+    def at_end(self, mtime: float, now: float) -> List[dict]:
+        return self.run.at_end(self.source, mtime, now)
 
 
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, split = run_folder(path)
     runs = context.setdefault("tensorboard", {})
     run = runs.get(folder)
     if run is None:
         run = runs[folder] = TBRun(folder)
+    if split is not None:
+        run.splits[path] = split
     return FormatTail(path, on_records, on_problem, lambda tail: EventFileReader(tail.path, run), key=run.key)

@@ -3,7 +3,10 @@
 Pure numpy; no Textual. Lines are rasterised for all segments at once
 (vectorised), so drawing costs O(pixels touched), not O(Python loops per
 point). Each layer has its own style; a cell shows the union of the dots of
-every layer, in the style of the topmost layer that has a dot there.
+every layer, in the style of the topmost layer that has a dot there. A
+*band* layer (the faint raw series under a smoothed line) lies beneath the
+others: a cell shows its dots only where no other layer has a dot, so a line
+drawn over a band keeps its own shape and colour.
 """
 from __future__ import annotations
 
@@ -31,12 +34,16 @@ class BrailleCanvas:
         self.px_width = 2 * self.width
         self.px_height = 4 * self.height
         self.layers: List[Tuple[np.ndarray, object]] = []
+        self.bands: List[int] = []  # indexes of the band layers
         # cell overlays: (row, col) -> (char, style, above_curves)
         self.overlays: dict = {}
 
-    def layer(self, style: object) -> int:
-        """A new layer drawn above the previous ones; returns its index."""
+    def layer(self, style: object, band: bool = False) -> int:
+        """A new layer drawn above the previous ones (``band``: beneath every
+        layer that is not a band); returns its index."""
         self.layers.append((np.zeros(self.width * self.height, dtype=np.uint8), style))
+        if band:
+            self.bands.append(len(self.layers) - 1)
         return len(self.layers) - 1
 
     def _set(self, layer: int, px: np.ndarray, py: np.ndarray) -> None:
@@ -100,14 +107,23 @@ class BrailleCanvas:
             self.overlays[(row, col)] = (char, style, above)
 
     def cells(self) -> Tuple[np.ndarray, np.ndarray]:
-        """``(bits, top)``: per cell (rows × cols) the union of the dots and
-        the index of the topmost layer with a dot there (-1: none)."""
+        """``(bits, top)``: per cell (rows × cols) the dots shown and the index
+        of the topmost layer with a dot there (-1: none): the union of the
+        lines' dots where a line passes, else the union of the bands' dots."""
         shape = (self.height, self.width)
         bits = np.zeros(self.width * self.height, dtype=np.uint8)
         top = np.full(self.width * self.height, -1, dtype=np.int16)
+        bands = set(self.bands)
         for k, (b, _) in enumerate(self.layers):
-            bits |= b
-            top[b != 0] = k
+            if k not in bands:
+                bits |= b
+                top[b != 0] = k
+        if bands:
+            free = top < 0
+            for k in self.bands:
+                b = self.layers[k][0]
+                bits[free] |= b[free]
+                top[free & (b != 0)] = k
         return bits.reshape(shape), top.reshape(shape)
 
     def rows(self, default_style: object = None) -> List[List[Tuple[str, object]]]:

@@ -16,20 +16,60 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..diagnose.findings import run_label
-from .chart import ChartSpec, Line, VMark
-from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, SPLIT_COLORS, SPLIT_PATTERNS, run_color
+from ..metric_direction import higher_is_better
+from .chart import ChartSpec, Key, Line, VMark, held_out_color
+from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, RUN_COLORS, SPLIT_PATTERNS, run_color
 
 __all__ = ["ViewState", "X_KINDS", "SPLIT_ORDER", "metric_names", "build_chart", "x_extent", "series_for",
-           "DecimationCache"]
+           "DecimationCache", "RunColors"]
 
 X_KINDS = ("step", "relative", "wall")
 SPLIT_ORDER = ("train", "val", "test")
 MIN_SPAN = 1e-9
+#: The split key's swatches when several runs are drawn (each in its colour).
+SPLIT_KEY_COLOR = "#bdbdbd"
+
+
+class RunColors:
+    """One colour per run, the same in the chart, its legend and the runs
+    table's selection mark, and stable: a run keeps its colour while it is
+    drawn, whatever else is selected or unselected; a newly drawn run takes
+    the first colour no drawn run has (the palette's twelve are all distinct;
+    past twelve runs the least used colour).
+
+    :meth:`assign` with the keys of the runs drawn (``run.key``), in the order
+    they were selected, gives ``{key: colour}``; calling it again with the
+    same keys gives the same answer, so the chart and the table can both ask.
+    """
+
+    def __init__(self, palette: Sequence[str] = RUN_COLORS) -> None:
+        self.palette = tuple(palette)
+        self._slot: Dict[Hashable, int] = {}
+
+    def assign(self, keys: Iterable[Hashable]) -> Dict[Hashable, str]:
+        keys = list(dict.fromkeys(keys))
+        wanted = set(keys)
+        slots = {k: i for k, i in self._slot.items() if k in wanted}
+        used = [0] * len(self.palette)
+        for i in slots.values():
+            used[i] += 1
+        for k in keys:
+            if k not in slots:
+                i = min(range(len(self.palette)), key=lambda j: (used[j], j))
+                slots[k] = i
+                used[i] += 1
+        self._slot = slots
+        return {k: self.palette[slots[k]] for k in keys}
+
+    def color(self, key: Hashable) -> Optional[str]:
+        """The colour ``key`` was last given, None if it is not drawn."""
+        i = self._slot.get(key)
+        return None if i is None else self.palette[i]
 
 
 @dataclass
@@ -204,6 +244,21 @@ def _decimate(cache: Optional[DecimationCache], series: Any, buckets: int, x: st
     return series.decimate(buckets, x=x, lo=lo, hi=hi, values=series.ema(weight) if weight else None)
 
 
+def column_means(x: np.ndarray, y: np.ndarray, lo: float, hi: float, columns: int) -> Tuple[np.ndarray, np.ndarray]:
+    """One point per pixel column of ``[lo, hi]``: the mean x and y of the
+    points in it (in x order). A smoothed line drawn through these is one
+    connected line, where the min/max points of a still-noisy EMA would draw
+    a vertical bar in every column."""
+    if len(x) <= 1 or not hi > lo or columns < 1:
+        return x.astype(np.float64), y
+    col = np.clip(((x - lo) * (columns / (hi - lo))).astype(np.int64), 0, columns - 1)
+    counts = np.bincount(col, minlength=columns)
+    used = counts > 0
+    n = counts[used]
+    return (np.bincount(col, weights=x, minlength=columns)[used] / n,
+            np.bincount(col, weights=y, minlength=columns)[used] / n)
+
+
 def build_chart(
     runs: Sequence[Any],
     state: ViewState,
@@ -212,13 +267,18 @@ def build_chart(
     onsets: Sequence[Tuple[Any, int, str]] = (),
     title: Optional[str] = None,
     cache: Optional[DecimationCache] = None,
+    colors: Optional[Mapping[Any, str]] = None,
 ) -> ChartSpec:
     """The chart of ``state.metric`` for ``runs`` (the first is the focused
     run: its best validation step is marked), decimated to ``px_width``
     pixel columns. ``baseline``: a run drawn in grey for comparison (train
     split) when it is not among ``runs``. ``onsets``: ``(run, step, label)``
     of findings to mark. ``cache``: reuse the decimated points of series
-    that did not change since the last call (see :class:`DecimationCache`)."""
+    that did not change since the last call (see :class:`DecimationCache`).
+    ``colors``: each run's colour by its key (see :class:`RunColors`; a run
+    not in it takes the palette's colour of its position). Colour tells the
+    runs apart, line style the splits (solid train, dashed val, dotted test),
+    with one or with several runs."""
     metric = state.metric
     kind = state.x_kind if state.x_kind in X_KINDS else "step"
     shown = list(runs)
@@ -249,45 +309,61 @@ def build_chart(
         notes.append("zoom %d%%" % round(100 * (state.view[1] - state.view[0])))
     spec.note = "  ".join(notes)
     buckets = max(1, px_width)
-    by_split = len(shown) == 1
     xname = "step" if kind == "step" else "time"
+    colors = colors or {}
+    splits: List[str] = []
     for i, run in enumerate(shown + extra):
         is_base = i >= len(shown)
         shift = _origin(run) if kind == "relative" else 0.0
-        for split, s in series_for(run, metric):
-            if is_base and split != "train":
-                continue
+        color = BASELINE_COLOR if is_base else colors.get(getattr(run, "key", None)) or run_color(i)
+        drawn = [(split, s) for split, s in series_for(run, metric) if not (is_base and split != "train")]
+        if drawn:  # one run alone: its name, no swatch (the split key has its colour)
+            spec.keys.append(Key(("baseline %s" if is_base else "%s") % run_label(run), color,
+                                 "" if len(shown) == 1 and not extra else "solid"))
+        for split, s in drawn:
             dec = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift)
             if is_base:
-                color = BASELINE_COLOR
                 label = "baseline %s" % run_label(run)
-            elif by_split:
-                color = SPLIT_COLORS.get(split, "white")
-                label = split if len(shown) == 1 else "%s %s" % (run_label(run), split)
+            elif len(shown) == 1:
+                label = split
             else:
-                color = run_color(i)
                 label = "%s %s" % (run_label(run), split)
+            if split not in splits and not is_base:
+                splits.append(split)
             pattern = SPLIT_PATTERNS.get(split, "solid")
+            line_color = color if split == "train" else held_out_color(color, alone=len(shown) == 1)
             smooth = state.smoothing > 0 and split == "train" and len(s) > 2
             xs = dec.x.astype(np.float64) - shift
             if smooth:
                 sm = _decimate(cache, s, buckets, xname, w_lo + shift, w_hi + shift, state.smoothing)
                 if state.show_raw:
                     spec.lines.append(Line(xs, dec.y, color, pattern, faint=True))
-                spec.lines.append(Line(sm.x.astype(np.float64) - shift, sm.y, color, pattern, label=label,
+                sx, sy = column_means(sm.x.astype(np.float64) - shift, sm.y, w_lo, w_hi, buckets)
+                spec.lines.append(Line(sx, sy, color, pattern, label=label,
                                        mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
             else:
-                spec.lines.append(Line(xs, dec.y, color, pattern, label=label,
+                spec.lines.append(Line(xs, dec.y, line_color, pattern, label=label,
                                        mark_x=dec.mark_x.astype(np.float64) - shift, mark_kind=dec.mark_kind))
-    # the focused run's best held-out step
+    # the split key: solid train, dashed val, dotted test (in the run's colour
+    # when there is one run, else neutral)
+    key_color = spec.keys[0].color if len(shown) == 1 and spec.keys else SPLIT_KEY_COLOR
+    held_key = held_out_color(key_color, alone=len(shown) == 1)
+    spec.keys.extend(Key(split, key_color if split == "train" else held_key,
+                         SPLIT_PATTERNS.get(split, "solid"), name=False)
+                     for split in SPLIT_ORDER if split in splits and (len(splits) > 1 or split != "train"))
+    # the focused run's best held-out step, the way the metric improves (none
+    # for a metric whose name does not say: a learning rate has no best)
     focus = shown[0]
     val = focus.get(metric, "val")
-    if val is not None and len(val):
-        best = val.min()
+    better = higher_is_better(metric)
+    if val is not None and len(val) and better is not None:
+        best = val.max() if better else val.min()
         if best is not None:
             x = _at_step(val, best[1], kind, _origin(focus) if kind == "relative" else 0.0)
             if x is not None:
-                spec.vmarks.append(VMark(x, BEST_COLOR, "★", "best val @%d" % best[1]))
+                # with several runs, in the colour of the run it is about
+                color = spec.keys[0].color if len(shown) > 1 and spec.keys else BEST_COLOR
+                spec.vmarks.append(VMark(x, color, "★", "best val @%d" % best[1]))
     for run, step, label in onsets:
         s = run.get(metric, "train") or next((s for _, s in series_for(run, metric)), None)
         if s is None or step is None:

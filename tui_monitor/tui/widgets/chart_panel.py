@@ -38,13 +38,16 @@ class ChartSubject(NamedTuple):
     """What the chart is about: ``runs`` (the first is the focused run),
     whether they are the ranks of one ``job`` (past :data:`MAX_CHART_RUNS`
     only the telling ones are drawn), the ``baseline`` run, and the findings
-    whose onsets are marked (``chosen``: the one the user picked)."""
+    whose onsets are marked (``chosen``: the one the user picked);
+    ``colors``: each run's colour by its key (the runs panel's
+    :class:`~tui_monitor.tui.chartdata.RunColors`, the same as its selection marks)."""
 
     runs: Tuple[Any, ...] = ()
     job: bool = False
     baseline: Any = None
     findings: Tuple[Any, ...] = ()
     chosen: Any = None
+    colors: Tuple[Tuple[Any, str], ...] = ()
 
 
 class ChartPanel(ChartView):
@@ -121,7 +124,8 @@ class ChartPanel(ChartView):
         runs, which = self.drawn()
         subject = self.subject
         spec = build_chart(runs, self.view, px_width, baseline=subject.baseline,
-                           onsets=onset_marks(subject.findings, subject.chosen, runs), cache=self.cache)
+                           onsets=onset_marks(subject.findings, subject.chosen, runs), cache=self.cache,
+                           colors=dict(subject.colors))
         if which:
             spec.note = "  ".join(n for n in (which, spec.note) if n)
         spec.x_format = self.x_format

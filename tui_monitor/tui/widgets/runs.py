@@ -75,12 +75,13 @@ def order_runs(runs: Sequence[Any]) -> List[Any]:
 
 
 def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], finding: Any,
-            name_width: int = 24, silent_after: float = 60.0) -> Dict[str, Text]:
-    """The cells of ``run``'s row."""
+            name_width: int = 24, silent_after: float = 60.0, color: Optional[str] = None) -> Dict[str, Text]:
+    """The cells of ``run``'s row (``color``: the run's colour in the chart,
+    for its selection mark)."""
     train = run.get("loss", "train")
     val = run.get("loss", "val")
     mark = Text(no_wrap=True)
-    mark.append("●" if selected else "○", "bold #4fc3f7" if selected else "dim")
+    mark.append("●" if selected else "○", "bold " + (color or "#4fc3f7") if selected else "dim")
     mark.append("★" if baseline is run else " ", "bold #9e9e9e")
     tags = run.tags if isinstance(run.tags, dict) else {}
     name = safe(run.name)

@@ -14,6 +14,7 @@ from textual.message import Message
 
 from ...diagnose.reference import names_run
 from .._text import safe
+from ..chartdata import RunColors
 from ..findings import worst_by_run
 from ..jobview import job_layout, job_members, job_of, job_row
 from ..rowkeys import group_key, group_of_key, job_key, job_of_key
@@ -70,6 +71,7 @@ class RunsPanel(RunsTable):
         self._runs_seen = -1
         self._shown: Optional[tuple] = None  # (the filter, the runs it lets through)
         self._row_cache: Dict[str, Any] = {}  # row key -> (what its cells show, the cells)
+        self.run_colors = RunColors()  # the chart's colour of each run drawn, also its selection mark's
 
     # -- which runs -------------------------------------------------------------------------------
 
@@ -141,6 +143,11 @@ class RunsPanel(RunsTable):
         return summary if summary is not None else local_cv(name, members)
 
     def subject(self) -> ChartSubject:
+        """What the chart draws, with each run's colour."""
+        subject = self._subject()
+        return subject._replace(colors=tuple(self.run_colors.assign([r.key for r in subject.runs]).items()))
+
+    def _subject(self) -> ChartSubject:
         """What the chart draws: the selection, else the highlighted run (on
         a group row: every fold of the group; on a job row, its ranks)."""
         base = self.baseline
@@ -174,6 +181,7 @@ class RunsPanel(RunsTable):
         self._shown = None
         runs = self.shown_runs()
         worst = worst_by_run(self.findings, runs)
+        colors = dict(self.subject().colors)
         if self.sort_by is not None:
             runs = sort_runs(runs, self.sort_by, self.sort_reverse, baseline=baseline, worst=worst, now=now,
                              silent_after=self.silent_after)
@@ -196,12 +204,12 @@ class RunsPanel(RunsTable):
             else:
                 key = self.row_key(item)
                 rows.append((key, self._run_cells(item, key, now, key in selected, baseline, worst.get(item.key),
-                                                  width)))
+                                                  width, colors.get(item.key))))
         self.sort_mark = (self.sort_by, self.sort_reverse)
         self.set_rows(rows, narrow=self.narrow)
 
     def _run_cells(self, run: Any, key: str, now: float, selected: bool, baseline: Any, worst: Any,
-                   width: int) -> Dict[str, Any]:
+                   width: int, color: Optional[str] = None) -> Dict[str, Any]:
         """A run's cells, built again only when something they show changed
         (the run's records, its status, selection, baseline or finding): a
         sweep of 10,000 finished runs is built once, not every second."""
@@ -210,11 +218,12 @@ class RunsPanel(RunsTable):
             status = (run.status_at(now, self.silent_after), int(now - (run.last_seen or now)))
         signature = (run.version, status, selected, baseline is run,
                      None if baseline is None or baseline is run else (id(baseline), baseline.version),
-                     id(worst), getattr(worst, "severity", None), width)
+                     id(worst), getattr(worst, "severity", None), width, color)
         cached = self._row_cache.get(key)
         if cached is not None and cached[0] == signature:
             return cached[1]
-        cells = run_row(run, now, selected, baseline, worst, name_width=width, silent_after=self.silent_after)
+        cells = run_row(run, now, selected, baseline, worst, name_width=width, silent_after=self.silent_after,
+                        color=color)
         self._row_cache[key] = (signature, cells)
         return cells
 
