@@ -59,9 +59,9 @@ def sine_data(torch, seed: int, n: int, d: int = 4, scale: float = 1.0):
 
 def mlp(torch, sizes, act=None, bias_init: Optional[float] = None):
     """The scenarios' MLP (ReLU unless ``act``; hidden biases at ``bias_init``)."""
-    from tui_monitor.scenarios.train import _mlp
+    from tui_monitor.scenarios.data import mlp as scenario_mlp
 
-    return _mlp(torch, sizes, act or torch.nn.ReLU, bias_init)
+    return scenario_mlp(torch, sizes, act or torch.nn.ReLU, bias_init)
 
 
 # ---------------------------------------------------------------- logging and replay
