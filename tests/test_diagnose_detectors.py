@@ -543,3 +543,13 @@ def test_tunable_thresholds_are_settings_with_their_default_among_the_candidates
         for v in values:
             assert getattr(Settings(**{name: v}), name) == v
             assert type(v) is type(getattr(defaults, name))
+
+
+def test_a_negative_loss_that_explodes_does_not_break_the_engine():
+    """A reinforcement-learning loss is often negative: there is no positive
+    reference to judge an explosion against, and the engine must not raise."""
+    train = np.concatenate([-1.0 - 0.1 * np.arange(200) / 200, -np.exp(np.arange(60) * 0.3)])
+    eng = diagnose(run_records("rl", train), every=17)
+    assert all(f.kind == "divergence" for f in eng.findings)
+    (p,) = eng.decision_paths()
+    assert p.verdict in ("unknown", "divergence")

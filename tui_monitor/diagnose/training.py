@@ -139,8 +139,8 @@ def _absolute_reference(st, a: Assessment):
             start.append((held.values[0], f"the {split} loss before training (step {held.steps[0]}: "
                                           f"{fmt(held.values[0])})"))
     cands.extend(start)
-    if not cands:
-        return None, None
+    if not cands:  # no positive reference: a loss that can be negative (RL, GAN) is not judged so
+        return (None, None), None
     return min(cands), (min(start)[0] if start else None)
 
 
