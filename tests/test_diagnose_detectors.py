@@ -553,3 +553,24 @@ def test_a_negative_loss_that_explodes_does_not_break_the_engine():
     assert all(f.kind == "divergence" for f in eng.findings)
     (p,) = eng.decision_paths()
     assert p.verdict in ("unknown", "divergence")
+
+
+def test_a_training_accuracy_that_falls_far_below_its_best_is_optimization():
+    """Per-epoch log: the first epoch's loss exploded (so its start says
+    nothing), then the loss sits near ln C while the training accuracy
+    falls from 0.35 to 0.19: the optimizer undoes what it learned."""
+    from tui_monitor.diagnose.report import report_dict
+
+    loss = [52.0, 27.5, 10.4, 5.5, 2.9] + [2.1 + 0.004 * e for e in range(45)]
+    acc = [0.2, 0.3] + [0.35 - 0.16 * min(1.0, e / 30) for e in range(48)]
+    recs = [{"type": "run", "seq": 0, "run_id": "huge", "name": "huge", "config": {}}]
+    for e, (lv, av) in enumerate(zip(loss, acc)):
+        recs.append({"type": "metrics", "seq": len(recs), "step": e, "time": 1.7e9 + e,
+                     "values": {"loss": lv, "accuracy": av}})
+        recs.append({"type": "metrics", "seq": len(recs), "step": e, "time": 1.7e9 + e, "split": "val",
+                     "values": {"loss": lv * 1.1}})
+    eng = diagnose(recs)
+    [f] = eng.findings
+    assert (f.kind, f.symptom) == ("optimization", "score_fell")
+    assert f.evidence["score_now"] < 0.7 * f.evidence["score_best_window"]
+    assert report_dict(eng)["runs"][0]["verdict"] == "optimization"

@@ -18,7 +18,7 @@ KINDS = ("model_bias", "optimization", "overfitting", "mismatch", "divergence", 
 #: Finer symptoms a finding may carry.
 SYMPTOMS = (
     "non_finite", "exploding_loss", "vanishing_gradients", "exploding_gradients", "dead_units", "lr_too_small",
-    "oscillation", "stalled", "crawl", "collapsed", "at_chance", "score_flat", "flexibility_inversion", "plateau",
+    "oscillation", "stalled", "crawl", "collapsed", "at_chance", "score_flat", "score_fell", "flexibility_inversion", "plateau",
     "validation_turned", "test_shift", "test_rises", "persistent_gap", "straggler", "hung_rank", "job_hung", "rank_divergence", "rank_crashed",
 )
 
@@ -69,6 +69,8 @@ ADVICE = {
                                    "initialisation.",
     ("optimization", "score_flat"): "The model predicts the same class whatever the input: look for dead units, "
                                     "a learning rate far too large or zero, and class imbalance.",
+    ("optimization", "score_fell"): "Lower the learning rate (or its peak), add warm-up or gradient clipping; "
+                                    "restart from the checkpoint where the training score was best.",
     "distributed": "Fix the job before judging its loss: find the rank named first and look at its host, its "
                    "data and its log.",
     ("distributed", "straggler"): "Look at that rank's host: data loading (more workers, local copy of the data), "

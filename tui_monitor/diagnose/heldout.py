@@ -237,8 +237,8 @@ def _test_shift(st, s: Settings, pairs) -> Optional[Finding]:
     test_gl = _gl(last_t, test.best)
     val_tracks = True
     tr = train_near(st, pairs[-1][0], pairs[-1][0] - pairs[-2][0], s)
-    if tr is not None and tr > 0:
-        val_tracks = pairs[-1][1] / tr < s.mismatch_ratio
+    if tr is not None and tr > 0:  # the test split's excess over validation dominates validation's over training
+        val_tracks = pairs[-1][1] / tr < max(s.mismatch_ratio, med)
     if not (med >= s.mismatch_ratio and med_early >= s.mismatch_early and test_gl < 10 * s.gl_alpha
             and val_tracks):
         return None

@@ -49,8 +49,8 @@ class Settings:
     collapse_steps: int = 1000
     #: a score (accuracy) at chance: within this fraction of 1/C of it, over the recent window
     chance_tol: float = 0.2
-    #: a score that never moves: its recent window within this absolute spread of its first value
-    score_still: float = 0.005
+    #: a training score (accuracy) that fell: its recent window at most this fraction of its best window
+    score_fell: float = 0.7
     #: the learning rate has decayed (schedule's end) at this fraction of its peak
     lr_decayed: float = 0.1
     #: the learning rate is warming up while it grew by this factor over the recent window
@@ -156,7 +156,7 @@ TUNABLE: Dict[str, Tuple[float, ...]] = {
     # a crawl's steadiness (no fast phase)
     "crawl_steadiness": (2.0, 3.0, 5.0),
     # divergence: how far above the absolute reference
-    "diverge_level": (30.0, 100.0, 1000.0),
+    "diverge_level": (10.0, 30.0, 100.0, 1000.0),
     # overfitting: Prechelt's GL_alpha, and the rise in evaluation-noise sigmas
     "gl_alpha": (3.0, 5.0, 10.0),
     "gl_jitter": (3.0, 4.0, 6.0),

@@ -187,18 +187,20 @@ class LossTrack:
     # -- levels
 
     def _head(self, k: int) -> List[float]:
-        head = self.head[:max(1, k)]
+        """The first ``k`` of the first values that had not exploded (above
+        10x the lowest of the first three)."""
+        head = self.head
         low = min(head[:3])
         if low > 0:
-            head = [v for v in head if v <= 10.0 * low]
-        return head
+            head = [v for v in head if v <= 10.0 * low] or head[:1]
+        return head[:max(1, k)]
 
     def start(self, k: int = _HEAD) -> Optional[float]:
         """The loss the run started at: the median of its first ``k`` finite
         values (a per-epoch log's first point is already an epoch of
-        training: there ``k`` is 1) but those that already exploded (above
-        10x the lowest of the first three): a start is never taken from
-        values that blew up in the first steps."""
+        training: there ``k`` is 1), leaving out those that already exploded
+        (above 10x the lowest of the first three): a start is never taken
+        from values that blew up in the first steps (or the first epoch)."""
         if not self.head:
             return None
         return float(np.median(self._head(k)))
@@ -273,6 +275,19 @@ class LossTrack:
             return None
         m = np.asarray(self.bmean[len(self.bmean) - k * nb:]).reshape(k, nb)
         return float(np.median(m, axis=1).min())
+
+    def highest_window(self, points: int) -> Optional[Tuple[float, int]]:
+        """The highest median of block means over consecutive windows of at
+        least ``points`` points (aligned on the last block), and the first
+        step of that window: where a score peaked."""
+        nb = max(1, -(-points // self.block))
+        k = len(self.bmean) // nb
+        if k < 1:
+            return None
+        start = len(self.bmean) - k * nb
+        med = np.median(np.asarray(self.bmean[start:]).reshape(k, nb), axis=1)
+        i = int(np.argmax(med))
+        return float(med[i]), self.bfirst[start + i * nb]
 
     def quarters(self) -> Optional[List[float]]:
         """Medians of the block means in the four quarters of the run, oldest

@@ -206,13 +206,16 @@ def _lr_words(a: Assessment) -> str:
 def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
     """What a loss or score that no longer moves says, whatever its level
     against a reference: a collapsed model (the loss identical for a long
-    stretch), an accuracy at chance, or an accuracy that never moves."""
+    stretch), an accuracy that never moves, a training accuracy that fell
+    far below its best (also when only the run's own start called the loss
+    small: a start that exploded misleads), or an accuracy at chance."""
     run, t = st.run, st.train
-    if a.large == "no":
+    small = a.large == "no"  # a small loss is not a failed optimizer, whatever else moves
+    if small and a.trivial is not None:
         return None
     last = t.last_step
     k = a.collapsed
-    if k is not None:
+    if k is not None and not small:
         ev = {**_evidence(st, a), "value": k.value, "since_step": k.first_step, "points": k.points}
         text = (f"the training loss has been {k.value:.7g} (identical to {abs(int(math.log10(s.collapse_rtol)))} "
                 f"digits) for {k.points} points since step {k.first_step}: the model's output no longer depends "
@@ -228,7 +231,7 @@ def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
     floor = a.window_points
     scale = 100.0 if (sc.peak() or 0.0) > 1.0 else 1.0  # accuracy logged in percent
     streak = sc.streak
-    if streak is not None and streak.points >= max(6, 2 * floor) and sc.n_finite >= 2 * floor:
+    if streak is not None and streak.points >= max(6, 2 * floor) and sc.n_finite >= 2 * floor and not small:
         v = streak.value / scale
         ev = {**_evidence(st, a), "score": f"{split}/{name}", "score_value": v, "since_step": streak.first_step,
               "points": streak.points}
@@ -238,8 +241,21 @@ def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
         return make_finding("optimization", "score_flat", [run], streak.first_step, "warning", 0.75, ev, text,
                             seen_at_step=last)
     c = st.task.classes
-    tw = sc.two_windows(max(floor, int(s.window_frac * sc.n_finite)))
-    if c is None or tw is None:
+    w = max(floor, int(s.window_frac * sc.n_finite))
+    tw = sc.two_windows(w)
+    if tw is None:
+        return None
+    peak = sc.highest_window(tw.n_points)
+    warming = a.lr is not None and a.lr.rising
+    if split == "train" and peak is not None and peak[0] > 0 and tw.now <= s.score_fell * peak[0] and not warming:
+        ev = {**_evidence(st, a), "score": f"{split}/{name}", "score_best_window": peak[0] / scale,
+              "score_now": tw.now / scale, "best_window_step": peak[1]}
+        text = (f"the {split} {name} fell from {peak[0] / scale:.3g} (its best window, from step {peak[1]}) to "
+                f"{tw.now / scale:.3g} (median of its recent block means, steps {tw.now_step}-{sc.last_step}){_lr_words(a)}: "
+                f"the optimizer is undoing what it learned, the learning rate is probably too large")
+        return make_finding("optimization", "score_fell", [run], peak[1], "warning", 0.7, ev, text,
+                            seen_at_step=last)
+    if c is None or small:
         return None
     chance = 1.0 / c
     now = tw.now / scale
