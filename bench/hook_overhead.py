@@ -260,10 +260,10 @@ def writer_table(old, rev, tmp, rounds, quick):
     print(head + "\n" + "-" * len(head))
     out = {}
     for keys, n in ((5, 10_000 if quick else 50_000), (50, 2_000 if quick else 10_000)):
-        who = [("tui-monitor writer", lambda: writer_rate(tm, keys, n, tmp))]
+        who = [("tui-monitor writer", lambda keys=keys, n=n: writer_rate(tm, keys, n, tmp))]
         if old is not None:
-            who.append((f"@{rev} writer", lambda: writer_rate(old, keys, n, tmp)))
-        who.append(("inline json.dumps+write", lambda: json_rate(keys, n, tmp)))
+            who.append((f"@{rev} writer", lambda keys=keys, n=n: writer_rate(old, keys, n, tmp)))
+        who.append(("inline json.dumps+write", lambda keys=keys, n=n: json_rate(keys, n, tmp)))
         rates = {label: [] for label, _ in who}
         for r in range(rounds):
             for label, measure in who[r % len(who):] + who[:r % len(who)]:

@@ -161,5 +161,5 @@ def test_usage_errors(tmp_path):
     ]:
         mon = monitor(*args, cwd=tmp_path)
         assert mon.exit_status() == 2, args
-        wait_for(lambda: mon.err, message="the error")
+        wait_for(lambda mon=mon: mon.err, message="the error")
         assert any(message in line for line in mon.err), (args, mon.err)

@@ -399,7 +399,7 @@ def test_system_samples_come_from_the_writer_thread(tmp_path):
     for step in range(200):
         run.log({"loss": 1.0}, step=step)
         if step % 50 == 0:
-            wait_for(lambda: os.path.exists(run.path) and
+            wait_for(lambda step=step: os.path.exists(run.path) and
                      sum(r["type"] == "system" for r in records(run.path)) > step // 50, message="a system sample")
     run.close()
     samples = [r for r in records(run.path) if r["type"] == "system"]

@@ -149,7 +149,7 @@ def test_forked_children_do_not_duplicate_or_corrupt_the_stream(tmp_path):
 
 
 def test_dataloader_workers_forked_after_init(tmp_path):
-    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    pytest.importorskip("torch", reason="torch is the demo/integration extra")
     proc = child("""
     import sys, torch, tui_monitor as tm
     torch.set_num_threads(1)

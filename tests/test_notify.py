@@ -4,11 +4,9 @@ command reads, and a command that fails or hangs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest

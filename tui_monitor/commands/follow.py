@@ -24,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, List, Optional, Set, TextIO, Tuple
+from typing import List, Optional, Set, TextIO, Tuple
 
 from ..events import ENDED, Event, EventTracker, FindingEvent, RunEvent, history_read
 from ..safe_text import clean, json_escapes

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional
 
 from rich.text import Text
 
