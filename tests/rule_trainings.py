@@ -9,8 +9,6 @@ test sees the same curves on every machine.
 from __future__ import annotations
 
 import json
-import math
-from pathlib import Path
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from tui_monitor import hook

@@ -3,7 +3,6 @@ agrees with comparing every pair, the engine's work follows what changed,
 and a sweep's size raises the bar for a held-out finding."""
 from __future__ import annotations
 
-import math
 import random
 
 import numpy as np

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .reference import data_key, flexibility, is_baseline, more_flexible
+from .reference import data_key, flexibility, is_baseline
 from .settings import Settings
 
 __all__ = ["cross_evidence", "cross_update", "cross_key", "cross_run", "CrossEvidence", "Comparison", "NO_CROSS", "CVSummary", "cv_summaries", "groups"]

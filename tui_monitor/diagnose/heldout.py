@@ -228,7 +228,7 @@ def mismatch_finding(st, s: Settings, overfitting: Optional[Finding], population
 
 
 def _test_shift(st, s: Settings, pairs) -> Optional[Finding]:
-    val, test = st.val, st.test
+    test = st.test
     third = max(2, len(pairs) // 3)
     r = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs)])
     early = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs[:third])])

@@ -50,7 +50,7 @@ def is_accuracy(name: str) -> bool:
 def pick_score(run, split: str) -> Optional[str]:
     """The accuracy of ``split`` (``accuracy``, ``acc``, ``top1``...), the
     first logged, or None."""
-    for s, m in run.metrics(split):
+    for _, m in run.metrics(split):
         if is_accuracy(m):
             return m
     return None

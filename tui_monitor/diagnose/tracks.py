@@ -427,7 +427,7 @@ class GradTrack:
             snap = gn.snapshot()
             pts = list(zip(snap.steps[self.norm_cursor:n].tolist(), snap.values[self.norm_cursor:n].tolist()))
             self.norm_cursor = n
-            for s, v in pts:
+            for _, v in pts:
                 if len(self.norm_head) < 5 and math.isfinite(v):
                     self.norm_head.append(v)
             self.norm_recent = (self.norm_recent + pts)[-self.KEEP:]
