@@ -11,15 +11,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Optional
 
+from .. import metric_direction
+
 __all__ = ["direction", "pick_score", "is_accuracy", "LrState", "lr_state", "is_supervised"]
 
-#: name words of metrics where higher is better
-UP_WORDS = frozenset(("acc", "accuracy", "top1", "top5", "f1", "fscore", "map", "ap", "auc", "auroc", "precision",
-                      "recall", "iou", "miou", "dice", "bleu", "rouge", "rougel", "r2", "em", "exact", "match",
-                      "score", "psnr", "ssim"))
-#: name words of metrics where lower is better
-DOWN_WORDS = frozenset(("loss", "wer", "cer", "perplexity", "ppl", "error", "err", "mae", "mse", "rmse", "nll",
-                        "fid", "bpd", "bpc"))
 #: words of an accuracy (chance is 1/C)
 ACCURACY_WORDS = frozenset(("acc", "accuracy", "top1"))
 
@@ -33,18 +28,15 @@ def _words(name: str):
 def direction(name: str) -> Optional[int]:
     """+1 when higher is better (``accuracy``, ``f1``, ``mAP``), -1 when
     lower is (``loss``, ``wer``, ``perplexity``), None when the name does
-    not say. A down word wins (``error_rate``, ``top1_err``)."""
-    words = _words(name)
-    if any(w in DOWN_WORDS for w in words):
-        return -1
-    if any(w in UP_WORDS for w in words):
-        return 1
-    return None
+    not say: :func:`tui_monitor.metric_direction.direction`, the one reading
+    of a metric's name that the chart's best marker uses too."""
+    found = metric_direction.direction(name)
+    return None if found is None else (1 if found == metric_direction.HIGHER else -1)
 
 
 def is_accuracy(name: str) -> bool:
-    words = _words(name)
-    return any(w in ACCURACY_WORDS for w in words) and not any(w in DOWN_WORDS for w in words)
+    """An accuracy (chance is 1/C), not an error rate (``top1_err``)."""
+    return any(w in ACCURACY_WORDS for w in _words(name)) and metric_direction.direction(name) == metric_direction.HIGHER
 
 
 def pick_score(run, split: str) -> Optional[str]:
