@@ -11,12 +11,14 @@ from typing import List, Optional, Tuple
 from .growing import GrowingMap
 from .series import Series
 
-__all__ = ["Run", "RunKey", "STATUSES"]
+__all__ = ["Run", "RunKey", "STATUSES", "UNENDED"]
 
 RunKey = Tuple[str, int]
 
 #: Possible values of :attr:`Run.status`.
 STATUSES = ("running", "finished", "crashed", "interrupted", "silent")
+#: The statuses of a run with no end record: its writer may still be at it.
+UNENDED = ("running", "silent")
 
 _PROBLEMS_KEEP = 50  # problem messages kept per run
 
