@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG}: cannot read {clean(f)}: {clean(e.strerror or e)}", file=sys.stderr)
             return 2
         store.apply_many([record_to_json(r) for r in records], stream=f)
+    store.mark_stopped()  # a run with no end record and nothing written for a day: stopped, not running
     engine = Diagnoser(store, baseline=args.baseline, task=task_override(args))
     engine.update()
     if args.baseline and not any(args.baseline in (r.name, r.run_id) for r in store):

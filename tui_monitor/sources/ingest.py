@@ -19,7 +19,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import msgspec
 
 from ..schema import split_metric
-from ..store import Store
+from ..store import UNENDED, Store
 from ..stream import MetricsRecord, Problem
 from .follow import Follower
 from .listen import Listener
@@ -171,20 +171,24 @@ class Ingest:
                 self.problem(Problem("<monitor>", 0, f"internal error: {e!r}"))
 
     def check_liveness(self, now: Optional[float] = None) -> None:
-        """Mark runs silent, and crashed when their process on this host is
-        gone without an end record. /proc is read outside the store lock: a
-        slow /proc must not hold up the sources."""
+        """Mark runs silent (stopped after a day), and crashed when their
+        process on this host is gone without an end record, unless nothing
+        came from it for a day (then it stopped, nobody knows how: a log
+        read long after its process went). /proc is read outside the store
+        lock: a slow /proc must not hold up the sources."""
+        now = now if now is not None else time.time()
         with self._lock:
             local = [(run, run.pid, run.start) for run in self.store.runs.values()
-                     if run.status in ("running", "silent") and run.host == self.hostname and run.pid]
+                     if run.host == self.hostname and run.pid and run.status in UNENDED
+                     and run.status_at(now, self.silent_after) != "stopped"]
         gone = [(run, pid, start) for run, pid, start in local if not _alive(pid, start)]
         with self._lock:
             for run, pid, start in gone:
                 # still the same process, and not ended meanwhile
-                if run.status in ("running", "silent") and (run.pid, run.start) == (pid, start):
+                if run.status in UNENDED and (run.pid, run.start) == (pid, start):
                     self.store.mark_gone(run, f"process {pid} on {run.host} ended without an end "
                                               "record (killed? out of memory?)")
-            self.store.mark_silent(now=now if now is not None else time.time(), after=self.silent_after)
+            self.store.mark_silent(now=now, after=self.silent_after)
 
 
 def _boot_time() -> int:

@@ -187,7 +187,7 @@ class BulkApply:
         if run.last_seen is None or latest > run.last_seen:
             run.last_seen = latest
         run.last_arrival = now
-        if run.status == "silent":
+        if run.status in ("silent", "stopped"):
             run.status = "running"
         last = records[end - 1]
         run.last_step = int(get(last, "step", 0))

@@ -34,6 +34,7 @@ Splitter = Callable[[str, Optional[str]], Tuple[str, str]]
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _GRAD_FIELDS = ("grad", "weight", "zero_rows")
 _TEXT_KEEP = 1000  # text values kept per key
+_QUIET = ("silent", "stopped")  # statuses a record arriving turns back to running
 
 
 def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
@@ -203,7 +204,7 @@ class Store(BulkApply):
         if t == t and (run.last_seen is None or t > run.last_seen):  # t == t: not NaN
             run.last_seen = t
         run.last_arrival = now
-        if run.status == "silent":
+        if run.status in _QUIET:
             run.status = "running"
         return True
 
@@ -221,25 +222,33 @@ class Store(BulkApply):
         return run
 
     def mark_silent(self, now: Optional[float] = None, after: float = 60.0) -> List[Run]:
-        """Turn running streams with no record for ``after`` seconds (by the
-        record times, against ``now``, default the store clock) to ``silent``
-        (a record arriving turns them back). Call from the ingest thread.
-        Returns the runs changed."""
+        """Turn runs with no end record and no record for ``after`` seconds
+        (by the record times, against ``now``, default the store clock) to
+        ``silent``, and those with none for a day (:data:`.run.STOPPED_AFTER`)
+        to ``stopped`` (a record arriving turns them back to running). Call
+        from the ingest thread, as the clock moves. Returns the runs changed."""
         if now is None:
             now = self.clock()
         out = []
         for run in list(self.runs.values()):
-            if run.status == "running" and run.status_at(now, after) == "silent":
-                run.status = "silent"
-                self._bump(run)
-                out.append(run)
+            if run.status in UNENDED:
+                status = run.status_at(now, after)
+                if status != run.status and status != "running":
+                    run.status = status
+                    self._bump(run)
+                    out.append(run)
         return out
+
+    def mark_stopped(self, now: Optional[float] = None) -> List[Run]:
+        """Turn runs with no end record and no record for a day to
+        ``stopped`` (runs read after the fact, e.g. by ``diagnose``)."""
+        return self.mark_silent(now, after=math.inf)
 
     def mark_gone(self, run: Run, message: str) -> None:
         """End a running stream whose process is known to be gone without an
         ``end`` record (killed, out of memory): status ``crashed``. Call from
         the ingest thread."""
-        if run.end is not None or run.status not in ("running", "silent"):
+        if run.end is not None or run.status not in UNENDED:
             return
         run.end = {"type": "end", "status": "crashed", "time": run.last_seen,
                    "error": {"type": "ProcessGone", "message": message}, "inferred": True}

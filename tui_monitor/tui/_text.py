@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 
 from ..safe_text import clean as safe
-from ..safe_text import fmt_count, fmt_num  # noqa: F401 - one copy, shared with the plain-text commands
+from ..safe_text import fmt_ago, fmt_count, fmt_num  # noqa: F401 - one copy, shared with the plain-text commands
 
-__all__ = ["safe", "fmt_num", "fmt_count", "fmt_duration", "shorten"]
+__all__ = ["safe", "fmt_ago", "fmt_num", "fmt_count", "fmt_duration", "shorten"]
 
 
 def shorten(s: str, width: int) -> str:

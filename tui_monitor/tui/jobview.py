@@ -85,7 +85,7 @@ def _status(run: Any, now: float, silent_after: float) -> str:
 def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
     """The state of a group row's folds or a job row's ranks: the one state
     they share, or the most telling with its count (``1/4 crashed``:
-    crashed, silent, interrupted, running, finished, in that order)."""
+    crashed, silent, interrupted, running, stopped, finished, in that order)."""
     counts: Dict[str, int] = {}
     for r in runs:
         st = _status(r, now, silent_after)
@@ -93,7 +93,7 @@ def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) 
     if len(counts) == 1:
         st = next(iter(counts))
         return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
-    st = next((s for s in ("crashed", "silent", "interrupted", "running", "finished") if counts.get(s)),
+    st = next((s for s in ("crashed", "silent", "interrupted", "running", "stopped", "finished") if counts.get(s)),
               None) or max(counts, key=lambda k: (counts[k], k))
     return Text("%d/%d %s" % (counts[st], len(runs), st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
 

@@ -16,7 +16,7 @@ __all__ = ["SORT_COLUMNS", "sort_runs", "sort_value"]
 #: Columns the runs can be sorted by, in the order ``o`` steps through them.
 SORT_COLUMNS = ("name", "status", "step", "train", "val", "best", "params", "base", "finding")
 
-_STATUS_ORDER = {"crashed": 0, "silent": 1, "interrupted": 2, "running": 3, "finished": 4}
+_STATUS_ORDER = {"crashed": 0, "silent": 1, "interrupted": 2, "running": 3, "stopped": 4, "finished": 5}
 
 
 def _last(series: Any) -> Optional[float]:

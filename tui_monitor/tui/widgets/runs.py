@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 
-from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
+from .._text import fmt_ago, fmt_count, fmt_duration, fmt_num, safe, shorten
 from ..findings import finding_cell, severity_rank
 from ..palette import STATUS_STYLES
 from ..jobview import status_summary
@@ -53,6 +53,8 @@ def status_text(run: Any, now: float, silent_after: float = 60.0) -> Text:
     label = st
     if st == "silent" and run.last_seen is not None:
         label = "silent %s" % fmt_duration(now - run.last_seen)
+    elif st == "stopped" and run.last_seen is not None:   # no end record, nothing for a day: not "finished"
+        label = "stopped %s ago" % fmt_ago(now - run.last_seen)
     return Text(label, style=STATUS_STYLES.get(st, ""), no_wrap=True)
 
 
@@ -167,7 +169,7 @@ def local_cv(name: str, members: Sequence[Any]) -> _CV:
     std = None
     if len(bests) > 1:
         std = math.sqrt(sum((b - mean) ** 2 for b in bests) / (len(bests) - 1))
-    return _CV(name, len(members), mean, std, all(getattr(r, "status", None) == "finished" for r in members))
+    return _CV(name, len(members), mean, std, all(getattr(r, "status", None) in ("finished", "stopped") for r in members))
 
 
 def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, selected: int, summary: Any,
