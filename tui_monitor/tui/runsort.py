@@ -42,7 +42,7 @@ def sort_value(run: Any, column: str, *, baseline: Any = None, worst: Optional[D
                now: float = 0.0, silent_after: float = 30.0) -> Any:
     """The value ``run`` is sorted by in ``column`` (None: it has none)."""
     if column == "name":
-        return run.name.lower()
+        return run.name[:200].lower()
     if column == "status":
         st = run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
         return _STATUS_ORDER.get(st, 5)

@@ -14,7 +14,7 @@ from textual.message import Message
 
 from ...diagnose.reference import names_run
 from ...store import UNENDED
-from .._text import fmt_ago, safe
+from .._text import fmt_ago, short_name
 from ..chartdata import RunColors
 from ..findings import worst_by_run
 from ..jobview import job_layout, job_members, job_of, job_row
@@ -302,7 +302,7 @@ class RunsPanel(RunsTable):
         self.baseline_key = None if self.baseline_key == key else key
         self.baseline_wanted = None  # the user chose: --baseline no longer applies
         run = self.baseline
-        self.app.notify("baseline: %s" % (safe(run.name) if run else "none"), timeout=2)
+        self.app.notify("baseline: %s" % (short_name(run.name) if run else "none"), timeout=2)
         self.post_message(self.BaselineChanged(run))
         self.refresh_rows()
         self._changed()
