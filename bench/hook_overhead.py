@@ -2,17 +2,22 @@
 """What logging a metric costs a training loop: tui_monitor's run.log() against
 the least possible work, an inline JSON-lines write and tensorboard.
 
-    python bench/hook_overhead.py           # full run, about a minute
-    python bench/hook_overhead.py --quick   # smoke test, well under 20 s
+    python bench/hook_overhead.py                # full run, about a minute
+    python bench/hook_overhead.py --quick        # smoke test, well under 20 s
+    python bench/hook_overhead.py --against main # also the hook as it is at a git revision
 
 Contenders (each call logs one record of 1 or 5 scalars with a step):
 
   floor        list.append((step, v, ...)): the least any logger can do
   tui-monitor  run.log({...}, step=i), flush_every left at its default (1 s);
-               Python floats, and 5 0-dim CPU torch tensors (if torch imports)
+               Python floats, and 5 0-dim CPU torch tensors (if torch imports),
+               which log() reads at once (a loop may change them in place)
+  @REV         the same with the hook of git revision REV (--against), loaded
+               as the one-file copy is: before and after a change, same run
   inline json  f.write(json.dumps({...}) + "\\n") to a buffered file
   tensorboard  SummaryWriter.add_scalar, one call per scalar (needs
-               `pip install tensorboard`; skipped, with the reason, otherwise)
+               `pip install tensorboard`; skipped, with the reason, otherwise),
+               with floats and with the same tensors
 
 Columns, medians over R interleaved rounds (every round runs every contender
 once, in rotating order, so drift and other processes' noise hit all alike):
@@ -35,14 +40,22 @@ once, in rotating order, so drift and other processes' noise hit all alike):
                 of scalars (how many times cheaper than tensorboard; higher is
                 better).
 
+Then the writer thread's throughput: N records of 5 and of 50 values queued
+with the writer idle, then timed from flush() until they are written
+(converted, encoded, written to the file), in records/s, against the inline
+json.dumps+write of the same dicts (the least a writer does). A loop that logs
+faster than this for long fills the queue, and what it turns away is counted.
+
 Absolute microseconds depend on the machine and its load; the ratios are what
 the targets (printed last, PASS/FAIL) are about.
 """
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -75,13 +88,38 @@ def make_floor(tmp):
     return {"app": out.append}, out.clear
 
 
-def make_hook(tmp):
-    run = tm.init("bench", dir=tmp)        # flush_every: the default
-    assert run.flush_every == 1.0, run.flush_every
-    names = {"log": run.log}
-    if torch is not None:                  # like a loss tensor: made before, logged as is
-        names.update({f"t{j}": torch.tensor(X + j) for j in range(5)})
-    return names, run.close
+def tensors():
+    """Like a loss tensor: made before, logged as is."""
+    return {f"t{j}": torch.tensor(X + j) for j in range(5)} if torch is not None else {}
+
+
+def hook_maker(module):
+    def make_hook(tmp):
+        run = module.init("bench", dir=tmp, system_every=0)   # flush_every: the default
+        assert run.flush_every == 1.0, run.flush_every
+        return {"log": run.log, **tensors()}, run.close
+    return make_hook
+
+
+make_hook = hook_maker(tm)
+
+
+def hook_at(rev, tmp):
+    """tui_monitor/hook.py as it is at git revision ``rev``, imported on its
+    own (as the copy-one-file hook is); None, with the reason, if it cannot be."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        src = subprocess.run(["git", "-C", root, "show", f"{rev}:tui_monitor/hook.py"], check=True,
+                             capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        return None, f"git show {rev}:tui_monitor/hook.py failed: {getattr(e, 'stderr', b'').decode().strip() or e}"
+    path = os.path.join(tmp, "hook_at_rev.py")
+    with open(path, "wb") as f:
+        f.write(src)
+    spec = importlib.util.spec_from_file_location("hook_at_rev", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, None
 
 
 def make_json(tmp):
@@ -91,27 +129,39 @@ def make_json(tmp):
 
 def make_sw(tmp):
     w = SummaryWriter(log_dir=tempfile.mkdtemp(dir=tmp))
-    return {"add": w.add_scalar}, w.close   # close() flushes
+    return {"add": w.add_scalar, **tensors()}, w.close   # close() flushes
 
 
 def values(n, v=lambda j: "x"):
     return "{" + ", ".join(f'"{k}": {v(j)}' for j, k in enumerate(NAMES[:n])) + "}"
 
 
-def contenders():
-    cs = []  # (label, scalars, group, statement, make, fast)
+def contenders(old=None, rev=None):
+    """(label, scalars, group, statement, make, fast, values) for each contender;
+    ``old``: the hook module of git revision ``rev``, to run beside today's."""
+    cs = []
+    tensor = lambda j: f"t{j}"  # noqa: E731
     for n in (1, 5):
         cs.append(("floor: list.append(tuple)", n, "floor",
-                   "app((i, " + ", ".join(["x"] * n) + "))", make_floor, True))
-        cs.append(("tui-monitor run.log (floats)", n, "hook", f"log({values(n)}, step=i)", make_hook, True))
+                   "app((i, " + ", ".join(["x"] * n) + "))", make_floor, True, "floats"))
+        cs.append(("tui-monitor run.log (floats)", n, "hook", f"log({values(n)}, step=i)", make_hook, True, "floats"))
+        if old is not None and n == 5:
+            cs.append((f"@{rev} run.log (floats)", n, "old", f"log({values(n)}, step=i)", hook_maker(old), True,
+                       "floats"))
         cs.append(("inline json.dumps+write", n, "json",
-                   f'write(dumps({{"step": i, **{values(n)}}}) + "\\n")', make_json, True))
+                   f'write(dumps({{"step": i, **{values(n)}}}) + "\\n")', make_json, True, "floats"))
         if SummaryWriter is not None:
             cs.append(("tensorboard add_scalar", n, "sw",
-                       "; ".join(f'add("{k}", x, i)' for k in NAMES[:n]), make_sw, False))
+                       "; ".join(f'add("{k}", x, i)' for k in NAMES[:n]), make_sw, False, "floats"))
     if torch is not None:
         cs.append(("tui-monitor run.log (tensors)", 5, "hook",
-                   f"log({values(5, lambda j: f't{j}')}, step=i)", make_hook, True))
+                   f"log({values(5, tensor)}, step=i)", make_hook, True, "tensors"))
+        if old is not None:
+            cs.append((f"@{rev} run.log (tensors)", 5, "old", f"log({values(5, tensor)}, step=i)", hook_maker(old),
+                       True, "tensors"))
+        if SummaryWriter is not None:
+            cs.append(("tensorboard add_scalar (tensors)", 5, "sw",
+                       "; ".join(f'add("{k}", t{j}, i)' for j, k in enumerate(NAMES[:5])), make_sw, False, "tensors"))
     return cs
 
 
@@ -177,55 +227,118 @@ def per_call(c, tmp, seconds):
     return lat[-1] / 1e3, lat[min(len(lat) - 1, int(0.999 * len(lat)))] / 1e3, len(lat)
 
 
+def writer_rate(module, keys, n, tmp):
+    """Records/s of a run's writer thread draining ``n`` queued records of ``keys`` values."""
+    run = module.init("writer", dir=tmp, flush_every=3600, system_every=0, max_queue=10 * n)
+    run.flush()                                   # the header: the writer is idle from here
+    values = {f"layer{j}/grad_norm": X + j for j in range(keys)}
+    for i in range(n):
+        run.log(values, step=i)
+    gc.collect()
+    t0 = time.perf_counter()
+    run.flush()
+    elapsed = time.perf_counter() - t0
+    run.close()
+    return n / elapsed
+
+
+def json_rate(keys, n, tmp):
+    values = {f"layer{j}/grad_norm": X + j for j in range(keys)}
+    dumps = json.dumps
+    with open(os.path.join(tmp, f"inline-{time.monotonic_ns()}.jsonl"), "w") as f:
+        gc.collect()
+        t0 = time.perf_counter()
+        for i in range(n):
+            f.write(dumps({"step": i, **values}) + "\n")
+        f.flush()
+        return n / (time.perf_counter() - t0)
+
+
+def writer_table(old, rev, tmp, rounds, quick):
+    print("\nthe writer thread: records written per second, queued records drained by one flush()")
+    head = f"{'writer':34} {'values':>6} {'records':>8} | {'records/s':>10} {'values/s':>11} {'/json':>6}"
+    print(head + "\n" + "-" * len(head))
+    out = {}
+    for keys, n in ((5, 10_000 if quick else 50_000), (50, 2_000 if quick else 10_000)):
+        who = [("tui-monitor writer", lambda keys=keys, n=n: writer_rate(tm, keys, n, tmp))]
+        if old is not None:
+            who.append((f"@{rev} writer", lambda keys=keys, n=n: writer_rate(old, keys, n, tmp)))
+        who.append(("inline json.dumps+write", lambda keys=keys, n=n: json_rate(keys, n, tmp)))
+        rates = {label: [] for label, _ in who}
+        for r in range(rounds):
+            for label, measure in who[r % len(who):] + who[:r % len(who)]:
+                rates[label].append(measure())
+        anchor = statistics.median(rates["inline json.dumps+write"])
+        for label, _ in who:
+            rate = statistics.median(rates[label])
+            out[(label, keys)] = rate
+            print(f"{label:34} {keys:6} {n:8} | {rate:10,.0f} {rate * keys:11,.0f} {rate / anchor:6.2f}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds: a smoke test")
+    ap.add_argument("--against", metavar="REV",
+                    help="also time the hook of this git revision (e.g. main), side by side with today's")
     a = ap.parse_args()
     rounds, n_fast, n_slow, seconds = (3, 2_000, 200, 0.3) if a.quick else (7, 20_000, 2_000, 2.5)
-    cs = contenders()
     print(f"python {sys.version.split()[0]}, torch {torch.__version__ if torch else 'absent'}, "
           f"{rounds} rounds, N={n_fast} calls ({n_slow} for tensorboard), per-call pass {seconds} s"
           f" each, gc on, switch interval {sys.getswitchinterval() * 1e3:g} ms")
     if SummaryWriter is None:
         print(f"SKIPPED tensorboard SummaryWriter: not importable ({SW_SKIP}); `pip install tensorboard`")
-    caller = {c: [] for c in cs}
-    cpu = {c: [] for c in cs}
+    caller, cpu = {}, {}
     with tempfile.TemporaryDirectory(prefix="hook-bench-") as tmp:
+        old = None
+        if a.against:
+            old, why = hook_at(a.against, tmp)
+            if old is None:
+                print(f"SKIPPED @{a.against}: {why}")
+        cs = contenders(old, a.against)
         for r in range(rounds):
             for c in cs[r % len(cs):] + cs[:r % len(cs)]:   # rotating order
                 us, cu = timed(c, n_fast if c[5] else n_slow, tmp)
-                caller[c].append(us)
-                cpu[c].append(cu)
+                caller.setdefault(c, []).append(us)
+                cpu.setdefault(c, []).append(cu)
         worst = {c: per_call(c, tmp, seconds) for c in cs}
+        writer = writer_table(old, a.against, tmp, rounds, a.quick)
 
     med = {c: (statistics.median(caller[c]), statistics.median(cpu[c])) for c in cs}
-    ref = {}  # (group, scalars) -> medians; the tensor variant is not a reference
-    for c in cs:
-        ref.setdefault((c[2], c[1]), med[c])
+    ref = {(c[2], c[1], c[6]): med[c] for c in cs}   # (group, scalars, values) -> medians
 
     def ratios(c, k):
-        fl, sw = ref.get(("floor", c[1])), ref.get(("sw", c[1]))
+        fl, sw = ref.get(("floor", c[1], "floats")), ref.get(("sw", c[1], c[6]))
         return (f"{med[c][k] / fl[k]:7.1f}" if fl else "      -",
                 f"{sw[k] / med[c][k]:7.1f}" if sw else "      -")
 
-    head = (f"{'contender':30} {'n':>2} {'calls':>6} | {'caller us':>9} {'/floor':>7} {'SW/':>7} | "
+    head = (f"{'contender':34} {'n':>2} {'calls':>6} | {'caller us':>9} {'/floor':>7} {'SW/':>7} | "
             f"{'CPU us':>8} {'/floor':>7} {'SW/':>7} | {'max us':>8} {'p99.9 us':>8} {'calls':>7}")
     print("\n" + head + "\n" + "-" * len(head))
-    for c in sorted(cs, key=lambda c: (c[1], ["floor", "hook", "json", "sw"].index(c[2]))):
+    order = ["floor", "hook", "old", "json", "sw"]
+    for c in sorted(cs, key=lambda c: (c[1], c[6], order.index(c[2]))):
         (f1, s1), (f2, s2), w = ratios(c, 0), ratios(c, 1), worst[c]
-        print(f"{c[0]:30} {c[1]:2} {n_fast if c[5] else n_slow:6} | {med[c][0]:9.3f} {f1} {s1} | "
+        print(f"{c[0]:34} {c[1]:2} {n_fast if c[5] else n_slow:6} | {med[c][0]:9.3f} {f1} {s1} | "
               f"{med[c][1]:8.3f} {f2} {s2} | {w[0]:8.1f} {w[1]:8.2f} {w[2]:7}")
+    print("SW/: tensorboard's cost over this one's, logging the same values (floats or tensors)")
 
-    print("\ntargets (run.log of 5 scalars, Python floats):")
-    h, f, s = ref[("hook", 5)], ref[("floor", 5)], ref.get(("sw", 5))
-    rows = [("caller: log() within 8x the floor", h[0] / f[0], "<=", 8,
-             f"(vs the 1-scalar floor: {h[0] / ref[('floor', 1)][0]:.1f}x)")]
+    print("\ntargets (run.log of 5 scalars):")
+    h, f, s = ref[("hook", 5, "floats")], ref[("floor", 5, "floats")], ref.get(("sw", 5, "floats"))
+    ht, st = ref.get(("hook", 5, "tensors")), ref.get(("sw", 5, "tensors"))
+    rows = [("caller: log() within 8x the floor (floats)", h[0] / f[0], "<=", 8,
+             f"(vs the 1-scalar floor: {h[0] / ref[('floor', 1, 'floats')][0]:.1f}x)")]
     if s:
-        rows += [("caller: >= 100x cheaper than SummaryWriter", s[0] / h[0], ">=", 100, ""),
-                 ("total CPU: >= 20x cheaper than SummaryWriter", s[1] / h[1], ">=", 20, "")]
+        rows += [("caller: >= 100x cheaper than SummaryWriter (floats)", s[0] / h[0], ">=", 100, ""),
+                 ("total CPU: >= 20x cheaper than SummaryWriter (floats)", s[1] / h[1], ">=", 20, "")]
+    if st and ht:
+        rows += [("caller: >= 100x cheaper than SummaryWriter (tensors)", st[0] / ht[0], ">=", 100, "")]
+    for keys in (5, 50):
+        rows.append((f"writer, {keys} values: >= 0.5x inline json.dumps+write",
+                     writer[("tui-monitor writer", keys)] / writer[("inline json.dumps+write", keys)], ">=", 0.5,
+                     f"({writer[('tui-monitor writer', keys)]:,.0f} records/s)"))
     for label, v, op, lim, note in rows:
         ok = v <= lim if op == "<=" else v >= lim
-        print(f"  {'PASS' if ok else 'FAIL'}  {label:45} {v:7.1f}x {op} {lim}  {note}".rstrip())
+        print(f"  {'PASS' if ok else 'FAIL'}  {label:53} {v:7.1f}x {op} {lim}  {note}".rstrip())
     if not s:
         print(f"  SKIP  SummaryWriter targets: tensorboard not importable ({SW_SKIP})")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tui_monitor.hook import HANDSHAKE, handshake_proof  # noqa: E402
+from tui_monitor.hook import HANDSHAKE  # noqa: E402
 
 
 def live() -> int:

@@ -140,7 +140,7 @@ def main(argv=None):
         named = [{"type": "metrics", "seq": i + 1, "step": i, "time": float(i), "values": {"loss_%d" % i: 1.0}}
                  for i in range(count)]
 
-        def names():
+        def names(named=named):
             st = Store()
             st.apply(recs[0], "bench")
             st.apply_many(named, "bench")

@@ -128,7 +128,7 @@ async def shoot(directory: Path, out: Path, size: "tuple[int, int]") -> list:
         store, ingest = open_ingest([str(directory)], start=False)
         ingest.read_all()
         last = max((r.last_seen or 0.0) for r in store.runs.values())
-        app = MonitorApp(store, ingest, threaded=False, clock=lambda: last + 5.0)
+        app = MonitorApp(store, ingest, threaded=False, clock=lambda last=last: last + 5.0)
         async with app.run_test(size=own_size or size) as pilot:
             await pilot.pause()
             for key in keys:

@@ -149,7 +149,7 @@ def test_forked_children_do_not_duplicate_or_corrupt_the_stream(tmp_path):
 
 
 def test_dataloader_workers_forked_after_init(tmp_path):
-    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    pytest.importorskip("torch", reason="torch is the demo/integration extra")
     proc = child("""
     import sys, torch, tui_monitor as tm
     torch.set_num_threads(1)
@@ -338,3 +338,63 @@ def test_a_sigterm_taken_late_by_the_main_thread_is_left_to_it(tmp_path):
     end = records(stream_files(tmp_path)[0])[-1]
     assert end["type"] == "end" and end["status"] == "interrupted" and end["signal"] == "SIGTERM"
     assert "error" not in end
+
+
+def test_a_keyboard_interrupt_inside_close_still_leaves_the_end(tmp_path):
+    """Ctrl+C while close() waits for the writer: the end was the closing
+    thread's to write, the interrupt took it away, and the exit's close()
+    saw the run closed and did nothing: a run with no end."""
+    proc = child("""
+    import os, signal, sys, threading, time, tui_monitor as tm
+
+    class Slow:
+        def __float__(self):
+            time.sleep(1.0)
+            return 1.5
+
+    run = tm.init("ki", dir=sys.argv[1], flush_every=3600, system_every=0)
+    run.log({"x": Slow(), "y": 2.0}, step=0)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()
+    try:
+        run.close(timeout=10)
+        print("not interrupted", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    """, str(tmp_path))
+    assert proc.wait(30) == 0, proc.stderr.read()
+    assert proc.stdout.read().strip() == "interrupted"
+    recs = records(stream_files(tmp_path)[0])
+    assert [r["values"] for r in recs if r["type"] == "metrics"] == [{"x": 1.5, "y": 2.0}]
+    assert recs[-1]["type"] == "end" and recs[-1]["status"] == "finished"
+
+
+def test_a_sigterm_taken_while_the_watcher_ends_the_run_waits_for_the_same_end(tmp_path):
+    """The main thread takes the SIGTERM just after the grace, while the
+    signal thread is inside close() waiting for the writer: the handler's
+    close() returned at once and killed the process, before the end was
+    written."""
+    proc = child("""
+    import signal, sys, time, tui_monitor as tm
+    from tui_monitor import hook
+    hook.SIGTERM_GRACE = 0.3
+
+    class Slow:
+        def __float__(self):
+            time.sleep(0.4)
+            return 1.5
+
+    run = tm.init("late", dir=sys.argv[1], flush_every=3600, system_every=0)
+    run.flush()
+    run.log({"x": Slow()}, step=0)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    print("ready", flush=True)
+    time.sleep(0.45)        # the grace runs out: the signal thread starts ending the run
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})   # and the main thread takes it
+    time.sleep(600)
+    """, str(tmp_path))
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) in (-signal.SIGTERM, -signal.SIGKILL)
+    recs = records(stream_files(tmp_path)[0])
+    assert [r["values"] for r in recs if r["type"] == "metrics"] == [{"x": 1.5}]
+    assert recs[-1]["type"] == "end" and recs[-1]["status"] == "interrupted" and recs[-1]["signal"] == "SIGTERM"

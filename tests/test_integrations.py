@@ -125,7 +125,7 @@ def test_lightning_callback_logs_each_step_once_under_gradient_accumulation(tmp_
 
 
 def test_lightning_csvlogger_read_back(tmp_path):
-    pl = pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
+    pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
     from lightning.pytorch.loggers import CSVLogger
     model = _fit(tmp_path, CSVLogger(str(tmp_path / "cifar"), name="lightning_logs"))
     assert (tmp_path / "cifar" / "lightning_logs" / "version_0" / "metrics.csv").exists()
@@ -387,7 +387,7 @@ def test_transformers_trainer_state_read_after_the_fact_and_at_each_checkpoint(h
     assert skipped and all("checkpoint-" in p.source and "model.safetensors" in p.reason for p in skipped)
     # while it trained: at each checkpoint, what the follower had read was the history so far
     assert sorted(hf_run.seen_live) == [5, 10]
-    for step, (seen, history) in hf_run.seen_live.items():
+    for seen, history in hf_run.seen_live.values():
         assert seen["train"] == ([h["step"] for h in history if "loss" in h],
                                  [h["loss"] for h in history if "loss" in h])
         assert seen["val"][0] == [h["step"] for h in history if "eval_loss" in h]

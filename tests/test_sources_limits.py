@@ -128,7 +128,7 @@ def test_a_csv_that_is_not_a_log_is_not_read_again_until_rewritten(tmp_path):
     assert str(path) not in f.tails and not ing.store.runs   # found in a folder, not a metrics log: not followed
     skipped = [p for p in ing.problems if "skipped" in p.reason]
     assert len(skipped) == 1 and "data.csv: a CSV without a step" in skipped[0].reason
-    for i in range(3):
+    for _ in range(3):
         append(path, "b,2\n" * 50_000)                  # it grows: only its first bytes are looked at again
         f.scan()
     assert str(path) not in f.tails and len(list(ing.problems)) == 1

@@ -393,7 +393,7 @@ def test_decimation_of_smoothed_values_and_unsorted_steps():
 
 def test_decimate_arrays_matches_bruteforce():
     rng = np.random.default_rng(11)
-    for trial in range(30):
+    for _ in range(30):
         n = int(rng.integers(1, 3000))
         x = np.sort(rng.integers(0, 5000, n))
         y = rng.standard_normal(n)
@@ -798,7 +798,7 @@ def test_readers_iterate_the_maps_while_names_and_runs_are_added_and_renamed():
                     if run.key != key and st.runs.get(key) is run:
                         errors.append(("key", key, run.key))
                     names = list(run.series)
-                    for name, s in run.series.items():
+                    for s in run.series.values():
                         len(s)
                     seen.append(len(names))
             except Exception as e:  # noqa: BLE001 - any error from reading while it grows is the failure

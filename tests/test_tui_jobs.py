@@ -169,7 +169,7 @@ async def test_a_baseline_named_like_a_job_marks_its_rank_0_and_run_id_hash_rank
         store, clock = job_store()
         app = MonitorApp(store, clock=clock, threaded=False, baseline=wanted)
         async with app.run_test(size=(160, 48)) as pilot:
-            await until(pilot, lambda: app.runs_panel.baseline_key is not None, message="the baseline marked")
+            await until(pilot, lambda app=app: app.runs_panel.baseline_key is not None, message="the baseline marked")
             assert app.runs_panel.run_by_key(app.runs_panel.baseline_key).rank == rank
 
 

@@ -121,7 +121,8 @@ def _add_watch(sub) -> None:
                "  tui-monitor watch tb_logs/ lightning_logs/  TensorBoard event files, CSV logs\n"
                "  tui-monitor watch slurm-1234.out            a job's printed output: progress lines become metrics\n"
                "  python train.py | tee log.txt | tui-monitor watch -\n"
-               "  tui-monitor watch --task classification --num-classes 10 --baseline linear runs/")
+               "  tui-monitor watch --task classification --num-classes 10 --baseline linear runs/\n"
+               "  tui-monitor watch runs/ --notify 'notify-send \"$TUI_MONITOR_TITLE\" \"$TUI_MONITOR_MESSAGE\"'")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="stream files or folders (default: runs/ if it exists); TensorBoard event files and CSV "
                         "logs are found in folders; a text log named here is parsed; - reads standard input")
@@ -142,6 +143,10 @@ def _add_watch(sub) -> None:
                    help="call a running run silent after S seconds without a record (default 30; raise it "
                         "for steps slower than that)")
     _add_diagnosis_options(p)
+    p.add_argument("--no-bell", action="store_true",
+                   help="no terminal bell and no desktop notification (OSC 9 / OSC 777, where the terminal has one) "
+                        "on a new critical finding; n in the TUI turns them on and off")
+    _add_notify_options(p, "watch")
     p.set_defaults(func=_command("watch"))
 
 
@@ -168,19 +173,81 @@ def _add_diagnose(sub) -> None:
     p = sub.add_parser(
         "diagnose", help="say why runs are not working (findings of the diagnostic method)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Read stream files (or folders of them, recursively *.jsonl) and print the findings of the\n"
+        description="Read runs as `watch --once` does (stream files, TensorBoard event files, CSV logs and\n"
+                    "the other formats of README's \"Already using something else?\", found recursively in\n"
+                    "folders; text logs named here; - for standard input) and print the findings of the\n"
                     "diagnostic method (docs/diagnosis.md): model bias, optimization, overfitting, mismatch,\n"
                     "divergence, with evidence, confidence and advice; then each run's decision path and any\n"
-                    "cross-validation summary.",
+                    "cross-validation summary.\n"
+                    "\n"
+                    "With --follow there is no report and no TUI: runs are followed live as `watch` follows\n"
+                    "them (files, folders, - for standard input, --listen), and each finding is printed as it\n"
+                    "is raised, changed or retracted, with runs as they start, go silent and end: one line of\n"
+                    "text each, or one JSON object per line with --json. For a tmux pane, a log file, a CI\n"
+                    "step or a pipe into other tools. --notify CMD runs your command for new findings and\n"
+                    "for runs that end (see the README's recipes).",
         epilog="examples:\n"
                "  tui-monitor diagnose runs/\n"
                "  tui-monitor diagnose --baseline linear runs/*.jsonl\n"
+               "  tui-monitor diagnose lightning_logs/ tb_logs/ slurm-1234.out\n"
                "  tui-monitor diagnose --task classification --num-classes 10 --json runs/ | jq .findings\n"
-               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="stream files or folders (searched for *.jsonl)")
-    p.add_argument("--json", action="store_true", help="print the report as JSON (docs/diagnosis.schema.json)")
+               "  tui-monitor diagnose --follow runs/                      print findings as they come\n"
+               "  tui-monitor diagnose --follow --json runs/ | jq 'select(.type == \"finding\")'\n"
+               "  tui-monitor diagnose --follow --until-done runs/         a CI step: wait for the runs, then exit\n"
+               "  tui-monitor diagnose --follow --listen 127.0.0.1:7007    hooks stream here (TUI_MONITOR_TO)\n"
+               "  tui-monitor diagnose --follow runs/ --notify 'notify-send \"$TUI_MONITOR_TITLE\" \"$TUI_MONITOR_MESSAGE\"'\n"
+               "  tui-monitor diagnose --follow runs/ --notify-on warning --notify 'mail -s \"$TUI_MONITOR_TITLE\" me@example.org'\n"
+               "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error\n"
+               "(a path that yields no run is an input error);\n"
+               "with --follow --until-done: 0 every run finished and nothing at warning level or above\n"
+               "stands, 1 something does or a run crashed or was interrupted; 130 after Ctrl+C, 143 after\n"
+               "SIGTERM")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="stream files or folders; TensorBoard event files, CSV logs and the other known formats "
+                        "are found in folders; a text log named here is parsed; - reads standard input; "
+                        "with --follow the default is runs/")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (docs/diagnosis.schema.json); with --follow, one JSON object "
+                        "per event and line")
+    p.add_argument("--parse-regex", action="append", metavar="REGEX", default=[],
+                   help="for text logs: a Python regex whose named groups are metrics (and step, split); "
+                        "tried before the built-in patterns")
     _add_diagnosis_options(p)
+    f = p.add_argument_group("follow mode (no TUI, runs until Ctrl+C)")
+    f.add_argument("--follow", action="store_true",
+                   help="follow the runs live and print each finding as it is raised, changed or retracted, and "
+                        "each run as it starts, goes silent and ends")
+    f.add_argument("--until-done", action="store_true",
+                   help="stop once every run has ended (finished, crashed, interrupted; a silent run has not) "
+                        "and exit 0 if every run finished with nothing at warning level or above, else 1")
+    f.add_argument("--listen", metavar="ADDR", help="also accept hook connections, as watch --listen")
+    f.add_argument("--token-file", metavar="FILE", help="the listener's secret, as watch --token-file")
+    f.add_argument("--token", help=argparse.SUPPRESS)  # refused with watch's reason
+    f.add_argument("--poll", action="store_true", help="poll files instead of relying on filesystem events")
+    f.add_argument("--silent-after", type=_positive_seconds, default=30.0, metavar="S",
+                   help="call a running run silent after S seconds without a record (default 30)")
+    _add_notify_options(p, "diagnose --follow")
     p.set_defaults(func=_command("diagnose"))
+
+
+def _add_notify_options(p, where: str) -> None:
+    """--notify and its companions: one set for watch and diagnose --follow."""
+    import textwrap
+
+    g = p.add_argument_group("notifications", textwrap.fill(
+        "CMD is your own shell command, run with /bin/sh -c as you typed it, once per new finding at or above "
+        "--notify-on and once per run that ends; what came together (a 64-rank job going down) is one "
+        "notification. It reads the notification as one JSON object on standard input (title, message, "
+        "events), and finds plain fields in its environment: TUI_MONITOR_TITLE, _MESSAGE, _SEVERITY, _KIND, "
+        "_SYMPTOM, _RUN, _RUN_ID, _STEP, _STATUS, _EVENT (finding, run_ended, burst), _COUNT. Nothing from a "
+        "stream is ever put into the command line; quote the variables (\"$TUI_MONITOR_RUN\"). A finding pages "
+        "once, however often it comes back; what was there when %s started pages nobody." % where, 92))
+    g.add_argument("--notify", metavar="CMD", help="run CMD for each new finding and each run that ends")
+    g.add_argument("--notify-on", choices=["warning", "critical"], metavar="LEVEL",
+                   help="the least severity that notifies: warning or critical (default critical: a non-finite "
+                        "or exploding loss, a crashed or hung rank)")
+    g.add_argument("--notify-timeout", type=float, metavar="S",
+                   help="kill CMD (and what it started) after S seconds (default 30)")
 
 
 def _add_demo(sub) -> None:

@@ -1,11 +1,20 @@
 """The training-side hook: what a training script imports.
 
 Standard library only, in one file, so it can also be copied next to a training
-script on a locked-down cluster (see hooks/README.md). The caller's thread only
-appends to a deque; a daemon writer thread converts values (``.item()`` on
-tensors happens there, so logging a CUDA loss forces no sync in the loop),
-encodes lines and hands them to the sinks. Nothing here raises into the
-training loop: failures are warned about once and counted.
+script on a locked-down cluster (see hooks/README.md). Nothing here raises into
+the training loop: failures are warned about once and counted.
+
+* :class:`Run` is what the script holds: ``log()`` copies what it is given as
+  it is at that moment (numbers read from CPU tensors, a CUDA loss copied on
+  the GPU without waiting for it) and appends it to a queue; the run's life is
+  one explicit state (open -> closing -> ended -> closed).
+* :class:`_Writer` is the run's writer thread, the only one that converts,
+  encodes and writes (to :class:`_FileSink` and :class:`_SocketSink`).
+* :class:`_Drops` counts what could not be recorded, by reason, and
+  :class:`_GradWatch` keeps the gradient signals of a watched model.
+* The process hooks at the end end every run on exit, on an uncaught
+  exception, on SIGTERM/SIGINT and in multiprocessing children, and keep
+  forked children off their parent's stream.
 
 The format written is docs/stream-format.md, version 1.
 """
@@ -13,12 +22,14 @@ from __future__ import annotations
 
 import atexit
 import collections
+import collections.abc
 import errno
 import hashlib
 import hmac
 import json
 import math
 import os
+import queue
 import secrets
 import selectors
 import signal
@@ -28,6 +39,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 
 FORMAT_VERSION = 1
 MAX_LINE = 1 << 20
@@ -73,7 +85,7 @@ def _number(v):
     if t is float:
         return v if math.isfinite(v) else _nonfinite(v)
     if t is int:
-        return v
+        return v if v.bit_length() < 14_000 else _checked_int(v)
     if t is bool:
         return int(v)
     if t is str:
@@ -88,49 +100,271 @@ def _number(v):
     if isinstance(v, float) or hasattr(v, "__float__"):
         return _number(float(v))
     if isinstance(v, int) or hasattr(v, "__index__"):
-        return int(v)
+        return _number(int(v))
     raise TypeError(t.__name__)
 
 
-def _jsonable(obj, depth=0):
-    """A JSON-safe copy of a config-like object; what cannot be kept becomes its repr."""
-    if depth > 20:
+class IntegerTooLong(ValueError):
+    """An int Python will not write as text (``sys.get_int_max_str_digits()``)."""
+
+
+def _checked_int(v):
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 0)()
+    digits = _int_digits(v)
+    if limit and digits > limit:
+        raise IntegerTooLong(f"int of {digits} digits")
+    return v
+
+
+_PLAIN = frozenset((float, int, str, bool))  # what log() keeps as it is: immutable, read as it comes
+_ONLY_STR, _ONLY_FLOAT = frozenset((str,)), frozenset((float,))
+_TENSOR = None   # torch.Tensor, once a tensor has been logged (torch is never imported here)
+
+
+class _NotANumber:
+    """What log() keeps of a value that no record can hold (a vector, a
+    tensor of many elements): what it was, for the count of dropped values,
+    not the value, which may be large and change after log() returns."""
+
+    __slots__ = ("kind", "why")
+
+    def __init__(self, kind, why):
+        self.kind, self.why = kind, why
+
+
+class _OnDevice:
+    """A copy of a CUDA scalar taken at log() (asynchronously, on the stream
+    the training queued it on) and read in the writer thread on that same
+    stream, so the read waits for the copy and the training waits for
+    nothing."""
+
+    __slots__ = ("copy", "stream")
+
+    def __init__(self, copy, stream):
+        self.copy, self.stream = copy, stream
+
+    def numel(self):
+        return 1
+
+    def item(self):
+        with sys.modules["torch"].cuda.stream(self.stream):
+            return self.copy.item()
+
+
+def _capture(v, depth=0):
+    """What log() keeps of a value that is not a plain number or string: the
+    value as it is now, since a loop may change it in place right after
+    log() returns (``epoch_loss += loss``). CPU tensors and numpy values are
+    read at once (a copy of a number costs what reading it does); a tensor
+    on an accelerator is copied there without waiting for it and read later
+    in the writer (reading it here would wait for the device); dicts and
+    other mappings are copied; anything else is kept and read in the writer."""
+    global _TENSOR
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(v, torch.Tensor):
+        _TENSOR = torch.Tensor   # from now on, log() reads plain CPU tensors itself
+        n = v.numel()
+        if n != 1:
+            return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
+        if v.is_cpu:
+            # tolist() reads the number holding the GIL; item() lets go of it,
+            # and while the writer thread works the loop waits up to the
+            # switch interval (5 ms) to have it back, at every value
+            value = v.tolist()
+            while type(value) is list:   # one element, in some shape
+                value = value[0]
+            return value
+        copy = v.detach().clone()   # queued on the device: no sync
+        if copy.is_cuda:
+            return _OnDevice(copy, torch.cuda.current_stream(copy.device))
+        return copy
+    if isinstance(v, float):        # a float subclass: numpy.float64
+        return float(v)
+    if isinstance(v, int):
+        return v if type(v) is bool else int(v)
+    if type(v).__module__ == "numpy":
+        n = getattr(v, "size", 1)
+        if n != 1:
+            return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
+        return v.item()
+    if isinstance(v, dict) or _is_mapping(v):
+        if depth >= 32:
+            return _NotANumber(type(v).__name__, "nested more than 32 deep")
+        return {k: x if type(x) in _PLAIN else _capture(x, depth + 1) for k, x in v.items()}
+    return v
+
+
+def _capture_values(rec):
+    """:func:`_capture` each value of ``rec`` that is not plain, in place; a
+    0-dim CPU tensor (a loss) is read here without a call per value."""
+    for k, v in rec.items():
+        kind = type(v)
+        if kind is _TENSOR and v.is_cpu and not v.dim():
+            try:
+                rec[k] = v.tolist()   # not .item(), which lets go of the GIL (see _capture)
+                continue
+            except Exception:  # noqa: BLE001 - an odd dtype: _capture says what it is
+                pass
+        if kind not in _PLAIN:
+            rec[k] = _capture(v)
+
+
+def _is_mapping(v):
+    return isinstance(v, collections.abc.Mapping)
+
+
+def _int_digits(v):
+    """How many decimal digits ``v`` has, without converting it to text
+    (which Python refuses past 4,300 digits)."""
+    v = abs(v)
+    d = int(v.bit_length() * 0.30102999566398120) + 1
+    return d if v >= 10 ** (d - 1) else d - 1
+
+
+def _text(obj):
+    """``str(obj)``, or what can be said of it when its ``__str__`` fails."""
+    try:
+        return str(obj)
+    except Exception as e:  # noqa: BLE001 - the user's object
+        return f"<{type(obj).__name__}: str failed: {e!r}>"
+
+
+def _repr(obj):
+    try:
         return repr(obj)
-    if obj is None or isinstance(obj, (str, bool, int)):
+    except Exception as e:  # noqa: BLE001 - the user's object
+        return f"<{type(obj).__name__}: repr failed: {e!r}>"
+
+
+def _plain(obj, depth=0):
+    """A JSON-ready copy of a config-like value, as people pass them: any
+    mapping (a dict, ``UserDict``, ``MappingProxyType``, an OmegaConf
+    ``DictConfig``, anything with ``keys()`` and ``[]``), a dataclass, a
+    namespace (``argparse``, ``types.SimpleNamespace``) or a pydantic model
+    becomes a dict; a sequence or set a list; a number stays a number; anything
+    else becomes its repr. Never raises: a field that cannot be read becomes a
+    string that says why, and costs only itself."""
+    if obj is None or isinstance(obj, (str, bool)):
         return obj
+    if isinstance(obj, int):
+        try:
+            return _number(int(obj))
+        except IntegerTooLong as e:
+            return f"<{e}>"
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else _nonfinite(obj)
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v, depth + 1) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_jsonable(v, depth + 1) for v in obj]
-    if hasattr(obj, "__dataclass_fields__"):
-        return {f: _jsonable(getattr(obj, f, None), depth + 1) for f in obj.__dataclass_fields__}
+        return float(obj) if math.isfinite(obj) else _nonfinite(obj)
+    if depth > 20:
+        return f"<{type(obj).__name__} nested more than 20 deep>"
+    try:
+        if type(obj).__module__.startswith("omegaconf") and "omegaconf" in sys.modules:
+            obj = _omegaconf_container(obj)
+            if obj is None or isinstance(obj, (str, bool, int, float)):
+                return _plain(obj, depth + 1)
+        if isinstance(obj, (list, tuple, set, frozenset)):
+            return [_plain(v, depth + 1) for v in obj]
+        if isinstance(obj, type):
+            return _repr(obj)
+        fields = _fields(obj)
+    except Exception as e:  # noqa: BLE001 - the user's object
+        return f"<unreadable {type(obj).__name__}: {e!r}>"
+    if fields is not None:
+        out = {}
+        for key, read in fields:
+            try:
+                value = _plain(read(), depth + 1)
+            except Exception as e:  # noqa: BLE001 - one field: costs only itself
+                value = f"<unreadable: {e!r}>"
+            out[key if type(key) is str else _text(key)] = value
+        return out
     try:
         return _number(obj)
-    except Exception:
-        pass
-    if type(obj).__name__ == "Namespace" and hasattr(obj, "__dict__"):
-        return _jsonable(vars(obj), depth + 1)
-    return repr(obj)
+    except Exception:  # noqa: BLE001
+        return _repr(obj)
+
+
+def _omegaconf_container(cfg):
+    """An OmegaConf config as plain containers, interpolations resolved where
+    they can be (OmegaConf is imported by whoever made ``cfg``, never here)."""
+    to_container = sys.modules["omegaconf"].OmegaConf.to_container
+    try:
+        return to_container(cfg, resolve=True)
+    except Exception:  # noqa: BLE001 - an interpolation that does not resolve: keep it as written
+        return to_container(cfg, resolve=False)
+
+
+def _fields(obj):
+    """(key, () -> value) for each field of a dict-like object, or None."""
+    if isinstance(obj, collections.abc.Mapping) or (hasattr(obj, "keys") and hasattr(obj, "__getitem__")):
+        return [(k, lambda k=k: obj[k]) for k in list(obj.keys())]
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is not None and dataclasses.is_dataclass(obj):
+        return [(f.name, lambda f=f: getattr(obj, f.name)) for f in dataclasses.fields(obj)]
+    if callable(getattr(obj, "model_dump", None)):   # pydantic
+        return _fields(obj.model_dump())
+    if type(obj).__name__ in ("Namespace", "SimpleNamespace") and hasattr(obj, "__dict__"):
+        return _fields(vars(obj))
+    return None
+
+
+def _config(config):
+    """The header's ``config``: always a dict (the reader takes nothing else)."""
+    plain = _plain(config) if config is not None else {}
+    return plain if isinstance(plain, dict) else {"config": plain}
+
+
+def _tags(tags):
+    """The header's ``tags``: a dict; a list of labels becomes ``{label: true}``."""
+    if not tags:
+        return {}
+    if isinstance(tags, str):
+        return {tags: True}
+    plain = _plain(tags)
+    if isinstance(plain, list):
+        return {_text(t) if not isinstance(t, str) else t: True for t in plain}
+    return plain if isinstance(plain, dict) else {"tags": plain}
 
 
 def _flatten(values, prefix, out_num, out_text, bad):
+    """Nested values as ``a/b`` keys: numbers into ``out_num``, strings into
+    ``out_text``, and (reason, what) for each value dropped into ``bad``."""
     for k, v in values.items():
-        key = f"{prefix}{k}"
+        key = f"{prefix}{k if type(k) is str else _text(k)}"
         if isinstance(v, dict):
             _flatten(v, key + "/", out_num, out_text, bad)
             continue
+        if type(v) is _NotANumber:
+            bad.append(("not a number", f"{key}: {v.kind} ({v.why})"))
+            continue
         try:
             out_num[key] = _number(v)
+        except IntegerTooLong as e:
+            bad.append(("integer too long", f"{key}: {e} (Python writes at most "
+                                            f"{sys.get_int_max_str_digits()} as text)"))
         except Exception as e:
             if isinstance(v, str):
                 out_text[key] = v
             else:
-                bad.append(f"{key}: {type(v).__name__}" + (f" ({e})" if str(e) != type(v).__name__ else ""))
+                bad.append(("not a number", f"{key}: {type(v).__name__}" +
+                            (f" ({e})" if str(e) != type(v).__name__ else "")))
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr).encode  # built once
+def _encoder():
+    """``json.dumps`` of a record, compact, NaN refused, odd objects as their
+    repr: json's C encoder made once (``JSONEncoder.encode`` makes it again on
+    every call, a third of the writer's time on small records). No circular
+    check: records are built here, and configs are bounded in depth."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii
+        make = c_make_encoder(None, repr, encode_basestring_ascii, None, ":", ",", False, False, False)
+    except (ImportError, TypeError):   # no C accelerator (PyPy): the plain way
+        make = None
+    if make is None:
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=repr).encode
+    join = "".join
+    return lambda obj: join(make(obj, 0))
+
+
+_dumps = _encoder()
 
 
 # ---------------------------------------------------------------- model
@@ -163,6 +397,58 @@ def describe_model(model):
     return info
 
 
+# ---------------------------------------------------------------- drop accounting
+
+class _Drops:
+    """What could not be recorded, counted by reason, and said once per
+    reason on stderr. Any thread counts (an append to a deque: atomic), the
+    writer thread folds the counts together and writes them into the stream,
+    and a reader adds what is not folded yet. No lock anywhere: a signal
+    handler's close() waits on the writer, and the thread it interrupted may
+    have been counting."""
+
+    def __init__(self, warn):
+        self._warn = warn
+        self._new = collections.deque()   # (reason, n), not folded yet
+        self._folded = {}
+        self._reported = 0                # the total the stream last said
+
+    def count(self, reason, n=1, message=None):
+        if n:
+            self._new.append((reason, n))
+        self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
+
+    def fold(self):
+        """(total, {reason: count}), folding in the new counts: the writer thread only."""
+        new, folded = self._new, self._folded
+        while new:
+            reason, n = new.popleft()
+            folded[reason] = folded.get(reason, 0) + n
+        return sum(folded.values()), dict(folded)
+
+    def report(self, now):
+        """A ``dropped`` record when the total moved since the stream last
+        said it, else None (the writer thread only)."""
+        total, reasons = self.fold()
+        if total == self._reported:
+            return None
+        self._reported = total
+        return {"type": "dropped", "time": now, "count": total, "reasons": reasons}
+
+    def reported(self, total):
+        """The stream has just said ``total`` (in a record of its own)."""
+        self._reported = total
+
+    def reasons(self):
+        """``{reason: count}`` from any thread (exact once the writer is done)."""
+        out = dict(self._folded)
+        for reason, n in tuple(self._new):   # copied in one C call: no append in between
+            out[reason] = out.get(reason, 0) + n
+        return out
+
+
+# ---------------------------------------------------------------- the gradient watch
+
 class _FreshGrad:
     """What a gradient hook reads of a parameter (``.grad``, ``.norm()``),
     for torch without post-accumulate hooks: the fresh gradient and the
@@ -173,6 +459,90 @@ class _FreshGrad:
 
     def __init__(self, grad, norm):
         self.grad, self.norm = grad, norm
+
+
+class _GradWatch:
+    """Hooks on a model's parameters that, every ``every`` backward passes,
+    keep each layer's gradient norm, weight norm and share of dead units
+    (rows of a weight whose gradient is exactly zero) as tensors, computed
+    where the gradient is, without a sync. log() takes what is pending with
+    its step (:meth:`take`); the writer thread reads the tensors and builds
+    the ``grads`` record (:meth:`record`)."""
+
+    def __init__(self, warn):
+        self._warn = warn
+        self.pending = {}      # layer -> {"grad", "weight", "zero_rows"}: tensors, since the last take()
+        self.layers = []       # the watched layers, in model order
+        self._handles = []
+
+    def hook(self, torch, model, every):
+        self.layers = [n for n, p in model.named_parameters() if p.requires_grad]
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                self._handles.append(self._hook(torch, name, p, every))
+
+    def _hook(self, torch, name, param, every):
+        count = [0]
+        matrix = param.dim() >= 2
+        pending = self
+
+        def on_grad(p):
+            count[0] += 1
+            if (count[0] - 1) % every:
+                return
+            try:
+                with torch.no_grad():
+                    g = p.grad
+                    if g is None:
+                        return
+                    entry = {"grad": g.norm(), "weight": p.norm()}
+                    if matrix:
+                        entry["zero_rows"] = (g.flatten(1).abs().amax(1) == 0).float().mean()
+                    pending.pending[name] = entry
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"gradient hook failed on {name}: {e!r}")
+
+        if hasattr(param, "register_post_accumulate_grad_hook"):
+            return param.register_post_accumulate_grad_hook(on_grad)
+
+        def on_plain_grad(g, p=param):  # older torch: the hook sees the fresh gradient
+            on_grad(_FreshGrad(g, p.norm))
+        return param.register_hook(on_plain_grad)
+
+    def take(self, step, t):
+        """The queue item of what the hooks kept since the last take()."""
+        pending, self.pending = self.pending, {}
+        return {_KIND: _GRADS, _STEP: step, _TIME: t, _SPLIT: pending}
+
+    def remove(self):
+        for h in self._handles:
+            try:
+                h.remove()
+            except Exception:  # noqa: BLE001
+                pass
+        self._handles = []
+
+    def record(self, step, t, pending, small):
+        """The ``grads`` record of ``pending`` (in the writer thread), or None."""
+        layers, total = {}, 0.0
+        for name in self.layers:
+            entry = pending.get(name)
+            if entry is None:
+                continue
+            out = {}
+            for k, v in entry.items():
+                try:
+                    out[k] = _number(v)
+                except Exception:  # noqa: BLE001
+                    continue
+            g = out.get("grad")
+            if isinstance(g, (int, float)):
+                total += float(g) ** 2
+            layers[name] = out
+        if not layers:
+            return None
+        norm = math.sqrt(total) if math.isfinite(total) else _nonfinite(total)
+        return {"type": "grads", "step": step, "time": t, "norm": norm, "layers": {} if small else layers}
 
 
 # ---------------------------------------------------------------- sinks
@@ -521,7 +891,7 @@ class _SocketSink:
                            key="socket unacknowledged")
 
 
-# ---------------------------------------------------------------- the run
+# ---------------------------------------------------------------- shared by the run and its writer
 
 _RUNS = []
 _PREV_HANDLERS = {}
@@ -530,6 +900,31 @@ _installed = False
 #: On ranks other than 0, the default stream keeps only what the multi-rank
 #: view needs (losses, gradient norms, step and data times, memory).
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
+_STEP_MIN, _STEP_LIMIT = -(1 << 63), 1 << 63   # a step is a 64-bit integer
+#: The writer writes what it has converted every _BATCH records or
+#: _BATCH_SECONDS, whichever comes first.
+_BATCH, _BATCH_SECONDS = 2000, 0.05
+#: The queue holds at most max_queue records, and at most this many values a
+#: record on average (a record of 50 values counts as 10 of 5).
+_VALUES_PER_RECORD = 5
+
+
+def _wait_until(condition, timeout):
+    """Poll ``condition`` until it holds (True) or ``timeout`` s pass (False;
+    None: no limit). It only sleeps, holding no lock: a close() in a signal
+    handler waits on the writer this way, and the thread it interrupted may
+    be inside any threading primitive."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.0005
+    while not condition():
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            pause = min(pause, left)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+    return True
 
 
 def _main_thread_where(depth=3):
@@ -582,323 +977,236 @@ def distributed_info():
     return rank, local, world, job
 
 
-class Run:
-    """One training process's stream. Create it with :func:`init`."""
 
-    def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
-                 tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
-                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
-                 socket_buffer=100_000, rank=None, world_size=None):
-        # explicit arguments win over the environment, which wins over defaults
-        env = os.environ
-        self.rank, self.local_rank, self.world_size, job = distributed_info()
-        if rank is not None:
-            self.rank = int(rank)
-        if world_size is not None:
-            self.world_size = max(int(world_size), 1)
-        # every rank of one job shares the run id, so the monitor shows one job with N ranks
-        self.run_id = str(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
-        self.name = str(name or env.get("TUI_MONITOR_NAME") or os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0] or "run")
-        ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
-        if ranks not in ("all", "zero", "full"):
-            sys.stderr.write(f"tui-monitor: ranks must be 'all', 'zero' or 'full', not {ranks!r}; using 'all'\n")
-            ranks = "all"
-        # "all": rank 0 full, the others a small stream; "full": every rank full; "zero": rank 0 only
-        self.small = ranks == "all" and self.rank != 0
-        self.flush_every, self.heartbeat_every, self.max_queue = float(flush_every), float(heartbeat_every), int(max_queue)
-        self.dropped = 0
-        self.drop_reasons = {}
-        # drops are counted in the writer thread and the caller's (queue full):
-        # the counts are updated under this lock (reentrant: close() may run in
-        # a signal handler that interrupted a _drop in the same thread)
-        self._drop_lock = threading.RLock()
-        self.closed = False
-        self._inert = bool(env.get("TUI_MONITOR_DISABLED")) or (ranks == "zero" and self.rank != 0)
-        self._pid = os.getpid()
-        self._q = collections.deque()
-        self._seq = 0
-        self._last_step = -1
-        self._last_log = None
-        self._last_hb = time.time()  # heartbeats come heartbeat_every after the last log or heartbeat
-        self._warned = set()
-        self._drop_reported = 0
-        self._end = None
-        self._ended = False
-        self._signal = None
-        self._exc = None
-        self._grad_pending = {}
-        self._layer_order = []
-        self._hook_handles = []
-        self._sys = _system_sampler(system_every)
-        if self._sys is not None:
-            self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._finished = False               # the end written and the file closed (under _lock)
-        self._close_decided = threading.Event()
-        self._left_to_writer = False         # close() could not wait for the writer: it finishes
-        self._socket_timeout = 2.0
-        start = time.time()
-        header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
-                  "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
-                  "world_size": self.world_size, "config": _jsonable(config if config is not None else {}),
-                  "tags": _jsonable(tags or {})}
-        if self.local_rank is not None:
-            header["local_rank"] = self.local_rank
-        if job:
-            header["job_id"] = job
-        if self.small:
-            header["small"] = True
-        if model is not None:
-            try:
-                header["model"] = describe_model(model)
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"could not describe the model: {e!r}")
-        self._header = header
-        if dir is None:
-            dir = env.get("TUI_MONITOR_DIR", "runs")
-        self.path = path
-        if self.path is None and dir:
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:80]
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
-            rank = f"-rank{self.rank}" if self.world_size > 1 else ""
-            self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
+# ---------------------------------------------------------------- the writer
+
+class _Writer:
+    """The run's writer thread, the one that converts what log() queued,
+    encodes it and writes it: a pass every ``flush_every`` s or when flush()
+    asks, and, once close() has handed it the end record, the last pass and
+    the end. Nobody else converts or writes, so nobody else waits on a value
+    slow to read or a stalled disk: close() and flush() wait for this thread,
+    up to their timeouts, by polling what it sets (see :func:`_wait_until`).
+
+    Lines go to the file sink (a full disk's lines are held in a backlog and
+    retried, up to ``max_queue``, then counted) and to the socket sink."""
+
+    def __init__(self, run, path, socket_sink, sampler, grads, drops, flush_every, heartbeat_every, max_queue,
+                 small):
+        self.run, self.path, self.socket, self.sampler = run, path, socket_sink, sampler
+        self.grads, self.drops = grads, drops
+        self.flush_every, self.heartbeat_every, self.max_queue, self.small = (flush_every, heartbeat_every,
+                                                                               max_queue, small)
+        self.q = collections.deque()   # what log() queues (dicts: see _KIND)
+        self.file = _FileSink(path, lambda: self._header_line) if path else None
         self._header_line = None
-        self._file = _FileSink(self.path, lambda: self._header_line) if self.path else None
+        self._seq = 0
+        self._last_hb = time.time()    # heartbeats come heartbeat_every after the last log or heartbeat
         # encoded lines the file sink has not taken yet (a full disk), oldest
         # first: appended to in place and retried from the front, never rebuilt
         self._backlog = bytearray()
         self._backlog_lines = 0
         self._hold_reason = None
-        to = to or env.get("TUI_MONITOR_TO")
-        self._socket = None
-        if self._inert:
-            return
-        if to:
-            try:
-                self._socket = _SocketSink(self, to, token, cap=int(socket_buffer))
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"cannot stream to {to!r}: {e}")
-        self._q.append({_KIND: _META, _TIME: start, _STEP: header})
-        _register(self)
-        self._writer = threading.Thread(target=self._write_loop, name="tui-monitor-writer", daemon=True)
-        self._writer.start()
-        if model is not None and watch_every:
-            self.watch(model, every=watch_every, _describe="model" not in header)
+        # Woken through a C-level queue: no Python-level lock that a thread
+        # interrupted by a signal could hold while the handler's close() waits here.
+        self._wake = queue.SimpleQueue()
+        self._passes = [0, 0]          # passes started, done (flush() waits on these)
+        self._end = None               # the end record, from close()
+        self._deadline = float("inf")  # close()'s: when the last pass stops writing and counts the rest
+        self._waited_for = True        # whether close() still waits for the end
+        self._socket_timeout = 2.0
+        self._finished = False
+        self.thread = threading.Thread(target=self._loop, name="tui-monitor-writer", daemon=True)
 
-    # -- the hot path ------------------------------------------------------
+    # -- asked by the run (any thread) -------------------------------------
 
-    def log(self, values, step=None, split=None):
-        """Record metric values at a step; returns at once.
+    def wake(self):
+        self._wake.put(None)
 
-        ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
-        or CUDA; converted in the writer thread, no sync here). ``split`` is
-        ``"train"``, ``"val"`` or ``"test"``; when omitted, the monitor infers it
-        from the names (``val_loss``, ``train/loss``) and defaults to train. With
-        no ``step``, a train log advances the last step by one and a val/test
-        log reuses it.
-        """
-        if self._inert:
-            if self.closed:
-                self._warn("log() after close() is ignored")
-            return
-        try:
-            t = time.time()
-            if step is None:
-                step = self._last_step if split in ("val", "test") else self._last_step + 1
-            self._last_step = step
-            self._last_log = t
-            q = self._q
-            if len(q) >= self.max_queue:
-                self._drop("queue full", 1)
-                return
-            if self._grad_pending:
-                self._take_grads(step, t)
-            # A copy, since loops often reuse one dict; tensors are kept as they
-            # are and read in the writer thread.
-            rec = values.copy() if type(values) is dict else dict(values)
-            rec[_STEP] = step
-            rec[_TIME] = t
-            rec[_SPLIT] = split
-            q.append(rec)
-        except Exception as e:  # noqa: BLE001 - never raise into the training loop
-            self._drop("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
+    def flush(self, timeout):
+        passes = self._passes
+        target = passes[0] + 1     # the next pass to start takes all logged so far
+        self.wake()
+        _wait_until(lambda: passes[1] >= target or self.run.state is not _OPEN, timeout)
 
-    __call__ = log
+    def end(self, record, timeout, socket_timeout):
+        """Take the end record. The last pass stops writing a little before
+        close()'s ``timeout`` is out, so that the end still goes out in time."""
+        self._socket_timeout = socket_timeout
+        if timeout is not None:
+            self._deadline = time.monotonic() + max(0.0, timeout - min(timeout / 4, 0.5))
+        self._end = record
 
-    def watch(self, model, every=50, _describe=True):
-        """Record the model's flexibility and, every ``every`` backward passes,
-        the global and per-layer gradient norms, weight norms and the share of
-        units whose gradient is exactly zero (dead units)."""
-        if self._inert:
-            return
-        try:
-            if _describe:
-                t = time.time()
-                self._q.append({_KIND: _META, _TIME: t, _STEP: {"type": "meta", "time": t, "model": describe_model(model)}})
-            self._note_device(model)
-            torch = sys.modules.get("torch")
-            if torch is None or not every:
-                return
-            self._layer_order = [n for n, p in model.named_parameters() if p.requires_grad]
-            for name, p in model.named_parameters():
-                if p.requires_grad:
-                    self._hook_handles.append(self._grad_hook(torch, name, p, int(every)))
-        except Exception as e:  # noqa: BLE001
-            self._warn(f"watch() could not hook the model: {e!r}")
+    def given_up(self):
+        """close() returns without the end: this thread takes its time."""
+        self._waited_for = False
 
-    def _note_device(self, model):
-        """Tell the system sampler which GPU the model is on (it samples in
-        the writer thread, where torch's per-thread current device is not the
-        training's)."""
-        if self._sys is None:
-            return
-        param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
-        device = getattr(param, "device", None)
-        if getattr(device, "type", None) != "cuda":
-            return
-        index = device.index
-        if index is None:  # plain "cuda": this (the training) thread's current device
-            index = sys.modules["torch"].cuda.current_device()
-        self._sys.cuda_device = int(index)
+    def forget(self):
+        """In a forked child: the parent's queue, backlog and sockets are not this process's to write."""
+        self.q.clear()
+        self._backlog, self._backlog_lines = bytearray(), 0
+        self.socket = None
 
-    def _grad_hook(self, torch, name, param, every):
-        count = [0]
-        matrix = param.dim() >= 2
+    # -- the thread --------------------------------------------------------
 
-        def on_grad(p):
-            count[0] += 1
-            if (count[0] - 1) % every:
-                return
-            try:
-                with torch.no_grad():
-                    g = p.grad
-                    if g is None:
-                        return
-                    entry = {"grad": g.norm(), "weight": p.norm()}
-                    if matrix:
-                        entry["zero_rows"] = (g.flatten(1).abs().amax(1) == 0).float().mean()
-                    self._grad_pending[name] = entry
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"gradient hook failed on {name}: {e!r}")
-
-        if hasattr(param, "register_post_accumulate_grad_hook"):
-            return param.register_post_accumulate_grad_hook(on_grad)
-
-        def on_plain_grad(g, p=param):  # older torch: the hook sees the fresh gradient
-            on_grad(_FreshGrad(g, p.norm))
-        return param.register_hook(on_plain_grad)
-
-    def _take_grads(self, step, t):
-        pending, self._grad_pending = self._grad_pending, {}
-        self._q.append({_KIND: _GRADS, _STEP: step, _TIME: t, _SPLIT: pending})
-
-    # -- the writer thread -------------------------------------------------
-
-    def _write_loop(self):
-        # The first pass runs at once: the header reaches the stream right
-        # after init, so a run killed in its first second is still seen.
-        first = True
-        while True:
+    def _loop(self):
+        run = self.run
+        first = True   # the first pass at once: the header reaches the stream right after init
+        while run.state is _OPEN:
             if not first:
-                self._wake.wait(self.flush_every)
-                self._wake.clear()
+                self._sleep(self.flush_every)
+                if run.state is not _OPEN:
+                    break
             first = False
-            if self.closed:
-                break
+            self._passes[0] += 1
             try:
-                self.flush()
+                self._pass()
             except Exception as e:  # noqa: BLE001 - a bug here must not kill the writer
-                self._warn(f"writer error: {e!r}")
-        # close() may have found this thread mid-pass (a stalled disk) and,
-        # rather than close the file under it, left the end to it
-        self._close_decided.wait()
-        if self._left_to_writer:
-            with self._lock:
-                self._finish()
-            if self._socket is not None:  # the end went to the sink just now: give it its time too
-                self._socket.close(timeout=self._socket_timeout)
+                run._warn(f"writer error: {e!r}")
+            self._passes[1] += 1
+        if run.state is _CLOSING:
+            self.finish()
 
-    def flush(self, timeout=None):
-        """Write everything queued so far (the writer does this every
-        ``flush_every`` seconds)."""
-        if self._inert or not self._lock.acquire(timeout=-1 if timeout is None else timeout):
-            return
+    def _sleep(self, seconds):
+        """Until woken (flush(), close()) or ``seconds`` pass."""
         try:
-            self._flush_locked()
-        finally:
-            self._lock.release()
+            self._wake.get(timeout=seconds)
+            while True:
+                self._wake.get_nowait()
+        except queue.Empty:
+            pass
 
-    def _flush_locked(self):
-        """One pass of the writer, under ``_lock``."""
-        if self._ended:
-            return
-        # Taken before draining: close() queues nothing after setting it,
-        # so whatever was logged before the end is drained in this pass.
-        end = self._end
+    def finish(self):
+        """The end of the stream, once: the last pass with the end record,
+        what the file never took counted, the file closed (state ``ended``),
+        then the socket sink's time to deliver it (``closed``). In this
+        thread, or in close() where this thread is gone. Returns whether this
+        call did it."""
+        if self._finished:
+            return False
+        self._finished = True
+        run = self.run
+        try:
+            self._pass(final=True)
+        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
+            run._warn(f"writer error: {e!r}")
+        if self._backlog_lines:   # the file never took them: say so, at least in the count
+            unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
+            self.drops.count(self._hold_reason, unwritten)
+        if self.q:   # logged by another thread in the last instant of the end: too late, but counted
+            self.drops.count("logged during close()", len(self.q))
+            self.q.clear()
+        if self.file is not None:
+            self.file.close()
+        run.state = _ENDED
+        if self.socket is not None:   # the end went to the sink just now: give it its time too
+            self.socket.close(timeout=self._socket_timeout)
+        run.state = _CLOSED
+        return True
+
+    def _pass(self, final=False):
+        """One pass. It takes what was queued when it began, not what comes
+        while it runs (a caller logging faster than this thread writes would
+        otherwise hold it in one pass for good, nothing written), and writes
+        it in batches as it goes. ``final``: the last pass, which also takes
+        what other threads log meanwhile, ends with the end record and, once
+        close()'s time is nearly out, counts what it has not got to."""
+        q = self.q
+        left = len(q)
+        deadline = self._deadline if final else None
+        records = 0
         lines = []
-        q = self._q
-        while q:
-            payload = q.popleft()
-            try:
-                rec = self._record(payload)
-            except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
-                self._drop("bad record", 1, f"could not convert a logged record: {e!r}")
-                continue
-            if rec is not None:
-                lines.append(self._encode(rec))
-        quiet = not lines
-        now = time.time()
-        if self._sys is not None and self._seq and self._sys.due(now):
+        while left:
+            if lines:   # the batch before: written as the pass goes on
+                self._deliver(lines)
+                lines = []
+            started = time.monotonic()
+            while left and len(lines) < _BATCH:
+                left -= 1
+                payload = q.popleft()
+                try:
+                    rec = self._record(payload)
+                except Exception as e:  # noqa: BLE001 - one bad record must not cost the others
+                    self.drops.count("bad record", 1, f"could not convert a logged record: {e!r}")
+                    continue
+                if rec is not None:
+                    records += 1
+                    lines.append(self._encode(rec))
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                if not len(lines) % 64 and time.monotonic() - started > _BATCH_SECONDS:
+                    break
+            if deadline is not None and time.monotonic() > deadline and q and self._waited_for:
+                n = len(q)
+                q.clear()
+                self.drops.count("close() timed out", n, f"close() timed out: {n} records logged before it were "
+                                                         "not written; the count is kept in the stream")
+                break
+            if final and not left:   # logged while closing, by another thread: still in time
+                left = len(q)
+        lines.extend(self._trailer(quiet=not records, final=final))
+        self._deliver(lines)
+
+    def _trailer(self, quiet, final):
+        """What a pass writes after the records: a system sample when one is
+        due, a heartbeat when the loop is quiet, the drop count when it moved,
+        and, in the last pass, the end."""
+        run, lines, now = self.run, [], time.time()
+        if self.sampler is not None and self._seq and self.sampler.due(now):
             try:
                 sample = self._system_record(now)
             except Exception as e:  # noqa: BLE001 - a resource probe failing costs only its sample
-                self._warn(f"system sample failed: {e!r}")
+                run._warn(f"system sample failed: {e!r}")
                 sample = None
             if sample is not None:
                 lines.append(self._encode(sample))
         # Timed from the last log or heartbeat, not the last write: system
         # samples (every 5 s by default) must not hold heartbeats back.
-        if quiet and self._seq and now - max(self._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
+        if quiet and not final and self._seq and now - max(run._last_log or 0.0, self._last_hb) >= self.heartbeat_every:
             self._last_hb = now
-            hb = {"type": "heartbeat", "time": now, "step": self._last_step}
-            if self._last_log is not None:
-                hb["last_log"] = self._last_log
+            hb = {"type": "heartbeat", "time": now, "step": run._last_step}
+            if run._last_log is not None:
+                hb["last_log"] = run._last_log
             where = _main_thread_where()
             if where:
                 hb["where"] = where
             lines.append(self._encode(hb))
-        dropped, reasons = self._drops()
-        if dropped != self._drop_reported:
-            self._drop_reported = dropped
-            lines.append(self._encode({"type": "dropped", "time": now, "count": dropped, "reasons": reasons}))
-        if end is not None:
-            end["dropped"] = self.dropped
+        dropped = self.drops.report(now)
+        if dropped is not None:
+            lines.append(self._encode(dropped))
+        if final:
+            end = self._end
+            end["dropped"] = self.drops.fold()[0]
             lines.append(self._encode(end))
-            self._ended = True
-        self._deliver(lines)
+        return lines
+
+    # -- records -----------------------------------------------------------
 
     def _record(self, payload):
-        kind, step, t, split = payload.pop(_KIND, _METRICS), payload.pop(_STEP), payload.pop(_TIME), payload.pop(_SPLIT, None)
+        pop = payload.pop
+        kind, step, t, split = pop(_KIND, _METRICS), pop(_STEP), pop(_TIME), pop(_SPLIT, None)
         if kind == _META:
             return step
         if kind == _GRADS:
-            return self._grads_record(step, t, split)
-        num, text, bad = {}, {}, []
-        _flatten(payload, "", num, text, bad)
+            return self.grads.record(step, t, split, self.small)
+        if _ONLY_STR.issuperset(map(type, payload)) and _ONLY_FLOAT.issuperset(map(type, payload.values())) \
+                and math.isfinite(sum(payload.values())):   # the common case: finite floats by name, as they are
+            num, text, bad = payload, {}, ()
+        else:
+            num, text, bad = {}, {}, []
+            _flatten(payload, "", num, text, bad)
         if self.small:
             num = {k: v for k, v in num.items() if any(w in k.lower() for w in _SMALL_KEYS)}
             text = {}
         if bad:
-            self._drop("not a number", len(bad), "dropped values that are not numbers: " + ", ".join(bad[:5]))
+            for reason in sorted({reason for reason, _ in bad}):
+                what = [w for r, w in bad if r == reason]
+                self.drops.count(reason, len(what), ("dropped values that are not numbers: " if reason == "not a number"
+                                                     else "dropped integers too long to write: ") + ", ".join(what[:5]))
         if not num and not text:
             return None
-        try:
-            step = _number(step)
-        except Exception:  # noqa: BLE001 - a step that is no number: the last good one
-            step = self._last_step if isinstance(self._last_step, int) else 0
-        if self._sys is not None and split in (None, "train"):
-            self._sys.observe(step, t)
+        if self.sampler is not None and split in (None, "train"):
+            self.sampler.observe(step, t)
         rec = {"type": "metrics", "step": step, "time": t}
         if split is not None:
             rec["split"] = str(split)
@@ -909,7 +1217,7 @@ class Run:
 
     def _system_record(self, now):
         values = {}
-        for k, v in self._sys.sample(now).items():
+        for k, v in self.sampler.sample(now).items():
             try:
                 values[k] = _number(v)
             except TypeError:
@@ -917,56 +1225,35 @@ class Run:
         if not values:
             return None
         rec = {"type": "system", "time": now, "values": values}
-        if isinstance(self._last_step, int) and self._last_step >= 0:
-            rec["step"] = self._last_step
+        if self.run._last_step >= 0:
+            rec["step"] = self.run._last_step
         return rec
-
-    def _grads_record(self, step, t, pending):
-        layers, total = {}, 0.0
-        for name in self._layer_order:
-            entry = pending.get(name)
-            if entry is None:
-                continue
-            out = {}
-            for k, v in entry.items():
-                try:
-                    out[k] = _number(v)
-                except Exception:  # noqa: BLE001
-                    continue
-            g = out.get("grad")
-            if isinstance(g, (int, float)):
-                total += float(g) ** 2
-            layers[name] = out
-        if not layers:
-            return None
-        norm = math.sqrt(total) if math.isfinite(total) else _nonfinite(total)
-        if self.small:
-            layers = {}
-        return {"type": "grads", "step": _number(step), "time": t, "norm": norm, "layers": layers}
 
     def _encode(self, rec):
         rec["seq"] = self._seq
         try:
             line = (_dumps(rec) + "\n").encode()
         except Exception as e:  # noqa: BLE001
-            self._drop("unserialisable record", 1, f"could not encode a {rec.get('type')} record: {e!r}")
+            self.drops.count("unserialisable record", 1, f"could not encode a {rec.get('type')} record: {e!r}")
             line = b""
         if len(line) > MAX_LINE:
-            self._drop("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
+            self.drops.count("record over 1 MiB", 1, f"a {rec.get('type')} record of {len(line)} bytes was dropped")
         if not line or len(line) > MAX_LINE:  # the seq stays taken: a dropped record says why
-            dropped, reasons = self._drops()
+            total, reasons = self.drops.fold()
             line = (_dumps({"type": "dropped", "seq": self._seq, "time": time.time(),
-                            "count": dropped, "reasons": reasons}) + "\n").encode()
-            self._drop_reported = dropped
+                            "count": total, "reasons": reasons}) + "\n").encode()
+            self.drops.reported(total)
         if rec.get("type") == "run":
             self._header_line = line
         self._seq += 1
-        if self._socket is not None:
-            self._socket.put(rec["seq"], line)
+        if self.socket is not None:
+            self.socket.put(rec["seq"], line)
         return line
 
+    # -- the file ----------------------------------------------------------
+
     def _deliver(self, lines):
-        if self._file is None:
+        if self.file is None:
             return
         if self._backlog:  # a full disk held lines back: the new ones go behind them
             for line in lines:
@@ -977,22 +1264,24 @@ class Run:
             data = b"".join(lines)
         if not data:
             return
+        warn = self.run._warn
         try:
-            recreated = self._file.recreated
-            done = self._file.write(data)
-            if self._file.recreated != recreated:
-                self._warn(f"{self.path} was deleted; writing a new file there (it starts with the run's header)")
+            recreated = self.file.recreated
+            done = self.file.write(data)
+            if self.file.recreated != recreated:
+                warn(f"{self.path} was deleted; writing a new file there (it starts with the run's header)")
         except OSError as e:
-            self._warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")
-            reason = "disk full" if e.errno == errno.ENOSPC else f"write error ({errno.errorcode.get(e.errno, e.errno)})"
+            warn(f"cannot write {self.path}: {e.strerror or e}; will retry, training continues")
+            reason = ("disk full" if e.errno == errno.ENOSPC
+                      else f"write error ({errno.errorcode.get(e.errno, e.errno)})")
             self._hold(data, 0, reason)
             return
         except Exception as e:  # noqa: BLE001 - not the disk but a bug: keep the lines, counted if they never go
-            self._warn(f"cannot write {self.path}: {e!r}; will retry, training continues")
+            warn(f"cannot write {self.path}: {e!r}; will retry, training continues")
             self._hold(data, 0, "write error")
             return
         if done < len(data):
-            self._warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
+            warn(f"cannot write all of {self.path} (disk full?); will retry, training continues")
             self._hold(data, done, "disk full")
         elif data is self._backlog:
             self._backlog = bytearray()
@@ -1017,25 +1306,296 @@ class Run:
                 cut = self._backlog.index(b"\n", cut) + 1
             del self._backlog[:cut]
             self._backlog_lines = self.max_queue
-            self._drop(reason, over)
+            self.drops.count(reason, over)
 
-    # -- accounting --------------------------------------------------------
+
+# ---------------------------------------------------------------- the run
+
+#: A run's states (``Run.state``). A run is ``open`` from init(); close()
+#: hands the end record to the writer (``closing``); the writer writes it and
+#: closes the file (``ended``), then gives the socket sink its time to
+#: deliver (``closed``). ``off``: nothing is recorded (the hook disabled, a
+#: rank that does not write, init() could not start it). ``forked``: this
+#: process is a fork of the one that started the run (a DataLoader worker):
+#: nothing of it is written here.
+_OFF, _OPEN, _CLOSING, _ENDED, _CLOSED, _FORKED = "off", "open", "closing", "ended", "closed", "forked"
+
+
+class Run:
+    """One training process's stream. Create it with :func:`init`.
+
+    ``state`` is where it is in its life: ``open`` -> ``closing`` (close()
+    called) -> ``ended`` (the end record written, the file closed) ->
+    ``closed`` (a socket sink, if any, had its time to deliver it); ``off``
+    when nothing is recorded, ``forked`` in a forked child."""
+
+    def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
+                 tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
+                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
+                 socket_buffer=100_000, rank=None, world_size=None):
+        # explicit arguments win over the environment, which wins over defaults
+        env = os.environ
+        self.state = _OFF
+        self._warned = set()
+        self._lost = _Drops(self._warn)
+        self._grads = _GradWatch(self._warn)
+        self._pid = os.getpid()
+        self._last_step = -1
+        self._last_log = None
+        self._signal = self._exc = None
+        self._socket = self._writer = None
+        self.rank, self.local_rank, self.world_size, job = distributed_info()
+        if rank is not None:
+            self.rank = self._option("rank", rank, int, self.rank, "detected")
+        if world_size is not None:
+            self.world_size = max(self._option("world_size", world_size, int, self.world_size, "detected"), 1)
+        # every rank of one job shares the run id, so the monitor shows one job with N ranks
+        self.run_id = _text(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
+        script = os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0]
+        self.name = _text(name or env.get("TUI_MONITOR_NAME") or script or "run")
+        ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
+        if ranks not in ("all", "zero", "full"):
+            self._warn(f"ranks must be 'all', 'zero' or 'full', not {_repr(ranks)}; using 'all'")
+            ranks = "all"
+        # "all": rank 0 full, the others a small stream; "full": every rank full; "zero": rank 0 only
+        self.small = ranks == "all" and self.rank != 0
+        self.flush_every = self._option("flush_every", flush_every, float, 1.0)
+        self.heartbeat_every = self._option("heartbeat_every", heartbeat_every, float, 10.0)
+        self.max_queue = self._option("max_queue", max_queue, int, 1_000_000)
+        self._max_values = self.max_queue * _VALUES_PER_RECORD   # the queue's bound in values (see log())
+        socket_buffer = self._option("socket_buffer", socket_buffer, int, 100_000)
+        self._sys = _system_sampler(system_every)
+        if self._sys is not None:
+            self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
+        start = time.time()
+        header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
+                  "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
+                  "world_size": self.world_size, "config": _config(config), "tags": _tags(tags)}
+        if self.local_rank is not None:
+            header["local_rank"] = self.local_rank
+        if job:
+            header["job_id"] = job
+        if self.small:
+            header["small"] = True
+        if model is not None:
+            try:
+                header["model"] = describe_model(model)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"could not describe the model: {e!r}")
+        self._header = self._fit(header)
+        if dir is None:
+            dir = env.get("TUI_MONITOR_DIR", "runs")
+        self.path = path
+        if self.path is None and dir:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:80]
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
+            rank = f"-rank{self.rank}" if self.world_size > 1 else ""
+            self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
+        to = to or env.get("TUI_MONITOR_TO")
+        if env.get("TUI_MONITOR_DISABLED") or (ranks == "zero" and self.rank != 0):
+            return
+        if to:
+            try:
+                self._socket = _SocketSink(self, to, token, cap=socket_buffer)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"cannot stream to {to!r}: {e}")
+        self._writer = _Writer(self, self.path, self._socket, self._sys, self._grads, self._lost,
+                               self.flush_every, self.heartbeat_every, self.max_queue, self.small)
+        self._q = self._writer.q
+        self._q.append({_KIND: _META, _TIME: start, _STEP: header})
+        self.state = _OPEN
+        try:
+            self._writer.thread.start()
+        except BaseException:   # no thread to be had (interpreter shutting down): nothing recorded
+            self.state = _OFF
+            if self._socket is not None:
+                self._socket.close(timeout=0)
+            raise
+        _register(self)
+        if model is not None and watch_every:
+            self.watch(model, every=watch_every, _describe="model" not in header)
+
+    @classmethod
+    def _unstarted(cls, name, error):
+        """A run that records nothing, for an init() that could not start one:
+        the training goes on, told why once."""
+        run = cls.__new__(cls)
+        run.state, run._warned = _OFF, set()
+        run._lost, run._grads = _Drops(run._warn), _GradWatch(run._warn)
+        run._pid, run._last_step, run._last_log, run._signal, run._exc = os.getpid(), -1, None, None, None
+        run._socket = run._writer = run._sys = None
+        run.name, run.run_id, run.path, run._header = _text(name or "run"), "", None, {}
+        run.rank, run.local_rank, run.world_size, run.small = 0, None, 1, False
+        run._warn(f"could not start the run ({error!r}); training goes on without it")
+        return run
+
+    def _option(self, name, value, kind, default, said=None):
+        """``kind(value)``, or ``default`` with a warning: a bad option never
+        stops the training script."""
+        try:
+            return kind(value)
+        except Exception:  # noqa: BLE001 - the caller's value
+            what = "an integer" if kind is int else "a number"
+            self._warn(f"{name}={_repr(value)} is not {what}; using {default!r}" + (f" ({said})" if said else ""),
+                       key=f"option {name}")
+            return default
+
+    def _fit(self, header):
+        """The header, made to fit in one line: a config, tags or model
+        description that would make it longer than the line limit is
+        replaced by a note saying so (the reader would skip the whole header,
+        and the run would lose its name, id and process with it)."""
+        for field in ("config", "tags", "model"):
+            size = len(_dumps(header).encode())
+            if size <= MAX_LINE - 4096:   # room for seq
+                break
+            n = len(_dumps(header.get(field)).encode())
+            if n > 4096:
+                header[field] = {"_dropped": f"{field} of {n} bytes is over the 1 MiB line limit"}
+                self._warn(f"the {field} of {n} bytes is over the 1 MiB line limit; not recorded")
+        if len(_dumps(header).encode()) > MAX_LINE - 4096:   # the name or the id itself
+            for field in ("name", "run_id", "host"):
+                if len(header[field]) > 1024:
+                    self._warn(f"the run's {field} of {len(header[field])} characters is cut to 1024")
+                    header[field] = header[field][:1024]
+            self.name, self.run_id = header["name"], header["run_id"]
+        return header
+
+    # -- the hot path ------------------------------------------------------
+
+    def log(self, values, step=None, split=None):
+        """Record metric values at a step; returns at once.
+
+        ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
+        or CUDA: a CUDA value is copied on the device and read in the writer
+        thread, no sync here); each is kept as it is at this call. ``split`` is
+        ``"train"``, ``"val"`` or ``"test"``; when omitted, the monitor infers it
+        from the names (``val_loss``, ``train/loss``) and defaults to train. With
+        no ``step``, a train log advances the last step by one and a val/test
+        log reuses it; a step that is no integer (``"100"`` is one) gets the
+        automatic step, with a warning.
+        """
+        if self.state is not _OPEN:
+            self._not_open()
+            return
+        try:
+            t = time.time()
+            if step is None:
+                step = self._last_step if split in ("val", "test") else self._last_step + 1
+            elif type(step) is not int or not _STEP_MIN <= step < _STEP_LIMIT:
+                step = self._odd_step(step, split)
+            self._last_step = step
+            self._last_log = t
+            q = self._q
+            waiting = len(q)
+            if waiting >= self.max_queue or waiting * len(values) >= self._max_values:
+                self._lost.count("queue full", 1)
+                return
+            if self._grads.pending:
+                q.append(self._grads.take(step, t))
+            # A copy, since loops often reuse one dict, with every value as it
+            # is now (see _capture): plain numbers and strings as they are.
+            rec = values.copy() if type(values) is dict else dict(values)
+            for v in rec.values():   # a loop: issuperset(map(type, ...)) builds a set, twice the time
+                if type(v) not in _PLAIN:
+                    _capture_values(rec)
+                    break
+            rec[_STEP] = step
+            rec[_TIME] = t
+            rec[_SPLIT] = split
+            q.append(rec)
+        except Exception as e:  # noqa: BLE001 - never raise into the training loop
+            self._lost.count("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
+
+    __call__ = log
+
+    def _not_open(self):
+        state = self.state
+        if state is _CLOSING:   # another thread is in close()
+            self._lost.count("logged during close()", 1)
+        elif state is _FORKED:
+            self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
+                       f"{self.name!r} (pid {self._pid}) is not recorded: start a run in the child with init()",
+                       key="forked child")
+        elif state is not _OFF:
+            self._warn("log() after close() is ignored")
+
+    def _odd_step(self, step, split):
+        """The integer step meant by a step that is not a plain int (a string,
+        a float, a tensor), or the automatic step, with a warning, when there
+        is none (the format's steps are 64-bit integers)."""
+        try:
+            value = int(step.strip()) if isinstance(step, str) else _capture(step)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if type(value) is int and _STEP_MIN <= value < _STEP_LIMIT:
+                return value
+            why = "is out of the format's range (64-bit)" if type(value) is int else "is not an integer"
+        except Exception:  # noqa: BLE001 - the caller's value
+            why = "is not an integer"
+        auto = self._last_step if split in ("val", "test") else self._last_step + 1
+        self._warn(f"step {_repr(step)[:100]} {why}; the automatic step is used ({auto}, then on from it)",
+                   key="step")
+        return auto
+
+    def watch(self, model, every=50, _describe=True):
+        """Record the model's flexibility and, every ``every`` backward passes,
+        the global and per-layer gradient norms, weight norms and the share of
+        units whose gradient is exactly zero (dead units)."""
+        if self.state is not _OPEN:
+            return
+        try:
+            if _describe:
+                t = time.time()
+                meta = {"type": "meta", "time": t, "model": describe_model(model)}
+                self._q.append({_KIND: _META, _TIME: t, _STEP: meta})
+            self._note_device(model)
+            torch = sys.modules.get("torch")
+            if torch is None or not every:
+                return
+            self._grads.hook(torch, model, int(every))
+        except Exception as e:  # noqa: BLE001
+            self._warn(f"watch() could not hook the model: {e!r}")
+
+    def _note_device(self, model):
+        """Tell the system sampler which GPU the model is on (it samples in
+        the writer thread, where torch's per-thread current device is not the
+        training's)."""
+        if self._sys is None:
+            return
+        param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+        device = getattr(param, "device", None)
+        if getattr(device, "type", None) != "cuda":
+            return
+        index = device.index
+        if index is None:  # plain "cuda": this (the training) thread's current device
+            index = sys.modules["torch"].cuda.current_device()
+        self._sys.cuda_device = int(index)
+
+    def flush(self, timeout=None):
+        """Write everything logged so far now, rather than at the writer's
+        next pass (every ``flush_every`` s); wait up to ``timeout`` s (None:
+        as long as it takes) for it to be written."""
+        if self.state is _OPEN:
+            self._writer.flush(timeout)
+
+    # -- what could not be recorded ----------------------------------------
+
+    @property
+    def dropped(self):
+        """How many items could not be recorded (see :attr:`drop_reasons`)."""
+        return sum(self._lost.reasons().values())
+
+    @property
+    def drop_reasons(self):
+        """``{reason: count}`` of what could not be recorded."""
+        return self._lost.reasons()
 
     def _drop(self, reason, n, message=None):
-        if n:
-            with self._drop_lock:
-                self.dropped += n
-                self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + n
-        self._warn(message or f"could not record {n} item(s): {reason}; the count is kept in the stream", key=reason)
-
-    def _drops(self):
-        """(count, reasons): read without the lock, which only the updates
-        need (a dict of str keys is copied whole under the GIL). A signal
-        handler's close() may wait for this pass while the thread it
-        interrupted holds that lock."""
-        return self.dropped, dict(self.drop_reasons)
+        self._lost.count(reason, n, message)
 
     def _warn(self, message, key=None):
+        """Say ``message`` on stderr, once per ``key`` (its first words)."""
         key = key or message.split(":")[0]
         if key in self._warned:
             return
@@ -1045,17 +1605,60 @@ class Run:
         except Exception:  # noqa: BLE001
             pass
 
+    @property
+    def _seq(self):
+        """How many records the writer has made (their ``seq`` numbers are 0 to this, less one)."""
+        return self._writer._seq if self._writer is not None else 0
+
+    @property
+    def _file(self):
+        """The file sink, or None (the socket sink asks: whether a file holds the records)."""
+        return self._writer.file if self._writer is not None else None
+
     # -- the end -----------------------------------------------------------
 
+    @property
+    def closed(self):
+        """Whether close() has been called (the run is closing, ended or closed)."""
+        return self.state in (_CLOSING, _ENDED, _CLOSED)
+
     def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
-        """Flush and write the end record. Called for you at interpreter exit,
-        on an uncaught exception and on SIGTERM/SIGINT; idempotent. Waits up
-        to ``timeout`` s for a writer pass in progress; past that, the writer
-        thread writes the end and closes the file itself when it is done. With
-        a socket sink, waits up to ``socket_timeout`` s for the listener to
-        acknowledge the last record."""
-        if self.closed or self._inert:
+        """Write the end record, after everything logged so far. Called for
+        you at interpreter exit, on an uncaught exception and on
+        SIGTERM/SIGINT; idempotent. The writer thread writes the end: close()
+        waits up to ``timeout`` s for it (None: as long as it takes); what
+        the writer has not written shortly before then is counted in the end
+        record instead (``close() timed out``), unless it is stuck inside
+        one write or one value, and then it ends the stream itself when that
+        returns. With a socket sink, close() then waits up to
+        ``socket_timeout`` s for the listener to acknowledge the end. A
+        close() that finds another under way (a signal handler that
+        interrupted one, another thread) waits for the same end."""
+        if self.state is _OPEN:
+            end = self._end_record(status, error, signal_name)
+            self._grads.remove()
+            if self._grads.pending:   # the last gradients, at the last step
+                self._q.append(self._grads.take(self._last_step, time.time()))
+            self._writer.end(end, timeout, socket_timeout)
+            self.state = _CLOSING     # after the end is handed over: the writer reads it once it sees this
+            self._writer.wake()
+        elif self.state not in (_CLOSING, _ENDED):
             return
+        if not self._writer.thread.is_alive():   # the writer is gone (cannot be, but then nobody else would)
+            self._writer.finish()
+        if _wait_until(lambda: self.state is not _CLOSING, timeout):
+            _wait_until(lambda: self.state is not _ENDED, socket_timeout + 1.0)
+        else:
+            self._writer.given_up()
+            self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
+                       "it writes the end record and closes the file when done, or the process exit ends it",
+                       key="close timeout")
+        if self in _RUNS:
+            _RUNS.remove(self)
+
+    finish = close
+
+    def _end_record(self, status, error, signal_name):
         if status is None:
             exc = self._exc
             if exc is not None and not isinstance(exc, KeyboardInterrupt):
@@ -1067,71 +1670,15 @@ class Run:
                 status = "finished"
         end = {"type": "end", "time": time.time(), "status": status}
         if isinstance(error, BaseException):
-            end["error"] = {"type": type(error).__name__, "message": str(error),
-                            "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__))[-20000:]}
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            end["error"] = {"type": type(error).__name__, "message": _text(error), "traceback": trace[-20000:]}
         elif error:
-            end["error"] = {"type": "Error", "message": str(error)}
+            end["error"] = {"type": "Error", "message": _text(error)}
         if signal_name:
             end["signal"] = signal_name
-        if isinstance(self._last_step, int) and self._last_step >= 0:
+        if self._last_step >= 0:
             end["step"] = self._last_step
-        for h in self._hook_handles:
-            try:
-                h.remove()
-            except Exception:  # noqa: BLE001
-                pass
-        if self._grad_pending:
-            self._take_grads(self._last_step, time.time())
-        self.closed = True
-        self._wake.set()
-        self._end = end
-        try:
-            if self._lock.acquire(timeout=-1 if timeout is None else timeout):
-                try:
-                    self._finish()
-                finally:
-                    self._lock.release()
-            else:
-                # The writer is still inside a pass (a stalled disk, say).
-                # Closing the file now would pull the descriptor from under
-                # its write, and a file opened next could take the same number
-                # and get the rest: the writer ends the stream itself instead.
-                self._socket_timeout = socket_timeout  # the writer closes the socket sink after the end
-                self._left_to_writer = True
-                self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
-                           "it writes the end record and closes the file when done, or the process exit ends it",
-                           key="close timeout")
-        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
-            self._warn(f"writer error: {e!r}")
-        finally:
-            self._close_decided.set()
-        self._inert = True
-        if self._socket is not None and not self._left_to_writer:
-            self._socket.close(timeout=socket_timeout)
-        if self in _RUNS:
-            _RUNS.remove(self)
-
-    finish = close
-
-    def _finish(self):
-        """Under ``_lock``, once: the last pass (the end record), what the
-        file never took counted, and the file closed. Run by close(), or by
-        the writer thread when close() could not wait for its pass."""
-        if self._finished:
-            return
-        self._finished = True
-        try:
-            self._flush_locked()
-        except Exception as e:  # noqa: BLE001 - close() never raises into the caller
-            self._warn(f"writer error: {e!r}")
-        if self._backlog_lines:  # the file never took them: say so, at least in the count
-            unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
-            self._drop(self._hold_reason, unwritten)
-        if self._q:  # logged by another thread while closing: too late, but counted
-            self._drop("logged during close()", len(self._q))
-            self._q.clear()
-        if self._file is not None:
-            self._file.close()
+        return end
 
     def __enter__(self):
         return self
@@ -1143,7 +1690,7 @@ class Run:
         return False
 
     def __repr__(self):
-        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r}>"
+        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r} {self.state}>"
 
 
 def init(name=None, dir=None, config=None, model=None, **options):
@@ -1153,13 +1700,20 @@ def init(name=None, dir=None, config=None, model=None, **options):
     falsy value writes no file); ``to="HOST:PORT"`` or ``to="unix:/path"``
     also streams to a listener (``tui-monitor watch --listen``). ``model``
     records the model's flexibility and watches its gradients every
-    ``watch_every`` backward passes (0 disables). Other options:
-    ``tags``, ``flush_every`` (s), ``heartbeat_every`` (s), ``max_queue``,
-    ``token`` (the listener's shared secret, never sent; default
-    ``$TUI_MONITOR_TOKEN``, else the content of the file ``$TUI_MONITOR_TOKEN_FILE``), ``socket_buffer`` (records kept for a listener that is slow,
-    absent or restarted), ``run_id``, ``path``, ``system_every`` (s between resource
-    samples: step time, CPU, memory, CUDA memory, GPU use; 0 turns them off). ``TUI_MONITOR_DISABLED=1`` turns the
-    hook into a no-op.
+    ``watch_every`` backward passes (0 disables). ``config`` may be any
+    mapping (a Hydra/OmegaConf ``DictConfig`` too), a dataclass or a
+    namespace; it is written as a plain dict. Other options: ``tags`` (a dict,
+    or a list of labels), ``flush_every`` (s), ``heartbeat_every`` (s),
+    ``max_queue`` (records waiting for the writer, and 5x as many values, at
+    most; past that they are counted as dropped), ``token`` (the listener's
+    shared secret, never sent; default ``$TUI_MONITOR_TOKEN``, else the
+    content of the file ``$TUI_MONITOR_TOKEN_FILE``), ``socket_buffer``
+    (records kept for a listener that is slow, absent or restarted),
+    ``run_id``, ``path``, ``system_every`` (s between resource samples: step
+    time, CPU, memory, CUDA memory, GPU use; 0 turns them off).
+    ``TUI_MONITOR_DISABLED=1`` turns the hook into a no-op. init() never
+    raises: what it cannot use it says on stderr, and a run it cannot start
+    records nothing.
 
     Under ``torch.distributed`` (torchrun, SLURM, MPI) every rank of a job
     shares one run id (the launcher's job id) and writes its own stream
@@ -1170,7 +1724,12 @@ def init(name=None, dir=None, config=None, model=None, **options):
     (``TUI_MONITOR_RANKS`` sets it too). ``rank=`` and ``world_size=`` override
     what is detected (``torch.distributed``, else the launcher's environment).
     """
-    return Run(name=name, dir=dir, config=config, model=model, **options)
+    try:
+        return Run(name=name, dir=dir, config=config, model=model, **options)
+    except Exception as e:  # noqa: BLE001 - the training goes on, told why
+        return Run._unstarted(name, e)
+
+
 
 
 # ---------------------------------------------------------------- process hooks
@@ -1178,6 +1737,7 @@ def init(name=None, dir=None, config=None, model=None, **options):
 def _register(run):
     global _installed
     _RUNS.append(run)
+    _end_with_multiprocessing(run)
     if _installed:
         return
     _installed = True
@@ -1250,11 +1810,15 @@ def _sigterm_watcher(fd):
             continue
         if signal.getsignal(signal.SIGTERM) is not _on_signal:  # a handler installed since keeps its own say
             continue
+        done = _work_done(sys._current_frames().get(threading.main_thread().ident))
         for r in list(_RUNS):
-            r._signal = "SIGTERM"
             try:
-                r.close(status="interrupted", signal_name="SIGTERM",
-                        error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
+                if done:
+                    r.close(status="finished", timeout=1.0)
+                else:
+                    r._signal = "SIGTERM"
+                    r.close(status="interrupted", signal_name="SIGTERM",
+                            error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
             except Exception:  # noqa: BLE001
                 pass
         os.kill(os.getpid(), signal.SIGKILL)
@@ -1264,8 +1828,10 @@ def _on_signal(signum, frame):
     if signum == signal.SIGTERM:
         _sigterm_taken.set()
     name = signal.Signals(signum).name
-    for r in list(_RUNS):
-        r._signal = name
+    done = signum == signal.SIGTERM and _work_done(frame)
+    if not done:
+        for r in list(_RUNS):
+            r._signal = name
     prev = _PREV_HANDLERS.get(signum)
     if callable(prev):
         return prev(signum, frame)
@@ -1273,11 +1839,72 @@ def _on_signal(signum, frame):
     # die the default way so the exit status still says "killed by SIGTERM".
     for r in list(_RUNS):
         try:
-            r.close(status="interrupted", signal_name=name, timeout=2.0)
+            if done:
+                r.close(status="finished", timeout=2.0)
+            else:
+                r.close(status="interrupted", signal_name=name, timeout=2.0)
         except Exception:  # noqa: BLE001
             pass
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def _work_done(frame):
+    """Whether a SIGTERM that interrupted ``frame`` (the main thread) came
+    after the process's work was done, in a multiprocessing child:
+
+    * a pool worker waiting for its next task: ``pool.terminate()`` (and so
+      the end of a ``with Pool() as pool:`` block) stops idle workers with
+      SIGTERM. Every frame from the interrupted one up to the pool's
+      ``worker`` loop is then multiprocessing's own (a running task, even one
+      waiting on a multiprocessing queue, has a frame of its own between);
+    * a child already on multiprocessing's exit path (``util._exit_function``,
+      which ends its runs), whatever it was interrupted in."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is None or frame is None:
+        return False
+    base = os.path.dirname(mp.__file__) + os.sep
+    pool, util = base + "pool.py", base + "util.py"
+    only_mp = True
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_exit_function" and code.co_filename == util:
+            return True
+        only_mp = only_mp and code.co_filename.startswith(base)
+        if only_mp and code.co_name == "worker" and code.co_filename == pool:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _end_with_multiprocessing(run):
+    """A multiprocessing child started by fork (Linux's default) leaves
+    through ``os._exit``: no atexit handler runs there, and its runs were
+    left without an end. What does run is multiprocessing's own exit path
+    (``Process._bootstrap`` calls ``util._exit_function`` once the target
+    returns or raises, and that runs the ``Finalize`` callbacks registered
+    with an exit priority): the run is ended there too. Only where
+    multiprocessing is already imported (a child of it always is)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    try:  # weakly: a run closed and dropped leaves nothing behind
+        util.Finalize(run, _end_at_process_exit, args=(weakref.ref(run),), exitpriority=0)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _end_at_process_exit(ref):
+    run = ref()
+    if run is None:
+        return
+    exc = sys.exc_info()[1]   # the target's exception, on its way out of _bootstrap
+    if exc is not None and not isinstance(exc, SystemExit) and run._exc is None:
+        run._exc = exc
+    try:
+        run.close()
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def _at_exit():
@@ -1291,10 +1918,8 @@ def _at_exit():
 def _after_fork_in_child():
     """A forked child (a DataLoader worker) must not write its parent's stream."""
     for r in list(_RUNS):
-        r._inert = True
-        r._q = collections.deque()
-        r._backlog, r._backlog_lines = bytearray(), 0
-        r._drop_lock = threading.RLock()  # another thread may have held it at the fork
+        r.state = _FORKED
+        r._writer.forget()
         r._socket = None
     del _RUNS[:]
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read

@@ -438,7 +438,7 @@ def test_a_warning_repeated_thousands_of_times_keeps_one_entry_and_the_real_prob
     path = tmp_path / "run.jsonl"
     append(path, header() + "{not json\n" + metrics(1, 0, 1.0))
     ing, f = follow(tmp_path)
-    for i in range(3000):                               # a source warning about the same thing, again and again
+    for _ in range(3000):                               # a source warning about the same thing, again and again
         ing.problem(Problem("<listener>", 0, "connection refused: wrong token", "warning"))
     problems, total = ing.recent_problems()
     assert total == 3001

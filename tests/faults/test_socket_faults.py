@@ -691,7 +691,7 @@ def test_streams_that_ended_or_went_quiet_are_forgotten(listening):
     for i in range(50):
         c = _connect(port, f"quiet-{i}")
         c.send(_header(f"quiet-{i}"))
-        wait_for(lambda: ing.store.get(f"quiet-{i}"), message="the quiet stream's header")
+        wait_for(lambda i=i: ing.store.get(f"quiet-{i}"), message="the quiet stream's header")
         c.close()
     wait_for(lambda: len(lst.streams.idle) == len(lst.streams) == 10, message="the cap kept")
     assert {s.row for s in lst.streams.by_sid.values()} == {f"quiet-{i}" for i in range(40, 50)}

@@ -53,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG} watch: give a file or folder to follow, or --listen ADDR "
                   f"(there is no runs/ folder here)", file=sys.stderr)
             return 2
+    from ..notify import options_error
+    error = options_error(args) or ("--notify follows runs live: it cannot be used with --once"
+                                    if args.once and args.notify else None)
+    if error:
+        print(f"{PROG} watch: {clean(error)}", file=sys.stderr)
+        return 2
     if args.once and args.listen:
         print(f"{PROG} watch: --once reads files; it cannot be used with --listen", file=sys.stderr)
         return 2
@@ -97,9 +103,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{PROG} watch: reading standard input, and there is no terminal for the TUI; use --once",
               file=sys.stderr)
         return 1
+    from ..notify import finish, from_args
+    failures: list = []  # until the app shows them; said again when it closes
+    notifier = from_args(args, on_failure=failures.append)
     try:
         return run_app(store, ingest, baseline=args.baseline, task=task_override(args),
-                       silent_after=args.silent_after) or 0
+                       silent_after=args.silent_after, notifier=notifier, bell=not args.no_bell) or 0
     finally:
         ingest.stop()
+        if notifier is not None:
+            finish(notifier, lambda text: print(f"{PROG} watch: {text}", file=sys.stderr))
 

@@ -255,7 +255,7 @@ class Listener:
             if now - conn.opened <= HANDSHAKE_TIMEOUT:
                 break
             why = "no hello in time" if conn.state is _HELLO else "no answer to the challenge in time"
-            self._guarded(conn, lambda c: self._refuse(c, why))
+            self._guarded(conn, lambda c, why=why: self._refuse(c, why))
             self._pending.pop(conn, None)    # even if closing it failed
         if now - self._last_sweep < ACK_EVERY:
             return

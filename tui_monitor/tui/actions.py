@@ -96,6 +96,10 @@ ACTIONS: Tuple[Action, ...] = (
     Action("p", "problems", "problems", "stream problems: each line that could not be read, as FILE:LINE and why",
            "Stream problems"),
     Action("s", "save_svg", "svg", "save the screen as SVG", "Save SVG"),
+    Action("n", "toggle_alerts", "alerts",
+           "alerts on / off: a bell and a desktop notification on a new critical finding (watch --no-bell starts "
+           "with them off); the header counts the findings that came since you last pressed a key",
+           "Toggle alerts"),
 )
 
 #: Keys and gestures that belong to a widget's own bindings or to the mouse:

@@ -22,7 +22,7 @@ import time as _time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.message import Message
@@ -33,9 +33,10 @@ from textual.worker import Worker, WorkerState
 from ..diagnose.reference import run_ref
 from ._text import NAME_MAX, safe
 from .actions import KEYS, NAMESPACES, bindings, palette_entries
+from .alerts import Alerts
 from .diagnosis import DIAGNOSE_EVERY, Diagnosis, diagnose_once
 from .export import write_text
-from .findings import finding_runs, make_diagnoser, matches_run
+from .findings import finding_runs, matches_run
 from .screens import HelpScreen, ProblemsScreen
 from .status import status_text
 from .waiting import SourcesState, sources_state, waiting_text
@@ -60,7 +61,9 @@ class MonitorApp(App):
     engine, None for none, or an object with ``update()``. ``clock``: the
     time used for "silent for N minutes" (inject a fixed one for snapshots).
     ``threaded``: run the engine in a thread worker (False: on the timer,
-    for deterministic tests). ``out_dir``: where ``s`` and ``e`` write."""
+    for deterministic tests). ``out_dir``: where ``s`` and ``e`` write.
+    ``bell``: ring (and ask the terminal for a desktop notification) on a
+    new critical finding; ``notifier``: ``--notify``'s (see :mod:`.alerts`)."""
 
     TITLE = "tui-monitor"
     CSS = """
@@ -98,7 +101,7 @@ class MonitorApp(App):
                  clock: Callable[[], float] = _time.time, interval: float = 0.25, threaded: bool = True,
                  out_dir: Optional[str] = None, silent_after: float = 30.0,
                  x_format: Optional[Callable[[float], str]] = None, baseline: Optional[str] = None,
-                 task: Optional[Dict[str, Any]] = None) -> None:
+                 task: Optional[Dict[str, Any]] = None, bell: bool = True, notifier: Any = None) -> None:
         super().__init__()
         self._action_targets = set(self._action_targets) | set(NAMESPACES)
         self.store = store
@@ -110,7 +113,9 @@ class MonitorApp(App):
         self.silent_after = silent_after
         self.x_format = x_format
         self.baseline_wanted = baseline
-        self.diagnoser = make_diagnoser(store, baseline, task) if diagnoser == "auto" else diagnoser
+        self.alerts = Alerts(enabled=bell, notifier=notifier)
+        self.diagnoser = self.alerts.engine(store, ingest, baseline=baseline, task=task) if diagnoser == "auto" \
+            else diagnoser
         self.diagnosis = Diagnosis([], {}, {})
         self.exports: List[str] = []  # files written by s / e
         self.sources = SourcesState()
@@ -213,6 +218,8 @@ class MonitorApp(App):
         super().notify(message, markup=markup, **kw)
 
     def _tick(self) -> None:
+        for text in self.alerts.failures():  # --notify's command failed (said once)
+            self.notify(text, severity="error", timeout=10)
         v = self.store.version
         now = self.clock()
         periodic = now - self._last_periodic >= 5.0
@@ -287,10 +294,11 @@ class MonitorApp(App):
 
     def _refresh_status(self) -> None:
         ingest = self.ingest
-        self.query_one("#status", SteadyStatic).update(status_text(
+        badge = self.alerts.badge()  # what arrived since you last looked
+        self.query_one("#status", SteadyStatic).update(badge + status_text(
             list(self.store.runs.values()), self.clock(), self.silent_after, self.findings,
             ingest.problem_count if ingest is not None else 0, self.runs_panel, self.chart.view,
-            max(20, self.size.width - 2)))
+            max(20, self.size.width - 2 - badge.cell_len)))
 
     # -- what the widgets report ---------------------------------------------------
 
@@ -366,6 +374,7 @@ class MonitorApp(App):
 
     def _apply_diagnosis(self, diagnosis: Diagnosis) -> None:
         self.diagnosis = diagnosis
+        self.alerts.ring(self.alerts.take().critical, self.bell, self._write_terminal)
         if self.is_mounted:
             self.runs_panel.refresh_rows(diagnosis.findings, diagnosis.cv)
             self._show_subject()
@@ -402,6 +411,28 @@ class MonitorApp(App):
             self.sources = message.state
             if self.query_one(ContentSwitcher).current == "waiting":
                 self._refresh_view()
+
+    # -- alerts ------------------------------------------------------------------------
+
+    def action_toggle_alerts(self) -> None:
+        """``n``: the bell and the desktop notification on / off."""
+        on = self.alerts.toggle()
+        self.notify("alerts on: a bell on a new critical finding" if on else "alerts off (n: on again)", timeout=4)
+        self._refresh_status()
+
+    def _write_terminal(self, text: str) -> None:
+        """A few bytes for the terminal itself (the desktop escape), in order
+        with the frames the driver writes (as Textual's own bell does)."""
+        driver = getattr(self, "_driver", None)
+        if not self.is_headless and driver is not None:
+            driver.write(text)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.AppFocus)) and self.alerts.unseen \
+                and not getattr(event, "is_forwarded", False):
+            self.alerts.looked()  # the user is looking: the header's count starts again
+            self._refresh_status()
+        await super().on_event(event)
 
     # -- app-wide actions ------------------------------------------------------------
 

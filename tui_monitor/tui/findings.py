@@ -232,7 +232,7 @@ def path_from_engine(dp: Any) -> Optional[List[Tuple[str, str, str]]]:
     if not decisions:
         return None
     rows = []
-    for i, d in enumerate(decisions):
+    for d in decisions:
         ans = str(getattr(d, "answer", ""))
         if ans == "unknown":
             state = "open"
