@@ -239,11 +239,6 @@ class Store(BulkApply):
                     out.append(run)
         return out
 
-    def mark_stopped(self, now: Optional[float] = None) -> List[Run]:
-        """Turn runs with no end record and no record for a day to
-        ``stopped`` (runs read after the fact, e.g. by ``diagnose``)."""
-        return self.mark_silent(now, after=math.inf)
-
     def mark_gone(self, run: Run, message: str) -> None:
         """End a running stream whose process is known to be gone without an
         ``end`` record (killed, out of memory): status ``crashed``. Call from
