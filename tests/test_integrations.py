@@ -205,18 +205,18 @@ def _aged_and_watched_once(files, watched, name):
     return next(line for line in proc.stdout.splitlines() if line.startswith(name))
 
 
-def test_an_old_lightning_run_is_shown_as_ended_long_ago_not_silent(tmp_path):
-    """A run read from logs written years ago, with no end record: it ended
-    at its last write (watch --once showed "silent 1538864m")."""
+def test_an_old_lightning_run_is_shown_as_stopped_long_ago_not_silent_nor_finished(tmp_path):
+    """A run read from logs written years ago, with no end record: stopped
+    at its last write, nobody knows how (watch --once showed "silent
+    1538864m", then "finished")."""
     pytest.importorskip("lightning.pytorch", reason="the integrations extra (lightning) is not installed")
     from lightning.pytorch.loggers import CSVLogger
     _fit(tmp_path, CSVLogger(str(tmp_path / "mnist")), steps=3)
     csv = tmp_path / "mnist" / "lightning_logs" / "version_0" / "metrics.csv"
     row = _aged_and_watched_once(tmp_path / "mnist", tmp_path / "mnist", "mnist/lightning_logs/version_0")
-    assert "silent" not in row and row.split()[2] == "finished"
+    assert row.split()[2:5] == ["stopped", "3y", "ago"]
     run = only_run(read(tmp_path / "mnist"))
-    assert run.end["time"] == csv.stat().st_mtime and "last written" in run.end["note"]
-    assert run.end["step"] == run.last_step
+    assert run.status == "stopped" and run.end is None and run.last_seen == csv.stat().st_mtime
     # the same logs written just now: a run that may still be going
     fresh = only_run(read(_copy_fresh(tmp_path / "mnist", tmp_path / "fresh")))
     assert fresh.status == "running" and fresh.end is None
@@ -466,18 +466,24 @@ def test_mlflow_runs_of_an_experiment_are_told_apart_and_a_failed_one_crashed(tm
     assert np.isnan(values(runs["sweep/diverged"], "loss")[1][0])
 
 
-def test_an_mlflow_run_left_running_long_ago_is_shown_as_ended_not_silent(tmp_path, monkeypatch):
+def test_an_mlflow_run_left_running_long_ago_is_shown_as_stopped_not_silent(tmp_path, monkeypatch):
+    import time
     mlflow = _mlflow(monkeypatch, tmp_path)
     mlflow.set_experiment("old")
-    run = mlflow.start_run(run_name="killed")   # the process was killed: the run is never ended
-    mlflow.log_metric("loss", 0.5, step=3)
+    now, back = time.time(), 3 * 365 * 86400
+    with monkeypatch.context() as clock:             # the run as MLflow wrote it three years ago
+        clock.setattr(time, "time", lambda: now - back)
+        clock.setattr(time, "time_ns", lambda: int((now - back) * 1e9))
+        run = mlflow.start_run(run_name="killed")   # the process was killed: the run is never ended
+        three_years_ago = int((now - back) * 1000)
+        mlflow.log_metric("loss", 0.5, step=3, timestamp=three_years_ago)
     folder = tmp_path / "mlruns" / run.info.experiment_id / run.info.run_id
     row = _aged_and_watched_once(folder, tmp_path / "mlruns", "old/killed")   # as a run killed 3 years ago left it
-    assert "silent" not in row and "finished" in row.split()
-    ended = only_run(read(tmp_path / "mlruns"))
+    assert row.split()[2:5] == ["stopped", "3y", "ago"]
+    stopped = only_run(read(tmp_path / "mlruns"))
     mlflow.end_run()
-    assert "last written" in ended.end.get("note", "")
-    assert abs(ended.end["time"] - (folder / "metrics" / "loss").stat().st_mtime) < 1e-3
+    assert stopped.status == "stopped" and stopped.end is None
+    assert stopped.last_seen == three_years_ago / 1000
 
 
 # ---------------------------------------------------------------- W&B offline runs

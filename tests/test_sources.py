@@ -184,7 +184,7 @@ def test_bad_input_is_reported_with_file_line_and_reason(tmp_path):
     assert "step" in by_line[8].reason
     assert 6 in by_line and by_line[6].severity == "warning"       # a newer version: read, with a warning
     assert 5 not in by_line                                          # unknown types are skipped quietly
-    assert ing.store.get("r1").status == "silent"      # no end record, and its last record is old
+    assert ing.store.get("r1").status == "stopped"     # no end record, and its last record is from 1970
 
 
 def test_a_process_gone_without_end_is_crashed_and_a_quiet_one_is_silent(tmp_path):

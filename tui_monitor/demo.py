@@ -53,6 +53,10 @@ def _die_with_parent() -> None:  # runs in the child, between fork and exec
         pass
 
 
+#: Where the demo's runs print their output, in its folder.
+LOGS = ".logs"
+
+
 class Demo:
     """The background runs of the demo. Use as a context manager: leaving it
     (normally or by an exception) stops every child and removes the
@@ -71,7 +75,7 @@ class Demo:
 
     def start(self) -> "Demo":
         self.dir.mkdir(parents=True, exist_ok=True)
-        logs = self.dir / "logs"
+        logs = self.dir / LOGS     # hidden: the monitor watching the folder does not read (and skip) them
         logs.mkdir(exist_ok=True)
         env = dict(os.environ)
         env["PYTHONPATH"] = _package_root() + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -194,7 +198,7 @@ def run_demo(directory: Optional[str] = None, tui: bool = True, delay: float = 0
         failed = demo.failed()
         for name, rc in failed:
             err.write("tui-monitor demo: run %s exited with status %d (see %s)\n"
-                      % (name, rc, demo.dir / "logs" / (name + ".log")))
+                      % (name, rc, demo.dir / LOGS / (name + ".log")))
         if demo.keep:
             out.write("streams kept in %s\n" % demo.dir)
         return 1 if failed else 0

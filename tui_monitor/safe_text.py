@@ -130,3 +130,23 @@ def fmt_count(n: Optional[int]) -> str:
         if abs(n) >= div:
             return ("%.1f" % (n / div)).rstrip("0").rstrip(".") + suffix
     return str(n)
+
+
+def fmt_ago(seconds: Optional[float]) -> str:
+    """How long ago, in the one unit that reads at a glance: ``45s``,
+    ``12m``, ``5h``, ``12d``, ``8mo``, ``3y``; ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = max(0, int(seconds))
+    days = s // 86400
+    if s < 60:
+        return "%ds" % s
+    if s < 3600:
+        return "%dm" % (s // 60)
+    if days < 1:
+        return "%dh" % (s // 3600)
+    if days < 60:
+        return "%dd" % days
+    if days < 730:
+        return "%dmo" % (days // 30)
+    return "%dy" % (days // 365)

@@ -7,11 +7,12 @@ cell, so one run named with a megabyte would pad every row to a megabyte.
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Iterable, List, Optional, Sequence
 
-from .safe_text import cut, fmt_count, fmt_num
-from .store import Run, Store
+from .safe_text import cut, fmt_ago, fmt_count, fmt_num
+from .store import UNENDED, Run, Store
 
 
 def main_metric(run: Run) -> Optional[str]:
@@ -25,9 +26,17 @@ def main_metric(run: Run) -> Optional[str]:
 
 
 def status_text(run: Run, now: Optional[float] = None) -> str:
-    if run.status == "silent" and run.last_seen is not None:
-        quiet = (now or time.time()) - run.last_seen
-        return f"silent {quiet / 60:.0f}m" if quiet >= 60 else f"silent {quiet:.0f}s"
+    """The run's status in words: ``silent 5m``, ``stopped 3y ago`` (no end
+    record, nothing written for over a day: nobody knows how it ended),
+    ``crashed (OSError)``..."""
+    now = now if now is not None else time.time()
+    status = run.status
+    if status in UNENDED and run.status_at(now, math.inf) == "stopped":
+        status = "stopped"    # the ingest marks it as the clock moves; a store read once is told here
+    if status == "stopped":
+        return f"stopped {fmt_ago(run.quiet_for(now))} ago"
+    if status == "silent" and run.last_seen is not None:
+        return f"silent {fmt_ago(run.quiet_for(now))}"
     if run.status == "interrupted" and run.end and run.end.get("signal"):
         return f"interrupted ({run.end['signal']})"
     if run.status == "crashed" and run.end and run.end.get("error"):

@@ -323,11 +323,11 @@ def test_an_error_serving_one_connection_closes_it_and_the_listener_goes_on():
     real = ing.records
     calls = []
 
-    def records(stream, recs):          # the store fails once (a bug, say): that connection ends, nothing else
+    def records(stream, recs, **kw):    # the store fails once (a bug, say): that connection ends, nothing else
         calls.append(stream)
         if len(calls) == 1:
             raise RuntimeError("store bug")
-        real(stream, recs)
+        real(stream, recs, **kw)
 
     ing.records = records
     lst = ing.listen("127.0.0.1:0")

@@ -409,7 +409,7 @@ def cv_summaries(states) -> List[CVSummary]:
         vals = [f["best"] for f in folds if f["best"] is not None]
         mean = float(np.mean(vals)) if vals else None
         std = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
-        complete = all(f["status"] == "finished" for f in folds)
+        complete = all(f["status"] in ("finished", "stopped") for f in folds)  # stopped: not running, long ago
         out.append(CVSummary(g, data_key(members[0].run), folds, len(folds), mean, std, complete))
     by_data: Dict[str, List[CVSummary]] = {}
     for c in out:

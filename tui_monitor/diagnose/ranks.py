@@ -40,6 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..store.run import UNENDED
 from .findings import Finding, make_finding, run_label
 from .settings import Settings
 from .tracks import pick_loss
@@ -391,7 +392,7 @@ class RankDetector:
 
     def _hung(self, ranks: List[Any], now: float, crashed: List[Finding]) -> List[Finding]:
         s = self.settings
-        active = [r for r in ranks if r.status in ("running", "silent")]
+        active = [r for r in ranks if r.status in UNENDED]
         if not active:
             return []
         limit = self.hang_after(ranks)
@@ -521,13 +522,13 @@ class RankDetector:
         t_crash = when(first_crash)
         limit = self.hang_after(ranks)
         peer_loss = lost_peer(first_crash)
-        vanished = [r for r in ranks if r.status in ("running", "silent") and r.last_seen is not None
+        vanished = [r for r in ranks if r.status in UNENDED and r.last_seen is not None
                     and r.last_seen < t_crash
                     and (peer_loss or (now - (r.last_arrival or now)) >= min(limit, s.hang_min))]
         cands = gone + vanished
         first = min(cands, key=when)
         later = sorted([r for r in gone if r is not first], key=when)
-        going = [r for r in ranks if r.status in ("running", "silent") and r not in vanished]
+        going = [r for r in ranks if r.status in UNENDED and r not in vanished]
         done = [r for r in ranks if r.status in ("finished", "interrupted")]
         end = first.end or {}
         err = end.get("error") if isinstance(end.get("error"), dict) else {}

@@ -46,8 +46,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from ..schema import split_metric
-from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, lightning_key, next_seq,
-                      run_header, run_id_for, stale_note)
+from .formats import FormatTail, LineSplitter, RecordReader, lightning_key, next_seq, run_header, run_id_for
 from .hparams import INTEGER, HparamsWatch, parse_simple_yaml, read_hparams
 from .naming import file_run_name
 
@@ -329,12 +328,6 @@ class CSVReader(RecordReader):
         self.state["header_sent"] = True
         return run_header(next_seq(self.state), run_id, name, t, watch.config,
                           {"source": "csv", "path": os.path.abspath(self.source)})
-
-    def at_end(self, mtime: float, now: float) -> List[dict]:
-        if not self.state.get("header_sent") or now - mtime < STALE_AFTER:
-            return []
-        self.state["header_sent"] = False  # rows written after all: a resumed run, with a header of its own
-        return [end_record(next_seq(self.state), mtime, step=self.state.get("last_step"), note=stale_note(mtime))]
 
     def _hparams(self, out: List[dict], now: float) -> None:
         watch = self.state.get("hparams")

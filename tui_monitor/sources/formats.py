@@ -30,17 +30,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..stream import MAX_PROBLEMS, Problem
 from .tail import FileTail, OnProblem, OnRecords
 
-__all__ = ["MAX_LINE", "STALE_AFTER", "FormatTail", "LineSplitter", "RecordReader", "WholeFileTail", "end_record",
-           "lightning_key",
-           "next_seq",
-           "run_header", "run_id_for", "stale_note"]
+__all__ = ["MAX_LINE", "FormatTail", "LineSplitter", "RecordReader", "WholeFileTail", "end_record", "lightning_key",
+           "next_seq", "run_header", "run_id_for"]
 
 #: The longest line the line-based readers (CSV, text) keep: a longer one is skipped.
 MAX_LINE = 64 * 1024
-#: A log not written for this long, whose run never said how it ended, is
-#: taken as ended at its last write (shown as such, not as silent for years).
-#: A day: a live job that writes nothing for a day is not training anyway.
-STALE_AFTER = 24 * 3600.0
 
 
 class LineSplitter:
@@ -139,21 +133,14 @@ def next_seq(state: Dict[str, Any]) -> int:
 
 
 def end_record(seq: int, t: Optional[float], status: str = "finished", step: Optional[int] = None,
-               error: Optional[Dict[str, str]] = None, note: str = "") -> dict:
+               error: Optional[Dict[str, str]] = None) -> dict:
     """The ``end`` record a reader makes up when the log says how its run
-    ended (or, with ``note``, when it was last written long ago)."""
+    ended. A log that stops without saying so gets none: the store shows
+    its run as ``stopped`` once nothing came for a day (store/run.py)."""
     rec: Dict[str, Any] = {"type": "end", "seq": seq, "time": t, "status": status, "dropped": 0, "step": step}
     if error:
         rec["error"] = error
-    if note:
-        rec["note"] = note
     return rec
-
-
-def stale_note(mtime: float) -> str:
-    """Why a run read from a file untouched since ``mtime`` is taken as ended."""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(mtime))
-    return f"no end record; the log was last written {when}, more than a day ago"
 
 
 class RecordReader:
@@ -176,8 +163,7 @@ class RecordReader:
         """Records due when a read reached the current end of the file,
         whose last write was at ``mtime`` (wall clock ``now``): what waits
         for more input that is not coming (a file untouched for seconds),
-        and an ``end`` for a run whose log stopped :data:`STALE_AFTER` ago
-        without saying how it ended. None by default."""
+        or what a file read whole holds. None by default."""
         return []
 
     @property

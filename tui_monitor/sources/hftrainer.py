@@ -24,8 +24,7 @@ import re
 from typing import Any, Dict, List, Set, Tuple
 
 from ..stream.files import open_regular
-from .formats import (STALE_AFTER, FormatTail, RecordReader, WholeFileTail, end_record, run_header, run_id_for,
-                      stale_note)
+from .formats import FormatTail, RecordReader, WholeFileTail, end_record, run_header, run_id_for
 from .naming import folder_run_name
 
 __all__ = ["HFRun", "TrainerStateReader", "is_state_file", "make_tail", "sniff"]
@@ -122,10 +121,6 @@ class TrainerStateReader(RecordReader):
             if isinstance(state, dict):
                 self.buf = bytearray()
                 out = self._entries(state, mtime)
-        run = self.run
-        if run.header_sent and not run.ended and now - mtime >= STALE_AFTER:
-            run.ended = True
-            out.append(end_record(run.next_seq(), mtime, step=run.last_step, note=stale_note(mtime)))
         return out
 
     def _entries(self, state: Dict[str, Any], mtime: float) -> List[dict]:

@@ -19,7 +19,7 @@ from typing import Any, Iterable, List, Optional, Tuple
 import msgspec
 
 from ..schema import split_metric
-from ..store import Store
+from ..store import UNENDED, Store
 from ..stream import MetricsRecord, Problem
 from .follow import Follower
 from .listen import Listener
@@ -47,6 +47,11 @@ class Ingest:
     def __init__(self, store: Optional[Store] = None, max_problems: int = 500, silent_after: float = SILENT_AFTER):
         self.store = store if store is not None else Store(splitter=split_metric)
         self.silent_after = silent_after
+        # two writers under one run id: the store asks whether the one holding
+        # the row still runs, and says where it put the other (store/rows.py)
+        self.store.writer_alive = self._writer_alive
+        self.store.report = self._kept_apart
+        self.store.silent_after = silent_after
         # one entry per (file, reason), the latest last: a warning repeated a
         # thousand times is one entry with a count, and cannot push the real
         # FILE:LINE problems out of the list
@@ -72,7 +77,7 @@ class Ingest:
         return f
 
     def listen(self, address: str, token: Optional[str] = None) -> Listener:
-        lst = Listener(address, self.records, self.problem, token=token)
+        lst = Listener(address, self._stream_records, self.problem, token=token)
         self.listeners.append(lst)
         if self._house is not None:
             lst.start()
@@ -105,13 +110,31 @@ class Ingest:
 
     # -- what sources call ----------------------------------------------------
 
-    def records(self, stream: Any, records: Iterable[Any]) -> None:
+    def records(self, stream: Any, records: Iterable[Any], rows_decided: bool = False) -> None:
         # The reader's fast-path records go to the store as they are (it takes
         # them in blocks); the rest as dicts.
         batch = [r if r.__class__ is dict or r.__class__ is MetricsRecord else as_dict(r) for r in records]
         with self._lock:
-            self.store.apply_many(batch, stream=stream)
+            self.store.apply_many(batch, stream=stream, rows_decided=rows_decided)
             self.records_in += len(batch)
+
+    def _stream_records(self, stream: Any, records: Iterable[Any]) -> None:
+        """A listener's records: it gave each stream its row itself."""
+        self.records(stream, records, rows_decided=True)
+
+    def _writer_alive(self, run: Any) -> Optional[bool]:
+        """Whether the process writing ``run`` still runs; None when it
+        cannot be seen from here (another host, no pid)."""
+        pid = run.pid
+        if run.host != self.hostname or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+            return None
+        return _alive(pid, run.start)
+
+    def _kept_apart(self, stream: Any, message: str) -> None:
+        # a file's stream token is (path, generation) or (kind, path): the path names it
+        parts = stream if isinstance(stream, tuple) else (stream,)
+        source = next((p for p in parts if isinstance(p, str) and os.sep in p), str(parts[0]) if parts else "")
+        self.problem(Problem(source, 1, message, "warning"))
 
     def problem(self, problem: Problem) -> None:
         key = (problem.source, problem.reason)
@@ -148,20 +171,24 @@ class Ingest:
                 self.problem(Problem("<monitor>", 0, f"internal error: {e!r}"))
 
     def check_liveness(self, now: Optional[float] = None) -> None:
-        """Mark runs silent, and crashed when their process on this host is
-        gone without an end record. /proc is read outside the store lock: a
-        slow /proc must not hold up the sources."""
+        """Mark runs silent (stopped after a day), and crashed when their
+        process on this host is gone without an end record, unless nothing
+        came from it for a day (then it stopped, nobody knows how: a log
+        read long after its process went). /proc is read outside the store
+        lock: a slow /proc must not hold up the sources."""
+        now = now if now is not None else time.time()
         with self._lock:
             local = [(run, run.pid, run.start) for run in self.store.runs.values()
-                     if run.status in ("running", "silent") and run.host == self.hostname and run.pid]
+                     if run.host == self.hostname and run.pid and run.status in UNENDED
+                     and run.status_at(now, self.silent_after) != "stopped"]
         gone = [(run, pid, start) for run, pid, start in local if not _alive(pid, start)]
         with self._lock:
             for run, pid, start in gone:
                 # still the same process, and not ended meanwhile
-                if run.status in ("running", "silent") and (run.pid, run.start) == (pid, start):
+                if run.status in UNENDED and (run.pid, run.start) == (pid, start):
                     self.store.mark_gone(run, f"process {pid} on {run.host} ended without an end "
                                               "record (killed? out of memory?)")
-            self.store.mark_silent(now=now if now is not None else time.time(), after=self.silent_after)
+            self.store.mark_silent(now=now, after=self.silent_after)
 
 
 def _boot_time() -> int:

@@ -31,6 +31,7 @@ import time
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from ..hook import HANDSHAKE, parse_address, shared_token
+from ..store.rows import as_row, kept_apart
 from ..stream import MetricsRecord, Problem
 from ..stream.reader import new_problems
 from .listen_handshake import Handshake
@@ -401,9 +402,8 @@ class Listener:
         key = hs.stream_key
         stream, holder = self.streams.new(key, hs.writer, sid, hs.session_secret(sid), self._peer(conn))
         if holder is not None:
-            self._problem(conn.peer, f"run {key[0][:200]!r} rank {key[1]} is being streamed by {holder.describe()}; "
-                                     f"another writer ({stream.describe()}) did not resume that stream, so its "
-                                     f"records are kept apart as run {stream.row[:200]!r}", "warning")
+            self._problem(conn.peer, kept_apart(key[0], key[1], holder.describe(), stream.describe(),
+                                                "did not resume that stream", stream.row), "warning")
         return stream
 
     # -- streaming -------------------------------------------------------------------
@@ -440,13 +440,8 @@ class Listener:
             self._problem(conn.peer, f"{stream.reader.source}: the run record names run "
                                      f"{str(header.get('run_id'))[:200]!r} rank {header.get('rank')}, not the "
                                      "hello's; stored under the hello's", "warning")
-        if header.get("run_id") != stream.row:
-            header["sent_run_id"] = header.get("run_id")
-        if stream.row != run_id and isinstance(header.get("name"), str):   # kept apart: told apart in the table too
-            header["sent_name"] = header["name"]
-            header["name"] += stream.row[len(run_id):]
-        header["run_id"], header["rank"] = stream.row, rank
-        return header
+        header["rank"] = rank
+        return as_row(header, run_id, stream.row)
 
     def _tell(self, stream: SocketStream, now: float, final: bool = False) -> None:
         """Hand on the stream's new reader problems, and its duplicates (at

@@ -8,7 +8,9 @@ connection feeding it now, and how much of its reader's problems and
 duplicates was handed on. A new stream feeds the row of its own run id,
 unless a stream that has not ended holds that row: then ``RUN_ID~2``,
 ``~3``... (two jobs sharing ``TUI_MONITOR_RUN_ID``, or someone else's hello
-naming a live run, are rows of their own, never one alternating series). A
+naming a live run, are rows of their own, never one alternating series; the
+rows are given out as the store gives them to stream files: see
+:mod:`..store.rows`). A
 stream whose run ended gives its row up to the next process of that run id
 (a requeued job: the store counts a restart).
 
@@ -23,6 +25,7 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 
+from ..store.rows import first_free
 from ..stream import StreamReader
 
 RowKey = Tuple[str, int]
@@ -88,12 +91,7 @@ class StreamTable:
         """A new stream for a hello naming ``key``, and the stream that
         keeps it off that row (None when it feeds its own run id's row)."""
         run_id, rank = key
-        holder = self._holder((run_id, rank))
-        row, n, busy = run_id, 1, holder
-        while busy is not None:
-            n += 1
-            row = f"{run_id}~{n}"
-            busy = self._holder((row, rank))
+        row, holder = first_free(run_id, lambda row: self._holder((row, rank)))
         stream = SocketStream(key, row, sid, secret, writer,
                               StreamReader(f"{source} run {row} rank {rank}", raw_metrics=True))
         self.by_sid[sid] = stream

@@ -23,8 +23,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ..stream.files import open_regular
-from .formats import (STALE_AFTER, FormatTail, LineSplitter, RecordReader, WholeFileTail, end_record, run_header,
-                      stale_note)
+from .formats import FormatTail, LineSplitter, RecordReader, WholeFileTail, end_record, run_header
 from .hparams import read_yaml, scalar
 
 __all__ = ["MLflowRun", "MetaReader", "MetricFileReader", "is_metric_file", "make_tail", "owned_by", "run_folder"]
@@ -100,7 +99,6 @@ class MLflowRun:
         self.header_sent = False
         self.ended = False
         self.last_step = 0
-        self.written = 0.0
         self._meta: Dict[str, Any] = {}
         self._meta_stamp: Any = None
 
@@ -147,8 +145,9 @@ class MLflowRun:
         return out
 
     def ending(self, mtime: float, now: float) -> List[dict]:
-        """The ``end`` record once the run's meta.yaml says it ended (or, as
-        it says it still runs, once nothing in it was written for a day)."""
+        """The ``end`` record once the run's meta.yaml says it ended (one
+        that says it still runs but wrote nothing for a day is shown as
+        stopped by the store)."""
         if self.ended or not self.header_sent:
             return []
         meta = self.meta()
@@ -157,10 +156,6 @@ class MLflowRun:
             self.ended = True
             end = _ms(meta.get("end_time"))
             return [end_record(self.next_seq(), end if end is not None else mtime, status, self.last_step)]
-        latest = max(self.written, mtime)
-        if now - latest >= STALE_AFTER:
-            self.ended = True
-            return [end_record(self.next_seq(), latest, step=self.last_step, note=stale_note(latest))]
         return []
 
 
@@ -206,7 +201,6 @@ class MetricFileReader(RecordReader):
         return out
 
     def at_end(self, mtime: float, now: float) -> List[dict]:
-        self.run.written = max(self.run.written, mtime)
         return self.run.ending(mtime, now)
 
 

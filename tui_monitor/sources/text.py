@@ -72,8 +72,7 @@ from typing import Any, Dict, List, Optional, Pattern, Sequence, Tuple
 from ..schema import split_metric
 from ..stream import Problem
 from ..stream.reader import new_problems
-from .formats import (MAX_LINE, STALE_AFTER, FormatTail, LineSplitter, RecordReader, end_record, next_seq,
-                      run_header, run_id_for, stale_note)
+from .formats import MAX_LINE, FormatTail, LineSplitter, RecordReader, next_seq, run_header, run_id_for
 from .naming import file_run_name
 
 __all__ = ["TextParser", "TextReader", "StdinSource", "compile_patterns", "make_tail", "reattach_tty", "sniff"]
@@ -434,12 +433,7 @@ class TextReader(RecordReader):
         return out
 
     def at_end(self, mtime: float, now: float) -> List[dict]:
-        out = self.flush() if now - mtime >= QUIET else []
-        if self.state.get("header_sent") and now - mtime >= STALE_AFTER:
-            self.state["header_sent"] = False  # lines written after all: a resumed run, with a header of its own
-            out.append(end_record(next_seq(self.state), mtime, step=max(self.parser.last_step, 0),
-                                  note=stale_note(mtime)))
-        return out
+        return self.flush() if now - mtime >= QUIET else []
 
     def _record(self, out: List[dict], now: float, step: int, split: Optional[str], values: Dict[str, float]) -> None:
         if not self.state.get("header_sent"):

@@ -55,8 +55,7 @@ import re
 import struct
 from typing import Any, Dict, List, Optional, Tuple
 
-from .formats import (STALE_AFTER, FormatTail, RecordReader, end_record, lightning_key, run_header, run_id_for,
-                      stale_note)
+from .formats import FormatTail, RecordReader, lightning_key, run_header, run_id_for
 from .hparams import read_hparams
 from .naming import folder_run_name
 
@@ -341,7 +340,6 @@ class TBRun:
         self.header_sent = False
         self.plugins: Dict[str, str] = {}
         self.splits: Dict[str, str] = {}      # event file -> split of its folder (Keras' layout)
-        self.written: Dict[str, float] = {}   # event file -> its last write seen
         self.ended = False
         self.last_step = 0
         self.lightning = False
@@ -373,17 +371,6 @@ class TBRun:
                 rec["values"], rec["split"] = values, split
             out.append(rec)
         return out
-
-    def at_end(self, source: str, mtime: float, now: float) -> List[dict]:
-        """An ``end`` once every event file of the run is a day old."""
-        self.written[source] = mtime
-        latest = max(self.written.values())
-        if not self.header_sent or self.ended or now - latest < STALE_AFTER:
-            return []
-        self.ended = True
-        rec = end_record(self.seq, latest, step=self.last_step, note=stale_note(latest))
-        self.seq += 1
-        return [rec]
 
     def header(self, start: Optional[float], file_name: str) -> dict:
         m = _NAME.match(file_name)
@@ -491,8 +478,6 @@ class EventFileReader(RecordReader):
             out.append(last)
         return run.shape(self.source, out)
 
-    def at_end(self, mtime: float, now: float) -> List[dict]:
-        return self.run.at_end(self.source, mtime, now)
 
 
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:

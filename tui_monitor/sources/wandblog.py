@@ -34,8 +34,7 @@ import struct
 import zlib
 from typing import Any, Dict, List, Optional
 
-from .formats import STALE_AFTER, FormatTail, RecordReader, end_record, run_header, run_id_for, stale_note
-
+from .formats import FormatTail, RecordReader, end_record, run_header, run_id_for
 __all__ = ["WandbReader", "is_run_file", "make_tail", "owned_by", "sniff"]
 
 MAGIC = b":W&B"
@@ -255,11 +254,6 @@ class WandbReader(RecordReader):
         rec["seq"] = self.next_seq()
         out.append(rec)
 
-    def at_end(self, mtime: float, now: float) -> List[dict]:
-        if not self.header_sent or self.ended or now - mtime < STALE_AFTER:
-            return []
-        self.ended = True
-        return [end_record(self.next_seq(), mtime, step=self.last_step, note=stale_note(mtime))]
 
 
 def make_tail(path: str, on_records, on_problem, context: Dict[str, Any], explicit: bool = False) -> FormatTail:

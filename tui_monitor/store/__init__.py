@@ -18,7 +18,7 @@ and its record handlers), :mod:`.bulk` (the bulk path of ``apply_many``).
 """
 
 from ._numeric import NAN, NEGINF, POSINF, Decimated, decimate_arrays, ema_reference
-from .run import STATUSES, Run, RunKey
+from .run import STATUSES, STOPPED_AFTER, UNENDED, Run, RunKey
 from .store import Store, default_splitter
 from .series import Series, Snapshot
 
@@ -30,6 +30,8 @@ __all__ = [
     "RunKey",
     "Store",
     "STATUSES",
+    "STOPPED_AFTER",
+    "UNENDED",
     "default_splitter",
     "decimate_arrays",
     "ema_reference",

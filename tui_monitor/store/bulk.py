@@ -57,13 +57,20 @@ class PointBatch:
 class BulkApply:
     """``apply_many`` and its stretch path, for :class:`~tui_monitor.store.Store`."""
 
-    def apply_many(self, records: Iterable[dict], stream: Any = None) -> Set[RunKey]:
+    def apply_many(self, records: Iterable[dict], stream: Any = None, rows_decided: bool = False) -> Set[RunKey]:
         """Apply records of one ``stream`` in order, the same as ``apply`` on
         each but faster for runs of ``metrics`` and ``grads`` records: their
         points are gathered per series and appended in bulk. Besides dicts,
         ``metrics`` records may be objects with the fields as attributes (the
         stream reader's checked fast-path records). Returns the keys of the
         runs that changed."""
+        self._rows_decided = rows_decided
+        try:
+            return self._apply_many(records, stream)
+        finally:
+            self._rows_decided = False
+
+    def _apply_many(self, records: Iterable[dict], stream: Any) -> Set[RunKey]:
         batch = PointBatch()
         changed = set()  # type: Set[RunKey]
         now = self.clock()
@@ -180,7 +187,7 @@ class BulkApply:
         if run.last_seen is None or latest > run.last_seen:
             run.last_seen = latest
         run.last_arrival = now
-        if run.status == "silent":
+        if run.status in ("silent", "stopped"):
             run.status = "running"
         last = records[end - 1]
         run.last_step = int(get(last, "step", 0))

@@ -11,12 +11,20 @@ from typing import List, Optional, Tuple
 from .growing import GrowingMap
 from .series import Series
 
-__all__ = ["Run", "RunKey", "STATUSES"]
+__all__ = ["Run", "RunKey", "STATUSES", "STOPPED_AFTER", "UNENDED"]
 
 RunKey = Tuple[str, int]
 
 #: Possible values of :attr:`Run.status`.
-STATUSES = ("running", "finished", "crashed", "interrupted", "silent")
+STATUSES = ("running", "finished", "crashed", "interrupted", "silent", "stopped")
+#: The statuses of a run with no end record (its writer may still be at it,
+#: or stopped long ago without saying how).
+UNENDED = ("running", "silent", "stopped")
+#: A run with no end record and nothing heard for this long (s) is
+#: ``stopped``: a live job that writes nothing for a day is not training
+#: anyway, and one whose log was last written years ago is not "silent for
+#: years" (nor "finished": nobody knows how it ended).
+STOPPED_AFTER = 24 * 3600.0
 
 _PROBLEMS_KEEP = 50  # problem messages kept per run
 
@@ -34,9 +42,11 @@ class Run:
     * ``grad_norm``: the global gradient norm, and ``grads``:
       ``{(layer, field): Series}`` with field ``grad``, ``weight`` or
       ``zero_rows``; :meth:`layers` lists the layers in model order;
-    * ``status``: ``running``, ``finished``, ``crashed``, ``interrupted`` or
-      ``silent`` (running, but nothing heard for a while: see
-      :meth:`Store.mark_silent`); ``end``: the ``end`` record, if any;
+    * ``status``: ``running``, ``finished``, ``crashed``, ``interrupted``,
+      ``silent`` (running, but nothing heard for a while) or ``stopped`` (no
+      end record and nothing heard for :data:`STOPPED_AFTER`: it stopped,
+      nobody knows how; see :meth:`status_at` and :meth:`Store.mark_silent`);
+      ``end``: the ``end`` record, if any;
     * ``last_seen``: the latest record ``time``; ``last_arrival``: the store
       clock when the last record came; ``last_step``; ``last_log`` and
       ``heartbeat`` (the last heartbeat record);
@@ -111,17 +121,25 @@ class Run:
             seen.setdefault(layer, None)
         return list(seen)
 
-    def status_at(self, now: float, silent_after: float = 60.0) -> str:
-        """The status as it stands at ``now`` (epoch seconds): ``silent`` for a
-        running stream with no record for ``silent_after`` seconds. Compares
+    def status_at(self, now: float, silent_after: float = 60.0, stopped_after: float = STOPPED_AFTER) -> str:
+        """The status as it stands at ``now`` (epoch seconds): for a run with
+        no end record, ``silent`` when no record came for ``silent_after``
+        seconds, ``stopped`` when none came for ``stopped_after``. Compares
         the record times against ``now``, so the two clocks must roughly
         agree."""
         st = self.status
-        if st in ("running", "silent"):
-            if self.last_seen is not None and now - self.last_seen > silent_after:
+        if st in UNENDED:
+            quiet = None if self.last_seen is None else now - self.last_seen
+            if quiet is not None and quiet > stopped_after:
+                return "stopped"
+            if quiet is not None and quiet > silent_after:
                 return "silent"
             return "running"
         return st
+
+    def quiet_for(self, now: float) -> Optional[float]:
+        """Seconds since the last record (None before any time came)."""
+        return None if self.last_seen is None else max(0.0, now - self.last_seen)
 
     # -- writer side ------------------------------------------------------
 

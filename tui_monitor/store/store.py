@@ -24,7 +24,8 @@ from typing import Any, Callable, List, Optional, Tuple
 from ..ranges import INT64_MAX as _INT64_MAX, INT64_MIN as _INT64_MIN, TIME_MAX as _TIME_MAX, TIME_MIN as _TIME_MIN
 from .bulk import BulkApply, PointBatch
 from .growing import GrowingMap
-from .run import Run, RunKey
+from .rows import as_row, first_free, kept_apart
+from .run import UNENDED, Run, RunKey
 
 __all__ = ["Store", "default_splitter"]
 
@@ -33,6 +34,7 @@ Splitter = Callable[[str, Optional[str]], Tuple[str, str]]
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _GRAD_FIELDS = ("grad", "weight", "zero_rows")
 _TEXT_KEEP = 1000  # text values kept per key
+_QUIET = ("silent", "stopped")  # statuses a record arriving turns back to running
 
 
 def default_splitter(key: str, split: Optional[str]) -> Tuple[str, str]:
@@ -64,6 +66,12 @@ def _time_or_last(run: Any, record: dict) -> float:
     """The record's time, else the run's latest (a record without one
     happened no earlier than what came before it)."""
     return _time_of(record, run.last_seen if run.last_seen is not None else math.nan)
+
+
+def _writer(pid: Any, host: Any) -> str:
+    """A writer, as a problem names it."""
+    who = f"pid {pid}" if pid else "a writer that gave no pid"
+    return f"{who} on {str(host)[:100]}" if host else who
 
 
 def _number(v: Any) -> Optional[float]:
@@ -102,18 +110,34 @@ class Store(BulkApply):
     to running, ``restarts`` + 1, seq numbering starts again) and its series
     carry on (steps may go back; see :class:`Series`).
 
+    A header from another writer (another ``start`` or ``pid``) whose run id
+    and rank a writer still at it holds (its process runs, or its records go
+    on after the newcomer began) goes to a row of its own, ``RUN_ID~2``, as
+    :mod:`.rows` says; ``report(stream, message)`` is told why. The listener
+    decides that for its streams itself (``rows_decided=True``).
+
     ``splitter(key, split) -> (split, metric)`` maps a metric key and the
     record's split (or None) to the series it feeds; results are cached.
-    ``clock`` gives ``last_arrival``.
+    ``clock`` gives ``last_arrival``. ``writer_alive(run)`` says whether the
+    process that writes ``run`` still runs (None: cannot tell, e.g. on
+    another host); ``silent_after`` is how long a writer that cannot be
+    seen may be quiet and still hold its row.
     """
 
     def __init__(
         self,
         splitter: Optional[Splitter] = None,
         clock: Callable[[], float] = _time.time,
+        writer_alive: Optional[Callable[[Run], Optional[bool]]] = None,
+        report: Optional[Callable[[Any, str], None]] = None,
+        silent_after: float = 60.0,
     ) -> None:
         self.splitter = splitter or default_splitter
         self.clock = clock
+        self.writer_alive = writer_alive
+        self.report = report
+        self.silent_after = silent_after
+        self._rows_decided = False  # set by apply/apply_many for the records they apply
         self.runs = GrowingMap()  # type: Mapping[RunKey, Run]
         self.version = 0
         self._streams = {}  # type: Dict[Any, Run]
@@ -180,38 +204,46 @@ class Store(BulkApply):
         if t == t and (run.last_seen is None or t > run.last_seen):  # t == t: not NaN
             run.last_seen = t
         run.last_arrival = now
-        if run.status == "silent":
+        if run.status in _QUIET:
             run.status = "running"
         return True
 
-    def apply(self, record: dict, stream: Any = None) -> Optional[Run]:
+    def apply(self, record: dict, stream: Any = None, rows_decided: bool = False) -> Optional[Run]:
         """Apply one record of ``stream``; returns the run it changed (None
-        when nothing changed: a duplicate)."""
+        when nothing changed: a duplicate). ``rows_decided``: a header's run
+        id is its row, as its source decided (the listener's streams)."""
         batch = PointBatch()
-        run = self._apply(record, stream, batch, self.clock())
+        self._rows_decided = rows_decided
+        try:
+            run = self._apply(record, stream, batch, self.clock())
+        finally:
+            self._rows_decided = False
         self._flush(batch)
         return run
 
     def mark_silent(self, now: Optional[float] = None, after: float = 60.0) -> List[Run]:
-        """Turn running streams with no record for ``after`` seconds (by the
-        record times, against ``now``, default the store clock) to ``silent``
-        (a record arriving turns them back). Call from the ingest thread.
-        Returns the runs changed."""
+        """Turn runs with no end record and no record for ``after`` seconds
+        (by the record times, against ``now``, default the store clock) to
+        ``silent``, and those with none for a day (:data:`.run.STOPPED_AFTER`)
+        to ``stopped`` (a record arriving turns them back to running). Call
+        from the ingest thread, as the clock moves. Returns the runs changed."""
         if now is None:
             now = self.clock()
         out = []
         for run in list(self.runs.values()):
-            if run.status == "running" and run.status_at(now, after) == "silent":
-                run.status = "silent"
-                self._bump(run)
-                out.append(run)
+            if run.status in UNENDED:
+                status = run.status_at(now, after)
+                if status != run.status and status != "running":
+                    run.status = status
+                    self._bump(run)
+                    out.append(run)
         return out
 
     def mark_gone(self, run: Run, message: str) -> None:
         """End a running stream whose process is known to be gone without an
         ``end`` record (killed, out of memory): status ``crashed``. Call from
         the ingest thread."""
-        if run.end is not None or run.status not in ("running", "silent"):
+        if run.end is not None or run.status not in UNENDED:
             return
         run.end = {"type": "end", "status": "crashed", "time": run.last_seen,
                    "error": {"type": "ProcessGone", "message": message}, "inferred": True}
@@ -278,6 +310,11 @@ class Store(BulkApply):
             run.problem("run record without a run_id")
             self._bump(run)
             return run
+        if not self._rows_decided:
+            row = self._row_for(record, stream, run_id, rank, prior)
+            if row != run_id:
+                record = as_row(dict(record), run_id, row)
+                run_id = row
         key = (run_id, rank)
         run = self.runs.get(key)
         if run is None:
@@ -315,6 +352,49 @@ class Store(BulkApply):
             run.last_seen = float(start)
         self._bump(run)
         return run
+
+    def _row_for(self, record: dict, stream: Any, run_id: str, rank: int, prior: Optional[Run]) -> str:
+        """The row a header naming ``run_id`` and ``rank`` feeds: the one
+        its stream feeds already (a writer started again in the same file),
+        the one its writer feeds through another file (a deleted file
+        started again), else the first that no other writer still holds
+        (:meth:`_held`): a requeued job continues its run, a second job
+        under the same id gets ``run_id~2``."""
+        if prior is not None and prior.has_header and prior.rank == rank and \
+                prior.header.get("sent_run_id", prior.run_id) == run_id:
+            return prior.run_id
+        start, pid, host = record.get("start"), record.get("pid"), record.get("host")
+
+        def holder(row: str) -> Optional[Run]:
+            run = self.runs.get((row, rank))
+            if run is None or not run.has_header or run is prior:
+                return None
+            if (run.start, run.pid, run.host) == (start, pid, host):
+                return None  # the same writer, through another file
+            return run if self._held(run, start) else None
+
+        row, held_by = first_free(run_id, holder)
+        if held_by is not None and self.report is not None:
+            self.report(stream, kept_apart(run_id, rank, _writer(held_by.pid, held_by.host), _writer(pid, host),
+                                           "writes under the same run id at the same time", row))
+        return row
+
+    def _held(self, run: Run, start: Any) -> bool:
+        """Whether the writer of ``run`` still holds its row against a new
+        writer that began at ``start``: its process runs, or it wrote after
+        the newcomer began (they ran together), or, when its process cannot
+        be seen and it has not ended, it was heard within ``silent_after``
+        of that. An ended run whose records stop before the newcomer began
+        (a requeued job) holds nothing."""
+        ended = run.status not in UNENDED
+        alive = None if ended or self.writer_alive is None else self.writer_alive(run)
+        if alive:
+            return True
+        last = run.last_seen
+        if not isinstance(start, (int, float)) or isinstance(start, bool) or last is None:
+            return not ended and alive is None
+        grace = self.silent_after if alive is None and not ended else 0.0
+        return last > start - grace
 
     def _header_fields(self, run: Run, h: dict) -> None:
         name = h.get("name")

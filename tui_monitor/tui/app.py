@@ -31,7 +31,7 @@ from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
 from ..diagnose.reference import run_ref
-from ._text import safe
+from ._text import NAME_MAX, safe
 from .actions import KEYS, NAMESPACES, bindings, palette_entries
 from .alerts import Alerts
 from .diagnosis import DIAGNOSE_EVERY, Diagnosis, diagnose_once
@@ -289,7 +289,7 @@ class MonitorApp(App):
                 key = tuple(ref) if isinstance(ref, (list, tuple)) else ref
                 run = runs.get(key) if isinstance(key, tuple) else None
                 if run is not None:
-                    names[key] = run.name
+                    names[key] = run.name[:NAME_MAX + 1]   # shown cut: a megabyte name is not copied about
         return names
 
     def _refresh_status(self) -> None:

@@ -20,8 +20,8 @@ from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from ..diagnose.findings import run_label
 from ..metric_direction import higher_is_better
+from ._text import run_label
 from .chart import ChartSpec, Key, Line, VMark, held_out_color
 from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, RUN_COLORS, SPLIT_PATTERNS, run_color
 

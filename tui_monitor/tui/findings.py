@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 
-from ._text import fmt_num, safe, shorten
+from ._text import fmt_num, safe, short_name, shorten
 from .palette import SEVERITY_STYLES
 
 __all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "is_about", "worst_by_run",
@@ -146,12 +146,12 @@ def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: boo
     t.append(" %s " % sev.upper()[:4], SEVERITY_STYLES.get(sev, ""))
     t.append(" ")
     t.append(finding_title(f), "bold")
-    names = [safe(n) for n in (getattr(f, "run_names", None) or [])]
+    names = [short_name(n) for n in (getattr(f, "run_names", None) or [])]
     if not names:
         for r in finding_runs(f):
             key = tuple(r) if isinstance(r, (list, tuple)) else r
             default = r if isinstance(r, str) else (r[0] if isinstance(r, (list, tuple)) else r)
-            names.append(safe((run_names or {}).get(key, default)))
+            names.append(short_name((run_names or {}).get(key, default)))
     if names:  # the run it is about; the others are the runs it was compared with
         t.append("  " + names[0], "#4fc3f7")
         if len(names) > 1:

@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 from rich.text import Text
 
-from ._text import fmt_num, safe, shorten
+from ._text import fmt_num, short_name, shorten
 from .chart import ChartSpec, Line
 from .palette import RUN_COLORS
 
@@ -90,14 +90,14 @@ def grads_text(run: Any, width: int = 80, max_layers: int = 30) -> Text:
     lo, hi = (min(logs), max(logs)) if logs else (0.0, 1.0)
     if hi - lo < 1e-9:
         lo -= 1.0
-    name_w = max(8, min(28, max(len(safe(n)) for n, *_ in rows)))
+    name_w = max(8, min(28, max(len(short_name(n, 29)) for n, *_ in rows)))
     bar_w = max(6, width - name_w - 36)
     t.append("\n")
     t.append("%s  %s  %9s %9s %6s" % ("layer".ljust(name_w), shorten("grad (log scale)", bar_w).ljust(bar_w), "grad", "weight",
                                       "dead"), "bold")
     for name, g, w, z in rows:
         t.append("\n")
-        t.append(shorten(safe(name), name_w).ljust(name_w))
+        t.append(short_name(name, name_w).ljust(name_w))
         t.append("  ")
         if g is None or not math.isfinite(g) or g <= 0:
             style = "bold #ef5350" if g is not None and not math.isfinite(g) else "dim"
@@ -155,7 +155,7 @@ def system_text(run: Any) -> Text:
                 parts.append((label, _fmt_sys(sysv[key], unit)))
         for key, v in sorted(sysv.items()):
             if key not in known:
-                parts.append((safe(key), fmt_num(v, 3)))
+                parts.append((short_name(key, 24), fmt_num(v, 3)))
         for i, (label, value) in enumerate(parts):
             if i:
                 t.append("   ")
@@ -171,6 +171,6 @@ def grad_chart(run: Any, px_width: int, log_y: bool = True) -> ChartSpec:
     spec = ChartSpec(title="gradient norm", log_y=log_y, empty="no gradient records")
     if len(run.grad_norm):
         d = run.grad_norm.decimate(max(1, px_width))
-        spec.lines.append(Line(d.x.astype(np.float64), d.y, RUN_COLORS[0], label="‖g‖ " + safe(run.name),
+        spec.lines.append(Line(d.x.astype(np.float64), d.y, RUN_COLORS[0], label="‖g‖ " + short_name(run.name),
                                mark_x=d.mark_x.astype(np.float64), mark_kind=d.mark_kind))
     return spec

@@ -16,7 +16,7 @@ import numpy as np
 from rich.text import Text
 
 from ..store import decimate_arrays
-from ._text import fmt_num, safe, shorten
+from ._text import fmt_num, shorten, short_name
 from .chart import ChartSpec, Line
 from .findings import finding_cell, worst_by_run
 from .gradpanel import step_timing
@@ -85,7 +85,7 @@ def _status(run: Any, now: float, silent_after: float) -> str:
 def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) -> Text:
     """The state of a group row's folds or a job row's ranks: the one state
     they share, or the most telling with its count (``1/4 crashed``:
-    crashed, silent, interrupted, running, finished, in that order)."""
+    crashed, silent, interrupted, running, stopped, finished, in that order)."""
     counts: Dict[str, int] = {}
     for r in runs:
         st = _status(r, now, silent_after)
@@ -93,7 +93,7 @@ def status_summary(runs: Sequence[Any], now: float, silent_after: float = 30.0) 
     if len(counts) == 1:
         st = next(iter(counts))
         return Text(st, style=STATUS_STYLES.get(st, ""), no_wrap=True)
-    st = next((s for s in ("crashed", "silent", "interrupted", "running", "finished") if counts.get(s)),
+    st = next((s for s in ("crashed", "silent", "interrupted", "running", "stopped", "finished") if counts.get(s)),
               None) or max(counts, key=lambda k: (counts[k], k))
     return Text("%d/%d %s" % (counts[st], len(runs), st), style=STATUS_STYLES.get(st, ""), no_wrap=True)
 
@@ -125,8 +125,8 @@ def job_row(run_id: str, ranks: Sequence[Any], now: float, expanded: bool, selec
     mark.append("●" if selected and selected == len(ranks) else ("◐" if selected else " "), "bold #4fc3f7")
     hosts = {r.host for r in ranks if getattr(r, "host", None)}
     world = max((getattr(r, "world_size", 1) or 1) for r in ranks)
-    label = "%s · %d/%d ranks" % (safe(head.name), len(ranks), world) if len(ranks) < world else \
-        "%s · %d ranks" % (safe(head.name), len(ranks))
+    label = "%s · %d/%d ranks" % (short_name(head.name), len(ranks), world) if len(ranks) < world else \
+        "%s · %d ranks" % (short_name(head.name), len(ranks))
     if len(hosts) > 1:
         label += " · %d hosts" % len(hosts)
     steps = [r.last_step for r in ranks if r.last_step is not None]
@@ -169,10 +169,10 @@ def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 
     head = ranks[0]
     world = max((getattr(r, "world_size", 1) or 1) for r in ranks)
     t.append("job ", "bold")
-    t.append(safe(head.name), "bold #4fc3f7")
-    t.append("  %s" % safe(shorten(head.run_id, 40)), "dim")
+    t.append(short_name(head.name), "bold #4fc3f7")
+    t.append("  %s" % short_name(head.run_id, 40), "dim")
     t.append("  %d of %d ranks" % (len(ranks), world))
-    hosts = sorted({safe(r.host) for r in ranks if getattr(r, "host", None)})
+    hosts = sorted({short_name(r.host) for r in ranks if getattr(r, "host", None)})
     if hosts:
         t.append("  on %d host%s" % (len(hosts), "" if len(hosts) == 1 else "s"), "dim")
     paces = {r.key: step_timing(r)[0] for r in ranks}
@@ -181,7 +181,7 @@ def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 
     timing = _timing_name(ranks)
     def host_of(r: Any) -> str:
         local = r.header.get("local_rank") if isinstance(getattr(r, "header", None), dict) else None
-        return safe(r.host or "?") + ("" if local is None else ":%s" % safe(local))
+        return short_name(r.host or "?") + ("" if local is None else ":%s" % short_name(local))
 
     host_w = max(4, min(22, max((len(host_of(r)) for r in ranks), default=4)))
     worst = worst_by_run(findings, ranks)
@@ -189,7 +189,7 @@ def rank_lines(ranks: Sequence[Any], findings: Sequence[Any] = (), now: float = 
     t.append("\n")
     header = "%5s  %s  %-11s %8s %10s %10s" % ("rank", "host".ljust(host_w), "status", "step", "step time", "loss")
     if timing:
-        header += " %10s" % shorten(timing, 10)
+        header += " %10s" % short_name(timing, 10)
     t.append(header + "  finding", "bold")
     for r in ranks:
         t.append("\n")
@@ -279,7 +279,7 @@ def job_chart(ranks: Sequence[Any], px_width: int, log_y: bool = False, max_rank
         d = decimate_arrays(x, y, max(1, px_width), x_sorted=order_ok)
         xs, ys = np.asarray(d.x, dtype=np.float64), np.asarray(d.y, dtype=np.float64)
         fin = np.isfinite(ys)
-        label = "r%d %s" % (r.rank, safe(r.host or ""))
+        label = "r%d %s" % (r.rank, short_name(r.host or ""))
         spec.lines.append(Line(xs[fin], ys[fin], run_color(r.rank), label=label.strip()))
     return spec
 

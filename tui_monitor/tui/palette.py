@@ -12,7 +12,7 @@ RUN_COLORS = ("#4fc3f7", "#ffb74d", "#81c784", "#f48fb1", "#ba68c8", "#fff176", 
 SPLIT_COLORS = {"train": "#4fc3f7", "val": "#ffb74d", "test": "#ce93d8"}
 SPLIT_PATTERNS = {"train": "solid", "val": "dash", "test": "dot"}
 STATUS_STYLES = {"running": "bold #81c784", "finished": "#90a4ae", "crashed": "bold #e57373",
-                 "interrupted": "#ffb74d", "silent": "bold #fff176"}
+                 "interrupted": "#ffb74d", "silent": "bold #fff176", "stopped": "#b0a080"}
 SEVERITY_STYLES = {"critical": "bold white on #c62828", "error": "bold white on #c62828",
                    "warning": "bold black on #ffb74d", "info": "black on #90caf9", "ok": "black on #81c784"}
 BASELINE_COLOR = "#9e9e9e"

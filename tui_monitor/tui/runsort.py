@@ -16,7 +16,7 @@ __all__ = ["SORT_COLUMNS", "sort_runs", "sort_value"]
 #: Columns the runs can be sorted by, in the order ``o`` steps through them.
 SORT_COLUMNS = ("name", "status", "step", "train", "val", "best", "params", "base", "finding")
 
-_STATUS_ORDER = {"crashed": 0, "silent": 1, "interrupted": 2, "running": 3, "finished": 4}
+_STATUS_ORDER = {"crashed": 0, "silent": 1, "interrupted": 2, "running": 3, "stopped": 4, "finished": 5}
 
 
 def _last(series: Any) -> Optional[float]:
@@ -42,7 +42,7 @@ def sort_value(run: Any, column: str, *, baseline: Any = None, worst: Optional[D
                now: float = 0.0, silent_after: float = 30.0) -> Any:
     """The value ``run`` is sorted by in ``column`` (None: it has none)."""
     if column == "name":
-        return run.name.lower()
+        return run.name[:200].lower()
     if column == "status":
         st = run.status_at(now, silent_after) if hasattr(run, "status_at") else run.status
         return _STATUS_ORDER.get(st, 5)

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 from rich.text import Text
 
-from ._text import safe
+from ._text import safe, short_name
 from .screens.problems import problems_summary
 
 __all__ = ["status_text"]
@@ -52,10 +52,10 @@ def status_text(runs: Sequence[Any], now: float, silent_after: float, findings: 
     base = panel.baseline
     if base is not None:
         t = _part("baseline ", "dim")
-        t.append(safe(base.name), "#9e9e9e")
+        t.append(short_name(base.name, 32), "#9e9e9e")
         parts.append((LATER, t))
     t = _part("metric ", "dim")
-    t.append(safe(view.metric))
+    t.append(short_name(view.metric, 32))
     parts.append((KEEP, t))
     parts.append((SOONER, _part("x %s" % view.x_kind, "dim")))
     parts.append((LATER, _part("ema %.2f" % view.smoothing if view.smoothing else "ema off", "dim")))

@@ -9,7 +9,7 @@ from typing import Any, List, NamedTuple, Tuple
 
 from rich.text import Text
 
-from ._text import safe
+from ._text import TEXT_MAX, safe
 
 __all__ = ["SourcesState", "sources_state", "waiting_text"]
 
@@ -56,26 +56,26 @@ def waiting_text(state: SourcesState) -> Text:
     t.append("No runs yet.\n\n", "bold")
     for path in state.missing:
         t.append("✗ ", "bold #ef5350")
-        t.append(safe(path), "bold")
+        t.append(safe(path, word=TEXT_MAX), "bold")
         t.append(" does not exist. ", "#ef5350")
         t.append("Check the path (quit with q); runs that appear there later are picked up.\n")
     for path in state.followed:
         t.append("… ", "#fff176")
         t.append("waiting for the first run in ")
-        t.append(safe(path), "bold")
+        t.append(safe(path, word=TEXT_MAX), "bold")
         t.append(" (*.jsonl streams, TensorBoard event files, CSV and text logs).\n")
     for address in state.listening:
         t.append("◉ ", "#81c784")
         t.append("listening on ")
-        t.append(safe(address), "bold")
+        t.append(safe(address, word=TEXT_MAX), "bold")
         t.append(". Start the job with:\n\n    ")
-        t.append("TUI_MONITOR_TO=%s" % safe(address), "bold #4fc3f7")
+        t.append("TUI_MONITOR_TO=%s" % safe(address, word=TEXT_MAX), "bold #4fc3f7")
         if state.tokens:
             t.append(" TUI_MONITOR_TOKEN=…", "bold #4fc3f7")
         t.append(" python train.py\n\n")
         port = address.rpartition(":")[2] if not address.startswith("unix:") else ""
         t.append("  (or init(..., to=\"%s\") in the script%s)\n" % (
-            safe(address), "; from another machine, through ssh -R %s:127.0.0.1:%s HOST" % (safe(port), safe(port))
+            safe(address, word=TEXT_MAX), "; from another machine, through ssh -R %s:127.0.0.1:%s HOST" % (safe(port), safe(port))
             if port.isdigit() else ""), "dim")
     if not (state.missing or state.followed or state.listening):
         t.append("Nothing to follow: give watch a folder or file, or --listen ADDR.\n")

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from .._text import safe
+from .._text import safe, short_name
 from ..runfilter import FilterError, parse_filter
 
 __all__ = ["MetricPicker", "FilterScreen"]
@@ -36,7 +36,7 @@ class MetricPicker(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(" metric", style="bold"))
-            ol = OptionList(*[Option(Text(safe(m))) for m in self.metrics] or
+            ol = OptionList(*[Option(Text(short_name(m))) for m in self.metrics] or
                             [Option(Text("no metrics yet", style="dim"), disabled=True)])
             yield ol
 

@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from .._text import safe
+from .._text import safe, short_name
 
 __all__ = ["ProblemsScreen", "problems_text", "problems_summary"]
 
@@ -23,6 +23,9 @@ __all__ = ["ProblemsScreen", "problems_text", "problems_summary"]
 SHOWN = 200
 
 SEVERITY_STYLE = {"error": "bold #ef5350", "warning": "#fff176"}
+
+#: The most characters of a problem's file shown (its end, for a longer path).
+SOURCE_MAX = 100
 
 
 def problems_summary(count: int) -> str:
@@ -49,7 +52,10 @@ def problems_text(problems: Sequence[Any], total: int) -> Text:
         severity = str(getattr(p, "severity", "error"))
         t.append("\n%-7s " % severity, SEVERITY_STYLE.get(severity, ""))
         line = getattr(p, "line_number", 0)
-        where = safe(str(getattr(p, "source", "?"))) + (":%d" % line if line else "")
+        source = str(getattr(p, "source", "?"))
+        if len(source) > SOURCE_MAX:  # a path: its end says which file
+            source = "…" + source[-(SOURCE_MAX - 1):]
+        where = short_name(source, SOURCE_MAX + 20) + (":%d" % line if line else "")
         t.append(where, "#4fc3f7")
         t.append("  " + safe(str(getattr(p, "reason", ""))))
         if getattr(p, "count", 1) > 1:  # one entry per file and reason: how often it came

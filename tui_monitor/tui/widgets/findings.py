@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from .._text import safe
+from .._text import safe, short_name
 from .steady import SteadyStatic
 from ..findings import decision_path, finding_text, path_from_engine, sort_findings
 from .runs import run_group
@@ -176,7 +176,7 @@ class FindingsPanel(Vertical):
 
 def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
     t = Text(no_wrap=False, end="")
-    t.append(safe(run.name), "bold")
+    t.append(short_name(run.name), "bold")
     t.append(": ")
     for i, (question, answer, state) in enumerate(rows):
         if i:

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 
-from .._text import fmt_count, fmt_duration, fmt_num, safe, shorten
+from .._text import fmt_ago, fmt_count, fmt_duration, fmt_num, short_name, shorten
 from ..findings import finding_cell, severity_rank
 from ..palette import STATUS_STYLES
 from ..jobview import status_summary
@@ -53,6 +53,8 @@ def status_text(run: Any, now: float, silent_after: float = 60.0) -> Text:
     label = st
     if st == "silent" and run.last_seen is not None:
         label = "silent %s" % fmt_duration(now - run.last_seen)
+    elif st == "stopped" and run.last_seen is not None:   # no end record, nothing for a day: not "finished"
+        label = "stopped %s ago" % fmt_ago(now - run.last_seen)
     return Text(label, style=STATUS_STYLES.get(st, ""), no_wrap=True)
 
 
@@ -84,9 +86,9 @@ def run_row(run: Any, now: float, selected: bool, baseline: Optional[Any], findi
     mark.append("●" if selected else "○", "bold " + (color or "#4fc3f7") if selected else "dim")
     mark.append("★" if baseline is run else " ", "bold #9e9e9e")
     tags = run.tags if isinstance(run.tags, dict) else {}
-    name = safe(run.name)
+    name = short_name(run.name)
     if tags.get("group") is not None and tags.get("fold") is not None:
-        name = "%s ·f%s" % (name, safe(tags.get("fold")))
+        name = "%s ·f%s" % (name, short_name(tags.get("fold"), 8))
     if getattr(run, "world_size", 1) > 1:
         name = "%s r%d" % (name, run.rank)
     cells = {
@@ -167,7 +169,7 @@ def local_cv(name: str, members: Sequence[Any]) -> _CV:
     std = None
     if len(bests) > 1:
         std = math.sqrt(sum((b - mean) ** 2 for b in bests) / (len(bests) - 1))
-    return _CV(name, len(members), mean, std, all(getattr(r, "status", None) == "finished" for r in members))
+    return _CV(name, len(members), mean, std, all(getattr(r, "status", None) in ("finished", "stopped") for r in members))
 
 
 def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, selected: int, summary: Any,
@@ -178,7 +180,7 @@ def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, se
     mark.append("▸" if collapsed else "▾", "bold #4fc3f7")
     mark.append("●" if selected and selected == len(members) else ("◐" if selected else " "), "bold #4fc3f7")
     n = len(members)
-    label = "%s · %d fold%s" % (safe(name), n, "" if n == 1 else "s")
+    label = "%s · %d fold%s" % (short_name(name), n, "" if n == 1 else "s")
     status = status_summary(members, now, silent_after)
     steps = [r.last_step for r in members if r.last_step is not None]
     mean = getattr(summary, "mean", None) if summary is not None else None

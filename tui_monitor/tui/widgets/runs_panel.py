@@ -13,7 +13,8 @@ from textual import events
 from textual.message import Message
 
 from ...diagnose.reference import names_run
-from .._text import safe
+from ...store import UNENDED
+from .._text import fmt_ago, short_name
 from ..chartdata import RunColors
 from ..findings import worst_by_run
 from ..jobview import job_layout, job_members, job_of, job_row
@@ -214,8 +215,10 @@ class RunsPanel(RunsTable):
         (the run's records, its status, selection, baseline or finding): a
         sweep of 10,000 finished runs is built once, not every second."""
         status = run.status
-        if status == "running":  # "silent 45s" moves with the clock
-            status = (run.status_at(now, self.silent_after), int(now - (run.last_seen or now)))
+        if status in UNENDED:  # "silent 45s", "stopped 2d ago" move with the clock: what the cell shows
+            status = run.status_at(now, self.silent_after)
+            quiet = now - (run.last_seen or now)
+            status = (status, int(quiet) if status == "silent" else fmt_ago(quiet) if status == "stopped" else None)
         signature = (run.version, status, selected, baseline is run,
                      None if baseline is None or baseline is run else (id(baseline), baseline.version),
                      id(worst), getattr(worst, "severity", None), width, color)
@@ -299,7 +302,7 @@ class RunsPanel(RunsTable):
         self.baseline_key = None if self.baseline_key == key else key
         self.baseline_wanted = None  # the user chose: --baseline no longer applies
         run = self.baseline
-        self.app.notify("baseline: %s" % (safe(run.name) if run else "none"), timeout=2)
+        self.app.notify("baseline: %s" % (short_name(run.name) if run else "none"), timeout=2)
         self.post_message(self.BaselineChanged(run))
         self.refresh_rows()
         self._changed()
