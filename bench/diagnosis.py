@@ -287,11 +287,11 @@ class Evaluator:
             got: List[List[RunResult]] = [[] for _ in todo]
             for exp in self.by_family[family]:
                 try:
-                    many = replay_many(exp, self.records, [settings_of(o) for o in todo], self.every)
+                    per_setting = replay_many(exp, self.records, [settings_of(o) for o in todo], self.every)
                 except Exception as e:  # noqa: BLE001 - the engine must never raise: a miss (or an alarm), said
-                    many = [{x["path"]: RunResult(x, at_cut=[(ENGINE_ERROR,)] * len(CUTS), error=repr(e))
-                             for x in exp} for _ in todo]
-                for acc, res in zip(got, many):
+                    per_setting = [{x["path"]: RunResult(x, at_cut=[(ENGINE_ERROR,)] * len(CUTS), error=repr(e))
+                                    for x in exp} for _ in todo]
+                for acc, res in zip(got, per_setting):
                     acc.extend(res.values())
             for o, acc in zip(todo, got):
                 self.memo[(o, family)] = acc

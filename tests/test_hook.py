@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -676,3 +677,43 @@ def test_a_write_that_fails_with_a_bug_keeps_the_lines_for_the_next_pass(tmp_pat
     recs = records(run.path)
     assert [r["step"] for r in recs if r["type"] == "metrics"] == [0, 1]
     assert recs[-1]["type"] == "end" and recs[-1]["dropped"] == 0
+
+
+def test_two_runs_of_one_name_and_run_id_in_one_second_get_a_file_each(tmp_path, monkeypatch):
+    """Two processes sharing TUI_MONITOR_RUN_ID (and name, and rank) started in
+    the same second would make the same file name: the second takes the
+    next free one (``-2``) instead of writing into the first's file, which no
+    reader could take apart again."""
+    monkeypatch.setenv("TUI_MONITOR_RUN_ID", "shared")
+    for _ in range(10):   # both inits within one second of the clock (which the file name carries)
+        before = int(time.time())
+        a = tm.init("twin", dir=str(tmp_path), flush_every=0.01)
+        b = tm.init("twin", dir=str(tmp_path), flush_every=0.01)
+        if int(time.time()) == before:
+            break
+        a.close()
+        b.close()
+        for f in stream_files(tmp_path):
+            os.remove(f)
+    a.log({"loss": 1.0}, step=0)
+    b.log({"loss": 2.0}, step=0)
+    a.close()
+    b.close()
+    files = stream_files(tmp_path)
+    assert len(files) == 2, files
+    assert [str(f) for f in files] == sorted([a.path, b.path])
+    assert b.path.endswith("-2.jsonl") and b.path[:-len("-2.jsonl")] + ".jsonl" == a.path
+    for run, loss in ((a, 1.0), (b, 2.0)):
+        recs = records(run.path)
+        assert [r["type"] for r in recs] == ["run", "metrics", "end"]
+        assert recs[1]["values"] == {"loss": loss}
+
+
+def test_a_path_given_by_the_user_is_appended_to_as_given(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text("")
+    run = tm.init("mine", path=str(path), flush_every=0.01)
+    run.log({"loss": 1.0}, step=0)
+    run.close()
+    assert run.path == str(path) and stream_files(tmp_path) == [path]
+    assert [r["type"] for r in records(path)] == ["run", "metrics", "end"]

@@ -555,12 +555,33 @@ class _FileSink:
     started again at the same path with the run's header, so what comes
     after the deletion is not written into a file nobody can open."""
 
-    def __init__(self, path, header=None):
+    def __init__(self, path, header=None, fresh=False, moved=None):
         self.path = path
         self.header = header  # () -> the header line, to start a recreated file with
+        # a name the hook made (not the user's path=): the first open makes a
+        # new file, and if another process made one of that name (two
+        # processes of one run id, name and second) takes the next free name,
+        # ``-2.jsonl`` and on, told to ``moved``; the two never share a file
+        self.fresh = fresh
+        self.moved = moved
         self.fd = None
         self.broken_tail = False
         self.recreated = 0
+
+    def _open_fresh(self, flags):
+        base, ext = os.path.splitext(self.path)
+        for n in range(1, 1000):
+            path = self.path if n == 1 else f"{base}-{n}{ext}"
+            try:
+                fd = os.open(path, flags | os.O_EXCL, 0o644)
+            except FileExistsError:
+                continue
+            if path != self.path:
+                self.path = path
+                if self.moved is not None:
+                    self.moved(path)
+            return fd
+        return os.open(self.path, flags, 0o644)   # a thousand taken: share the first, as before
 
     def write(self, data):
         """Write ``data`` (whole lines); return how many bytes of it are safely
@@ -577,7 +598,12 @@ class _FileSink:
             d = os.path.dirname(self.path)
             if d:
                 os.makedirs(d, exist_ok=True)
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            if self.fresh:
+                self.fresh = False
+                self.fd = self._open_fresh(flags)
+            else:
+                self.fd = os.open(self.path, flags, 0o644)
             head = self.header() if self.recreated and self.header else None
             if head and os.fstat(self.fd).st_size == 0:
                 os.write(self.fd, head)
@@ -992,13 +1018,13 @@ class _Writer:
     retried, up to ``max_queue``, then counted) and to the socket sink."""
 
     def __init__(self, run, path, socket_sink, sampler, grads, drops, flush_every, heartbeat_every, max_queue,
-                 small):
+                 small, fresh=False):
         self.run, self.path, self.socket, self.sampler = run, path, socket_sink, sampler
         self.grads, self.drops = grads, drops
         self.flush_every, self.heartbeat_every, self.max_queue, self.small = (flush_every, heartbeat_every,
                                                                                max_queue, small)
         self.q = collections.deque()   # what log() queues (dicts: see _KIND)
-        self.file = _FileSink(path, lambda: self._header_line) if path else None
+        self.file = _FileSink(path, lambda: self._header_line, fresh, self._moved) if path else None
         self._header_line = None
         self._seq = 0
         self._last_hb = time.time()    # heartbeats come heartbeat_every after the last log or heartbeat
@@ -1287,6 +1313,10 @@ class _Writer:
             self._backlog = bytearray()
             self._backlog_lines = 0
 
+    def _moved(self, path):
+        """The file sink took another name (see _FileSink.fresh): say where."""
+        self.path = self.run.path = path
+
     def _hold(self, data, done, reason):
         """Keep what the file did not take of ``data`` (``done`` bytes, whole
         lines, went in) for a retry, dropping (and counting) the oldest lines
@@ -1386,7 +1416,9 @@ class Run:
         if dir is None:
             dir = env.get("TUI_MONITOR_DIR", "runs")
         self.path = path
+        fresh = False
         if self.path is None and dir:
+            fresh = True
             safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:80]
             stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
             rank = f"-rank{self.rank}" if self.world_size > 1 else ""
@@ -1400,7 +1432,7 @@ class Run:
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
         self._writer = _Writer(self, self.path, self._socket, self._sys, self._grads, self._lost,
-                               self.flush_every, self.heartbeat_every, self.max_queue, self.small)
+                               self.flush_every, self.heartbeat_every, self.max_queue, self.small, fresh)
         self._q = self._writer.q
         self._q.append({_KIND: _META, _TIME: start, _STEP: header})
         self.state = _OPEN

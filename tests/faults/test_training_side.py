@@ -604,8 +604,9 @@ def test_a_writer_that_falls_behind_keeps_writing_and_the_queue_bound_holds(tmp_
     logger = threading.Thread(target=flood, daemon=True)
     logger.start()
     try:
-        wait_for(lambda: os.path.exists(run.path) and sum(b'"metrics"' in line for line in
-                                                           open(run.path, "rb").readlines()) >= 1000,
+        # a stat, not a read: reading a file that grows by megabytes a second
+        # starves the two threads under test (a 50-value record is over 1 KB)
+        wait_for(lambda: os.path.exists(run.path) and os.path.getsize(run.path) >= 1000 * 1300,
                  message="records on disk while the loop goes on")
         wait_for(lambda: run.drop_reasons.get("queue full", 0) >= 1000, message="the queue to turn records away")
     finally:
