@@ -682,7 +682,7 @@ def test_a_write_that_fails_with_a_bug_keeps_the_lines_for_the_next_pass(tmp_pat
 def test_two_runs_of_one_name_and_run_id_in_one_second_get_a_file_each(tmp_path, monkeypatch):
     """Two processes sharing TUI_MONITOR_RUN_ID (and name, and rank) started in
     the same second would make the same file name: the second takes the
-    next free one (``-2``) instead of writing into the first's file, which no
+    next free one (``~2``, sorted after the first) instead of writing into the first's file, which no
     reader could take apart again."""
     monkeypatch.setenv("TUI_MONITOR_RUN_ID", "shared")
     for _ in range(10):   # both inits within one second of the clock (which the file name carries)
@@ -702,7 +702,7 @@ def test_two_runs_of_one_name_and_run_id_in_one_second_get_a_file_each(tmp_path,
     files = stream_files(tmp_path)
     assert len(files) == 2, files
     assert [str(f) for f in files] == sorted([a.path, b.path])
-    assert b.path.endswith("-2.jsonl") and b.path[:-len("-2.jsonl")] + ".jsonl" == a.path
+    assert b.path.endswith("~2.jsonl") and b.path[:-len("~2.jsonl")] + ".jsonl" == a.path
     for run, loss in ((a, 1.0), (b, 2.0)):
         recs = records(run.path)
         assert [r["type"] for r in recs] == ["run", "metrics", "end"]

@@ -561,7 +561,7 @@ class _FileSink:
         # a name the hook made (not the user's path=): the first open makes a
         # new file, and if another process made one of that name (two
         # processes of one run id, name and second) takes the next free name,
-        # ``-2.jsonl`` and on, told to ``moved``; the two never share a file
+        # ``~2.jsonl`` and on, told to ``moved``; the two never share a file
         self.fresh = fresh
         self.moved = moved
         self.fd = None
@@ -571,7 +571,8 @@ class _FileSink:
     def _open_fresh(self, flags):
         base, ext = os.path.splitext(self.path)
         for n in range(1, 1000):
-            path = self.path if n == 1 else f"{base}-{n}{ext}"
+            # ~N sorts after the first (a folder read in name order reads them as they started)
+            path = self.path if n == 1 else f"{base}~{n}{ext}"
             try:
                 fd = os.open(path, flags | os.O_EXCL, 0o644)
             except FileExistsError:
