@@ -215,3 +215,20 @@ async def test_the_palette_runs_each_widgets_action_from_the_one_table():
         await until(pilot, lambda: app.chart.log_y, message="log y from the palette")
         app.call_later(commands["Sort runs by next column"].callback)
         await until(pilot, lambda: app.runs_panel.sort_by == "name", message="sorted from the palette")
+
+
+@sync
+async def test_f_and_enter_arriving_together_open_the_finding_not_select_a_run():
+    """A terminal delivers keys typed fast (or sent by tmux) in one read: the
+    driver queues both at once. Enter after f goes to the findings, which f
+    focused, not to the runs table (it selected the highlighted run)."""
+    from textual import events
+
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.post_message(events.Key("f", "f"))
+        app.post_message(events.Key("enter", "\r"))
+        await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
+        assert app.runs_panel.selected == [app.runs_panel.row_key(app.store.get("cccc3333"))]  # the finding's run
+        assert "evidence: the train loss became NaN at step 240" in screen_text(app)

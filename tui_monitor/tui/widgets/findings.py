@@ -49,11 +49,16 @@ class FindingsList(OptionList):
             self.finding = finding
 
     def on_focus(self) -> None:
+        self.highlight_first()
+
+    def highlight_first(self) -> None:
+        """Highlight the first (the worst) finding unless one is: enter right
+        after f (or tab) shows it."""
         if self.highlighted is None and self.findings:
-            self.highlighted = 0  # enter right after f shows the first (the worst) finding
+            self.highlighted = 0
 
     def action_leave(self) -> None:
-        self.screen.query_one("#runs").focus()
+        self.screen.set_focus(self.screen.query_one("#runs"))
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -171,7 +176,10 @@ class FindingsPanel(Vertical):
         """``f``: the findings take the focus (the main view comes back if
         the gradients or the job view were shown)."""
         self.app.show_view("main")
-        self.findings_list.focus()
+        # now, not after the keys already queued: enter typed right after f
+        # (one read of the terminal) is the findings' (focus() sets it later)
+        self.findings_list.highlight_first()
+        self.screen.set_focus(self.findings_list)
 
 
 def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
