@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tui_helpers import deep_store, fixed_app, screen_text, sync, until, write_run
+from tui_helpers import FixedFindings, deep_store, fixed_app, screen_text, sync, until, write_run
 from tui_monitor.sources import open_ingest
 from tui_monitor.tui import MonitorApp
 from tui_monitor.tui.findings import finding_text
@@ -232,3 +232,35 @@ async def test_f_and_enter_arriving_together_open_the_finding_not_select_a_run()
         await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
         assert app.runs_panel.selected == [app.runs_panel.row_key(app.store.get("cccc3333"))]  # the finding's run
         assert "evidence: the train loss became NaN at step 240" in screen_text(app)
+
+
+@sync
+async def test_the_runs_table_shows_whole_finding_titles_where_there_is_room_and_aligns_numbers_under_their_headers():
+    from types import SimpleNamespace as f
+
+    class LongTitle(FixedFindings):
+        def __init__(self, store, baseline=None):
+            super().__init__(store)
+            self.findings.append(f(kind="optimization", symptom="vanishing_gradients", runs=[("aaaa1111", 0)],
+                                   run_names=["linear-baseline"], step=50, severity="warning", confidence=0.8,
+                                   evidence={}, explanation="x", advice="y", guidance_step="", id="van"))
+
+    from tui_helpers import synthetic_store
+
+    store = synthetic_store()
+    app = fixed_app(store, engine=LongTitle(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        header = lines[1]
+        assert "optimization: vanishing gradients" in next(line for line in lines if "linear-baseline" in line)
+        row = next(line for line in lines if "mlp-wide" in line)
+        for label in ("step", "train", "val", "params"):  # the header's last letter over the number's last digit
+            end = header.index(label) + len(label)
+            assert row[end - 1] != " " and row[end] == " ", (label, header, row)
+    async with fixed_app(store, engine=LongTitle(store)).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = screen_text(pilot.app).splitlines()
+        assert all(len(line.rstrip()) <= 80 for line in lines[1:6])  # narrow: the finding column gives way
+        row = next(line for line in lines if "linear-baseline" in line)
+        assert re.search(r"optimization: \w+…", row), row

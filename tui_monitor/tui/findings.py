@@ -115,9 +115,10 @@ def finding_title(f: Any) -> str:
     return words or "finding"
 
 
-def finding_cell(f: Optional[Any], width: int = 22) -> Text:
+def finding_cell(f: Optional[Any], width: int = 40) -> Text:
     """A table cell for finding ``f``: its title as a badge in its severity's
-    colours (empty without one)."""
+    colours (empty without one), whole up to ``width`` characters (a narrow
+    runs table cuts its finding column further)."""
     if f is None:
         return Text("", no_wrap=True)
     return Text(" %s " % shorten(finding_title(f), width), style=SEVERITY_STYLES.get(severity_name(f), ""), no_wrap=True)
