@@ -264,3 +264,16 @@ async def test_the_runs_table_shows_whole_finding_titles_where_there_is_room_and
         assert all(len(line.rstrip()) <= 80 for line in lines[1:6])  # narrow: the finding column gives way
         row = next(line for line in lines if "linear-baseline" in line)
         assert re.search(r"optimization: \w+…", row), row
+
+
+@sync
+async def test_the_focused_findings_title_is_whole_and_says_what_enter_does_at_120_columns():
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        text = screen_text(app)
+        # the evidence is in the list already: enter puts the finding on the chart
+        assert "findings: ↑↓ · enter: on the chart · esc: runs━" in text
+        await pilot.press("escape")
+        assert "findings (f)" in screen_text(app) and "esc: runs" not in screen_text(app)

@@ -132,12 +132,23 @@ class FindingsPanel(Vertical):
     """
 
     TITLE = "findings (f)"
+    #: The title while the findings have the focus: what enter does where
+    #: the list shows headlines only (narrow), and where it shows the evidence
+    #: too (wide: a panel of 54 columns at 120, so the title is short).
     FOCUSED_TITLE = "findings: ↑↓ move · enter: evidence & advice · esc: back to runs"
+    FOCUSED_TITLE_WIDE = "findings: ↑↓ · enter: on the chart · esc: runs"
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.chosen: Optional[Any] = None
+        self.detail = False  # whether the list shows each finding's evidence and advice
         self.border_title = self.TITLE
+
+    def _show_title(self) -> None:
+        if not self.has_focus_within:
+            self.border_title = self.TITLE
+        else:
+            self.border_title = self.FOCUSED_TITLE_WIDE if self.detail else self.FOCUSED_TITLE
 
     def compose(self) -> ComposeResult:
         yield FindingsList(id="findings")
@@ -148,17 +159,20 @@ class FindingsPanel(Vertical):
         return self.query_one(FindingsList)
 
     def on_descendant_focus(self) -> None:
-        self.border_title = self.FOCUSED_TITLE
+        self._show_title()
         self.screen.refresh_bindings()
 
     def on_descendant_blur(self) -> None:
-        self.border_title = self.TITLE
+        self._show_title()
         self.screen.refresh_bindings()
 
     def show(self, findings: Sequence[Any], run_names: Dict[Any, str], detail: bool, path: Text) -> None:
         """The findings (``detail``: with evidence and advice) and the
         decision path text."""
         self.findings_list.set_findings(findings, run_names, detail=detail)
+        if detail != self.detail:
+            self.detail = detail
+            self._show_title()
         self.query_one(DecisionPathView).update(path)
         if self.chosen is not None:  # the same finding, as the engine found it again
             cid = getattr(self.chosen, "id", None)
