@@ -277,3 +277,30 @@ async def test_the_focused_findings_title_is_whole_and_says_what_enter_does_at_1
         assert "findings: ↑↓ · enter: on the chart · esc: runs━" in text
         await pilot.press("escape")
         assert "findings (f)" in screen_text(app) and "esc: runs" not in screen_text(app)
+
+
+def test_the_system_line_shows_one_step_time():
+    """The hook's system samples carry step_time and steps_per_sec: the
+    line says the step time and throughput once (it listed them again, with
+    other values, as 'step_time 0.0119  steps_per_sec 84')."""
+    from tui_helpers import NOW, T0, run_records
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+    from tui_monitor.tui.gradpanel import system_text
+
+    store = Store(splitter=split_metric, clock=lambda: NOW)
+    recs = run_records("sys1", "with-system", [1.0 - 0.01 * i for i in range(50)], end=None)
+    recs.append({"type": "system", "seq": len(recs), "time": T0 + 50, "step": 49,
+                 "values": {"step_time": 0.0119, "steps_per_sec": 84.0, "cpu_percent": 17.0, "rss": 3.2e8}})
+    store.apply_many(recs, stream="s")
+    text = system_text(store.get("sys1")).plain
+    assert text.count("step time") == 1 and "step_time" not in text and "steps_per_sec" not in text
+    assert "throughput 1 steps/s" in text and "CPU 17%" in text  # the spacing of the log calls: 1 s a step
+    # a stream with no train series to time: the sample's step time fills the line
+    store.apply_many([{"type": "run", "seq": 0, "v": 1, "run_id": "sys2", "name": "sys-only", "start": T0,
+                       "host": "h", "pid": 1, "rank": 0, "world_size": 1, "config": {}, "tags": {}},
+                      {"type": "system", "seq": 1, "time": T0 + 1, "values": {"step_time": 0.0119,
+                                                                              "steps_per_sec": 84.0}}], stream="t")
+    text = system_text(store.get("sys2")).plain
+    assert "step time 0.0119 s" in text and "throughput 84 steps/s" in text and "step_time" not in text
+    assert "no system samples" not in text
