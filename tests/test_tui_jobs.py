@@ -189,3 +189,22 @@ async def test_b_on_a_rank_makes_that_rank_the_engines_baseline_not_the_job():
                                and app.runs_panel.run_by_key(k).world_size > 1 and app.runs_panel.run_by_key(k).rank == 2))
         await pilot.press("b")
         assert app.diagnoser.baseline == "job-1#2"
+
+
+@sync
+async def test_at_80_columns_a_rank_line_stays_one_line():
+    """A rank's line is wider than 80 columns with its finding: it is cut
+    at the edge (the badge wrapped onto a line of its own, under the rank)."""
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: "ranks: strag" in screen_text(app), message="the job's finding")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("j")
+        view = app.query_one(JobView)
+        await until(pilot, lambda: len(view.ranks) == 4, message="the job view")
+        lines = screen_text(app).splitlines()
+        start = next(i for i, line in enumerate(lines) if "rank  host" in line)
+        ranks = lines[start + 1:start + 5]
+        assert [line.split()[0] for line in ranks] == ["0", "1", "2", "3"], ranks
