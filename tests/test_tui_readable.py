@@ -304,3 +304,21 @@ def test_the_system_line_shows_one_step_time():
     text = system_text(store.get("sys2")).plain
     assert "step time 0.0119 s" in text and "throughput 84 steps/s" in text and "step_time" not in text
     assert "no system samples" not in text
+
+
+@sync
+async def test_every_modal_screen_says_how_to_close_it():
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for key, hint in (("question_mark", "keys · ↑↓ scroll · esc: close"), ("p", "stream problems · esc: close"),
+                          ("m", "metric · enter: show · esc: cancel"),
+                          ("slash", "filter runs · enter: apply · esc: cancel")):
+            await pilot.press(key)
+            text = await until(pilot, lambda: hint in screen_text(app) and screen_text(app), message=hint)
+            if key == "p":  # no problems: a small box, not a screenful of nothing
+                lines = text.splitlines()
+                top = next(i for i, line in enumerate(lines) if "╭─ stream problems" in line)
+                assert "╰" in lines[top + 2], text
+            await pilot.press("escape")
+            await until(pilot, lambda: hint not in screen_text(app), message="closed")
