@@ -159,6 +159,7 @@ async def test_runs_sort_by_any_column_and_filter_by_config_values():
         panel.action_sort("best")  # the lowest best validation loss first
         await pilot.pause()
         assert names()[:3] == ["diverging", "mlp-wide", "sweep-lr2"] and "best val▲" in screen_text(app)
+        assert "sort best val▲" in screen_text(app).splitlines()[0]  # the column's name, as its header says
         panel.action_sort("best")  # again: reversed
         await pilot.pause()
         assert names()[0] == "sweep-lr0" and "best val▼" in screen_text(app)
@@ -175,6 +176,7 @@ async def test_runs_sort_by_any_column_and_filter_by_config_values():
         await pilot.press("enter")
         await until(pilot, lambda: panel.row_count == 2, message="the config filter")
         assert sorted(names()) == ["sweep-lr1", "sweep-lr2"] and "filter lr>1e-3" in screen_text(app)
+        assert "2 of 6 runs  (2 finished)" in screen_text(app).splitlines()[0]  # what the filter let through
         await pilot.press("slash", "ctrl+u", *"optim=adam lr2", "enter")
         await until(pilot, lambda: names() == ["sweep-lr2"], message="both conditions")
         # a click on a column's header sorts by it

@@ -294,11 +294,10 @@ class MonitorApp(App):
 
     def _refresh_status(self) -> None:
         ingest = self.ingest
-        badge = self.alerts.badge()  # what arrived since you last looked
-        self.query_one("#status", SteadyStatic).update(badge + status_text(
-            list(self.store.runs.values()), self.clock(), self.silent_after, self.findings,
-            ingest.problem_count if ingest is not None else 0, self.runs_panel, self.chart.view,
-            max(20, self.size.width - 2 - badge.cell_len)))
+        panel = self.runs_panel
+        self.query_one("#status", SteadyStatic).update(status_text(
+            panel.summary, self.findings, ingest.problem_count if ingest is not None else 0, panel, self.chart.view,
+            max(20, self.size.width - 2), badge=self.alerts.badge()))  # the badge: what came since you last looked
 
     # -- what the widgets report ---------------------------------------------------
 

@@ -7,7 +7,7 @@ changed), :class:`RunsPanel.BaselineChanged` when the user marked a baseline.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from textual import events
 from textual.message import Message
@@ -26,7 +26,17 @@ from .chart_panel import ChartSubject
 from .runs import group_row, layout_rows, local_cv, order_runs, run_group, run_row, worst_of
 from .runs_table import RunsTable
 
-__all__ = ["RunsPanel"]
+__all__ = ["RunsPanel", "RunsSummary"]
+
+
+class RunsSummary(NamedTuple):
+    """What the runs panel counted when it last built its rows (the status
+    line shows it): every run, those the filter lets through, and those by
+    status (of the runs shown)."""
+
+    total: int = 0
+    shown: int = 0
+    counts: Dict[str, int] = {}
 
 
 class RunsPanel(RunsTable):
@@ -73,6 +83,7 @@ class RunsPanel(RunsTable):
         self._shown: Optional[tuple] = None  # (the filter, the runs it lets through)
         self._row_cache: Dict[str, Any] = {}  # row key -> (what its cells show, the cells)
         self.run_colors = RunColors()  # the chart's colour of each run drawn, also its selection mark's
+        self.summary = RunsSummary()  # counted with the rows, not on every tick
 
     # -- which runs -------------------------------------------------------------------------------
 
@@ -181,6 +192,13 @@ class RunsPanel(RunsTable):
         baseline = self.baseline
         self._shown = None
         runs = self.shown_runs()
+        counts: Dict[str, int] = {}
+        for r in runs:
+            st = r.status
+            if st in UNENDED:  # the others' status does not move with the clock
+                st = r.status_at(now, self.silent_after)
+            counts[st] = counts.get(st, 0) + 1
+        self.summary = RunsSummary(self._runs_seen, len(runs), counts)
         worst = worst_by_run(self.findings, runs)
         colors = dict(self.subject().colors)
         if self.sort_by is not None:
