@@ -208,3 +208,16 @@ async def test_at_80_columns_a_rank_line_stays_one_line():
         start = next(i for i, line in enumerate(lines) if "rank  host" in line)
         ranks = lines[start + 1:start + 5]
         assert [line.split()[0] for line in ranks] == ["0", "1", "2", "3"], ranks
+
+
+@sync
+async def test_the_decision_path_names_a_jobs_ranks_apart():
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: table.row_count == 4, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        text = await until(pilot, lambda: "ddp[rank 1]: " in screen_text(app) and screen_text(app),
+                           message="the ranks' paths")
+        assert "ddp[rank 0]: " in text and " ddp: " not in text

@@ -275,8 +275,7 @@ class MonitorApp(App):
         self.chart.show(subject)
         runs = self.chart.drawn()[0]
         names = self._finding_run_names()
-        path = decision_path_text(runs, self.findings, self.diagnosis.paths,
-                                  lambda g, members: panel.cv_summary(g, members), panel.all_runs)
+        path = decision_path_text(runs, self.findings, self.diagnosis.paths, panel.group_cv)
         fp.show(self.findings, names, detail=not self.narrow, path=path)
 
     def _finding_run_names(self) -> Dict[Any, str]:

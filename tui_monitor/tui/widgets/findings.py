@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from .._text import safe, short_name
+from .._text import run_label, safe
 from .steady import SteadyStatic
 from ..findings import decision_path, finding_text, path_from_engine, sort_findings
 from .runs import run_group
@@ -198,7 +198,7 @@ class FindingsPanel(Vertical):
 
 def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
     t = Text(no_wrap=False, end="")
-    t.append(short_name(run.name), "bold")
+    t.append(run_label(run), "bold")  # a job's ranks share a name
     t.append(": ")
     for i, (question, answer, state) in enumerate(rows):
         if i:
@@ -209,10 +209,11 @@ def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
 
 
 def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict[Any, Any],
-                       cv_summary: Callable[[str, Sequence[Any]], Any], all_runs: Callable[[], Sequence[Any]]) -> Text:
+                       group_cv: Callable[[str], Any]) -> Text:
     """Where the charted ``runs`` stand in the guidance: the cross-validation
-    summary of their fold groups first (the answer for a group), then each
-    run's decision path (the engine's, else one read from the findings)."""
+    summary of their fold groups first (``group_cv(name)``: the answer for a
+    group), then each run's decision path (the engine's, else one read from
+    the findings)."""
     if not runs:
         return Text("decision path: no run", style="dim")
     out = Text(no_wrap=False, end="")
@@ -222,7 +223,7 @@ def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict
         if g is not None and g not in groups:
             groups.append(g)
     for g in groups[:2]:
-        summary = cv_summary(g, [r for r in all_runs() if run_group(r) == g])
+        summary = group_cv(g)
         out.append("cv ", "bold #4fc3f7")
         out.append(safe(summary.text()))
         out.append("\n")
