@@ -324,3 +324,16 @@ async def test_every_modal_screen_says_how_to_close_it():
                 assert "╰" in lines[top + 2], text
             await pilot.press("escape")
             await until(pilot, lambda: hint not in screen_text(app), message="closed")
+
+
+def test_the_waiting_screen_gives_each_source_the_line_of_code_that_feeds_it():
+    from tui_monitor.tui.waiting import SourcesState, waiting_text
+
+    listening = waiting_text(SourcesState(listening=("127.0.0.1:7007",))).plain
+    assert "    TUI_MONITOR_TO=127.0.0.1:7007 python train.py" in listening
+    assert 'tui_monitor.init(name=..., to="127.0.0.1:7007")' in listening
+    assert "dir=" not in listening  # a stream file would not reach the listener
+    assert "ssh -R 7007:127.0.0.1:7007 THAT_HOST" in listening
+    missing = waiting_text(SourcesState(missing=("nosuchdir/",))).plain
+    assert '\n    run = tui_monitor.init(name=..., dir="nosuchdir/")\n' in missing  # where watch looks
+    assert '\n    run.log({"loss": loss}, step=step)\n' in missing
