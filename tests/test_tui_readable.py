@@ -337,3 +337,23 @@ def test_the_waiting_screen_gives_each_source_the_line_of_code_that_feeds_it():
     missing = waiting_text(SourcesState(missing=("nosuchdir/",))).plain
     assert '\n    run = tui_monitor.init(name=..., dir="nosuchdir/")\n' in missing  # where watch looks
     assert '\n    run.log({"loss": loss}, step=step)\n' in missing
+
+
+@sync
+async def test_the_findings_screen_reads_the_next_finding_with_the_arrows():
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("f", "enter")
+        await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
+        text = screen_text(app)
+        assert "finding 1 of 2" in text and "← → the previous / next finding" in text
+        await pilot.press("right")
+        text = await until(pilot, lambda: "finding 2 of 2" in screen_text(app) and screen_text(app),
+                           message="the next finding")
+        assert "evidence: the val loss rose from its best 0.2461" in text
+        await until(pilot, lambda: [r.name for r in app.chart.drawn()[0]] == ["mlp-wide"], message="the chart")
+        await pilot.press("right")  # the last: stays
+        assert "finding 2 of 2" in screen_text(app)
+        await pilot.press("escape")
+        assert app.query_one(FindingsList).highlighted == 1  # the list where the reading stopped

@@ -37,7 +37,7 @@ from .alerts import Alerts
 from .diagnosis import DIAGNOSE_EVERY, Diagnosis, diagnose_once
 from .export import write_text
 from .findings import finding_runs, matches_run
-from .screens import HelpScreen, ProblemsScreen
+from .screens import FindingScreen, HelpScreen, ProblemsScreen
 from .status import status_text
 from .waiting import SourcesState, sources_state, waiting_text
 from .widgets import ChartPanel, FindingsList, FindingsPanel, GradientsView, RunsPanel
@@ -328,6 +328,7 @@ class MonitorApp(App):
         self._refresh_status()
 
     @on(FindingsList.Chosen)
+    @on(FindingScreen.Shown)
     def _finding_chosen(self, message: FindingsList.Chosen) -> None:
         self.choose_finding(message.finding)
 

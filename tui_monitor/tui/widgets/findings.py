@@ -23,6 +23,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from .._text import run_label, safe
+from ..screens import FindingScreen
 from .steady import SteadyStatic
 from ..findings import decision_path, finding_text, path_from_engine, sort_findings
 from .runs import run_group
@@ -105,9 +106,13 @@ class FindingsList(OptionList):
             finding = self.findings[i]
             self.post_message(self.Chosen(finding))
             if not self.detail:  # headlines only here: the evidence and advice on their own screen
-                from ..screens import FindingScreen
+                self.app.push_screen(FindingScreen(self.findings, i, self._names), self._read_up_to)
 
-                self.app.push_screen(FindingScreen(finding, self._names))
+    def _read_up_to(self, index: Optional[int]) -> None:
+        """Back from the finding's screen: the list highlights the finding
+        read last there."""
+        if index is not None and 0 <= index < len(self.findings):
+            self.highlighted = index
 
 
 _STATE_STYLE = {"yes": "bold #ef5350", "no": "#81c784", "open": "#fff176", "skip": "dim"}
