@@ -130,7 +130,7 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         await until(pilot, lambda: row_count(app) == 2 and all(len(r.series) for r in ing.store.runs.values()),
                     message="two runs")
         table = app.query_one(RunsTable)
-        keys = {app.runs_panel.run_by_key(k).name: k for k in table._rows}
+        keys = {app.runs_panel.run_by_key(k).name: k for k in table.row_keys}
         table.move_to_key(keys["small"])
         await pilot.press("b")
         assert app.runs_panel.baseline_key == keys["small"]
@@ -170,7 +170,7 @@ async def test_stream_text_is_never_markup(ingest, writers):
         assert app.is_running
         # a notification that names a run shows the name as it is
         table = app.query_one(RunsTable)
-        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k).name == "[bold]x[/]"))
+        table.move_to_key(next(k for k in table.row_keys if app.runs_panel.run_by_key(k).name == "[bold]x[/]"))
         await pilot.press("b")
         note = await until(pilot, lambda: list(app._notifications), message="the notification")
         assert (note[-1].message, note[-1].markup) == ("baseline: [bold]x[/]", False)

@@ -612,7 +612,7 @@ def test_the_runs_table_marks_each_selected_run_in_its_chart_colour(seven, seven
             mark = table.row_cells(i)[0]
             if mark.plain.startswith("●"):
                 span = next(s for s in mark.spans if s.start == 0)
-                out[table._rows[i]] = color_of(Style.parse(str(span.style)))
+                out[table.row_keys[i]] = color_of(Style.parse(str(span.style)))
         return out
 
     def chart_colors(app):

@@ -238,7 +238,7 @@ async def test_a_comparison_finding_marks_only_the_run_it_is_about():
         assert "model bias: plateau" in next(r for r in rows if "linear-baseline" in r)
         assert "model bias" not in next(r for r in rows if "mlp-wide" in r)
         assert "overfitting" in next(r for r in rows if "mlp-wide" in r)  # its own finding
-        wide = app.runs_panel.run_by_key(next(k for k in app.query_one(RunsTable)._rows if "bbbb2222" in k))
+        wide = app.runs_panel.run_by_key(next(k for k in app.query_one(RunsTable).row_keys if "bbbb2222" in k))
         path = decision_path(wide, app.findings)
         assert path[0][1] == "no" and path[3] == ("overfit or mismatch?", "overfitting", "yes")
 
@@ -275,7 +275,7 @@ async def test_every_panel_renders(size):
         assert "metric" in screen_text(app)
         await pilot.press("escape", "slash")
         await pilot.pause()
-        assert "filter runs by name" in screen_text(app)
+        assert "filter runs · enter: apply" in screen_text(app)
         await pilot.press("escape", "question_mark")
         await pilot.pause()
         help_text = screen_text(app)
@@ -360,7 +360,7 @@ async def test_baseline_and_task_given_at_start_reach_the_engine_and_the_runs_ta
         assert app.diagnoser.baseline == "linear-baseline" and app.diagnoser.task == task
         await until(pilot, lambda: "★" in screen_text(app), message="the baseline's star")
         # b on another run: a new baseline, and the task given at start is kept
-        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k).name == "mlp-wide"))
+        table.move_to_key(next(k for k in table.row_keys if app.runs_panel.run_by_key(k).name == "mlp-wide"))
         await pilot.press("b")
         assert app.runs_panel.run_by_key(app.runs_panel.baseline_key).name == "mlp-wide"
         assert app.diagnoser.task == task and app.diagnoser.baseline == app.runs_panel.run_by_key(app.runs_panel.baseline_key).run_id

@@ -82,7 +82,7 @@ async def test_job_row_expands_and_job_view_shows_ranks():
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
         await until(pilot, lambda: table.row_count == 4, message="3 runs and one job row")
-        keys = list(table._rows)
+        keys = list(table.row_keys)
         assert job_key("job-1") in keys
         await until(pilot, lambda: "ddp · 4 ranks · 2 hosts" in screen_text(app), message="the job row")
         await until(pilot, lambda: "ranks: straggler" in screen_text(app), message="the job's finding")
@@ -122,7 +122,7 @@ async def test_the_rank_list_of_a_large_job_scrolls_to_its_last_rank():
     app = MonitorApp(store, clock=clock, threaded=False)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        await until(pilot, lambda: job_key("job-1") in table.row_keys, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.press("j")
         view = app.query_one(JobView)
@@ -146,7 +146,7 @@ async def test_the_loss_chart_of_a_large_job_shows_the_rank_that_went_wrong():
     app = MonitorApp(store, threaded=False)
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        await until(pilot, lambda: job_key("job-1") in table.row_keys, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.pause()
         ranks = [r.rank for r in app.chart.drawn()[0]]
@@ -179,13 +179,13 @@ async def test_b_on_a_rank_makes_that_rank_the_engines_baseline_not_the_job():
     app = MonitorApp(store, clock=clock, threaded=False)
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        await until(pilot, lambda: job_key("job-1") in table.row_keys, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.press("enter")
         await until(pilot, lambda: any(app.runs_panel.run_by_key(k) is not None and app.runs_panel.run_by_key(k).rank == 2
-                                       and app.runs_panel.run_by_key(k).world_size > 1 for k in table._rows),
+                                       and app.runs_panel.run_by_key(k).world_size > 1 for k in table.row_keys),
                     message="the ranks under the job row")
-        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k) is not None
+        table.move_to_key(next(k for k in table.row_keys if app.runs_panel.run_by_key(k) is not None
                                and app.runs_panel.run_by_key(k).world_size > 1 and app.runs_panel.run_by_key(k).rank == 2))
         await pilot.press("b")
         assert app.diagnoser.baseline == "job-1#2"

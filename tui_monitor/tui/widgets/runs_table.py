@@ -95,6 +95,11 @@ class RunsTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self._rows)
 
+    @property
+    def row_keys(self) -> Tuple[str, ...]:
+        """The rows' keys, top to bottom."""
+        return tuple(self._rows)
+
     def row_cells(self, index: int) -> List[Text]:
         """The shown cells of row ``index``, in column order."""
         cells = self._cells[self._rows[index]]
