@@ -317,13 +317,13 @@ async def test_every_modal_screen_says_how_to_close_it():
                           ("m", "metric · enter: show · esc: cancel"),
                           ("slash", "filter runs · enter: apply · esc: cancel")):
             await pilot.press(key)
-            text = await until(pilot, lambda: hint in screen_text(app) and screen_text(app), message=hint)
+            text = await until(pilot, lambda hint=hint: hint in screen_text(app) and screen_text(app), message=hint)
             if key == "p":  # no problems: a small box, not a screenful of nothing
                 lines = text.splitlines()
                 top = next(i for i, line in enumerate(lines) if "╭─ stream problems" in line)
                 assert "╰" in lines[top + 2], text
             await pilot.press("escape")
-            await until(pilot, lambda: hint not in screen_text(app), message="closed")
+            await until(pilot, lambda hint=hint: hint not in screen_text(app), message="closed")
 
 
 def test_the_waiting_screen_gives_each_source_the_line_of_code_that_feeds_it():

@@ -154,11 +154,6 @@ def series_for(run: Any, metric: str) -> List[Tuple[str, Any]]:
     return out
 
 
-def _x_of(series: Any, kind: str) -> np.ndarray:
-    snap = series.snapshot()
-    return snap.steps if kind == "step" else snap.times
-
-
 def x_extent(runs: Sequence[Any], metric: str, kind: str) -> Optional[Tuple[float, float]]:
     """The x range (in the chart's units) of every curve of ``metric``."""
     lo, hi = math.inf, -math.inf

@@ -18,7 +18,7 @@ from ._text import fmt_num, safe, short_name, shorten
 from .palette import SEVERITY_STYLES
 
 __all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "is_about", "worst_by_run",
-           "finding_title", "finding_cell", "finding_text", "decision_path", "PATH_STEPS", "make_diagnoser", "KIND_WORDS",
+           "finding_title", "finding_cell", "finding_text", "decision_path", "PATH_STEPS", "KIND_WORDS",
            "engine_findings", "path_from_engine", "onset_marks"]
 
 _SEVERITY = {"critical": 4, "error": 3, "high": 3, "warning": 2, "warn": 2, "medium": 2, "info": 1, "low": 1,
@@ -207,15 +207,6 @@ def decision_path(run: Any, findings: Sequence[Any], has_val: bool = True) -> Li
     return [(PATH_STEPS[0], "no" if done else "so far no", state), (PATH_STEPS[1], "-", "skip"),
             (PATH_STEPS[2], ("no" if done else "so far no") if has_val else "no held-out data",
              state if has_val else "open"), (PATH_STEPS[3], "-", "skip")]
-
-
-def make_diagnoser(store: Any, baseline: Any = None, task: Any = None) -> Any:
-    """The diagnosis engine (:class:`tui_monitor.diagnose.Diagnoser`) over
-    ``store``: ``baseline`` a run's name or id, ``task`` the config keys that
-    override every run's (``--task`` and friends)."""
-    from ..diagnose import Diagnoser
-
-    return Diagnoser(store, baseline=baseline, task=task)
 
 
 def engine_findings(engine: Any, result: Any = None) -> List[Any]:

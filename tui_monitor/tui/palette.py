@@ -4,12 +4,11 @@ Hex colours; Rich downgrades them to 256 or 16 colours on terminals that
 have fewer."""
 from __future__ import annotations
 
-__all__ = ["RUN_COLORS", "SPLIT_COLORS", "SPLIT_PATTERNS", "STATUS_STYLES", "SEVERITY_STYLES", "run_color",
+__all__ = ["RUN_COLORS", "SPLIT_PATTERNS", "STATUS_STYLES", "SEVERITY_STYLES", "run_color",
            "BASELINE_COLOR", "BEST_COLOR", "ONSET_COLOR"]
 
 RUN_COLORS = ("#4fc3f7", "#ffb74d", "#81c784", "#f48fb1", "#ba68c8", "#fff176", "#4db6ac", "#e57373",
               "#a1887f", "#90a4ae", "#aed581", "#7986cb")
-SPLIT_COLORS = {"train": "#4fc3f7", "val": "#ffb74d", "test": "#ce93d8"}
 SPLIT_PATTERNS = {"train": "solid", "val": "dash", "test": "dot"}
 STATUS_STYLES = {"running": "bold #81c784", "finished": "#90a4ae", "crashed": "bold #e57373",
                  "interrupted": "#ffb74d", "silent": "bold #fff176", "stopped": "#b0a080"}

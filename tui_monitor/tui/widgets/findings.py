@@ -68,12 +68,6 @@ class FindingsList(OptionList):
         self._names: Dict[Any, str] = {}
         self._signature: tuple = ()
 
-    @property
-    def current(self) -> Optional[Any]:
-        """The highlighted finding."""
-        i = self.highlighted
-        return self.findings[i] if i is not None and 0 <= i < len(self.findings) else None
-
     def set_findings(self, findings: Sequence[Any], run_names: Dict[Any, str], detail: bool = True) -> None:
         """Show ``findings``; ``detail``: with evidence and advice."""
         ordered = sort_findings(findings)
