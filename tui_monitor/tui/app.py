@@ -327,6 +327,10 @@ class MonitorApp(App):
         self._show_subject()
         self._refresh_status()
 
+    @on(FindingsList.Left)
+    def _findings_left(self) -> None:
+        self.screen.set_focus(self.runs_panel)  # now: the keys queued after esc are the runs'
+
     @on(FindingsList.Chosen)
     @on(FindingScreen.Shown)
     def _finding_chosen(self, message: FindingsList.Chosen) -> None:

@@ -49,6 +49,9 @@ class FindingsList(OptionList):
             super().__init__()
             self.finding = finding
 
+    class Left(Message):
+        """esc: the user is done with the findings (the runs take the focus)."""
+
     def on_focus(self) -> None:
         self.highlight_first()
 
@@ -59,7 +62,7 @@ class FindingsList(OptionList):
             self.highlighted = 0
 
     def action_leave(self) -> None:
-        self.screen.set_focus(self.screen.query_one("#runs"))
+        self.post_message(self.Left())
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
