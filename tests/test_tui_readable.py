@@ -102,11 +102,13 @@ async def test_an_empty_monitor_says_which_path_is_missing_and_where_it_listens(
                                message="the waiting screen")
             assert "%s does not exist" % missing in " ".join(text.split())
             assert "TUI_MONITOR_TO=127.0.0.1:%d python train.py" % port in text
+            assert "status" not in text  # no empty runs table over the words
             # the folder appears, and a run in it: the waiting screen makes way for it
             missing.mkdir()
             write_run(missing / "late.jsonl", "late-run")
             await until(pilot, lambda: "late-run" in screen_text(app), message="the run")
             assert "No runs yet" not in screen_text(app)
+            assert app.focused is app.runs_panel  # the arrows move the runs at once
     finally:
         ingest.stop()
 

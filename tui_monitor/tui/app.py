@@ -263,6 +263,8 @@ class MonitorApp(App):
             switcher.current = "main"
         elif switcher.current == "main" and not runs:
             switcher.current = "waiting"
+        if self.runs_panel.display != bool(runs):  # no runs: the waiting screen's words, not an empty table
+            self.runs_panel.display = bool(runs)
         self._show_subject()
         self._refresh_view()
         self._refresh_status()
