@@ -214,6 +214,8 @@ async def test_the_palette_runs_each_widgets_action_from_the_one_table():
         await pilot.pause()
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         assert all(a.title in commands for a in ACTIONS if a.title)
+        assert commands["Toggle log y"].help == "y — log y axis on / off"  # the palette teaches the key
+        assert commands["Zoom in"].help.startswith("+ / = — ")
         assert {k for k, _ in KEYS} >= {"/", "o", "f", "[", "y", "q / ctrl+c"}
         app.call_later(commands["Toggle log y"].callback)
         await until(pilot, lambda: app.chart.log_y, message="log y from the palette")

@@ -109,7 +109,8 @@ GESTURES: Tuple[Tuple[str, str], ...] = (
     ("↑ ↓ pgup pgdn", "move in the focused list (the runs: the chart follows the highlighted run)"),
     ("enter", "on a run: show only this run; on a fold group's or job's row: collapse / expand it; "
               "on a finding: its evidence and advice"),
-    ("tab", "next panel (the focused panel's header is highlighted)"),
+    ("tab", "next panel: the runs, the chart, the findings (the focused one is lit; the findings' title then "
+            "lists their keys)"),
     ("esc", "back: close a screen, or from the findings to the runs"),
     ("wheel", "mouse wheel over the chart: zoom in / out on x around the pointer"),
     ("shift+wheel", "pan left / right (a horizontal wheel too)"),
@@ -133,9 +134,10 @@ def help_rows() -> List[Tuple[str, str]]:
 
 
 def palette_entries(run: Callable[[str], Any]) -> List[Tuple[str, str, Callable[[], Any]]]:
-    """(title, help, callback) of every action with a palette title; the
-    callback hands the action string to ``run`` (the app's ``run_action``)."""
-    return [(a.title, a.help[:1].upper() + a.help[1:], (lambda s=a.action: run(s))) for a in ACTIONS if a.title]
+    """(title, help, callback) of every action with a palette title (its
+    help starts with its key, so the palette teaches the keys); the callback
+    hands the action string to ``run`` (the app's ``run_action``)."""
+    return [(a.title, "%s — %s" % (a.key_display(), a.help), (lambda s=a.action: run(s))) for a in ACTIONS if a.title]
 
 
 #: The help screen's rows (keys, what they do).
