@@ -221,3 +221,22 @@ async def test_the_decision_path_names_a_jobs_ranks_apart():
         text = await until(pilot, lambda: "ddp[rank 1]: " in screen_text(app) and screen_text(app),
                            message="the ranks' paths")
         assert "ddp[rank 0]: " in text and " ddp: " not in text
+
+
+@sync
+async def test_a_job_rows_selection_mark_is_no_runs_colour():
+    """The job row's ● (its ranks selected) was the first run colour, blue,
+    though its ranks are drawn each in its own: it read as the blue run's."""
+    from tui_monitor.tui.palette import RUN_COLORS
+
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: table.row_count == 4, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("space")
+        row = table.row_keys.index(job_key("job-1"))
+        await until(pilot, lambda: table.row_cells(row)[0].plain.startswith("▸●"), message="the ranks selected")
+        styles = {str(s.style) for s in table.row_cells(row)[0].spans}
+        assert not any(c.lower() in st.lower() for c in RUN_COLORS for st in styles), styles
