@@ -82,7 +82,7 @@ async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_pat
         await pilot.press("enter")
         await until(pilot, lambda: app.findings_panel.chosen is not None, message="the finding chosen")
         run_a = next(r for r in ing.store.runs.values() if r.name == "net-a")
-        assert app.runs_panel.selected == [RunsTable.row_key(run_a)]
+        assert app.runs_panel.selected == (RunsTable.row_key(run_a),)
         assert [r.name for r in app.chart.drawn()[0]] == ["net-a"]
         spec = app.query_one("#chart", ChartView).last_spec
         assert any(m.glyph == "!" for m in spec.vmarks), "the finding's onset is marked"

@@ -204,7 +204,7 @@ async def test_fold_groups_collapse_and_show_the_cross_validation_summary():
         await pilot.press("space")
         assert len(app.runs_panel.selected) == 3 and rows_text(app)[3].startswith("▾●")
         await pilot.press("space")
-        assert app.runs_panel.selected == []
+        assert app.runs_panel.selected == ()
         # b on a group row marks nothing
         await pilot.press("b")
         assert app.runs_panel.baseline_key is None
@@ -372,3 +372,30 @@ def test_silent_after_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["watch", "--silent-after", "0"])
     assert "must be more than 0" in capsys.readouterr().err
+
+
+@sync
+async def test_the_runs_panels_state_is_reactive_setting_it_redraws_the_rows_and_the_chart():
+    """Selection, filter, order and baseline are the runs panel's reactives:
+    set from code (not through a key), the rows and the chart follow."""
+    from tui_monitor.tui.runfilter import parse_filter
+
+    app = fixed_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.runs_panel
+        names = lambda: [panel.row_cells(i)[1].plain for i in range(panel.row_count)]  # noqa: E731
+        keys = {panel.run_by_key(k).name: k for k in panel.row_keys}
+        panel.selected = (keys["mlp-wide"], keys["diverging"])
+        await until(pilot, lambda: [r.name for r in app.chart.drawn()[0]] == ["mlp-wide", "diverging"],
+                    message="the chart draws the selection")
+        assert rows_text(app)[names().index("mlp-wide")].startswith("●")
+        panel.filter = parse_filter("mlp")
+        await until(pilot, lambda: names() == ["mlp-wide"], message="the rows filtered")
+        panel.filter = parse_filter("")
+        panel.order = ("name", True)
+        await until(pilot, lambda: names() == sorted(names(), reverse=True), message="the rows sorted")
+        await until(pilot, lambda: "sort run▼" in screen_text(app).splitlines()[0], message="the status line's sort")
+        panel.baseline_key = keys["linear-baseline"]
+        await until(pilot, lambda: app.chart.subject.baseline is not None, message="the chart's baseline")
+        assert app.chart.subject.baseline.name == "linear-baseline"

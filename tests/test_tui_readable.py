@@ -236,7 +236,7 @@ async def test_f_and_enter_arriving_together_open_the_finding_not_select_a_run()
         app.post_message(events.Key("f", "f"))
         app.post_message(events.Key("enter", "\r"))
         await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
-        assert app.runs_panel.selected == [app.runs_panel.row_key(app.store.get("cccc3333"))]  # the finding's run
+        assert app.runs_panel.selected == (app.runs_panel.row_key(app.store.get("cccc3333")),)  # the finding's run
         assert "evidence: the train loss became NaN at step 240" in screen_text(app)
 
 
