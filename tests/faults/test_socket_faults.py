@@ -245,6 +245,9 @@ GARBAGE_HELLOS = [
     b'{"type":"hello","v":1,"run_id":"x","rank":"1"}\n',
     b'{"type":"hello","v":1,"run_id":"x","rank":1.5}\n',
     b'{"type":"hello","v":1,"run_id":"x","rank":[0]}\n',
+    # out of the record format's range (0 to 2^31-1): the row's rank would be stored as the hello says
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":-1,"nonce":"00112233445566778899aabbccddeeff"}\n',
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":2147483648,"nonce":"00112233445566778899aabbccddeeff"}\n',
     b'{"type":"hello","v":1,"run_id":""}\n',
     b'{"type":"hello","v":1}\n',
     b'{"type":["hello"],"run_id":"x"}\n',
