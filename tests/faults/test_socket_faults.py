@@ -416,6 +416,22 @@ def test_a_resume_needs_the_streams_secret(listening):
     right.close()
 
 
+def test_a_problem_repeated_by_many_connections_is_one_entry_with_a_count(listening):
+    # Each connection comes from a port of its own: a problem named after
+    # the port was a new entry every time, and a few hundred forged resumes
+    # pushed every FILE:LINE problem out of the list.
+    ing, lst, port = listening
+    first = _connect(port)
+    first.send(_header() + _metrics(1, 0, 1.0))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+    for _ in range(20):
+        _connect(port, session=(first.session[0], b"not the secret")).close()
+    forged = [p for p in ing.problems if "without its secret" in p.reason]
+    assert len(forged) == 1 and forged[0].count == 20, forged
+    assert forged[0].source == f"{lst.address} (from 127.0.0.1)"
+    first.close()
+
+
 def test_duplicates_a_writer_sends_are_counted_and_told(listening):
     ing, lst, port = listening
     c = _connect(port)

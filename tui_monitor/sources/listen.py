@@ -507,5 +507,7 @@ class Listener:
         return f"{self.address}<-{conn.peer[0]}:{conn.peer[1]}" if isinstance(conn.peer, tuple) else self.address
 
     def _problem(self, peer, reason: str, severity: str = "warning") -> None:
-        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else self.address
+        # named by the peer's host, not its port: each connection has a port
+        # of its own, and the problems list keeps one entry per source and reason
+        where = peer[0] if isinstance(peer, tuple) and peer else self.address
         self.on_problem(Problem(f"{self.address} (from {where})", 0, reason, severity))
