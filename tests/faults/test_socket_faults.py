@@ -479,6 +479,45 @@ def test_two_jobs_sharing_a_run_id_are_two_rows(tmp_path):
         ing.stop()
 
 
+KILLED_JOB = """
+import sys, time, tui_monitor as tm
+run = tm.init("job", dir=False, to=sys.argv[1], flush_every=0.01, system_every=0)
+for step in range(int(sys.argv[2]), int(sys.argv[3])):
+    run.log({"loss": 1.0 / (1 + step)}, step=step)
+run.flush()
+if sys.argv[4] == "hang":
+    time.sleep(600)          # until it is killed, as a scheduler's SIGKILL finds a job
+run.close(socket_timeout=20)
+"""
+
+
+def test_a_job_requeued_after_its_process_was_killed_continues_its_row(tmp_path):
+    # The killed process sent no end, so its stream held the row for 10
+    # minutes and the requeued job showed as job-7~2, though the first
+    # process was plainly gone (this host, its pid ended).
+    ing = Ingest()
+    address = f"127.0.0.1:{free_port()}"
+    lst = ing.listen(address)
+    ing.start()
+    env = {"TUI_MONITOR_RUN_ID": "job-7"}
+    try:
+        first = child(KILLED_JOB, address, "0", "50", "hang", env=env)
+        run = wait_for(lambda: ing.store.get("job-7"), message="the first process's row")
+        wait_for(lambda: run.last_step == 49, message="its records")
+        first.kill()
+        first.wait(10)
+        wait_for(lambda: all(s.conn is None for s in lst.streams.by_sid.values()), message="its connection closed")
+        again = child(KILLED_JOB, address, "50", "100", "end", env=env)
+        assert again.wait(60) == 0, again.stderr.read()
+        wait_for(lambda: any(r.status == "finished" for r in ing.store.runs.values()), message="the requeued job's end")
+        assert [r.key for r in ing.store.runs.values()] == [("job-7", 0)]
+        assert run.restarts == 1 and run.name == "job"
+        assert _steps_and_values(run)[0] == list(range(100))
+        assert not [p for p in ing.problems if "kept apart" in p.reason]
+    finally:
+        ing.stop()
+
+
 # -- the token never crosses the wire (issue 13, item 7) ---------------------------
 
 class Relay:

@@ -35,7 +35,7 @@ from ..store.rows import as_row, kept_apart
 from ..stream import MetricsRecord, Problem
 from ..stream.reader import new_problems
 from .listen_handshake import Handshake
-from .listen_streams import SocketStream, StreamTable
+from .listen_streams import SocketStream, StreamTable, WriterAlive
 from .tail import OnProblem, OnRecords
 
 HELLO_LIMIT = 64 * 1024
@@ -123,7 +123,8 @@ class Listener:
     the shared secret hooks must prove they know; it is never sent."""
 
     def __init__(self, address: str, on_records: OnRecords, on_problem: OnProblem,
-                 token=None, max_connections: int = MAX_CONNECTIONS, max_pending: int = MAX_PENDING):
+                 token=None, max_connections: int = MAX_CONNECTIONS, max_pending: int = MAX_PENDING,
+                 writer_alive: Optional[WriterAlive] = None):
         self.address = address
         self.family, self.addr = parse_address(address)
         self.key = shared_token(token)
@@ -132,7 +133,7 @@ class Listener:
                              "give a shared token (TUI_MONITOR_TOKEN, or --token-file) or listen on 127.0.0.1")
         self.on_records, self.on_problem = on_records, on_problem
         self.max_connections, self.max_pending = max_connections, max_pending
-        self.streams = StreamTable()
+        self.streams = StreamTable(writer_alive=writer_alive)
         self._pending: Dict[_Conn, None] = {}   # in their handshake, oldest first
         self._open: Set[_Conn] = set()          # welcomed: streaming
         self._refusals = _Refusals(self._problem)
@@ -441,6 +442,8 @@ class Listener:
                                      f"{str(header.get('run_id'))[:200]!r} rank {header.get('rank')}, not the "
                                      "hello's; stored under the hello's", "warning")
         header["rank"] = rank
+        host = header.get("host")
+        stream.host = host if isinstance(host, str) else None
         return as_row(header, run_id, stream.row)
 
     def _tell(self, stream: SocketStream, now: float, final: bool = False) -> None:
