@@ -111,6 +111,7 @@ class Follower:
             self._thread.join(timeout)
         for tail in self.tails.values():
             tail.close()
+        self.open_files.close()
 
     @property
     def catching_up(self) -> bool:
@@ -120,6 +121,7 @@ class Follower:
     def read_all(self) -> None:
         """One pass to the current end of every file, in the calling thread
         (for ``--once`` and tests)."""
+        self.open_files.refresh()
         self.scan()
         for tail in list(self.tails.values()):
             while tail.poll():
@@ -149,6 +151,7 @@ class Follower:
             self.scan()
             self._last_scan = now
         more = False
+        self.open_files.refresh()
         for tail in list(self.tails.values()):
             if self.stopped.is_set():
                 return
