@@ -151,7 +151,8 @@ class FileTail:
 
     def __del__(self) -> None:
         # a follower dropped without stop(): its descriptors go with it
-        self.close()
+        if getattr(self, "fd", None) is not None:
+            self.close()
 
     def release(self) -> bool:
         """Close the descriptor of an idle file, keeping where it was read to
