@@ -253,3 +253,31 @@ def test_a_writer_whose_process_runs_holds_its_row_whatever_the_times():
     alive[100] = False                  # gone: the next writer continues its run
     store.apply_many([_header(300, t + 7200, host="here")], stream="c.jsonl")
     assert len(store.runs) == 2 and store.get("shared").pid == 300 and store.get("shared").restarts == 1
+
+
+def test_a_killed_job_read_after_its_requeued_successor_by_name_still_continues_one_row(tmp_path):
+    """The requeued job was given another name, so its file sorts first
+    ("alpha-..." before "zeta-..."): read in name order, the killed
+    predecessor came second, after the successor had written past its start,
+    and was kept apart as shared~2. Stream files are read in the order their
+    writers started."""
+    first = writer(tmp_path, "zeta", 1.0)
+    (tmp_path / "go").touch()
+    logged(first)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    second = writer(tmp_path, "alpha", 2.0, go="go2", first=100)
+    (tmp_path / "go2").touch()
+    logged(second)
+    (tmp_path / "done").touch()
+    assert second.wait(30) == 0
+    names = sorted(p.name for p in stream_files(tmp_path / "runs"))
+    assert names[0].startswith("alpha-") and names[1].startswith("zeta-")
+    rows = run_lines(watch_once(tmp_path / "runs"))
+    assert len(rows) == 1 and rows[0].split()[:4] == ["alpha", "0", "finished", "199"], rows
+    ing = Ingest()
+    ing.add_path(str(tmp_path / "runs"))
+    ing.read_all()
+    run, = ing.store.runs.values()
+    assert run.restarts == 1 and series(run) == (list(range(200)), [1.0] * 100 + [2.0] * 100)
+    assert not [p for p in ing.problems if "kept apart" in p.reason]
