@@ -398,11 +398,17 @@ def test_a_hello_naming_a_live_run_cannot_take_its_stream_over(listening):
     forger.close()
 
 
-def test_a_resume_needs_the_streams_secret(listening):
-    ing, lst, port = listening
+def _streaming(ing, port):
+    """A writer whose header and first record are in the store."""
     first = _connect(port)
     first.send(_header() + _metrics(1, 0, 1.0))
     wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+    return first
+
+
+def test_a_resume_needs_the_streams_secret(listening):
+    ing, lst, port = listening
+    first = _streaming(ing, port)
     first.close()
     sid, secret = first.session
     wrong = _connect(port, session=(sid, b"not the secret"))
@@ -421,9 +427,7 @@ def test_a_problem_repeated_by_many_connections_is_one_entry_with_a_count(listen
     # the port was a new entry every time, and a few hundred forged resumes
     # pushed every FILE:LINE problem out of the list.
     ing, lst, port = listening
-    first = _connect(port)
-    first.send(_header() + _metrics(1, 0, 1.0))
-    wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+    first = _streaming(ing, port)
     for _ in range(20):
         _connect(port, session=(first.session[0], b"not the secret")).close()
     forged = [p for p in ing.problems if "without its secret" in p.reason]
