@@ -742,6 +742,31 @@ def _ended_stream(port, run_id):
     c.close()
 
 
+def test_welcomed_connections_that_send_nothing_cannot_keep_a_writer_out(listening):
+    # On loopback without a token anyone may stream: 512 connections that
+    # were welcomed and then sent nothing (or a byte now and then, never a
+    # whole line) refused every writer after them, for good.
+    ing, lst, port = listening
+    lst.max_connections, lst.stream_quiet = 4, 0.0
+    dribbler = _connect(port, run_id="dribble")
+    dribbler.send(b'{"type": "run"')                       # never a whole line
+    idle = [_connect(port, run_id=f"idle{i}") for i in range(2)]
+    active = _streaming(ing, port)                         # has sent records: kept over the quiet ones
+    run = tm.init("writer", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+    for step in range(20):
+        run.log({"loss": 1.0 / (1 + step)}, step=step)
+    run.close(socket_timeout=20)
+    got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the writer's end")
+    assert got[0].series[("train", "loss")].steps.tolist() == list(range(20))
+    assert dribbler.read() is None                         # the one quiet longest was closed for it
+    active.send(_metrics(2, 1, 0.5))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the active writer still streaming")
+    pushed = [p for p in ing.problems if "closed for a newcomer" in p.reason]
+    assert len(pushed) == 1, ing.problems
+    for c in (dribbler, *idle, active):
+        c.close()
+
+
 def test_streams_that_ended_or_went_quiet_are_forgotten(listening):
     ing, lst, port = listening
     lst.streams.ended_keep = 0.0                   # seconds after their end and last connection
