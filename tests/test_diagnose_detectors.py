@@ -574,3 +574,22 @@ def test_a_training_accuracy_that_falls_far_below_its_best_is_optimization():
     assert (f.kind, f.symptom) == ("optimization", "score_fell")
     assert f.evidence["score_now"] < 0.7 * f.evidence["score_best_window"]
     assert report_dict(eng)["runs"][0]["verdict"] == "optimization"
+
+
+def test_a_training_error_rate_that_rises_far_above_its_best_is_optimization():
+    """The same run logging a word error rate (lower is better) instead of
+    an accuracy: read in its own direction, a WER that rose from 0.40 to
+    0.80 has fallen as far from its best as an accuracy halved."""
+    loss = [52.0, 27.5, 10.4, 5.5, 2.9] + [2.1 + 0.004 * e for e in range(45)]
+    wer = [0.7, 0.5] + [0.4 + 0.4 * min(1.0, e / 30) for e in range(48)]
+    recs = [{"type": "run", "seq": 0, "run_id": "asr", "name": "asr", "config": {}}]
+    for e, (lv, wv) in enumerate(zip(loss, wer)):
+        recs.append({"type": "metrics", "seq": len(recs), "step": e, "time": 1.7e9 + e,
+                     "values": {"loss": lv, "wer": wv}})
+        recs.append({"type": "metrics", "seq": len(recs), "step": e, "time": 1.7e9 + e, "split": "val",
+                     "values": {"loss": lv * 1.1}})
+    eng = diagnose(recs)
+    [f] = eng.findings
+    assert (f.kind, f.symptom) == ("optimization", "score_fell")
+    assert f.evidence["score"] == "train/wer" and f.evidence["score_now"] > f.evidence["score_best_window"] / 0.7
+    assert "the train wer rose from 0.4" in f.explanation

@@ -165,3 +165,50 @@ def test_a_gap_that_stays_is_a_persistent_mismatch(tmp_path):
     training whatever training does."""
     cut = rt.final(rt.shifted_val(tmp_path, "shifted", shift=1.5))
     assert [(f.kind, f.symptom) for f in cut.findings] == [("mismatch", "persistent_gap")]
+
+
+# ---------------------------------------------------------------- scores in their own direction
+
+def test_a_score_that_never_moves_is_optimization_whatever_the_score(tmp_path):
+    """A per-epoch log of a dead network (hidden biases at -20) on
+    imbalanced classes that logs its macro F1, no accuracy, and declares no
+    task: the output bias learns the class prior, so the loss creeps down,
+    while the predictions, always the majority class, leave the F1 exactly
+    where it is."""
+    logged = rt.score_epochs(tmp_path, "dead-f1", epochs=30, bias_init=-20.0, prior=(0.85, 0.1, 0.03, 0.02),
+                             score="f1", held_loss=True)
+    cuts = rt.replay(logged, every=5)
+    assert [(f.kind, f.symptom) for c in cuts[1:] for f in c.findings] == [("optimization", "score_flat")] * 3
+    f = cuts[-1].findings[0]
+    assert f.evidence["score"] == "train/f1" and "the train f1 has been exactly" in f.explanation
+
+
+def test_the_same_network_alive_logging_its_f1_is_quiet(tmp_path):
+    assert_quiet(rt.replay(rt.score_epochs(tmp_path, "ok-f1", epochs=30, prior=(0.85, 0.1, 0.03, 0.02), score="f1",
+                                           held_loss=True), every=5))
+
+
+def test_a_validation_accuracy_that_peaks_and_falls_is_overfitting_without_a_validation_loss(tmp_path):
+    """A big MLP memorising 128 samples, 30% of them mislabelled, logged as a
+    Keras CSV whose evaluations say only their accuracy: the validation
+    accuracy peaks early and falls while the training loss goes to 0."""
+    logged = rt.score_epochs(tmp_path, "overfit-acc", epochs=150, n=128, flip=0.3, hidden=(256, 256), batch=32)
+    assert not any(r.get("split") == "val" and "loss" in r["values"] for r in logged.records if "values" in r)
+    cuts = rt.replay(logged, every=5)
+    assert [(f.kind, f.symptom) for c in cuts for f in c.findings] == [("overfitting", "validation_turned")] * 4
+    assert all(c.path.verdict == "overfitting" for c in cuts)
+    f = cuts[-1].findings[0]
+    assert f.evidence["metric"] == "accuracy" and f.evidence["best"] > f.evidence["value"]
+    assert "the validation accuracy (running median of 3 evaluations) is" in f.explanation
+    assert f"its highest evaluation, {f.evidence['best']:.4g}" in f.explanation
+
+
+def test_a_healthy_run_logging_validation_accuracy_alone_answers_the_held_out_question(tmp_path):
+    """The same log of a healthy run: no finding, and the held-out question
+    is answered from the accuracy (no overfitting or mismatch), where it
+    used to be unknown for want of a held-out loss."""
+    cuts = rt.replay(rt.score_epochs(tmp_path, "ok-acc", epochs=40), every=5)
+    assert_quiet(cuts)
+    held = cuts[-1].path.decisions[1]
+    assert (held.question, held.answer) == ("held-out loss large?", "no")
+    assert held.why.startswith("latest validation accuracy") and "training accuracy near that step" in held.why
