@@ -394,14 +394,49 @@ def ema_eval(directory, name: str, *, steps: int = 1500, decay: float = 0.998, s
     return log_run(directory, name, train, {})
 
 
-def shifted_val(directory, name: str, *, steps: int = 800, shift: float = 1.5, seed: int = 0) -> Logged:
-    """Regression whose only held-out split comes from elsewhere (two inputs
-    shifted by ``shift``): a gap that is there from the first evaluations
-    and stays."""
+def shifted_test(directory, name: str, *, steps: int = 800, shift: float = 1.5, n_held: int = 512,
+                 seed: int = 0) -> Logged:
+    """Regression whose test split comes from elsewhere (two inputs shifted
+    by ``shift``) while the validation split is drawn like the training
+    data, both of ``n_held`` samples (a small split makes noisy
+    evaluations): a test loss high from the first evaluations."""
     def train(run, torch):
         torch.manual_seed(seed)
         x, y = sine_data(torch, seed, 2048)
-        xv, _ = sine_data(torch, seed + 500, 512)
+        xv, yv = sine_data(torch, seed + 500, n_held)
+        xt, _ = sine_data(torch, seed + 900, n_held)
+        xt[:, 2:] += shift
+        yt = torch.sin(2 * xt[:, 0]) * torch.cos(2 * xt[:, 1]) + 0.5 * xt[:, 2] * xt[:, 3]
+        model = mlp(torch, [4, 64, 64, 1], torch.nn.Tanh)
+        o = torch.optim.Adam(model.parameters(), lr=3e-3)
+        minibatch_loop(run, torch, model, o, torch.nn.functional.mse_loss, (x, y),
+                       {"val": (xv, yv), "test": (xt, yt[:, None])}, steps=steps, eval_every=20, seed=seed)
+    _, y = sine_data(_torch(), seed, 2048)
+    return log_run(directory, name, train, {"task": "regression", "target_var": float(y.var())})
+
+
+def in_a_sweep(logged: Logged, runs: int = 1024) -> Logged:
+    """The run's records among those of ``runs - 1`` other runs of a sweep
+    (a header and one validation evaluation each): what the engine sees
+    when a sweep is in view."""
+    recs = list(logged.records)
+    for k in range(1, runs):
+        rid = f"sweep-{k}"
+        recs.append({"type": "run", "seq": 0, "v": 1, "run_id": rid, "name": rid, "start": 1.7e9, "config": {}})
+        recs.append({"type": "metrics", "seq": 1, "run_id": rid, "step": 0, "time": 1.7e9, "split": "val",
+                     "values": {"loss": 1.0}})
+    return Logged(logged.path, recs)
+
+
+def shifted_val(directory, name: str, *, steps: int = 800, shift: float = 1.5, seed: int = 0,
+                n_held: int = 512) -> Logged:
+    """Regression whose only held-out split comes from elsewhere (two inputs
+    shifted by ``shift``), of ``n_held`` samples: a gap that is there from
+    the first evaluations and stays."""
+    def train(run, torch):
+        torch.manual_seed(seed)
+        x, y = sine_data(torch, seed, 2048)
+        xv, _ = sine_data(torch, seed + 500, n_held)
         xv[:, 2:] += shift
         yv = torch.sin(2 * xv[:, 0]) * torch.cos(2 * xv[:, 1]) + 0.5 * xv[:, 2] * xv[:, 3]
         model = mlp(torch, [4, 64, 64, 1], torch.nn.Tanh)

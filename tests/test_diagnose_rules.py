@@ -212,3 +212,26 @@ def test_a_healthy_run_logging_validation_accuracy_alone_answers_the_held_out_qu
     held = cuts[-1].path.decisions[1]
     assert (held.question, held.answer) == ("held-out loss large?", "no")
     assert held.why.startswith("latest validation accuracy") and "training accuracy near that step" in held.why
+
+
+# ---------------------------------------------------------------- confidence: evaluation noise, runs in view
+
+def test_a_test_split_from_elsewhere_is_mismatch_unless_noise_among_a_sweep_could_make_it(tmp_path):
+    """Regression whose test split comes from elsewhere. With 512 samples a
+    split, the shift is far clear of the evaluation noise: mismatch alone
+    and among 1,024 runs in view, as sure in both. With 48 samples the
+    evaluations are noisy: a median test/validation ratio of ~1.9 clears
+    the bar for one run (4 noise sigmas) but not among 1,024 runs, where
+    noise alone makes ratios that large (5.5 sigmas: the largest of N grows
+    like sqrt(2 ln N)), as the overfitting rule already asked."""
+    clear = rt.shifted_test(tmp_path, "clear", shift=1.5)
+    [alone] = rt.final(clear).findings
+    [swept] = [f for f in rt.final(rt.in_a_sweep(clear)).findings if f.run_names == ["clear"]]
+    assert alone.symptom == swept.symptom == "test_shift"
+    assert alone.confidence == swept.confidence >= 0.85 and swept.evidence["runs_in_view"] == 1024
+    noisy = rt.shifted_test(tmp_path, "noisy", shift=1.25, n_held=48)
+    [alone] = rt.final(noisy).findings
+    excess, sigma = 100 * (alone.evidence["test_over_val_median"] - 1), alone.evidence["jitter_percent"]
+    assert alone.symptom == "test_shift" and sigma > 15
+    assert 4 * sigma < excess < math.sqrt(16 + 2 * math.log(1024)) * sigma  # between the two bars
+    assert [f for f in rt.final(rt.in_a_sweep(noisy)).findings if f.run_names == ["noisy"]] == []

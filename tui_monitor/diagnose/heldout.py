@@ -15,6 +15,7 @@ import numpy as np
 from .findings import Finding, make_finding
 from .heldout_signal import Heldout, near_span, train_strip
 from .settings import Settings
+from .tracks import jitter_of
 
 __all__ = ["overfitting_finding", "mismatch_finding", "HeldoutMemo", "memo_for"]
 
@@ -86,27 +87,54 @@ def _gl(v: float, best: float) -> float:
 
 
 def required_sigmas(s: Settings, population: int) -> float:
-    """How many evaluation-noise sigmas a rise must reach: ``gl_jitter`` for
-    one run, more with many runs in view (among N runs of pure noise, the
-    largest rise grows like sqrt(2 ln N) sigmas)."""
+    """How many evaluation-noise sigmas an excess must reach: ``gl_jitter``
+    for one run, more with many runs in view (among N runs of pure noise,
+    the largest excess grows like sqrt(2 ln N) sigmas)."""
     return math.sqrt(s.gl_jitter ** 2 + 2.0 * math.log(max(1, population)))
 
 
-def rise_confidence(gl: float, sigma_pct: float, evaluations: int, population: int) -> float:
-    """How sure a rise of ``gl`` percent over the best evaluation is not
-    noise of ``sigma_pct`` percent an evaluation: one minus the chance that
-    noise alone makes a rise this large between any two of the
-    ``evaluations`` (the best is itself the lowest of them: a pair, not one
-    value, is tested) in any of the ``population`` runs in view, with the
-    noise estimated from the evaluations themselves (a Student-t tail: few
-    evaluations, heavy tails). Between 0.5 and 0.95."""
+def clear_of_noise(excess: float, sigma_pct: float, s: Settings, population: int) -> bool:
+    """The bar every held-out rule's excess (percent: a rise above the best,
+    a ratio above 1) must clear besides its own threshold:
+    :func:`required_sigmas` evaluation-noise sigmas."""
+    return excess > required_sigmas(s, population) * sigma_pct
+
+
+def noise_confidence(excess: float, sigma_pct: float, evaluations: int, tries: int, s: Settings) -> float:
+    """How sure an excess of ``excess`` percent is not noise of ``sigma_pct``
+    percent: one minus the chance that noise alone makes an excess this
+    large in any of ``tries`` independent tries (pairs of evaluations, runs
+    in view), with the noise estimated from the ``evaluations`` themselves
+    (a Student-t tail with n - 3 degrees of freedom: few evaluations, heavy
+    tails); between ``confidence_floor`` (the excess cleared the bar of
+    :func:`clear_of_noise`: at least even odds) and ``confidence_ceiling``
+    (what one run's held-out evidence can claim)."""
     sigma = max(sigma_pct, 0.25)  # a perfectly smooth curve still has rounding-level noise
-    z = gl / (sigma * math.sqrt(2.0))  # the difference of two noisy evaluations
+    z = excess / sigma
     nu = max(1.0, evaluations - 3.0)
     zg = z * (1.0 - 1.0 / (4.0 * nu)) / math.sqrt(1.0 + z * z / (2.0 * nu))  # t tail as a normal one
     p = 0.5 * math.erfc(zg / math.sqrt(2.0))
+    return max(s.confidence_floor, min(s.confidence_ceiling, 1.0 - min(1.0, max(1, tries) * p)))
+
+
+def rise_confidence(gl: float, sigma_pct: float, evaluations: int, population: int, s: Settings) -> float:
+    """:func:`noise_confidence` of a rise of ``gl`` percent over the best
+    evaluation: the difference of two noisy evaluations (sqrt(2) sigma),
+    between any two of them (the best is itself the lowest: a pair, not one
+    value, is tested), in any of the ``population`` runs in view."""
     pairs = max(1, evaluations * (evaluations - 1) // 2)
-    return max(0.5, min(0.95, 1.0 - min(1.0, max(1, population) * pairs * p)))
+    return noise_confidence(gl, max(sigma_pct, 0.25) * math.sqrt(2.0), evaluations, max(1, population) * pairs, s)
+
+
+def ratio_confidence(strength: float, ratio: float, sigma_pct: float, evaluations: int, population: int,
+                     s: Settings) -> float:
+    """A mismatch rule's confidence: its ``strength`` when the evidence is
+    clear of noise (what the pattern says of the cause), times how sure its
+    ``ratio`` (a median over the evaluations) is not noise of ``sigma_pct``
+    percent an evaluation in any of the ``population`` runs in view
+    (:func:`noise_confidence`, relative to the most it can say)."""
+    noise = noise_confidence(100.0 * (ratio - 1.0), sigma_pct, evaluations, population, s)
+    return strength * noise / s.confidence_ceiling
 
 
 def overfitting_finding(st, view: Heldout, s: Settings, prior: Optional[Finding],
@@ -144,7 +172,7 @@ def overfitting_finding(st, view: Heldout, s: Settings, prior: Optional[Finding]
     if i and len(strip) and strip.min() > 0:
         pk = 1000.0 * (float(strip.mean()) / float(strip.min()) - 1.0)
     pq = gl / pk if pk else None
-    threshold = max(b.gl_alpha, required_sigmas(s, population) * jit)
+    threshold = max(b.gl_alpha, required_sigmas(s, population) * jit)  # clear_of_noise, and GL_alpha
     holding = prior is not None and gl > max(b.gl_keep, 0.5 * threshold) and since >= 1
     ups = ev.smooth_ups()
     firing = since >= 2 and gl > threshold and (ups >= s.up_strips or gl > b.gl_strong)
@@ -156,7 +184,7 @@ def overfitting_finding(st, view: Heldout, s: Settings, prior: Optional[Finding]
     # where it began: the first evaluation after the best that rose above GL_alpha
     onset = next((ev.steps[j] for j in range(ev.best_smooth_index + 1, i + 1)
                   if _gl(ev.smooth[j], ev.best_smooth) > b.gl_alpha), step)
-    conf = rise_confidence(gl, jit, len(ev), population)
+    conf = rise_confidence(gl, jit, len(ev), population, s)
     shown = view.shown
     what = view.name(split)
     evid = {"split": split, "metric": view.metric, "best": shown(ev.best), "best_step": ev.best_step,
@@ -221,13 +249,18 @@ def mismatch_finding(st, view: Heldout, s: Settings, overfitting: Optional[Findi
     if val is not None and test is not None and len(val) >= s.min_evals and len(test) >= s.min_evals:
         pairs = _matched(memo, val, test)
         if len(pairs) >= s.min_evals:
-            f = _test_shift(st, view, s, pairs) or _test_rises(st, view, s, pairs, population)
+            f = _test_shift(st, view, s, pairs, population) or _test_rises(st, view, s, pairs, population)
             if f is not None:
                 return f
-    return _persistent_gap(st, view, memo, s)
+    return _persistent_gap(st, view, memo, s, population)
 
 
-def _test_shift(st, view: Heldout, s: Settings, pairs) -> Optional[Finding]:
+def _test_shift(st, view: Heldout, s: Settings, pairs, population: int) -> Optional[Finding]:
+    """The test split high from early on while validation tracks training:
+    the median of test / val at least ``mismatch_ratio`` (and
+    ``mismatch_early`` in the first third), clear of the two splits'
+    evaluation noise (more with many runs in view), with no overfitting U
+    on the test split."""
     test, b = view.test, view.bars
     third = max(2, len(pairs) // 3)
     r = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs)])
@@ -239,14 +272,17 @@ def _test_shift(st, view: Heldout, s: Settings, pairs) -> Optional[Finding]:
     tr = view.train_near(pairs[-1][0], pairs[-1][0] - pairs[-2][0], s)
     if tr is not None and tr > 0:  # the test split's excess over validation dominates validation's over training
         val_tracks = pairs[-1][1] / tr < max(b.mismatch_ratio, med)
+    # the noise of a ratio of two evaluations: both splits' jitter
+    noise = 100.0 * math.hypot(test.jitter(), view.val.jitter())
     if not (med >= b.mismatch_ratio and med_early >= b.mismatch_early and test_gl < 10 * b.gl_alpha
-            and val_tracks):
+            and val_tracks and clear_of_noise(100.0 * (med - 1.0), noise, s, population)):
         return None
     first = pairs[0][0]
-    conf = min(0.9, 0.5 + 0.15 * math.log2(med))
+    conf = ratio_confidence(min(0.9, 0.5 + 0.15 * math.log2(med)), med, noise, len(pairs), population, s)
     shown = view.shown
     evid = {"metric": view.metric, "test_over_val_median": med, "test_over_val_early": med_early,
-            "test": shown(last_t), "val": shown(pairs[-1][1]), "train": shown(tr), "evaluations": len(pairs)}
+            "test": shown(last_t), "val": shown(pairs[-1][1]), "train": shown(tr), "evaluations": len(pairs),
+            "jitter_percent": noise, "runs_in_view": population}
     text = (f"{view.ratio(view.name('test'), last_t, view.name('val'), pairs[-1][1], med)}, the median of their "
             f"ratio over {len(pairs)} evaluations, and {med_early:.2g}x already in the first third, while "
             f"validation tracks training and the test split shows no overfitting U: the test data come from "
@@ -272,7 +308,7 @@ def _test_rises(st, view: Heldout, s: Settings, pairs, population: int) -> Optio
     if not (v0 > 0 and v_now <= (1.0 - s.left_initial) * v0 and _gl(v_now, val.best_smooth) <= b.gl_alpha):
         return None
     t0 = test.steps[0]
-    conf = rise_confidence(gl, jit, len(test), population)
+    conf = rise_confidence(gl, jit, len(test), population, s)
     shown = view.shown
     evid = {"metric": view.metric, "test_first": shown(test.values[0]), "test_best_smoothed": shown(test.best_smooth),
             "test_now_smoothed": shown(test.smooth[i]), "test_GL": gl, "val_first": shown(val.values[0]),
@@ -302,7 +338,7 @@ def _still_falling(ev, s: Settings) -> bool:
     return bool((d < 0).mean() >= s.falling_share and fell > s.falling_sigmas * ev.jitter() * abs(tail[0]))
 
 
-def _persistent_gap(st, view: Heldout, memo: HeldoutMemo, s: Settings) -> Optional[Finding]:
+def _persistent_gap(st, view: Heldout, memo: HeldoutMemo, s: Settings, population: int) -> Optional[Finding]:
     """No test split: validation at least ``gap_ratio`` x training (in
     badness: for a score that improves upward, training at least that
     multiple of validation) from the first evaluations on and still now,
@@ -310,7 +346,9 @@ def _persistent_gap(st, view: Heldout, memo: HeldoutMemo, s: Settings) -> Option
     that closes is not persistent), the gap (in the units logged) not grown
     beyond ``gap_growth`` x (overfitting's grows), the held-out signal no
     longer improving steadily (:func:`_still_falling`: the gap may yet
-    close), and no U. Needs the training counterpart of the signal."""
+    close), no U, and a ratio clear of the evaluation noise of both sides
+    (more with many runs in view). Needs the training counterpart of the
+    signal."""
     val, b = view.val, view.bars
     if val is None or len(val) < s.gap_min_evals or view.train is None:
         return None
@@ -340,11 +378,16 @@ def _persistent_gap(st, view: Heldout, memo: HeldoutMemo, s: Settings) -> Option
     if _still_falling(val, s):
         return None  # the held-out signal is still improving: the gap may yet close
     r_early, r_late = float(np.median(early)), float(np.median(late))
+    # the noise of a ratio of the two: the held-out evaluations' jitter and the training level's near them
+    noise = 100.0 * math.hypot(val.jitter(), jitter_of([c for c in cache[-52:] if c is not None]))
     if not (min(early) >= b.gap_ratio and med >= b.gap_ratio and r_late >= b.gap_ratio
-            and r_late >= s.gap_shrink * r_early and 0 < d_early and d_late <= s.gap_growth * d_early):
+            and r_late >= s.gap_shrink * r_early and 0 < d_early and d_late <= s.gap_growth * d_early
+            and clear_of_noise(100.0 * (med - 1.0), noise, s, population)):
         return None
+    conf = ratio_confidence(0.5, med, noise, len(gaps), population, s)
     evid = {"metric": view.metric, "val_over_train_median": med, "ratio_early": r_early, "ratio_late": r_late,
-            "gap_early": d_early, "gap_late": d_late, "evaluations": len(gaps)}
+            "gap_early": d_early, "gap_late": d_late, "evaluations": len(gaps), "jitter_percent": noise,
+            "runs_in_view": population}
     held, train = view.name("val"), view.name("train")
     pair = f"the {train} is {med:.2g}x the {held}" if view.upward else f"the {held} is {med:.2g}x the {train}"
     minus = f"{train} minus {held}" if view.upward else f"{held} minus {train}"
@@ -352,5 +395,5 @@ def _persistent_gap(st, view: Heldout, memo: HeldoutMemo, s: Settings) -> Option
             f"in the first third, {r_late:.2g}x in the last), and the gap ({minus}) does not grow ({d_early:.4g} "
             f"in the first third, {d_late:.4g} in the last, medians): not the overfitting pattern; the held-out "
             f"data may come from another distribution (mismatch)")
-    return make_finding("mismatch", "persistent_gap", [st.run], gaps[0][0], "warning", 0.5, evid, text,
+    return make_finding("mismatch", "persistent_gap", [st.run], gaps[0][0], "warning", conf, evid, text,
                         also_possible=["overfitting"], seen_at_step=val.steps[-1])

@@ -115,6 +115,11 @@ class Settings:
     test_first_share: float = 0.1
     #: evaluations needed by the gap rule
     gap_min_evals: int = 6
+    #: how sure a held-out finding is: at least this once its excess cleared the noise bar (even odds:
+    #: the bar already asks gl_jitter sigmas and more with many runs in view) ...
+    confidence_floor: float = 0.5
+    #: ... and at most this: one run's held-out evidence never makes it certain
+    confidence_ceiling: float = 0.95
     #: a held-out score that improves upward (accuracy, F1, mAP), read when a run logs no held-out loss,
     #: as its badness 1/value (heldout_signal.py): GL in percent of the score (best / now - 1) ...
     score_gl_alpha: float = 2.0

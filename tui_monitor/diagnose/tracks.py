@@ -23,7 +23,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["LossTrack", "EvalTrack", "GradTrack", "Windows", "Streak", "pick_loss", "pick_lr", "MAX_BLOCKS"]
+__all__ = ["LossTrack", "EvalTrack", "jitter_of", "GradTrack", "Windows", "Streak", "pick_loss", "pick_lr", "MAX_BLOCKS"]
 
 MAX_BLOCKS = 128
 _HEAD = 10  # first finite values kept for the initial level
@@ -310,6 +310,21 @@ class LossTrack:
         return None
 
 
+def jitter_of(values) -> float:
+    """Relative noise of a series of evaluations, trend removed: a robust
+    sigma of the second differences (a straight trend has none), divided by
+    sqrt(6) (the variance of a second difference of white noise is 6
+    sigma^2) and by the level (the median of the absolute values). 0 with
+    fewer than 4 values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 4:
+        return 0.0
+    d2 = np.diff(v, 2)
+    level = float(np.median(np.abs(v))) or 1e-12
+    return 1.4826 * float(np.median(np.abs(d2))) / math.sqrt(6.0) / level
+
+
 class EvalTrack:
     """Held-out evaluations: (step, value), the best, the run of rises.
 
@@ -385,16 +400,8 @@ class EvalTrack:
         self.best, self.best_step, self.best_index = self.values[i], self.steps[i], i
 
     def jitter(self) -> float:
-        """Relative noise of the evaluations, trend removed: a robust sigma of
-        the second differences (a straight trend has none), over the last 50,
-        divided by sqrt(6) (the variance of a second difference of white
-        noise is 6 sigma^2) and by the level."""
-        v = np.asarray(self.values[-52:])
-        if len(v) < 4:
-            return 0.0
-        d2 = np.diff(v, 2)
-        level = float(np.median(np.abs(v))) or 1e-12
-        return 1.4826 * float(np.median(np.abs(d2))) / math.sqrt(6.0) / level
+        """Relative noise of the evaluations (:func:`jitter_of` the last 52)."""
+        return jitter_of(self.values[-52:])
 
     def smooth_ups(self) -> int:
         """Successive rises of the running median, counted back from the last."""
