@@ -147,7 +147,7 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
                                               for l in app.query_one("#chart", ChartView).last_spec.lines),
                            message="the baseline's curve on the chart")
         text = screen_text(app)
-        assert "vs base" in text and "baseline small" in text
+        assert "train vs base" in text and "baseline small" in text
         await pilot.press("b")  # another run: the baseline moves
         assert app.runs_panel.baseline_key == keys["big"]
         table.move_to_key(keys["big"])
