@@ -49,6 +49,7 @@ _METRICS, _GRADS, _META = 0, 1, 2
 # garbage collector; a tuple holding a dict is, and a second's worth of them
 # piled up in the oldest generation sets off full collections inside log().
 _KIND, _STEP, _TIME, _SPLIT = object(), object(), object(), object()
+_now = time.time
 
 __all__ = ["init", "Run", "FORMAT_VERSION"]
 
@@ -194,19 +195,27 @@ def _capture(v, depth=0):
     return v
 
 
-def _capture_values(rec):
-    """:func:`_capture` each value of ``rec`` that is not plain, in place; a
-    0-dim CPU tensor (a loss) is read here without a call per value."""
-    for k, v in rec.items():
+def _captured(values):
+    """A copy of the dict ``values`` with each value as it is now (see
+    :func:`_capture`); a 0-dim CPU tensor (a loss) is read here, without a
+    call per value."""
+    rec = {}
+    for k, v in values.items():
         kind = type(v)
-        if kind is _TENSOR and v.is_cpu and not v.dim():
+        if kind is _TENSOR and v.is_cpu and not v.ndim:
             try:
                 rec[k] = v.tolist()   # not .item(), which lets go of the GIL (see _capture)
                 continue
             except Exception:  # noqa: BLE001 - an odd dtype: _capture says what it is
                 pass
-        if kind not in _PLAIN:
+        if kind in _PLAIN:
+            rec[k] = v
+            continue
+        try:
             rec[k] = _capture(v)
+        except Exception as e:  # noqa: BLE001 - the user's object: costs only itself
+            rec[k] = _NotANumber(kind.__name__, f"could not be read: {e!r}")
+    return rec
 
 
 def _is_mapping(v):
@@ -1512,10 +1521,10 @@ class Run:
             self._not_open()
             return
         try:
-            t = time.time()
+            t = _now()
             if step is None:
-                step = self._last_step if split in ("val", "test") else self._last_step + 1
-            elif type(step) is not int or not _STEP_MIN <= step < _STEP_LIMIT:
+                step = self._last_step + 1 if split is None or split not in ("val", "test") else self._last_step
+            elif type(step) is not int or not -0x8000000000000000 <= step <= 0x7FFFFFFFFFFFFFFF:   # 64 bits
                 step = self._odd_step(step, split)
             self._last_step = step
             self._last_log = t
@@ -1526,13 +1535,19 @@ class Run:
                 return
             if self._grads.pending:
                 q.append(self._grads.take(step, t))
+            if type(values) is not dict:
+                values = dict(values)
             # A copy, since loops often reuse one dict, with every value as it
-            # is now (see _capture): plain numbers and strings as they are.
-            rec = values.copy() if type(values) is dict else dict(values)
-            for v in rec.values():   # a loop: issuperset(map(type, ...)) builds a set, twice the time
+            # is now: plain numbers and strings as they are, others read or
+            # copied (see _captured). One look at each value's type when all
+            # are plain; a new dict, not a copy, otherwise: a copy of a dict
+            # holding tensors would be tracked by the garbage collector.
+            for v in values.values():
                 if type(v) not in _PLAIN:
-                    _capture_values(rec)
+                    rec = _captured(values)
                     break
+            else:
+                rec = values.copy()
             rec[_STEP] = step
             rec[_TIME] = t
             rec[_SPLIT] = split

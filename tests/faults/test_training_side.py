@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import collections.abc
 import dataclasses
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -231,6 +233,45 @@ def test_a_device_tensor_is_cloned_at_log_and_read_in_the_writer(tmp_path):
     assert calls[1:] == [("item", "tui-monitor-writer")]
     assert _metrics(run.path) == [(0, {"loss": 0.25}), (1, {"ok": 1.0})]
     assert run.drop_reasons == {"not a number": 1}
+
+
+def test_a_logged_tensor_leaves_nothing_for_the_garbage_collector(tmp_path):
+    """A record read from tensors holds only numbers: the queue the writer
+    drains once a second must not give the garbage collector a second's worth
+    of records to look through at every collection inside log() (a copy of a
+    dict that held tensors stays tracked)."""
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    run = tm.init("untracked", dir=tmp_path, flush_every=3600, system_every=0)
+    loss, acc = torch.tensor(0.5), torch.tensor(0.25)
+    for step in range(3):
+        run.log({"loss": loss, "acc": acc, "lr": 0.1}, step=step)
+    queued = [rec for rec in run._q if "loss" in rec]
+    assert [rec["loss"] for rec in queued] == [0.5] * 3
+    assert [gc.is_tracked(rec) for rec in queued] == [False] * 3
+    run.close()
+    assert _metrics(run.path) == [(s, {"loss": 0.5, "acc": 0.25, "lr": 0.1}) for s in range(3)]
+
+
+class _Unreadable(collections.abc.Mapping):
+    """A mapping whose items cannot be read (a lazy config view, a proxy gone stale)."""
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise RuntimeError("the proxy is gone")
+
+    def __len__(self):
+        return 1
+
+
+def test_a_value_that_cannot_be_read_at_log_costs_only_itself(tmp_path, capfd):
+    run = tm.init("unreadable", dir=tmp_path, system_every=0)
+    run.log({"loss": 0.5, "opt": _Unreadable(), "acc": 0.25}, step=0)
+    run.close()
+    assert _metrics(run.path) == [(0, {"loss": 0.5, "acc": 0.25})]
+    assert run.drop_reasons == {"not a number": 1}
+    assert "opt: _Unreadable (could not be read: RuntimeError('the proxy is gone'))" in capfd.readouterr().err
 
 
 # ---------------------------------------------------------------- configs as people pass them
