@@ -1688,7 +1688,14 @@ class Run:
             if self._grads.pending:   # the last gradients, at the last step
                 self._q.append(self._grads.take(self._last_step, time.time()))
             self._writer.end(end, timeout, socket_timeout)
-            self.state = _CLOSING     # after the end is handed over: the writer reads it once it sees this
+            # After the end is handed over (the writer reads it once it sees
+            # closing), and only from open: another close() (another thread,
+            # a signal handler) may have run its whole course while this one
+            # built its end, and a state never goes back. The look and the
+            # store have no call between them, so no other thread or signal
+            # handler runs in between.
+            if self.state is _OPEN:
+                self.state = _CLOSING
             self._writer.wake()
         elif self.state not in (_CLOSING, _ENDED):
             return

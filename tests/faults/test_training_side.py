@@ -688,3 +688,34 @@ def test_close_writes_what_it_can_within_its_timeout_and_counts_the_rest(tmp_pat
     assert 0 < len(written) < 3000 and written == list(range(len(written)))
     assert end["dropped"] == 3000 - len(written) and run.drop_reasons == {"close() timed out": end["dropped"]}
     assert "close() timed out" in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------- two closes at once
+
+def test_a_close_that_finishes_while_another_hands_over_its_end_leaves_the_run_closed(tmp_path, capfd):
+    """Two threads close one run (the SIGTERM thread and the training's own
+    close at the end, a user's thread): the other close() ran its whole
+    course while this one was still building its end record (here: inside
+    the error's ``__str__``). This one then set the run back to closing, and
+    waited its whole timeout for an end already written."""
+    run = tm.init("twice", dir=tmp_path, flush_every=3600, system_every=0)
+    run.log({"loss": 0.5}, step=0)
+
+    class ClosedMeanwhile:
+        def __str__(self):
+            other = threading.Thread(target=run.close)
+            other.start()
+            other.join()
+            return "diverged"
+
+    returned = threading.Event()
+    closer = threading.Thread(target=lambda: (run.close(status="crashed", error=ClosedMeanwhile(), timeout=30),
+                                              returned.set()), daemon=True)
+    closer.start()
+    wait_for(returned.is_set, message="the second close() to return", timeout=60)
+    assert run.state == "closed"
+    recs = records(run.path)
+    assert [r["type"] for r in recs] == ["run", "metrics", "end"]
+    assert "close() waited" not in capfd.readouterr().err
+    run.log({"loss": 0.25}, step=1)    # after close(): ignored, not counted as logged during close()
+    assert run.dropped == 0
