@@ -929,7 +929,8 @@ class _SocketSink:
 
 # ---------------------------------------------------------------- shared by the run and its writer
 
-_RUNS = []
+_RUNS = []                     # the runs to end at exit, on a signal, on an uncaught exception
+_STARTED = weakref.WeakSet()   # every run with a writer, ended or not (a fork must silence them all)
 _PREV_HANDLERS = {}
 _installed = False
 
@@ -1792,6 +1793,7 @@ def init(name=None, dir=None, config=None, model=None, **options):
 def _register(run):
     global _installed
     _RUNS.append(run)
+    _STARTED.add(run)
     _end_with_multiprocessing(run)
     if _installed:
         return
@@ -1971,11 +1973,14 @@ def _at_exit():
 
 
 def _after_fork_in_child():
-    """A forked child (a DataLoader worker) must not write its parent's stream."""
-    for r in list(_RUNS):
-        r.state = _FORKED
-        r._writer.forget()
-        r._socket = None
+    """A forked child (a DataLoader worker) must not write its parent's
+    stream: neither an open run's nor one a close() left to its writer
+    (no longer in _RUNS), whose writer thread is not in this process."""
+    for r in list(_STARTED):
+        if r.state is not _CLOSED:
+            r.state = _FORKED
+            r._writer.forget()
+            r._socket = None
     del _RUNS[:]
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
         try:

@@ -719,3 +719,39 @@ def test_a_close_that_finishes_while_another_hands_over_its_end_leaves_the_run_c
     assert "close() waited" not in capfd.readouterr().err
     run.log({"loss": 0.25}, step=1)    # after close(): ignored, not counted as logged during close()
     assert run.dropped == 0
+
+
+def test_a_forked_child_closing_a_run_its_parent_gave_up_on_writes_nothing(tmp_path):
+    """close() gave up on a writer busy with a slow value and left the end
+    to it; a child forked then (a DataLoader worker) and closed the run: the
+    child, where no writer thread runs, wrote the parent's queue and an end
+    of its own into the parent's file."""
+    _run_script("""
+    import os, sys, time, tui_monitor as tm
+
+    reading = []
+
+    class Slow:
+        def __float__(self):
+            reading.append(1)
+            time.sleep(1.0)
+            return 1.5
+
+    run = tm.init("parent", dir=sys.argv[1], flush_every=0.01, system_every=0)
+    run.log({"x": Slow()}, step=0)
+    while not reading:                 # a pass of the writer reads x
+        time.sleep(0.001)
+    run.log({"y": 2.0}, step=1)
+    run.close(timeout=0.1)             # gives up: the writer is still reading x
+    pid = os.fork()
+    if pid == 0:
+        run.close(timeout=2)
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    while run.state != "closed":
+        time.sleep(0.01)
+    """, tmp_path)
+    (path,) = stream_files(tmp_path)
+    recs = records(path)
+    assert [r["type"] for r in recs] == ["run", "metrics", "metrics", "end"]
+    assert [r["seq"] for r in recs] == [0, 1, 2, 3]
