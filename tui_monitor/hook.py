@@ -931,8 +931,8 @@ class _SocketSink:
 
 _RUNS = []                     # the runs to end at exit, on a signal, on an uncaught exception
 _STARTED = weakref.WeakSet()   # every run with a writer, ended or not (a fork must silence them all)
-_PREV_HANDLERS = {}
-_installed = False
+_PREV_HANDLERS = {}   # signal -> the handler _on_signal took the place of (called, or restored in a fork)
+_hooked = False       # atexit, excepthook, at-fork: once a process (a fork inherits them)
 
 #: On ranks other than 0, the default stream keeps only what the multi-rank
 #: view needs (losses, gradient norms, step and data times, memory).
@@ -1791,13 +1791,19 @@ def init(name=None, dir=None, config=None, model=None, **options):
 # ---------------------------------------------------------------- process hooks
 
 def _register(run):
-    global _installed
     _RUNS.append(run)
     _STARTED.add(run)
     _end_with_multiprocessing(run)
-    if _installed:
+    _hook_process()
+    if threading.current_thread() is threading.main_thread():   # only the main thread may set handlers
+        _hook_signals()
+
+
+def _hook_process():
+    global _hooked
+    if _hooked:
         return
-    _installed = True
+    _hooked = True
     atexit.register(_at_exit)
     prev_hook = sys.excepthook
 
@@ -1808,18 +1814,25 @@ def _register(run):
     sys.excepthook = excepthook
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                prev = signal.getsignal(sig)
-                if prev is signal.SIG_IGN or prev is None:
-                    continue
-                _PREV_HANDLERS[sig] = prev
-                signal.signal(sig, _on_signal)
-            except (ValueError, OSError):
-                pass
-        if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
-            _watch_for_untaken_sigterm()
+
+
+def _hook_signals():
+    """SIGTERM and SIGINT end the runs (:func:`_on_signal`), from the first
+    run started in the main thread: a first run started in another thread
+    cannot set them, and the next one started in the main thread does."""
+    if _PREV_HANDLERS:
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            prev = signal.getsignal(sig)
+            if prev is signal.SIG_IGN or prev is None:
+                continue
+            _PREV_HANDLERS[sig] = prev   # before: a signal right after finds what to call
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):
+            _PREV_HANDLERS.pop(sig, None)
+    if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
+        _watch_for_untaken_sigterm()
 
 
 #: Seconds a SIGTERM waits for the main thread to take it (see
@@ -1975,13 +1988,26 @@ def _at_exit():
 def _after_fork_in_child():
     """A forked child (a DataLoader worker) must not write its parent's
     stream: neither an open run's nor one a close() left to its writer
-    (no longer in _RUNS), whose writer thread is not in this process."""
+    (no longer in _RUNS), whose writer thread is not in this process. Until
+    it starts a run of its own, the child's signals are what they were
+    before the hook: the thread that ends a process whose main thread cannot
+    take a SIGTERM is not in the child, and without it a child stuck in C
+    code would outlive a SIGTERM that would have killed it."""
+    global _sigterm_taken
     for r in list(_STARTED):
         if r.state is not _CLOSED:
             r.state = _FORKED
             r._writer.forget()
             r._socket = None
     del _RUNS[:]
+    for sig, prev in list(_PREV_HANDLERS.items()):
+        try:
+            if signal.getsignal(sig) is _on_signal:
+                signal.signal(sig, prev)
+        except (ValueError, OSError, TypeError):
+            pass
+    _PREV_HANDLERS.clear()   # a run started in the child's main thread sets them again
+    _sigterm_taken = threading.Event()
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
         try:
             old = signal.set_wakeup_fd(-1)
