@@ -1145,12 +1145,13 @@ class _Writer:
         """One pass. It takes what was queued when it began, not what comes
         while it runs (a caller logging faster than this thread writes would
         otherwise hold it in one pass for good, nothing written), and writes
-        it in batches as it goes. ``final``: the last pass, which also takes
-        what other threads log meanwhile, ends with the end record and, once
-        close()'s time is nearly out, counts what it has not got to."""
+        it in batches as it goes. Any pass stops once close()'s time is
+        nearly out (close() may come in the middle of a long one); ``final``:
+        the last pass, which also takes what other threads log meanwhile,
+        ends with the end record and, once close()'s time is nearly out,
+        counts what it has not got to."""
         q = self.q
         left = len(q)
-        deadline = self._deadline if final else None
         records = 0
         lines = []
         while left:
@@ -1169,20 +1170,25 @@ class _Writer:
                 if rec is not None:
                     records += 1
                     lines.append(self._encode(rec))
-                if deadline is not None and time.monotonic() > deadline:
+                if self._late():
                     break
                 if not len(lines) % 64 and time.monotonic() - started > _BATCH_SECONDS:
                     break
-            if deadline is not None and time.monotonic() > deadline and q and self._waited_for:
-                n = len(q)
-                q.clear()
-                self.drops.count("close() timed out", n, f"close() timed out: {n} records logged before it were "
-                                                         "not written; the count is kept in the stream")
+            if self._late():
+                if final and q:
+                    n = len(q)
+                    q.clear()
+                    self.drops.count("close() timed out", n, f"close() timed out: {n} records logged before it "
+                                                             "were not written; the count is kept in the stream")
                 break
             if final and not left:   # logged while closing, by another thread: still in time
                 left = len(q)
         lines.extend(self._trailer(quiet=not records, final=final))
         self._deliver(lines)
+
+    def _late(self):
+        """Whether close() waits for the end and its time is nearly out (see end())."""
+        return self._waited_for and time.monotonic() > self._deadline
 
     def _trailer(self, quiet, final):
         """What a pass writes after the records: a system sample when one is

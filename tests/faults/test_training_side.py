@@ -690,6 +690,36 @@ def test_close_writes_what_it_can_within_its_timeout_and_counts_the_rest(tmp_pat
     assert "close() timed out" in capfd.readouterr().err
 
 
+
+def test_close_in_the_middle_of_a_long_pass_still_returns_with_the_end(tmp_path, capfd):
+    """The writer was already in a pass over a long queue when close() came
+    (its pass every second, a flush()): only the last pass kept close()'s
+    time, so close() gave up and the end came seconds later, or never."""
+    read = []
+
+    class Slow:
+        def __float__(self):
+            read.append(1)
+            time.sleep(0.001)
+            return 1.0
+
+    run = tm.init("mid-pass", dir=tmp_path, system_every=0, flush_every=3600)
+    wait_for(lambda: os.path.exists(run.path) and records(run.path), message="the header")
+    for step in range(3000):
+        run.log({"slow": Slow()}, step=step)      # about 3 s of the writer's time
+    run.flush(timeout=0)                          # a pass starts over the whole queue
+    wait_for(lambda: read, message="the writer's pass to start reading")
+    returned = threading.Event()
+    threading.Thread(target=lambda: (run.close(timeout=0.5), returned.set()), daemon=True).start()
+    wait_for(returned.is_set, message="close() to return")
+    recs = records(run.path)                         # the end is there when close() returns
+    end = recs[-1]
+    assert end["type"] == "end" and end["status"] == "finished"
+    written = [r["step"] for r in recs if r["type"] == "metrics"]
+    assert 0 < len(written) < 3000 and written == list(range(len(written)))
+    assert end["dropped"] == 3000 - len(written) and run.drop_reasons == {"close() timed out": end["dropped"]}
+    assert "close() waited" not in capfd.readouterr().err
+
 # ---------------------------------------------------------------- two closes at once
 
 def test_a_close_that_finishes_while_another_hands_over_its_end_leaves_the_run_closed(tmp_path, capfd):
