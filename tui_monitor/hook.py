@@ -49,6 +49,7 @@ _METRICS, _GRADS, _META = 0, 1, 2
 # garbage collector; a tuple holding a dict is, and a second's worth of them
 # piled up in the oldest generation sets off full collections inside log().
 _KIND, _STEP, _TIME, _SPLIT = object(), object(), object(), object()
+_LAST = object()   # left in the queue by the writer once it has read it for the last time
 _now = time.time
 
 __all__ = ["init", "Run", "FORMAT_VERSION"]
@@ -1130,9 +1131,17 @@ class _Writer:
         if self._backlog_lines:   # the file never took them: say so, at least in the count
             unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
             self.drops.count(self._hold_reason, unwritten)
-        if self.q:   # logged by another thread in the last instant of the end: too late, but counted
-            self.drops.count("logged during close()", len(self.q))
-            self.q.clear()
+        # Logged by another thread in the last instant of the end: too late,
+        # but counted. The mark stays at the front for good: what a log()
+        # queues behind it, that log() counts itself (Run._logged_late).
+        q = self.q
+        q.append(_LAST)
+        late = 0
+        while q[0] is not _LAST:
+            q.popleft()
+            late += 1
+        if late:
+            self.drops.count("logged during close()", late)
         if self.file is not None:
             self.file.close()
         run.state = _ENDED
@@ -1559,6 +1568,8 @@ class Run:
             rec[_TIME] = t
             rec[_SPLIT] = split
             q.append(rec)
+            if self.state is not _OPEN:   # closed meanwhile, by another thread
+                self._logged_late(rec)
         except Exception as e:  # noqa: BLE001 - never raise into the training loop
             self._lost.count("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
 
@@ -1574,6 +1585,19 @@ class Run:
                        key="forked child")
         elif state is not _OFF:
             self._warn("log() after close() is ignored")
+
+    def _logged_late(self, rec):
+        """A record queued once close() had begun: the writer wrote or counted
+        it, unless it lies behind the mark the writer leaves when it is done
+        with the queue (see _Writer.finish); then it is counted here. The
+        queue is looked at in one snapshot, by identity: never both, never
+        neither."""
+        for item in tuple(self._q):
+            if item is rec:
+                return
+            if item is _LAST:
+                self._lost.count("logged during close()", 1)
+                return
 
     def _odd_step(self, step, split):
         """The integer step meant by a step that is not a plain int (a string,

@@ -785,3 +785,35 @@ def test_a_forked_child_closing_a_run_its_parent_gave_up_on_writes_nothing(tmp_p
     recs = records(path)
     assert [r["type"] for r in recs] == ["run", "metrics", "metrics", "end"]
     assert [r["seq"] for r in recs] == [0, 1, 2, 3]
+
+
+def test_a_log_that_lands_after_the_last_pass_is_counted(tmp_path):
+    """Another thread's log() had looked at the state (open) and was still
+    reading its values when close() ran its course: its record went into
+    a queue nobody would read again, and no count said so."""
+    reading, release = threading.Event(), threading.Event()
+
+    class Lazy(collections.abc.Mapping):
+        """A mapping read at log() (a config view): this one waits to be read."""
+
+        def __getitem__(self, key):
+            return {"momentum": 0.9}[key]
+
+        def __iter__(self):
+            reading.set()
+            release.wait(30)
+            return iter(["momentum"])
+
+        def __len__(self):
+            return 1
+
+    run = tm.init("late-log", dir=tmp_path, flush_every=3600, system_every=0)
+    run.log({"loss": 0.5}, step=0)
+    logger = threading.Thread(target=lambda: run.log({"opt": Lazy()}, step=1), daemon=True)
+    logger.start()
+    wait_for(reading.is_set, message="the other thread's log() to be reading its values")
+    run.close()
+    release.set()
+    logger.join(30)
+    assert _metrics(run.path) == [(0, {"loss": 0.5})]
+    assert run.drop_reasons == {"logged during close()": 1}
