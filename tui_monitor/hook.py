@@ -1196,8 +1196,9 @@ class _Writer:
         self._deliver(lines)
 
     def _late(self):
-        """Whether close() waits for the end and its time is nearly out (see end())."""
-        return self._waited_for and time.monotonic() > self._deadline
+        """Whether close() waits for the end and its time is nearly out (see
+        end(); the deadline counts once the run is no longer open, as the end does)."""
+        return self._waited_for and self.run.state is not _OPEN and time.monotonic() > self._deadline
 
     def _trailer(self, quiet, final):
         """What a pass writes after the records: a system sample when one is
