@@ -4,17 +4,22 @@ Standard library only, in one file, so it can also be copied next to a training
 script on a locked-down cluster (see hooks/README.md). Nothing here raises into
 the training loop: failures are warned about once and counted.
 
-* :class:`Run` is what the script holds: ``log()`` copies what it is given as
-  it is at that moment (numbers read from CPU tensors, a CUDA loss copied on
-  the GPU without waiting for it) and appends it to a queue; the run's life is
-  one explicit state (open -> closing -> ended -> closed).
-* :class:`_Writer` is the run's writer thread, the only one that converts,
-  encodes and writes (to :class:`_FileSink` and :class:`_SocketSink`).
-* :class:`_Drops` counts what could not be recorded, by reason, and
-  :class:`_GradWatch` keeps the gradient signals of a watched model.
-* The process hooks at the end end every run on exit, on an uncaught
-  exception, on SIGTERM/SIGINT and in multiprocessing children, and keep
-  forked children off their parent's stream.
+Read top to bottom, each part uses only those above it:
+
+* values: what ``log()`` keeps of a value at the call (a number read from a
+  CPU tensor, a CUDA loss copied on the GPU without waiting for it) and how
+  the writer turns it into JSON; configs as plain dicts;
+* :class:`_Drops` counts what could not be recorded, by reason;
+  :class:`_GradWatch` keeps the gradient signals of a watched model;
+* the sinks: :class:`_FileSink` (whole lines to a file) and
+  :class:`_SocketSink` (to a listener, with its handshake);
+* :class:`_Writer`, the run's writer thread, the only one that converts,
+  encodes and writes;
+* the process hooks, which end every run on exit, on an uncaught exception,
+  on SIGTERM/SIGINT and in multiprocessing children, and keep forked
+  children off their parent's stream;
+* :class:`Run`, what the script holds, and :func:`init`, which makes one: the
+  public API, last.
 
 The format written is docs/stream-format.md, version 1.
 """
@@ -44,31 +49,25 @@ import weakref
 FORMAT_VERSION = 1
 MAX_LINE = 1 << 20
 _METRICS, _GRADS, _META = 0, 1, 2
-# log() queues the user's (copied) dict itself, with its step, time and split
-# under these private keys. A dict of plain numbers is not tracked by the
-# garbage collector; a tuple holding a dict is, and a second's worth of them
-# piled up in the oldest generation sets off full collections inside log().
+# log() queues a copy of the user's dict, its values read (see _captured),
+# with its step, time and split under these private keys: a dict of plain
+# numbers is not tracked by the garbage collector; a tuple holding a dict is,
+# and a second's worth of them piled up in the oldest generation sets off
+# full collections inside log().
 _KIND, _STEP, _TIME, _SPLIT = object(), object(), object(), object()
 _LAST = object()   # left in the queue by the writer once it has read it for the last time
 _now = time.time
 
 __all__ = ["init", "Run", "FORMAT_VERSION"]
 
-
-def _system_sampler(every):
-    """The writer thread's resource sampler (tui_monitor/_sysinfo.py), or None
-    where it cannot be had: a copied hook finds it as tui_monitor_sysinfo.py
-    beside itself (see hooks/README.md)."""
-    if not every:
-        return None
-    try:
-        if __package__:
-            from ._sysinfo import SystemSampler
-        else:
-            from tui_monitor_sysinfo import SystemSampler
-        return SystemSampler(every=every)
-    except Exception:  # noqa: BLE001 - optional: no system records then
-        return None
+#: A run's states (``Run.state``). A run is ``open`` from init(); close()
+#: hands the end record to the writer (``closing``); the writer writes it and
+#: closes the file (``ended``), then gives the socket sink its time to
+#: deliver (``closed``). ``off``: nothing is recorded (the hook disabled, a
+#: rank that does not write, init() could not start it). ``forked``: this
+#: process is a fork of the one that started the run (a DataLoader worker):
+#: nothing of it is written here.
+_OFF, _OPEN, _CLOSING, _ENDED, _CLOSED, _FORKED = "off", "open", "closing", "ended", "closed", "forked"
 
 
 # ---------------------------------------------------------------- values
@@ -189,7 +188,7 @@ def _capture(v, depth=0):
         if n != 1:
             return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
         return v.item()
-    if isinstance(v, dict) or _is_mapping(v):
+    if isinstance(v, (dict, collections.abc.Mapping)):
         if depth >= 32:
             return _NotANumber(type(v).__name__, "nested more than 32 deep")
         return {k: x if type(x) in _PLAIN else _capture(x, depth + 1) for k, x in v.items()}
@@ -217,10 +216,6 @@ def _captured(values):
         except Exception as e:  # noqa: BLE001 - the user's object: costs only itself
             rec[k] = _NotANumber(kind.__name__, f"could not be read: {e!r}")
     return rec
-
-
-def _is_mapping(v):
-    return isinstance(v, collections.abc.Mapping)
 
 
 def _int_digits(v):
@@ -928,23 +923,14 @@ class _SocketSink:
                            key="socket unacknowledged")
 
 
-# ---------------------------------------------------------------- shared by the run and its writer
-
-_RUNS = []                     # the runs to end at exit, on a signal, on an uncaught exception
-_STARTED = weakref.WeakSet()   # every run with a writer, ended or not (a fork must silence them all)
-_PREV_HANDLERS = {}   # signal -> the handler _on_signal took the place of (called, or restored in a fork)
-_hooked = False       # atexit, excepthook, at-fork: once a process (a fork inherits them)
+# ---------------------------------------------------------------- the writer
 
 #: On ranks other than 0, the default stream keeps only what the multi-rank
 #: view needs (losses, gradient norms, step and data times, memory).
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
-_STEP_MIN, _STEP_LIMIT = -(1 << 63), 1 << 63   # a step is a 64-bit integer
 #: The writer writes what it has converted every _BATCH records or
 #: _BATCH_SECONDS, whichever comes first.
 _BATCH, _BATCH_SECONDS = 2000, 0.05
-#: The queue holds at most max_queue records, and at most this many values a
-#: record on average (a record of 50 values counts as 10 of 5).
-_VALUES_PER_RECORD = 5
 
 
 def _wait_until(condition, timeout):
@@ -980,44 +966,6 @@ def _main_thread_where(depth=3):
         return []
 
 
-def distributed_info():
-    """(rank, local rank, world size, job id) of this process, from
-    ``torch.distributed`` when it is initialised (never imported here), else
-    from the launcher's environment (torchrun, Lightning's ``GLOBAL_RANK``,
-    SLURM, Open MPI, PMI). A launcher's rank variable counts even without its
-    world-size variable (the world size is then 1)."""
-    env = os.environ
-    rank = world = None
-    dist = sys.modules.get("torch.distributed")
-    try:
-        if dist is not None and dist.is_available() and dist.is_initialized():
-            rank, world = int(dist.get_rank()), int(dist.get_world_size())
-    except Exception:  # noqa: BLE001
-        pass
-    if rank is None:
-        for r, w in (("RANK", "WORLD_SIZE"), ("GLOBAL_RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
-                     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")):
-            if env.get(r, "").isdigit():
-                rank = int(env[r])
-                world = int(env[w]) if env.get(w, "").isdigit() else None
-                break
-    local = next((int(env[k]) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK")
-                  if env.get(k, "").isdigit()), None)
-    rank, world = rank or 0, max(world or 1, 1)
-    job = None
-    elastic = env.get("TORCHELASTIC_RUN_ID")
-    if elastic and elastic.lower() != "none":
-        job = f"torchrun-{elastic}"
-    elif world > 1 and env.get("SLURM_JOB_ID"):
-        job = f"slurm-{env['SLURM_JOB_ID']}" + (f".{env['SLURM_STEP_ID']}" if env.get("SLURM_STEP_ID") else "")
-    elif world > 1 and env.get("MASTER_ADDR") and env.get("MASTER_PORT"):
-        job = f"job-{env['MASTER_ADDR']}-{env['MASTER_PORT']}"
-    return rank, local, world, job
-
-
-
-# ---------------------------------------------------------------- the writer
-
 class _Writer:
     """The run's writer thread, the one that converts what log() queued,
     encodes it and writes it: a pass every ``flush_every`` s or when flush()
@@ -1029,14 +977,15 @@ class _Writer:
     Lines go to the file sink (a full disk's lines are held in a backlog and
     retried, up to ``max_queue``, then counted) and to the socket sink."""
 
-    def __init__(self, run, path, socket_sink, sampler, grads, drops, flush_every, heartbeat_every, max_queue,
-                 small, fresh=False):
-        self.run, self.path, self.socket, self.sampler = run, path, socket_sink, sampler
-        self.grads, self.drops = grads, drops
-        self.flush_every, self.heartbeat_every, self.max_queue, self.small = (flush_every, heartbeat_every,
-                                                                               max_queue, small)
+    def __init__(self, run, fresh=False):
+        """``run``'s path, sinks and settings; ``fresh``: the path is a name
+        the hook made (see _FileSink)."""
+        self.run, self.path, self.socket, self.sampler = run, run.path, run._socket, run._sys
+        self.grads, self.drops = run._grads, run._lost
+        self.flush_every, self.heartbeat_every, self.max_queue, self.small = (run.flush_every, run.heartbeat_every,
+                                                                               run.max_queue, run.small)
         self.q = collections.deque()   # what log() queues (dicts: see _KIND)
-        self.file = _FileSink(path, lambda: self._header_line, fresh, self._moved) if path else None
+        self.file = _FileSink(self.path, lambda: self._header_line, fresh, self._moved) if self.path else None
         self._header_line = None
         self._seq = 0
         self._last_hb = time.time()    # heartbeats come heartbeat_every after the last log or heartbeat
@@ -1366,16 +1315,304 @@ class _Writer:
             self.drops.count(reason, over)
 
 
-# ---------------------------------------------------------------- the run
+# ---------------------------------------------------------------- process hooks
 
-#: A run's states (``Run.state``). A run is ``open`` from init(); close()
-#: hands the end record to the writer (``closing``); the writer writes it and
-#: closes the file (``ended``), then gives the socket sink its time to
-#: deliver (``closed``). ``off``: nothing is recorded (the hook disabled, a
-#: rank that does not write, init() could not start it). ``forked``: this
-#: process is a fork of the one that started the run (a DataLoader worker):
-#: nothing of it is written here.
-_OFF, _OPEN, _CLOSING, _ENDED, _CLOSED, _FORKED = "off", "open", "closing", "ended", "closed", "forked"
+_RUNS = []                     # the runs to end at exit, on a signal, on an uncaught exception
+_STARTED = weakref.WeakSet()   # every run with a writer, ended or not (a fork must silence them all)
+_PREV_HANDLERS = {}   # signal -> the handler _on_signal took the place of (called, or restored in a fork)
+_hooked = False       # atexit, excepthook, at-fork: once a process (a fork inherits them)
+
+
+def _register(run):
+    _RUNS.append(run)
+    _STARTED.add(run)
+    _end_with_multiprocessing(run)
+    _hook_process()
+    if threading.current_thread() is threading.main_thread():   # only the main thread may set handlers
+        _hook_signals()
+
+
+def _hook_process():
+    global _hooked
+    if _hooked:
+        return
+    _hooked = True
+    atexit.register(_at_exit)
+    prev_hook = sys.excepthook
+
+    def excepthook(etype, exc, tb):
+        for r in list(_RUNS):
+            r._exc = exc
+        prev_hook(etype, exc, tb)
+    sys.excepthook = excepthook
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _hook_signals():
+    """SIGTERM and SIGINT end the runs (:func:`_on_signal`), from the first
+    run started in the main thread: a first run started in another thread
+    cannot set them, and the next one started in the main thread does."""
+    if _PREV_HANDLERS:
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            prev = signal.getsignal(sig)
+            if prev is signal.SIG_IGN or prev is None:
+                continue
+            _PREV_HANDLERS[sig] = prev   # before: a signal right after finds what to call
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):
+            _PREV_HANDLERS.pop(sig, None)
+    if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
+        _watch_for_untaken_sigterm()
+
+
+#: Seconds a SIGTERM waits for the main thread to take it (see
+#: :func:`_watch_for_untaken_sigterm`) before the runs are ended without it.
+SIGTERM_GRACE = 2.0
+_sigterm_taken = threading.Event()
+_wakeup = []  # the wakeup pipe's (read, write) descriptors, while watched
+
+
+def _watch_for_untaken_sigterm():
+    """A Python signal handler runs in the main thread, between bytecodes:
+    a main thread stuck in C code (a hung collective, a wait that retries)
+    never runs it, so with the hook's handler installed a SIGTERM would leave
+    the process alive where the default action would have killed it. Python's
+    C-level handler writes the signal's number to a wakeup pipe from whatever
+    thread took it; a thread here reads it and, when the main thread has not
+    taken a SIGTERM within :data:`SIGTERM_GRACE` s, ends the runs and kills
+    the process. Only where nobody else uses the wakeup fd (asyncio may)."""
+    try:
+        r, w = os.pipe()
+        os.set_blocking(w, False)
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except (ValueError, OSError, AttributeError):
+        return
+    if old != -1:  # someone's own: leave it to them
+        signal.set_wakeup_fd(old)
+        os.close(r)
+        os.close(w)
+        return
+    _wakeup[:] = [r, w]
+    threading.Thread(target=_sigterm_watcher, args=(r,), name="tui-monitor-signals", daemon=True).start()
+
+
+def _sigterm_watcher(fd):
+    while True:
+        try:
+            data = os.read(fd, 64)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGTERM not in data or _sigterm_taken.wait(SIGTERM_GRACE):
+            continue
+        if signal.getsignal(signal.SIGTERM) is not _on_signal:  # a handler installed since keeps its own say
+            continue
+        done = _work_done(sys._current_frames().get(threading.main_thread().ident))
+        for r in list(_RUNS):
+            try:
+                if done:
+                    r.close(status="finished", timeout=1.0)
+                else:
+                    r._signal = "SIGTERM"
+                    r.close(status="interrupted", signal_name="SIGTERM",
+                            error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
+            except Exception:  # noqa: BLE001
+                pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _on_signal(signum, frame):
+    if signum == signal.SIGTERM:
+        _sigterm_taken.set()
+    name = signal.Signals(signum).name
+    done = signum == signal.SIGTERM and _work_done(frame)
+    if not done:
+        for r in list(_RUNS):
+            r._signal = name
+    prev = _PREV_HANDLERS.get(signum)
+    if callable(prev):
+        return prev(signum, frame)
+    # The default action would kill us without any cleanup: end the runs, then
+    # die the default way so the exit status still says "killed by SIGTERM".
+    for r in list(_RUNS):
+        try:
+            if done:
+                r.close(status="finished", timeout=2.0)
+            else:
+                r.close(status="interrupted", signal_name=name, timeout=2.0)
+        except Exception:  # noqa: BLE001
+            pass
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _work_done(frame):
+    """Whether a SIGTERM that interrupted ``frame`` (the main thread) came
+    after the process's work was done, in a multiprocessing child:
+
+    * a pool worker waiting for its next task: ``pool.terminate()`` (and so
+      the end of a ``with Pool() as pool:`` block) stops idle workers with
+      SIGTERM. Every frame from the interrupted one up to the pool's
+      ``worker`` loop is then multiprocessing's own (a running task, even one
+      waiting on a multiprocessing queue, has a frame of its own between);
+    * a child already on multiprocessing's exit path (``util._exit_function``,
+      which ends its runs), whatever it was interrupted in."""
+    mp = sys.modules.get("multiprocessing")
+    if mp is None or frame is None:
+        return False
+    base = os.path.dirname(mp.__file__) + os.sep
+    pool, util = base + "pool.py", base + "util.py"
+    only_mp = True
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "_exit_function" and code.co_filename == util:
+            return True
+        only_mp = only_mp and code.co_filename.startswith(base)
+        if only_mp and code.co_name == "worker" and code.co_filename == pool:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _end_with_multiprocessing(run):
+    """A multiprocessing child started by fork (Linux's default) leaves
+    through ``os._exit``: no atexit handler runs there, and its runs were
+    left without an end. What does run is multiprocessing's own exit path
+    (``Process._bootstrap`` calls ``util._exit_function`` once the target
+    returns or raises, and that runs the ``Finalize`` callbacks registered
+    with an exit priority): the run is ended there too. Only where
+    multiprocessing is already imported (a child of it always is)."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    try:  # weakly: a run closed and dropped leaves nothing behind
+        util.Finalize(run, _end_at_process_exit, args=(weakref.ref(run),), exitpriority=0)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _end_at_process_exit(ref):
+    run = ref()
+    if run is None:
+        return
+    exc = sys.exc_info()[1]   # the target's exception, on its way out of _bootstrap
+    if exc is not None and not isinstance(exc, SystemExit) and run._exc is None:
+        run._exc = exc
+    try:
+        run.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _at_exit():
+    for r in list(_RUNS):
+        try:
+            r.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _after_fork_in_child():
+    """A forked child (a DataLoader worker) must not write its parent's
+    stream: neither an open run's nor one a close() left to its writer
+    (no longer in _RUNS), whose writer thread is not in this process. Until
+    it starts a run of its own, the child's signals are what they were
+    before the hook: the thread that ends a process whose main thread cannot
+    take a SIGTERM is not in the child, and without it a child stuck in C
+    code would outlive a SIGTERM that would have killed it."""
+    global _sigterm_taken
+    for r in list(_STARTED):
+        if r.state is not _CLOSED:
+            r.state = _FORKED
+            r._writer.forget()
+            r._socket = None
+    del _RUNS[:]
+    for sig, prev in list(_PREV_HANDLERS.items()):
+        try:
+            if signal.getsignal(sig) is _on_signal:
+                signal.signal(sig, prev)
+        except (ValueError, OSError, TypeError):
+            pass
+    _PREV_HANDLERS.clear()   # a run started in the child's main thread sets them again
+    _sigterm_taken = threading.Event()
+    if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
+        try:
+            old = signal.set_wakeup_fd(-1)
+        except (ValueError, OSError):  # cannot: leave the descriptors, never one the handler writes to closed
+            return
+        if old != _wakeup[1]:  # someone else's since (asyncio): theirs to keep
+            signal.set_wakeup_fd(old)
+        for fd in _wakeup:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        _wakeup[:] = []
+
+
+# ---------------------------------------------------------------- the run: what a script holds
+
+_STEP_MIN, _STEP_LIMIT = -(1 << 63), 1 << 63   # a step is a 64-bit integer
+#: The queue holds at most max_queue records, and at most this many values a
+#: record on average (a record of 50 values counts as 10 of 5).
+_VALUES_PER_RECORD = 5
+
+
+def _system_sampler(every):
+    """The writer thread's resource sampler (tui_monitor/_sysinfo.py), or None
+    where it cannot be had: a copied hook finds it as tui_monitor_sysinfo.py
+    beside itself (see hooks/README.md)."""
+    if not every:
+        return None
+    try:
+        if __package__:
+            from ._sysinfo import SystemSampler
+        else:
+            from tui_monitor_sysinfo import SystemSampler
+        return SystemSampler(every=every)
+    except Exception:  # noqa: BLE001 - optional: no system records then
+        return None
+
+
+def distributed_info():
+    """(rank, local rank, world size, job id) of this process, from
+    ``torch.distributed`` when it is initialised (never imported here), else
+    from the launcher's environment (torchrun, Lightning's ``GLOBAL_RANK``,
+    SLURM, Open MPI, PMI). A launcher's rank variable counts even without its
+    world-size variable (the world size is then 1)."""
+    env = os.environ
+    rank = world = None
+    dist = sys.modules.get("torch.distributed")
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            rank, world = int(dist.get_rank()), int(dist.get_world_size())
+    except Exception:  # noqa: BLE001
+        pass
+    if rank is None:
+        for r, w in (("RANK", "WORLD_SIZE"), ("GLOBAL_RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
+                     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")):
+            if env.get(r, "").isdigit():
+                rank = int(env[r])
+                world = int(env[w]) if env.get(w, "").isdigit() else None
+                break
+    local = next((int(env[k]) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK")
+                  if env.get(k, "").isdigit()), None)
+    rank, world = rank or 0, max(world or 1, 1)
+    job = None
+    elastic = env.get("TORCHELASTIC_RUN_ID")
+    if elastic and elastic.lower() != "none":
+        job = f"torchrun-{elastic}"
+    elif world > 1 and env.get("SLURM_JOB_ID"):
+        job = f"slurm-{env['SLURM_JOB_ID']}" + (f".{env['SLURM_STEP_ID']}" if env.get("SLURM_STEP_ID") else "")
+    elif world > 1 and env.get("MASTER_ADDR") and env.get("MASTER_PORT"):
+        job = f"job-{env['MASTER_ADDR']}-{env['MASTER_PORT']}"
+    return rank, local, world, job
 
 
 class Run:
@@ -1390,17 +1627,9 @@ class Run:
                  tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
                  max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
                  socket_buffer=100_000, rank=None, world_size=None):
+        self._blank(name)
         # explicit arguments win over the environment, which wins over defaults
         env = os.environ
-        self.state = _OFF
-        self._warned = set()
-        self._lost = _Drops(self._warn)
-        self._grads = _GradWatch(self._warn)
-        self._pid = os.getpid()
-        self._last_step = -1
-        self._last_log = None
-        self._signal = self._exc = None
-        self._socket = self._writer = None
         self.rank, self.local_rank, self.world_size, job = distributed_info()
         if rank is not None:
             self.rank = self._option("rank", rank, int, self.rank, "detected")
@@ -1458,8 +1687,7 @@ class Run:
                 self._socket = _SocketSink(self, to, token, cap=socket_buffer)
             except Exception as e:  # noqa: BLE001
                 self._warn(f"cannot stream to {to!r}: {e}")
-        self._writer = _Writer(self, self.path, self._socket, self._sys, self._grads, self._lost,
-                               self.flush_every, self.heartbeat_every, self.max_queue, self.small, fresh)
+        self._writer = _Writer(self, fresh)
         self._q = self._writer.q
         self._q.append({_KIND: _META, _TIME: start, _STEP: header})
         self.state = _OPEN
@@ -1474,17 +1702,25 @@ class Run:
         if model is not None and watch_every:
             self.watch(model, every=watch_every, _describe="model" not in header)
 
+    def _blank(self, name):
+        """What every run has, one that records nothing too (``off``)."""
+        self.state = _OFF
+        self._warned = set()
+        self._lost = _Drops(self._warn)
+        self._grads = _GradWatch(self._warn)
+        self._pid = os.getpid()
+        self._last_step, self._last_log = -1, None
+        self._signal = self._exc = None
+        self._socket = self._writer = self._sys = None
+        self.name, self.run_id, self.path, self._header = _text(name or "run"), "", None, {}
+        self.rank, self.local_rank, self.world_size, self.small = 0, None, 1, False
+
     @classmethod
     def _unstarted(cls, name, error):
         """A run that records nothing, for an init() that could not start one:
         the training goes on, told why once."""
         run = cls.__new__(cls)
-        run.state, run._warned = _OFF, set()
-        run._lost, run._grads = _Drops(run._warn), _GradWatch(run._warn)
-        run._pid, run._last_step, run._last_log, run._signal, run._exc = os.getpid(), -1, None, None, None
-        run._socket = run._writer = run._sys = None
-        run.name, run.run_id, run.path, run._header = _text(name or "run"), "", None, {}
-        run.rank, run.local_rank, run.world_size, run.small = 0, None, 1, False
+        run._blank(name)
         run._warn(f"could not start the run ({error!r}); training goes on without it")
         return run
 
@@ -1815,240 +2051,3 @@ def init(name=None, dir=None, config=None, model=None, **options):
         return Run(name=name, dir=dir, config=config, model=model, **options)
     except Exception as e:  # noqa: BLE001 - the training goes on, told why
         return Run._unstarted(name, e)
-
-
-
-
-# ---------------------------------------------------------------- process hooks
-
-def _register(run):
-    _RUNS.append(run)
-    _STARTED.add(run)
-    _end_with_multiprocessing(run)
-    _hook_process()
-    if threading.current_thread() is threading.main_thread():   # only the main thread may set handlers
-        _hook_signals()
-
-
-def _hook_process():
-    global _hooked
-    if _hooked:
-        return
-    _hooked = True
-    atexit.register(_at_exit)
-    prev_hook = sys.excepthook
-
-    def excepthook(etype, exc, tb):
-        for r in list(_RUNS):
-            r._exc = exc
-        prev_hook(etype, exc, tb)
-    sys.excepthook = excepthook
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def _hook_signals():
-    """SIGTERM and SIGINT end the runs (:func:`_on_signal`), from the first
-    run started in the main thread: a first run started in another thread
-    cannot set them, and the next one started in the main thread does."""
-    if _PREV_HANDLERS:
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            prev = signal.getsignal(sig)
-            if prev is signal.SIG_IGN or prev is None:
-                continue
-            _PREV_HANDLERS[sig] = prev   # before: a signal right after finds what to call
-            signal.signal(sig, _on_signal)
-        except (ValueError, OSError):
-            _PREV_HANDLERS.pop(sig, None)
-    if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
-        _watch_for_untaken_sigterm()
-
-
-#: Seconds a SIGTERM waits for the main thread to take it (see
-#: :func:`_watch_for_untaken_sigterm`) before the runs are ended without it.
-SIGTERM_GRACE = 2.0
-_sigterm_taken = threading.Event()
-_wakeup = []  # the wakeup pipe's (read, write) descriptors, while watched
-
-
-def _watch_for_untaken_sigterm():
-    """A Python signal handler runs in the main thread, between bytecodes:
-    a main thread stuck in C code (a hung collective, a wait that retries)
-    never runs it, so with the hook's handler installed a SIGTERM would leave
-    the process alive where the default action would have killed it. Python's
-    C-level handler writes the signal's number to a wakeup pipe from whatever
-    thread took it; a thread here reads it and, when the main thread has not
-    taken a SIGTERM within :data:`SIGTERM_GRACE` s, ends the runs and kills
-    the process. Only where nobody else uses the wakeup fd (asyncio may)."""
-    try:
-        r, w = os.pipe()
-        os.set_blocking(w, False)
-        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-    except (ValueError, OSError, AttributeError):
-        return
-    if old != -1:  # someone's own: leave it to them
-        signal.set_wakeup_fd(old)
-        os.close(r)
-        os.close(w)
-        return
-    _wakeup[:] = [r, w]
-    threading.Thread(target=_sigterm_watcher, args=(r,), name="tui-monitor-signals", daemon=True).start()
-
-
-def _sigterm_watcher(fd):
-    while True:
-        try:
-            data = os.read(fd, 64)
-        except InterruptedError:
-            continue
-        except OSError:
-            return
-        if not data:
-            return
-        if signal.SIGTERM not in data or _sigterm_taken.wait(SIGTERM_GRACE):
-            continue
-        if signal.getsignal(signal.SIGTERM) is not _on_signal:  # a handler installed since keeps its own say
-            continue
-        done = _work_done(sys._current_frames().get(threading.main_thread().ident))
-        for r in list(_RUNS):
-            try:
-                if done:
-                    r.close(status="finished", timeout=1.0)
-                else:
-                    r._signal = "SIGTERM"
-                    r.close(status="interrupted", signal_name="SIGTERM",
-                            error="SIGTERM: the main thread did not take it (stuck in C code?); killed", timeout=1.0)
-            except Exception:  # noqa: BLE001
-                pass
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _on_signal(signum, frame):
-    if signum == signal.SIGTERM:
-        _sigterm_taken.set()
-    name = signal.Signals(signum).name
-    done = signum == signal.SIGTERM and _work_done(frame)
-    if not done:
-        for r in list(_RUNS):
-            r._signal = name
-    prev = _PREV_HANDLERS.get(signum)
-    if callable(prev):
-        return prev(signum, frame)
-    # The default action would kill us without any cleanup: end the runs, then
-    # die the default way so the exit status still says "killed by SIGTERM".
-    for r in list(_RUNS):
-        try:
-            if done:
-                r.close(status="finished", timeout=2.0)
-            else:
-                r.close(status="interrupted", signal_name=name, timeout=2.0)
-        except Exception:  # noqa: BLE001
-            pass
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _work_done(frame):
-    """Whether a SIGTERM that interrupted ``frame`` (the main thread) came
-    after the process's work was done, in a multiprocessing child:
-
-    * a pool worker waiting for its next task: ``pool.terminate()`` (and so
-      the end of a ``with Pool() as pool:`` block) stops idle workers with
-      SIGTERM. Every frame from the interrupted one up to the pool's
-      ``worker`` loop is then multiprocessing's own (a running task, even one
-      waiting on a multiprocessing queue, has a frame of its own between);
-    * a child already on multiprocessing's exit path (``util._exit_function``,
-      which ends its runs), whatever it was interrupted in."""
-    mp = sys.modules.get("multiprocessing")
-    if mp is None or frame is None:
-        return False
-    base = os.path.dirname(mp.__file__) + os.sep
-    pool, util = base + "pool.py", base + "util.py"
-    only_mp = True
-    while frame is not None:
-        code = frame.f_code
-        if code.co_name == "_exit_function" and code.co_filename == util:
-            return True
-        only_mp = only_mp and code.co_filename.startswith(base)
-        if only_mp and code.co_name == "worker" and code.co_filename == pool:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _end_with_multiprocessing(run):
-    """A multiprocessing child started by fork (Linux's default) leaves
-    through ``os._exit``: no atexit handler runs there, and its runs were
-    left without an end. What does run is multiprocessing's own exit path
-    (``Process._bootstrap`` calls ``util._exit_function`` once the target
-    returns or raises, and that runs the ``Finalize`` callbacks registered
-    with an exit priority): the run is ended there too. Only where
-    multiprocessing is already imported (a child of it always is)."""
-    util = sys.modules.get("multiprocessing.util")
-    if util is None:
-        return
-    try:  # weakly: a run closed and dropped leaves nothing behind
-        util.Finalize(run, _end_at_process_exit, args=(weakref.ref(run),), exitpriority=0)
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def _end_at_process_exit(ref):
-    run = ref()
-    if run is None:
-        return
-    exc = sys.exc_info()[1]   # the target's exception, on its way out of _bootstrap
-    if exc is not None and not isinstance(exc, SystemExit) and run._exc is None:
-        run._exc = exc
-    try:
-        run.close()
-    except Exception:  # noqa: BLE001
-        pass
-
-
-def _at_exit():
-    for r in list(_RUNS):
-        try:
-            r.close()
-        except Exception:  # noqa: BLE001
-            pass
-
-
-def _after_fork_in_child():
-    """A forked child (a DataLoader worker) must not write its parent's
-    stream: neither an open run's nor one a close() left to its writer
-    (no longer in _RUNS), whose writer thread is not in this process. Until
-    it starts a run of its own, the child's signals are what they were
-    before the hook: the thread that ends a process whose main thread cannot
-    take a SIGTERM is not in the child, and without it a child stuck in C
-    code would outlive a SIGTERM that would have killed it."""
-    global _sigterm_taken
-    for r in list(_STARTED):
-        if r.state is not _CLOSED:
-            r.state = _FORKED
-            r._writer.forget()
-            r._socket = None
-    del _RUNS[:]
-    for sig, prev in list(_PREV_HANDLERS.items()):
-        try:
-            if signal.getsignal(sig) is _on_signal:
-                signal.signal(sig, prev)
-        except (ValueError, OSError, TypeError):
-            pass
-    _PREV_HANDLERS.clear()   # a run started in the child's main thread sets them again
-    _sigterm_taken = threading.Event()
-    if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
-        try:
-            old = signal.set_wakeup_fd(-1)
-        except (ValueError, OSError):  # cannot: leave the descriptors, never one the handler writes to closed
-            return
-        if old != _wakeup[1]:  # someone else's since (asyncio): theirs to keep
-            signal.set_wakeup_fd(old)
-        for fd in _wakeup:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        _wakeup[:] = []
