@@ -85,7 +85,8 @@ def onset_of(entry, records):
     """The step where the expected problem begins, and for a validation turn
     the steps of the evaluations: "start" is the first step; "non_finite"
     the first non-finite training loss; "val_turn" the first evaluation
-    after the validation loss's final minimum that is 5% above it."""
+    after the validation loss's final minimum that is 5% above it (a log of
+    the validation accuracy alone: its badness, 1/accuracy)."""
     train = [(r["step"], r["values"].get("loss")) for r in records
              if r["type"] == "metrics" and r.get("split") in (None, "train") and "loss" in r["values"]]
     first = train[0][0] if train else 0
@@ -97,6 +98,9 @@ def onset_of(entry, records):
     if entry["onset"] == "val_turn":
         val = [(r["step"], r["values"]["loss"]) for r in records
                if r["type"] == "metrics" and r.get("split") == "val" and "loss" in r["values"]]
+        if not val:  # a log of the validation accuracy alone: its badness 1/accuracy turns up
+            val = [(r["step"], 1.0 / r["values"]["accuracy"]) for r in records
+                   if r["type"] == "metrics" and r.get("split") == "val" and r["values"].get("accuracy")]
         vals = [v for _, v in val]
         i = int(np.argmin(vals))
         for j in range(i + 1, len(val)):

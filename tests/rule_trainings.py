@@ -150,17 +150,41 @@ def minibatch_loop(run, torch, model, opt, loss_fn, data, evals: Dict[str, Any],
         run.log(values, step=step)
 
 
+def macro_f1(torch, out, y, classes: int) -> float:
+    """The mean over classes of each class's F1 (scikit-learn's macro F1,
+    0 for a class never predicted nor present)."""
+    pred = out.argmax(1)
+    f1 = []
+    for c in range(classes):
+        tp = float(((pred == c) & (y == c)).sum())
+        fp = float(((pred == c) & (y != c)).sum())
+        fn = float(((pred != c) & (y == c)).sum())
+        f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    return sum(f1) / classes
+
+
 def epoch_loop(run, torch, model, opt, loss_fn, data, val, *, epochs: int, batch: int = 64, seed: int = 0,
-               accuracy: bool = True) -> None:
+               accuracy: bool = True, score: str = "accuracy", held_loss: bool = True) -> None:
     """Keras-CSV-like: one line per epoch, the epoch's mean training loss
-    (and accuracy) and the validation loss (and accuracy) after it, at
+    (and ``score``: ``accuracy``, ``error`` (1 - accuracy) or ``f1`` the
+    macro F1 over the epoch's predictions) and the validation loss (unless ``held_loss`` is False:
+    a log of the validation score alone) and score after it, at
     ``step = epoch``."""
     x, y = data
     xv, yv = val
+    classes = int(max(int(y.max()), int(yv.max()))) + 1
     g = torch.Generator().manual_seed(seed + 11)
+
+    def scored(out, target) -> float:
+        if score == "f1":
+            return macro_f1(torch, out, target, classes)
+        acc = float((out.argmax(1) == target).float().mean())
+        return 1.0 - acc if score == "error" else acc
+
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=g)
-        tot = correct = 0.0
+        tot = 0.0
+        outs, targets = [], []
         for i in range(0, len(x), batch):
             idx = perm[i:i + batch]
             opt.zero_grad(set_to_none=True)
@@ -170,18 +194,17 @@ def epoch_loop(run, torch, model, opt, loss_fn, data, val, *, epochs: int, batch
             opt.step()
             tot += float(loss.detach()) * len(idx)
             if accuracy:
-                correct += float((out.argmax(1) == y[idx]).sum())
-        with torch.no_grad():
-            out = model(xv)
-            vloss = float(loss_fn(out, yv))
-            vacc = float((out.argmax(1) == yv).float().mean()) if accuracy else None
+                outs.append(out.detach())
+                targets.append(y[idx])
         train = {"loss": tot / len(x)}
         if accuracy:
-            train["accuracy"] = correct / len(x)
+            train[score] = scored(torch.cat(outs), torch.cat(targets))
         run.log(train, step=epoch)
-        held = {"loss": vloss}
-        if accuracy:
-            held["accuracy"] = vacc
+        with torch.no_grad():
+            out = model(xv)
+            held = {"loss": float(loss_fn(out, yv))} if held_loss else {}
+            if accuracy:
+                held[score] = scored(out, yv)
         run.log(held, step=epoch, split="val")
 
 
@@ -236,6 +259,34 @@ def classifier_epochs(directory, name: str, *, epochs: int, lr: float, opt: str 
              else torch.optim.Adam(model.parameters(), lr=lr))
         epoch_loop(run, torch, model, o, torch.nn.functional.cross_entropy, data, val, epochs=epochs, seed=seed)
     return log_run(directory, name, train, CE10 if declare else {})
+
+
+def score_epochs(directory, name: str, *, epochs: int, n: int = 1024, flip: float = 0.0, hidden=(64,),
+                 lr: float = 1e-3, bias_init: Optional[float] = None, prior=None, score: str = "accuracy",
+                 held_loss: bool = False, batch: int = 64, seed: int = 0) -> Logged:
+    """A per-epoch log of a classifier on Gaussian blobs (10 classes, or
+    ``len(prior)`` in those proportions; ``flip`` of the labels random) that
+    logs a score (``accuracy``, ``error`` or the macro ``f1``), and no validation loss
+    unless ``held_loss``: a Keras or Hugging Face log whose held-out split
+    says only its score. No task declared."""
+    from tui_monitor.scenarios.data import blobs
+
+    classes = len(prior) if prior is not None else 10
+
+    def train(run, torch):
+        torch.manual_seed(seed)
+        x, y = blobs(torch, seed, n, 16, classes, spread=1.6, prior=prior)
+        xv, yv = blobs(torch, seed, 512, 16, classes, spread=1.6, draw=1, prior=prior)
+        if flip:
+            g = torch.Generator().manual_seed(seed + 1)
+            for labels in (y, yv):
+                idx = torch.randperm(len(labels), generator=g)[:int(len(labels) * flip)]
+                labels[idx] = torch.randint(0, classes, (len(idx),), generator=g)
+        model = mlp(torch, [16, *hidden, classes], bias_init=bias_init)
+        o = torch.optim.Adam(model.parameters(), lr=lr)
+        epoch_loop(run, torch, model, o, torch.nn.functional.cross_entropy, (x, y), (xv, yv), epochs=epochs,
+                   batch=batch, seed=seed, score=score, held_loss=held_loss)
+    return log_run(directory, name, train, {})
 
 
 def regression_epochs(directory, name: str, *, epochs: int, lr: float, scale: float = 1.0, seed: int = 0,
@@ -343,14 +394,49 @@ def ema_eval(directory, name: str, *, steps: int = 1500, decay: float = 0.998, s
     return log_run(directory, name, train, {})
 
 
-def shifted_val(directory, name: str, *, steps: int = 800, shift: float = 1.5, seed: int = 0) -> Logged:
-    """Regression whose only held-out split comes from elsewhere (two inputs
-    shifted by ``shift``): a gap that is there from the first evaluations
-    and stays."""
+def shifted_test(directory, name: str, *, steps: int = 800, shift: float = 1.5, n_held: int = 512,
+                 seed: int = 0) -> Logged:
+    """Regression whose test split comes from elsewhere (two inputs shifted
+    by ``shift``) while the validation split is drawn like the training
+    data, both of ``n_held`` samples (a small split makes noisy
+    evaluations): a test loss high from the first evaluations."""
     def train(run, torch):
         torch.manual_seed(seed)
         x, y = sine_data(torch, seed, 2048)
-        xv, _ = sine_data(torch, seed + 500, 512)
+        xv, yv = sine_data(torch, seed + 500, n_held)
+        xt, _ = sine_data(torch, seed + 900, n_held)
+        xt[:, 2:] += shift
+        yt = torch.sin(2 * xt[:, 0]) * torch.cos(2 * xt[:, 1]) + 0.5 * xt[:, 2] * xt[:, 3]
+        model = mlp(torch, [4, 64, 64, 1], torch.nn.Tanh)
+        o = torch.optim.Adam(model.parameters(), lr=3e-3)
+        minibatch_loop(run, torch, model, o, torch.nn.functional.mse_loss, (x, y),
+                       {"val": (xv, yv), "test": (xt, yt[:, None])}, steps=steps, eval_every=20, seed=seed)
+    _, y = sine_data(_torch(), seed, 2048)
+    return log_run(directory, name, train, {"task": "regression", "target_var": float(y.var())})
+
+
+def in_a_sweep(logged: Logged, runs: int = 1024) -> Logged:
+    """The run's records among those of ``runs - 1`` other runs of a sweep
+    (a header and one validation evaluation each): what the engine sees
+    when a sweep is in view."""
+    recs = list(logged.records)
+    for k in range(1, runs):
+        rid = f"sweep-{k}"
+        recs.append({"type": "run", "seq": 0, "v": 1, "run_id": rid, "name": rid, "start": 1.7e9, "config": {}})
+        recs.append({"type": "metrics", "seq": 1, "run_id": rid, "step": 0, "time": 1.7e9, "split": "val",
+                     "values": {"loss": 1.0}})
+    return Logged(logged.path, recs)
+
+
+def shifted_val(directory, name: str, *, steps: int = 800, shift: float = 1.5, seed: int = 0,
+                n_held: int = 512) -> Logged:
+    """Regression whose only held-out split comes from elsewhere (two inputs
+    shifted by ``shift``), of ``n_held`` samples: a gap that is there from
+    the first evaluations and stays."""
+    def train(run, torch):
+        torch.manual_seed(seed)
+        x, y = sine_data(torch, seed, 2048)
+        xv, _ = sine_data(torch, seed + 500, n_held)
         xv[:, 2:] += shift
         yv = torch.sin(2 * xv[:, 0]) * torch.cos(2 * xv[:, 1]) + 0.5 * xv[:, 2] * xv[:, 3]
         model = mlp(torch, [4, 64, 64, 1], torch.nn.Tanh)

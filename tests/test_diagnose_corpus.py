@@ -33,7 +33,7 @@ SEED = 0
 DIAGNOSED = ("regression", "classification")
 #: runs of the other families whose streams are checked against their labels
 SHOWN = ("ep_short", "ep_long", "ep_chance", "ep_explode_mild", "ep_explode_severe", "ep_nan", "sch_warmup_cosine",
-         "sch_zero_lr", "sch_blowup", "ft_forget", "im_collapsed", "sd_break_late", "rl_bandit")
+         "sch_zero_lr", "sch_blowup", "ft_forget", "im_collapsed", "sd_break_late", "rl_bandit", "ep_overfit_acc")
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +118,16 @@ def test_per_epoch_logs_are_one_record_per_epoch_and_nothing_else(shown):
         assert {r["type"] for r in recs} <= {"run", "metrics", "end", "meta", "system"}  # no gradients
         header = recs[0]
         assert "model" not in header and set(header["config"]) == {"data"}  # no task declared, as a CSV log
+
+
+@pytest.mark.timeout(300)
+def test_a_score_only_log_has_no_validation_loss_and_its_accuracy_peaks_and_falls(shown):
+    recs = read(shown["ep_overfit_acc"]["path"])
+    held = [r["values"] for r in recs if r["type"] == "metrics" and r.get("split") == "val"]
+    assert held and all(set(v) == {"accuracy"} for v in held)  # as a log whose evaluation says its metric alone
+    acc = [v for _, v in series(recs, "accuracy", "val")]
+    peak = max(acc)
+    assert acc.index(peak) < len(acc) // 4 and acc[-1] < 0.95 * peak
 
 
 @pytest.mark.timeout(300)

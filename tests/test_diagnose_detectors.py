@@ -574,3 +574,45 @@ def test_a_training_accuracy_that_falls_far_below_its_best_is_optimization():
     assert (f.kind, f.symptom) == ("optimization", "score_fell")
     assert f.evidence["score_now"] < 0.7 * f.evidence["score_best_window"]
     assert report_dict(eng)["runs"][0]["verdict"] == "optimization"
+
+
+def test_a_training_error_rate_that_rises_far_above_its_best_is_optimization():
+    """The same run logging a word error rate (lower is better) instead of
+    an accuracy: read in its own direction, a WER that rose from 0.40 to
+    0.80 has fallen as far from its best as an accuracy halved."""
+    loss = [52.0, 27.5, 10.4, 5.5, 2.9] + [2.1 + 0.004 * e for e in range(45)]
+    wer = [0.7, 0.5] + [0.4 + 0.4 * min(1.0, e / 30) for e in range(48)]
+    recs = [{"type": "run", "seq": 0, "run_id": "asr", "name": "asr", "config": {}}]
+    for e, (lv, wv) in enumerate(zip(loss, wer)):
+        recs.append({"type": "metrics", "seq": len(recs), "step": e, "time": 1.7e9 + e,
+                     "values": {"loss": lv, "wer": wv}})
+        recs.append({"type": "metrics", "seq": len(recs), "step": e, "time": 1.7e9 + e, "split": "val",
+                     "values": {"loss": lv * 1.1}})
+    eng = diagnose(recs)
+    [f] = eng.findings
+    assert (f.kind, f.symptom) == ("optimization", "score_fell")
+    assert f.evidence["score"] == "train/wer" and f.evidence["score_now"] > f.evidence["score_best_window"] / 0.7
+    assert "the train wer rose from 0.4" in f.explanation
+
+
+def _sweep_stubs(runs):
+    """Runs of a sweep in view, each with one validation evaluation."""
+    return [[{"type": "run", "seq": 0, "v": 1, "run_id": f"sweep-{k}", "name": f"sweep-{k}", "start": 1.7e9,
+              "config": {}},
+             {"type": "metrics", "seq": 1, "step": 0, "time": 1.7e9, "split": "val", "values": {"loss": 1.0}}]
+            for k in range(1, runs)]
+
+
+def test_a_persistent_gap_made_of_noisy_evaluations_is_not_raised_among_a_sweep():
+    """Validation 2.5x and 3.2x training in turn (30% evaluation noise),
+    twelve evaluations: the median ratio clears the bar for one run and for
+    16 in view, not among 1,024, where noise makes gaps that large."""
+    train = 0.2 * (1 + 0.01 * np.random.default_rng(1).standard_normal(480))
+    val = 0.2 * np.array([3.2 if i % 2 == 0 else 2.5 for i in range(12)])  # ends low: no U
+    recs = run_records("gap", train, val, eval_every=40)
+    for runs, raised in ((1, True), (16, True), (1024, False)):
+        eng = diagnose(recs, *_sweep_stubs(runs))
+        gap = [f for f in eng.findings if f.symptom == "persistent_gap"]
+        assert bool(gap) == raised, runs
+        if gap:
+            assert gap[0].evidence["jitter_percent"] > 25 and gap[0].evidence["runs_in_view"] == runs

@@ -165,3 +165,73 @@ def test_a_gap_that_stays_is_a_persistent_mismatch(tmp_path):
     training whatever training does."""
     cut = rt.final(rt.shifted_val(tmp_path, "shifted", shift=1.5))
     assert [(f.kind, f.symptom) for f in cut.findings] == [("mismatch", "persistent_gap")]
+
+
+# ---------------------------------------------------------------- scores in their own direction
+
+def test_a_score_that_never_moves_is_optimization_whatever_the_score(tmp_path):
+    """A per-epoch log of a dead network (hidden biases at -20) on
+    imbalanced classes that logs its macro F1, no accuracy, and declares no
+    task: the output bias learns the class prior, so the loss creeps down,
+    while the predictions, always the majority class, leave the F1 exactly
+    where it is."""
+    logged = rt.score_epochs(tmp_path, "dead-f1", epochs=30, bias_init=-20.0, prior=(0.85, 0.1, 0.03, 0.02),
+                             score="f1", held_loss=True)
+    cuts = rt.replay(logged, every=5)
+    assert [(f.kind, f.symptom) for c in cuts[1:] for f in c.findings] == [("optimization", "score_flat")] * 3
+    f = cuts[-1].findings[0]
+    assert f.evidence["score"] == "train/f1" and "the train f1 has been exactly" in f.explanation
+
+
+def test_the_same_network_alive_logging_its_f1_is_quiet(tmp_path):
+    assert_quiet(rt.replay(rt.score_epochs(tmp_path, "ok-f1", epochs=30, prior=(0.85, 0.1, 0.03, 0.02), score="f1",
+                                           held_loss=True), every=5))
+
+
+def test_a_validation_accuracy_that_peaks_and_falls_is_overfitting_without_a_validation_loss(tmp_path):
+    """A big MLP memorising 128 samples, 30% of them mislabelled, logged as a
+    Keras CSV whose evaluations say only their accuracy: the validation
+    accuracy peaks early and falls while the training loss goes to 0."""
+    logged = rt.score_epochs(tmp_path, "overfit-acc", epochs=150, n=128, flip=0.3, hidden=(256, 256), batch=32)
+    assert not any(r.get("split") == "val" and "loss" in r["values"] for r in logged.records if "values" in r)
+    cuts = rt.replay(logged, every=5)
+    assert [(f.kind, f.symptom) for c in cuts for f in c.findings] == [("overfitting", "validation_turned")] * 4
+    assert all(c.path.verdict == "overfitting" for c in cuts)
+    f = cuts[-1].findings[0]
+    assert f.evidence["metric"] == "accuracy" and f.evidence["best"] > f.evidence["value"]
+    assert "the validation accuracy (running median of 3 evaluations) is" in f.explanation
+    assert f"its highest evaluation, {f.evidence['best']:.4g}" in f.explanation
+
+
+def test_a_healthy_run_logging_validation_accuracy_alone_answers_the_held_out_question(tmp_path):
+    """The same log of a healthy run: no finding, and the held-out question
+    is answered from the accuracy (no overfitting or mismatch), where it
+    used to be unknown for want of a held-out loss."""
+    cuts = rt.replay(rt.score_epochs(tmp_path, "ok-acc", epochs=40), every=5)
+    assert_quiet(cuts)
+    held = cuts[-1].path.decisions[1]
+    assert (held.question, held.answer) == ("held-out loss large?", "no")
+    assert held.why.startswith("latest validation accuracy") and "training accuracy near that step" in held.why
+
+
+# ---------------------------------------------------------------- confidence: evaluation noise, runs in view
+
+def test_a_test_split_from_elsewhere_is_mismatch_unless_noise_among_a_sweep_could_make_it(tmp_path):
+    """Regression whose test split comes from elsewhere. With 512 samples a
+    split, the shift is far clear of the evaluation noise: mismatch alone
+    and among 1,024 runs in view, as sure in both. With 48 samples the
+    evaluations are noisy: a median test/validation ratio of ~1.9 clears
+    the bar for one run (4 noise sigmas) but not among 1,024 runs, where
+    noise alone makes ratios that large (5.5 sigmas: the largest of N grows
+    like sqrt(2 ln N)), as the overfitting rule already asked."""
+    clear = rt.shifted_test(tmp_path, "clear", shift=1.5)
+    [alone] = rt.final(clear).findings
+    [swept] = [f for f in rt.final(rt.in_a_sweep(clear)).findings if f.run_names == ["clear"]]
+    assert alone.symptom == swept.symptom == "test_shift"
+    assert alone.confidence == swept.confidence >= 0.85 and swept.evidence["runs_in_view"] == 1024
+    noisy = rt.shifted_test(tmp_path, "noisy", shift=1.25, n_held=48)
+    [alone] = rt.final(noisy).findings
+    excess, sigma = 100 * (alone.evidence["test_over_val_median"] - 1), alone.evidence["jitter_percent"]
+    assert alone.symptom == "test_shift" and sigma > 15
+    assert 4 * sigma < excess < math.sqrt(16 + 2 * math.log(1024)) * sigma  # between the two bars
+    assert [f for f in rt.final(rt.in_a_sweep(noisy)).findings if f.run_names == ["noisy"]] == []

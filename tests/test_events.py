@@ -91,3 +91,50 @@ def test_an_observed_engine_made_again_for_a_new_baseline_tells_the_same_tracker
     assert [f.id for f in again.update().added] == [told[1].id]  # the new engine finds it again...
     assert len(told) == 2  # ...and it is not news
     assert isinstance(again, Diagnoser) and engine.findings[0].id == told[1].id
+
+
+def test_a_run_that_stops_is_an_event_told_with_the_ends():
+    # silent, then a day without a word: it stopped (it used to change status
+    # with nothing said, so --follow never told it and --notify never paged)
+    store = Store(splitter=split_metric)
+    engine = Diagnoser(store)
+    tracker = EventTracker(store)
+    recs = run_records("r", [1.0 / (1 + i) for i in range(20)], end=False)
+    store.apply_many(recs, stream="s")
+    last = recs[-1]["time"]
+    assert changes_of(tracker.update(engine.update)[1]) == [("RunEvent", "started")]
+    store.mark_silent(now=last + 100, after=30)
+    assert changes_of(tracker.update(engine.update)[1]) == [("RunEvent", "silent")]
+    store.mark_silent(now=last + 2 * 86400, after=30)
+    events = tracker.update(engine.update)[1]
+    assert changes_of(events) == [("RunEvent", "stopped")] and events[0].run.status == "stopped"
+    assert tracker.update(engine.update)[1] == []
+    # read long after it stopped: started, then stopped, as a silent one is started, then silent
+    old = Store(splitter=split_metric)
+    old.apply_many(recs, stream="s")
+    old.mark_silent(now=last + 2 * 86400, after=30)
+    assert changes_of(EventTracker(old).events(Changes())) == [("RunEvent", "started"), ("RunEvent", "stopped")]
+
+
+def test_a_job_whose_ranks_crash_out_of_rank_order_is_one_finding_raised_once():
+    # rank_crashed's id listed every rank in the finding's order (the first
+    # down, the later crashes, those still running): rank 3 crashing before
+    # rank 1 changed the order, so the same finding was retracted and raised
+    # under a new id, and paged (and rang the bell) again
+    now = [1.7e9 + 50]
+    store = Store(splitter=split_metric, clock=lambda: now[0])
+    engine = Diagnoser(store)
+    tracker = EventTracker(store, clock=lambda: now[0])
+    for rank in range(4):
+        recs = run_records("job", [1.0 / (1 + i) for i in range(50)], run_id="job", end=False)
+        recs[0].update(rank=rank, world_size=4, pid=100 + rank, host="elsewhere")
+        store.apply_many(recs, stream=rank)
+    tracker.update(engine.update)
+    findings = []
+    for rank in (0, 3, 1, 2):
+        now[0] += 1
+        store.apply({"type": "end", "seq": 99, "time": now[0], "status": "crashed",
+                     "error": {"type": "RuntimeError", "message": "NCCL error"}}, stream=rank)
+        findings += [(e.change, e.id) for e in tracker.update(engine.update)[1] if isinstance(e, FindingEvent)]
+    assert [change for change, _ in findings] == ["raised"], findings  # once, never retracted and raised again
+    assert findings[0][1].startswith("distributed/rank_crashed/job#0")

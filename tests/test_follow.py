@@ -122,6 +122,20 @@ def test_until_done_exit_status_and_history_pages_nobody(tmp_path, crashed, stat
     assert not (tmp_path / "notes.jsonl").exists()  # what was there at start is not news
 
 
+def test_until_done_ends_on_a_run_that_stopped_long_ago(tmp_path):
+    # an old log without an end record is stopped: --until-done waited for it forever
+    append(tmp_path / "a.jsonl", header(run_id="gone", name="gone-run"))
+    for step in range(20):
+        append(tmp_path / "a.jsonl", metrics(step + 1, step, 1.0 / (1 + step)))
+    finished_stream(tmp_path / "b.jsonl", "done-run")
+    mon = monitor("diagnose", "--follow", "--until-done", tmp_path, "--notify", "cat >> notes.jsonl", cwd=tmp_path)
+    assert mon.exit_status() == 1  # nobody knows that it finished
+    out = "\n".join(mon.out)
+    assert "stopped    gone-run stopped at step 19: no end record, and nothing heard for 24 h" in out, out
+    assert "every run has ended (1 finished, 1 stopped)" in mon.out[-1]
+    assert not (tmp_path / "notes.jsonl").exists()  # history
+
+
 @pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signals_stop_it_with_their_status(tmp_path, sig, status):
     mon = monitor("diagnose", "--follow", tmp_path)

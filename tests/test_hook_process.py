@@ -398,3 +398,110 @@ def test_a_sigterm_taken_while_the_watcher_ends_the_run_waits_for_the_same_end(t
     recs = records(stream_files(tmp_path)[0])
     assert [r["values"] for r in recs if r["type"] == "metrics"] == [{"x": 1.5}]
     assert recs[-1]["type"] == "end" and recs[-1]["status"] == "interrupted" and recs[-1]["signal"] == "SIGTERM"
+
+
+def test_a_run_started_first_outside_the_main_thread_leaves_sigterm_to_later_runs(tmp_path):
+    """Signal handlers can only be set from the main thread: a first run
+    started in another thread (a launcher's thread, a notebook's worker)
+    marked the process hooked, and no later run, even one started in the
+    main thread, got its end on SIGTERM."""
+    proc = child("""
+    import sys, threading, time, tui_monitor as tm
+    t = threading.Thread(target=lambda: tm.init("first", dir=sys.argv[1], system_every=0).close())
+    t.start()
+    t.join()
+    run = tm.init("second", dir=sys.argv[1], flush_every=0.02, system_every=0)
+    print("ready", flush=True)
+    step = 0
+    while True:
+        run.log({"loss": 1.0}, step=step)
+        step += 1
+        time.sleep(0.001)
+    """, str(tmp_path))
+    assert proc.stdout.readline().strip() == "ready"
+    wait_for(lambda: len(stream_files(tmp_path)) == 2, message="both streams")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == -signal.SIGTERM
+    ends = {records(p)[0]["name"]: records(p)[-1] for p in stream_files(tmp_path)}
+    assert ends["first"]["type"] == "end" and ends["first"]["status"] == "finished"
+    assert ends["second"]["type"] == "end" and ends["second"]["status"] == "interrupted"
+    assert ends["second"]["signal"] == "SIGTERM"
+
+
+def test_a_forked_child_that_starts_no_run_dies_of_sigterm_as_without_the_hook(tmp_path):
+    """A child forked after init() (a DataLoader or pool worker) inherited
+    the hook's SIGTERM handler but not the thread that ends the process when
+    the main thread cannot take it: stuck in C code, the child no longer
+    died of SIGTERM. It has no run of its own: its signals are as they were
+    before the hook."""
+    proc = child("""
+    import os, signal, sys, threading, time, tui_monitor as tm
+    run = tm.init("parent", dir=sys.argv[1], system_every=0)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # the main thread: as if stuck in C
+        os.write(w, b"x")
+        time.sleep(600)
+        os._exit(0)
+    os.read(r, 1)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child", "killed by SIGTERM" if os.WTERMSIG(status) == signal.SIGTERM else status, flush=True)
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print("child still alive", flush=True)
+    run.close()
+    """, str(tmp_path))
+    assert proc.wait(30) == 0, proc.stderr.read()
+    assert proc.stdout.read().strip() == "child killed by SIGTERM"
+    assert records(stream_files(tmp_path)[0])[-1]["status"] == "finished"
+
+
+def test_a_forked_child_with_its_own_run_stuck_in_c_still_ends_it_on_sigterm(tmp_path):
+    """A child forked after the parent's init() starts a run of its own (a
+    multiprocessing worker that trains): the thread that ends a run whose
+    main thread cannot take a SIGTERM was the parent's, and the child's run
+    was left without an end, the child alive."""
+    proc = child("""
+    import os, signal, sys, time, tui_monitor as tm
+    parent = tm.init("parent", dir=sys.argv[1], system_every=0)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        run = tm.init("child", dir=sys.argv[1], flush_every=0.02, system_every=0)
+        for step in range(5):
+            run.log({"loss": 1.0}, step=step)
+        run.flush()
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # the main thread: as if stuck in C
+        os.write(w, b"x")
+        time.sleep(600)
+        os._exit(0)
+    os.read(r, 1)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            print("child", signal.Signals(os.WTERMSIG(status)).name if os.WIFSIGNALED(status) else status, flush=True)
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print("child still alive", flush=True)
+    parent.close()
+    """, str(tmp_path))
+    assert proc.wait(60) == 0, proc.stderr.read()
+    assert proc.stdout.read().strip() == "child SIGKILL"
+    ends = {records(p)[0]["name"]: records(p)[-1] for p in stream_files(tmp_path)}
+    assert ends["parent"]["status"] == "finished"
+    assert ends["child"]["type"] == "end" and ends["child"]["status"] == "interrupted"
+    assert ends["child"]["signal"] == "SIGTERM" and "did not take it" in ends["child"]["error"]["message"]

@@ -104,11 +104,14 @@ def test_what_pages_severity_threshold_history_and_run_ends(tmp_path):
     events = [FindingEvent("raised", warning, 1.0), FindingEvent("raised", critical, 1.0),
               FindingEvent("raised", a_finding("old"), 1.0, live=False),  # history read at start
               RunEvent("started", info, 1.0), RunEvent("ended", info, 1.0),
-              RunEvent("ended", RunInfo("r0", 0, "old", "old", 1, "crashed", 3, None), 1.0, live=False)]
-    assert crit_only.offer(events) == 2  # the critical finding and the run that ended now
+              RunEvent("ended", RunInfo("r0", 0, "old", "old", 1, "crashed", 3, None), 1.0, live=False),
+              RunEvent("silent", RunInfo("r2", 0, "far", "far", 1, "silent", 7, None), 1.0),
+              RunEvent("stopped", RunInfo("r2", 0, "far", "far", 1, "stopped", 7, None), 1.0)]
+    assert crit_only.offer(events) == 3  # the critical finding, the run that ended now, the one that stopped
     assert crit_only.close()
-    assert [e.get("finding", {}).get("id") or e["run"]["name"] for e in notifications(notes)[0]["events"]] == \
-        [critical.id, "r"]
+    note = notifications(notes)[0]
+    assert [e.get("finding", {}).get("id") or e["run"]["name"] for e in note["events"]] == [critical.id, "r", "far"]
+    assert "2 runs ended (1 stopped)" in note["title"], note["title"]
     notes.unlink()
     from_warning = Notifier(cat_into(notes), threshold="warning", **QUICK)
     assert from_warning.offer(events[:2]) == 2

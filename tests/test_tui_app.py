@@ -16,10 +16,14 @@ from tui_monitor.tui import KEYS, MonitorApp
 from tui_monitor.tui.widgets import ChartView, FindingsList, RunsTable
 
 
-def start_writer(directory, name, steps=200, delay=0.01, nan=False) -> subprocess.Popen:
+def start_writer(directory, name, steps=200, delay=0.01, nan=False, gate=None) -> subprocess.Popen:
+    """A process logging ``steps`` steps; with ``gate=(path, step)`` it waits
+    at that step until ``path`` exists."""
     args = [sys.executable, "-c", WRITER, str(directory), name, str(steps), str(delay), str(ROOT)]
     if nan:
         args.append("nan")
+    if gate:
+        args.append("gate=%s:%d" % gate)
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -58,8 +62,9 @@ def row_count(app):
 async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_path):
     ing, runs = ingest
     out = tmp_path / "out"
-    writers.append(start_writer(runs, "net-a", steps=300, delay=0.01, nan=True))
-    writers.append(start_writer(runs, "net-b", steps=300, delay=0.005))
+    go = tmp_path / "go"   # both runs stop at step 50 until the first curve is drawn
+    writers.append(start_writer(runs, "net-a", steps=300, delay=0.01, nan=True, gate=(go, 50)))
+    writers.append(start_writer(runs, "net-b", steps=300, delay=0.005, gate=(go, 50)))
     app = MonitorApp(ing.store, ing, out_dir=str(out), interval=0.05)
     async with app.run_test(size=(160, 48)) as pilot:
         # runs appear, curves update
@@ -67,6 +72,8 @@ async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_pat
         await until(pilot, lambda: app.query_one("#chart", ChartView).last_spec is not None
                     and app.query_one("#chart", ChartView).last_spec.lines, message="a curve")
         n0 = len(app.chart.drawn()[0][0].get("loss").values)
+        assert n0 <= 51
+        go.touch()
         await until(pilot, lambda: len(app.chart.drawn()[0][0].get("loss").values) > n0 + 20, message="more points")
         text = screen_text(app)
         assert "net-a" in text and "net-b" in text
@@ -140,7 +147,7 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
                                               for l in app.query_one("#chart", ChartView).last_spec.lines),
                            message="the baseline's curve on the chart")
         text = screen_text(app)
-        assert "vs base" in text and "baseline small" in text
+        assert "train vs base" in text and "baseline small" in text
         await pilot.press("b")  # another run: the baseline moves
         assert app.runs_panel.baseline_key == keys["big"]
         table.move_to_key(keys["big"])

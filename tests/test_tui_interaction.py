@@ -260,7 +260,7 @@ async def test_every_panel_renders(size):
             assert needle in text, needle
         assert "held-out loss large?" in text  # the decision path
         if size[0] >= 120:  # the wide layout: more columns, the findings' evidence and advice
-            for needle in ("best val", "params", "vs base", "evidence:", "advice:", "overfitting", "mlp-wide"):
+            for needle in ("best val", "params", "train vs base", "evidence:", "advice:", "overfitting", "mlp-wide"):
                 assert needle in text, needle
         await pilot.press("y", "x", "plus")
         spec = app.query_one("#chart", ChartView).last_spec

@@ -94,13 +94,19 @@ def synthetic_store(names=None) -> Store:
 #: The train loss falls, the val loss turns up after step 60 (overfitting),
 #: and with "nan" in argv the loss becomes NaN at 80% of the steps.
 WRITER = r"""
-import math, sys, time
+import math, os, sys, time
 sys.path.insert(0, sys.argv[5])
 from tui_monitor import hook
 d, name, steps, delay = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 nan = "nan" in sys.argv[6:]
+# gate=PATH:STEP: at STEP, wait for the file PATH (the test says when the run may go on)
+gate = next((a[5:].rsplit(":", 1) for a in sys.argv[6:] if a.startswith("gate=")), None)
 run = hook.init(name, dir=d, config={"data": "w-" + name}, heartbeat_every=3600)
 for step in range(steps):
+    if gate and step == int(gate[1]):
+        run.flush()
+        while not os.path.exists(gate[0]):
+            time.sleep(0.01)
     loss = 1.0 * math.exp(-step / 30) + 0.01 * math.sin(step)
     if nan and step >= int(steps * 0.8):
         loss = float("nan")

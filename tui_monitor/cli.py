@@ -200,8 +200,8 @@ def _add_diagnose(sub) -> None:
                "exit status: 0 nothing at warning level or above, 1 there is, 2 usage or input error\n"
                "(a path that yields no run is an input error);\n"
                "with --follow --until-done: 0 every run finished and nothing at warning level or above\n"
-               "stands, 1 something does or a run crashed or was interrupted; 130 after Ctrl+C, 143 after\n"
-               "SIGTERM")
+               "stands, 1 something does or a run crashed, was interrupted or stopped (no end record,\n"
+               "nothing heard for a day); 130 after Ctrl+C, 143 after SIGTERM")
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help="stream files or folders; TensorBoard event files, CSV logs and the other known formats "
                         "are found in folders; a text log named here is parsed; - reads standard input; "
@@ -218,7 +218,8 @@ def _add_diagnose(sub) -> None:
                    help="follow the runs live and print each finding as it is raised, changed or retracted, and "
                         "each run as it starts, goes silent and ends")
     f.add_argument("--until-done", action="store_true",
-                   help="stop once every run has ended (finished, crashed, interrupted; a silent run has not) "
+                   help="stop once every run has ended (finished, crashed, interrupted) or stopped (no end record, "
+                        "nothing heard for a day; a silent run has not) "
                         "and exit 0 if every run finished with nothing at warning level or above, else 1")
     f.add_argument("--listen", metavar="ADDR", help="also accept hook connections, as watch --listen")
     f.add_argument("--token-file", metavar="FILE", help="the listener's secret, as watch --token-file")

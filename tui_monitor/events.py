@@ -1,6 +1,6 @@
 """What happened since the last look, as typed events: runs that started,
-went silent, came back or ended, and findings the diagnosis raised, changed
-or retracted.
+went silent, came back, ended or stopped (no end record and nothing heard
+for a day), and findings the diagnosis raised, changed or retracted.
 
 ``tui-monitor diagnose --follow`` prints them, ``--notify`` (:mod:`.notify`)
 pages on some of them, and ``watch`` hands them to its notifier through
@@ -19,10 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, Union
 
-__all__ = ["ENDED", "RunInfo", "RunEvent", "FindingEvent", "Event", "EventTracker", "history_read", "observed"]
+__all__ = ["ENDED", "DONE", "RunInfo", "RunEvent", "FindingEvent", "Event", "EventTracker", "history_read", "observed"]
 
 #: The statuses of a run that has ended.
 ENDED = ("finished", "crashed", "interrupted")
+#: The statuses of a run that writes no more, as far as anyone can tell: it
+#: ended, or it stopped (no end record, nothing heard for a day).
+DONE = ENDED + ("stopped",)
 
 #: A finding "changed" for a reader when its confidence moved by at least this
 #: much (or its severity or onset step moved); a growing count in its
@@ -79,8 +82,9 @@ def _error_text(run: Any) -> Optional[str]:
 @dataclass(frozen=True)
 class RunEvent:
     """A run ``started`` (first seen), went ``silent``, was ``resumed``
-    (records again after silence, or a new process after it ended) or
-    ``ended`` (finished, crashed, interrupted)."""
+    (records again after silence, or a new process after it ended),
+    ``ended`` (finished, crashed, interrupted) or ``stopped`` (no end record
+    and nothing heard for a day: it stopped, nobody knows how)."""
 
     change: str
     run: RunInfo
@@ -209,13 +213,13 @@ class EventTracker:
             info = RunInfo.of(run)
             if before is None:
                 first.append(RunEvent("started", info, now, live))
-                if status == "silent":
-                    first.append(RunEvent("silent", info, now, live))
-            elif status == "silent":
-                first.append(RunEvent("silent", info, now, live))
             elif status == "running":
                 first.append(RunEvent("resumed", info, now, live))
-            if status in ENDED and before not in ENDED:
+            if status == "silent":
+                first.append(RunEvent("silent", info, now, live))
+            elif status == "stopped":  # as good as ended: told with the ends
+                ended.append(RunEvent("stopped", info, now, live))
+            elif status in ENDED and before not in ENDED:
                 ended.append(RunEvent("ended", info, now, live))
         for key in [k for k in self._status if k not in seen]:
             del self._status[key]  # renamed (its header came) or gone from the store

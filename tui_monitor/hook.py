@@ -4,17 +4,22 @@ Standard library only, in one file, so it can also be copied next to a training
 script on a locked-down cluster (see hooks/README.md). Nothing here raises into
 the training loop: failures are warned about once and counted.
 
-* :class:`Run` is what the script holds: ``log()`` copies what it is given as
-  it is at that moment (numbers read from CPU tensors, a CUDA loss copied on
-  the GPU without waiting for it) and appends it to a queue; the run's life is
-  one explicit state (open -> closing -> ended -> closed).
-* :class:`_Writer` is the run's writer thread, the only one that converts,
-  encodes and writes (to :class:`_FileSink` and :class:`_SocketSink`).
-* :class:`_Drops` counts what could not be recorded, by reason, and
-  :class:`_GradWatch` keeps the gradient signals of a watched model.
-* The process hooks at the end end every run on exit, on an uncaught
-  exception, on SIGTERM/SIGINT and in multiprocessing children, and keep
-  forked children off their parent's stream.
+Read top to bottom, each part uses only those above it:
+
+* values: what ``log()`` keeps of a value at the call (a number read from a
+  CPU tensor, a CUDA loss copied on the GPU without waiting for it) and how
+  the writer turns it into JSON; configs as plain dicts;
+* :class:`_Drops` counts what could not be recorded, by reason;
+  :class:`_GradWatch` keeps the gradient signals of a watched model;
+* the sinks: :class:`_FileSink` (whole lines to a file) and
+  :class:`_SocketSink` (to a listener, with its handshake);
+* :class:`_Writer`, the run's writer thread, the only one that converts,
+  encodes and writes;
+* the process hooks, which end every run on exit, on an uncaught exception,
+  on SIGTERM/SIGINT and in multiprocessing children, and keep forked
+  children off their parent's stream;
+* :class:`Run`, what the script holds, and :func:`init`, which makes one: the
+  public API, last.
 
 The format written is docs/stream-format.md, version 1.
 """
@@ -44,29 +49,25 @@ import weakref
 FORMAT_VERSION = 1
 MAX_LINE = 1 << 20
 _METRICS, _GRADS, _META = 0, 1, 2
-# log() queues the user's (copied) dict itself, with its step, time and split
-# under these private keys. A dict of plain numbers is not tracked by the
-# garbage collector; a tuple holding a dict is, and a second's worth of them
-# piled up in the oldest generation sets off full collections inside log().
+# log() queues a copy of the user's dict, its values read (see _captured),
+# with its step, time and split under these private keys: a dict of plain
+# numbers is not tracked by the garbage collector; a tuple holding a dict is,
+# and a second's worth of them piled up in the oldest generation sets off
+# full collections inside log().
 _KIND, _STEP, _TIME, _SPLIT = object(), object(), object(), object()
+_LAST = object()   # left in the queue by the writer once it has read it for the last time
+_now = time.time
 
 __all__ = ["init", "Run", "FORMAT_VERSION"]
 
-
-def _system_sampler(every):
-    """The writer thread's resource sampler (tui_monitor/_sysinfo.py), or None
-    where it cannot be had: a copied hook finds it as tui_monitor_sysinfo.py
-    beside itself (see hooks/README.md)."""
-    if not every:
-        return None
-    try:
-        if __package__:
-            from ._sysinfo import SystemSampler
-        else:
-            from tui_monitor_sysinfo import SystemSampler
-        return SystemSampler(every=every)
-    except Exception:  # noqa: BLE001 - optional: no system records then
-        return None
+#: A run's states (``Run.state``). A run is ``open`` from init(); close()
+#: hands the end record to the writer (``closing``); the writer writes it and
+#: closes the file (``ended``), then gives the socket sink its time to
+#: deliver (``closed``). ``off``: nothing is recorded (the hook disabled, a
+#: rank that does not write, init() could not start it). ``forked``: this
+#: process is a fork of the one that started the run (a DataLoader worker):
+#: nothing of it is written here.
+_OFF, _OPEN, _CLOSING, _ENDED, _CLOSED, _FORKED = "off", "open", "closing", "ended", "closed", "forked"
 
 
 # ---------------------------------------------------------------- values
@@ -187,30 +188,34 @@ def _capture(v, depth=0):
         if n != 1:
             return _NotANumber(type(v).__name__, f"not a scalar: {n} elements")
         return v.item()
-    if isinstance(v, dict) or _is_mapping(v):
+    if isinstance(v, (dict, collections.abc.Mapping)):
         if depth >= 32:
             return _NotANumber(type(v).__name__, "nested more than 32 deep")
         return {k: x if type(x) in _PLAIN else _capture(x, depth + 1) for k, x in v.items()}
     return v
 
 
-def _capture_values(rec):
-    """:func:`_capture` each value of ``rec`` that is not plain, in place; a
-    0-dim CPU tensor (a loss) is read here without a call per value."""
-    for k, v in rec.items():
+def _captured(values):
+    """A copy of the dict ``values`` with each value as it is now (see
+    :func:`_capture`); a 0-dim CPU tensor (a loss) is read here, without a
+    call per value."""
+    rec = {}
+    for k, v in values.items():
         kind = type(v)
-        if kind is _TENSOR and v.is_cpu and not v.dim():
+        if kind is _TENSOR and v.is_cpu and not v.ndim:
             try:
                 rec[k] = v.tolist()   # not .item(), which lets go of the GIL (see _capture)
                 continue
             except Exception:  # noqa: BLE001 - an odd dtype: _capture says what it is
                 pass
-        if kind not in _PLAIN:
+        if kind in _PLAIN:
+            rec[k] = v
+            continue
+        try:
             rec[k] = _capture(v)
-
-
-def _is_mapping(v):
-    return isinstance(v, collections.abc.Mapping)
+        except Exception as e:  # noqa: BLE001 - the user's object: costs only itself
+            rec[k] = _NotANumber(kind.__name__, f"could not be read: {e!r}")
+    return rec
 
 
 def _int_digits(v):
@@ -918,22 +923,14 @@ class _SocketSink:
                            key="socket unacknowledged")
 
 
-# ---------------------------------------------------------------- shared by the run and its writer
-
-_RUNS = []
-_PREV_HANDLERS = {}
-_installed = False
+# ---------------------------------------------------------------- the writer
 
 #: On ranks other than 0, the default stream keeps only what the multi-rank
 #: view needs (losses, gradient norms, step and data times, memory).
 _SMALL_KEYS = ("loss", "grad", "time", "mem")
-_STEP_MIN, _STEP_LIMIT = -(1 << 63), 1 << 63   # a step is a 64-bit integer
 #: The writer writes what it has converted every _BATCH records or
 #: _BATCH_SECONDS, whichever comes first.
 _BATCH, _BATCH_SECONDS = 2000, 0.05
-#: The queue holds at most max_queue records, and at most this many values a
-#: record on average (a record of 50 values counts as 10 of 5).
-_VALUES_PER_RECORD = 5
 
 
 def _wait_until(condition, timeout):
@@ -969,44 +966,6 @@ def _main_thread_where(depth=3):
         return []
 
 
-def distributed_info():
-    """(rank, local rank, world size, job id) of this process, from
-    ``torch.distributed`` when it is initialised (never imported here), else
-    from the launcher's environment (torchrun, Lightning's ``GLOBAL_RANK``,
-    SLURM, Open MPI, PMI). A launcher's rank variable counts even without its
-    world-size variable (the world size is then 1)."""
-    env = os.environ
-    rank = world = None
-    dist = sys.modules.get("torch.distributed")
-    try:
-        if dist is not None and dist.is_available() and dist.is_initialized():
-            rank, world = int(dist.get_rank()), int(dist.get_world_size())
-    except Exception:  # noqa: BLE001
-        pass
-    if rank is None:
-        for r, w in (("RANK", "WORLD_SIZE"), ("GLOBAL_RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
-                     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")):
-            if env.get(r, "").isdigit():
-                rank = int(env[r])
-                world = int(env[w]) if env.get(w, "").isdigit() else None
-                break
-    local = next((int(env[k]) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK")
-                  if env.get(k, "").isdigit()), None)
-    rank, world = rank or 0, max(world or 1, 1)
-    job = None
-    elastic = env.get("TORCHELASTIC_RUN_ID")
-    if elastic and elastic.lower() != "none":
-        job = f"torchrun-{elastic}"
-    elif world > 1 and env.get("SLURM_JOB_ID"):
-        job = f"slurm-{env['SLURM_JOB_ID']}" + (f".{env['SLURM_STEP_ID']}" if env.get("SLURM_STEP_ID") else "")
-    elif world > 1 and env.get("MASTER_ADDR") and env.get("MASTER_PORT"):
-        job = f"job-{env['MASTER_ADDR']}-{env['MASTER_PORT']}"
-    return rank, local, world, job
-
-
-
-# ---------------------------------------------------------------- the writer
-
 class _Writer:
     """The run's writer thread, the one that converts what log() queued,
     encodes it and writes it: a pass every ``flush_every`` s or when flush()
@@ -1018,14 +977,15 @@ class _Writer:
     Lines go to the file sink (a full disk's lines are held in a backlog and
     retried, up to ``max_queue``, then counted) and to the socket sink."""
 
-    def __init__(self, run, path, socket_sink, sampler, grads, drops, flush_every, heartbeat_every, max_queue,
-                 small, fresh=False):
-        self.run, self.path, self.socket, self.sampler = run, path, socket_sink, sampler
-        self.grads, self.drops = grads, drops
-        self.flush_every, self.heartbeat_every, self.max_queue, self.small = (flush_every, heartbeat_every,
-                                                                               max_queue, small)
+    def __init__(self, run, fresh=False):
+        """``run``'s path, sinks and settings; ``fresh``: the path is a name
+        the hook made (see _FileSink)."""
+        self.run, self.path, self.socket, self.sampler = run, run.path, run._socket, run._sys
+        self.grads, self.drops = run._grads, run._lost
+        self.flush_every, self.heartbeat_every, self.max_queue, self.small = (run.flush_every, run.heartbeat_every,
+                                                                               run.max_queue, run.small)
         self.q = collections.deque()   # what log() queues (dicts: see _KIND)
-        self.file = _FileSink(path, lambda: self._header_line, fresh, self._moved) if path else None
+        self.file = _FileSink(self.path, lambda: self._header_line, fresh, self._moved) if self.path else None
         self._header_line = None
         self._seq = 0
         self._last_hb = time.time()    # heartbeats come heartbeat_every after the last log or heartbeat
@@ -1120,9 +1080,17 @@ class _Writer:
         if self._backlog_lines:   # the file never took them: say so, at least in the count
             unwritten, self._backlog, self._backlog_lines = self._backlog_lines, bytearray(), 0
             self.drops.count(self._hold_reason, unwritten)
-        if self.q:   # logged by another thread in the last instant of the end: too late, but counted
-            self.drops.count("logged during close()", len(self.q))
-            self.q.clear()
+        # Logged by another thread in the last instant of the end: too late,
+        # but counted. The mark stays at the front for good: what a log()
+        # queues behind it, that log() counts itself (Run._logged_late).
+        q = self.q
+        q.append(_LAST)
+        late = 0
+        while q[0] is not _LAST:
+            q.popleft()
+            late += 1
+        if late:
+            self.drops.count("logged during close()", late)
         if self.file is not None:
             self.file.close()
         run.state = _ENDED
@@ -1135,12 +1103,13 @@ class _Writer:
         """One pass. It takes what was queued when it began, not what comes
         while it runs (a caller logging faster than this thread writes would
         otherwise hold it in one pass for good, nothing written), and writes
-        it in batches as it goes. ``final``: the last pass, which also takes
-        what other threads log meanwhile, ends with the end record and, once
-        close()'s time is nearly out, counts what it has not got to."""
+        it in batches as it goes. Any pass stops once close()'s time is
+        nearly out (close() may come in the middle of a long one); ``final``:
+        the last pass, which also takes what other threads log meanwhile,
+        ends with the end record and, once close()'s time is nearly out,
+        counts what it has not got to."""
         q = self.q
         left = len(q)
-        deadline = self._deadline if final else None
         records = 0
         lines = []
         while left:
@@ -1159,20 +1128,26 @@ class _Writer:
                 if rec is not None:
                     records += 1
                     lines.append(self._encode(rec))
-                if deadline is not None and time.monotonic() > deadline:
+                if self._late():
                     break
                 if not len(lines) % 64 and time.monotonic() - started > _BATCH_SECONDS:
                     break
-            if deadline is not None and time.monotonic() > deadline and q and self._waited_for:
-                n = len(q)
-                q.clear()
-                self.drops.count("close() timed out", n, f"close() timed out: {n} records logged before it were "
-                                                         "not written; the count is kept in the stream")
+            if self._late():
+                if final and q:
+                    n = len(q)
+                    q.clear()
+                    self.drops.count("close() timed out", n, f"close() timed out: {n} records logged before it "
+                                                             "were not written; the count is kept in the stream")
                 break
             if final and not left:   # logged while closing, by another thread: still in time
                 left = len(q)
         lines.extend(self._trailer(quiet=not records, final=final))
         self._deliver(lines)
+
+    def _late(self):
+        """Whether close() waits for the end and its time is nearly out (see
+        end(); the deadline counts once the run is no longer open, as the end does)."""
+        return self._waited_for and self.run.state is not _OPEN and time.monotonic() > self._deadline
 
     def _trailer(self, quiet, final):
         """What a pass writes after the records: a system sample when one is
@@ -1340,440 +1315,28 @@ class _Writer:
             self.drops.count(reason, over)
 
 
-# ---------------------------------------------------------------- the run
-
-#: A run's states (``Run.state``). A run is ``open`` from init(); close()
-#: hands the end record to the writer (``closing``); the writer writes it and
-#: closes the file (``ended``), then gives the socket sink its time to
-#: deliver (``closed``). ``off``: nothing is recorded (the hook disabled, a
-#: rank that does not write, init() could not start it). ``forked``: this
-#: process is a fork of the one that started the run (a DataLoader worker):
-#: nothing of it is written here.
-_OFF, _OPEN, _CLOSING, _ENDED, _CLOSED, _FORKED = "off", "open", "closing", "ended", "closed", "forked"
-
-
-class Run:
-    """One training process's stream. Create it with :func:`init`.
-
-    ``state`` is where it is in its life: ``open`` -> ``closing`` (close()
-    called) -> ``ended`` (the end record written, the file closed) ->
-    ``closed`` (a socket sink, if any, had its time to deliver it); ``off``
-    when nothing is recorded, ``forked`` in a forked child."""
-
-    def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
-                 tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
-                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
-                 socket_buffer=100_000, rank=None, world_size=None):
-        # explicit arguments win over the environment, which wins over defaults
-        env = os.environ
-        self.state = _OFF
-        self._warned = set()
-        self._lost = _Drops(self._warn)
-        self._grads = _GradWatch(self._warn)
-        self._pid = os.getpid()
-        self._last_step = -1
-        self._last_log = None
-        self._signal = self._exc = None
-        self._socket = self._writer = None
-        self.rank, self.local_rank, self.world_size, job = distributed_info()
-        if rank is not None:
-            self.rank = self._option("rank", rank, int, self.rank, "detected")
-        if world_size is not None:
-            self.world_size = max(self._option("world_size", world_size, int, self.world_size, "detected"), 1)
-        # every rank of one job shares the run id, so the monitor shows one job with N ranks
-        self.run_id = _text(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
-        script = os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0]
-        self.name = _text(name or env.get("TUI_MONITOR_NAME") or script or "run")
-        ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
-        if ranks not in ("all", "zero", "full"):
-            self._warn(f"ranks must be 'all', 'zero' or 'full', not {_repr(ranks)}; using 'all'")
-            ranks = "all"
-        # "all": rank 0 full, the others a small stream; "full": every rank full; "zero": rank 0 only
-        self.small = ranks == "all" and self.rank != 0
-        self.flush_every = self._option("flush_every", flush_every, float, 1.0)
-        self.heartbeat_every = self._option("heartbeat_every", heartbeat_every, float, 10.0)
-        self.max_queue = self._option("max_queue", max_queue, int, 1_000_000)
-        self._max_values = self.max_queue * _VALUES_PER_RECORD   # the queue's bound in values (see log())
-        socket_buffer = self._option("socket_buffer", socket_buffer, int, 100_000)
-        self._sys = _system_sampler(system_every)
-        if self._sys is not None:
-            self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
-        start = time.time()
-        header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
-                  "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
-                  "world_size": self.world_size, "config": _config(config), "tags": _tags(tags)}
-        if self.local_rank is not None:
-            header["local_rank"] = self.local_rank
-        if job:
-            header["job_id"] = job
-        if self.small:
-            header["small"] = True
-        if model is not None:
-            try:
-                header["model"] = describe_model(model)
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"could not describe the model: {e!r}")
-        self._header = self._fit(header)
-        if dir is None:
-            dir = env.get("TUI_MONITOR_DIR", "runs")
-        self.path = path
-        fresh = False
-        if self.path is None and dir:
-            fresh = True
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:80]
-            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
-            rank = f"-rank{self.rank}" if self.world_size > 1 else ""
-            self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
-        to = to or env.get("TUI_MONITOR_TO")
-        if env.get("TUI_MONITOR_DISABLED") or (ranks == "zero" and self.rank != 0):
-            return
-        if to:
-            try:
-                self._socket = _SocketSink(self, to, token, cap=socket_buffer)
-            except Exception as e:  # noqa: BLE001
-                self._warn(f"cannot stream to {to!r}: {e}")
-        self._writer = _Writer(self, self.path, self._socket, self._sys, self._grads, self._lost,
-                               self.flush_every, self.heartbeat_every, self.max_queue, self.small, fresh)
-        self._q = self._writer.q
-        self._q.append({_KIND: _META, _TIME: start, _STEP: header})
-        self.state = _OPEN
-        try:
-            self._writer.thread.start()
-        except BaseException:   # no thread to be had (interpreter shutting down): nothing recorded
-            self.state = _OFF
-            if self._socket is not None:
-                self._socket.close(timeout=0)
-            raise
-        _register(self)
-        if model is not None and watch_every:
-            self.watch(model, every=watch_every, _describe="model" not in header)
-
-    @classmethod
-    def _unstarted(cls, name, error):
-        """A run that records nothing, for an init() that could not start one:
-        the training goes on, told why once."""
-        run = cls.__new__(cls)
-        run.state, run._warned = _OFF, set()
-        run._lost, run._grads = _Drops(run._warn), _GradWatch(run._warn)
-        run._pid, run._last_step, run._last_log, run._signal, run._exc = os.getpid(), -1, None, None, None
-        run._socket = run._writer = run._sys = None
-        run.name, run.run_id, run.path, run._header = _text(name or "run"), "", None, {}
-        run.rank, run.local_rank, run.world_size, run.small = 0, None, 1, False
-        run._warn(f"could not start the run ({error!r}); training goes on without it")
-        return run
-
-    def _option(self, name, value, kind, default, said=None):
-        """``kind(value)``, or ``default`` with a warning: a bad option never
-        stops the training script."""
-        try:
-            return kind(value)
-        except Exception:  # noqa: BLE001 - the caller's value
-            what = "an integer" if kind is int else "a number"
-            self._warn(f"{name}={_repr(value)} is not {what}; using {default!r}" + (f" ({said})" if said else ""),
-                       key=f"option {name}")
-            return default
-
-    def _fit(self, header):
-        """The header, made to fit in one line: a config, tags or model
-        description that would make it longer than the line limit is
-        replaced by a note saying so (the reader would skip the whole header,
-        and the run would lose its name, id and process with it)."""
-        for field in ("config", "tags", "model"):
-            size = len(_dumps(header).encode())
-            if size <= MAX_LINE - 4096:   # room for seq
-                break
-            n = len(_dumps(header.get(field)).encode())
-            if n > 4096:
-                header[field] = {"_dropped": f"{field} of {n} bytes is over the 1 MiB line limit"}
-                self._warn(f"the {field} of {n} bytes is over the 1 MiB line limit; not recorded")
-        if len(_dumps(header).encode()) > MAX_LINE - 4096:   # the name or the id itself
-            for field in ("name", "run_id", "host"):
-                if len(header[field]) > 1024:
-                    self._warn(f"the run's {field} of {len(header[field])} characters is cut to 1024")
-                    header[field] = header[field][:1024]
-            self.name, self.run_id = header["name"], header["run_id"]
-        return header
-
-    # -- the hot path ------------------------------------------------------
-
-    def log(self, values, step=None, split=None):
-        """Record metric values at a step; returns at once.
-
-        ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
-        or CUDA: a CUDA value is copied on the device and read in the writer
-        thread, no sync here); each is kept as it is at this call. ``split`` is
-        ``"train"``, ``"val"`` or ``"test"``; when omitted, the monitor infers it
-        from the names (``val_loss``, ``train/loss``) and defaults to train. With
-        no ``step``, a train log advances the last step by one and a val/test
-        log reuses it; a step that is no integer (``"100"`` is one) gets the
-        automatic step, with a warning.
-        """
-        if self.state is not _OPEN:
-            self._not_open()
-            return
-        try:
-            t = time.time()
-            if step is None:
-                step = self._last_step if split in ("val", "test") else self._last_step + 1
-            elif type(step) is not int or not _STEP_MIN <= step < _STEP_LIMIT:
-                step = self._odd_step(step, split)
-            self._last_step = step
-            self._last_log = t
-            q = self._q
-            waiting = len(q)
-            if waiting >= self.max_queue or waiting * len(values) >= self._max_values:
-                self._lost.count("queue full", 1)
-                return
-            if self._grads.pending:
-                q.append(self._grads.take(step, t))
-            # A copy, since loops often reuse one dict, with every value as it
-            # is now (see _capture): plain numbers and strings as they are.
-            rec = values.copy() if type(values) is dict else dict(values)
-            for v in rec.values():   # a loop: issuperset(map(type, ...)) builds a set, twice the time
-                if type(v) not in _PLAIN:
-                    _capture_values(rec)
-                    break
-            rec[_STEP] = step
-            rec[_TIME] = t
-            rec[_SPLIT] = split
-            q.append(rec)
-        except Exception as e:  # noqa: BLE001 - never raise into the training loop
-            self._lost.count("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
-
-    __call__ = log
-
-    def _not_open(self):
-        state = self.state
-        if state is _CLOSING:   # another thread is in close()
-            self._lost.count("logged during close()", 1)
-        elif state is _FORKED:
-            self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
-                       f"{self.name!r} (pid {self._pid}) is not recorded: start a run in the child with init()",
-                       key="forked child")
-        elif state is not _OFF:
-            self._warn("log() after close() is ignored")
-
-    def _odd_step(self, step, split):
-        """The integer step meant by a step that is not a plain int (a string,
-        a float, a tensor), or the automatic step, with a warning, when there
-        is none (the format's steps are 64-bit integers)."""
-        try:
-            value = int(step.strip()) if isinstance(step, str) else _capture(step)
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            if type(value) is int and _STEP_MIN <= value < _STEP_LIMIT:
-                return value
-            why = "is out of the format's range (64-bit)" if type(value) is int else "is not an integer"
-        except Exception:  # noqa: BLE001 - the caller's value
-            why = "is not an integer"
-        auto = self._last_step if split in ("val", "test") else self._last_step + 1
-        self._warn(f"step {_repr(step)[:100]} {why}; the automatic step is used ({auto}, then on from it)",
-                   key="step")
-        return auto
-
-    def watch(self, model, every=50, _describe=True):
-        """Record the model's flexibility and, every ``every`` backward passes,
-        the global and per-layer gradient norms, weight norms and the share of
-        units whose gradient is exactly zero (dead units)."""
-        if self.state is not _OPEN:
-            return
-        try:
-            if _describe:
-                t = time.time()
-                meta = {"type": "meta", "time": t, "model": describe_model(model)}
-                self._q.append({_KIND: _META, _TIME: t, _STEP: meta})
-            self._note_device(model)
-            torch = sys.modules.get("torch")
-            if torch is None or not every:
-                return
-            self._grads.hook(torch, model, int(every))
-        except Exception as e:  # noqa: BLE001
-            self._warn(f"watch() could not hook the model: {e!r}")
-
-    def _note_device(self, model):
-        """Tell the system sampler which GPU the model is on (it samples in
-        the writer thread, where torch's per-thread current device is not the
-        training's)."""
-        if self._sys is None:
-            return
-        param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
-        device = getattr(param, "device", None)
-        if getattr(device, "type", None) != "cuda":
-            return
-        index = device.index
-        if index is None:  # plain "cuda": this (the training) thread's current device
-            index = sys.modules["torch"].cuda.current_device()
-        self._sys.cuda_device = int(index)
-
-    def flush(self, timeout=None):
-        """Write everything logged so far now, rather than at the writer's
-        next pass (every ``flush_every`` s); wait up to ``timeout`` s (None:
-        as long as it takes) for it to be written."""
-        if self.state is _OPEN:
-            self._writer.flush(timeout)
-
-    # -- what could not be recorded ----------------------------------------
-
-    @property
-    def dropped(self):
-        """How many items could not be recorded (see :attr:`drop_reasons`)."""
-        return sum(self._lost.reasons().values())
-
-    @property
-    def drop_reasons(self):
-        """``{reason: count}`` of what could not be recorded."""
-        return self._lost.reasons()
-
-    def _drop(self, reason, n, message=None):
-        self._lost.count(reason, n, message)
-
-    def _warn(self, message, key=None):
-        """Say ``message`` on stderr, once per ``key`` (its first words)."""
-        key = key or message.split(":")[0]
-        if key in self._warned:
-            return
-        self._warned.add(key)
-        try:
-            sys.stderr.write(f"tui-monitor: {message}\n")
-        except Exception:  # noqa: BLE001
-            pass
-
-    @property
-    def _seq(self):
-        """How many records the writer has made (their ``seq`` numbers are 0 to this, less one)."""
-        return self._writer._seq if self._writer is not None else 0
-
-    @property
-    def _file(self):
-        """The file sink, or None (the socket sink asks: whether a file holds the records)."""
-        return self._writer.file if self._writer is not None else None
-
-    # -- the end -----------------------------------------------------------
-
-    @property
-    def closed(self):
-        """Whether close() has been called (the run is closing, ended or closed)."""
-        return self.state in (_CLOSING, _ENDED, _CLOSED)
-
-    def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
-        """Write the end record, after everything logged so far. Called for
-        you at interpreter exit, on an uncaught exception and on
-        SIGTERM/SIGINT; idempotent. The writer thread writes the end: close()
-        waits up to ``timeout`` s for it (None: as long as it takes); what
-        the writer has not written shortly before then is counted in the end
-        record instead (``close() timed out``), unless it is stuck inside
-        one write or one value, and then it ends the stream itself when that
-        returns. With a socket sink, close() then waits up to
-        ``socket_timeout`` s for the listener to acknowledge the end. A
-        close() that finds another under way (a signal handler that
-        interrupted one, another thread) waits for the same end."""
-        if self.state is _OPEN:
-            end = self._end_record(status, error, signal_name)
-            self._grads.remove()
-            if self._grads.pending:   # the last gradients, at the last step
-                self._q.append(self._grads.take(self._last_step, time.time()))
-            self._writer.end(end, timeout, socket_timeout)
-            self.state = _CLOSING     # after the end is handed over: the writer reads it once it sees this
-            self._writer.wake()
-        elif self.state not in (_CLOSING, _ENDED):
-            return
-        if not self._writer.thread.is_alive():   # the writer is gone (cannot be, but then nobody else would)
-            self._writer.finish()
-        if _wait_until(lambda: self.state is not _CLOSING, timeout):
-            _wait_until(lambda: self.state is not _ENDED, socket_timeout + 1.0)
-        else:
-            self._writer.given_up()
-            self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
-                       "it writes the end record and closes the file when done, or the process exit ends it",
-                       key="close timeout")
-        if self in _RUNS:
-            _RUNS.remove(self)
-
-    finish = close
-
-    def _end_record(self, status, error, signal_name):
-        if status is None:
-            exc = self._exc
-            if exc is not None and not isinstance(exc, KeyboardInterrupt):
-                status = "crashed"
-                error = error or exc
-            elif exc is not None or self._signal:
-                status, signal_name = "interrupted", signal_name or self._signal or "SIGINT"
-            else:
-                status = "finished"
-        end = {"type": "end", "time": time.time(), "status": status}
-        if isinstance(error, BaseException):
-            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-            end["error"] = {"type": type(error).__name__, "message": _text(error), "traceback": trace[-20000:]}
-        elif error:
-            end["error"] = {"type": "Error", "message": _text(error)}
-        if signal_name:
-            end["signal"] = signal_name
-        if self._last_step >= 0:
-            end["step"] = self._last_step
-        return end
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, etype, exc, tb):
-        if exc is not None:
-            self._exc = exc
-        self.close()
-        return False
-
-    def __repr__(self):
-        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r} {self.state}>"
-
-
-def init(name=None, dir=None, config=None, model=None, **options):
-    """Start recording a run and return its :class:`Run`.
-
-    ``dir`` is where the stream file goes (``$TUI_MONITOR_DIR`` overrides; a
-    falsy value writes no file); ``to="HOST:PORT"`` or ``to="unix:/path"``
-    also streams to a listener (``tui-monitor watch --listen``). ``model``
-    records the model's flexibility and watches its gradients every
-    ``watch_every`` backward passes (0 disables). ``config`` may be any
-    mapping (a Hydra/OmegaConf ``DictConfig`` too), a dataclass or a
-    namespace; it is written as a plain dict. Other options: ``tags`` (a dict,
-    or a list of labels), ``flush_every`` (s), ``heartbeat_every`` (s),
-    ``max_queue`` (records waiting for the writer, and 5x as many values, at
-    most; past that they are counted as dropped), ``token`` (the listener's
-    shared secret, never sent; default ``$TUI_MONITOR_TOKEN``, else the
-    content of the file ``$TUI_MONITOR_TOKEN_FILE``), ``socket_buffer``
-    (records kept for a listener that is slow, absent or restarted),
-    ``run_id``, ``path``, ``system_every`` (s between resource samples: step
-    time, CPU, memory, CUDA memory, GPU use; 0 turns them off).
-    ``TUI_MONITOR_DISABLED=1`` turns the hook into a no-op. init() never
-    raises: what it cannot use it says on stderr, and a run it cannot start
-    records nothing.
-
-    Under ``torch.distributed`` (torchrun, SLURM, MPI) every rank of a job
-    shares one run id (the launcher's job id) and writes its own stream
-    (``...-rankN.jsonl``). ``ranks="all"`` (default): rank 0 writes
-    everything and the others a small stream (losses, gradient norms, times,
-    memory, heartbeats) for the multi-rank view; ``"full"``: every rank
-    writes everything; ``"zero"``: only rank 0 writes
-    (``TUI_MONITOR_RANKS`` sets it too). ``rank=`` and ``world_size=`` override
-    what is detected (``torch.distributed``, else the launcher's environment).
-    """
-    try:
-        return Run(name=name, dir=dir, config=config, model=model, **options)
-    except Exception as e:  # noqa: BLE001 - the training goes on, told why
-        return Run._unstarted(name, e)
-
-
-
-
 # ---------------------------------------------------------------- process hooks
 
+_RUNS = []                     # the runs to end at exit, on a signal, on an uncaught exception
+_STARTED = weakref.WeakSet()   # every run with a writer, ended or not (a fork must silence them all)
+_PREV_HANDLERS = {}   # signal -> the handler _on_signal took the place of (called, or restored in a fork)
+_hooked = False       # atexit, excepthook, at-fork: once a process (a fork inherits them)
+
+
 def _register(run):
-    global _installed
     _RUNS.append(run)
+    _STARTED.add(run)
     _end_with_multiprocessing(run)
-    if _installed:
+    _hook_process()
+    if threading.current_thread() is threading.main_thread():   # only the main thread may set handlers
+        _hook_signals()
+
+
+def _hook_process():
+    global _hooked
+    if _hooked:
         return
-    _installed = True
+    _hooked = True
     atexit.register(_at_exit)
     prev_hook = sys.excepthook
 
@@ -1784,18 +1347,25 @@ def _register(run):
     sys.excepthook = excepthook
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                prev = signal.getsignal(sig)
-                if prev is signal.SIG_IGN or prev is None:
-                    continue
-                _PREV_HANDLERS[sig] = prev
-                signal.signal(sig, _on_signal)
-            except (ValueError, OSError):
-                pass
-        if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
-            _watch_for_untaken_sigterm()
+
+
+def _hook_signals():
+    """SIGTERM and SIGINT end the runs (:func:`_on_signal`), from the first
+    run started in the main thread: a first run started in another thread
+    cannot set them, and the next one started in the main thread does."""
+    if _PREV_HANDLERS:
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            prev = signal.getsignal(sig)
+            if prev is signal.SIG_IGN or prev is None:
+                continue
+            _PREV_HANDLERS[sig] = prev   # before: a signal right after finds what to call
+            signal.signal(sig, _on_signal)
+        except (ValueError, OSError):
+            _PREV_HANDLERS.pop(sig, None)
+    if _PREV_HANDLERS.get(signal.SIGTERM) is signal.SIG_DFL:  # else SIGTERM never killed by default
+        _watch_for_untaken_sigterm()
 
 
 #: Seconds a SIGTERM waits for the main thread to take it (see
@@ -1949,12 +1519,28 @@ def _at_exit():
 
 
 def _after_fork_in_child():
-    """A forked child (a DataLoader worker) must not write its parent's stream."""
-    for r in list(_RUNS):
-        r.state = _FORKED
-        r._writer.forget()
-        r._socket = None
+    """A forked child (a DataLoader worker) must not write its parent's
+    stream: neither an open run's nor one a close() left to its writer
+    (no longer in _RUNS), whose writer thread is not in this process. Until
+    it starts a run of its own, the child's signals are what they were
+    before the hook: the thread that ends a process whose main thread cannot
+    take a SIGTERM is not in the child, and without it a child stuck in C
+    code would outlive a SIGTERM that would have killed it."""
+    global _sigterm_taken
+    for r in list(_STARTED):
+        if r.state is not _CLOSED:
+            r.state = _FORKED
+            r._writer.forget()
+            r._socket = None
     del _RUNS[:]
+    for sig, prev in list(_PREV_HANDLERS.items()):
+        try:
+            if signal.getsignal(sig) is _on_signal:
+                signal.signal(sig, prev)
+        except (ValueError, OSError, TypeError):
+            pass
+    _PREV_HANDLERS.clear()   # a run started in the child's main thread sets them again
+    _sigterm_taken = threading.Event()
     if _wakeup:  # the parent's pipe: the child's signals are not the parent's to read
         try:
             old = signal.set_wakeup_fd(-1)
@@ -1968,3 +1554,500 @@ def _after_fork_in_child():
             except OSError:
                 pass
         _wakeup[:] = []
+
+
+# ---------------------------------------------------------------- the run: what a script holds
+
+_STEP_MIN, _STEP_LIMIT = -(1 << 63), 1 << 63   # a step is a 64-bit integer
+#: The queue holds at most max_queue records, and at most this many values a
+#: record on average (a record of 50 values counts as 10 of 5).
+_VALUES_PER_RECORD = 5
+
+
+def _system_sampler(every):
+    """The writer thread's resource sampler (tui_monitor/_sysinfo.py), or None
+    where it cannot be had: a copied hook finds it as tui_monitor_sysinfo.py
+    beside itself (see hooks/README.md)."""
+    if not every:
+        return None
+    try:
+        if __package__:
+            from ._sysinfo import SystemSampler
+        else:
+            from tui_monitor_sysinfo import SystemSampler
+        return SystemSampler(every=every)
+    except Exception:  # noqa: BLE001 - optional: no system records then
+        return None
+
+
+def distributed_info():
+    """(rank, local rank, world size, job id) of this process, from
+    ``torch.distributed`` when it is initialised (never imported here), else
+    from the launcher's environment (torchrun, Lightning's ``GLOBAL_RANK``,
+    SLURM, Open MPI, PMI). A launcher's rank variable counts even without its
+    world-size variable (the world size is then 1)."""
+    env = os.environ
+    rank = world = None
+    dist = sys.modules.get("torch.distributed")
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            rank, world = int(dist.get_rank()), int(dist.get_world_size())
+    except Exception:  # noqa: BLE001
+        pass
+    if rank is None:
+        for r, w in (("RANK", "WORLD_SIZE"), ("GLOBAL_RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"),
+                     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMI_RANK", "PMI_SIZE")):
+            if env.get(r, "").isdigit():
+                rank = int(env[r])
+                world = int(env[w]) if env.get(w, "").isdigit() else None
+                break
+    local = next((int(env[k]) for k in ("LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK")
+                  if env.get(k, "").isdigit()), None)
+    rank, world = rank or 0, max(world or 1, 1)
+    job = None
+    elastic = env.get("TORCHELASTIC_RUN_ID")
+    if elastic and elastic.lower() != "none":
+        job = f"torchrun-{elastic}"
+    elif world > 1 and env.get("SLURM_JOB_ID"):
+        job = f"slurm-{env['SLURM_JOB_ID']}" + (f".{env['SLURM_STEP_ID']}" if env.get("SLURM_STEP_ID") else "")
+    elif world > 1 and env.get("MASTER_ADDR") and env.get("MASTER_PORT"):
+        job = f"job-{env['MASTER_ADDR']}-{env['MASTER_PORT']}"
+    return rank, local, world, job
+
+
+class Run:
+    """One training process's stream. Create it with :func:`init`.
+
+    ``state`` is where it is in its life: ``open`` -> ``closing`` (close()
+    called) -> ``ended`` (the end record written, the file closed) ->
+    ``closed`` (a socket sink, if any, had its time to deliver it); ``off``
+    when nothing is recorded, ``forked`` in a forked child."""
+
+    def __init__(self, name=None, dir=None, config=None, model=None, *, to=None, token=None,
+                 tags=None, flush_every=1.0, heartbeat_every=10.0, watch_every=50,
+                 max_queue=1_000_000, run_id=None, path=None, ranks=None, system_every=5.0,
+                 socket_buffer=100_000, rank=None, world_size=None):
+        self._blank(name)
+        # explicit arguments win over the environment, which wins over defaults
+        env = os.environ
+        self.rank, self.local_rank, self.world_size, job = distributed_info()
+        if rank is not None:
+            self.rank = self._option("rank", rank, int, self.rank, "detected")
+        if world_size is not None:
+            self.world_size = max(self._option("world_size", world_size, int, self.world_size, "detected"), 1)
+        # every rank of one job shares the run id, so the monitor shows one job with N ranks
+        self.run_id = _text(run_id or env.get("TUI_MONITOR_RUN_ID") or job or uuid.uuid4().hex[:12])
+        script = os.path.splitext(os.path.basename(sys.argv[0] or "run"))[0]
+        self.name = _text(name or env.get("TUI_MONITOR_NAME") or script or "run")
+        ranks = ranks or env.get("TUI_MONITOR_RANKS", "all")
+        if ranks not in ("all", "zero", "full"):
+            self._warn(f"ranks must be 'all', 'zero' or 'full', not {_repr(ranks)}; using 'all'")
+            ranks = "all"
+        # "all": rank 0 full, the others a small stream; "full": every rank full; "zero": rank 0 only
+        self.small = ranks == "all" and self.rank != 0
+        self.flush_every = self._option("flush_every", flush_every, float, 1.0)
+        self.heartbeat_every = self._option("heartbeat_every", heartbeat_every, float, 10.0)
+        self.max_queue = self._option("max_queue", max_queue, int, 1_000_000)
+        self._max_values = self.max_queue * _VALUES_PER_RECORD   # the queue's bound in values (see log())
+        socket_buffer = self._option("socket_buffer", socket_buffer, int, 100_000)
+        self._sys = _system_sampler(system_every)
+        if self._sys is not None:
+            self._sys.local_rank = self.local_rank  # which GPU a rank of a job computes on, unless watch() says
+        start = time.time()
+        header = {"type": "run", "v": FORMAT_VERSION, "run_id": self.run_id, "name": self.name,
+                  "start": start, "host": socket.gethostname(), "pid": self._pid, "rank": self.rank,
+                  "world_size": self.world_size, "config": _config(config), "tags": _tags(tags)}
+        if self.local_rank is not None:
+            header["local_rank"] = self.local_rank
+        if job:
+            header["job_id"] = job
+        if self.small:
+            header["small"] = True
+        if model is not None:
+            try:
+                header["model"] = describe_model(model)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"could not describe the model: {e!r}")
+        self._header = self._fit(header)
+        if dir is None:
+            dir = env.get("TUI_MONITOR_DIR", "runs")
+        self.path = path
+        fresh = False
+        if self.path is None and dir:
+            fresh = True
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:80]
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(start))
+            rank = f"-rank{self.rank}" if self.world_size > 1 else ""
+            self.path = os.path.join(str(dir), f"{safe}-{stamp}-{self.run_id[:6]}{rank}.jsonl")
+        to = to or env.get("TUI_MONITOR_TO")
+        if env.get("TUI_MONITOR_DISABLED") or (ranks == "zero" and self.rank != 0):
+            return
+        if to:
+            try:
+                self._socket = _SocketSink(self, to, token, cap=socket_buffer)
+            except Exception as e:  # noqa: BLE001
+                self._warn(f"cannot stream to {to!r}: {e}")
+        self._writer = _Writer(self, fresh)
+        self._q = self._writer.q
+        self._q.append({_KIND: _META, _TIME: start, _STEP: header})
+        self.state = _OPEN
+        try:
+            self._writer.thread.start()
+        except BaseException:   # no thread to be had (interpreter shutting down): nothing recorded
+            self.state = _OFF
+            if self._socket is not None:
+                self._socket.close(timeout=0)
+            raise
+        _register(self)
+        if model is not None and watch_every:
+            self.watch(model, every=watch_every, _describe="model" not in header)
+
+    def _blank(self, name):
+        """What every run has, one that records nothing too (``off``)."""
+        self.state = _OFF
+        self._warned = set()
+        self._lost = _Drops(self._warn)
+        self._grads = _GradWatch(self._warn)
+        self._pid = os.getpid()
+        self._last_step, self._last_log = -1, None
+        self._signal = self._exc = None
+        self._socket = self._writer = self._sys = None
+        self.name, self.run_id, self.path, self._header = _text(name or "run"), "", None, {}
+        self.rank, self.local_rank, self.world_size, self.small = 0, None, 1, False
+
+    @classmethod
+    def _unstarted(cls, name, error):
+        """A run that records nothing, for an init() that could not start one:
+        the training goes on, told why once."""
+        run = cls.__new__(cls)
+        run._blank(name)
+        run._warn(f"could not start the run ({error!r}); training goes on without it")
+        return run
+
+    def _option(self, name, value, kind, default, said=None):
+        """``kind(value)``, or ``default`` with a warning: a bad option never
+        stops the training script."""
+        try:
+            return kind(value)
+        except Exception:  # noqa: BLE001 - the caller's value
+            what = "an integer" if kind is int else "a number"
+            self._warn(f"{name}={_repr(value)} is not {what}; using {default!r}" + (f" ({said})" if said else ""),
+                       key=f"option {name}")
+            return default
+
+    def _fit(self, header):
+        """The header, made to fit in one line: a config, tags or model
+        description that would make it longer than the line limit is
+        replaced by a note saying so (the reader would skip the whole header,
+        and the run would lose its name, id and process with it)."""
+        for field in ("config", "tags", "model"):
+            size = len(_dumps(header).encode())
+            if size <= MAX_LINE - 4096:   # room for seq
+                break
+            n = len(_dumps(header.get(field)).encode())
+            if n > 4096:
+                header[field] = {"_dropped": f"{field} of {n} bytes is over the 1 MiB line limit"}
+                self._warn(f"the {field} of {n} bytes is over the 1 MiB line limit; not recorded")
+        if len(_dumps(header).encode()) > MAX_LINE - 4096:   # the name or the id itself
+            for field in ("name", "run_id", "host"):
+                if len(header[field]) > 1024:
+                    self._warn(f"the run's {field} of {len(header[field])} characters is cut to 1024")
+                    header[field] = header[field][:1024]
+            self.name, self.run_id = header["name"], header["run_id"]
+        return header
+
+    # -- the hot path ------------------------------------------------------
+
+    def log(self, values, step=None, split=None):
+        """Record metric values at a step; returns at once.
+
+        ``values`` maps names to numbers, numpy scalars or 0-dim tensors (CPU
+        or CUDA: a CUDA value is copied on the device and read in the writer
+        thread, no sync here); each is kept as it is at this call. ``split`` is
+        ``"train"``, ``"val"`` or ``"test"``; when omitted, the monitor infers it
+        from the names (``val_loss``, ``train/loss``) and defaults to train. With
+        no ``step``, a train log advances the last step by one and a val/test
+        log reuses it; a step that is no integer (``"100"`` is one) gets the
+        automatic step, with a warning.
+        """
+        if self.state is not _OPEN:
+            self._not_open()
+            return
+        try:
+            t = _now()
+            if step is None:
+                step = self._last_step + 1 if split is None or split not in ("val", "test") else self._last_step
+            elif type(step) is not int or not -0x8000000000000000 <= step <= 0x7FFFFFFFFFFFFFFF:   # 64 bits
+                step = self._odd_step(step, split)
+            self._last_step = step
+            self._last_log = t
+            q = self._q
+            waiting = len(q)
+            if waiting >= self.max_queue or waiting * len(values) >= self._max_values:
+                self._lost.count("queue full", 1)
+                return
+            if self._grads.pending:
+                q.append(self._grads.take(step, t))
+            if type(values) is not dict:
+                values = dict(values)
+            # A copy, since loops often reuse one dict, with every value as it
+            # is now: plain numbers and strings as they are, others read or
+            # copied (see _captured). One look at each value's type when all
+            # are plain; a new dict, not a copy, otherwise: a copy of a dict
+            # holding tensors would be tracked by the garbage collector.
+            for v in values.values():
+                if type(v) not in _PLAIN:
+                    rec = _captured(values)
+                    break
+            else:
+                rec = values.copy()
+            rec[_STEP] = step
+            rec[_TIME] = t
+            rec[_SPLIT] = split
+            q.append(rec)
+            if self.state is not _OPEN:   # closed meanwhile, by another thread
+                self._logged_late(rec)
+        except Exception as e:  # noqa: BLE001 - never raise into the training loop
+            self._lost.count("bad log() call", 1, f"log() ignored a call it could not read: {e!r}")
+
+    __call__ = log
+
+    def _not_open(self):
+        state = self.state
+        if state is _CLOSING:   # another thread is in close()
+            self._lost.count("logged during close()", 1)
+        elif state is _FORKED:
+            self._warn(f"log() in a forked child (pid {os.getpid()}) of the process that started run "
+                       f"{self.name!r} (pid {self._pid}) is not recorded: start a run in the child with init()",
+                       key="forked child")
+        elif state is not _OFF:
+            self._warn("log() after close() is ignored")
+
+    def _logged_late(self, rec):
+        """A record queued once close() had begun: the writer wrote or counted
+        it, unless it lies behind the mark the writer leaves when it is done
+        with the queue (see _Writer.finish); then it is counted here. The
+        queue is looked at in one snapshot, by identity: never both, never
+        neither."""
+        for item in tuple(self._q):
+            if item is rec:
+                return
+            if item is _LAST:
+                self._lost.count("logged during close()", 1)
+                return
+
+    def _odd_step(self, step, split):
+        """The integer step meant by a step that is not a plain int (a string,
+        a float, a tensor), or the automatic step, with a warning, when there
+        is none (the format's steps are 64-bit integers)."""
+        try:
+            value = int(step.strip()) if isinstance(step, str) else _capture(step)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if type(value) is int and _STEP_MIN <= value < _STEP_LIMIT:
+                return value
+            why = "is out of the format's range (64-bit)" if type(value) is int else "is not an integer"
+        except Exception:  # noqa: BLE001 - the caller's value
+            why = "is not an integer"
+        auto = self._last_step if split in ("val", "test") else self._last_step + 1
+        self._warn(f"step {_repr(step)[:100]} {why}; the automatic step is used ({auto}, then on from it)",
+                   key="step")
+        return auto
+
+    def watch(self, model, every=50, _describe=True):
+        """Record the model's flexibility and, every ``every`` backward passes,
+        the global and per-layer gradient norms, weight norms and the share of
+        units whose gradient is exactly zero (dead units)."""
+        if self.state is not _OPEN:
+            return
+        try:
+            if _describe:
+                t = time.time()
+                meta = {"type": "meta", "time": t, "model": describe_model(model)}
+                self._q.append({_KIND: _META, _TIME: t, _STEP: meta})
+            self._note_device(model)
+            torch = sys.modules.get("torch")
+            if torch is None or not every:
+                return
+            self._grads.hook(torch, model, int(every))
+        except Exception as e:  # noqa: BLE001
+            self._warn(f"watch() could not hook the model: {e!r}")
+
+    def _note_device(self, model):
+        """Tell the system sampler which GPU the model is on (it samples in
+        the writer thread, where torch's per-thread current device is not the
+        training's)."""
+        if self._sys is None:
+            return
+        param = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+        device = getattr(param, "device", None)
+        if getattr(device, "type", None) != "cuda":
+            return
+        index = device.index
+        if index is None:  # plain "cuda": this (the training) thread's current device
+            index = sys.modules["torch"].cuda.current_device()
+        self._sys.cuda_device = int(index)
+
+    def flush(self, timeout=None):
+        """Write everything logged so far now, rather than at the writer's
+        next pass (every ``flush_every`` s); wait up to ``timeout`` s (None:
+        as long as it takes) for it to be written."""
+        if self.state is _OPEN:
+            self._writer.flush(timeout)
+
+    # -- what could not be recorded ----------------------------------------
+
+    @property
+    def dropped(self):
+        """How many items could not be recorded (see :attr:`drop_reasons`)."""
+        return sum(self._lost.reasons().values())
+
+    @property
+    def drop_reasons(self):
+        """``{reason: count}`` of what could not be recorded."""
+        return self._lost.reasons()
+
+    def _drop(self, reason, n, message=None):
+        self._lost.count(reason, n, message)
+
+    def _warn(self, message, key=None):
+        """Say ``message`` on stderr, once per ``key`` (its first words)."""
+        key = key or message.split(":")[0]
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        try:
+            sys.stderr.write(f"tui-monitor: {message}\n")
+        except Exception:  # noqa: BLE001
+            pass
+
+    @property
+    def _seq(self):
+        """How many records the writer has made (their ``seq`` numbers are 0 to this, less one)."""
+        return self._writer._seq if self._writer is not None else 0
+
+    @property
+    def _file(self):
+        """The file sink, or None (the socket sink asks: whether a file holds the records)."""
+        return self._writer.file if self._writer is not None else None
+
+    # -- the end -----------------------------------------------------------
+
+    @property
+    def closed(self):
+        """Whether close() has been called (the run is closing, ended or closed)."""
+        return self.state in (_CLOSING, _ENDED, _CLOSED)
+
+    def close(self, status=None, error=None, signal_name=None, timeout=5.0, socket_timeout=2.0):
+        """Write the end record, after everything logged so far. Called for
+        you at interpreter exit, on an uncaught exception and on
+        SIGTERM/SIGINT; idempotent. The writer thread writes the end: close()
+        waits up to ``timeout`` s for it (None: as long as it takes); what
+        the writer has not written shortly before then is counted in the end
+        record instead (``close() timed out``), unless it is stuck inside
+        one write or one value, and then it ends the stream itself when that
+        returns. With a socket sink, close() then waits up to
+        ``socket_timeout`` s for the listener to acknowledge the end. A
+        close() that finds another under way (a signal handler that
+        interrupted one, another thread) waits for the same end."""
+        if self.state is _OPEN:
+            end = self._end_record(status, error, signal_name)
+            self._grads.remove()
+            if self._grads.pending:   # the last gradients, at the last step
+                self._q.append(self._grads.take(self._last_step, time.time()))
+            self._writer.end(end, timeout, socket_timeout)
+            # After the end is handed over (the writer reads it once it sees
+            # closing), and only from open: another close() (another thread,
+            # a signal handler) may have run its whole course while this one
+            # built its end, and a state never goes back. The look and the
+            # store have no call between them, so no other thread or signal
+            # handler runs in between.
+            if self.state is _OPEN:
+                self.state = _CLOSING
+            self._writer.wake()
+        elif self.state not in (_CLOSING, _ENDED):
+            return
+        if not self._writer.thread.is_alive():   # the writer is gone (cannot be, but then nobody else would)
+            self._writer.finish()
+        if _wait_until(lambda: self.state is not _CLOSING, timeout):
+            _wait_until(lambda: self.state is not _ENDED, socket_timeout + 1.0)
+        else:
+            self._writer.given_up()
+            self._warn(f"close() waited {timeout:g} s for the writer, still busy writing {self.path}; "
+                       "it writes the end record and closes the file when done, or the process exit ends it",
+                       key="close timeout")
+        if self in _RUNS:
+            _RUNS.remove(self)
+
+    finish = close
+
+    def _end_record(self, status, error, signal_name):
+        if status is None:
+            exc = self._exc
+            if exc is not None and not isinstance(exc, KeyboardInterrupt):
+                status = "crashed"
+                error = error or exc
+            elif exc is not None or self._signal:
+                status, signal_name = "interrupted", signal_name or self._signal or "SIGINT"
+            else:
+                status = "finished"
+        end = {"type": "end", "time": time.time(), "status": status}
+        if isinstance(error, BaseException):
+            trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            end["error"] = {"type": type(error).__name__, "message": _text(error), "traceback": trace[-20000:]}
+        elif error:
+            end["error"] = {"type": "Error", "message": _text(error)}
+        if signal_name:
+            end["signal"] = signal_name
+        if self._last_step >= 0:
+            end["step"] = self._last_step
+        return end
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, etype, exc, tb):
+        if exc is not None:
+            self._exc = exc
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<tui_monitor.Run {self.name!r} id={self.run_id} path={self.path!r} {self.state}>"
+
+
+def init(name=None, dir=None, config=None, model=None, **options):
+    """Start recording a run and return its :class:`Run`.
+
+    ``dir`` is where the stream file goes (``$TUI_MONITOR_DIR`` overrides; a
+    falsy value writes no file); ``to="HOST:PORT"`` or ``to="unix:/path"``
+    also streams to a listener (``tui-monitor watch --listen``). ``model``
+    records the model's flexibility and watches its gradients every
+    ``watch_every`` backward passes (0 disables). ``config`` may be any
+    mapping (a Hydra/OmegaConf ``DictConfig`` too), a dataclass or a
+    namespace; it is written as a plain dict. Other options: ``tags`` (a dict,
+    or a list of labels), ``flush_every`` (s), ``heartbeat_every`` (s),
+    ``max_queue`` (records waiting for the writer, and 5x as many values, at
+    most; past that they are counted as dropped), ``token`` (the listener's
+    shared secret, never sent; default ``$TUI_MONITOR_TOKEN``, else the
+    content of the file ``$TUI_MONITOR_TOKEN_FILE``), ``socket_buffer``
+    (records kept for a listener that is slow, absent or restarted),
+    ``run_id``, ``path``, ``system_every`` (s between resource samples: step
+    time, CPU, memory, CUDA memory, GPU use; 0 turns them off).
+    ``TUI_MONITOR_DISABLED=1`` turns the hook into a no-op. init() never
+    raises: what it cannot use it says on stderr, and a run it cannot start
+    records nothing.
+
+    Under ``torch.distributed`` (torchrun, SLURM, MPI) every rank of a job
+    shares one run id (the launcher's job id) and writes its own stream
+    (``...-rankN.jsonl``). ``ranks="all"`` (default): rank 0 writes
+    everything and the others a small stream (losses, gradient norms, times,
+    memory, heartbeats) for the multi-rank view; ``"full"``: every rank
+    writes everything; ``"zero"``: only rank 0 writes
+    (``TUI_MONITOR_RANKS`` sets it too). ``rank=`` and ``world_size=`` override
+    what is detected (``torch.distributed``, else the launcher's environment).
+    """
+    try:
+        return Run(name=name, dir=dir, config=config, model=model, **options)
+    except Exception as e:  # noqa: BLE001 - the training goes on, told why
+        return Run._unstarted(name, e)

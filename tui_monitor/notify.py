@@ -8,7 +8,9 @@ Which (:class:`Notifier`):
   ``critical`` by default, or ``warning``), once per finding id for the life
   of the monitor: a finding that is retracted and raised again (flickers), or
   that changes, does not page twice;
-* a run when it ends (finished, crashed, interrupted), once;
+* a run when it ends (finished, crashed, interrupted) or stops (no end
+  record and nothing heard for a day: how a run on another host that was
+  killed ends), once;
 * nothing of the history read at start (events with ``live=False``): what was
   already there when the monitor started is on the screen, not news.
 
@@ -34,6 +36,7 @@ success; the monitor goes on either way.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -53,6 +56,8 @@ __all__ = ["Notifier", "Notification", "CommandResult", "run_command", "options_
 #: ``--notify-on`` choices, in increasing urgency.
 THRESHOLDS = ("warning", "critical")
 _RANK = {"info": 0, "warning": 1, "critical": 2}
+#: The run events that page: the run writes no more.
+_RUN_ENDS = ("ended", "stopped")
 #: Seconds a notification waits for more of the same burst, and at most after its first event.
 QUIET = 2.0
 LONGEST = 10.0
@@ -106,8 +111,9 @@ def event_message(event: Event) -> str:
     run = event.run
     if run.error:
         return clean(run.error)
-    return {"finished": "the run finished", "interrupted": "the run was interrupted"}.get(run.status,
-                                                                                         f"the run {run.status}")
+    return {"finished": "the run finished", "interrupted": "the run was interrupted",
+            "stopped": "the run stopped: no end record, and nothing heard from it for a day"}.get(
+        run.status, f"the run {run.status}")
 
 
 def _plural(n: int, word: str, words: Optional[str] = None) -> str:
@@ -161,10 +167,11 @@ class Notification:
             order = sorted(by_sev, key=lambda s: -_RANK.get(s, 0))
             counts = " and ".join(f"{by_sev[s]} {s}" for s in order)
             parts.append(f"{counts} finding{'s' * (sum(by_sev.values()) != 1)}")
-        ends = [e for e in self.events if isinstance(e, RunEvent) and e.change == "ended"]
+        ends = [e for e in self.events if isinstance(e, RunEvent) and e.change in _RUN_ENDS]
         if ends:
-            crashed = sum(1 for e in ends if e.run.status == "crashed")
-            parts.append(_plural(len(ends), "run") + " ended" + (f" ({crashed} crashed)" if crashed else ""))
+            statuses = collections.Counter(e.run.status for e in ends)
+            how = [f"{statuses[st]} {st}" for st in ("crashed", "stopped") if statuses[st]]
+            parts.append(_plural(len(ends), "run") + " ended" + (f" ({', '.join(how)})" if how else ""))
         if self.dropped:
             parts.append(f"{self.dropped} more")
         return _cut(", ".join(parts) + " in " + self._runs_text(), _TITLE_CUT)
@@ -378,7 +385,7 @@ class Notifier:
         if isinstance(event, FindingEvent):
             return event.change in ("raised", "changed") and \
                 _RANK.get(_severity(event.finding), 0) >= _RANK[self.threshold]
-        return event.change == "ended"
+        return event.change in _RUN_ENDS
 
     def offer(self, events: Sequence[Event]) -> int:
         """Take the events that page (and were not paged for yet); returns how many."""

@@ -11,7 +11,7 @@ import math
 import time
 from typing import Iterable, List, Optional, Sequence
 
-from .safe_text import cut, fmt_ago, fmt_count, fmt_num
+from .safe_text import clean, cut, fmt_ago, fmt_count, fmt_num
 from .store import UNENDED, Run, Store
 
 
@@ -83,3 +83,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 def runs_table(store: Store, now: Optional[float] = None) -> str:
     return table(HEADERS, run_rows(store, now))
+
+
+def problem_lines(problems: Sequence, total: int) -> List[str]:
+    """The problems a reading met, one line each (a repeated one once, with
+    its count), after a line saying how many were not kept when some were
+    not: ``total`` is every problem reported, repeats included."""
+    lines = []
+    if total > sum(p.count for p in problems):
+        lines.append(f"{total} problems; the last {len(problems)} kinds:")
+    return lines + [clean(str(p)) for p in problems]

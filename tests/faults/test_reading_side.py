@@ -222,6 +222,58 @@ def test_watch_once_lists_every_run_under_ulimit_1024(tmp_path):
     assert len(rows) == 1_100 and proc.stderr == ""
 
 
+SHARED_BUDGET = """
+import gc, json, os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+from tui_monitor.sources import Ingest
+
+def fds():
+    return len(os.listdir("/proc/self/fd"))
+
+before = fds()
+ingests = []
+for _ in range(4):              # --once reads left unstopped, one after another
+    ing = Ingest()
+    ing.add_path(sys.argv[1])
+    ing.read_all()
+    ingests.append(ing)
+held = [len(ing.followers[0].open_files) for ing in ingests]
+problems = [str(p) for ing in ingests for p in ing.problems]
+runs = [len(ing.store.runs) for ing in ingests]
+for ing in ingests[:3]:
+    ing.stop()
+last = ingests[3].followers[0]
+last.tick()
+alone = last.open_files.budget
+dropped = Ingest()              # read, then dropped without stop(): its descriptors go with it
+dropped.add_path(sys.argv[1])
+dropped.read_all()
+opened = fds()
+del dropped
+gc.collect()
+print(json.dumps({"held": held, "problems": problems[:3], "runs": runs, "alone": alone,
+                  "dropped_freed": opened - fds(), "open_at_end": fds() - before}))
+"""
+
+
+def test_the_descriptor_budget_is_shared_by_the_followers_of_a_process(tmp_path):
+    # Each follower took a quarter of the limit for itself: four ingests in
+    # one process (--once reads left unstopped) took all of it, the fourth
+    # ran out (EMFILE), and anything else the process opened failed too; an
+    # ingest dropped without stop() kept its descriptors for good.
+    from conftest import child
+    write_runs(tmp_path, 100)
+    proc = child(SHARED_BUDGET, str(tmp_path))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["problems"] == [] and result["runs"] == [100] * 4, result
+    assert result["held"] == [32, 16, 10, 8], result          # a quarter of 128, shared by those holding some
+    assert result["alone"] == 32, result                       # the others stopped: all of it again
+    assert result["dropped_freed"] == 16, result               # its share beside the fourth
+    assert result["open_at_end"] == 8, result                  # the fourth's, nothing leaked
+
+
 # ---------------------------------------------------------------- only regular files
 
 def folder_of_traps(tmp_path):

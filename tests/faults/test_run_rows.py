@@ -49,6 +49,19 @@ def logged(proc):
     assert proc.stdout.readline().strip() == "logged", proc.stderr.read()
 
 
+def requeued(tmp_path, first, name):
+    """Kill ``first`` (no end record) once it has logged, and run the job
+    again as ``name`` (steps 100..199) to its end."""
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    second = writer(tmp_path, name, 2.0, go="go2", first=100)
+    (tmp_path / "go2").touch()
+    logged(second)
+    (tmp_path / "done").touch()
+    assert second.wait(30) == 0
+    return second
+
+
 def series(run):
     s = run.series[("train", "loss")]
     return s.steps.tolist(), s.values.tolist()
@@ -131,13 +144,7 @@ def test_a_requeued_job_continues_its_run(tmp_path):
         logged(first)
         wait_for(lambda: len(ing.store.runs) == 1 and len(next(iter(ing.store.runs.values())).series.get(
             ("train", "loss"), ())) == 100, message="the first process's steps")
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        second = writer(tmp_path, "job", 2.0, go="go2", first=100)
-        (tmp_path / "go2").touch()
-        logged(second)
-        (tmp_path / "done").touch()
-        assert second.wait(30) == 0
+        second = requeued(tmp_path, first, "job")
         wait_for(lambda: next(iter(ing.store.runs.values())).status == "finished", message="the end")
         assert len(ing.store.runs) == 1 and not [p for p in ing.problems if "kept apart" in p.reason]
         run = next(iter(ing.store.runs.values()))
@@ -253,3 +260,25 @@ def test_a_writer_whose_process_runs_holds_its_row_whatever_the_times():
     alive[100] = False                  # gone: the next writer continues its run
     store.apply_many([_header(300, t + 7200, host="here")], stream="c.jsonl")
     assert len(store.runs) == 2 and store.get("shared").pid == 300 and store.get("shared").restarts == 1
+
+
+def test_a_killed_job_read_after_its_requeued_successor_by_name_still_continues_one_row(tmp_path):
+    """The requeued job was given another name, so its file sorts first
+    ("alpha-..." before "zeta-..."): read in name order, the killed
+    predecessor came second, after the successor had written past its start,
+    and was kept apart as shared~2. Stream files are read in the order their
+    writers started."""
+    first = writer(tmp_path, "zeta", 1.0)
+    (tmp_path / "go").touch()
+    logged(first)
+    requeued(tmp_path, first, "alpha")
+    names = sorted(p.name for p in stream_files(tmp_path / "runs"))
+    assert names[0].startswith("alpha-") and names[1].startswith("zeta-")
+    rows = run_lines(watch_once(tmp_path / "runs"))
+    assert len(rows) == 1 and rows[0].split()[:4] == ["alpha", "0", "finished", "199"], rows
+    ing = Ingest()
+    ing.add_path(str(tmp_path / "runs"))
+    ing.read_all()
+    run, = ing.store.runs.values()
+    assert run.restarts == 1 and series(run) == (list(range(200)), [1.0] * 100 + [2.0] * 100)
+    assert not [p for p in ing.problems if "kept apart" in p.reason]

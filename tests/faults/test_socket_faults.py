@@ -245,6 +245,9 @@ GARBAGE_HELLOS = [
     b'{"type":"hello","v":1,"run_id":"x","rank":"1"}\n',
     b'{"type":"hello","v":1,"run_id":"x","rank":1.5}\n',
     b'{"type":"hello","v":1,"run_id":"x","rank":[0]}\n',
+    # out of the record format's range (0 to 2^31-1): the row's rank would be stored as the hello says
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":-1,"nonce":"00112233445566778899aabbccddeeff"}\n',
+    b'{"type":"hello","v":1,"handshake":2,"run_id":"x","rank":2147483648,"nonce":"00112233445566778899aabbccddeeff"}\n',
     b'{"type":"hello","v":1,"run_id":""}\n',
     b'{"type":"hello","v":1}\n',
     b'{"type":["hello"],"run_id":"x"}\n',
@@ -395,11 +398,17 @@ def test_a_hello_naming_a_live_run_cannot_take_its_stream_over(listening):
     forger.close()
 
 
-def test_a_resume_needs_the_streams_secret(listening):
-    ing, lst, port = listening
+def _streaming(ing, port):
+    """A writer whose header and first record are in the store."""
     first = _connect(port)
     first.send(_header() + _metrics(1, 0, 1.0))
     wait_for(lambda: losses(ing.store) == [(0, 1.0)], message="the first record")
+    return first
+
+
+def test_a_resume_needs_the_streams_secret(listening):
+    ing, lst, port = listening
+    first = _streaming(ing, port)
     first.close()
     sid, secret = first.session
     wrong = _connect(port, session=(sid, b"not the secret"))
@@ -411,6 +420,20 @@ def test_a_resume_needs_the_streams_secret(listening):
     assert [p.reason for p in ing.problems if "without its secret" in p.reason] != []
     wrong.close()
     right.close()
+
+
+def test_a_problem_repeated_by_many_connections_is_one_entry_with_a_count(listening):
+    # Each connection comes from a port of its own: a problem named after
+    # the port was a new entry every time, and a few hundred forged resumes
+    # pushed every FILE:LINE problem out of the list.
+    ing, lst, port = listening
+    first = _streaming(ing, port)
+    for _ in range(20):
+        _connect(port, session=(first.session[0], b"not the secret")).close()
+    forged = [p for p in ing.problems if "without its secret" in p.reason]
+    assert len(forged) == 1 and forged[0].count == 20, forged
+    assert forged[0].source == f"{lst.address} (from 127.0.0.1)"
+    first.close()
 
 
 def test_duplicates_a_writer_sends_are_counted_and_told(listening):
@@ -456,6 +479,45 @@ def test_two_jobs_sharing_a_run_id_are_two_rows(tmp_path):
             assert run.name == name + ("~2" if run.run_id == "shared~2" else "")
             assert steps == list(range(100)) and values == [1.0 if name == "a" else 2.0] * 100
             assert run.restarts == 0 and run.duplicates == 0
+    finally:
+        ing.stop()
+
+
+KILLED_JOB = """
+import sys, time, tui_monitor as tm
+run = tm.init("job", dir=False, to=sys.argv[1], flush_every=0.01, system_every=0)
+for step in range(int(sys.argv[2]), int(sys.argv[3])):
+    run.log({"loss": 1.0 / (1 + step)}, step=step)
+run.flush()
+if sys.argv[4] == "hang":
+    time.sleep(600)          # until it is killed, as a scheduler's SIGKILL finds a job
+run.close(socket_timeout=20)
+"""
+
+
+def test_a_job_requeued_after_its_process_was_killed_continues_its_row(tmp_path):
+    # The killed process sent no end, so its stream held the row for 10
+    # minutes and the requeued job showed as job-7~2, though the first
+    # process was plainly gone (this host, its pid ended).
+    ing = Ingest()
+    address = f"127.0.0.1:{free_port()}"
+    lst = ing.listen(address)
+    ing.start()
+    env = {"TUI_MONITOR_RUN_ID": "job-7"}
+    try:
+        first = child(KILLED_JOB, address, "0", "50", "hang", env=env)
+        run = wait_for(lambda: ing.store.get("job-7"), message="the first process's row")
+        wait_for(lambda: run.last_step == 49, message="its records")
+        first.kill()
+        first.wait(10)
+        wait_for(lambda: all(s.conn is None for s in lst.streams.by_sid.values()), message="its connection closed")
+        again = child(KILLED_JOB, address, "50", "100", "end", env=env)
+        assert again.wait(60) == 0, again.stderr.read()
+        wait_for(lambda: any(r.status == "finished" for r in ing.store.runs.values()), message="the requeued job's end")
+        assert [r.key for r in ing.store.runs.values()] == [("job-7", 0)]
+        assert run.restarts == 1 and run.name == "job"
+        assert _steps_and_values(run)[0] == list(range(100))
+        assert not [p for p in ing.problems if "kept apart" in p.reason]
     finally:
         ing.stop()
 
@@ -678,6 +740,31 @@ def _ended_stream(port, run_id):
     while c.read() != {"type": "ack", "seq": 2}:
         pass
     c.close()
+
+
+def test_welcomed_connections_that_send_nothing_cannot_keep_a_writer_out(listening):
+    # On loopback without a token anyone may stream: 512 connections that
+    # were welcomed and then sent nothing (or a byte now and then, never a
+    # whole line) refused every writer after them, for good.
+    ing, lst, port = listening
+    lst.max_connections, lst.stream_quiet = 4, 0.0
+    dribbler = _connect(port, run_id="dribble")
+    dribbler.send(b'{"type": "run"')                       # never a whole line
+    idle = [_connect(port, run_id=f"idle{i}") for i in range(2)]
+    active = _streaming(ing, port)                         # has sent records: kept over the quiet ones
+    run = tm.init("writer", dir=False, to=f"127.0.0.1:{port}", flush_every=0.01, system_every=0)
+    for step in range(20):
+        run.log({"loss": 1.0 / (1 + step)}, step=step)
+    run.close(socket_timeout=20)
+    got = wait_for(lambda: [r for r in ing.store.runs.values() if r.status == "finished"], message="the writer's end")
+    assert got[0].series[("train", "loss")].steps.tolist() == list(range(20))
+    assert dribbler.read() is None                         # the one quiet longest was closed for it
+    active.send(_metrics(2, 1, 0.5))
+    wait_for(lambda: losses(ing.store) == [(0, 1.0), (1, 0.5)], message="the active writer still streaming")
+    pushed = [p for p in ing.problems if "closed for a newcomer" in p.reason]
+    assert len(pushed) == 1, ing.problems
+    for c in (dribbler, *idle, active):
+        c.close()
 
 
 def test_streams_that_ended_or_went_quiet_are_forgotten(listening):

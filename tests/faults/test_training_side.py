@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import collections
+import collections.abc
 import dataclasses
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -231,6 +233,45 @@ def test_a_device_tensor_is_cloned_at_log_and_read_in_the_writer(tmp_path):
     assert calls[1:] == [("item", "tui-monitor-writer")]
     assert _metrics(run.path) == [(0, {"loss": 0.25}), (1, {"ok": 1.0})]
     assert run.drop_reasons == {"not a number": 1}
+
+
+def test_a_logged_tensor_leaves_nothing_for_the_garbage_collector(tmp_path):
+    """A record read from tensors holds only numbers: the queue the writer
+    drains once a second must not give the garbage collector a second's worth
+    of records to look through at every collection inside log() (a copy of a
+    dict that held tensors stays tracked)."""
+    torch = pytest.importorskip("torch", reason="torch is the demo/integration extra")
+    run = tm.init("untracked", dir=tmp_path, flush_every=3600, system_every=0)
+    loss, acc = torch.tensor(0.5), torch.tensor(0.25)
+    for step in range(3):
+        run.log({"loss": loss, "acc": acc, "lr": 0.1}, step=step)
+    queued = [rec for rec in run._q if "loss" in rec]
+    assert [rec["loss"] for rec in queued] == [0.5] * 3
+    assert [gc.is_tracked(rec) for rec in queued] == [False] * 3
+    run.close()
+    assert _metrics(run.path) == [(s, {"loss": 0.5, "acc": 0.25, "lr": 0.1}) for s in range(3)]
+
+
+class _Unreadable(collections.abc.Mapping):
+    """A mapping whose items cannot be read (a lazy config view, a proxy gone stale)."""
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise RuntimeError("the proxy is gone")
+
+    def __len__(self):
+        return 1
+
+
+def test_a_value_that_cannot_be_read_at_log_costs_only_itself(tmp_path, capfd):
+    run = tm.init("unreadable", dir=tmp_path, system_every=0)
+    run.log({"loss": 0.5, "opt": _Unreadable(), "acc": 0.25}, step=0)
+    run.close()
+    assert _metrics(run.path) == [(0, {"loss": 0.5, "acc": 0.25})]
+    assert run.drop_reasons == {"not a number": 1}
+    assert "opt: _Unreadable (could not be read: RuntimeError('the proxy is gone'))" in capfd.readouterr().err
 
 
 # ---------------------------------------------------------------- configs as people pass them
@@ -647,3 +688,132 @@ def test_close_writes_what_it_can_within_its_timeout_and_counts_the_rest(tmp_pat
     assert 0 < len(written) < 3000 and written == list(range(len(written)))
     assert end["dropped"] == 3000 - len(written) and run.drop_reasons == {"close() timed out": end["dropped"]}
     assert "close() timed out" in capfd.readouterr().err
+
+
+
+def test_close_in_the_middle_of_a_long_pass_still_returns_with_the_end(tmp_path, capfd):
+    """The writer was already in a pass over a long queue when close() came
+    (its pass every second, a flush()): only the last pass kept close()'s
+    time, so close() gave up and the end came seconds later, or never."""
+    read = []
+
+    class Slow:
+        def __float__(self):
+            read.append(1)
+            time.sleep(0.001)
+            return 1.0
+
+    run = tm.init("mid-pass", dir=tmp_path, system_every=0, flush_every=3600)
+    wait_for(lambda: os.path.exists(run.path) and records(run.path), message="the header")
+    for step in range(3000):
+        run.log({"slow": Slow()}, step=step)      # about 3 s of the writer's time
+    run.flush(timeout=0)                          # a pass starts over the whole queue
+    wait_for(lambda: read, message="the writer's pass to start reading")
+    returned = threading.Event()
+    threading.Thread(target=lambda: (run.close(timeout=0.5), returned.set()), daemon=True).start()
+    wait_for(returned.is_set, message="close() to return")
+    recs = records(run.path)                         # the end is there when close() returns
+    end = recs[-1]
+    assert end["type"] == "end" and end["status"] == "finished"
+    written = [r["step"] for r in recs if r["type"] == "metrics"]
+    assert 0 < len(written) < 3000 and written == list(range(len(written)))
+    assert end["dropped"] == 3000 - len(written) and run.drop_reasons == {"close() timed out": end["dropped"]}
+    assert "close() waited" not in capfd.readouterr().err
+
+# ---------------------------------------------------------------- two closes at once
+
+def test_a_close_that_finishes_while_another_hands_over_its_end_leaves_the_run_closed(tmp_path, capfd):
+    """Two threads close one run (the SIGTERM thread and the training's own
+    close at the end, a user's thread): the other close() ran its whole
+    course while this one was still building its end record (here: inside
+    the error's ``__str__``). This one then set the run back to closing, and
+    waited its whole timeout for an end already written."""
+    run = tm.init("twice", dir=tmp_path, flush_every=3600, system_every=0)
+    run.log({"loss": 0.5}, step=0)
+
+    class ClosedMeanwhile:
+        def __str__(self):
+            other = threading.Thread(target=run.close)
+            other.start()
+            other.join()
+            return "diverged"
+
+    returned = threading.Event()
+    closer = threading.Thread(target=lambda: (run.close(status="crashed", error=ClosedMeanwhile(), timeout=30),
+                                              returned.set()), daemon=True)
+    closer.start()
+    wait_for(returned.is_set, message="the second close() to return", timeout=60)
+    assert run.state == "closed"
+    recs = records(run.path)
+    assert [r["type"] for r in recs] == ["run", "metrics", "end"]
+    assert "close() waited" not in capfd.readouterr().err
+    run.log({"loss": 0.25}, step=1)    # after close(): ignored, not counted as logged during close()
+    assert run.dropped == 0
+
+
+def test_a_forked_child_closing_a_run_its_parent_gave_up_on_writes_nothing(tmp_path):
+    """close() gave up on a writer busy with a slow value and left the end
+    to it; a child forked then (a DataLoader worker) and closed the run: the
+    child, where no writer thread runs, wrote the parent's queue and an end
+    of its own into the parent's file."""
+    _run_script("""
+    import os, sys, time, tui_monitor as tm
+
+    reading = []
+
+    class Slow:
+        def __float__(self):
+            reading.append(1)
+            time.sleep(1.0)
+            return 1.5
+
+    run = tm.init("parent", dir=sys.argv[1], flush_every=0.01, system_every=0)
+    run.log({"x": Slow()}, step=0)
+    while not reading:                 # a pass of the writer reads x
+        time.sleep(0.001)
+    run.log({"y": 2.0}, step=1)
+    run.close(timeout=0.1)             # gives up: the writer is still reading x
+    pid = os.fork()
+    if pid == 0:
+        run.close(timeout=2)
+        os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0
+    while run.state != "closed":
+        time.sleep(0.01)
+    """, tmp_path)
+    (path,) = stream_files(tmp_path)
+    recs = records(path)
+    assert [r["type"] for r in recs] == ["run", "metrics", "metrics", "end"]
+    assert [r["seq"] for r in recs] == [0, 1, 2, 3]
+
+
+def test_a_log_that_lands_after_the_last_pass_is_counted(tmp_path):
+    """Another thread's log() had looked at the state (open) and was still
+    reading its values when close() ran its course: its record went into
+    a queue nobody would read again, and no count said so."""
+    reading, release = threading.Event(), threading.Event()
+
+    class Lazy(collections.abc.Mapping):
+        """A mapping read at log() (a config view): this one waits to be read."""
+
+        def __getitem__(self, key):
+            return {"momentum": 0.9}[key]
+
+        def __iter__(self):
+            reading.set()
+            release.wait(30)
+            return iter(["momentum"])
+
+        def __len__(self):
+            return 1
+
+    run = tm.init("late-log", dir=tmp_path, flush_every=3600, system_every=0)
+    run.log({"loss": 0.5}, step=0)
+    logger = threading.Thread(target=lambda: run.log({"opt": Lazy()}, step=1), daemon=True)
+    logger.start()
+    wait_for(reading.is_set, message="the other thread's log() to be reading its values")
+    run.close()
+    release.set()
+    logger.join(30)
+    assert _metrics(run.path) == [(0, {"loss": 0.5})]
+    assert run.drop_reasons == {"logged during close()": 1}

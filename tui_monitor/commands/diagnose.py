@@ -117,11 +117,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # a bad --parse-regex
         print(f"{PROG} diagnose: {clean(e)}", file=sys.stderr)
         return 2
-    problems, total = ingest.recent_problems()
-    if total > len(problems):
-        print(f"{PROG}: {total} problems while reading; the last {len(problems)}:", file=sys.stderr)
-    for problem in problems:  # what could not be read is said, and the rest diagnosed
-        print(f"{PROG}: {clean(str(problem))}", file=sys.stderr)
+    from ..summary import problem_lines
+
+    for line in problem_lines(*ingest.recent_problems()):  # what could not be read is said, the rest diagnosed
+        print(f"{PROG}: {line}", file=sys.stderr)
     if empty:
         for path in empty:
             print(f"{PROG}: {no_run_message(path)}", file=sys.stderr)

@@ -10,8 +10,9 @@ through :mod:`tui_monitor.notify`; ``--until-done`` stops when every run has
 ended. No TUI import.
 
 Exit status: with ``--until-done``, 0 when every run finished and nothing at
-warning level or above stands, 1 when something does or a run crashed or was
-interrupted; 2 for a usage or input error; 130 after Ctrl+C, 143 after
+warning level or above stands, 1 when something does or a run crashed, was
+interrupted or stopped (no end record, nothing heard for a day: nobody knows
+that it finished); 2 for a usage or input error; 130 after Ctrl+C, 143 after
 SIGTERM.
 """
 from __future__ import annotations
@@ -26,8 +27,9 @@ import threading
 import time
 from typing import List, Optional, Set, TextIO, Tuple
 
-from ..events import ENDED, Event, EventTracker, FindingEvent, RunEvent, history_read
+from ..events import DONE, Event, EventTracker, FindingEvent, RunEvent, history_read
 from ..safe_text import clean, json_escapes
+from ..store import STOPPED_AFTER
 from . import PROG, task_override
 
 __all__ = ["run", "misuse", "event_line", "event_json", "EXIT_INTERRUPTED", "EXIT_TERMINATED"]
@@ -186,16 +188,17 @@ def _report_problems(ingest, seen: Set[Tuple[str, str]]) -> None:
 
 
 def _all_ended(store, ingest) -> bool:
-    """Every run has ended (and there is at least one), and nothing is left to read."""
+    """Every run has ended or stopped (and there is at least one), and
+    nothing is left to read."""
     runs = list(store.runs.values())
-    return bool(runs) and all(r.status in ENDED for r in runs) and not ingest.catching_up
+    return bool(runs) and all(r.status in DONE for r in runs) and not ingest.catching_up
 
 
 def final_status(engine, store) -> int:
     """0: every run finished, nothing at warning level or above; else 1."""
     from ..diagnose.report import exit_status
 
-    failed = any(r.status in ("crashed", "interrupted") for r in store.runs.values())
+    failed = any(r.status != "finished" for r in store.runs.values())
     return 1 if failed or exit_status(engine) else 0
 
 
@@ -262,4 +265,6 @@ def _run_text(event: RunEvent, silent_after: float) -> str:
         return f"{name}: nothing heard for {silent_after:g} s{at}"
     if event.change == "resumed":
         return f"{name}: records again{at}"
+    if event.change == "stopped":
+        return f"{name} stopped{at}: no end record, and nothing heard for {STOPPED_AFTER / 3600:g} h"
     return f"{name} {r.status}{at}" + (f": {clean(r.error)}" if r.error else "")

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{PROG} watch: no such file or folder: {clean(missing[0])}", file=sys.stderr)
             return 1
         from ..sources import open_ingest
-        from ..summary import runs_table
+        from ..summary import problem_lines, runs_table
 
         store, ingest = open_ingest(paths, poll=args.poll or None, start=False, silent_after=args.silent_after)
         attach(ingest, patterns, stdin)
@@ -77,11 +77,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"no runs found in {', '.join(clean(p) for p in paths)}")
         else:
             print(runs_table(store))
-        problems, total = ingest.recent_problems()
-        if total > sum(p.count for p in problems):  # repeats are counted on their entry
-            print(f"{total} problems; the last {len(problems)} kinds:", file=sys.stderr)
-        for problem in problems:
-            print(clean(str(problem)), file=sys.stderr)
+        for line in problem_lines(*ingest.recent_problems()):
+            print(line, file=sys.stderr)
         return 0
     try:
         from ..sources import open_ingest

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import List, NamedTuple, Optional, Tuple
 
+from .heldout_signal import heldout_of
 from .settings import Settings
 from .signals import LrState, is_supervised, lr_state
 from .tracks import Streak, Windows
@@ -125,7 +126,8 @@ def window_floor(st, s: Settings) -> Tuple[int, str]:
         if math.isfinite(epochs) and epochs >= 1:
             per, unit = n / epochs, "epochs"
     if per is None:
-        held = st.val if st.val is not None and len(st.val) >= 2 else st.test
+        view = heldout_of(st, s)
+        held = view.split() if view is not None else None
         if held is not None and len(held) >= 2:
             interval = (held.steps[-1] - held.steps[0]) / (len(held) - 1)
             if interval > 0:

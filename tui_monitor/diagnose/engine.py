@@ -22,11 +22,12 @@ from .compare import (NO_CROSS, CrossEvidence, CVSummary, cross_evidence, cross_
                       cv_summaries)
 from .findings import Finding, severity_rank
 from .heldout import HeldoutMemo, mismatch_finding, overfitting_finding
+from .heldout_signal import heldout_of
 from .path import DecisionPath, decision_path
 from .ranks import RankDetector
 from .reference import Task, data_key, flexibility, task_of
 from .settings import Settings
-from .signals import pick_score
+from .signals import direction, pick_accuracy, pick_score
 from .tracks import EvalTrack, GradTrack, LossTrack, pick_loss, pick_lr
 from .training import Symptom, divergence_finding, gradient_evidence, nonfinite_findings, train_findings
 
@@ -48,10 +49,16 @@ class RunState:
         self.val: Optional[EvalTrack] = None
         self.test: Optional[EvalTrack] = None
         self.grads = GradTrack()
-        #: the accuracy (train, else val) when logged, and the learning rate, as block tracks
+        #: the score the step-1 rules read (an accuracy, train else val; else any score, train else val:
+        #: F1, mAP, WER...) when logged, and the learning rate, as block tracks
         self.score_name: Optional[Tuple[str, str]] = None
         self.score = LossTrack()
         self.lr = LossTrack()
+        #: without a held-out loss, the held-out score read instead ((name, improves upward)), and its
+        #: evaluations per split as badness (heldout_signal)
+        self.held_score: Optional[Tuple[str, bool]] = None
+        self.val_score: Optional[EvalTrack] = None
+        self.test_score: Optional[EvalTrack] = None
         self.assessment: Optional[Assessment] = None
         self.gradient: List[Symptom] = []
         self.findings: Dict[str, Finding] = {}
@@ -63,7 +70,8 @@ class RunState:
 
     # helpers for the detectors
     def has_heldout(self) -> bool:
-        return (self.val is not None and len(self.val) > 0) or (self.test is not None and len(self.test) > 0)
+        """A held-out loss or, without one, a held-out score."""
+        return any(t is not None and len(t) > 0 for t in (self.val, self.test, self.val_score, self.test_score))
 
     def loss_name(self, split: str) -> Optional[str]:
         return self.loss_names.get(split)
@@ -114,9 +122,10 @@ class RunState:
                     track = EvalTrack()
                     setattr(self, split, track)
                 changed |= bool(track.feed(series))
-        if self.score_name is None:
-            for split in ("train", "val"):
-                name = pick_score(run, split)
+        if self.score_name is None:  # an accuracy first (chance is 1/C for it), then any score
+            for pick, split in ((pick_accuracy, "train"), (pick_accuracy, "val"), (pick_score, "train"),
+                                (pick_score, "val")):
+                name = pick(run, split)
                 if name is not None:
                     self.score_name = (name, split)
                     break
@@ -124,12 +133,44 @@ class RunState:
             series = run.get(*self.score_name)
             if series is not None:
                 changed |= self.score.feed(series)
+        changed |= self._feed_held_score()
         lr = pick_lr(run)
         if lr is not None:
             series = run.get(lr, "train")
             if series is not None:
                 changed |= self.lr.feed(series)
         changed |= self.grads.feed(run)
+        return changed
+
+
+    def _feed_held_score(self) -> bool:
+        """Without a held-out loss, the held-out score (an accuracy first,
+        else any score: F1, WER...) of the validation split, else the test
+        split's, and the same metric of the other split."""
+        run = self.run
+        if self.held_score is None:
+            if self.loss_names["val"] is not None or self.loss_names["test"] is not None:
+                return False
+            for pick, split in ((pick_accuracy, "val"), (pick_accuracy, "test"), (pick_score, "val"),
+                                (pick_score, "test")):
+                name = pick(run, split)
+                if name is not None:
+                    self.held_score = (name, direction(name) == 1)
+                    break
+            else:
+                return False
+        name, upward = self.held_score
+        changed = False
+        for split in ("val", "test"):
+            series = run.get(name, split)
+            if series is None:
+                continue
+            attr = f"{split}_score"
+            track = getattr(self, attr)
+            if track is None:
+                track = EvalTrack(invert=upward)
+                setattr(self, attr, track)
+            changed |= bool(track.feed(series))
         return changed
 
 
@@ -174,7 +215,7 @@ class Diagnoser:
         self.clock = clock or getattr(store, "clock", None) or _time.time
         self.ranks = RankDetector(self.settings, self.clock)
         self._job_findings: Dict[str, Finding] = {}
-        #: runs in view with a held-out loss, and that count rounded up to a power of two: the held-out
+        #: runs in view with a held-out loss (or score), and that count rounded up to a power of two: the held-out
         #: rules ask more of a rise among many runs (a sweep), and are redone when the rounded count moves
         self._heldout_keys: set = set()
         self.population = 1
@@ -359,12 +400,13 @@ class Diagnoser:
                 out.append(div)
             else:
                 out.extend(train_findings(st, a, st.gradient, cross, s))
-        if not nf:
+        view = heldout_of(st, s) if not nf else None
+        if view is not None:
             prior = next((f for f in st.findings.values() if f.kind == "overfitting"), None)
-            of = overfitting_finding(st, s, prior, self.population)
+            of = overfitting_finding(st, view, s, prior, self.population)
             if of is not None:
                 out.append(of)
-            mm = mismatch_finding(st, s, of, self.population)
+            mm = mismatch_finding(st, view, s, of, self.population)
             if mm is not None:
                 out.append(mm)
         return out

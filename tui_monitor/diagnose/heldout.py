@@ -1,7 +1,9 @@
-"""Step 2 of the method: the held-out loss. Overfitting (Prechelt's early
-stopping criteria over strips of evaluations) and mismatch (a test split
-that is high from early on while validation tracks training; or a gap that is
-large from the start and does not grow).
+"""Step 2 of the method: the held-out loss (or, when a run logs none, a
+held-out score read in its own direction: :mod:`.heldout_signal`).
+Overfitting (Prechelt's early stopping criteria over strips of evaluations)
+and mismatch (a test split that is high from early on while validation tracks
+training; a test split that rises from its first evaluations while
+validation falls; or a gap that is large from the start and does not grow).
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .findings import Finding, make_finding
+from .heldout_signal import Heldout, near_span, train_strip
 from .settings import Settings
+from .tracks import jitter_of
 
-__all__ = ["overfitting_finding", "mismatch_finding", "train_at", "HeldoutMemo"]
+__all__ = ["overfitting_finding", "mismatch_finding", "HeldoutMemo", "memo_for"]
 
 
 class HeldoutMemo:
@@ -21,50 +25,38 @@ class HeldoutMemo:
     run's state, so an update only handles the evaluations that are new.
     Slotted: a mistyped attribute raises."""
 
-    __slots__ = ("pairs", "next_val", "test_index", "train_at_val", "gaps", "gaps_done")
+    __slots__ = ("metric", "pairs", "next_val", "test_index", "train_at_val", "gaps", "gaps_done")
 
-    def __init__(self) -> None:
+    def __init__(self, metric: str = "loss") -> None:
+        #: what the held-out signal measures ("loss", or a score's name): a memo is for one signal
+        self.metric = metric
         #: (step, val, test) at the steps both splits evaluated, in order
         self.pairs: List[Tuple[int, float, float]] = []
         #: the next val evaluation to match, and test's step -> index
         self.next_val = 0
         self.test_index: Dict[int, int] = {}
-        #: the training level at each val evaluation
+        #: the training counterpart's level (badness) near each val evaluation
         self.train_at_val: List[Optional[float]] = []
-        #: (step, val / train, val - train) per val evaluation after the first
+        #: (step, val / train badness, the gap in the units logged: val - train for a loss, train - val
+        #: for a score that improves upward) per val evaluation after the first
         self.gaps: List[Tuple[int, float, float]] = []
         #: val evaluations the gaps cover (step 0's evaluation precedes any training)
         self.gaps_done = 1
 
 
-def train_strip(st, step: int, span: int) -> np.ndarray:
-    """The finite training losses of the steps (step - span, step]: what
-    training looked like when an evaluation at ``step`` ran."""
-    series = st.train_series()
-    if series is None:
-        return np.empty(0)
-    v = series.range(step - max(1, span) + 1, step)
-    return v[np.isfinite(v)] if len(v) else v
-
-
-def train_at(st, step: int, span: int) -> Optional[float]:
-    """Mean training loss over the steps (step - span, step]."""
-    v = train_strip(st, step, span)
-    return float(v.mean()) if len(v) else None
-
-
-def near_span(span: int, s: Settings) -> int:
-    """How many steps before an evaluation count as "near" it: the last
-    quarter of the interval since the one before, at least ``near_points``
-    steps (all of a shorter interval). An interval that began with the
-    initial descent does not lift the training loss "at" the evaluation."""
-    span = max(1, int(span))
-    return min(span, max(s.near_points, span // 4))
+def memo_for(st, view: Heldout) -> HeldoutMemo:
+    """The run state's memo for ``view``'s signal (a new one when the signal
+    changed: a held-out loss that appeared after a score)."""
+    if st.memo.metric != view.metric:
+        st.memo = HeldoutMemo(view.metric)
+    return st.memo
 
 
 def train_near(st, step: int, span: int, s: Settings) -> Optional[float]:
-    """Mean training loss over the steps :func:`near_span` before ``step``."""
-    return train_at(st, step, near_span(span, s))
+    """Mean training loss over the steps :func:`~.heldout_signal.near_span`
+    before ``step``."""
+    v = train_strip(st.train_series(), step, near_span(span, s))
+    return float(v.mean()) if len(v) else None
 
 
 def lr_at(st, step: int) -> Optional[float]:
@@ -95,42 +87,72 @@ def _gl(v: float, best: float) -> float:
 
 
 def required_sigmas(s: Settings, population: int) -> float:
-    """How many evaluation-noise sigmas a rise must reach: ``gl_jitter`` for
-    one run, more with many runs in view (among N runs of pure noise, the
-    largest rise grows like sqrt(2 ln N) sigmas)."""
+    """How many evaluation-noise sigmas an excess must reach: ``gl_jitter``
+    for one run, more with many runs in view (among N runs of pure noise,
+    the largest excess grows like sqrt(2 ln N) sigmas)."""
     return math.sqrt(s.gl_jitter ** 2 + 2.0 * math.log(max(1, population)))
 
 
-def rise_confidence(gl: float, sigma_pct: float, evaluations: int, population: int) -> float:
-    """How sure a rise of ``gl`` percent over the best evaluation is not
-    noise of ``sigma_pct`` percent an evaluation: one minus the chance that
-    noise alone makes a rise this large between any two of the
-    ``evaluations`` (the best is itself the lowest of them: a pair, not one
-    value, is tested) in any of the ``population`` runs in view, with the
-    noise estimated from the evaluations themselves (a Student-t tail: few
-    evaluations, heavy tails). Between 0.5 and 0.95."""
+def clear_of_noise(excess: float, sigma_pct: float, s: Settings, population: int) -> bool:
+    """The bar every held-out rule's excess (percent: a rise above the best,
+    a ratio above 1) must clear besides its own threshold:
+    :func:`required_sigmas` evaluation-noise sigmas."""
+    return excess > required_sigmas(s, population) * sigma_pct
+
+
+def noise_confidence(excess: float, sigma_pct: float, evaluations: int, tries: int, s: Settings) -> float:
+    """How sure an excess of ``excess`` percent is not noise of ``sigma_pct``
+    percent: one minus the chance that noise alone makes an excess this
+    large in any of ``tries`` independent tries (pairs of evaluations, runs
+    in view), with the noise estimated from the ``evaluations`` themselves
+    (a Student-t tail with n - 3 degrees of freedom: few evaluations, heavy
+    tails); between ``confidence_floor`` (the excess cleared the bar of
+    :func:`clear_of_noise`: at least even odds) and ``confidence_ceiling``
+    (what one run's held-out evidence can claim)."""
     sigma = max(sigma_pct, 0.25)  # a perfectly smooth curve still has rounding-level noise
-    z = gl / (sigma * math.sqrt(2.0))  # the difference of two noisy evaluations
+    z = excess / sigma
     nu = max(1.0, evaluations - 3.0)
     zg = z * (1.0 - 1.0 / (4.0 * nu)) / math.sqrt(1.0 + z * z / (2.0 * nu))  # t tail as a normal one
     p = 0.5 * math.erfc(zg / math.sqrt(2.0))
+    return max(s.confidence_floor, min(s.confidence_ceiling, 1.0 - min(1.0, max(1, tries) * p)))
+
+
+def rise_confidence(gl: float, sigma_pct: float, evaluations: int, population: int, s: Settings) -> float:
+    """:func:`noise_confidence` of a rise of ``gl`` percent over the best
+    evaluation: the difference of two noisy evaluations (sqrt(2) sigma),
+    between any two of them (the best is itself the lowest: a pair, not one
+    value, is tested), in any of the ``population`` runs in view."""
     pairs = max(1, evaluations * (evaluations - 1) // 2)
-    return max(0.5, min(0.95, 1.0 - min(1.0, max(1, population) * pairs * p)))
+    return noise_confidence(gl, max(sigma_pct, 0.25) * math.sqrt(2.0), evaluations, max(1, population) * pairs, s)
 
 
-def overfitting_finding(st, s: Settings, prior: Optional[Finding], population: int = 1) -> Optional[Finding]:
-    """Training loss still falling while the validation loss (the test
-    split's only when there is no validation split: with both, a rising
-    test split is mismatch's business) has risen above its best by GL >
-    ``gl_alpha`` percent and above the evaluation noise (more with many runs
-    in view: ``population``) over ``up_strips`` successive evaluations
-    (UP_s), or by ``gl_strong`` at once. Not while the learning rate is
-    warming up (training and held-out losses rise together then). A
-    finding already raised stays until GL falls below ``gl_keep``."""
-    ev = st.val if st.val is not None and len(st.val) else st.test
+def ratio_confidence(strength: float, ratio: float, sigma_pct: float, evaluations: int, population: int,
+                     s: Settings) -> float:
+    """A mismatch rule's confidence: its ``strength`` when the evidence is
+    clear of noise (what the pattern says of the cause), times how sure its
+    ``ratio`` (a median over the evaluations) is not noise of ``sigma_pct``
+    percent an evaluation in any of the ``population`` runs in view
+    (:func:`noise_confidence`, relative to the most it can say)."""
+    noise = noise_confidence(100.0 * (ratio - 1.0), sigma_pct, evaluations, population, s)
+    return strength * noise / s.confidence_ceiling
+
+
+def overfitting_finding(st, view: Heldout, s: Settings, prior: Optional[Finding],
+                        population: int = 1) -> Optional[Finding]:
+    """Training loss still falling while the held-out signal (``view``: the
+    validation split's, the test split's only when there is no validation
+    split: with both, a rising test split is mismatch's business) has gone
+    worse than its best by GL > ``gl_alpha`` percent (the view's bars: a
+    loss's, or a score's read as 1/value) and above the evaluation noise
+    (more with many runs in view: ``population``) over ``up_strips``
+    successive evaluations (UP_s), or by ``gl_strong`` at once. Not while the
+    learning rate is warming up (training and held-out losses rise together
+    then). A finding already raised stays until GL falls below ``gl_keep``."""
+    ev = view.split()
     if ev is None or len(ev) < s.min_evals or ev.best_index < 0:
         return None
-    split = "val" if ev is st.val else "test"
+    b = view.bars
+    split = "val" if ev is view.val else "test"
     i = len(ev) - 1
     v, step = ev.values[i], ev.steps[i]
     # GL over the running median of 3 evaluations: one lucky evaluation neither sets the best nor a rise
@@ -141,7 +163,7 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding], population: i
     best_step = ev.steps[ev.best_smooth_index]
     # the training losses of the last strip, read once: their spread is Prechelt's progress
     # P_k = 1000 (mean/min - 1); training "now" and "at the best" are the losses near those steps
-    strip = train_strip(st, step, span)
+    strip = train_strip(st.train_series(), step, span)
     near = near_span(span, s)
     tr_now = train_near(st, step, span, s)
     tr_best = train_near(st, best_step, span, s)
@@ -150,10 +172,10 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding], population: i
     if i and len(strip) and strip.min() > 0:
         pk = 1000.0 * (float(strip.mean()) / float(strip.min()) - 1.0)
     pq = gl / pk if pk else None
-    threshold = max(s.gl_alpha, required_sigmas(s, population) * jit)
-    holding = prior is not None and gl > max(s.gl_keep, 0.5 * threshold) and since >= 1
+    threshold = max(b.gl_alpha, required_sigmas(s, population) * jit)  # clear_of_noise, and GL_alpha
+    holding = prior is not None and gl > max(b.gl_keep, 0.5 * threshold) and since >= 1
     ups = ev.smooth_ups()
-    firing = since >= 2 and gl > threshold and (ups >= s.up_strips or gl > s.gl_strong)
+    firing = since >= 2 and gl > threshold and (ups >= s.up_strips or gl > b.gl_strong)
     if not (train_ok and (firing or holding)):
         return None
     lr_best, lr_now = lr_at(st, best_step), lr_at(st, step)
@@ -161,30 +183,34 @@ def overfitting_finding(st, s: Settings, prior: Optional[Finding], population: i
         return None  # a warm-up: the rate grew since the best evaluation, and the losses rise with it
     # where it began: the first evaluation after the best that rose above GL_alpha
     onset = next((ev.steps[j] for j in range(ev.best_smooth_index + 1, i + 1)
-                  if _gl(ev.smooth[j], ev.best_smooth) > s.gl_alpha), step)
-    conf = rise_confidence(gl, jit, len(ev), population)
-    evid = {"split": split, "best": ev.best, "best_step": ev.best_step, "best_smoothed": ev.best_smooth,
-            "best_smoothed_step": best_step, "value": v, "value_smoothed": ev.smooth[i], "step": step, "GL": gl,
-            "UP": ups, "PQ": pq, "P_k": pk, "evaluations_since_best": since, "jitter_percent": jit,
-            "runs_in_view": population, "train_at_best": tr_best, "train_now": tr_now, "near_steps": near}
-    rising = f", rising over the last {ups}" if ups else ""
-    text = (f"the {split} loss (running median of 3 evaluations) is {gl:.1f}% above its best ({ev.best_smooth:.4g} "
-            f"at step {best_step}) after {since} evaluations{rising}, while the training loss near those steps "
-            f"(mean of the {near} steps before each) went from {tr_best:.4g} to {tr_now:.4g}: overfitting. ")
+                  if _gl(ev.smooth[j], ev.best_smooth) > b.gl_alpha), step)
+    conf = rise_confidence(gl, jit, len(ev), population, s)
+    shown = view.shown
+    what = view.name(split)
+    evid = {"split": split, "metric": view.metric, "best": shown(ev.best), "best_step": ev.best_step,
+            "best_smoothed": shown(ev.best_smooth), "best_smoothed_step": best_step, "value": shown(v),
+            "value_smoothed": shown(ev.smooth[i]), "step": step, "GL": gl, "UP": ups, "PQ": pq, "P_k": pk,
+            "evaluations_since_best": since, "jitter_percent": jit, "runs_in_view": population,
+            "train_at_best": tr_best, "train_now": tr_now, "near_steps": near}
+    turning = ("falling" if view.upward else "rising") + f" over its last {ups} evaluation{'s' if ups != 1 else ''}"
+    near_words = "at those steps" if near == 1 else f"near those steps (mean of the {near} steps before each)"
+    text = (f"the {what} (running median of 3 evaluations) {view.worse_by(gl, ev.smooth[i], ev.best_smooth, best_step)} "
+            f"after {since} evaluations{', ' + turning if ups else ''}, while the training loss {near_words} went "
+            f"from {tr_best:.4g} to {tr_now:.4g}: overfitting. ")
     if ev.best_index == 0:
-        text += (f"The {split} loss never improved on its first evaluation ({ev.best:.4g} at step {ev.best_step}): "
-                 f"no checkpoint of this run beats the model it started from")
+        text += (f"The {what} never improved on its first evaluation ({shown(ev.best):.4g} at step "
+                 f"{ev.best_step}): no checkpoint of this run beats the model it started from")
     else:
-        text += (f"Keep the checkpoint of step {ev.best_step} (its lowest evaluation, {ev.best:.4g}); the latest "
-                 f"is {v:.4g}, {v - ev.best:.4g} higher")
+        extreme, side = ("highest", "lower") if view.upward else ("lowest", "higher")
+        text += (f"Keep the checkpoint of step {ev.best_step} (its {extreme} evaluation, {shown(ev.best):.4g}); "
+                 f"the latest is {shown(v):.4g}, {abs(shown(v) - shown(ev.best)):.4g} {side}")
     return make_finding("overfitting", "validation_turned", [st.run], onset, "warning", conf, evid, text,
                         seen_at_step=step, onset_moves=True)
 
 
-def _matched(st, a, b):
+def _matched(memo: HeldoutMemo, a, b):
     """(step, a value, b value) at the steps both tracks evaluated, in
-    order; memoised on the run state, so each evaluation is matched once."""
-    memo = st.memo
+    order; memoised, so each evaluation is matched once."""
     index = memo.test_index
     for k in range(len(index), len(b)):
         index[b.steps[k]] = k
@@ -209,7 +235,8 @@ def _sample(xs, most: int = 300):
     return xs[::step]
 
 
-def mismatch_finding(st, s: Settings, overfitting: Optional[Finding], population: int = 1) -> Optional[Finding]:
+def mismatch_finding(st, view: Heldout, s: Settings, overfitting: Optional[Finding],
+                     population: int = 1) -> Optional[Finding]:
     """Mismatch, from the strongest evidence available: a test split high
     from early on while validation tracks training (``test_shift``); a test
     split that rises from its first evaluation while validation falls
@@ -217,18 +244,24 @@ def mismatch_finding(st, s: Settings, overfitting: Optional[Finding], population
     from the start that neither grows nor shrinks (``persistent_gap``)."""
     if overfitting is not None:
         return None
-    val, test = st.val, st.test
+    val, test = view.val, view.test
+    memo = memo_for(st, view)
     if val is not None and test is not None and len(val) >= s.min_evals and len(test) >= s.min_evals:
-        pairs = _matched(st, val, test)
+        pairs = _matched(memo, val, test)
         if len(pairs) >= s.min_evals:
-            f = _test_shift(st, s, pairs) or _test_rises(st, s, pairs, population)
+            f = _test_shift(st, view, s, pairs, population) or _test_rises(st, view, s, pairs, population)
             if f is not None:
                 return f
-    return _persistent_gap(st, s)
+    return _persistent_gap(st, view, memo, s, population)
 
 
-def _test_shift(st, s: Settings, pairs) -> Optional[Finding]:
-    test = st.test
+def _test_shift(st, view: Heldout, s: Settings, pairs, population: int) -> Optional[Finding]:
+    """The test split high from early on while validation tracks training:
+    the median of test / val at least ``mismatch_ratio`` (and
+    ``mismatch_early`` in the first third), clear of the two splits'
+    evaluation noise (more with many runs in view), with no overfitting U
+    on the test split."""
+    test, b = view.test, view.bars
     third = max(2, len(pairs) // 3)
     r = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs)])
     early = np.array([t / v if v > 0 else math.inf for _, v, t in _sample(pairs[:third])])
@@ -236,57 +269,64 @@ def _test_shift(st, s: Settings, pairs) -> Optional[Finding]:
     last_t = pairs[-1][2]
     test_gl = _gl(last_t, test.best)
     val_tracks = True
-    tr = train_near(st, pairs[-1][0], pairs[-1][0] - pairs[-2][0], s)
+    tr = view.train_near(pairs[-1][0], pairs[-1][0] - pairs[-2][0], s)
     if tr is not None and tr > 0:  # the test split's excess over validation dominates validation's over training
-        val_tracks = pairs[-1][1] / tr < max(s.mismatch_ratio, med)
-    if not (med >= s.mismatch_ratio and med_early >= s.mismatch_early and test_gl < 10 * s.gl_alpha
-            and val_tracks):
+        val_tracks = pairs[-1][1] / tr < max(b.mismatch_ratio, med)
+    # the noise of a ratio of two evaluations: both splits' jitter
+    noise = 100.0 * math.hypot(test.jitter(), view.val.jitter())
+    if not (med >= b.mismatch_ratio and med_early >= b.mismatch_early and test_gl < 10 * b.gl_alpha
+            and val_tracks and clear_of_noise(100.0 * (med - 1.0), noise, s, population)):
         return None
     first = pairs[0][0]
-    conf = min(0.9, 0.5 + 0.15 * math.log2(med))
-    evid = {"test_over_val_median": med, "test_over_val_early": med_early, "test": last_t, "val": pairs[-1][1],
-            "train": tr, "evaluations": len(pairs)}
-    text = (f"the test loss (latest {last_t:.4g}) is {med:.2g}x the validation loss (latest {pairs[-1][1]:.4g}), "
-            f"the median of their ratio over {len(pairs)} evaluations, and {med_early:.2g}x already in the first "
-            f"third, while validation tracks training and the test loss shows no overfitting U: the test data come "
-            f"from another distribution (mismatch)")
+    conf = ratio_confidence(min(0.9, 0.5 + 0.15 * math.log2(med)), med, noise, len(pairs), population, s)
+    shown = view.shown
+    evid = {"metric": view.metric, "test_over_val_median": med, "test_over_val_early": med_early,
+            "test": shown(last_t), "val": shown(pairs[-1][1]), "train": shown(tr), "evaluations": len(pairs),
+            "jitter_percent": noise, "runs_in_view": population}
+    text = (f"{view.ratio(view.name('test'), last_t, view.name('val'), pairs[-1][1], med)}, the median of their "
+            f"ratio over {len(pairs)} evaluations, and {med_early:.2g}x already in the first third, while "
+            f"validation tracks training and the test split shows no overfitting U: the test data come from "
+            f"another distribution (mismatch)")
     return make_finding("mismatch", "test_shift", [st.run], first, "warning", conf, evid, text,
                         seen_at_step=pairs[-1][0])
 
 
-def _test_rises(st, s: Settings, pairs, population: int) -> Optional[Finding]:
+def _test_rises(st, view: Heldout, s: Settings, pairs, population: int) -> Optional[Finding]:
     """The test split rises from its first evaluations while validation
     (drawn like the training data) falls: what the model learns holds on
     the training distribution and fails on the test's."""
-    val, test = st.val, st.test
+    val, test, b = view.val, view.test, view.bars
     first_best = max(1, int(s.test_first_share * len(test)))
     if test.best_smooth_index > first_best:
         return None  # the test loss improved for a while: an overfitting U, not this
     i = len(test) - 1
     gl = _gl(test.smooth[i], test.best_smooth)
     jit = 100.0 * test.jitter()
-    if gl <= max(s.gl_alpha, required_sigmas(s, population) * jit) or test.smooth_ups() < 1 and gl <= s.gl_strong:
+    if gl <= max(b.gl_alpha, required_sigmas(s, population) * jit) or test.smooth_ups() < 1 and gl <= b.gl_strong:
         return None
     v0, v_now = val.smooth[0], val.smooth[len(val) - 1]
-    if not (v0 > 0 and v_now <= (1.0 - s.left_initial) * v0 and _gl(v_now, val.best_smooth) <= s.gl_alpha):
+    if not (v0 > 0 and v_now <= (1.0 - s.left_initial) * v0 and _gl(v_now, val.best_smooth) <= b.gl_alpha):
         return None
     t0 = test.steps[0]
-    conf = rise_confidence(gl, jit, len(test), population)
-    evid = {"test_first": test.values[0], "test_best_smoothed": test.best_smooth, "test_now_smoothed": test.smooth[i],
-            "test_GL": gl, "val_first": val.values[0], "val_now_smoothed": v_now, "evaluations": len(pairs),
-            "jitter_percent": jit, "runs_in_view": population}
-    text = (f"the test loss has risen since its first evaluations: {test.smooth[i]:.4g} now against {test.best_smooth:.4g} "
-            f"at step {test.steps[test.best_smooth_index]} (running medians of 3 evaluations, +{gl:.0f}%), while the "
-            f"validation loss fell from {v0:.4g} to {v_now:.4g}: what the model learns holds on data drawn like the "
-            f"training data and fails on the test data, which come from another distribution (mismatch; overfitting "
-            f"would show on validation too)")
+    conf = rise_confidence(gl, jit, len(test), population, s)
+    shown = view.shown
+    evid = {"metric": view.metric, "test_first": shown(test.values[0]), "test_best_smoothed": shown(test.best_smooth),
+            "test_now_smoothed": shown(test.smooth[i]), "test_GL": gl, "val_first": shown(val.values[0]),
+            "val_now_smoothed": shown(v_now), "evaluations": len(pairs), "jitter_percent": jit,
+            "runs_in_view": population}
+    worse, better = ("fallen", "rose") if view.upward else ("risen", "fell")
+    level = view.worse_by(gl, test.smooth[i], test.best_smooth, test.steps[test.best_smooth_index])
+    text = (f"the {view.name('test')} has {worse} since its first evaluations: it {level} (running medians of 3 "
+            f"evaluations), while the {view.name('val')} {better} from {shown(v0):.4g} to {shown(v_now):.4g}: what the model learns holds on data drawn like the training data and fails "
+            f"on the test data, which come from another distribution (mismatch; overfitting would show on "
+            f"validation too)")
     return make_finding("mismatch", "test_rises", [st.run], t0, "warning", conf, evid, text, seen_at_step=pairs[-1][0])
 
 
 def _still_falling(ev, s: Settings) -> bool:
-    """Whether a held-out loss is still coming down steadily: over the last
-    third of its evaluations (at least 3), its running median fell at
-    ``falling_share`` of them and by more than ``falling_sigmas``
+    """Whether a held-out signal is still improving steadily: over the last
+    third of its evaluations (at least 3), its running median (badness) fell
+    at ``falling_share`` of them and by more than ``falling_sigmas``
     evaluation-noise sigmas in all."""
     sm = ev.smooth
     k = max(3, len(sm) // 3)
@@ -298,26 +338,31 @@ def _still_falling(ev, s: Settings) -> bool:
     return bool((d < 0).mean() >= s.falling_share and fell > s.falling_sigmas * ev.jitter() * abs(tail[0]))
 
 
-def _persistent_gap(st, s: Settings) -> Optional[Finding]:
-    """No test split: validation at least ``gap_ratio`` x training from the
-    first evaluations on and still now, their ratio not shrunk below
-    ``gap_shrink`` x its early value (a gap that closes is not persistent),
-    the gap (val - train) not grown beyond ``gap_growth`` x (overfitting's
-    grows), the validation loss no longer coming down steadily
-    (:func:`_still_falling`: the gap may yet close), and no U."""
-    val = st.val
-    if val is None or len(val) < s.gap_min_evals:
+def _persistent_gap(st, view: Heldout, memo: HeldoutMemo, s: Settings, population: int) -> Optional[Finding]:
+    """No test split: validation at least ``gap_ratio`` x training (in
+    badness: for a score that improves upward, training at least that
+    multiple of validation) from the first evaluations on and still now,
+    their ratio not shrunk below ``gap_shrink`` x its early value (a gap
+    that closes is not persistent), the gap (in the units logged) not grown
+    beyond ``gap_growth`` x (overfitting's grows), the held-out signal no
+    longer improving steadily (:func:`_still_falling`: the gap may yet
+    close), no U, and a ratio clear of the evaluation noise of both sides
+    (more with many runs in view). Needs the training counterpart of the
+    signal."""
+    val, b = view.val, view.bars
+    if val is None or len(val) < s.gap_min_evals or view.train is None:
         return None
     span = max(1, val.steps[1] - val.steps[0]) if len(val) > 1 else 1
-    memo = st.memo
     cache = memo.train_at_val  # training level near each evaluation, computed once
     while len(cache) < len(val):
-        cache.append(train_near(st, val.steps[len(cache)], span, s))
+        cache.append(view.train_near(val.steps[len(cache)], span, s))
     gaps = memo.gaps
     done = memo.gaps_done
+    sign = -1.0 if view.upward else 1.0
+    shown = view.shown
     for step, v, tr in zip(val.steps[done:], val.values[done:], cache[done:]):
         if tr is not None and tr > 0:
-            gaps.append((step, v / tr, v - tr))
+            gaps.append((step, v / tr, sign * (shown(v) - shown(tr))))
     memo.gaps_done = len(val)
     if len(gaps) < s.gap_min_evals - 1:
         return None
@@ -327,21 +372,28 @@ def _persistent_gap(st, s: Settings) -> Optional[Finding]:
     ratios = np.array([g for _, g, _ in _sample(gaps)])
     d_early = float(np.median([d for _, _, d in _sample(gaps[:third])]))
     d_late = float(np.median([d for _, _, d in _sample(gaps[-third:])]))
-    if _gl(val.values[-1], val.best) > s.gl_alpha:  # U-shaped: overfitting's business, not mismatch
+    if _gl(val.values[-1], val.best) > b.gl_alpha:  # U-shaped: overfitting's business, not mismatch
         return None
     med = float(np.median(ratios))
     if _still_falling(val, s):
-        return None  # the validation loss is still coming down: the gap may yet close
+        return None  # the held-out signal is still improving: the gap may yet close
     r_early, r_late = float(np.median(early)), float(np.median(late))
-    if not (min(early) >= s.gap_ratio and med >= s.gap_ratio and r_late >= s.gap_ratio
-            and r_late >= s.gap_shrink * r_early and 0 < d_early and d_late <= s.gap_growth * d_early):
+    # the noise of a ratio of the two: the held-out evaluations' jitter and the training level's near them
+    noise = 100.0 * math.hypot(val.jitter(), jitter_of([c for c in cache[-52:] if c is not None]))
+    if not (min(early) >= b.gap_ratio and med >= b.gap_ratio and r_late >= b.gap_ratio
+            and r_late >= s.gap_shrink * r_early and 0 < d_early and d_late <= s.gap_growth * d_early
+            and clear_of_noise(100.0 * (med - 1.0), noise, s, population)):
         return None
-    evid = {"val_over_train_median": med, "ratio_early": r_early, "ratio_late": r_late, "gap_early": d_early,
-            "gap_late": d_late, "evaluations": len(gaps)}
-    text = (f"the validation loss is {med:.2g}x the training loss near each evaluation (the median of their ratio "
-            f"over {len(gaps)} evaluations: {r_early:.2g}x in the first third, {r_late:.2g}x in the last), and the "
-            f"gap (validation minus training) does not grow ({d_early:.4g} in the first third, {d_late:.4g} in the "
-            f"last, medians): not the overfitting pattern; the held-out data may come from another distribution "
-            f"(mismatch)")
-    return make_finding("mismatch", "persistent_gap", [st.run], gaps[0][0], "warning", 0.5, evid, text,
+    conf = ratio_confidence(0.5, med, noise, len(gaps), population, s)
+    evid = {"metric": view.metric, "val_over_train_median": med, "ratio_early": r_early, "ratio_late": r_late,
+            "gap_early": d_early, "gap_late": d_late, "evaluations": len(gaps), "jitter_percent": noise,
+            "runs_in_view": population}
+    held, train = view.name("val"), view.name("train")
+    pair = f"the {train} is {med:.2g}x the {held}" if view.upward else f"the {held} is {med:.2g}x the {train}"
+    minus = f"{train} minus {held}" if view.upward else f"{held} minus {train}"
+    text = (f"{pair} near each evaluation (the median of their ratio over {len(gaps)} evaluations: {r_early:.2g}x "
+            f"in the first third, {r_late:.2g}x in the last), and the gap ({minus}) does not grow ({d_early:.4g} "
+            f"in the first third, {d_late:.4g} in the last, medians): not the overfitting pattern; the held-out "
+            f"data may come from another distribution (mismatch)")
+    return make_finding("mismatch", "persistent_gap", [st.run], gaps[0][0], "warning", conf, evid, text,
                         also_possible=["overfitting"], seen_at_step=val.steps[-1])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List
 
-from .heldout import train_near
+from .heldout_signal import heldout_of
 from .settings import Settings
 
 __all__ = ["Decision", "DecisionPath", "decision_path"]
@@ -108,18 +108,24 @@ def decision_path(st, findings, s: Settings) -> DecisionPath:
         ds.append(Decision(Q_HELD, "yes", f.explanation.split(":")[0], [x.id for x in step2]))
         ds.append(Decision(Q_HELD_CAUSE, f.kind, f.explanation, [f.id]))
         return path(f.kind)
-    held = st.val if st.val is not None and len(st.val) else st.test
+    view = heldout_of(st, s)
+    held = view.split() if view is not None else None
     if held is None or not len(held):
         needs = "a held-out loss (log a val split)"
-        ds.append(Decision(Q_HELD, "unknown", "no held-out loss logged", needs=needs))
+        ds.append(Decision(Q_HELD, "unknown", "no held-out loss or score logged", needs=needs))
         return path("unknown", _join(train_needs, needs))
-    split = "val" if held is st.val else "test"
-    last = held.values[-1]
-    why_held = f"latest {split} loss {last:.4g} (best {held.best:.4g} at step {held.best_step})"
+    split = "val" if held is view.val else "test"
+    shown = view.shown
+    what = view.name(split)
+    why_held = f"latest {what} {shown(held.values[-1]):.4g} (best {shown(held.best):.4g} at step {held.best_step})"
     if len(held) >= 2:
-        tr = train_near(st, held.steps[-1], held.steps[-1] - held.steps[-2], s)
+        tr = view.train_near(held.steps[-1], held.steps[-1] - held.steps[-2], s)
         if tr and tr > 0:
-            why_held += f", {last / tr:.2g}x the training loss near that step ({tr:.4g})"
+            r = held.values[-1] / tr
+            if view.upward:
+                why_held += f", the training {view.metric} near that step {shown(tr):.4g} ({r:.2g}x it)"
+            else:
+                why_held += f", {r:.2g}x the training {view.metric} near that step ({tr:.4g})"
     if len(held) < s.min_evals:
         needs = f"{s.min_evals - len(held)} more evaluations ({s.min_evals} in all)"
         ds.append(Decision(Q_HELD, "unknown", f"only {len(held)} evaluation{'s' if len(held) != 1 else ''} so far: "

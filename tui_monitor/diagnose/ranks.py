@@ -419,8 +419,9 @@ class RankDetector:
                         f"The others will wait for it at the next collective.")
                 ev = {"rank": r.rank, "host": host_of(r), "step": st, "stalled_s": stall[r.key], "limit_s": limit,
                       "heartbeats": alive[r.key], "others_step": ahead}
+                # its id names only r: it stays put as other ranks stop or go on
                 out.append(make_finding("distributed", "hung_rank", [r, *moving], st, "critical", 0.8, ev, expl,
-                                        seen_at_step=st))
+                                        seen_at_step=st, about_first=True))
             return out
         # every active rank stopped: the job is hung. Who stopped first?
         first, why, spread = self._first_stopped(stopped, alive, stall, pace)
@@ -446,7 +447,7 @@ class RankDetector:
               "steps": {str(r.rank): r.last_step for r in stopped}}
         order = list(first) + rest + [r for r in ranks if r not in stopped]
         return [make_finding("distributed", "job_hung", order, lo, "critical", 0.9 if first else 0.8, ev, expl,
-                             seen_at_step=hi)]
+                             seen_at_step=hi, about_first=True)]
 
     def _first_stopped(self, stopped, alive, stall, pace) -> Tuple[List[Any], str, float]:
         """The ranks that stopped first: the ones that went quiet (no
@@ -559,8 +560,9 @@ class RankDetector:
               "running": [r.rank for r in going], "crashed_after": [r.rank for r in later],
               "stopped": [r.rank for r in done]}
         others = later + going + done + [r for r in vanished if r is not first]
+        # its id names only the first rank down: the others change order as they crash after it
         return [make_finding("distributed", "rank_crashed", [first, *others], step, "critical", 0.95, ev, expl,
-                             seen_at_step=step)]
+                             seen_at_step=step, about_first=True)]
 
     # -- divergence --------------------------------------------------------------
 

@@ -105,10 +105,10 @@ INFER_TOLERANCE_WITH_ACCURACY = 0.02
 
 def first_accuracy(run) -> Optional[float]:
     """The first value of the run's accuracy (train, else val), if logged."""
-    from .signals import pick_score
+    from .signals import pick_accuracy
 
     for split in ("train", "val"):
-        name = pick_score(run, split)
+        name = pick_accuracy(run, split)
         if name is None:
             continue
         series = run.get(name, split)

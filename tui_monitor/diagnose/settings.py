@@ -115,6 +115,24 @@ class Settings:
     test_first_share: float = 0.1
     #: evaluations needed by the gap rule
     gap_min_evals: int = 6
+    #: how sure a held-out finding is: at least this once its excess cleared the noise bar (even odds:
+    #: the bar already asks gl_jitter sigmas and more with many runs in view) ...
+    confidence_floor: float = 0.5
+    #: ... and at most this: one run's held-out evidence never makes it certain
+    confidence_ceiling: float = 0.95
+    #: a held-out score that improves upward (accuracy, F1, mAP), read when a run logs no held-out loss,
+    #: as its badness 1/value (heldout_signal.py): GL in percent of the score (best / now - 1) ...
+    score_gl_alpha: float = 2.0
+    #: ... at once ...
+    score_gl_strong: float = 5.0
+    #: ... and kept down to
+    score_gl_keep: float = 1.0
+    #: ... a gap: the training score at least this multiple of the held-out score
+    score_gap_ratio: float = 1.25
+    #: ... a test split: the validation score at least this multiple of the test score (median), and
+    #: already this multiple in the first third of the evaluations
+    score_mismatch_ratio: float = 1.25
+    score_mismatch_early: float = 1.15
     # -- multi-rank jobs (ranks.py) ----------------------------------------------------------------
     #: straggler: per-rank measures are medians over this many recent points (steps) ...
     straggler_window: int = 50
@@ -160,6 +178,8 @@ TUNABLE: Dict[str, Tuple[float, ...]] = {
     # overfitting: Prechelt's GL_alpha, and the rise in evaluation-noise sigmas
     "gl_alpha": (3.0, 5.0, 10.0),
     "gl_jitter": (3.0, 4.0, 6.0),
+    # ... and a held-out score's GL (a run that logs no held-out loss)
+    "score_gl_alpha": (1.0, 2.0, 5.0),
     # mismatch: a gap's and a test split's ratio
     "gap_ratio": (1.5, 2.0, 3.0),
     "mismatch_ratio": (1.3, 1.5, 2.0),

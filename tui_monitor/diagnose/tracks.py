@@ -23,7 +23,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-__all__ = ["LossTrack", "EvalTrack", "GradTrack", "Windows", "Streak", "pick_loss", "pick_lr", "MAX_BLOCKS"]
+__all__ = ["LossTrack", "EvalTrack", "jitter_of", "GradTrack", "Windows", "Streak", "pick_loss", "pick_lr", "MAX_BLOCKS"]
 
 MAX_BLOCKS = 128
 _HEAD = 10  # first finite values kept for the initial level
@@ -269,24 +269,21 @@ class LossTrack:
         """The lowest median of block means over consecutive windows of at
         least ``points`` points (aligned on the last block): where the run
         got to at its best, robust to a lucky block."""
-        nb = max(1, -(-points // self.block))
-        k = len(self.bmean) // nb
-        if k < 1:
-            return None
-        m = np.asarray(self.bmean[len(self.bmean) - k * nb:]).reshape(k, nb)
-        return float(np.median(m, axis=1).min())
+        found = self.best_window(points, higher=False)
+        return None if found is None else found[0]
 
-    def highest_window(self, points: int) -> Optional[Tuple[float, int]]:
-        """The highest median of block means over consecutive windows of at
-        least ``points`` points (aligned on the last block), and the first
-        step of that window: where a score peaked."""
+    def best_window(self, points: int, higher: bool) -> Optional[Tuple[float, int]]:
+        """The highest (``higher``) or lowest median of block means over
+        consecutive windows of at least ``points`` points (aligned on the last
+        block), and the first step of that window: where a score peaked, in
+        its own direction."""
         nb = max(1, -(-points // self.block))
         k = len(self.bmean) // nb
         if k < 1:
             return None
         start = len(self.bmean) - k * nb
         med = np.median(np.asarray(self.bmean[start:]).reshape(k, nb), axis=1)
-        i = int(np.argmax(med))
+        i = int(np.argmax(med) if higher else np.argmin(med))
         return float(med[i]), self.bfirst[start + i * nb]
 
     def quarters(self) -> Optional[List[float]]:
@@ -313,13 +310,34 @@ class LossTrack:
         return None
 
 
+def jitter_of(values) -> float:
+    """Relative noise of a series of evaluations, trend removed: a robust
+    sigma of the second differences (a straight trend has none), divided by
+    sqrt(6) (the variance of a second difference of white noise is 6
+    sigma^2) and by the level (the median of the absolute values). 0 with
+    fewer than 4 values."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if len(v) < 4:
+        return 0.0
+    d2 = np.diff(v, 2)
+    level = float(np.median(np.abs(v))) or 1e-12
+    return 1.4826 * float(np.median(np.abs(d2))) / math.sqrt(6.0) / level
+
+
 class EvalTrack:
-    """Held-out evaluations: (step, value), the best, the run of rises."""
+    """Held-out evaluations: (step, value), the best, the run of rises.
+
+    ``invert``: a score that improves upward (an accuracy) is kept as its
+    badness 1/value (:func:`~.signals.badness`), so "best" is the lowest and
+    a drop of the score is a rise, as for a loss; its values at or below 0
+    have no badness and are left out (they are not a non-finite loss)."""
 
     __slots__ = ("cursor", "steps", "values", "best", "best_step", "best_index", "nonfinite", "first_nonfinite",
-                 "ups", "smooth", "best_smooth", "best_smooth_index")
+                 "ups", "smooth", "best_smooth", "best_smooth_index", "invert")
 
-    def __init__(self) -> None:
+    def __init__(self, invert: bool = False) -> None:
+        self.invert = invert
         self.cursor = 0
         self.steps: List[int] = []
         self.values: List[float] = []
@@ -345,6 +363,10 @@ class EvalTrack:
         self.cursor = n
         added = []
         for s, v in zip(steps, vals):
+            if self.invert:
+                if not (math.isfinite(v) and v > 0):
+                    continue
+                v = 1.0 / v
             if not math.isfinite(v):
                 self.nonfinite += 1
                 if self.first_nonfinite is None:
@@ -378,16 +400,8 @@ class EvalTrack:
         self.best, self.best_step, self.best_index = self.values[i], self.steps[i], i
 
     def jitter(self) -> float:
-        """Relative noise of the evaluations, trend removed: a robust sigma of
-        the second differences (a straight trend has none), over the last 50,
-        divided by sqrt(6) (the variance of a second difference of white
-        noise is 6 sigma^2) and by the level."""
-        v = np.asarray(self.values[-52:])
-        if len(v) < 4:
-            return 0.0
-        d2 = np.diff(v, 2)
-        level = float(np.median(np.abs(v))) or 1e-12
-        return 1.4826 * float(np.median(np.abs(d2))) / math.sqrt(6.0) / level
+        """Relative noise of the evaluations (:func:`jitter_of` the last 52)."""
+        return jitter_of(self.values[-52:])
 
     def smooth_ups(self) -> int:
         """Successive rises of the running median, counted back from the last."""

@@ -19,6 +19,7 @@ from .assess import Assessment, fmt
 from .compare import CrossEvidence
 from .findings import Finding, make_finding
 from .settings import Settings
+from .signals import direction, is_accuracy
 
 __all__ = ["Symptom", "gradient_evidence", "nonfinite_findings",
            "divergence_finding", "train_findings"]
@@ -206,9 +207,10 @@ def _lr_words(a: Assessment) -> str:
 def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
     """What a loss or score that no longer moves says, whatever its level
     against a reference: a collapsed model (the loss identical for a long
-    stretch), an accuracy that never moves, a training accuracy that fell
-    far below its best (also when only the run's own start called the loss
-    small: a start that exploded misleads), or an accuracy at chance."""
+    stretch), a score that never moves (any score: accuracy, F1, mAP, WER...),
+    a training score that fell far from its best in its own direction (an
+    accuracy down, a WER up; also when only the run's own start called the
+    loss small: a start that exploded misleads), or an accuracy at chance."""
     run, t = st.run, st.train
     small = a.large == "no"  # a small loss is not a failed optimizer, whatever else moves
     if small and a.trivial is not None:
@@ -229,7 +231,9 @@ def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
     name, split = st.score_name
     sc = st.score
     floor = a.window_points
-    scale = 100.0 if (sc.peak() or 0.0) > 1.0 else 1.0  # accuracy logged in percent
+    accuracy = is_accuracy(name)
+    higher = direction(name) != -1
+    scale = 100.0 if accuracy and (sc.peak() or 0.0) > 1.0 else 1.0  # an accuracy logged in percent
     streak = sc.streak
     if streak is not None and streak.points >= max(6, 2 * floor) and sc.n_finite >= 2 * floor and not small:
         v = streak.value / scale
@@ -245,17 +249,22 @@ def signal_findings(st, a: Assessment, s: Settings) -> Optional[Finding]:
     tw = sc.two_windows(w)
     if tw is None:
         return None
-    peak = sc.highest_window(tw.n_points)
+    best = sc.best_window(tw.n_points, higher)
     warming = a.lr is not None and a.lr.rising
-    if split == "train" and peak is not None and peak[0] > 0 and tw.now <= s.score_fell * peak[0] and not warming:
-        ev = {**_evidence(st, a), "score": f"{split}/{name}", "score_best_window": peak[0] / scale,
-              "score_now": tw.now / scale, "best_window_step": peak[1]}
-        text = (f"the {split} {name} fell from {peak[0] / scale:.3g} (its best window, from step {peak[1]}) to "
-                f"{tw.now / scale:.3g} (median of its recent block means, steps {tw.now_step}-{sc.last_step}){_lr_words(a)}: "
-                f"the optimizer is undoing what it learned, the learning rate is probably too large")
-        return make_finding("optimization", "score_fell", [run], peak[1], "warning", 0.7, ev, text,
+    # fell far from its best in its own direction: an accuracy to score_fell of its best window, a WER to
+    # 1/score_fell of it
+    fell = best is not None and best[0] > 0 and tw.now > 0 and (
+        tw.now <= s.score_fell * best[0] if higher else best[0] <= s.score_fell * tw.now)
+    if split == "train" and fell and not warming:
+        ev = {**_evidence(st, a), "score": f"{split}/{name}", "score_best_window": best[0] / scale,
+              "score_now": tw.now / scale, "best_window_step": best[1]}
+        text = (f"the {split} {name} {'fell' if higher else 'rose'} from {best[0] / scale:.3g} (its best window, "
+                f"from step {best[1]}) to {tw.now / scale:.3g} (median of its recent block means, steps "
+                f"{tw.now_step}-{sc.last_step}){_lr_words(a)}: the optimizer is undoing what it learned, the "
+                f"learning rate is probably too large")
+        return make_finding("optimization", "score_fell", [run], best[1], "warning", 0.7, ev, text,
                             seen_at_step=last)
-    if c is None or small:
+    if c is None or small or not accuracy:
         return None
     chance = 1.0 / c
     now = tw.now / scale

@@ -127,6 +127,14 @@ SCENARIOS: Dict[str, Scenario] = dict([
                                                           "then the loss bounces near ln C and the accuracy falls "
                                                           "to chance"),
         _s("ep_crawl", _OPT, "lr_too_small", description="Adam at 1e-5: the loss crawls down from epoch 0"),
+        _s("ep_healthy_acc", HEALTHY, description="ep_healthy whose evaluations log their accuracy alone (no "
+                                                  "validation loss)"),
+        _s("ep_noisy_val_acc", HEALTHY, description="ep_noisy_val (40 validation samples) logging validation "
+                                                    "accuracy alone"),
+        _s("ep_overfit_acc", _OVER, onset="val_turn", description="ep_overfit logging validation accuracy alone: "
+                                                                  "it peaks and falls"),
+        _s("ep_overfit_mild_acc", _OVER, onset="val_turn", description="ep_overfit_mild logging validation "
+                                                                       "accuracy alone"),
     ),
     *_family(
         "schedules",

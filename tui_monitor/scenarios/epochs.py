@@ -7,7 +7,8 @@ The faults are those seeded into such logs by people studying training
 bugs: all-zero initialisation (at chance for the whole run), a learning
 rate far too large (a jump, then a loss bouncing near chance; a loss growing without
 bound but finite when the run ends, from 1e6 to 1e27; NaN), far too small
-(a crawl from epoch 0), and overfitting on a few noisy samples.
+(a crawl from epoch 0), and overfitting on a few noisy samples. Some runs log
+their validation accuracy alone, no validation loss (``SCORE_ONLY``).
 """
 from __future__ import annotations
 
@@ -38,7 +39,16 @@ def _classify(name, seed, torch, *, n=1024, n_val=512, flip=0.0, classes=CLASSES
     return (x, y), {"val": (xv, yv)}
 
 
+#: scenarios whose evaluations log their accuracy alone (no validation loss), and the scenario they copy
+SCORE_ONLY = {"ep_healthy_acc": "ep_healthy", "ep_noisy_val_acc": "ep_noisy_val", "ep_overfit_acc": "ep_overfit",
+              "ep_overfit_mild_acc": "ep_overfit_mild"}
+
+
 def _setup(name: str, seed: int, torch, fold: int) -> Setup:
+    if name in SCORE_ONLY:  # the same training, seeded as the copy, logging validation accuracy alone
+        s = _setup(SCORE_ONLY[name], seed, torch, fold)
+        s.held_loss = False
+        return s
     nn = torch.nn
     torch.manual_seed(seed * 1000 + zlib.crc32(name.encode()) % 997)
     config = {"data": f"ep-{name}-{seed}"}
@@ -117,4 +127,4 @@ def _growing(name: str, seed: int, torch, config, per_epoch) -> Setup:
 SETUPS = {name: _setup for name in (
     "ep_short", "ep_healthy", "ep_long", "ep_binary", "ep_sgd", "ep_noisy_val", "ep_wide", "ep_regression",
     "ep_overfit", "ep_overfit_mild", "ep_chance", "ep_chance_long", "ep_explode_mild", "ep_explode_severe",
-    "ep_nan", "ep_lr_huge", "ep_crawl")}
+    "ep_nan", "ep_lr_huge", "ep_crawl", *SCORE_ONLY)}

@@ -44,6 +44,9 @@ class Setup:
     per_epoch: bool = False
     #: log accuracy (training batches and evaluations) next to the loss
     accuracy: bool = False
+    #: log the held-out loss (False: the evaluations log their accuracy alone, as a Keras or Hugging Face
+    #: log that reports only its metric)
+    held_loss: bool = True
     #: gradients every this many backward passes (0: none, as a CSV log has none)
     watch_every: int = 10
     #: describe the model (its flexibility) in the header
@@ -66,7 +69,7 @@ def _evaluate(run, torch, s: Setup, step: int) -> None:
     with torch.no_grad():
         for split, (xe, ye) in s.evals.items():
             out = s.model(xe)
-            values = {"loss": float(s.loss_fn(out, ye))}
+            values = {"loss": float(s.loss_fn(out, ye))} if s.held_loss else {}
             if s.accuracy:
                 values["accuracy"] = accuracy(torch, out, ye)
             run.log(values, step=step, split=split)

@@ -9,13 +9,16 @@ watchdog is left out and the ticks are shorter; ``poll=True`` forces that.
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..stream import Problem
+from ..stream.files import open_regular
 from .registry import Discovery, make_tail
 from .tail import FileTail, OnProblem, OnRecords, OpenFiles
 
@@ -26,6 +29,8 @@ SUFFIXES = (".jsonl",)  # named files that are followed even before they exist
 #: Seconds between looks for new files, and the least time between ticks.
 SCAN_EVERY = 1.0
 MIN_TICK_GAP = 0.05
+#: Bytes of a new stream file looked at for its header's start time.
+HEADER_PEEK = 65536
 
 
 def filesystem_type(path: str, mounts: Optional[str] = None) -> str:
@@ -48,6 +53,41 @@ def filesystem_type(path: str, mounts: Optional[str] = None) -> str:
         if inside and len(point) >= len(best):
             best, best_type = point, parts[2]
     return best_type
+
+
+def header_start(path: str) -> float:
+    """The ``start`` of the stream file at ``path`` (its first line, a ``run``
+    record), or infinity when there is none to read yet."""
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return math.inf
+    try:
+        first = os.read(fd, HEADER_PEEK).split(b"\n", 1)
+        header = json.loads(first[0]) if len(first) == 2 else None
+    except (OSError, ValueError, RecursionError):
+        return math.inf
+    finally:
+        os.close(fd)
+    start = header.get("start") if isinstance(header, dict) and header.get("type") == "run" else None
+    if type(start) not in (int, float):
+        return math.inf
+    try:
+        start = float(start)
+    except OverflowError:
+        return math.inf
+    return start if math.isfinite(start) else math.inf
+
+
+def reading_order(path: str) -> Tuple:
+    """Files found together are read in name order (TensorBoard's files of
+    one run, oldest first), stream files among themselves by when their
+    writer started: a killed job's file is read before its requeued
+    successor's whatever their names, so the successor continues its row
+    (:mod:`..store.rows` decides with what was read before)."""
+    if path.endswith(SUFFIXES):
+        return (1, header_start(path), path)
+    return (0, 0.0, path)
 
 
 def needs_polling(path: str, mounts: Optional[str] = None) -> bool:
@@ -111,6 +151,7 @@ class Follower:
             self._thread.join(timeout)
         for tail in self.tails.values():
             tail.close()
+        self.open_files.close()
 
     @property
     def catching_up(self) -> bool:
@@ -120,6 +161,7 @@ class Follower:
     def read_all(self) -> None:
         """One pass to the current end of every file, in the calling thread
         (for ``--once`` and tests)."""
+        self.open_files.refresh()
         self.scan()
         for tail in list(self.tails.values()):
             while tail.poll():
@@ -149,6 +191,7 @@ class Follower:
             self.scan()
             self._last_scan = now
         more = False
+        self.open_files.refresh()
         for tail in list(self.tails.values()):
             if self.stopped.is_set():
                 return
@@ -161,10 +204,11 @@ class Follower:
             self.wake.set()  # a file had more than one poll's budget: come straight back
 
     def scan(self) -> List[str]:
-        """Pick up stream files that appeared; returns their paths."""
+        """Pick up stream files that appeared, in the order they are read
+        (:func:`reading_order`); returns their paths."""
         new = []
         for root in self.roots:
-            for path in self._files_under(root):
+            for path in sorted((p for p in self._files_under(root) if p not in self.tails), key=reading_order):
                 if path not in self.tails:
                     tail = make_tail(path, self.on_records, self.on_problem, explicit=path == root,
                                      context=self.context)

@@ -77,7 +77,7 @@ class Ingest:
         return f
 
     def listen(self, address: str, token: Optional[str] = None) -> Listener:
-        lst = Listener(address, self._stream_records, self.problem, token=token)
+        lst = Listener(address, self._stream_records, self.problem, token=token, writer_alive=self._process_alive)
         self.listeners.append(lst)
         if self._house is not None:
             lst.start()
@@ -125,10 +125,14 @@ class Ingest:
     def _writer_alive(self, run: Any) -> Optional[bool]:
         """Whether the process writing ``run`` still runs; None when it
         cannot be seen from here (another host, no pid)."""
-        pid = run.pid
-        if run.host != self.hostname or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return self._process_alive(run.host, run.pid, run.start)
+
+    def _process_alive(self, host: Any, pid: Any, start: Optional[float]) -> Optional[bool]:
+        """Whether process ``pid`` of ``host``, started at ``start``, still
+        runs; None when it cannot be seen from here (another host, no pid)."""
+        if host != self.hostname or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
             return None
-        return _alive(pid, run.start)
+        return _alive(pid, start)
 
     def _kept_apart(self, stream: Any, message: str) -> None:
         # a file's stream token is (path, generation) or (kind, path): the path names it

@@ -35,14 +35,18 @@ from ..store.rows import as_row, kept_apart
 from ..stream import MetricsRecord, Problem
 from ..stream.reader import new_problems
 from .listen_handshake import Handshake
-from .listen_streams import SocketStream, StreamTable
+from .listen_streams import SocketStream, StreamTable, WriterAlive
 from .tail import OnProblem, OnRecords
 
 HELLO_LIMIT = 64 * 1024
 #: From accept to welcome, at most (s).
 HANDSHAKE_TIMEOUT = 5.0
-#: Streaming (welcomed) connections at most.
+#: Streaming (welcomed) connections at most; past it, a newcomer pushes out
+#: the one that has sent no whole record for longest, if that is over
+#: STREAM_QUIET s (a hook sends a heartbeat every 10 s while its loop is
+#: quiet; one pushed out reconnects and resumes its stream, losing nothing).
 MAX_CONNECTIONS = 512
+STREAM_QUIET = 60.0
 #: Connections in their handshake at most; past it, the oldest that sent
 #: nothing yet (else the oldest) is dropped for the newcomer.
 MAX_PENDING = 128
@@ -69,10 +73,11 @@ def is_loopback(family: int, addr) -> bool:
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "opened", "buf", "state", "handshake", "stream", "acked", "last_ack")
+    __slots__ = ("sock", "peer", "opened", "buf", "state", "handshake", "stream", "acked", "last_ack", "heard")
 
     def __init__(self, sock, peer, key: Optional[bytes]):
         self.sock, self.peer, self.opened = sock, peer, time.monotonic()
+        self.heard = self.opened  # when its last whole line came (welcomed: records)
         self.buf = b""
         self.state = _HELLO
         self.handshake = Handshake(key)
@@ -123,7 +128,8 @@ class Listener:
     the shared secret hooks must prove they know; it is never sent."""
 
     def __init__(self, address: str, on_records: OnRecords, on_problem: OnProblem,
-                 token=None, max_connections: int = MAX_CONNECTIONS, max_pending: int = MAX_PENDING):
+                 token=None, max_connections: int = MAX_CONNECTIONS, max_pending: int = MAX_PENDING,
+                 writer_alive: Optional[WriterAlive] = None):
         self.address = address
         self.family, self.addr = parse_address(address)
         self.key = shared_token(token)
@@ -132,7 +138,8 @@ class Listener:
                              "give a shared token (TUI_MONITOR_TOKEN, or --token-file) or listen on 127.0.0.1")
         self.on_records, self.on_problem = on_records, on_problem
         self.max_connections, self.max_pending = max_connections, max_pending
-        self.streams = StreamTable()
+        self.stream_quiet = STREAM_QUIET
+        self.streams = StreamTable(writer_alive=writer_alive)
         self._pending: Dict[_Conn, None] = {}   # in their handshake, oldest first
         self._open: Set[_Conn] = set()          # welcomed: streaming
         self._refusals = _Refusals(self._problem)
@@ -368,7 +375,7 @@ class Listener:
         if auth is None:
             self._refuse(conn, why, tell=True)
             return False
-        if len(self._open) >= self.max_connections:
+        if len(self._open) >= self.max_connections and not self._push_out_quietest():
             self._refuse(conn, f"over {self.max_connections} streaming connections", tell=True)
             return False
         stream = self._resumed(conn, auth) or self._new_stream(conn)
@@ -378,6 +385,21 @@ class Listener:
         self._open.add(conn)
         conn.acked = stream.reader.contiguous_seq
         return self._send(conn, {"type": "welcome", "handshake": HANDSHAKE, "have": conn.acked, "session": stream.sid})
+
+    def _push_out_quietest(self) -> bool:
+        """Make room for a newcomer at the streaming cap: close the streaming
+        connection that has sent no whole line for longest, if that is over
+        ``stream_quiet`` s (idle connections, or one dribbling a byte at a
+        time, must not keep writers out for good). Its writer, if it was
+        one, reconnects and resumes its stream."""
+        now = time.monotonic()
+        quietest = min(self._open, key=lambda c: c.heard, default=None)
+        if quietest is None or now - quietest.heard <= self.stream_quiet:
+            return False
+        self._refusals.add(f"streaming connections at the cap of {self.max_connections}: the one quiet longest "
+                           f"(no record for over {self.stream_quiet:g} s) closed for a newcomer", quietest.peer, now)
+        self._close(quietest, "pushed out, quiet for longest,")
+        return True
 
     def _resumed(self, conn: _Conn, auth: dict) -> Optional[SocketStream]:
         """The stream this connection resumes, when it proves it is that
@@ -410,7 +432,10 @@ class Listener:
 
     def _feed(self, conn: _Conn, data: bytes) -> None:
         stream = conn.stream
+        lines = stream.reader.line_number
         records = stream.reader.feed(data)
+        if stream.reader.line_number != lines:
+            conn.heard = time.monotonic()
         self._tell(stream, time.monotonic())
         if records:
             self.on_records(stream.source, self._as_stored(conn, records))
@@ -441,6 +466,8 @@ class Listener:
                                      f"{str(header.get('run_id'))[:200]!r} rank {header.get('rank')}, not the "
                                      "hello's; stored under the hello's", "warning")
         header["rank"] = rank
+        host = header.get("host")
+        stream.host = host if isinstance(host, str) else None
         return as_row(header, run_id, stream.row)
 
     def _tell(self, stream: SocketStream, now: float, final: bool = False) -> None:
@@ -507,5 +534,7 @@ class Listener:
         return f"{self.address}<-{conn.peer[0]}:{conn.peer[1]}" if isinstance(conn.peer, tuple) else self.address
 
     def _problem(self, peer, reason: str, severity: str = "warning") -> None:
-        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else self.address
+        # named by the peer's host, not its port: each connection has a port
+        # of its own, and the problems list keeps one entry per source and reason
+        where = peer[0] if isinstance(peer, tuple) and peer else self.address
         self.on_problem(Problem(f"{self.address} (from {where})", 0, reason, severity))

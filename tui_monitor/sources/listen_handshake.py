@@ -14,6 +14,7 @@ import secrets
 from typing import Optional, Tuple
 
 from ..hook import HANDSHAKE, handshake_proof
+from ..ranges import INT32_MAX
 
 RowKey = Tuple[str, int]
 
@@ -77,8 +78,9 @@ class Handshake:
         run_id = hello.get("run_id")
         if not isinstance(run_id, str) or not run_id:
             return None, "the hello has no valid run_id (a non-empty string)"
-        if type(hello.get("rank", 0)) is not int:  # bool is an int subclass: true is no rank
-            return None, "the hello has no valid rank (an integer)"
+        rank = hello.get("rank", 0)
+        if type(rank) is not int or not 0 <= rank <= INT32_MAX:  # bool is an int subclass: true is no rank
+            return None, f"the hello has no valid rank (an integer from 0 to {INT32_MAX})"
         if hello.get("handshake") != HANDSHAKE:
             return None, OLD_HOOK
         if not nonce_ok(hello.get("nonce")):

@@ -10,9 +10,10 @@ unless a stream that has not ended holds that row: then ``RUN_ID~2``,
 ``~3``... (two jobs sharing ``TUI_MONITOR_RUN_ID``, or someone else's hello
 naming a live run, are rows of their own, never one alternating series; the
 rows are given out as the store gives them to stream files: see
-:mod:`..store.rows`). A
-stream whose run ended gives its row up to the next process of that run id
-(a requeued job: the store counts a restart).
+:mod:`..store.rows`). A stream whose run ended, or whose writer's process is
+seen gone (on this host, its connection closed), gives its row up to the
+next process of that run id (a requeued job, after an end or a kill: the
+store counts a restart).
 
 Streams without a connection are forgotten after a while (ended ones soon),
 the oldest first past a cap: memory follows the live streams, not every run
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import collections
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from ..store.rows import first_free
 from ..stream import StreamReader
@@ -49,6 +50,7 @@ class SocketStream:
     writer: Optional[Tuple[float, int]]     #: (start, pid) its hello gave, when it did
     reader: StreamReader
     conn: Any = None                        #: the connection feeding it now
+    host: Optional[str] = None              #: the host its run record names, once it came
     reported: int = 0                       #: reader problems handed on
     duplicates_told: int = 0                #: reader duplicates handed on
     duplicates_at: float = float("-inf")    #: when duplicates were last told
@@ -67,11 +69,20 @@ class SocketStream:
         return f"pid {self.writer[1]}"
 
 
-class StreamTable:
-    """The streams a listener knows, by session id and by the row they feed."""
+#: ``writer_alive(host, pid, start)``: whether that process still runs; None
+#: when it cannot be told (another host).
+WriterAlive = Callable[[Optional[str], int, float], Optional[bool]]
 
-    def __init__(self, idle_keep: float = IDLE_KEEP, ended_keep: float = ENDED_KEEP, max_idle: int = MAX_IDLE):
+
+class StreamTable:
+    """The streams a listener knows, by session id and by the row they feed.
+    ``writer_alive`` tells whether a stream's writer still runs (None: the
+    listener cannot tell, and a stream without an end holds its row)."""
+
+    def __init__(self, idle_keep: float = IDLE_KEEP, ended_keep: float = ENDED_KEEP, max_idle: int = MAX_IDLE,
+                 writer_alive: Optional[WriterAlive] = None):
         self.idle_keep, self.ended_keep, self.max_idle = idle_keep, ended_keep, max_idle
+        self.writer_alive = writer_alive
         self.by_sid: Dict[str, SocketStream] = {}
         self.rows: Dict[RowKey, SocketStream] = {}     # row key -> the stream feeding that row
         self.idle: "collections.OrderedDict[str, SocketStream]" = collections.OrderedDict()
@@ -99,14 +110,21 @@ class StreamTable:
         return stream, holder
 
     def _holder(self, row_key: RowKey) -> Optional[SocketStream]:
-        """The stream that keeps ``row_key`` from a new stream: one that has
-        not ended, or that is still connected. An ended one with no
-        connection is forgotten: its row goes to the newcomer."""
+        """The stream that keeps ``row_key`` from a new stream: one that is
+        still connected, or whose writer may come back. One with no
+        connection whose run ended, or whose writer's process is gone (a
+        killed job, requeued), is forgotten: its row goes to the newcomer."""
         stream = self.rows.get(row_key)
-        if stream is not None and stream.ended and stream.conn is None:
+        if stream is not None and stream.conn is None and (stream.ended or self._writer_gone(stream)):
             self.forget(stream)
             return None
         return stream
+
+    def _writer_gone(self, stream: SocketStream) -> bool:
+        if self.writer_alive is None or stream.writer is None:
+            return False
+        start, pid = stream.writer
+        return self.writer_alive(stream.host, pid, start) is False
 
     def attach(self, stream: SocketStream, conn: Any) -> None:
         stream.conn = conn

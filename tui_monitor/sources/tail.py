@@ -11,7 +11,8 @@ is closed (its writer is gone), and the follower forgets it.
 
 Descriptors are a budget, not one a file: the follower (:class:`OpenFiles`)
 keeps the most recently active files open and :meth:`FileTail.release` s the
-idle rest. A released tail keeps its offset, its reader and the identity of
+idle rest. The budget is the process's: the followers of a process (two
+ingests, say) share it. A released tail keeps its offset, its reader and the identity of
 its file; it is opened again when the size or the modification time at its
 path moves, and goes on where it stopped (same file), from the start (a new
 file at the path: replaced) or from the start of the same file (truncated).
@@ -34,7 +35,9 @@ import errno
 import os
 import resource
 import stat as stat_mod
+import threading
 import time
+import weakref
 from typing import Any, Callable, List, Optional
 
 from ..stream import Problem, StreamReader
@@ -145,6 +148,11 @@ class FileTail:
             except OSError:
                 pass
             self.fd = None
+
+    def __del__(self) -> None:
+        # a follower dropped without stop(): its descriptors go with it
+        if getattr(self, "fd", None) is not None:
+            self.close()
 
     def release(self) -> bool:
         """Close the descriptor of an idle file, keeping where it was read to
@@ -285,21 +293,67 @@ class FileTail:
         self.on_problem(Problem(self.path, line, reason, "warning"))
 
 
+#: The budgets of this process's followers that share :func:`descriptor_budget`.
+_SHARING: "weakref.WeakSet[OpenFiles]" = weakref.WeakSet()
+_SHARING_LOCK = threading.Lock()  # followers come, go and look from their own threads
+
+
 class OpenFiles:
     """The descriptor budget of one follower: at most ``budget`` tails hold
     a descriptor, the most recently active ones; the least recently active
-    is released when another needs one. A tail that could not open for want
-    of descriptors (``EMFILE``: others in the process hold them) shrinks the
-    budget to what is open now, less a quarter, once, with a warning."""
+    is released when another needs one. The budget is the process's
+    (:func:`descriptor_budget`), shared equally by the followers that hold
+    descriptors (looked at by :meth:`refresh`, once a tick): a follower
+    alone has all of it, and two ingests in one process (one left unstopped
+    after a ``--once`` read) no longer take a quarter of the limit each. A
+    ``budget`` given (or set) is this follower's own, unshared. A tail that
+    could not open for want of descriptors (``EMFILE``: others in the
+    process hold them) shrinks the budget to what is open now, less a
+    quarter, once, with a warning. :meth:`close` leaves the sharing."""
 
     def __init__(self, on_problem: OnProblem, budget: Optional[int] = None):
-        self.budget = budget if budget is not None else descriptor_budget()
         self.on_problem = on_problem
         self._open: "collections.OrderedDict[FileTail, None]" = collections.OrderedDict()
         self._squeezed = False
+        self._process = descriptor_budget()
+        self._own = budget            # given or set: not shared
+        self._limit: Optional[int] = None   # after running out of descriptors
+        self._budget = budget if budget is not None else self._process
+        if budget is None:
+            with _SHARING_LOCK:
+                _SHARING.add(self)
 
     def __len__(self) -> int:
         return len(self._open)
+
+    @property
+    def budget(self) -> int:
+        return self._budget
+
+    @budget.setter
+    def budget(self, value: int) -> None:
+        self._own = value
+        with _SHARING_LOCK:
+            _SHARING.discard(self)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Take this follower's share of the process's budget again (the
+        followers holding descriptors may have come or gone)."""
+        if self._own is not None:
+            budget = self._own
+        else:
+            with _SHARING_LOCK:
+                others = list(_SHARING)
+            holders = 1 + sum(1 for other in others if other is not self and other._open)
+            budget = max(1, self._process // holders)
+        self._budget = budget if self._limit is None else min(budget, self._limit)
+
+    def close(self) -> None:
+        """The follower stopped (its tails closed): its share goes to the others."""
+        with _SHARING_LOCK:
+            _SHARING.discard(self)
+        self._open.clear()
 
     def polled(self, tail: FileTail) -> None:
         """Account for ``tail`` after a poll: it holds a descriptor or not,
@@ -338,5 +392,6 @@ class OpenFiles:
             new = max(1, len(self._open) * 3 // 4)
             self.on_problem(Problem("<follower>", 0, f"out of file descriptors with {len(self._open)} files "
                                                      f"open; keeping at most {new} open at once", "warning"))
-            self.budget = min(self.budget, new)
+            self._limit = new
+            self.refresh()
         self._evict(keep=tail)

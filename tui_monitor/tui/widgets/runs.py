@@ -37,7 +37,7 @@ COLUMNS = (
     ("val", "val", True),
     ("best", "best val", False),
     ("params", "params", False),
-    ("base", "vs base", False),
+    ("base", "train vs base", False),  # the training loss against the baseline's
     ("finding", "finding", True),
 )
 
