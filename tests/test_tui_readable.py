@@ -221,6 +221,10 @@ async def test_the_palette_runs_each_widgets_action_from_the_one_table():
         await until(pilot, lambda: app.chart.log_y, message="log y from the palette")
         app.call_later(commands["Sort runs by next column"].callback)
         await until(pilot, lambda: app.runs_panel.sort_by == "name", message="sorted from the palette")
+        # the sort's help names the columns by the headers the table shows
+        header = next(line for line in screen_text(app).splitlines() if " status " in line)
+        assert "train vs base" in header and "best val" in header
+        assert "best val, params, train vs base, finding)" in commands["Sort runs by next column"].help
 
 
 @sync

@@ -15,6 +15,9 @@ from typing import Any, Callable, List, NamedTuple, Tuple
 
 from textual.binding import Binding
 
+from .runsort import SORT_COLUMNS
+from .widgets.runs import COLUMNS
+
 __all__ = ["Action", "ACTIONS", "GESTURES", "NAMESPACES", "bindings", "help_rows", "palette_entries", "KEYS"]
 
 #: The widgets actions can name, as attributes of the app.
@@ -63,8 +66,8 @@ ACTIONS: Tuple[Action, ...] = (
     Action("slash", "runs_panel.filter", "filter",
            "filter the runs: a regex on the name, and/or config conditions such as lr>1e-3 batch=64",
            "Filter runs"),
-    Action("o", "runs_panel.sort", "sort", "sort the runs by the next column (run, status, step, train, val, "
-           "best val, params, vs base, finding); again: the next", "Sort runs by next column"),
+    Action("o", "runs_panel.sort", "sort", "sort the runs by the next column (%s); again: the next"
+           % ", ".join(dict((k, label) for k, label, _ in COLUMNS)[k] for k in SORT_COLUMNS), "Sort runs by next column"),
     Action("O", "runs_panel.reverse_sort", "reverse sort", "reverse the order of the runs", "Reverse sort"),
     # chart
     Action("m", "chart.pick_metric", "metric", "pick the metric the chart shows", "Pick metric", footer=True),
