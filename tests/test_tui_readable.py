@@ -75,6 +75,30 @@ def test_a_headline_names_the_run_it_is_about_and_the_compared_run_apart():
     assert "linear (vs mlp-wide)" in headline and "linear, mlp-wide" not in headline
 
 
+def test_a_findings_wrapped_evidence_and_advice_stay_under_their_label():
+    """A wrapped line of evidence or advice is indented under its label's
+    text (at the left edge it read as the start of another finding), and the
+    text is data, never markup."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    f = SimpleNamespace(kind="divergence", symptom="non finite", runs=[("a", 0)], run_names=["net"], step=7,
+                        severity="critical", confidence=1.0, guidance_step="1. Training loss large",
+                        evidence="the train loss of [bold]net[/] became NaN at step 7 while the learning rate rose",
+                        advice="restart from the last good checkpoint with a smaller learning rate or warm-up")
+    console = Console(width=48, record=True, color_system=None)
+    console.print(finding_text(f))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    ev = next(i for i, line in enumerate(lines) if "evidence:" in line)
+    assert lines[ev].startswith("  evidence: the train loss of [bold]net[/]")  # as it came
+    at = lines[ev].index("the train")
+    assert lines[ev + 1][:at].strip() == "" and lines[ev + 1][at:at + 1].strip(), lines  # under its text
+    advice = next(i for i, line in enumerate(lines) if "advice: restart" in line)
+    assert lines[advice].index("restart") == at and lines[advice + 1][:at].strip() == ""
+    assert lines[-1] == "  guidance: 1. Training loss large"
+
+
 @sync
 async def test_at_80_columns_the_status_line_and_the_footer_are_whole():
     app = fixed_app()

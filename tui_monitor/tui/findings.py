@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from ._text import fmt_num, safe, short_name, shorten
@@ -139,9 +142,35 @@ def _evidence_text(ev: Any) -> str:
     return safe(ev)
 
 
-def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: bool = True) -> Text:
-    """The finding in plain words: badge, title, runs and step; then the
-    evidence and the advice (``detail``)."""
+def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: bool = True) -> RenderableType:
+    """The finding in plain words: badge, title, runs and step; then
+    (``detail``) the evidence, the advice and the guidance's step, each under
+    its label, wrapped lines indented under their label's text (a wrapped
+    line at the left edge read as the next finding's or another part)."""
+    t = _headline(f, run_names)
+    if not detail:
+        return t
+    parts = Table.grid(padding=(0, 1, 0, 0))
+    parts.add_column(justify="right", style="dim", no_wrap=True)
+    parts.add_column()
+    expl = getattr(f, "explanation", None)
+    ev = safe(expl) if expl else _evidence_text(getattr(f, "evidence", None))
+    if ev:
+        parts.add_row("evidence:", Text(ev))  # data: never markup
+    adv = getattr(f, "advice", None)
+    if adv:
+        parts.add_row("advice:", Text(_evidence_text(adv)))
+    gs = getattr(f, "guidance_step", None)
+    if gs:
+        parts.add_row("guidance:", Text(safe(gs), style="italic"))
+    if not parts.row_count:
+        return t
+    t.end = "\n"
+    return Group(t, Padding(parts, (0, 0, 0, 2)))
+
+
+def _headline(f: Any, run_names: Optional[Dict[Any, str]] = None) -> Text:
+    """Badge, title, the run it is about (and those it was compared with), step, confidence."""
     sev = severity_name(f)
     t = Text(no_wrap=False, end="")
     t.append(" %s " % sev.upper()[:4], SEVERITY_STYLES.get(sev, ""))
@@ -163,20 +192,6 @@ def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: boo
     conf = getattr(f, "confidence", None)
     if isinstance(conf, (int, float)) and not isinstance(conf, bool):
         t.append("  %d%% sure" % round(100 * float(conf)), "dim")
-    if detail:
-        expl = getattr(f, "explanation", None)
-        ev = safe(expl) if expl else _evidence_text(getattr(f, "evidence", None))
-        if ev:
-            t.append("\n  evidence: ", "dim")
-            t.append(ev)
-        adv = getattr(f, "advice", None)
-        if adv:
-            t.append("\n  advice: ", "dim")
-            t.append(_evidence_text(adv))
-        gs = getattr(f, "guidance_step", None)
-        if gs:
-            t.append("\n  guidance: ", "dim")
-            t.append(safe(gs), "italic")
     return t
 
 
