@@ -146,6 +146,12 @@ async def test_an_empty_folder_says_the_monitor_waits_for_its_first_run(tmp_path
             text = await until(pilot, lambda: "waiting for the first run" in screen_text(app) and screen_text(app),
                                message="the waiting screen")
             assert str(tmp_path) in text and "does not exist" not in text
+            status = text.splitlines()[0]  # nothing to chart or find yet: the status line says only that
+            assert status.split() == ["tui-monitor", "0", "runs"], status
+            write_run(tmp_path / "first.jsonl", "first-run")
+            status = await until(pilot, lambda: "first-run" in screen_text(app) and screen_text(app).splitlines()[0],
+                                 message="the run")
+            assert "0 findings" in status and "metric loss" in status
     finally:
         ingest.stop()
 

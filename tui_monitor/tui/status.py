@@ -43,9 +43,12 @@ def status_text(runs: RunsSummary, findings: Sequence[Any], problems: int, panel
         parts.append((FIRST, _part("(" + ", ".join("%d %s" % (n, s) for s, n in sorted(runs.counts.items())) + ")",
                                    "dim")))
     nf = len([f for f in findings if str(getattr(f, "severity", "")) != "info"])
-    parts.append((KEEP, _part("%d finding%s" % (nf, "" if nf == 1 else "s"), "bold #ef5350" if nf else "")))
+    if total or nf:
+        parts.append((KEEP, _part("%d finding%s" % (nf, "" if nf == 1 else "s"), "bold #ef5350" if nf else "")))
     if problems:
         parts.append((LATER, _part(problems_summary(problems), "#fff176")))
+    if not total:  # waiting for the first run: no chart whose metric, x or smoothing to name
+        return _fit(parts, width)
     if panel.filter:
         t = _part("filter ", "dim")
         t.append(safe(panel.filter.text), "#fff176")
