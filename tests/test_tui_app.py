@@ -153,6 +153,9 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         table.move_to_key(keys["big"])
         await pilot.press("b")  # the same run again: unmarked
         assert app.runs_panel.baseline_key is None
+        # no baseline: its column, '-' on every row, makes way for the others
+        await until(pilot, lambda: "train vs base" not in screen_text(app), message="the baseline's column gone")
+        assert "best val" in screen_text(app)
 
 
 @sync

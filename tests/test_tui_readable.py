@@ -252,7 +252,9 @@ async def test_the_palette_runs_each_widgets_action_from_the_one_table():
         app.call_later(commands["Sort runs by next column"].callback)
         await until(pilot, lambda: app.runs_panel.sort_by == "name", message="sorted from the palette")
         # the sort's help names the columns by the headers the table shows
-        header = next(line for line in screen_text(app).splitlines() if " status " in line)
+        await pilot.press("b")  # a baseline: its column shows
+        header = await until(pilot, lambda: next((line for line in screen_text(app).splitlines() if " status " in line
+                                                 and "vs base" in line), None), message="the baseline's column")
         assert "train vs base" in header and "best val" in header
         assert "best val, params, train vs base, finding)" in commands["Sort runs by next column"].help
 

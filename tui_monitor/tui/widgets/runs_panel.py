@@ -264,7 +264,8 @@ class RunsPanel(RunsTable):
                 rows.append((key, self._run_cells(item, key, now, key in selected, baseline, worst.get(item.key),
                                                   width, colors.get(item.key))))
         self.sort_mark = (self.sort_by, self.sort_reverse)
-        self.set_rows(rows, narrow=self.narrow)
+        # no baseline marked: its column would be '-' on every row (b marks one)
+        self.set_rows(rows, narrow=self.narrow, hidden=() if baseline is not None else ("base",))
 
     def _run_cells(self, run: Any, key: str, now: float, selected: bool, baseline: Any, worst: Any,
                    width: int, color: Optional[str] = None) -> Dict[str, Any]:

@@ -107,13 +107,14 @@ class RunsTable(ScrollView, can_focus=True):
 
     # -- content ----------------------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[Tuple[str, Cells]], narrow: bool) -> None:
-        """Show ``rows`` (key, cells) in order, re-rendering only what changed.
+    def set_rows(self, rows: Sequence[Tuple[str, Cells]], narrow: bool, hidden: Sequence[str] = ()) -> None:
+        """Show ``rows`` (key, cells) in order, re-rendering only what changed;
+        the columns of ``hidden`` (keys) are left out.
 
         Columns grow to fit new text but never shrink while the same rows
         are shown, or more (no jitter as values tick); rows gone or other
         columns measure them afresh."""
-        cols = tuple(k for k, _, shown_narrow in COLUMNS if shown_narrow or not narrow)
+        cols = tuple(k for k, _, shown_narrow in COLUMNS if (shown_narrow or not narrow) and k not in hidden)
         keys = [k for k, _ in rows]
         cursor_key = self.cursor_key()
         same = cols == self._columns and keys == self._rows and self.sort_mark == self._measured_mark
