@@ -94,7 +94,7 @@ def gradient_evidence(st, a: Assessment, s: Settings) -> List[Symptom]:
                                {"weight_change_per_step": rate, "lr": lr, "update_ratio": upd}))
     tw = a.window
     was = any(g.symptom == "oscillation" for g in (st.gradient or []))
-    swing = s.swing_ratio if not was else s.swing_ratio * 2 / 3
+    swing = s.swing_ratio if not was else s.swing_ratio * s.swing_keep
     if tw is not None and tw.now_p10 > 0 and tw.now_p90 / tw.now_p10 >= swing and a.no_progress:
         out.append(Symptom("oscillation", f"over steps {tw.now_step}-{st.train.last_step} the loss swings between "
                                           f"{tw.now_p10:.3g} and {tw.now_p90:.3g} (10th and 90th percentiles of its "
