@@ -234,7 +234,11 @@ def assess(st, s: Settings, prev: Optional[Assessment] = None) -> Assessment:
             needs = DECLARE
     if large != "no" and tw is not None and supervised and (never_left or above_start):
         large, needs = "yes", ""
-        if never_left:
+        if never_left and tw.now > init + s.left_initial * abs(init):
+            times = f" ({tw.now / init:.3g}x)" if init > 0 else ""
+            why = (f"it is above where it started: the training loss (median of its block means) is "
+                   f"{fmt(tw.now)} over steps {tw.now_step}-{t.last_step} against {fmt(init)} at the start{times}")
+        elif never_left:
             why = (f"it never left its initial value: the training loss (median of its block means) is "
                    f"{fmt(tw.now)} over steps {tw.now_step}-{t.last_step} against {fmt(init)} at the start")
         else:

@@ -168,11 +168,12 @@ def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
         base, base_words = ref, ref_words
     else:
         base, base_words = rel, f"{fmt(rel)} (its start or best, whichever is higher)"
-    # where it began: the first block of the final stretch above 10x the reference
+    # where it began: the first block of the final stretch above 10x the reference (a loss that
+    # left its level and swings there: the window that shows it, whichever is earlier)
     i = len(t.bmean) - 1
     while i > 0 and t.bmean[i - 1] > 10 * base:
         i -= 1
-    onset = t.bfirst[i]
+    onset = t.bfirst[i] if not drifted else min(t.bfirst[i], a.window.now_step)
     level = last3[-1]
     ratio = level / base
     ev = {"start_step": onset, "level": level, "initial": a.initial, "best": a.best, "reference": base,
