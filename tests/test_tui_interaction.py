@@ -400,3 +400,33 @@ async def test_the_runs_panels_state_is_reactive_setting_it_redraws_the_rows_and
         panel.baseline_key = keys["linear-baseline"]
         await until(pilot, lambda: app.chart.subject.baseline is not None, message="the chart's baseline")
         assert app.chart.subject.baseline.name == "linear-baseline"
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)], ids=["120x40", "80x24"])
+@sync
+async def test_the_decision_path_says_unknown_and_what_would_decide_it(size):
+    """A run with no declared task and no held-out split: the engine's
+    verdict is unknown, not healthy, and the decision path on screen says so
+    with what would decide it, as the text report and the JSON do."""
+    from tui_helpers import run_records
+
+    from tui_monitor.store import Store
+
+    store = Store()
+    train = 2.0 * np.exp(-np.arange(600) / 150) + 0.9
+    store.apply_many(run_records("free0001", "free-run", train), stream="free")
+    app = fixed_app(store, engine="auto")
+    async with app.run_test(size=size) as pilot:
+
+        def path_on_screen() -> str:
+            lines = screen_text(app).splitlines()
+            start = next((i for i, line in enumerate(lines) if "free-run: " in line and "large?" in line), None)
+            if start is None:
+                return ""
+            column = lines[start].index("free-run: ")   # the path's panel: what is right of its left edge
+            return " ".join(" ".join(line[column:] for line in lines[start:-1]).split())
+
+        path = await until(pilot, lambda: (lambda p: "⇒ unknown" in p and p)(path_on_screen()),
+                           message="the verdict on the path")
+        assert "held-out loss large? unknown ⇒ unknown to decide: declare the task" in path, path
+        assert "healthy" not in path

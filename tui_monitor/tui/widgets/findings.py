@@ -232,9 +232,30 @@ def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict
     for i, run in enumerate(runs[:3]):
         if i:
             out.append("\n")
-        rows = path_from_engine(paths.get(run.key))
+        engine_path = paths.get(run.key)
+        rows = path_from_engine(engine_path)
         if rows is None:
             has_val = any(k[0] in ("val", "test") for k in run.metrics())
             rows = decision_path(run, findings, has_val)
         out.append_text(path_line(run, rows))
+        if rows and engine_path is not None:
+            out.append_text(verdict_text(engine_path))
     return out
+
+
+def verdict_text(path: Any) -> Text:
+    """Where the engine's path ends: ``⇒ VERDICT``, and for an unknown one
+    what would decide it (declare the task, evaluate on a val split...):
+    unknown is not healthy, and the screen says so as the report does."""
+    verdict = str(getattr(path, "verdict", "") or "")
+    t = Text(end="")
+    if not verdict:
+        return t
+    t.append(" ⇒ ", "dim")
+    style = {"healthy": _STATE_STYLE["no"], "unknown": _STATE_STYLE["open"]}.get(verdict, _STATE_STYLE["yes"])
+    t.append(safe(verdict), style)
+    needs = str(getattr(path, "needs", "") or "")
+    if needs:
+        t.append("  to decide: ", "dim")
+        t.append(safe(needs))
+    return t
