@@ -391,7 +391,10 @@ def test_nanogpt_style_loop_output_through_stdin():
     recs = r.feed(train.stdout.encode())
     got_val = {rec["step"]: rec["values"]["val_loss"] for rec in recs if "val_loss" in rec.get("values", {})}
     got_iter = {rec["step"]: rec["values"]["loss"] for rec in recs if "loss" in rec.get("values", {})}
-    assert got_val == val_loss and got_iter == iter_loss
+    got_train = {rec["step"]: rec["values"]["train_loss"] for rec in recs if "train_loss" in rec.get("values", {})}
+    # a series has one value a step: at an evaluation's step, the evaluation's train loss, printed first
+    assert got_val == val_loss and got_train == train_loss
+    assert got_iter == {step: loss for step, loss in iter_loss.items() if step not in train_loss}
     assert {split_metric(k) for rec in recs if rec["type"] == "metrics" for k in rec["values"]} >= {
         ("train", "loss"), ("val", "loss"), ("train", "time"), ("train", "mfu")}
 
