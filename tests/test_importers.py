@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +19,6 @@ from tui_monitor.sources.registry import discoverable, format_of
 from tui_monitor.sources.tfevents import EventFileReader, TBRun, frame_record
 from tui_monitor.sources.text import TextParser, compile_patterns
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def f32(x):
@@ -290,23 +287,6 @@ def test_simple_yaml_without_pyyaml():
 
 # ---------------------------------------------------------------- text
 
-@pytest.mark.parametrize("name,expected", [
-    # Keras 1 and 2 (tf.keras) cannot run beside Keras 3: their output as they printed it. Keras 3's own
-    # output is captured from real runs in test_keras.py.
-    ("keras2_verbose2.txt", {("train", "loss"): ([1, 2, 3], [3.1494, 2.9102, 2.8229]),
-                             ("train", "accuracy"): ([1, 2, 3], [0.1463, 0.1586, 0.1977])}),
-    ("keras1_fit.txt", {("train", "loss"): ([1, 2, 3], [2.4808, 1.7988, 1.4631]),
-                        ("val", "acc"): ([1, 2, 3], [0.4365, 0.4770, 0.4755])}),
-])
-def test_captured_keras_output(tmp_path, name, expected):
-    log = tmp_path / name.replace(".txt", ".out")
-    shutil.copy(FIXTURES / name, log)
-    run = only_run(read(log))
-    for (split, metric), want in expected.items():
-        assert values(run, metric, split) == want
-    assert run.name == log.name and run.header["tags"]["source"] == "text"
-
-
 def test_parse_regex_comes_first_and_needs_named_metrics(tmp_path):
     log = tmp_path / "job.log"
     log.write_text("it 1 l=2.5 acc=0.1\nit 2 l=2.0 acc=0.2\nstep 3 loss 1.0\n")
@@ -446,7 +426,7 @@ def test_csv_with_leading_blank_lines_is_not_read_again_on_every_poll(tmp_path):
     assert tail.generation == generation and run.duplicates == 0 and not list(ing.problems)
 
 
-def test_stdin_source_added_to_the_followers_is_never_catching_up():
+def test_stdin_source_added_to_the_followers_is_never_catching_up(tmp_path):
     from tui_monitor.sources.text import StdinSource
     r, w = os.pipe()
     ing = Ingest()
@@ -459,7 +439,8 @@ def test_stdin_source_added_to_the_followers_is_never_catching_up():
     src.read_all()
     assert values(only_run(ing), "loss") == ([1, 2], [2.0, 1.5])
     assert ing.catching_up is False
-    ing.add_path(str(FIXTURES))                           # with a file follower that has not looked yet
+    (tmp_path / "job.log").write_text("step 1 loss 2.0\nstep 2 loss 1.5\n")
+    ing.add_path(str(tmp_path))                           # with a file follower that has not looked yet
     assert ing.catching_up is True
 
 

@@ -24,6 +24,7 @@ if importlib.util.find_spec("keras") is None or importlib.util.find_spec("torch"
                 allow_module_level=True)
 
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
+HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
 HAS_PANDAS = importlib.util.find_spec("pandas") is not None
 
 FIT = textwrap.dedent("""
@@ -148,3 +149,55 @@ def test_cat_reads_the_csvlogger_file_as_csv(keras_runs):
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["type"] for r in records] == ["run"] + ["metrics"] * 4
     assert [r["values"]["val_loss"] for r in records[1:]] == pytest.approx(history["val_loss"], rel=1e-6)
+
+
+#: Keras 2 (tf_keras, as ``tf.keras`` was before TensorFlow 2.16): the model's
+#: summary, then ``fit`` printed with verbose=1 (a bar whose epoch's last batch
+#: is drawn ``- ETA: 0s`` before validation runs) into fit1.out and verbose=2
+#: (``5/5 - 0s - loss: ... - 36ms/epoch - 7ms/step``) into fit2.out.
+KERAS2 = textwrap.dedent("""
+    import json, os, sys, time
+    import numpy as np
+    import tf_keras as keras
+    out = sys.argv[1]
+    keras.utils.set_random_seed(0)
+    x = np.random.rand(96, 4).astype("float32"); y = x.sum(1, keepdims=True)
+
+    class SlowBatches(keras.callbacks.Callback):  # slower than the bar's 50 ms refresh: every batch drawn
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.06)
+
+    histories = {}
+    for verbose in (1, 2):
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+        m.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        with open(os.path.join(out, f"fit{verbose}.out"), "w") as f:
+            sys.stdout = f
+            m.summary()
+            h = m.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=verbose, callbacks=[SlowBatches()])
+            sys.stdout = sys.__stdout__
+        histories[verbose] = h.history
+    print("HISTORY " + json.dumps(histories), file=sys.stderr)
+""")
+
+
+@pytest.mark.skipif(not HAS_TF_KERAS, reason="Keras 2 is tf_keras (in the integrations extra)")
+def test_keras2_printed_progress(tmp_path):
+    """Keras 2's printed fit, both verbosities, after its model summary: each
+    epoch's train and val values as Keras reports them, at epochs 1..3, and
+    nothing else (no ``ETA`` metric, no test split)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", KERAS2, str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    histories = json.loads(proc.stderr.split("HISTORY ", 1)[1].splitlines()[0])
+    assert "ETA: 0s" in (tmp_path / "fit1.out").read_text()   # the line that used to make val a test split
+    for verbose in ("1", "2"):
+        printed = (tmp_path / f"fit{verbose}.out").read_text()
+        assert "Total params" in printed and "Epoch 3/3" in printed
+        run = only_run(read(tmp_path / f"fit{verbose}.out"))
+        history = histories[verbose]
+        assert sorted(run.series) == [("train", "loss"), ("train", "mae"), ("val", "loss"), ("val", "mae")]
+        for key, (split, metric) in {"loss": ("train", "loss"), "val_loss": ("val", "loss"),
+                                     "mae": ("train", "mae"), "val_mae": ("val", "mae")}.items():
+            assert values(run, metric, split) == ([1, 2, 3], pytest.approx(history[key], abs=5e-5))
