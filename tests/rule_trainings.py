@@ -472,3 +472,34 @@ def full_batch(directory, name: str, *, steps: int = 3000, frozen: bool = False,
             o.step()
             run.log({"loss": float(loss.detach()), "lr": 1e-2}, step=step)
     return log_run(directory, name, train, {"task": "regression", "target_var": 0.34 + noise ** 2})
+
+
+def gan_steps(directory, name: str, *, lr_d: float, lr_g: float = 1e-3, steps: int = 600, seed: int = 0) -> Logged:
+    """A GAN on a 1-D mixture of two Gaussians at -1.5 and 1.5 (its generator from 4-D noise), logging
+    the discriminator's and the generator's losses: losses that need not fall
+    (no task, no held-out split), which swing around their equilibrium while
+    the two play against each other."""
+    def train(run, torch):
+        torch.manual_seed(seed)
+        nn = torch.nn
+        gen, disc = mlp(torch, [4, 16, 1], nn.Tanh), mlp(torch, [1, 16, 1], nn.LeakyReLU)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=lr_g, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(disc.parameters(), lr=lr_d, betas=(0.5, 0.999))
+        bce = nn.functional.binary_cross_entropy_with_logits
+        g = torch.Generator().manual_seed(seed + 1)
+        ones, zeros = torch.ones(32, 1), torch.zeros(32, 1)
+        for step in range(steps):
+            centre = torch.where(torch.rand(32, 1, generator=g) < 0.5, -1.5, 1.5)
+            real = centre + 0.3 * torch.randn(32, 1, generator=g)
+            fake = gen(torch.randn(32, 4, generator=g))
+            d_loss = bce(disc(real), ones) + bce(disc(fake.detach()), zeros)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            g_loss = bce(disc(fake), ones)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            run.log({"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}, step=step)
+
+    return log_run(directory, name, train, config={"task": "gan", "data": f"mixture2-{seed}"})

@@ -3,11 +3,16 @@ engine's incremental behaviour."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
 from diagnose_helpers import decaying, diagnose, kinds, run_records
+
+from tui_monitor.diagnose import Diagnoser, Settings
+from tui_monitor.schema import split_metric
+from tui_monitor.store import Store
 
 CLS = {"task": "classification", "num_classes": 10}
 LN10 = math.log(10)
@@ -616,3 +621,35 @@ def test_a_persistent_gap_made_of_noisy_evaluations_is_not_raised_among_a_sweep(
         assert bool(gap) == raised, runs
         if gap:
             assert gap[0].evidence["jitter_percent"] > 25 and gap[0].evidence["runs_in_view"] == runs
+
+
+def test_every_setting_is_read_by_the_engine():
+    """Settings is where every threshold lives: a field no rule reads is a
+    threshold that moved back into the code (or dead)."""
+    import pathlib
+    from dataclasses import fields
+
+    import tui_monitor.diagnose as pkg
+    from tui_monitor.diagnose.settings import Settings
+
+    code = "".join(p.read_text() for p in pathlib.Path(pkg.__file__).parent.glob("*.py") if p.name != "settings.py")
+    unread = [f.name for f in fields(Settings) if not re.search(rf"\.{f.name}\b", code)]
+    assert unread == []
+
+
+def test_a_large_loss_stays_large_down_to_the_margin_settings_names():
+    """Hysteresis of step 1's "large": a loss that was 90% of the trivial loss
+    and settles at 70% (below large_vs_trivial, 0.75) stays large with the
+    default margin (0.1) and is no longer large with a margin of 0."""
+    train = np.concatenate([np.full(400, 0.9), np.full(400, 0.7)]) * (1 + 0.01 * np.sin(np.arange(800)))
+    steps = {}
+    for margin in (0.1, 0.0):
+        store = Store(splitter=split_metric)
+        eng = Diagnoser(store, settings=Settings(large_keep_margin=margin))
+        recs = run_records("r", train, config={"task": "regression", "target_var": 1.0})
+        for i in range(0, len(recs), 50):
+            store.apply_many(recs[i:i + 50], stream=0)
+            eng.update()
+        (st,) = eng.states.values()
+        steps[margin] = st.assessment.large
+    assert steps == {0.1: "yes", 0.0: None}

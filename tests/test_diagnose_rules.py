@@ -235,3 +235,39 @@ def test_a_test_split_from_elsewhere_is_mismatch_unless_noise_among_a_sweep_coul
     assert alone.symptom == "test_shift" and sigma > 15
     assert 4 * sigma < excess < math.sqrt(16 + 2 * math.log(1024)) * sigma  # between the two bars
     assert [f for f in rt.final(rt.in_a_sweep(noisy)).findings if f.run_names == ["noisy"]] == []
+
+
+# ---------------------------------------------------------------- a loss that need not fall
+
+def test_a_gan_whose_discriminator_left_its_level_by_an_order_of_magnitude_is_divergence(tmp_path):
+    """A discriminator at a far too large rate (Adam, 10): its loss, which
+    need not fall, leaves its level (2 ln 2 at the start) for ten times it and
+    swings there, finite. No task, held-out split or score: the supervised
+    rules say nothing, the divergence rule reads the level against the first
+    points."""
+    cuts = rt.replay(rt.gan_steps(tmp_path, "gan-lr10", lr_d=10.0))
+    assert [rt.top(c) for c in cuts] == [None, "divergence", "divergence", "divergence"]
+    f = cuts[-1].findings[0]
+    assert f.symptom == "exploding_loss" and "has left its level" in f.explanation
+    assert f.evidence["ratio"] >= 10 and f.evidence["reference"] == pytest.approx(f.evidence["first_points"])
+    assert f.step <= f.evidence["window_steps"][0]  # from where the window that shows it begins, at the latest
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_same_gan_at_a_sane_rate_is_quiet(tmp_path, seed):
+    assert_quiet(rt.replay(rt.gan_steps(tmp_path, f"gan-{seed}", lr_d=1e-3, seed=seed)))
+
+
+def test_a_loss_far_above_its_start_is_not_said_to_have_never_left_it(tmp_path):
+    """Adam whose rate jumps to 0.3 every other ten steps: the loss sits
+    many times above where it started. The path says so, with the ratio,
+    instead of "it never left its initial value" (which read as a flat
+    loss)."""
+    cuts = rt.replay(rt.regression_steps(tmp_path, "osc", lr=0.003, steps=400,
+                                         lr_at=lambda s: 0.003 if (s // 10) % 2 == 0 else 0.3))
+    whys = [c.path.decisions[0].why for c in cuts]
+    assert not any("never left its initial value" in w for w in whys)
+    f = cuts[-1].findings[0]
+    assert (f.kind, f.symptom) == ("optimization", "oscillation")
+    ratio = f.evidence["level"] / f.evidence["initial"]
+    assert whys[-1].startswith("it is above where it started") and f"({ratio:.3g}x)" in whys[-1]

@@ -155,10 +155,10 @@ def _crawl(t, level: float, start: float, s: Settings, triv: Optional[float], se
 
 def assess(st, s: Settings, prev: Optional[Assessment] = None) -> Assessment:
     """The run's :class:`Assessment`. ``prev``, the previous one, gives the
-    verdicts hysteresis: a stall ends on clear progress only (twice the bar
-    that started it), a large loss stays large down to 0.65 of the trivial
-    loss, and "no progress" ends when the loss is back under 0.8 of its
-    start."""
+    verdicts hysteresis (Settings): a stall ends on clear progress only
+    (``stall_keep`` x the bar that started it), a large loss stays large down
+    to ``large_keep_margin`` below ``large_vs_trivial``, and "no progress"
+    ends when the loss is back under ``no_progress_keep`` of its start."""
     t = st.train
     triv = st.task.trivial
     best_pair = t.best()
@@ -183,7 +183,7 @@ def assess(st, s: Settings, prev: Optional[Assessment] = None) -> Assessment:
         progress = tw.before - tw.now
         need = max(s.z * se, s.min_progress * abs(tw.now))
         if was_stalled:
-            need *= 2.0
+            need *= s.stall_keep
         stalled = bool(progress < need)
         # confirmed: no progress over the window before either (three windows, from the data alone)
         three = t.window_medians(tw.n_points, 3)
@@ -196,10 +196,10 @@ def assess(st, s: Settings, prev: Optional[Assessment] = None) -> Assessment:
             # below its start, and it now sits above it (beyond the start's own uncertainty)
             above_start = bool(init > 0 and lowest is not None and lowest >= (1.0 - s.left_initial) * init
                                and tw.now >= init + 2.0 * t.start_se(head) and not warming)
-        back_up = best is not None and best > 0 and tw.now >= 2.0 * best and tw.now_min > best * 1.5
+        back_up = best is not None and best > 0 and tw.now >= s.back_up * best and tw.now_min > best * s.back_up_min
         no_progress = bool(never_left or above_start or (init is not None and tw.now >= init) or back_up)
         if prev is not None and prev.no_progress and not no_progress and init is not None:
-            no_progress = bool(tw.now >= 0.8 * init or back_up)
+            no_progress = bool(tw.now >= s.no_progress_keep * init or back_up)
         level = tw.now
         if init is not None and not stalled and not warming and not (lr is not None and lr.decayed) \
                 and t.n_finite >= 4 * floor:
@@ -216,7 +216,7 @@ def assess(st, s: Settings, prev: Optional[Assessment] = None) -> Assessment:
     elif ratio is not None:
         what = f"the training loss (median of its recent block means, steps {tw.now_step}-{t.last_step}) {fmt(level)}"
         if ratio >= s.large_vs_trivial or (prev is not None and prev.large == "yes"
-                                           and ratio >= s.large_vs_trivial - 0.1):
+                                           and ratio >= s.large_vs_trivial - s.large_keep_margin):
             large, why = "yes", f"{what} is {ratio:.0%} of the trivial loss {fmt(triv)} ({st.task.why})"
         elif ratio <= s.small_vs_trivial:
             large, why = "no", f"{what} is {ratio:.0%} of the trivial loss {fmt(triv)}"
@@ -234,7 +234,11 @@ def assess(st, s: Settings, prev: Optional[Assessment] = None) -> Assessment:
             needs = DECLARE
     if large != "no" and tw is not None and supervised and (never_left or above_start):
         large, needs = "yes", ""
-        if never_left:
+        if never_left and tw.now > init + s.left_initial * abs(init):
+            times = f" ({tw.now / init:.3g}x)" if init > 0 else ""
+            why = (f"it is above where it started: the training loss (median of its block means) is "
+                   f"{fmt(tw.now)} over steps {tw.now_step}-{t.last_step} against {fmt(init)} at the start{times}")
+        elif never_left:
             why = (f"it never left its initial value: the training loss (median of its block means) is "
                    f"{fmt(tw.now)} over steps {tw.now_step}-{t.last_step} against {fmt(init)} at the start")
         else:

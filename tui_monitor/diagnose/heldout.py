@@ -167,7 +167,7 @@ def overfitting_finding(st, view: Heldout, s: Settings, prior: Optional[Finding]
     near = near_span(span, s)
     tr_now = train_near(st, step, span, s)
     tr_best = train_near(st, best_step, span, s)
-    train_ok = tr_now is not None and tr_best is not None and tr_now <= tr_best * 1.05
+    train_ok = tr_now is not None and tr_best is not None and tr_now <= tr_best * s.train_at_best
     pk = None
     if i and len(strip) and strip.min() > 0:
         pk = 1000.0 * (float(strip.mean()) / float(strip.min()) - 1.0)

@@ -26,10 +26,14 @@ class Settings:
     #: "no progress": the newer window is not lower than the older by z standard errors of the
     #: minibatch noise ...
     z: float = 3.0
-    #: ... nor by this fraction of its level
+    #: ... nor by this fraction of its level; a stall ends only on this multiple of that progress
+    #: (hysteresis: a loss at the bar does not flicker between stalled and not)
     min_progress: float = 0.01
+    stall_keep: float = 2.0
     #: large: at least this fraction of the trivial loss (ln C, the target variance)
     large_vs_trivial: float = 0.75
+    #: ... and once large, stays large down to this much below that fraction (hysteresis)
+    large_keep_margin: float = 0.1
     #: small: at most this fraction of the trivial loss
     small_vs_trivial: float = 0.3
     #: without a trivial loss: small when at most this fraction of where it started (an order of
@@ -37,6 +41,12 @@ class Settings:
     small_vs_start: float = 0.1
     #: "never left its initial value": within this fraction of where it started
     left_initial: float = 0.1
+    #: no progress also when back up at this multiple of its best window (every block of the recent
+    #: window above ``back_up_min`` x the best) ...
+    back_up: float = 2.0
+    back_up_min: float = 1.5
+    #: ... and "no progress" ends only when the loss is back under this fraction of its start
+    no_progress_keep: float = 0.8
     #: a crawl: steady progress (the drops of the run's quarters within this factor of each other:
     #: no fast phase) ...
     crawl_steadiness: float = 3.0
@@ -70,6 +80,8 @@ class Settings:
     tiny_update: float = 1e-6
     #: oscillation: block means in the recent window spanning at least this factor
     swing_ratio: float = 3.0
+    #: ... kept down to this fraction of it (hysteresis)
+    swing_keep: float = 2 / 3
     # -- divergence ------------------------------------------------------------------------------
     #: rising: the last 3 block means increasing and above this multiple of max(initial, best) ...
     diverge_rising: float = 100.0
@@ -96,6 +108,10 @@ class Settings:
     #: the training loss "near" an evaluation's step: the mean of the last quarter of the interval
     #: before it, at least this many points (all of a shorter interval) ...
     near_points: int = 16
+    #: overfitting: the training loss near the latest evaluation still at most this multiple of the loss
+    #: near the best one (training still improving or flat: a held-out rise with a rising training
+    #: loss is the optimizer's, not overfitting)
+    train_at_best: float = 1.05
     #: mismatch: test loss at least this multiple of the validation loss (median over evaluations)
     mismatch_ratio: float = 1.5
     #: ... and already this multiple in the first third of the evaluations

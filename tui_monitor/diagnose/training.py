@@ -94,7 +94,7 @@ def gradient_evidence(st, a: Assessment, s: Settings) -> List[Symptom]:
                                {"weight_change_per_step": rate, "lr": lr, "update_ratio": upd}))
     tw = a.window
     was = any(g.symptom == "oscillation" for g in (st.gradient or []))
-    swing = s.swing_ratio if not was else s.swing_ratio * 2 / 3
+    swing = s.swing_ratio if not was else s.swing_ratio * s.swing_keep
     if tw is not None and tw.now_p10 > 0 and tw.now_p90 / tw.now_p10 >= swing and a.no_progress:
         out.append(Symptom("oscillation", f"over steps {tw.now_step}-{st.train.last_step} the loss swings between "
                                           f"{tw.now_p10:.3g} and {tw.now_p90:.3g} (10th and 90th percentiles of its "
@@ -161,17 +161,19 @@ def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
     jump = rel > 0 and last3[-1] > s.diverge_jump * rel
     (ref, ref_words), start = _absolute_reference(st, a)
     sustained = bool(ref and start and min(last3) > s.diverge_level * ref and t.peak() >= s.diverge_rise * start)
-    if not (rising or jump or sustained):
+    drifted = _drifted(t, a, ref, s)
+    if not (rising or jump or sustained or drifted):
         return None
     if not (rising or jump):
         base, base_words = ref, ref_words
     else:
         base, base_words = rel, f"{fmt(rel)} (its start or best, whichever is higher)"
-    # where it began: the first block of the final stretch above 10x the reference
+    # where it began: the first block of the final stretch above 10x the reference (a loss that
+    # left its level and swings there: the window that shows it, whichever is earlier)
     i = len(t.bmean) - 1
     while i > 0 and t.bmean[i - 1] > 10 * base:
         i -= 1
-    onset = t.bfirst[i]
+    onset = t.bfirst[i] if not drifted else min(t.bfirst[i], a.window.now_step)
     level = last3[-1]
     ratio = level / base
     ev = {"start_step": onset, "level": level, "initial": a.initial, "best": a.best, "reference": base,
@@ -179,6 +181,14 @@ def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
     if rising or jump:
         text = (f"the training loss exploded from {base_words} to {fmt(level)} ({ratio:.3g}x; its latest block "
                 f"mean) since step {onset}")
+    elif drifted and not sustained:
+        tw = a.window
+        level, ratio = tw.now, tw.now / base
+        ev.update({"level": level, "ratio": ratio, "window_steps": [tw.now_step, t.last_step]})
+        text = (f"the loss (one that need not fall: no task, held-out loss or score says this is supervised "
+                f"training) has left its level: over steps {tw.now_step}-{t.last_step} it sits at {fmt(level)} "
+                f"(median of its block means), {ratio:.3g}x {base_words}, and swings between {fmt(tw.now_p10)} "
+                f"and {fmt(tw.now_p90)} (10th and 90th percentiles): diverged, even though it is finite")
     else:
         lo, hi = min(last3), max(last3)
         text = (f"the training loss has stayed {fmt(lo)}-{fmt(hi)} (its last three block means, steps "
@@ -187,6 +197,20 @@ def divergence_finding(st, a: Assessment, s: Settings) -> Optional[Finding]:
                 + (" and creeping down" if last3[-1] < last3[0] else ""))
     return make_finding("divergence", "exploding_loss", [st.run], onset, "critical", 0.9 if rising else 0.85,
                         ev, text, seen_at_step=t.last_step)
+
+
+def _drifted(t, a: Assessment, ref: Optional[float], s: Settings) -> bool:
+    """A loss that need not fall (a GAN's discriminator, no task, held-out
+    loss or score: not supervised) and cannot be negative, whose recent
+    window sits at ``diverge_rise`` x its absolute reference or more: a healthy
+    one swings around its level (within 1.5x of it in the corpus), one whose
+    rate is far too large has left it by an order of magnitude. A supervised
+    loss that bounces above its start is the no-progress rule's
+    (optimization); a loss that goes negative (a policy-gradient surrogate)
+    has no scale to be a multiple of."""
+    tw = a.window
+    return bool(not a.supervised and tw is not None and ref and ref > 0 and min(t.bmin) >= 0
+                and tw.now >= s.diverge_rise * ref)
 
 
 def _evidence(st, a: Assessment) -> Dict[str, Any]:
