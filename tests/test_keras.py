@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ROOT, only_run
 from source_helpers import read, values
+from wild_logs import WILD, truth_of, write
 
 if importlib.util.find_spec("keras") is None or importlib.util.find_spec("torch") is None:
     pytest.skip("keras and torch are in the integrations extra (Keras runs on the torch backend here)",
@@ -27,57 +28,27 @@ HAS_TF = importlib.util.find_spec("tensorflow") is not None
 HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
 HAS_PANDAS = importlib.util.find_spec("pandas") is not None
 
-FIT = textwrap.dedent("""
-    import json, os, sys, time
-    import numpy as np
-    import keras
-    out, verbose = sys.argv[1], int(sys.argv[2])
-    keras.utils.set_random_seed(0)
-    x = np.random.rand(96, 4).astype("float32"); y = x.sum(1, keepdims=True)
-    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
-    m.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-
-    class SlowBatches(keras.callbacks.Callback):
-        # Batches slower than the progress bar's refresh (50 ms): the epoch's
-        # last batch is drawn before validation runs, then drawn again with val_*.
-        def on_train_batch_end(self, batch, logs=None):
-            time.sleep(0.06)
-
-        def on_test_batch_end(self, batch, logs=None):  # evaluate()'s last batch is drawn twice too
-            time.sleep(0.06)
-
-    callbacks = [keras.callbacks.CSVLogger(os.path.join(out, "training.log")), SlowBatches()]
-    if sys.argv[3] == "tb":
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs")))
-    h = m.fit(x, y, epochs=4, batch_size=16, validation_split=0.25, verbose=verbose, callbacks=callbacks)
-    h.history["evaluate"] = m.evaluate(x[:32], y[:32], batch_size=16, verbose=verbose, return_dict=True,
-                                       callbacks=[SlowBatches()])
-    try:
-        import pandas as pd
-    except ImportError:
-        pass
-    else:
-        epochs = {k: v for k, v in h.history.items() if k != "evaluate"}
-        pd.DataFrame(epochs).to_csv(os.path.join(out, "history.csv"))
-        pd.DataFrame(epochs).to_csv(os.path.join(out, "history_no_index.csv"), index=False)
-    print("HISTORY " + json.dumps(h.history), file=sys.stderr)
-""")
+def _history(folder) -> dict:
+    """What Keras reported, as ``History.history`` holds it, and ``evaluate()``'s dict under "evaluate"."""
+    truth = truth_of(folder)
+    history = {("val_" if key.startswith("val/") else "") + key.split("/", 1)[1]: [v for _, v in points]
+               for key, points in truth["history"].items()}
+    history["evaluate"] = {key.split("/", 1)[1]: points[0][1] for key, points in truth["evaluate"].items()}
+    return history
 
 
 @pytest.fixture(scope="module")
 def keras_runs(tmp_path_factory):
+    """Keras' own files, written by the writers of test_wild_logs (wild_logs.KERAS): verbose=1 printed
+    alone, verbose=2 with the CSVLogger, the TensorBoard callback (with TensorFlow) and pandas' CSVs."""
     out = {}
-    for verbose in (1, 2):
-        d = tmp_path_factory.mktemp(f"keras{verbose}")
-        (d / "project").mkdir()
-        env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
-        tb = "tb" if HAS_TF and verbose == 2 else "-"
-        proc = subprocess.run([sys.executable, "-c", FIT, str(d / "project"), str(verbose), tb],
-                              capture_output=True, text=True, env=env, timeout=240)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        history = json.loads(proc.stderr.split("HISTORY ", 1)[1].splitlines()[0])
-        (d / "fit.out").write_text(proc.stdout)
-        out[verbose] = (d, history)
+    for verbose, name in ((1, "keras3-bar"), (2, "keras3")):
+        wild = WILD[name]
+        if verbose == 2 and not HAS_TF:
+            wild = wild._replace(args=("2", "keras", "-"))
+        folder = tmp_path_factory.mktemp(f"keras{verbose}") / name
+        write(wild, folder, timeout=240)
+        out[verbose] = (folder, _history(folder))
     return out
 
 

@@ -184,6 +184,8 @@ def test_watch_follows_it_live(looked):
         run = looked.after.store[expect.name]
         assert not _series_read_are_logged(run, expect, looked.after.truth), expect.name
         assert run[0] == (expect.status or "running"), (expect.name, run[0])
+        # a running total (modded-nanogpt's train_time:305ms) or a time left is no metric
+        assert not {f"{split}/{metric}" for split, metric in run[2]} & set(expect.not_read), expect.name
 
 
 # ---------------------------------------------------------------- watch --once
