@@ -136,7 +136,7 @@ async def shoot(directory: Path, out: Path, size: "tuple[int, int]") -> list:
                     panel = app.runs_panel
                     for i in range(panel.row_count):
                         if panel.row_cells(i)[1].plain.split(" ")[0] == key[1:]:
-                            panel.move_to_key(panel._rows[i])
+                            panel.move_to_key(panel.row_keys[i])
                             break
                 else:
                     await pilot.press(key)

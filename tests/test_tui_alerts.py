@@ -42,6 +42,7 @@ async def test_a_new_critical_finding_rings_once_and_is_counted_until_you_look()
         store.apply_many(nan_run("first"), stream="a")
         await until(pilot, lambda: app.alerts.rung == 1, message="the bell")
         await until(pilot, lambda: "1 new finding since" in status(app), message="the count in the header")
+        assert status(app).startswith("tui-monitor   1 new finding since")  # after the name, before the runs
         # three runs going down together: one bell, three counted
         for name in ("b", "c", "d"):
             store.apply_many(nan_run(name), stream=name)

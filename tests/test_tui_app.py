@@ -89,7 +89,7 @@ async def test_live_runs_findings_smoothing_logy_export(ingest, writers, tmp_pat
         await pilot.press("enter")
         await until(pilot, lambda: app.findings_panel.chosen is not None, message="the finding chosen")
         run_a = next(r for r in ing.store.runs.values() if r.name == "net-a")
-        assert app.runs_panel.selected == [RunsTable.row_key(run_a)]
+        assert app.runs_panel.selected == (RunsTable.row_key(run_a),)
         assert [r.name for r in app.chart.drawn()[0]] == ["net-a"]
         spec = app.query_one("#chart", ChartView).last_spec
         assert any(m.glyph == "!" for m in spec.vmarks), "the finding's onset is marked"
@@ -137,7 +137,7 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         await until(pilot, lambda: row_count(app) == 2 and all(len(r.series) for r in ing.store.runs.values()),
                     message="two runs")
         table = app.query_one(RunsTable)
-        keys = {app.runs_panel.run_by_key(k).name: k for k in table._rows}
+        keys = {app.runs_panel.run_by_key(k).name: k for k in table.row_keys}
         table.move_to_key(keys["small"])
         await pilot.press("b")
         assert app.runs_panel.baseline_key == keys["small"]
@@ -153,6 +153,9 @@ async def test_baseline_marking_changes_the_comparison(ingest, writers):
         table.move_to_key(keys["big"])
         await pilot.press("b")  # the same run again: unmarked
         assert app.runs_panel.baseline_key is None
+        # no baseline: its column, '-' on every row, makes way for the others
+        await until(pilot, lambda: "train vs base" not in screen_text(app), message="the baseline's column gone")
+        assert "best val" in screen_text(app)
 
 
 @sync
@@ -177,7 +180,7 @@ async def test_stream_text_is_never_markup(ingest, writers):
         assert app.is_running
         # a notification that names a run shows the name as it is
         table = app.query_one(RunsTable)
-        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k).name == "[bold]x[/]"))
+        table.move_to_key(next(k for k in table.row_keys if app.runs_panel.run_by_key(k).name == "[bold]x[/]"))
         await pilot.press("b")
         note = await until(pilot, lambda: list(app._notifications), message="the notification")
         assert (note[-1].message, note[-1].markup) == ("baseline: [bold]x[/]", False)

@@ -612,7 +612,7 @@ def test_the_runs_table_marks_each_selected_run_in_its_chart_colour(seven, seven
             mark = table.row_cells(i)[0]
             if mark.plain.startswith("●"):
                 span = next(s for s in mark.spans if s.start == 0)
-                out[table._rows[i]] = color_of(Style.parse(str(span.style)))
+                out[table.row_keys[i]] = color_of(Style.parse(str(span.style)))
         return out
 
     def chart_colors(app):
@@ -692,3 +692,19 @@ def test_a_log_axis_narrower_than_a_decade_still_has_labels(trained):
         labels = y_labels(cells(spec, h=height))
         assert len(labels) >= 2 and len(set(labels)) == len(labels), (height, labels)
         assert all(0.4 < parse_label(l) < 0.7 for l in labels), labels
+
+
+def test_a_metric_no_run_logged_says_so_and_how_to_pick_another():
+    """'no grad_norm values yet' over a finished run promised values that
+    will never come."""
+    from tui_helpers import run_records, synthetic_store
+
+    store = synthetic_store()
+    done = [store.get("aaaa1111"), store.get("bbbb2222")]
+    assert build_chart(done[:1], ViewState(metric="acc"), 100).empty == \
+        "linear-baseline logged no acc  (m: pick another metric)"
+    assert build_chart(done, ViewState(metric="acc"), 100).empty == \
+        "none of these runs logged acc  (m: pick another metric)"
+    store.apply_many(run_records("live0001", "live", [1.0, 0.9], end=None), stream="live")
+    live = store.get("live0001")
+    assert build_chart([live], ViewState(metric="acc"), 100).empty == "no acc values yet  (m: pick another metric)"

@@ -204,7 +204,7 @@ async def test_fold_groups_collapse_and_show_the_cross_validation_summary():
         await pilot.press("space")
         assert len(app.runs_panel.selected) == 3 and rows_text(app)[3].startswith("▾●")
         await pilot.press("space")
-        assert app.runs_panel.selected == []
+        assert app.runs_panel.selected == ()
         # b on a group row marks nothing
         await pilot.press("b")
         assert app.runs_panel.baseline_key is None
@@ -238,7 +238,7 @@ async def test_a_comparison_finding_marks_only_the_run_it_is_about():
         assert "model bias: plateau" in next(r for r in rows if "linear-baseline" in r)
         assert "model bias" not in next(r for r in rows if "mlp-wide" in r)
         assert "overfitting" in next(r for r in rows if "mlp-wide" in r)  # its own finding
-        wide = app.runs_panel.run_by_key(next(k for k in app.query_one(RunsTable)._rows if "bbbb2222" in k))
+        wide = app.runs_panel.run_by_key(next(k for k in app.query_one(RunsTable).row_keys if "bbbb2222" in k))
         path = decision_path(wide, app.findings)
         assert path[0][1] == "no" and path[3] == ("overfit or mismatch?", "overfitting", "yes")
 
@@ -260,8 +260,9 @@ async def test_every_panel_renders(size):
             assert needle in text, needle
         assert "held-out loss large?" in text  # the decision path
         if size[0] >= 120:  # the wide layout: more columns, the findings' evidence and advice
-            for needle in ("best val", "params", "train vs base", "evidence:", "advice:", "overfitting", "mlp-wide"):
+            for needle in ("best val", "params", "evidence:", "advice:", "overfitting", "mlp-wide"):
                 assert needle in text, needle
+            assert "train vs base" not in text  # shown once a baseline is marked (b)
         await pilot.press("y", "x", "plus")
         spec = app.query_one("#chart", ChartView).last_spec
         assert spec.log_y and spec.x_kind == "relative" and app.chart.view.zoomed()
@@ -275,7 +276,7 @@ async def test_every_panel_renders(size):
         assert "metric" in screen_text(app)
         await pilot.press("escape", "slash")
         await pilot.pause()
-        assert "filter runs by name" in screen_text(app)
+        assert "filter runs · enter: apply" in screen_text(app)
         await pilot.press("escape", "question_mark")
         await pilot.pause()
         help_text = screen_text(app)
@@ -360,7 +361,7 @@ async def test_baseline_and_task_given_at_start_reach_the_engine_and_the_runs_ta
         assert app.diagnoser.baseline == "linear-baseline" and app.diagnoser.task == task
         await until(pilot, lambda: "★" in screen_text(app), message="the baseline's star")
         # b on another run: a new baseline, and the task given at start is kept
-        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k).name == "mlp-wide"))
+        table.move_to_key(next(k for k in table.row_keys if app.runs_panel.run_by_key(k).name == "mlp-wide"))
         await pilot.press("b")
         assert app.runs_panel.run_by_key(app.runs_panel.baseline_key).name == "mlp-wide"
         assert app.diagnoser.task == task and app.diagnoser.baseline == app.runs_panel.run_by_key(app.runs_panel.baseline_key).run_id
@@ -372,3 +373,30 @@ def test_silent_after_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["watch", "--silent-after", "0"])
     assert "must be more than 0" in capsys.readouterr().err
+
+
+@sync
+async def test_the_runs_panels_state_is_reactive_setting_it_redraws_the_rows_and_the_chart():
+    """Selection, filter, order and baseline are the runs panel's reactives:
+    set from code (not through a key), the rows and the chart follow."""
+    from tui_monitor.tui.runfilter import parse_filter
+
+    app = fixed_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.runs_panel
+        names = lambda: [panel.row_cells(i)[1].plain for i in range(panel.row_count)]  # noqa: E731
+        keys = {panel.run_by_key(k).name: k for k in panel.row_keys}
+        panel.selected = (keys["mlp-wide"], keys["diverging"])
+        await until(pilot, lambda: [r.name for r in app.chart.drawn()[0]] == ["mlp-wide", "diverging"],
+                    message="the chart draws the selection")
+        assert rows_text(app)[names().index("mlp-wide")].startswith("●")
+        panel.filter = parse_filter("mlp")
+        await until(pilot, lambda: names() == ["mlp-wide"], message="the rows filtered")
+        panel.filter = parse_filter("")
+        panel.order = ("name", True)
+        await until(pilot, lambda: names() == sorted(names(), reverse=True), message="the rows sorted")
+        await until(pilot, lambda: "sort run▼" in screen_text(app).splitlines()[0], message="the status line's sort")
+        panel.baseline_key = keys["linear-baseline"]
+        await until(pilot, lambda: app.chart.subject.baseline is not None, message="the chart's baseline")
+        assert app.chart.subject.baseline.name == "linear-baseline"

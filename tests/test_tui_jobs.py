@@ -82,7 +82,7 @@ async def test_job_row_expands_and_job_view_shows_ranks():
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
         await until(pilot, lambda: table.row_count == 4, message="3 runs and one job row")
-        keys = list(table._rows)
+        keys = list(table.row_keys)
         assert job_key("job-1") in keys
         await until(pilot, lambda: "ddp · 4 ranks · 2 hosts" in screen_text(app), message="the job row")
         await until(pilot, lambda: "ranks: straggler" in screen_text(app), message="the job's finding")
@@ -122,7 +122,7 @@ async def test_the_rank_list_of_a_large_job_scrolls_to_its_last_rank():
     app = MonitorApp(store, clock=clock, threaded=False)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        await until(pilot, lambda: job_key("job-1") in table.row_keys, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.press("j")
         view = app.query_one(JobView)
@@ -146,7 +146,7 @@ async def test_the_loss_chart_of_a_large_job_shows_the_rank_that_went_wrong():
     app = MonitorApp(store, threaded=False)
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        await until(pilot, lambda: job_key("job-1") in table.row_keys, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.pause()
         ranks = [r.rank for r in app.chart.drawn()[0]]
@@ -179,13 +179,64 @@ async def test_b_on_a_rank_makes_that_rank_the_engines_baseline_not_the_job():
     app = MonitorApp(store, clock=clock, threaded=False)
     async with app.run_test(size=(160, 48)) as pilot:
         table = app.query_one(RunsTable)
-        await until(pilot, lambda: job_key("job-1") in table._rows, message="the job row")
+        await until(pilot, lambda: job_key("job-1") in table.row_keys, message="the job row")
         table.move_to_key(job_key("job-1"))
         await pilot.press("enter")
         await until(pilot, lambda: any(app.runs_panel.run_by_key(k) is not None and app.runs_panel.run_by_key(k).rank == 2
-                                       and app.runs_panel.run_by_key(k).world_size > 1 for k in table._rows),
+                                       and app.runs_panel.run_by_key(k).world_size > 1 for k in table.row_keys),
                     message="the ranks under the job row")
-        table.move_to_key(next(k for k in table._rows if app.runs_panel.run_by_key(k) is not None
+        table.move_to_key(next(k for k in table.row_keys if app.runs_panel.run_by_key(k) is not None
                                and app.runs_panel.run_by_key(k).world_size > 1 and app.runs_panel.run_by_key(k).rank == 2))
         await pilot.press("b")
         assert app.diagnoser.baseline == "job-1#2"
+
+
+@sync
+async def test_at_80_columns_a_rank_line_stays_one_line():
+    """A rank's line is wider than 80 columns with its finding: it is cut
+    at the edge (the badge wrapped onto a line of its own, under the rank)."""
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: "ranks: strag" in screen_text(app), message="the job's finding")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("j")
+        view = app.query_one(JobView)
+        await until(pilot, lambda: len(view.ranks) == 4, message="the job view")
+        lines = screen_text(app).splitlines()
+        start = next(i for i, line in enumerate(lines) if "rank  host" in line)
+        ranks = lines[start + 1:start + 5]
+        assert [line.split()[0] for line in ranks] == ["0", "1", "2", "3"], ranks
+
+
+@sync
+async def test_the_decision_path_names_a_jobs_ranks_apart():
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: table.row_count == 4, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        text = await until(pilot, lambda: "ddp[rank 1]: " in screen_text(app) and screen_text(app),
+                           message="the ranks' paths")
+        assert "ddp[rank 0]: " in text and " ddp: " not in text
+
+
+@sync
+async def test_a_job_rows_selection_mark_is_no_runs_colour():
+    """The job row's ● (its ranks selected) was the first run colour, blue,
+    though its ranks are drawn each in its own: it read as the blue run's."""
+    from tui_monitor.tui.palette import RUN_COLORS
+
+    store, clock = job_store()
+    app = MonitorApp(store, clock=clock, threaded=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.query_one(RunsTable)
+        await until(pilot, lambda: table.row_count == 4, message="the job row")
+        table.move_to_key(job_key("job-1"))
+        await pilot.press("space")
+        row = table.row_keys.index(job_key("job-1"))
+        await until(pilot, lambda: table.row_cells(row)[0].plain.startswith("▸●"), message="the ranks selected")
+        styles = {str(s.style) for s in table.row_cells(row)[0].spans}
+        assert not any(c.lower() in st.lower() for c in RUN_COLORS for st in styles), styles

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tui_helpers import deep_store, fixed_app, screen_text, sync, until, write_run
+from tui_helpers import FixedFindings, deep_store, fixed_app, screen_text, sync, until, write_run
 from tui_monitor.sources import open_ingest
 from tui_monitor.tui import MonitorApp
 from tui_monitor.tui.findings import finding_text
@@ -75,6 +75,30 @@ def test_a_headline_names_the_run_it_is_about_and_the_compared_run_apart():
     assert "linear (vs mlp-wide)" in headline and "linear, mlp-wide" not in headline
 
 
+def test_a_findings_wrapped_evidence_and_advice_stay_under_their_label():
+    """A wrapped line of evidence or advice is indented under its label's
+    text (at the left edge it read as the start of another finding), and the
+    text is data, never markup."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    f = SimpleNamespace(kind="divergence", symptom="non finite", runs=[("a", 0)], run_names=["net"], step=7,
+                        severity="critical", confidence=1.0, guidance_step="1. Training loss large",
+                        evidence="the train loss of [bold]net[/] became NaN at step 7 while the learning rate rose",
+                        advice="restart from the last good checkpoint with a smaller learning rate or warm-up")
+    console = Console(width=48, record=True, color_system=None)
+    console.print(finding_text(f))
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    ev = next(i for i, line in enumerate(lines) if "evidence:" in line)
+    assert lines[ev].startswith("  evidence: the train loss of [bold]net[/]")  # as it came
+    at = lines[ev].index("the train")
+    assert lines[ev + 1][:at].strip() == "" and lines[ev + 1][at:at + 1].strip(), lines  # under its text
+    advice = next(i for i, line in enumerate(lines) if "advice: restart" in line)
+    assert lines[advice].index("restart") == at and lines[advice + 1][:at].strip() == ""
+    assert lines[-1] == "  guidance: 1. Training loss large"
+
+
 @sync
 async def test_at_80_columns_the_status_line_and_the_footer_are_whole():
     app = fixed_app()
@@ -102,11 +126,13 @@ async def test_an_empty_monitor_says_which_path_is_missing_and_where_it_listens(
                                message="the waiting screen")
             assert "%s does not exist" % missing in " ".join(text.split())
             assert "TUI_MONITOR_TO=127.0.0.1:%d python train.py" % port in text
+            assert "status" not in text  # no empty runs table over the words
             # the folder appears, and a run in it: the waiting screen makes way for it
             missing.mkdir()
             write_run(missing / "late.jsonl", "late-run")
             await until(pilot, lambda: "late-run" in screen_text(app), message="the run")
             assert "No runs yet" not in screen_text(app)
+            assert app.focused is app.runs_panel  # the arrows move the runs at once
     finally:
         ingest.stop()
 
@@ -120,6 +146,12 @@ async def test_an_empty_folder_says_the_monitor_waits_for_its_first_run(tmp_path
             text = await until(pilot, lambda: "waiting for the first run" in screen_text(app) and screen_text(app),
                                message="the waiting screen")
             assert str(tmp_path) in text and "does not exist" not in text
+            status = text.splitlines()[0]  # nothing to chart or find yet: the status line says only that
+            assert status.split() == ["tui-monitor", "0", "runs"], status
+            write_run(tmp_path / "first.jsonl", "first-run")
+            status = await until(pilot, lambda: "first-run" in screen_text(app) and screen_text(app).splitlines()[0],
+                                 message="the run")
+            assert "0 findings" in status and "metric loss" in status
     finally:
         ingest.stop()
 
@@ -159,6 +191,7 @@ async def test_runs_sort_by_any_column_and_filter_by_config_values():
         panel.action_sort("best")  # the lowest best validation loss first
         await pilot.pause()
         assert names()[:3] == ["diverging", "mlp-wide", "sweep-lr2"] and "best val▲" in screen_text(app)
+        assert "sort best val▲" in screen_text(app).splitlines()[0]  # the column's name, as its header says
         panel.action_sort("best")  # again: reversed
         await pilot.pause()
         assert names()[0] == "sweep-lr0" and "best val▼" in screen_text(app)
@@ -175,6 +208,7 @@ async def test_runs_sort_by_any_column_and_filter_by_config_values():
         await pilot.press("enter")
         await until(pilot, lambda: panel.row_count == 2, message="the config filter")
         assert sorted(names()) == ["sweep-lr1", "sweep-lr2"] and "filter lr>1e-3" in screen_text(app)
+        assert "2 of 6 runs  (2 finished)" in screen_text(app).splitlines()[0]  # what the filter let through
         await pilot.press("slash", "ctrl+u", *"optim=adam lr2", "enter")
         await until(pilot, lambda: names() == ["sweep-lr2"], message="both conditions")
         # a click on a column's header sorts by it
@@ -210,8 +244,156 @@ async def test_the_palette_runs_each_widgets_action_from_the_one_table():
         await pilot.pause()
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         assert all(a.title in commands for a in ACTIONS if a.title)
+        assert commands["Toggle log y"].help == "y — log y axis on / off"  # the palette teaches the key
+        assert commands["Zoom in"].help.startswith("+ / = — ")
         assert {k for k, _ in KEYS} >= {"/", "o", "f", "[", "y", "q / ctrl+c"}
         app.call_later(commands["Toggle log y"].callback)
         await until(pilot, lambda: app.chart.log_y, message="log y from the palette")
         app.call_later(commands["Sort runs by next column"].callback)
         await until(pilot, lambda: app.runs_panel.sort_by == "name", message="sorted from the palette")
+        # the sort's help names the columns by the headers the table shows
+        await pilot.press("b")  # a baseline: its column shows
+        header = await until(pilot, lambda: next((line for line in screen_text(app).splitlines() if " status " in line
+                                                 and "vs base" in line), None), message="the baseline's column")
+        assert "train vs base" in header and "best val" in header
+        assert "best val, params, train vs base, finding)" in commands["Sort runs by next column"].help
+
+
+@sync
+async def test_f_and_enter_arriving_together_open_the_finding_not_select_a_run():
+    """A terminal delivers keys typed fast (or sent by tmux) in one read: the
+    driver queues both at once. Enter after f goes to the findings, which f
+    focused, not to the runs table (it selected the highlighted run)."""
+    from textual import events
+
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.post_message(events.Key("f", "f"))
+        app.post_message(events.Key("enter", "\r"))
+        await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
+        assert app.runs_panel.selected == (app.runs_panel.row_key(app.store.get("cccc3333")),)  # the finding's run
+        assert "evidence: the train loss became NaN at step 240" in screen_text(app)
+
+
+@sync
+async def test_the_runs_table_shows_whole_finding_titles_where_there_is_room_and_aligns_numbers_under_their_headers():
+    from types import SimpleNamespace as f
+
+    class LongTitle(FixedFindings):
+        def __init__(self, store, baseline=None):
+            super().__init__(store)
+            self.findings.append(f(kind="optimization", symptom="vanishing_gradients", runs=[("aaaa1111", 0)],
+                                   run_names=["linear-baseline"], step=50, severity="warning", confidence=0.8,
+                                   evidence={}, explanation="x", advice="y", guidance_step="", id="van"))
+
+    from tui_helpers import synthetic_store
+
+    store = synthetic_store()
+    app = fixed_app(store, engine=LongTitle(store))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        header = lines[1]
+        assert "optimization: vanishing gradients" in next(line for line in lines if "linear-baseline" in line)
+        row = next(line for line in lines if "mlp-wide" in line)
+        for label in ("step", "train", "val", "params"):  # the header's last letter over the number's last digit
+            end = header.index(label) + len(label)
+            assert row[end - 1] != " " and row[end] == " ", (label, header, row)
+    async with fixed_app(store, engine=LongTitle(store)).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        lines = screen_text(pilot.app).splitlines()
+        assert all(len(line.rstrip()) <= 80 for line in lines[1:6])  # narrow: the finding column gives way
+        row = next(line for line in lines if "linear-baseline" in line)
+        assert re.search(r"optimization: \w+…", row), row
+
+
+@sync
+async def test_the_focused_findings_title_is_whole_and_says_what_enter_does_at_120_columns():
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        text = screen_text(app)
+        # the evidence is in the list already: enter puts the finding on the chart
+        assert "findings: ↑↓ · enter: on the chart · esc: runs━" in text
+        await pilot.press("escape")
+        assert "findings (f)" in screen_text(app) and "esc: runs" not in screen_text(app)
+
+
+def test_the_system_line_shows_one_step_time():
+    """The hook's system samples carry step_time and steps_per_sec: the
+    line says the step time and throughput once (it listed them again, with
+    other values, as 'step_time 0.0119  steps_per_sec 84')."""
+    from tui_helpers import NOW, T0, run_records
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+    from tui_monitor.tui.gradpanel import system_text
+
+    store = Store(splitter=split_metric, clock=lambda: NOW)
+    recs = run_records("sys1", "with-system", [1.0 - 0.01 * i for i in range(50)], end=None)
+    recs.append({"type": "system", "seq": len(recs), "time": T0 + 50, "step": 49,
+                 "values": {"step_time": 0.0119, "steps_per_sec": 84.0, "cpu_percent": 17.0, "rss": 3.2e8}})
+    store.apply_many(recs, stream="s")
+    text = system_text(store.get("sys1")).plain
+    assert text.count("step time") == 1 and "step_time" not in text and "steps_per_sec" not in text
+    assert "throughput 1 steps/s" in text and "CPU 17%" in text  # the spacing of the log calls: 1 s a step
+    # a stream with no train series to time: the sample's step time fills the line
+    store.apply_many([{"type": "run", "seq": 0, "v": 1, "run_id": "sys2", "name": "sys-only", "start": T0,
+                       "host": "h", "pid": 1, "rank": 0, "world_size": 1, "config": {}, "tags": {}},
+                      {"type": "system", "seq": 1, "time": T0 + 1, "values": {"step_time": 0.0119,
+                                                                              "steps_per_sec": 84.0}}], stream="t")
+    text = system_text(store.get("sys2")).plain
+    assert "step time 0.0119 s" in text and "throughput 84 steps/s" in text and "step_time" not in text
+    assert "no system samples" not in text
+
+
+@sync
+async def test_every_modal_screen_says_how_to_close_it():
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for key, hint in (("question_mark", "keys · ↑↓ scroll · esc: close"), ("p", "stream problems · esc: close"),
+                          ("m", "metric · enter: show · esc: cancel"),
+                          ("slash", "filter runs · enter: apply · esc: cancel")):
+            await pilot.press(key)
+            text = await until(pilot, lambda hint=hint: hint in screen_text(app) and screen_text(app), message=hint)
+            if key == "p":  # no problems: a small box, not a screenful of nothing
+                lines = text.splitlines()
+                top = next(i for i, line in enumerate(lines) if "╭─ stream problems" in line)
+                assert "╰" in lines[top + 2], text
+            await pilot.press("escape")
+            await until(pilot, lambda hint=hint: hint not in screen_text(app), message="closed")
+
+
+def test_the_waiting_screen_gives_each_source_the_line_of_code_that_feeds_it():
+    from tui_monitor.tui.waiting import SourcesState, waiting_text
+
+    listening = waiting_text(SourcesState(listening=("127.0.0.1:7007",))).plain
+    assert "    TUI_MONITOR_TO=127.0.0.1:7007 python train.py" in listening
+    assert 'tui_monitor.init(name=..., to="127.0.0.1:7007")' in listening
+    assert "dir=" not in listening  # a stream file would not reach the listener
+    assert "ssh -R 7007:127.0.0.1:7007 THAT_HOST" in listening
+    missing = waiting_text(SourcesState(missing=("nosuchdir/",))).plain
+    assert '\n    run = tui_monitor.init(name=..., dir="nosuchdir/")\n' in missing  # where watch looks
+    assert '\n    run.log({"loss": loss}, step=step)\n' in missing
+
+
+@sync
+async def test_the_findings_screen_reads_the_next_finding_with_the_arrows():
+    app = fixed_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("f", "enter")
+        await until(pilot, lambda: isinstance(app.screen, FindingScreen), message="the finding's screen")
+        text = screen_text(app)
+        assert "finding 1 of 2" in text and "← → the previous / next finding" in text
+        await pilot.press("right")
+        text = await until(pilot, lambda: "finding 2 of 2" in screen_text(app) and screen_text(app),
+                           message="the next finding")
+        assert "evidence: the val loss rose from its best 0.2461" in text
+        await until(pilot, lambda: [r.name for r in app.chart.drawn()[0]] == ["mlp-wide"], message="the chart")
+        await pilot.press("right")  # the last: stays
+        assert "finding 2 of 2" in screen_text(app)
+        await pilot.press("escape")
+        assert app.query_one(FindingsList).highlighted == 1  # the list where the reading stopped

@@ -30,10 +30,6 @@ def test_compare_all_log_y(snap_compare):
     assert snap_compare(fixed_app(), terminal_size=(160, 48), press=["a", "y"])
 
 
-def test_finding_chosen(snap_compare):
-    assert snap_compare(fixed_app(), terminal_size=(160, 48), press=["f", "enter"])
-
-
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_gradient_view(snap_compare, size):
     assert snap_compare(fixed_app(), terminal_size=size, press=["down", "g"])
@@ -91,3 +87,88 @@ def test_gradient_table_of_20_layers(snap_compare, size):
     from tui_helpers import deep_store
 
     assert snap_compare(fixed_app(deep_store(20)), terminal_size=size, press=["end", "g"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_findings_focused(snap_compare, size):
+    """f: the findings' frame is lit and its title says it has the focus and
+    what the keys do; the runs' cursor is dimmed."""
+    assert snap_compare(fixed_app(), terminal_size=size, press=["f"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_constant_learning_rate_is_flat(snap_compare, size):
+    """M after loss: the learning rate, constant at 0.01, is one flat line on
+    an axis labelled 0.005 0.010 0.015 (it was a wall of columns under five
+    labels reading 0.01000)."""
+    assert snap_compare(fixed_app(), terminal_size=size, press=["M"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_every_run_compared(snap_compare, size):
+    """a: every run drawn in its own colour, the same as its selection mark
+    and its swatch in a legend that names every run; the diverging run's
+    values far above the others are off the scale (arrows, and the note says
+    so) instead of flattening the other runs to a line at 0."""
+    assert snap_compare(fixed_app(), terminal_size=size, press=["a"])
+
+
+def _scored_store(first: float = 1.25, last: float = 0.25):
+    """A run whose validation accuracy peaks at step 60 (0.9) and ends at
+    0.8, and whose train loss falls from ``first`` to ``last`` in a straight
+    line."""
+    from tui_helpers import NOW, T0
+    from tui_monitor.schema import split_metric
+    from tui_monitor.store import Store
+
+    store = Store(splitter=split_metric, clock=lambda: NOW)
+    recs = [{"type": "run", "seq": 0, "v": 1, "run_id": "acc00001", "name": "classifier", "start": T0,
+             "host": "test-host", "pid": 1, "rank": 0, "world_size": 1, "config": {}, "tags": {}}]
+    for i in range(101):
+        recs.append({"type": "metrics", "seq": len(recs), "step": i, "time": T0 + i,
+                     "values": {"loss": first - (first - last) * i / 100}})
+        if i % 10 == 0:
+            acc = 0.5 + 0.4 * min(i, 60) / 60 - 0.1 * max(0, i - 60) / 40
+            recs.append({"type": "metrics", "seq": len(recs), "step": i, "time": T0 + i + 0.5, "split": "val",
+                         "values": {"accuracy": acc}})
+    recs.append({"type": "end", "seq": len(recs), "time": T0 + 101, "status": "finished", "dropped": 0})
+    store.apply_many(recs, stream="acc")
+    return store
+
+
+@pytest.mark.parametrize("size,loss", [((80, 24), (1.2, 0.3)), ((160, 48), (1.3, 0.1))], ids=["80x24", "160x48"])
+def test_ticks_at_a_quarter(snap_compare, size, loss):
+    """A straight train loss whose axis has a tick every 0.25 (three ticks
+    fit at 80x24, five at 160x48), smoothing off: the labels read 1.00 0.75
+    0.50 and 1.25 1.00 0.75 0.50 0.25 (they read 1.0 0.8 0.5, 1.2 1.0 0.8 0.5 0.2)."""
+    assert snap_compare(fixed_app(_scored_store(*loss), engine=None), terminal_size=size,
+                        press=["left_square_bracket"] * 2)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_best_accuracy_is_its_highest(snap_compare, size):
+    """The ★ best val of an accuracy sits on its highest value (step 60),
+    not its lowest."""
+    assert snap_compare(fixed_app(_scored_store(), engine=None), terminal_size=size, press=["M"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_listening_says_where_and_how_to_connect(snap_compare, size, tmp_path, monkeypatch):
+    """watch --listen: the empty screen names the address and the line that
+    starts a job sending to it (a unix socket in the test's folder: the same
+    text every run)."""
+    from tui_helpers import until, screen_text
+    from tui_monitor.sources import open_ingest
+    from tui_monitor.tui import MonitorApp
+
+    monkeypatch.chdir(tmp_path)
+    store, ingest = open_ingest([], listen="unix:monitor.sock")
+
+    async def wait(pilot):
+        await until(pilot, lambda: "listening on" in screen_text(pilot.app), message="the address")
+
+    try:
+        assert snap_compare(MonitorApp(store, ingest, interval=0.05, diagnoser=None), terminal_size=size,
+                            run_before=wait)
+    finally:
+        ingest.stop()

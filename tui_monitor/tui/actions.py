@@ -15,6 +15,9 @@ from typing import Any, Callable, List, NamedTuple, Tuple
 
 from textual.binding import Binding
 
+from .runsort import SORT_COLUMNS
+from .widgets.runs import COLUMNS
+
 __all__ = ["Action", "ACTIONS", "GESTURES", "NAMESPACES", "bindings", "help_rows", "palette_entries", "KEYS"]
 
 #: The widgets actions can name, as attributes of the app.
@@ -63,8 +66,8 @@ ACTIONS: Tuple[Action, ...] = (
     Action("slash", "runs_panel.filter", "filter",
            "filter the runs: a regex on the name, and/or config conditions such as lr>1e-3 batch=64",
            "Filter runs"),
-    Action("o", "runs_panel.sort", "sort", "sort the runs by the next column (run, status, step, train, val, "
-           "best val, params, vs base, finding); again: the next", "Sort runs by next column"),
+    Action("o", "runs_panel.sort", "sort", "sort the runs by the next column (%s); again: the next"
+           % ", ".join(dict((k, label) for k, label, _ in COLUMNS)[k] for k in SORT_COLUMNS), "Sort runs by next column"),
     Action("O", "runs_panel.reverse_sort", "reverse sort", "reverse the order of the runs", "Reverse sort"),
     # chart
     Action("m", "chart.pick_metric", "metric", "pick the metric the chart shows", "Pick metric", footer=True),
@@ -109,7 +112,8 @@ GESTURES: Tuple[Tuple[str, str], ...] = (
     ("↑ ↓ pgup pgdn", "move in the focused list (the runs: the chart follows the highlighted run)"),
     ("enter", "on a run: show only this run; on a fold group's or job's row: collapse / expand it; "
               "on a finding: its evidence and advice"),
-    ("tab", "next panel (the focused panel's header is highlighted)"),
+    ("tab", "next panel: the runs, the chart, the findings (the focused one is lit; the findings' title then "
+            "lists their keys)"),
     ("esc", "back: close a screen, or from the findings to the runs"),
     ("wheel", "mouse wheel over the chart: zoom in / out on x around the pointer"),
     ("shift+wheel", "pan left / right (a horizontal wheel too)"),
@@ -133,9 +137,10 @@ def help_rows() -> List[Tuple[str, str]]:
 
 
 def palette_entries(run: Callable[[str], Any]) -> List[Tuple[str, str, Callable[[], Any]]]:
-    """(title, help, callback) of every action with a palette title; the
-    callback hands the action string to ``run`` (the app's ``run_action``)."""
-    return [(a.title, a.help[:1].upper() + a.help[1:], (lambda s=a.action: run(s))) for a in ACTIONS if a.title]
+    """(title, help, callback) of every action with a palette title (its
+    help starts with its key, so the palette teaches the keys); the callback
+    hands the action string to ``run`` (the app's ``run_action``)."""
+    return [(a.title, "%s — %s" % (a.key_display(), a.help), (lambda s=a.action: run(s))) for a in ACTIONS if a.title]
 
 
 #: The help screen's rows (keys, what they do).

@@ -206,8 +206,6 @@ class Alerts:
             since = datetime.datetime.fromtimestamp(self.looked_at).strftime("%H:%M")
             out.append(" %d new finding%s since %s " % (self.unseen, "s" * (self.unseen != 1), since),
                        "bold white on #c62828")
-            out.append("  ")
         if not self.enabled:
-            out.append("alerts off", "dim")
-            out.append("  ")
+            out.append("  alerts off" if self.unseen else "alerts off", "dim")
         return out

@@ -37,7 +37,7 @@ from .alerts import Alerts
 from .diagnosis import DIAGNOSE_EVERY, Diagnosis, diagnose_once
 from .export import write_text
 from .findings import finding_runs, matches_run
-from .screens import HelpScreen, ProblemsScreen
+from .screens import FindingScreen, HelpScreen, ProblemsScreen
 from .status import status_text
 from .waiting import SourcesState, sources_state, waiting_text
 from .widgets import ChartPanel, FindingsList, FindingsPanel, GradientsView, RunsPanel
@@ -263,6 +263,8 @@ class MonitorApp(App):
             switcher.current = "main"
         elif switcher.current == "main" and not runs:
             switcher.current = "waiting"
+        if self.runs_panel.display != bool(runs):  # no runs: the waiting screen's words, not an empty table
+            self.runs_panel.display = bool(runs)
         self._show_subject()
         self._refresh_view()
         self._refresh_status()
@@ -275,8 +277,7 @@ class MonitorApp(App):
         self.chart.show(subject)
         runs = self.chart.drawn()[0]
         names = self._finding_run_names()
-        path = decision_path_text(runs, self.findings, self.diagnosis.paths,
-                                  lambda g, members: panel.cv_summary(g, members), panel.all_runs)
+        path = decision_path_text(runs, self.findings, self.diagnosis.paths, panel.group_cv)
         fp.show(self.findings, names, detail=not self.narrow, path=path)
 
     def _finding_run_names(self) -> Dict[Any, str]:
@@ -294,11 +295,10 @@ class MonitorApp(App):
 
     def _refresh_status(self) -> None:
         ingest = self.ingest
-        badge = self.alerts.badge()  # what arrived since you last looked
-        self.query_one("#status", SteadyStatic).update(badge + status_text(
-            list(self.store.runs.values()), self.clock(), self.silent_after, self.findings,
-            ingest.problem_count if ingest is not None else 0, self.runs_panel, self.chart.view,
-            max(20, self.size.width - 2 - badge.cell_len)))
+        panel = self.runs_panel
+        self.query_one("#status", SteadyStatic).update(status_text(
+            panel.summary, self.findings, ingest.problem_count if ingest is not None else 0, panel, self.chart.view,
+            max(20, self.size.width - 2), badge=self.alerts.badge()))  # the badge: what came since you last looked
 
     # -- what the widgets report ---------------------------------------------------
 
@@ -329,7 +329,12 @@ class MonitorApp(App):
         self._show_subject()
         self._refresh_status()
 
+    @on(FindingsList.Left)
+    def _findings_left(self) -> None:
+        self.screen.set_focus(self.runs_panel)  # now: the keys queued after esc are the runs'
+
     @on(FindingsList.Chosen)
+    @on(FindingScreen.Shown)
     def _finding_chosen(self, message: FindingsList.Chosen) -> None:
         self.choose_finding(message.finding)
 

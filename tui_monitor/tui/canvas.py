@@ -21,7 +21,6 @@ BRAILLE = [chr(0x2800 + i) for i in range(256)]
 # bit of the dot at (x % 2, y % 4)
 _BITS = np.array([[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]], dtype=np.uint8)
 
-PATTERNS = ("solid", "dash", "dot")
 
 
 class BrailleCanvas:

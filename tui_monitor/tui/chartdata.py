@@ -21,7 +21,8 @@ from typing import Any, Dict, Hashable, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from ..metric_direction import higher_is_better
-from ._text import run_label
+from ..store import UNENDED
+from ._text import run_label, short_name
 from .chart import ChartSpec, Key, Line, VMark, held_out_color
 from .palette import BASELINE_COLOR, BEST_COLOR, ONSET_COLOR, RUN_COLORS, SPLIT_PATTERNS, run_color
 
@@ -151,11 +152,6 @@ def series_for(run: Any, metric: str) -> List[Tuple[str, Any]]:
         if s is not None and len(s):
             out.append((split, s))
     return out
-
-
-def _x_of(series: Any, kind: str) -> np.ndarray:
-    snap = series.snapshot()
-    return snap.steps if kind == "step" else snap.times
 
 
 def x_extent(runs: Sequence[Any], metric: str, kind: str) -> Optional[Tuple[float, float]]:
@@ -293,8 +289,15 @@ def build_chart(
     if not shown:
         spec.empty = "no run selected"
         return spec
-    if ext is None:
-        spec.empty = "no %s values yet" % metric
+    if ext is None:  # which is it: not yet, or never (a finished run that did not log it)
+        ended = all(getattr(r, "status", "running") not in UNENDED for r in shown)
+        name = short_name(metric, 32)
+        if not ended:
+            spec.empty = "no %s values yet  (m: pick another metric)" % name
+        elif len(shown) == 1:
+            spec.empty = "%s logged no %s  (m: pick another metric)" % (run_label(shown[0]), name)
+        else:
+            spec.empty = "none of these runs logged %s  (m: pick another metric)" % name
         spec.note = "  ".join(notes)
         return spec
     lo, hi = ext

@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
 from rich.text import Text
 
 from ._text import fmt_num, safe, short_name, shorten
 from .palette import SEVERITY_STYLES
 
 __all__ = ["severity_rank", "severity_name", "sort_findings", "finding_runs", "matches_run", "is_about", "worst_by_run",
-           "finding_title", "finding_cell", "finding_text", "decision_path", "PATH_STEPS", "make_diagnoser", "KIND_WORDS",
+           "finding_title", "finding_cell", "finding_text", "decision_path", "PATH_STEPS", "KIND_WORDS",
            "engine_findings", "path_from_engine", "onset_marks"]
 
 _SEVERITY = {"critical": 4, "error": 3, "high": 3, "warning": 2, "warn": 2, "medium": 2, "info": 1, "low": 1,
@@ -115,9 +118,10 @@ def finding_title(f: Any) -> str:
     return words or "finding"
 
 
-def finding_cell(f: Optional[Any], width: int = 22) -> Text:
+def finding_cell(f: Optional[Any], width: int = 40) -> Text:
     """A table cell for finding ``f``: its title as a badge in its severity's
-    colours (empty without one)."""
+    colours (empty without one), whole up to ``width`` characters (a narrow
+    runs table cuts its finding column further)."""
     if f is None:
         return Text("", no_wrap=True)
     return Text(" %s " % shorten(finding_title(f), width), style=SEVERITY_STYLES.get(severity_name(f), ""), no_wrap=True)
@@ -138,9 +142,35 @@ def _evidence_text(ev: Any) -> str:
     return safe(ev)
 
 
-def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: bool = True) -> Text:
-    """The finding in plain words: badge, title, runs and step; then the
-    evidence and the advice (``detail``)."""
+def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: bool = True) -> RenderableType:
+    """The finding in plain words: badge, title, runs and step; then
+    (``detail``) the evidence, the advice and the guidance's step, each under
+    its label, wrapped lines indented under their label's text (a wrapped
+    line at the left edge read as the next finding's or another part)."""
+    t = _headline(f, run_names)
+    if not detail:
+        return t
+    parts = Table.grid(padding=(0, 1, 0, 0))
+    parts.add_column(justify="right", style="dim", no_wrap=True)
+    parts.add_column()
+    expl = getattr(f, "explanation", None)
+    ev = safe(expl) if expl else _evidence_text(getattr(f, "evidence", None))
+    if ev:
+        parts.add_row("evidence:", Text(ev))  # data: never markup
+    adv = getattr(f, "advice", None)
+    if adv:
+        parts.add_row("advice:", Text(_evidence_text(adv)))
+    gs = getattr(f, "guidance_step", None)
+    if gs:
+        parts.add_row("guidance:", Text(safe(gs), style="italic"))
+    if not parts.row_count:
+        return t
+    t.end = "\n"
+    return Group(t, Padding(parts, (0, 0, 0, 2)))
+
+
+def _headline(f: Any, run_names: Optional[Dict[Any, str]] = None) -> Text:
+    """Badge, title, the run it is about (and those it was compared with), step, confidence."""
     sev = severity_name(f)
     t = Text(no_wrap=False, end="")
     t.append(" %s " % sev.upper()[:4], SEVERITY_STYLES.get(sev, ""))
@@ -162,20 +192,6 @@ def finding_text(f: Any, run_names: Optional[Dict[Any, str]] = None, detail: boo
     conf = getattr(f, "confidence", None)
     if isinstance(conf, (int, float)) and not isinstance(conf, bool):
         t.append("  %d%% sure" % round(100 * float(conf)), "dim")
-    if detail:
-        expl = getattr(f, "explanation", None)
-        ev = safe(expl) if expl else _evidence_text(getattr(f, "evidence", None))
-        if ev:
-            t.append("\n  evidence: ", "dim")
-            t.append(ev)
-        adv = getattr(f, "advice", None)
-        if adv:
-            t.append("\n  advice: ", "dim")
-            t.append(_evidence_text(adv))
-        gs = getattr(f, "guidance_step", None)
-        if gs:
-            t.append("\n  guidance: ", "dim")
-            t.append(safe(gs), "italic")
     return t
 
 
@@ -206,15 +222,6 @@ def decision_path(run: Any, findings: Sequence[Any], has_val: bool = True) -> Li
     return [(PATH_STEPS[0], "no" if done else "so far no", state), (PATH_STEPS[1], "-", "skip"),
             (PATH_STEPS[2], ("no" if done else "so far no") if has_val else "no held-out data",
              state if has_val else "open"), (PATH_STEPS[3], "-", "skip")]
-
-
-def make_diagnoser(store: Any, baseline: Any = None, task: Any = None) -> Any:
-    """The diagnosis engine (:class:`tui_monitor.diagnose.Diagnoser`) over
-    ``store``: ``baseline`` a run's name or id, ``task`` the config keys that
-    override every run's (``--task`` and friends)."""
-    from ..diagnose import Diagnoser
-
-    return Diagnoser(store, baseline=baseline, task=task)
 
 
 def engine_findings(engine: Any, result: Any = None) -> List[Any]:

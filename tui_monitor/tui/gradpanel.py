@@ -122,6 +122,10 @@ _SYS_LABELS = (
 )
 
 
+#: The hook's timing samples: the first line's step time and throughput.
+_TIMING = ("step_time", "steps_per_sec")
+
+
 def _fmt_sys(v: float, unit: str) -> str:
     if unit == "B":
         for div, suffix in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
@@ -138,13 +142,17 @@ def system_text(run: Any) -> Text:
     t = Text(no_wrap=True, end="")
     lr = run.get("lr", "train")
     per, rate = step_timing(run)
+    sysv = system_values(run)
+    if per is None and sysv.get("step_time"):  # nothing logged to time: the hook's own sample
+        per, rate = sysv["step_time"], sysv.get("steps_per_sec")
     t.append("lr ", "bold")
     t.append(fmt_num(lr.last()[1]) if lr is not None and len(lr) else "-", "#ffb74d")
     t.append("   step time ", "bold")
     t.append(("%.3g s" % per) if per else "-", "#81c784")
     t.append("   throughput ", "bold")
     t.append(("%.3g steps/s" % rate) if rate else "-", "#81c784")
-    sysv = system_values(run)
+    sampled = bool(sysv)
+    sysv = {k: v for k, v in sysv.items() if k not in _TIMING}  # said once, above
     if sysv:
         t.append("\n")
         parts = []
@@ -161,7 +169,7 @@ def system_text(run: Any) -> Text:
                 t.append("   ")
             t.append(label + " ", "bold")
             t.append(value)
-    else:
+    elif not sampled:
         t.append("\n(no system samples in this stream)", "dim")
     return t
 

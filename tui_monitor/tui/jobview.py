@@ -20,7 +20,7 @@ from ._text import fmt_num, shorten, short_name
 from .chart import ChartSpec, Line
 from .findings import finding_cell, worst_by_run
 from .gradpanel import step_timing
-from .palette import STATUS_STYLES, run_color
+from .palette import GROUP_MARK, STATUS_STYLES, run_color
 
 __all__ = ["job_of", "job_layout", "job_row", "job_members", "rank_lines",
            "job_chart", "rank_step_times", "fmt_secs", "status_summary"]
@@ -121,8 +121,8 @@ def job_row(run_id: str, ranks: Sequence[Any], now: float, expanded: bool, selec
     finding of its ranks."""
     head = ranks[0]
     mark = Text(no_wrap=True)
-    mark.append("▾" if expanded else "▸", "bold #4fc3f7")
-    mark.append("●" if selected and selected == len(ranks) else ("◐" if selected else " "), "bold #4fc3f7")
+    mark.append("▾" if expanded else "▸", GROUP_MARK)
+    mark.append("●" if selected and selected == len(ranks) else ("◐" if selected else " "), GROUP_MARK)
     hosts = {r.host for r in ranks if getattr(r, "host", None)}
     world = max((getattr(r, "world_size", 1) or 1) for r in ranks)
     label = "%s · %d/%d ranks" % (short_name(head.name), len(ranks), world) if len(ranks) < world else \

@@ -85,9 +85,6 @@ class RunFilter(NamedTuple):
         config = run.config if isinstance(getattr(run, "config", None), dict) else {}
         return all(c.holds(config) for c in self.conditions)
 
-    def describe(self) -> str:
-        return self.text
-
 
 def parse_filter(text: str) -> RunFilter:
     """``text`` as a :class:`RunFilter`; raises :class:`FilterError` for a

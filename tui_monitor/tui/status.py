@@ -8,47 +8,54 @@ line still ends with the chart's smoothing instead of an ellipsis.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from rich.text import Text
 
 from ._text import safe, short_name
 from .screens.problems import problems_summary
+from .widgets.runs import COLUMNS
+from .widgets.runs_panel import RunsSummary
 
 __all__ = ["status_text"]
 
 #: How readily a part gives way when the line is too long (higher: sooner).
 KEEP, LATER, SOONER, FIRST = 0, 1, 2, 3
+_LABELS = {key: label for key, label, _ in COLUMNS}
 
 
 def _part(text: str, style: str = "") -> Text:
     return Text(text, style=style, no_wrap=True, end="")
 
 
-def status_text(runs: Sequence[Any], now: float, silent_after: float, findings: Sequence[Any], problems: int,
-                panel: Any, view: Any, width: int) -> Text:
-    """The status line for ``runs`` and the runs ``panel``'s filter, sort
-    and baseline and the chart's ``view``, at most ``width`` cells when it
-    can be."""
-    counts: Dict[str, int] = {}
-    for r in runs:
-        st = r.status_at(now, silent_after)
-        counts[st] = counts.get(st, 0) + 1
-    parts: List[Tuple[int, Text]] = [(KEEP, _part("tui-monitor", "bold #4fc3f7")),
-                                     (KEEP, _part("%d run%s" % (len(runs), "" if len(runs) == 1 else "s")))]
-    if runs:
-        parts.append((FIRST, _part("(" + ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())) + ")",
+def status_text(runs: RunsSummary, findings: Sequence[Any], problems: int, panel: Any, view: Any, width: int,
+                badge: Optional[Text] = None) -> Text:
+    """The status line for the ``runs`` the runs ``panel`` counted, its
+    filter, sort and baseline and the chart's ``view``, at most ``width``
+    cells when it can be; ``badge``: the alerts' part, after the name."""
+    parts: List[Tuple[int, Text]] = [(KEEP, _part("tui-monitor", "bold #4fc3f7"))]
+    if badge is not None and badge.cell_len:
+        parts.append((KEEP, badge))
+    total = runs.total
+    parts.append((KEEP, _part(("%d of %d runs" % (runs.shown, total)) if runs.shown != total
+                              else "%d run%s" % (total, "" if total == 1 else "s"))))
+    if runs.counts:
+        parts.append((FIRST, _part("(" + ", ".join("%d %s" % (n, s) for s, n in sorted(runs.counts.items())) + ")",
                                    "dim")))
     nf = len([f for f in findings if str(getattr(f, "severity", "")) != "info"])
-    parts.append((KEEP, _part("%d finding%s" % (nf, "" if nf == 1 else "s"), "bold #ef5350" if nf else "")))
+    if total or nf:
+        parts.append((KEEP, _part("%d finding%s" % (nf, "" if nf == 1 else "s"), "bold #ef5350" if nf else "")))
     if problems:
         parts.append((LATER, _part(problems_summary(problems), "#fff176")))
+    if not total:  # waiting for the first run: no chart whose metric, x or smoothing to name
+        return _fit(parts, width)
     if panel.filter:
         t = _part("filter ", "dim")
         t.append(safe(panel.filter.text), "#fff176")
         parts.append((LATER, t))
     if panel.sort_by:
-        parts.append((SOONER, _part("sort %s%s" % (panel.sort_by, "▼" if panel.sort_reverse else "▲"), "dim")))
+        parts.append((SOONER, _part("sort %s%s" % (_LABELS.get(panel.sort_by, panel.sort_by),
+                                                   "▼" if panel.sort_reverse else "▲"), "dim")))
     base = panel.baseline
     if base is not None:
         t = _part("baseline ", "dim")

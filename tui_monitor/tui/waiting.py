@@ -51,7 +51,7 @@ def sources_state(ingest: Any) -> SourcesState:
 
 def waiting_text(state: SourcesState) -> Text:
     """The empty screen's words: what is missing, what is awaited, how a job
-    connects."""
+    connects (each line of code on its own line, as it is typed)."""
     t = Text(no_wrap=False, end="")
     t.append("No runs yet.\n\n", "bold")
     for path in state.missing:
@@ -65,21 +65,29 @@ def waiting_text(state: SourcesState) -> Text:
         t.append(safe(path, word=TEXT_MAX), "bold")
         t.append(" (*.jsonl streams, TensorBoard event files, CSV and text logs).\n")
     for address in state.listening:
+        shown = safe(address, word=TEXT_MAX)
         t.append("◉ ", "#81c784")
         t.append("listening on ")
-        t.append(safe(address, word=TEXT_MAX), "bold")
+        t.append(shown, "bold")
         t.append(". Start the job with:\n\n    ")
-        t.append("TUI_MONITOR_TO=%s" % safe(address, word=TEXT_MAX), "bold #4fc3f7")
+        t.append("TUI_MONITOR_TO=%s" % shown, "bold #4fc3f7")
         if state.tokens:
             t.append(" TUI_MONITOR_TOKEN=…", "bold #4fc3f7")
         t.append(" python train.py\n\n")
+        t.append("  or in the script: ", "dim")
+        t.append('tui_monitor.init(name=..., to="%s")\n' % shown)
         port = address.rpartition(":")[2] if not address.startswith("unix:") else ""
-        t.append("  (or init(..., to=\"%s\") in the script%s)\n" % (
-            safe(address, word=TEXT_MAX), "; from another machine, through ssh -R %s:127.0.0.1:%s HOST" % (safe(port), safe(port))
-            if port.isdigit() else ""), "dim")
+        if port.isdigit():
+            t.append("  a job on another machine: run ", "dim")
+            t.append("ssh -R %s:127.0.0.1:%s THAT_HOST" % (port, port))
+            t.append(" from here first\n", "dim")
     if not (state.missing or state.followed or state.listening):
         t.append("Nothing to follow: give watch a folder or file, or --listen ADDR.\n")
-    t.append("\nIn the training script: ", "dim")
-    t.append("run = tui_monitor.init(name=..., dir=\"runs\"); run.log({\"loss\": loss}, step=step)", "dim")
+    paths = state.missing + state.followed
+    if paths or not state.listening:  # a listener's own line is above
+        folder = next((p for p in paths if not p.endswith((".jsonl", ".csv", ".log", ".txt"))), "runs")
+        t.append("\nIn the training script:\n", "dim")
+        t.append('    run = tui_monitor.init(name=..., dir="%s")\n' % safe(folder, word=TEXT_MAX).replace('"', '\\"'))
+        t.append('    run.log({"loss": loss}, step=step)\n')
     t.append("\n? lists the keys; p shows the lines that could not be read.", "dim")
     return t

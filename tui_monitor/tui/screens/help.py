@@ -43,7 +43,8 @@ class HelpScreen(ModalScreen):
         self.keys = list(keys)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll() as box:
+            box.border_title = "keys · ↑↓ scroll · esc: close"
             yield Static(Text("tui-monitor — keys", style="bold"))
             yield Static(help_table(self.keys))
             yield Static(Text("\n" + LEGEND, style="dim"))

@@ -34,8 +34,8 @@ class MetricPicker(ModalScreen):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(" metric", style="bold"))
+        with Vertical() as box:
+            box.border_title = "metric · enter: show · esc: cancel"
             ol = OptionList(*[Option(Text(short_name(m))) for m in self.metrics] or
                             [Option(Text("no metrics yet", style="dim"), disabled=True)])
             yield ol
@@ -60,7 +60,8 @@ class FilterScreen(ModalScreen):
     FilterScreen { align: center top; }
     FilterScreen > Vertical { width: 60; max-width: 95%; height: auto; margin-top: 2;
                               border: round $primary; background: $surface; }
-    FilterScreen #err { color: $error; height: auto; }
+    FilterScreen #err { color: $error; height: auto; padding: 0 1; }
+    FilterScreen #what { padding: 0 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
@@ -69,9 +70,9 @@ class FilterScreen(ModalScreen):
         self.current = current
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text(" filter runs by name (regex) and config (lr>1e-3 batch=64); empty shows all",
-                              style="bold"))
+        with Vertical() as box:
+            box.border_title = "filter runs · enter: apply · esc: cancel"
+            yield Static(Text("by name (a regex) and config (lr>1e-3 batch=64); empty shows all"), id="what")
             yield Input(value=self.current, placeholder="e.g. ^opt_|fold  lr>=1e-3  optim=adam", id="pattern")
             yield Static("", id="err")
 

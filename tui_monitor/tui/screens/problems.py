@@ -45,8 +45,7 @@ def problems_text(problems: Sequence[Any], total: int) -> Text:
     t.append("%d problem%s reading the streams" % (total, "" if total == 1 else "s"), "bold")
     if sum(getattr(p, "count", 1) for p in problems) < total:  # an entry counts its repeats
         t.append(" (the last %d kinds are kept)" % kept, "dim")
-    t.append("; newest first. error: the line was not read; warning: read, with something to know. "
-             "esc closes.\n", "dim")
+    t.append("; newest first. error: the line was not read; warning: read, with something to know.\n", "dim")
     shown = list(problems)[-SHOWN:][::-1]
     for p in shown:
         severity = str(getattr(p, "severity", "error"))
@@ -70,8 +69,9 @@ class ProblemsScreen(ModalScreen):
 
     DEFAULT_CSS = """
     ProblemsScreen { align: center middle; }
-    ProblemsScreen > VerticalScroll { width: 95%; height: 90%; border: round $primary;
+    ProblemsScreen > VerticalScroll { width: 95%; height: auto; max-height: 90%; border: round $primary;
                                       background: $surface; padding: 0 1; }
+    ProblemsScreen #problems { height: auto; }
     """
     BINDINGS = [Binding("escape,q,p", "dismiss", "close")]
 
@@ -81,7 +81,8 @@ class ProblemsScreen(ModalScreen):
         self.shown_total = -1
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with VerticalScroll() as box:
+            box.border_title = "stream problems · esc: close"
             yield Static(id="problems")
 
     def on_mount(self) -> None:

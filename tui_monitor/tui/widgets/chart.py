@@ -1,15 +1,12 @@
 """The chart widget: asks its provider for a :class:`ChartSpec` sized to the
-widget and renders it with the pure :class:`LineChart` renderable. The mouse
-wheel over it posts :class:`ChartView.Wheel` (zoom at the pointer, or pan with
-shift / a horizontal wheel); the app decides what that does."""
+widget and renders it with the pure :class:`LineChart` renderable (the main
+chart, :class:`~.chart_panel.ChartPanel`, adds its view and the mouse wheel)."""
 from __future__ import annotations
 
 from typing import Callable, List, Optional, Tuple
 
 from rich.segment import Segment
-from textual import events
 from textual.geometry import Size
-from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -42,18 +39,6 @@ class ChartView(Widget, can_focus=True):
     ChartView { height: 1fr; min-height: 6; padding: 0 1 0 0; }
     ChartView:focus { background: $boost; }
     """
-
-    class Wheel(Message):
-        """The wheel turned over the chart. ``zoom``: -1 in, +1 out (0: none);
-        ``pan``: -1 left, +1 right (0: none); ``pos``: where the pointer is, as
-        a fraction of the plot's width (0 = left edge)."""
-
-        def __init__(self, chart: "ChartView", pos: float, zoom: int = 0, pan: int = 0) -> None:
-            super().__init__()
-            self.chart = chart
-            self.pos = pos
-            self.zoom = zoom
-            self.pan = pan
 
     def __init__(self, provider: Optional[Provider] = None, **kw) -> None:
         super().__init__(**kw)
@@ -117,26 +102,3 @@ class ChartView(Widget, can_focus=True):
         if pw <= 0:
             return 0.5
         return min(1.0, max(0.0, (x - Y_AXIS_WIDTH + 0.5) / pw))
-
-    def _wheel(self, event: events.MouseEvent, zoom: int = 0, pan: int = 0) -> None:
-        event.stop()
-        event.prevent_default()
-        self.post_message(self.Wheel(self, self.plot_fraction(event.x), zoom=zoom, pan=pan))
-
-    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        if event.shift:
-            self._wheel(event, pan=-1)
-        else:
-            self._wheel(event, zoom=-1)
-
-    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
-        if event.shift:
-            self._wheel(event, pan=1)
-        else:
-            self._wheel(event, zoom=1)
-
-    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
-        self._wheel(event, pan=-1)
-
-    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
-        self._wheel(event, pan=1)

@@ -204,3 +204,21 @@ class ChartPanel(ChartView):
             self._set_window(self.view.pan(0.1 * pan))
         elif zoom:
             self._set_window(self.view.zoom_at(0.8 if zoom < 0 else 1.25, self.plot_fraction(event.x)))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if event.shift:
+            self._wheel(event, pan=-1)
+        else:
+            self._wheel(event, zoom=-1)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        if event.shift:
+            self._wheel(event, pan=1)
+        else:
+            self._wheel(event, zoom=1)
+
+    def on_mouse_scroll_left(self, event: events.MouseScrollLeft) -> None:
+        self._wheel(event, pan=-1)
+
+    def on_mouse_scroll_right(self, event: events.MouseScrollRight) -> None:
+        self._wheel(event, pan=1)

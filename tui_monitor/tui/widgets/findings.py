@@ -22,7 +22,8 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from .._text import safe, short_name
+from .._text import run_label, safe
+from ..screens import FindingScreen
 from .steady import SteadyStatic
 from ..findings import decision_path, finding_text, path_from_engine, sort_findings
 from .runs import run_group
@@ -48,12 +49,20 @@ class FindingsList(OptionList):
             super().__init__()
             self.finding = finding
 
+    class Left(Message):
+        """esc: the user is done with the findings (the runs take the focus)."""
+
     def on_focus(self) -> None:
+        self.highlight_first()
+
+    def highlight_first(self) -> None:
+        """Highlight the first (the worst) finding unless one is: enter right
+        after f (or tab) shows it."""
         if self.highlighted is None and self.findings:
-            self.highlighted = 0  # enter right after f shows the first (the worst) finding
+            self.highlighted = 0
 
     def action_leave(self) -> None:
-        self.screen.query_one("#runs").focus()
+        self.post_message(self.Left())
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -61,12 +70,6 @@ class FindingsList(OptionList):
         self.detail = True
         self._names: Dict[Any, str] = {}
         self._signature: tuple = ()
-
-    @property
-    def current(self) -> Optional[Any]:
-        """The highlighted finding."""
-        i = self.highlighted
-        return self.findings[i] if i is not None and 0 <= i < len(self.findings) else None
 
     def set_findings(self, findings: Sequence[Any], run_names: Dict[Any, str], detail: bool = True) -> None:
         """Show ``findings``; ``detail``: with evidence and advice."""
@@ -100,9 +103,13 @@ class FindingsList(OptionList):
             finding = self.findings[i]
             self.post_message(self.Chosen(finding))
             if not self.detail:  # headlines only here: the evidence and advice on their own screen
-                from ..screens import FindingScreen
+                self.app.push_screen(FindingScreen(self.findings, i, self._names), self._read_up_to)
 
-                self.app.push_screen(FindingScreen(finding, self._names))
+    def _read_up_to(self, index: Optional[int]) -> None:
+        """Back from the finding's screen: the list highlights the finding
+        read last there."""
+        if index is not None and 0 <= index < len(self.findings):
+            self.highlighted = index
 
 
 _STATE_STYLE = {"yes": "bold #ef5350", "no": "#81c784", "open": "#fff176", "skip": "dim"}
@@ -127,12 +134,23 @@ class FindingsPanel(Vertical):
     """
 
     TITLE = "findings (f)"
+    #: The title while the findings have the focus: what enter does where
+    #: the list shows headlines only (narrow), and where it shows the evidence
+    #: too (wide: a panel of 54 columns at 120, so the title is short).
     FOCUSED_TITLE = "findings: ↑↓ move · enter: evidence & advice · esc: back to runs"
+    FOCUSED_TITLE_WIDE = "findings: ↑↓ · enter: on the chart · esc: runs"
 
     def __init__(self, **kw: Any) -> None:
         super().__init__(**kw)
         self.chosen: Optional[Any] = None
+        self.detail = False  # whether the list shows each finding's evidence and advice
         self.border_title = self.TITLE
+
+    def _show_title(self) -> None:
+        if not self.has_focus_within:
+            self.border_title = self.TITLE
+        else:
+            self.border_title = self.FOCUSED_TITLE_WIDE if self.detail else self.FOCUSED_TITLE
 
     def compose(self) -> ComposeResult:
         yield FindingsList(id="findings")
@@ -143,17 +161,20 @@ class FindingsPanel(Vertical):
         return self.query_one(FindingsList)
 
     def on_descendant_focus(self) -> None:
-        self.border_title = self.FOCUSED_TITLE
+        self._show_title()
         self.screen.refresh_bindings()
 
     def on_descendant_blur(self) -> None:
-        self.border_title = self.TITLE
+        self._show_title()
         self.screen.refresh_bindings()
 
     def show(self, findings: Sequence[Any], run_names: Dict[Any, str], detail: bool, path: Text) -> None:
         """The findings (``detail``: with evidence and advice) and the
         decision path text."""
         self.findings_list.set_findings(findings, run_names, detail=detail)
+        if detail != self.detail:
+            self.detail = detail
+            self._show_title()
         self.query_one(DecisionPathView).update(path)
         if self.chosen is not None:  # the same finding, as the engine found it again
             cid = getattr(self.chosen, "id", None)
@@ -171,12 +192,15 @@ class FindingsPanel(Vertical):
         """``f``: the findings take the focus (the main view comes back if
         the gradients or the job view were shown)."""
         self.app.show_view("main")
-        self.findings_list.focus()
+        # now, not after the keys already queued: enter typed right after f
+        # (one read of the terminal) is the findings' (focus() sets it later)
+        self.findings_list.highlight_first()
+        self.screen.set_focus(self.findings_list)
 
 
 def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
     t = Text(no_wrap=False, end="")
-    t.append(short_name(run.name), "bold")
+    t.append(run_label(run), "bold")  # a job's ranks share a name
     t.append(": ")
     for i, (question, answer, state) in enumerate(rows):
         if i:
@@ -187,10 +211,11 @@ def path_line(run: Any, rows: Sequence[Tuple[str, str, str]]) -> Text:
 
 
 def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict[Any, Any],
-                       cv_summary: Callable[[str, Sequence[Any]], Any], all_runs: Callable[[], Sequence[Any]]) -> Text:
+                       group_cv: Callable[[str], Any]) -> Text:
     """Where the charted ``runs`` stand in the guidance: the cross-validation
-    summary of their fold groups first (the answer for a group), then each
-    run's decision path (the engine's, else one read from the findings)."""
+    summary of their fold groups first (``group_cv(name)``: the answer for a
+    group), then each run's decision path (the engine's, else one read from
+    the findings)."""
     if not runs:
         return Text("decision path: no run", style="dim")
     out = Text(no_wrap=False, end="")
@@ -200,7 +225,7 @@ def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict
         if g is not None and g not in groups:
             groups.append(g)
     for g in groups[:2]:
-        summary = cv_summary(g, [r for r in all_runs() if run_group(r) == g])
+        summary = group_cv(g)
         out.append("cv ", "bold #4fc3f7")
         out.append(safe(summary.text()))
         out.append("\n")

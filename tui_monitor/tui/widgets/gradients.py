@@ -33,10 +33,6 @@ class LayerTable(VerticalScroll, can_focus=True):
 
     layer_count = 0
 
-    def watch_scroll_y(self, old: float, new: float) -> None:
-        super().watch_scroll_y(old, new)
-        self.screen.query_one("#layers-hint", SteadyStatic).update(self.hint())
-
     def hint(self) -> Text:
         """Which layers are on screen, when not all are."""
         if self.layer_count <= 0 or self.max_scroll_y <= 0:
@@ -69,6 +65,13 @@ class GradientsView(Vertical):
         yield SteadyStatic(id="layers-hint")
         yield ChartView(self._spec, id="gradchart")
 
+    def on_mount(self) -> None:
+        table = self.query_one(LayerTable)
+        self.watch(table, "scroll_y", lambda: self._show_hint(table), init=False)
+
+    def _show_hint(self, table: LayerTable) -> None:
+        self.query_one("#layers-hint", SteadyStatic).update(table.hint())
+
     def _spec(self, px_width: int) -> ChartSpec:
         if self.run is None:
             return ChartSpec(empty="no run")
@@ -86,5 +89,5 @@ class GradientsView(Vertical):
             table.layer_count = len(run.layers())
             self.query_one("#layers", SteadyStatic).update(grads_text(run, max(40, (self.size.width or self.app.size.width) - 4),
                                                                      max_layers=min(table.layer_count, MAX_LAYERS)))
-        self.call_after_refresh(lambda: self.query_one("#layers-hint", SteadyStatic).update(table.hint()))
+        self.call_after_refresh(self._show_hint, table)
         self.query_one(ChartView).refresh()

@@ -23,7 +23,7 @@ class JobView(Vertical):
     DEFAULT_CSS = """
     JobView { height: 1fr; }
     JobView > #rank-list { height: auto; max-height: 60%; }
-    JobView #ranks { height: auto; padding: 0 1; }
+    JobView #ranks { height: auto; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     JobView > ChartView { height: 1fr; }
     """
 

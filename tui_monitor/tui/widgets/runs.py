@@ -13,7 +13,7 @@ from rich.text import Text
 
 from .._text import fmt_ago, fmt_count, fmt_duration, fmt_num, short_name, shorten
 from ..findings import finding_cell, severity_rank
-from ..palette import STATUS_STYLES
+from ..palette import GROUP_MARK, STATUS_STYLES
 from ..jobview import status_summary
 
 __all__ = ["run_row", "COLUMNS", "order_runs", "run_group", "group_row",
@@ -177,8 +177,8 @@ def group_row(name: str, members: Sequence[Any], now: float, collapsed: bool, se
     """The cells of a group row: ▾/▸, the group's name and fold count, how
     many folds are running, and its cross-validation summary."""
     mark = Text(no_wrap=True)
-    mark.append("▸" if collapsed else "▾", "bold #4fc3f7")
-    mark.append("●" if selected and selected == len(members) else ("◐" if selected else " "), "bold #4fc3f7")
+    mark.append("▸" if collapsed else "▾", GROUP_MARK)
+    mark.append("●" if selected and selected == len(members) else ("◐" if selected else " "), GROUP_MARK)
     n = len(members)
     label = "%s · %d fold%s" % (short_name(name), n, "" if n == 1 else "s")
     status = status_summary(members, now, silent_after)

@@ -1,16 +1,20 @@
 """The runs panel: the runs table over the store, owning which runs are
 shown (filter, order, folded groups and jobs), selected and the baseline.
 
-It tells the app what changed with messages: :class:`RunsPanel.SubjectChanged`
-when what the chart should draw changed (the cursor moved, the selection
-changed), :class:`RunsPanel.BaselineChanged` when the user marked a baseline.
+Its state is reactive (``selected``, ``filter``, ``order``,
+``baseline_key``): setting one rebuilds the rows and tells the app. It tells
+the app what changed with messages: :class:`RunsPanel.SubjectChanged` when
+what the chart should draw changed (the cursor moved, the selection, filter,
+order or baseline changed), :class:`RunsPanel.BaselineChanged` when the user
+marked a baseline.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from textual import events
 from textual.message import Message
+from textual.reactive import reactive
 
 from ...diagnose.reference import names_run
 from ...store import UNENDED
@@ -26,12 +30,31 @@ from .chart_panel import ChartSubject
 from .runs import group_row, layout_rows, local_cv, order_runs, run_group, run_row, worst_of
 from .runs_table import RunsTable
 
-__all__ = ["RunsPanel"]
+__all__ = ["RunsPanel", "RunsSummary"]
+
+
+class RunsSummary(NamedTuple):
+    """What the runs panel counted when it last built its rows (the status
+    line shows it): every run, those the filter lets through, and those by
+    status (of the runs shown)."""
+
+    total: int = 0
+    shown: int = 0
+    counts: Dict[str, int] = {}
 
 
 class RunsPanel(RunsTable):
     """The runs of ``store``. ``clock`` and ``silent_after`` say when a run
     is silent; ``baseline``: a run's name or id to mark once it shows up."""
+
+    #: Row keys of the runs selected for comparison, in the order selected.
+    selected: reactive[Tuple[str, ...]] = reactive((), init=False)
+    #: Which runs are shown (a regex on the name, config conditions).
+    filter: reactive[RunFilter] = reactive(RunFilter(), init=False)
+    #: ``(column, reversed)``; column None: the order runs came in (folds together).
+    order: reactive[Tuple[Optional[str], bool]] = reactive((None, False), init=False)
+    #: The row key of the baseline run.
+    baseline_key: reactive[Optional[str]] = reactive(None, init=False)
 
     class SubjectChanged(Message):
         """What the chart should draw changed; only the latest counts.
@@ -58,12 +81,7 @@ class RunsPanel(RunsTable):
         self.store = store
         self.clock = clock
         self.silent_after = silent_after
-        self.selected: List[str] = []  # row keys, in the order selected
-        self.baseline_key: Optional[str] = None
         self.baseline_wanted = baseline  # --baseline: marked when a run of that name or id shows up
-        self.filter = RunFilter()
-        self.sort_by: Optional[str] = None  # a column key; None: the order runs came in (folds together)
-        self.sort_reverse = False
         self.collapsed: set = set()  # fold groups shown as one row
         self.expanded_jobs: set = set()  # multi-rank jobs shown rank by rank
         self.findings: Sequence[Any] = ()
@@ -73,6 +91,7 @@ class RunsPanel(RunsTable):
         self._shown: Optional[tuple] = None  # (the filter, the runs it lets through)
         self._row_cache: Dict[str, Any] = {}  # row key -> (what its cells show, the cells)
         self.run_colors = RunColors()  # the chart's colour of each run drawn, also its selection mark's
+        self.summary = RunsSummary()  # counted with the rows, not on every tick
 
     # -- which runs -------------------------------------------------------------------------------
 
@@ -99,6 +118,31 @@ class RunsPanel(RunsTable):
     @property
     def baseline(self) -> Optional[Any]:
         return self.run_by_key(self.baseline_key)
+
+    @property
+    def sort_by(self) -> Optional[str]:
+        return self.order[0]
+
+    @property
+    def sort_reverse(self) -> bool:
+        return self.order[1]
+
+    def _rebuilt(self, by_cursor: bool = False) -> None:
+        if self.is_mounted:
+            self.refresh_rows()
+            self._changed(by_cursor)
+
+    def watch_selected(self) -> None:
+        self._rebuilt()
+
+    def watch_filter(self) -> None:
+        self._rebuilt()
+
+    def watch_baseline_key(self) -> None:
+        self._rebuilt()
+
+    def watch_order(self) -> None:
+        self._rebuilt(by_cursor=True)  # the cursor's run stays; the rows move around it
 
     def group_members(self, name: Optional[str]) -> List[Any]:
         """The shown runs of fold group ``name``, by fold."""
@@ -143,6 +187,12 @@ class RunsPanel(RunsTable):
         summary = self.cv.get(name)
         return summary if summary is not None else local_cv(name, members)
 
+    def group_cv(self, name: str) -> Any:
+        """Fold group ``name``'s cross-validation summary, over its folds shown
+        (as its row shows it)."""
+        summary = self.cv.get(name)
+        return summary if summary is not None else local_cv(name, self.group_members(name))
+
     def subject(self) -> ChartSubject:
         """What the chart draws, with each run's colour."""
         subject = self._subject()
@@ -181,6 +231,13 @@ class RunsPanel(RunsTable):
         baseline = self.baseline
         self._shown = None
         runs = self.shown_runs()
+        counts: Dict[str, int] = {}
+        for r in runs:
+            st = r.status
+            if st in UNENDED:  # the others' status does not move with the clock
+                st = r.status_at(now, self.silent_after)
+            counts[st] = counts.get(st, 0) + 1
+        self.summary = RunsSummary(self._runs_seen, len(runs), counts)
         worst = worst_by_run(self.findings, runs)
         colors = dict(self.subject().colors)
         if self.sort_by is not None:
@@ -207,7 +264,8 @@ class RunsPanel(RunsTable):
                 rows.append((key, self._run_cells(item, key, now, key in selected, baseline, worst.get(item.key),
                                                   width, colors.get(item.key))))
         self.sort_mark = (self.sort_by, self.sort_reverse)
-        self.set_rows(rows, narrow=self.narrow)
+        # no baseline marked: its column would be '-' on every row (b marks one)
+        self.set_rows(rows, narrow=self.narrow, hidden=() if baseline is not None else ("base",))
 
     def _run_cells(self, run: Any, key: str, now: float, selected: bool, baseline: Any, worst: Any,
                    width: int, color: Optional[str] = None) -> Dict[str, Any]:
@@ -236,7 +294,7 @@ class RunsPanel(RunsTable):
         named = [r for r in list(self.store.runs.values()) if names_run(r, self.baseline_wanted)]
         run = min(named, key=lambda r: r.rank or 0) if named else None  # a job's name: its rank 0
         if run is not None:
-            self.baseline_key = self.row_key(run)
+            self.set_reactive(RunsPanel.baseline_key, self.row_key(run))  # while the rows are being built
 
     def _changed(self, by_cursor: bool = False) -> None:
         self.post_message(self.SubjectChanged(self, by_cursor))
@@ -255,11 +313,9 @@ class RunsPanel(RunsTable):
 
     def select_keys(self, keys: List[str]) -> None:
         """Select exactly ``keys`` (and move the cursor to the first)."""
-        self.selected = list(keys)
+        self.selected = tuple(keys)
         if keys:
             self.move_to_key(keys[0])
-        self.refresh_rows()
-        self._changed()
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -277,20 +333,16 @@ class RunsPanel(RunsTable):
         if g is not None or j is not None:  # a group row: all its folds (a job row: its ranks), or none
             keys = [self.row_key(r) for r in (self.group_members(g) if g is not None else self.job_ranks(j))]
             if keys and all(k in self.selected for k in keys):
-                self.selected = [k for k in self.selected if k not in keys]
+                self.selected = tuple(k for k in self.selected if k not in keys)
             else:
-                self.selected += [k for k in keys if k not in self.selected]
+                self.selected += tuple(k for k in keys if k not in self.selected)
         elif key in self.selected:
-            self.selected.remove(key)
+            self.selected = tuple(k for k in self.selected if k != key)
         else:
-            self.selected.append(key)
-        self.refresh_rows()
-        self._changed()
+            self.selected += (key,)
 
     def action_select_all(self) -> None:
-        self.selected = [] if self.selected else [self.row_key(r) for r in self.shown_runs()]
-        self.refresh_rows()
-        self._changed()
+        self.selected = () if self.selected else tuple(self.row_key(r) for r in self.shown_runs())
 
     def action_baseline(self) -> None:
         key = self.cursor_key()
@@ -299,20 +351,16 @@ class RunsPanel(RunsTable):
         if self.run_by_key(key) is None:  # a fold group's or a job's row
             self.app.notify("the baseline is a run: highlight one of the folds or ranks", timeout=2)
             return
-        self.baseline_key = None if self.baseline_key == key else key
         self.baseline_wanted = None  # the user chose: --baseline no longer applies
+        self.baseline_key = None if self.baseline_key == key else key
         run = self.baseline
         self.app.notify("baseline: %s" % (short_name(run.name) if run else "none"), timeout=2)
         self.post_message(self.BaselineChanged(run))
-        self.refresh_rows()
-        self._changed()
 
     def action_filter(self) -> None:
         def done(text: Optional[str]) -> None:
             if text is not None:
                 self.filter = parse_filter(text)
-                self.refresh_rows()
-                self._changed()
 
         self.app.push_screen(FilterScreen(self.filter.text), done)
 
@@ -338,20 +386,13 @@ class RunsPanel(RunsTable):
     def action_sort(self, column: str = "") -> None:
         """Sort by ``column`` (a key of the table's columns), or the next one."""
         if column:
-            self.sort_reverse = self.sort_by == column and not self.sort_reverse
-            self.sort_by = column
+            self.order = (column, self.sort_by == column and not self.sort_reverse)
         else:
-            order = [None] + list(SORT_COLUMNS)
-            self.sort_by = order[(order.index(self.sort_by) + 1) % len(order)]
-            self.sort_reverse = False
-        self.refresh_rows()
-        self._changed(by_cursor=True)
+            columns = [None] + list(SORT_COLUMNS)
+            self.order = (columns[(columns.index(self.sort_by) + 1) % len(columns)], False)
 
     def action_reverse_sort(self) -> None:
-        if self.sort_by is None:
-            self.sort_by = SORT_COLUMNS[0]
-        self.sort_reverse = not self.sort_reverse
-        self.refresh_rows()
+        self.order = (self.sort_by or SORT_COLUMNS[0], not self.sort_reverse)
 
     def header_clicked(self, column: str) -> None:
         if column in SORT_COLUMNS:

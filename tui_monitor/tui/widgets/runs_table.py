@@ -80,6 +80,7 @@ class RunsTable(ScrollView, can_focus=True):
         self._widths: Dict[str, int] = {}  # what is drawn (fitted to the width)
         self._rows: List[str] = []
         self._cells: Dict[str, Cells] = {}
+        self._right: set = set()  # the columns whose cells are right-justified (numbers)
         self._strips: Dict[Optional[str], Tuple[tuple, Strip]] = {}  # key (None: header) -> (signature, strip)
         self.cursor_row = 0
         self._announced: Optional[str] = None
@@ -94,6 +95,11 @@ class RunsTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self._rows)
 
+    @property
+    def row_keys(self) -> Tuple[str, ...]:
+        """The rows' keys, top to bottom."""
+        return tuple(self._rows)
+
     def row_cells(self, index: int) -> List[Text]:
         """The shown cells of row ``index``, in column order."""
         cells = self._cells[self._rows[index]]
@@ -101,13 +107,14 @@ class RunsTable(ScrollView, can_focus=True):
 
     # -- content ----------------------------------------------------------------------------------
 
-    def set_rows(self, rows: Sequence[Tuple[str, Cells]], narrow: bool) -> None:
-        """Show ``rows`` (key, cells) in order, re-rendering only what changed.
+    def set_rows(self, rows: Sequence[Tuple[str, Cells]], narrow: bool, hidden: Sequence[str] = ()) -> None:
+        """Show ``rows`` (key, cells) in order, re-rendering only what changed;
+        the columns of ``hidden`` (keys) are left out.
 
         Columns grow to fit new text but never shrink while the same rows
         are shown, or more (no jitter as values tick); rows gone or other
         columns measure them afresh."""
-        cols = tuple(k for k, _, shown_narrow in COLUMNS if shown_narrow or not narrow)
+        cols = tuple(k for k, _, shown_narrow in COLUMNS if (shown_narrow or not narrow) and k not in hidden)
         keys = [k for k, _ in rows]
         cursor_key = self.cursor_key()
         same = cols == self._columns and keys == self._rows and self.sort_mark == self._measured_mark
@@ -131,6 +138,8 @@ class RunsTable(ScrollView, can_focus=True):
                 if cell is not None and cell.cell_len > widths[c]:
                     widths[c] = cell.cell_len
         self._cells = {k: c for k, c in rows}
+        # a column of numbers has its header over their right edge
+        self._right = {c for _, cells in rows[:20] for c, cell in cells.items() if cell.justify == "right"}
         if not same or widths != self._natural:
             self._columns, self._rows, self._natural = cols, keys, widths
             self._strips.clear()  # rows moved, or columns changed: draw every row anew
@@ -260,9 +269,11 @@ class RunsTable(ScrollView, can_focus=True):
         if y == 0:
             style = self.get_component_rich_style("runs-table--header")
             column, reverse = self.sort_mark
-            cells = {k: Text(label + (("▼" if reverse else "▲") if k == column else ""))
+            cells = {k: Text(label + (("▼" if reverse else "▲") if k == column else ""),
+                             justify="right" if k in self._right else "left")
                      for k, label, _ in COLUMNS if k in self._widths}
-            return self._strip(None, (style, scroll_x, width, self.sort_mark), cells, base + style, width, scroll_x)
+            return self._strip(None, (style, scroll_x, width, self.sort_mark, frozenset(self._right)), cells,
+                               base + style, width, scroll_x)
         index = int(self.scroll_offset.y) + y - 1
         if not 0 <= index < len(self._rows):
             return Strip.blank(width, base)
