@@ -2,13 +2,10 @@
 store through the follower's dispatch (sources/registry.py)."""
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +18,6 @@ from tui_monitor.sources.registry import discoverable, format_of
 from tui_monitor.sources.tfevents import EventFileReader, TBRun, frame_record
 from tui_monitor.sources.text import TextParser, compile_patterns
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def f32(x):
@@ -289,23 +285,8 @@ def test_simple_yaml_without_pyyaml():
 
 
 # ---------------------------------------------------------------- text
-
-@pytest.mark.parametrize("name,expected", [
-    # Keras 1 and 2 (tf.keras) cannot run beside Keras 3: their output as they printed it. Keras 3's own
-    # output is captured from real runs in test_keras.py.
-    ("keras2_verbose2.txt", {("train", "loss"): ([1, 2, 3], [3.1494, 2.9102, 2.8229]),
-                             ("train", "accuracy"): ([1, 2, 3], [0.1463, 0.1586, 0.1977])}),
-    ("keras1_fit.txt", {("train", "loss"): ([1, 2, 3], [2.4808, 1.7988, 1.4631]),
-                        ("val", "acc"): ([1, 2, 3], [0.4365, 0.4770, 0.4755])}),
-])
-def test_captured_keras_output(tmp_path, name, expected):
-    log = tmp_path / name.replace(".txt", ".out")
-    shutil.copy(FIXTURES / name, log)
-    run = only_run(read(log))
-    for (split, metric), want in expected.items():
-        assert values(run, metric, split) == want
-    assert run.name == log.name and run.header["tags"]["source"] == "text"
-
+# The printed formats of real loops (the PyTorch tutorials, nanoGPT, build-nanogpt, modded-nanogpt, Keras 1)
+# are printed by real trainings and read live and after by every command in test_wild_logs.py.
 
 def test_parse_regex_comes_first_and_needs_named_metrics(tmp_path):
     log = tmp_path / "job.log"
@@ -391,7 +372,10 @@ def test_nanogpt_style_loop_output_through_stdin():
     recs = r.feed(train.stdout.encode())
     got_val = {rec["step"]: rec["values"]["val_loss"] for rec in recs if "val_loss" in rec.get("values", {})}
     got_iter = {rec["step"]: rec["values"]["loss"] for rec in recs if "loss" in rec.get("values", {})}
-    assert got_val == val_loss and got_iter == iter_loss
+    got_train = {rec["step"]: rec["values"]["train_loss"] for rec in recs if "train_loss" in rec.get("values", {})}
+    # a series has one value a step: at an evaluation's step, the evaluation's train loss, printed first
+    assert got_val == val_loss and got_train == train_loss
+    assert got_iter == {step: loss for step, loss in iter_loss.items() if step not in train_loss}
     assert {split_metric(k) for rec in recs if rec["type"] == "metrics" for k in rec["values"]} >= {
         ("train", "loss"), ("val", "loss"), ("train", "time"), ("train", "mfu")}
 
@@ -443,7 +427,7 @@ def test_csv_with_leading_blank_lines_is_not_read_again_on_every_poll(tmp_path):
     assert tail.generation == generation and run.duplicates == 0 and not list(ing.problems)
 
 
-def test_stdin_source_added_to_the_followers_is_never_catching_up():
+def test_stdin_source_added_to_the_followers_is_never_catching_up(tmp_path):
     from tui_monitor.sources.text import StdinSource
     r, w = os.pipe()
     ing = Ingest()
@@ -456,188 +440,6 @@ def test_stdin_source_added_to_the_followers_is_never_catching_up():
     src.read_all()
     assert values(only_run(ing), "loss") == ([1, 2], [2.0, 1.5])
     assert ing.catching_up is False
-    ing.add_path(str(FIXTURES))                           # with a file follower that has not looked yet
+    (tmp_path / "job.log").write_text("step 1 loss 2.0\nstep 2 loss 1.5\n")
+    ing.add_path(str(tmp_path))                           # with a file follower that has not looked yet
     assert ing.catching_up is True
-
-
-# ---------------------------------------------------------------- printed formats of real loops
-
-# Small real training loops printing as the tutorials and repositories they come from do. Each also
-# writes what it printed, as numbers, to standard error ("TRUTH split metric step value"): the test
-# compares the monitor's reading of the captured output with it.
-LOOP_SETUP = """
-import sys, time, torch
-torch.manual_seed(0); torch.set_num_threads(1)
-model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
-opt = torch.optim.SGD(model.parameters(), lr=0.05)
-data = torch.randn(96, 8); target = torch.randint(0, 4, (96,))
-def train_step(i, bs=8):
-    x, y = data[(i * bs) % 64:(i * bs) % 64 + bs], target[(i * bs) % 64:(i * bs) % 64 + bs]
-    loss = torch.nn.functional.cross_entropy(model(x), y)
-    opt.zero_grad(); loss.backward(); opt.step()
-    return loss.item()
-def val_loss():
-    with torch.no_grad():
-        return torch.nn.functional.cross_entropy(model(data[64:]), target[64:]).item()
-def truth(split, metric, step, text):
-    print(f"TRUTH {split} {metric} {step} {text}", file=sys.stderr)
-"""
-
-LOOPS = {
-    # pytorch-tutorial (yunjey): the step counts within the epoch
-    "epoch_step": r"""
-total_step = 6
-for epoch in range(2):
-    for i in range(total_step):
-        loss = train_step(i)
-        if (i + 1) % 2 == 0:
-            print(f"Epoch [{epoch + 1}/2], Step [{i + 1}/{total_step}], Loss: {loss:.4f}")
-            truth("train", "loss", epoch * total_step + i + 1, f"{loss:.4f}")
-""",
-    # PyTorch's CIFAR-10 tutorial: [epoch, mini-batch] with the running loss
-    "cifar_tutorial": r"""
-for epoch in range(2):
-    running_loss = 0.0
-    for i in range(9):
-        running_loss += train_step(i)
-        if i % 3 == 2:
-            print(f"[{epoch + 1}, {i + 1:5d}] loss: {running_loss / 3:.3f}")
-            truth("train", "loss", epoch * 9 + i + 1, f"{running_loss / 3:.3f}")
-            running_loss = 0.0
-""",
-    # PyTorch's MNIST example: samples seen in the epoch, then the test set's line
-    "mnist_example": r"""
-n, bs = 64, 8
-for epoch in range(1, 3):
-    for batch_idx in range(n // bs):
-        loss = train_step(batch_idx, bs)
-        if batch_idx % 2 == 0:
-            print("Train Epoch: {} [{}/{} ({:.0f}%)]\tLoss: {:.6f}".format(
-                epoch, batch_idx * bs, n, 100. * batch_idx / (n // bs), loss))
-            truth("train", "loss", (epoch - 1) * n + batch_idx * bs, f"{loss:.6f}")
-            last = (epoch - 1) * n + batch_idx * bs
-    with torch.no_grad():
-        out = model(data[64:]); test_loss = torch.nn.functional.cross_entropy(out, target[64:]).item()
-        correct = int((out.argmax(1) == target[64:]).sum())
-    print("\nTest set: Average loss: {:.4f}, Accuracy: {}/{} ({:.0f}%)\n".format(
-        test_loss, correct, 32, 100. * correct / 32))
-    truth("test", "loss", last, f"{test_loss:.4f}")
-    truth("test", "accuracy", last, repr(correct / 32))
-""",
-    # a common epoch summary line
-    "epoch_summary": r"""
-for epoch in range(3):
-    losses = [train_step(i) for i in range(8)]
-    tl, vl = sum(losses) / len(losses), val_loss()
-    print(f"Epoch [{epoch + 1}/3], Train Loss: {tl:.4f}, Val Loss: {vl:.4f}")
-    truth("train", "loss", epoch + 1, f"{tl:.4f}"); truth("val", "loss", epoch + 1, f"{vl:.4f}")
-""",
-    # build-nanogpt: the evaluation printed on its own before the step's line
-    "nanogpt_stdout": r"""
-t0 = time.time()
-for step in range(12):
-    if step % 4 == 0:
-        vl = val_loss()
-        print(f"validation loss: {vl:.4f}")
-        truth("val", "loss", max(step - 1, 0), f"{vl:.4f}")  # the last step seen before it (0: none yet)
-    loss = train_step(step)
-    norm = 1.0
-    dt = time.time() - t0; t0 = time.time()
-    print(f"step {step:4d} | loss: {loss:.6f} | lr {0.05:.4e} | norm: {norm:.4f} | dt: {dt*1000:.2f}ms | tok/sec: {8 / max(dt, 1e-9):.2f}")
-    truth("train", "loss", step, f"{loss:.6f}"); truth("train", "dt", step, repr(float(f"{dt*1000:.2f}") / 1000))
-""",
-    # modded-nanogpt: cumulative train_time is not a metric; the step's average time is, in seconds
-    "modded_nanogpt": r"""
-t0 = time.time()
-for step in range(7):
-    if step % 3 == 0:
-        vl = val_loss()
-        ms = 1000 * (time.time() - t0)
-        print(f"step:{step}/6 val_loss:{vl:.4f} train_time:{ms:.0f}ms step_avg:{ms / max(step, 1):.2f}ms")
-        truth("val", "loss", step, f"{vl:.4f}")
-    train_step(step)
-""",
-}
-
-
-ALL_LOOPS = r"""
-import contextlib, io, json
-printed = {}
-for name, code in json.loads(sys.argv[1]).items():
-    print(f"LOOP {name}", file=sys.stderr)
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):   # each loop's standard output, as `python loop.py > log` keeps it
-        exec(code, dict(globals()))
-    printed[name] = buffer.getvalue()
-print(json.dumps(printed))
-"""
-
-
-@pytest.fixture(scope="module")
-def printed_loops():
-    """Every loop run once, in one process: what each printed and its truth."""
-    pytest.importorskip("torch", reason="torch is not installed")
-    proc = subprocess.run([sys.executable, "-c", LOOP_SETUP + ALL_LOOPS, json.dumps(LOOPS)], capture_output=True,
-                          text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    printed = json.loads(proc.stdout)
-    expected, name = {}, None
-    for line in proc.stderr.splitlines():
-        if line.startswith("LOOP "):
-            name = line.split()[1]
-            expected[name] = {}
-        elif line.startswith("TRUTH "):
-            _, split, metric, step, text = line.split()
-            series = expected[name].setdefault((split, metric), ([], []))
-            series[0].append(int(step))
-            series[1].append(float(text))
-    return printed, expected
-
-
-@pytest.mark.parametrize("name", sorted(LOOPS))
-def test_printed_formats_of_real_loops(tmp_path, name, printed_loops):
-    printed, expected = printed_loops[0][name], printed_loops[1][name]
-    log = tmp_path / f"{name}.log"
-    log.write_text(printed)
-    for run in (only_run(read(log)), only_run(read(tmp_path))):   # named, and found in its folder by content
-        for key, (steps, vals) in expected.items():
-            got_steps, got = values(run, key[1], key[0])
-            assert got_steps == steps, key
-            assert got == pytest.approx(vals, rel=1e-9, abs=1e-12), key
-        assert ("train", "time") not in run.series and not [k for k in run.series if k[0] not in ("train", "val", "test")]
-    if name == "modded_nanogpt":
-        assert sorted(run.series) == [("train", "step_avg"), ("val", "loss")]   # train_time:305ms left out
-
-
-def test_build_nanogpt_log_txt_as_it_writes_it(tmp_path):
-    pytest.importorskip("torch", reason="torch is not installed")
-    code = LOOP_SETUP + r"""
-import os
-os.makedirs(sys.argv[1], exist_ok=True)
-log_file = os.path.join(sys.argv[1], "log.txt")
-with open(log_file, "w") as f:
-    pass
-for step in range(9):
-    if step % 4 == 0 or step == 8:
-        vl = val_loss()
-        with open(log_file, "a") as f:
-            f.write(f"{step} val {vl:.4f}\n")
-        truth("val", "loss", step, f"{vl:.4f}")
-    loss = train_step(step)
-    with open(log_file, "a") as f:
-        f.write(f"{step} train {loss:.6f}\n")
-    truth("train", "loss", step, f"{loss:.6f}")
-"""
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "log")], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    ing = read(tmp_path)                       # found in the folder by its content
-    run = only_run(ing)
-    assert run.name == f"{tmp_path.name}/log/log.txt"
-    for line in proc.stderr.splitlines():
-        if line.startswith("TRUTH "):
-            _, split, metric, step, text = line.split()
-            steps, vals = values(run, metric, split)
-            assert float(text) == vals[steps.index(int(step))]
-    assert len(values(run, "loss")[0]) == 9 and values(run, "loss", "val")[0] == [0, 4, 8]
-

@@ -18,65 +18,37 @@ import pytest
 
 from conftest import ROOT, only_run
 from source_helpers import read, values
+from wild_logs import WILD, truth_of, write
 
 if importlib.util.find_spec("keras") is None or importlib.util.find_spec("torch") is None:
     pytest.skip("keras and torch are in the integrations extra (Keras runs on the torch backend here)",
                 allow_module_level=True)
 
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
+HAS_TF_KERAS = importlib.util.find_spec("tf_keras") is not None
 HAS_PANDAS = importlib.util.find_spec("pandas") is not None
 
-FIT = textwrap.dedent("""
-    import json, os, sys, time
-    import numpy as np
-    import keras
-    out, verbose = sys.argv[1], int(sys.argv[2])
-    keras.utils.set_random_seed(0)
-    x = np.random.rand(96, 4).astype("float32"); y = x.sum(1, keepdims=True)
-    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
-    m.compile(optimizer="sgd", loss="mse", metrics=["mae"])
-
-    class SlowBatches(keras.callbacks.Callback):
-        # Batches slower than the progress bar's refresh (50 ms): the epoch's
-        # last batch is drawn before validation runs, then drawn again with val_*.
-        def on_train_batch_end(self, batch, logs=None):
-            time.sleep(0.06)
-
-        def on_test_batch_end(self, batch, logs=None):  # evaluate()'s last batch is drawn twice too
-            time.sleep(0.06)
-
-    callbacks = [keras.callbacks.CSVLogger(os.path.join(out, "training.log")), SlowBatches()]
-    if sys.argv[3] == "tb":
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs")))
-    h = m.fit(x, y, epochs=4, batch_size=16, validation_split=0.25, verbose=verbose, callbacks=callbacks)
-    h.history["evaluate"] = m.evaluate(x[:32], y[:32], batch_size=16, verbose=verbose, return_dict=True,
-                                       callbacks=[SlowBatches()])
-    try:
-        import pandas as pd
-    except ImportError:
-        pass
-    else:
-        epochs = {k: v for k, v in h.history.items() if k != "evaluate"}
-        pd.DataFrame(epochs).to_csv(os.path.join(out, "history.csv"))
-        pd.DataFrame(epochs).to_csv(os.path.join(out, "history_no_index.csv"), index=False)
-    print("HISTORY " + json.dumps(h.history), file=sys.stderr)
-""")
+def _history(folder) -> dict:
+    """What Keras reported, as ``History.history`` holds it, and ``evaluate()``'s dict under "evaluate"."""
+    truth = truth_of(folder)
+    history = {("val_" if key.startswith("val/") else "") + key.split("/", 1)[1]: [v for _, v in points]
+               for key, points in truth["history"].items()}
+    history["evaluate"] = {key.split("/", 1)[1]: points[0][1] for key, points in truth["evaluate"].items()}
+    return history
 
 
 @pytest.fixture(scope="module")
 def keras_runs(tmp_path_factory):
+    """Keras' own files, written by the writers of test_wild_logs (wild_logs.KERAS): verbose=1 printed
+    alone, verbose=2 with the CSVLogger, the TensorBoard callback (with TensorFlow) and pandas' CSVs."""
     out = {}
-    for verbose in (1, 2):
-        d = tmp_path_factory.mktemp(f"keras{verbose}")
-        (d / "project").mkdir()
-        env = dict(os.environ, KERAS_BACKEND="torch", OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
-        tb = "tb" if HAS_TF and verbose == 2 else "-"
-        proc = subprocess.run([sys.executable, "-c", FIT, str(d / "project"), str(verbose), tb],
-                              capture_output=True, text=True, env=env, timeout=240)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        history = json.loads(proc.stderr.split("HISTORY ", 1)[1].splitlines()[0])
-        (d / "fit.out").write_text(proc.stdout)
-        out[verbose] = (d, history)
+    for verbose, name in ((1, "keras3-bar"), (2, "keras3")):
+        wild = WILD[name]
+        if verbose == 2 and not HAS_TF:
+            wild = wild._replace(args=("2", "keras", "-"))
+        folder = tmp_path_factory.mktemp(f"keras{verbose}") / name
+        write(wild, folder, timeout=240)
+        out[verbose] = (folder, _history(folder))
     return out
 
 
@@ -148,3 +120,55 @@ def test_cat_reads_the_csvlogger_file_as_csv(keras_runs):
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["type"] for r in records] == ["run"] + ["metrics"] * 4
     assert [r["values"]["val_loss"] for r in records[1:]] == pytest.approx(history["val_loss"], rel=1e-6)
+
+
+#: Keras 2 (tf_keras, as ``tf.keras`` was before TensorFlow 2.16): the model's
+#: summary, then ``fit`` printed with verbose=1 (a bar whose epoch's last batch
+#: is drawn ``- ETA: 0s`` before validation runs) into fit1.out and verbose=2
+#: (``5/5 - 0s - loss: ... - 36ms/epoch - 7ms/step``) into fit2.out.
+KERAS2 = textwrap.dedent("""
+    import json, os, sys, time
+    import numpy as np
+    import tf_keras as keras
+    out = sys.argv[1]
+    keras.utils.set_random_seed(0)
+    x = np.random.rand(96, 4).astype("float32"); y = x.sum(1, keepdims=True)
+
+    class SlowBatches(keras.callbacks.Callback):  # slower than the bar's 50 ms refresh: every batch drawn
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.06)
+
+    histories = {}
+    for verbose in (1, 2):
+        m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+        m.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+        with open(os.path.join(out, f"fit{verbose}.out"), "w") as f:
+            sys.stdout = f
+            m.summary()
+            h = m.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=verbose, callbacks=[SlowBatches()])
+            sys.stdout = sys.__stdout__
+        histories[verbose] = h.history
+    print("HISTORY " + json.dumps(histories), file=sys.stderr)
+""")
+
+
+@pytest.mark.skipif(not HAS_TF_KERAS, reason="Keras 2 is tf_keras (in the integrations extra)")
+def test_keras2_printed_progress(tmp_path):
+    """Keras 2's printed fit, both verbosities, after its model summary: each
+    epoch's train and val values as Keras reports them, at epochs 1..3, and
+    nothing else (no ``ETA`` metric, no test split)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", KERAS2, str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    histories = json.loads(proc.stderr.split("HISTORY ", 1)[1].splitlines()[0])
+    assert "ETA: 0s" in (tmp_path / "fit1.out").read_text()   # the line that used to make val a test split
+    for verbose in ("1", "2"):
+        printed = (tmp_path / f"fit{verbose}.out").read_text()
+        assert "Total params" in printed and "Epoch 3/3" in printed
+        run = only_run(read(tmp_path / f"fit{verbose}.out"))
+        history = histories[verbose]
+        assert sorted(run.series) == [("train", "loss"), ("train", "mae"), ("val", "loss"), ("val", "mae")]
+        for key, (split, metric) in {"loss": ("train", "loss"), "val_loss": ("val", "loss"),
+                                     "mae": ("train", "mae"), "val_mae": ("val", "mae")}.items():
+            assert values(run, metric, split) == ([1, 2, 3], pytest.approx(history[key], abs=5e-5))

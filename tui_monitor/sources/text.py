@@ -170,18 +170,35 @@ class TextParser:
         # drawn before may be a few steps old): ``ready`` holds them then.
         self.held: List[Tuple[bool, Dict[str, float]]] = []
         self.ready: List[Tuple[int, Optional[str], Dict[str, float]]] = []
+        #: the series read at the last step: a second value of one at that step is not read
+        self.step_series: Tuple[int, set] = (-1, set())
 
     def line(self, text: str) -> Optional[Tuple[int, Optional[str], Dict[str, float]]]:
         text = _ANSI.sub("", text).strip()
         if not text or len(text) > MAX_LINE:
             return None
         self._watch_errors(text)
-        out = self._parse(text)
+        out = self._once_a_step(self._parse(text))
         if out is not None:
             self.matched += 1
             self.last_step = out[0]
             self.traceback = False
         return out
+
+    def _once_a_step(self, out):
+        """``out`` less the series already read at its step: nanoGPT prints
+        the evaluation's ``step 0: train loss ...`` and then the
+        iteration's ``iter 0: loss ...``; the first is the step's value (a
+        series has one value a step)."""
+        if out is None:
+            return None
+        step, split, values = out
+        if step != self.step_series[0]:
+            self.step_series = (step, set())
+        seen = self.step_series[1]
+        fresh = {k: v for k, v in values.items() if split_metric(k, split) not in seen}
+        seen.update(split_metric(k, split) for k in fresh)
+        return (step, split, fresh) if fresh else None
 
     def _watch_errors(self, text: str) -> None:
         if text.startswith(_TRACEBACK):
@@ -209,7 +226,8 @@ class TextParser:
         if pairs and (m or (self.epoch is not None and _KERAS_OLD.match(text))):
             if m and m.group(1) != m.group(2):
                 return None  # a redraw inside the epoch
-            values = {k: float(v) for k, v in pairs}
+            # Keras 2's "- ETA: 0s" is the time left, not a metric
+            values = {k: float(v) for k, v in pairs if not _TOTAL_TIME.fullmatch(k)}
             if self.epoch is None:
                 return self.last_step + 1, None, values
             total = m.group(2) if m else None
