@@ -89,12 +89,7 @@ def _look(wild: Wild, folder: Path, store: Snapshot, truth: dict) -> Moment:
     return Moment(truth, store, said("watch", "--once", path), said("diagnose", "--json", path), cats)
 
 
-#: Libraries that take seconds to import and train with: their formats run with ``-m slow``.
-HEAVY = {"transformers", "keras", "tensorflow", "tf_keras", "lightning", "mlflow", "wandb"}
-
-
-@pytest.fixture(scope="module", params=[pytest.param(name, marks=pytest.mark.slow) if HEAVY & set(WILD[name].needs)
-                                        else name for name in sorted(WILD)])
+@pytest.fixture(scope="module", params=sorted(WILD))
 def looked(request, tmp_path_factory) -> Looked:
     """One format written by its library while followed: read halfway, then to the end."""
     from tui_monitor.sources import open_ingest
