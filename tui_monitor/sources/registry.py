@@ -32,6 +32,7 @@ a tracker keeps beside its logs (an MLflow run's ``params/``, a W&B run's
 from __future__ import annotations
 
 import os
+import re
 import struct
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -282,16 +283,35 @@ class Discovery:
 
     def report(self) -> None:
         """One problem per folder for the files skipped since the last
-        report: the files grouped by the reason they were skipped for."""
+        report: the files grouped by the reason they were skipped for.
+        Folders that skipped the same files for the same reasons (a trainer's
+        checkpoint-N folders, each with its weights) are one problem, naming
+        the folders."""
         skipped, self._skipped = self._skipped, {}
+        alike: Dict[Tuple[Tuple[str, str], ...], List[str]] = {}
         for folder, files in sorted(skipped.items()):
+            alike.setdefault(tuple(sorted(files)), []).append(folder)
+        for files, folders in alike.items():
             by_reason: Dict[str, List[str]] = {}
-            for name, reason in sorted(files):
+            for name, reason in files:
                 by_reason.setdefault(reason, []).append(name)
-            groups = []
-            for reason, names in by_reason.items():
-                shown = ", ".join(names[:self.NAMED]) + (f" and {len(names) - self.NAMED} more"
-                                                         if len(names) > self.NAMED else "")
-                groups.append(f"{shown}: {reason}")
+            groups = [f"{_first_named(names, self.NAMED)}: {reason}" for reason, names in by_reason.items()]
             what = "file" if len(files) == 1 else "files"
-            self.on_problem(Problem(folder, 0, f"skipped {len(files)} {what}: " + "; ".join(groups), "warning"))
+            if len(folders) == 1:
+                where, each = folders[0], ""
+            else:
+                parent = os.path.commonpath(folders)
+                shown = sorted((os.path.relpath(f, parent) for f in folders), key=_natural)
+                where, each = parent, f" in each of {len(folders)} folders ({_first_named(shown, self.NAMED)})"
+            self.on_problem(Problem(where, 0, f"skipped {len(files)} {what}{each}: " + "; ".join(groups),
+                                    "warning"))
+
+
+def _natural(name: str) -> List[Any]:
+    """A sort key that puts checkpoint-200 before checkpoint-1000."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+
+def _first_named(names: List[str], named: int) -> str:
+    """The first ``named`` of ``names``, and how many more there are."""
+    return ", ".join(names[:named]) + (f" and {len(names) - named} more" if len(names) > named else "")
