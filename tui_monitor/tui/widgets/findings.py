@@ -12,6 +12,7 @@ back to the runs.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from rich.text import Text
@@ -245,8 +246,10 @@ def decision_path_text(runs: Sequence[Any], findings: Sequence[Any], paths: Dict
 
 def verdict_text(path: Any) -> Text:
     """Where the engine's path ends: ``⇒ VERDICT``, and for an unknown one
-    what would decide it (declare the task, evaluate on a val split...):
-    unknown is not healthy, and the screen says so as the report does."""
+    what would decide it (declare the task, log a val split...): unknown is
+    not healthy, and the screen says so as the report does. The asides in
+    brackets (how to declare a task) are left to ``diagnose`` and the docs:
+    the path has a few lines, under the findings."""
     verdict = str(getattr(path, "verdict", "") or "")
     t = Text(end="")
     if not verdict:
@@ -255,6 +258,7 @@ def verdict_text(path: Any) -> Text:
     style = {"healthy": _STATE_STYLE["no"], "unknown": _STATE_STYLE["open"]}.get(verdict, _STATE_STYLE["yes"])
     t.append(safe(verdict), style)
     needs = str(getattr(path, "needs", "") or "")
+    needs = re.sub(r"\s*\([^()]*\)", "", needs)
     if needs:
         t.append("  to decide: ", "dim")
         t.append(safe(needs))
