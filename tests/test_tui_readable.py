@@ -137,6 +137,11 @@ async def test_an_empty_monitor_says_which_path_is_missing_and_where_it_listens(
         ingest.stop()
 
 
+def last_line(text: str) -> str:
+    """The screen's last line that is not blank: the footer."""
+    return [line for line in text.splitlines() if line.strip()][-1]
+
+
 @sync
 async def test_an_empty_folder_says_the_monitor_waits_for_its_first_run(tmp_path):
     store, ingest = open_ingest([str(tmp_path)])
@@ -148,10 +153,20 @@ async def test_an_empty_folder_says_the_monitor_waits_for_its_first_run(tmp_path
             assert str(tmp_path) in text and "does not exist" not in text
             status = text.splitlines()[0]  # nothing to chart or find yet: the status line says only that
             assert status.split() == ["tui-monitor", "0", "runs"], status
+            # only keys that do something before a run comes
+            footer = await until(pilot, lambda: (lambda f: "help" in f and f)(last_line(screen_text(app))),
+                                 message="the footer")
+            assert "help" in footer and "quit" in footer and "palette" in footer, footer
+            for key in ("select", "metric", "findings", "grads"):
+                assert key not in footer, footer
             write_run(tmp_path / "first.jsonl", "first-run")
-            status = await until(pilot, lambda: "first-run" in screen_text(app) and screen_text(app).splitlines()[0],
-                                 message="the run")
-            assert "0 findings" in status and "metric loss" in status
+            text = await until(pilot, lambda: "first-run" in screen_text(app) and screen_text(app),
+                               message="the run")
+            assert "0 findings" in text.splitlines()[0] and "metric loss" in text.splitlines()[0]
+            footer = await until(pilot, lambda: (lambda f: "grads" in f and f)(last_line(screen_text(app))),
+                                 message="the run's keys in the footer")
+            for key in ("select", "metric", "findings"):
+                assert key in footer, footer
     finally:
         ingest.stop()
 

@@ -106,6 +106,8 @@ class MonitorApp(App):
         self._action_targets = set(self._action_targets) | set(NAMESPACES)
         self.store = store
         self.ingest = ingest
+        #: Whether the waiting screen shows (no run yet): keys that need a run are off.
+        self.waiting = False
         self.clock = clock
         self.interval = interval
         self.threaded = threaded
@@ -193,6 +195,12 @@ class MonitorApp(App):
             switcher.current = name
         self._refresh_view()
 
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        """The views (g, j) are off while the waiting screen shows: there is
+        nothing to show in them yet (the runs', chart's and findings' keys
+        say the same, each in its own widget)."""
+        return not (action == "toggle_view" and self.waiting)
+
     def action_toggle_view(self, name: str) -> None:
         """``g`` / ``j``: the gradient and system view or the job view, and back."""
         self.show_view("main" if self.query_one(ContentSwitcher).current == name else name)
@@ -263,6 +271,9 @@ class MonitorApp(App):
             switcher.current = "main"
         elif switcher.current == "main" and not runs:
             switcher.current = "waiting"
+        if self.waiting != (switcher.current == "waiting"):
+            self.waiting = switcher.current == "waiting"
+            self.refresh_bindings()   # the footer offers only keys that do something now
         if self.runs_panel.display != bool(runs):  # no runs: the waiting screen's words, not an empty table
             self.runs_panel.display = bool(runs)
         self._show_subject()

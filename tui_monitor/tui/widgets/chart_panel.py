@@ -149,6 +149,10 @@ class ChartPanel(ChartView):
     def _metrics(self) -> List[str]:
         return metric_names(list(self.store.runs.values()))
 
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        """Picking a metric is off while no run has come (the waiting screen)."""
+        return not (action == "pick_metric" and getattr(self.app, "waiting", False))
+
     def action_pick_metric(self) -> None:
         def done(metric: Optional[str]) -> None:
             if metric:

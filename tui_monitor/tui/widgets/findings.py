@@ -185,7 +185,7 @@ class FindingsPanel(Vertical):
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         """``f`` leaves the footer while the findings have the focus (room
         for their own keys at 80 columns)."""
-        if action == "focus" and self.has_focus_within:
+        if action == "focus" and (self.has_focus_within or getattr(self.app, "waiting", False)):
             return False
         return True
 

@@ -323,6 +323,8 @@ class RunsPanel(RunsTable):
         """Space (select a run) is off while the findings have the focus:
         the footer then has room for their keys at 80 columns."""
         focused = self.screen.focused
+        if action == "toggle_select" and getattr(self.app, "waiting", False):
+            return False   # no run to select yet
         return not (action == "toggle_select" and focused is not None and focused.id == "findings")
 
     def action_toggle_select(self) -> None:
