@@ -40,6 +40,8 @@ class FindingsList(OptionList):
     # that a click on an unfocused list missed the finding it was aimed at
     DEFAULT_CSS = """
     FindingsList, FindingsList:focus { height: 1fr; border: none; }
+    /* a dark cursor: the run names (light blue) and the badges keep their colours readable on it */
+    FindingsList:focus > .option-list--option-highlighted { background: $primary-darken-3; }
     """
 
     BINDINGS = [Binding("escape", "leave", "runs", show=True),
