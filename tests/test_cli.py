@@ -58,6 +58,12 @@ def test_help_teaches(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "tui-monitor cat" in out and "version" in out and "exit status" in out
+    # the main jobs first, and every kind of log it reads, not only its own streams
+    for example in ("tui-monitor demo", "tui-monitor watch runs/", "tui-monitor diagnose runs/",
+                    "tui-monitor diagnose --follow"):
+        assert example in out, example
+    for kind in ("TensorBoard", "CSV", "trainer_state.json", "MLflow", "W&B", "printed"):
+        assert kind in out, kind
     assert main(["cat", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--split" in out and "--tail" in out and "--json" in out and "examples:" in out

@@ -26,19 +26,23 @@ DESCRIPTION = """\
 Watch PyTorch training runs and be told why a run is not working.
 
 A training script writes a stream (JSON Lines, see docs/stream-format.md)
-through `import tui_monitor; run = tui_monitor.init(...)`; this command
-reads such streams."""
+through `import tui_monitor; run = tui_monitor.init(...)`. This command
+reads those streams, and the logs runs already leave: TensorBoard event
+files, CSV logs (Lightning, Keras, Ultralytics), Hugging Face
+trainer_state.json, MLflow and offline W&B runs, printed training output."""
 
 EPILOG = """\
 examples:
-  tui-monitor cat runs/resnet20.jsonl            the header, then one row per record
-  tui-monitor cat --split val --tail 20 run.jsonl
-                                                 the last 20 rows, validation metrics only
-  tui-monitor cat --json run.jsonl | jq .values  the decoded records as JSON lines
-  tail -c +1 -f run.jsonl | tui-monitor cat -    read a stream from standard input
-  tui-monitor version
+  tui-monitor demo                               train small real runs and watch them (needs torch)
+  tui-monitor watch runs/                        follow a folder of runs live in the terminal
+  tui-monitor watch --once lightning_logs/       print a table of the runs and exit
+  python train.py | tee log.txt | tui-monitor watch -
+                                                 read what a training script prints
+  tui-monitor diagnose runs/                     say why runs are not working (exit 1 on a problem)
+  tui-monitor diagnose --follow runs/            print findings as they come, for a tmux pane or a log
+  tui-monitor cat runs/resnet20.jsonl            a stream as a table: the header, then a row per record
 
-Run `tui-monitor COMMAND --help` for a command's options.
+Run `tui-monitor COMMAND --help` for a command's options and more examples.
 exit status: 0 ok (problems inside a stream are reported, not fatal),
              1 a file could not be read, 2 usage error."""
 
@@ -105,7 +109,9 @@ def _add_watch(sub) -> None:
     p = sub.add_parser(
         "watch", help="follow runs live (files, folders, a socket)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Follow every run under the given files and folders (recursively, *.jsonl): runs\n"
+        description="Follow every run under the given files and folders, recursively (streams, and the\n"
+                    "logs other tools leave: TensorBoard, CSV, trainer_state.json, MLflow, W&B offline,\n"
+                    "printed output; what a folder holds that is not a log is skipped and said): runs\n"
                     "already finished, runs in progress (history first, then live) and runs that start\n"
                     "later. With --listen, hooks can also stream to this process over TCP or a Unix\n"
                     "socket (one SSH tunnel is enough); a late start still gets the whole history.\n"
