@@ -73,17 +73,19 @@ def _run_version(args: argparse.Namespace) -> int:
 
 def _add_cat(sub) -> None:
     p = sub.add_parser(
-        "cat", help="print streams as text (or decoded JSON lines)",
+        "cat", help="print a stream or log as text (or decoded JSON lines)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Print stream files as plain text: the run's header (name, id, host, config, the\n"
                     "model's flexibility), one row per metrics record (a record with keys of several\n"
                     "splits gives a row per split), summaries of gradient, heartbeat, dropped and end\n"
-                    "records, and at the end every line that could not be read, as FILE:LINE: reason.",
+                    "records, and at the end every line that could not be read, as FILE:LINE: reason.\n"
+                    "Any other log watch reads (a TensorBoard event file, a CSV log, trainer_state.json,\n"
+                    "printed output...) is printed as the records it was read into.",
         epilog="examples:\n"
                "  tui-monitor cat runs/a.jsonl runs/b.jsonl\n"
                "  tui-monitor cat --split val --tail 5 runs/a.jsonl\n"
                "  tui-monitor cat --json runs/a.jsonl > clean.jsonl")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="stream file(s); - reads standard input")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="stream or log file(s); - reads standard input")
     p.add_argument("--json", action="store_true",
                    help="print the decoded records as JSON lines (non-finite values as \"NaN\", "
                         "\"Infinity\", \"-Infinity\"); problems go to standard error")
