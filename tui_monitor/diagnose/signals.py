@@ -10,7 +10,6 @@ held-out rules read it as they read a loss.
 """
 from __future__ import annotations
 
-import re
 from typing import NamedTuple, Optional
 
 from .. import metric_direction
@@ -25,13 +24,6 @@ ACCURACY_WORDS = frozenset(("acc", "accuracy", "top1"))
 #: that logs one says nothing of a supervised task)
 NOT_SCORE_WORDS = frozenset(("reward", "rewards", "return", "returns", "regret", "latency", "episode"))
 
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _words(name: str):
-    return _WORD.findall(name.lower())
-
-
 def direction(name: str) -> Optional[int]:
     """+1 when higher is better (``accuracy``, ``f1``, ``mAP``), -1 when
     lower is (``loss``, ``wer``, ``perplexity``), None when the name does
@@ -43,7 +35,7 @@ def direction(name: str) -> Optional[int]:
 
 def is_accuracy(name: str) -> bool:
     """An accuracy (chance is 1/C), not an error rate (``top1_err``)."""
-    return any(w in ACCURACY_WORDS for w in _words(name)) and metric_direction.direction(name) == metric_direction.HIGHER
+    return any(w in ACCURACY_WORDS for w in metric_direction.words(name)) and metric_direction.direction(name) == metric_direction.HIGHER
 
 
 def is_score(name: str) -> bool:
@@ -53,7 +45,7 @@ def is_score(name: str) -> bool:
     loss rules read those), nor a name with no direction (the learning rate,
     a timing), nor a reinforcement-learning return or a latency
     (:data:`NOT_SCORE_WORDS`)."""
-    words = _words(name)
+    words = metric_direction.words(name)
     if "loss" in words or any(w in NOT_SCORE_WORDS for w in words):
         return False
     return direction(name) is not None
