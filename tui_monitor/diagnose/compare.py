@@ -12,7 +12,7 @@ import numpy as np
 from .reference import data_key, flexibility, is_baseline
 from .settings import Settings
 
-__all__ = ["cross_evidence", "cross_update", "cross_key", "cross_run", "CrossEvidence", "Comparison", "NO_CROSS", "CVSummary", "cv_summaries", "groups"]
+__all__ = ["cross_evidence", "cross_update", "cross_key", "cross_run", "CrossEvidence", "Comparison", "NO_CROSS", "CVSummary", "cv_summaries"]
 
 #: a less flexible run that reaches lower must beat this ratio to be cited (model bias needs a clear gain)
 BIAS_RATIO = 1.5
@@ -42,14 +42,6 @@ class CrossEvidence:
 
 
 NO_CROSS = CrossEvidence()
-
-
-def groups(states) -> Dict[str, List[Any]]:
-    """Run states by data key (runs without one share a group)."""
-    out: Dict[str, List[Any]] = {}
-    for st in states:
-        out.setdefault(data_key(st.run), []).append(st)
-    return out
 
 
 def _comparable(st, s: Settings) -> bool:
