@@ -5,7 +5,8 @@ and what says a run is supervised training at all.
 A training score is summarised by the same block track as the loss
 (:class:`~.tracks.LossTrack`), and so is the learning rate: the engine feeds
 them incrementally like the loss. A held-out score is kept per evaluation
-(:class:`~.tracks.EvalTrack`), read as a badness (:func:`badness`) so the
+(:class:`~.tracks.EvalTrack`), read as a badness (1/value for one that
+improves upward: ``EvalTrack(invert=True)``, :mod:`.heldout_signal`) so the
 held-out rules read it as they read a loss.
 """
 from __future__ import annotations
