@@ -67,6 +67,29 @@ def test_a_file_found_in_a_folder_has_its_start_read_once_to_recognise_it(tmp_pa
     assert len(store.runs) == 2   # both read
 
 
+def test_a_small_log_recognised_once_is_not_identified_again_as_it_grows(tmp_path, monkeypatch):
+    """A log recognised while shorter than the prefix kept to tell growth
+    from a rewrite (4 KiB) was read whole again (64 KiB) and identified
+    afresh at every scan until it passed 4 KiB; a rewrite is still seen."""
+    from tui_monitor.sources import registry
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train_loss\n0,0,1.5\n")
+    discovery = registry.Discovery(lambda problem: None)
+    heads = []
+    real = registry._read_head
+    monkeypatch.setattr(registry, "_read_head", lambda p, size=registry.HEAD: (heads.append(size), real(p, size))[1])
+    assert discovery.wanted(str(path)) and heads == [registry.HEAD]
+    for step in range(1, 20):   # it grows, a line a scan, still far under 4 KiB
+        with open(path, "a") as f:
+            f.write(f"0,{step},{1.5 - step / 100}\n")
+        assert discovery.wanted(str(path))
+    assert heads == [registry.HEAD] + [registry.PREFIX] * 19, heads   # its start looked at, not identified again
+    path.write_text("not a log at all, a rewrite with other content\n" * 3)   # rewritten in place, longer
+    assert not discovery.wanted(str(path))
+    assert heads[-1] == registry.HEAD   # identified again
+
+
 def test_readers_import_only_their_base_and_the_registry_imports_them():
     import ast
     sources = ROOT / "tui_monitor" / "sources"

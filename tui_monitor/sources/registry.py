@@ -264,9 +264,11 @@ class Discovery:
         if seen is not None and seen[0] == stamp:
             return seen[2].format is not None
         head, _ = _read_head(path) if seen is None or not seen[2].final else _read_prefix(path)
-        if seen is not None and seen[2].final and head is not None and head == seen[1] and seen[0][0] == stamp[0]:
-            # Grown, not rewritten (its start is as it was): the verdict holds.
-            self._verdicts[path] = (stamp, seen[1], seen[2])
+        if (seen is not None and seen[2].final and head is not None and seen[1] and seen[0][0] == stamp[0]
+                and head[:len(seen[1])] == seen[1]):
+            # Grown, not rewritten (its start is as it was, a start shorter
+            # than PREFIX too): the verdict holds.
+            self._verdicts[path] = (stamp, head, seen[2])
             return seen[2].format is not None
         if seen is not None and seen[2].final:
             head, _ = _read_head(path)
