@@ -379,3 +379,17 @@ def test_reader_never_raises_on_mutated_records():
         assert r.stats.lines == 3
         assert r.stats.records + r.stats.errors + r.stats.blank + sum(r.stats.skipped.values()) \
             + r.stats.duplicates == 3
+
+
+def test_json_text_spells_non_finite_floats_as_the_stream_does_and_escapes_control_characters():
+    """--notify's stdin and diagnose --follow --json write through it: a bare
+    NaN would make a strict parser (jq, JSON.parse) refuse the whole line."""
+    import numpy as np
+
+    from tui_monitor.stream.encode import json_text
+
+    text = json_text({"loss": float("nan"), "peak": np.float64("inf"), "low": [float("-inf"), 1.5],
+                      "name": "run\x1b]0;pwned\x07", "at": object.__new__(type("Odd", (), {"__str__": lambda s: "odd"}))})
+    assert "\n" not in text and "\x1b" not in text and "\x07" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c}")) == {
+        "loss": "NaN", "peak": "Infinity", "low": ["-Infinity", 1.5], "name": "run\x1b]0;pwned\x07", "at": "odd"}

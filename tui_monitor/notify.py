@@ -37,7 +37,6 @@ success; the monitor goes on either way.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import signal
 import subprocess
@@ -48,7 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .events import Event, FindingEvent, RunEvent
-from .safe_text import clean, json_escapes
+from .safe_text import clean
+from .stream.encode import json_text
 
 __all__ = ["Notifier", "Notification", "CommandResult", "run_command", "options_error", "from_args", "finish", "THRESHOLDS", "QUIET", "LONGEST",
            "DEFAULT_TIMEOUT", "MAX_EVENTS"]
@@ -208,11 +208,7 @@ class Notification:
                 "events": [e.to_dict() for e in self.events[:MAX_EVENTS]]}
 
     def stdin(self) -> bytes:
-        try:
-            text = json.dumps(self.payload(), ensure_ascii=False, allow_nan=False, default=str)
-        except ValueError:  # a non-finite float in evidence: the stream format's spelling is a string
-            text = json.dumps(self.payload(), ensure_ascii=False, default=str)
-        return (text.translate(json_escapes()) + "\n").encode("utf-8", "backslashreplace")
+        return (json_text(self.payload()) + "\n").encode("utf-8", "backslashreplace")
 
     def environment(self) -> Dict[str, str]:
         """The plain fields, from the first event (the most severe finding

@@ -28,7 +28,8 @@ import time
 from typing import List, Optional, Set, TextIO, Tuple
 
 from ..events import DONE, Event, EventTracker, FindingEvent, RunEvent, history_read
-from ..safe_text import clean, json_escapes
+from ..safe_text import clean
+from ..stream.encode import json_text
 from ..store import STOPPED_AFTER
 from . import PROG, task_override
 
@@ -230,11 +231,7 @@ def _stamp(t: float) -> str:
 
 def event_json(event: Event, silent_after: float = 30.0) -> str:
     """``event`` as one line of JSON (stream text kept, escaped for a terminal)."""
-    try:
-        text = json.dumps(event.to_dict(), ensure_ascii=False, allow_nan=False, default=str)
-    except ValueError:  # a non-finite float somewhere in the evidence
-        text = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
-    return text.translate(json_escapes())
+    return json_text(event.to_dict())
 
 
 def event_line(event: Event, silent_after: float = 30.0) -> str:
