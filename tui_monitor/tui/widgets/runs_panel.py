@@ -190,8 +190,7 @@ class RunsPanel(RunsTable):
     def group_cv(self, name: str) -> Any:
         """Fold group ``name``'s cross-validation summary, over its folds shown
         (as its row shows it)."""
-        summary = self.cv.get(name)
-        return summary if summary is not None else local_cv(name, self.group_members(name))
+        return self.cv_summary(name, self.group_members(name))
 
     def subject(self) -> ChartSubject:
         """What the chart draws, with each run's colour."""
