@@ -75,23 +75,19 @@ def main(argv=None):
     print(f"  ingest (anchor)              {ingest:8.3f} s")
     print(f"  first update()               {first:8.3f} s   {first / ingest:7.2f}x ingest")
 
-    def timed(label, keys):
+    def timed(label, keys=(), start=0):
+        """Ten new points (steps ``start`` on, after the first ``--points``) for each run of ``keys``, then
+        one timed update()."""
         for k in keys:
-            store.apply_many(run_records(k, 10, a.groups, rng, start=a.points + timed.extra, header=False), stream=k)
+            store.apply_many(run_records(k, 10, a.groups, rng, start=a.points + start, header=False), stream=k)
         t0 = time.perf_counter()
         eng.update()
         dt = time.perf_counter() - t0
         print(f"  {label:28} {dt:8.4f} s   {dt / ingest:7.4f}x ingest")
-        return dt
 
-    timed.extra = 0
     timed("update(), 1 run moved", [0])
-    timed.extra = 10
-    timed("update(), 1% of runs moved", range(0, a.runs, 100))
-    t0 = time.perf_counter()
-    eng.update()
-    dt = time.perf_counter() - t0
-    print(f"  {'update(), nothing new':28} {dt:8.4f} s   {dt / ingest:7.4f}x ingest")
+    timed("update(), 1% of runs moved", range(0, a.runs, 100), start=10)
+    timed("update(), nothing new")
     print(f"  findings: {len(eng.findings)}")
 
 

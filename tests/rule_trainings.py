@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from tui_monitor import hook
 from tui_monitor.diagnose import Diagnoser
+from tui_monitor.scenarios import data as scenario_data
 from tui_monitor.schema import split_metric
 from tui_monitor.store import Store
 
@@ -178,15 +179,13 @@ def epoch_loop(run, torch, model, opt, loss_fn, data, val, *, epochs: int, batch
     def scored(out, target) -> float:
         if score == "f1":
             return macro_f1(torch, out, target, classes)
-        acc = float((out.argmax(1) == target).float().mean())
+        acc = scenario_data.accuracy(torch, out, target)
         return 1.0 - acc if score == "error" else acc
 
     for epoch in range(epochs):
-        perm = torch.randperm(len(x), generator=g)
         tot = 0.0
         outs, targets = [], []
-        for i in range(0, len(x), batch):
-            idx = perm[i:i + batch]
+        for idx in scenario_data.shuffled_batches(torch, len(x), batch, g):
             opt.zero_grad(set_to_none=True)
             out = model(x[idx])
             loss = loss_fn(out, y[idx])

@@ -600,6 +600,19 @@ def test_a_training_error_rate_that_rises_far_above_its_best_is_optimization():
     assert "the train wer rose from 0.4" in f.explanation
 
 
+@pytest.mark.parametrize("name, score, accuracy", [
+    ("val_acc", True, True), ("valAccuracy", True, True), ("eval/WER", True, False), ("top1_err", True, False),
+    ("valLoss", False, False), ("evalLoss", False, False), ("episodeReward", False, False), ("reward", False, False),
+])
+def test_a_metric_name_is_split_into_words_as_the_chart_splits_it(name, score, accuracy):
+    """Which metric scores predictions reads the same words as the chart's
+    direction (camelCase split): a Keras ``valLoss`` is a loss, not a score
+    that improves downward, and an ``episodeReward`` is a reward."""
+    from tui_monitor.diagnose.signals import is_accuracy, is_score
+
+    assert (is_score(name), is_accuracy(name)) == (score, accuracy)
+
+
 def _sweep_stubs(runs):
     """Runs of a sweep in view, each with one validation evaluation."""
     return [[{"type": "run", "seq": 0, "v": 1, "run_id": f"sweep-{k}", "name": f"sweep-{k}", "start": 1.7e9,

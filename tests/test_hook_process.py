@@ -388,7 +388,8 @@ def test_a_sigterm_taken_while_the_watcher_ends_the_run_waits_for_the_same_end(t
     run.log({"x": Slow()}, step=0)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     print("ready", flush=True)
-    time.sleep(0.45)        # the grace runs out: the signal thread starts ending the run
+    while run.state == "open":   # the grace runs out: the signal thread starts ending the run
+        time.sleep(0.001)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})   # and the main thread takes it
     time.sleep(600)
     """, str(tmp_path))

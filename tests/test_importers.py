@@ -51,6 +51,22 @@ def test_dispatch_by_name_and_by_content(tmp_path):
     assert not discoverable(str(tmp_path / "notes.txt")) and discoverable(str(tmp_path / "log.txt"))
 
 
+def test_a_file_found_in_a_folder_has_its_start_read_once_to_recognise_it(tmp_path, monkeypatch):
+    """The folder's discovery reads a file's first bytes to tell its format;
+    the tail was then made by asking the registry again, which read them a
+    second time (64 KiB more per file found)."""
+    from tui_monitor.sources import registry
+
+    (tmp_path / "metrics.csv").write_text("epoch,step,train_loss\n0,0,1.5\n0,1,1.25\n")
+    (tmp_path / "log.txt").write_text("250 train 6.12\n250 val 6.01\n")
+    heads = []
+    real = registry._read_head
+    monkeypatch.setattr(registry, "_read_head", lambda path, size=registry.HEAD: (heads.append(path), real(path, size))[1])
+    store = read(str(tmp_path)).store
+    assert sorted(os.path.basename(p) for p in heads) == ["log.txt", "metrics.csv"]
+    assert len(store.runs) == 2   # both read
+
+
 def test_readers_import_only_their_base_and_the_registry_imports_them():
     import ast
     sources = ROOT / "tui_monitor" / "sources"

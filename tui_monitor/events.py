@@ -181,13 +181,9 @@ class EventTracker:
         now = self.clock()
         first, ended = self._run_events(now, live)
         found: List[Event] = []
-        added = getattr(changes, "added", ())
-        for f in added:
-            if f.id not in self._shown:
-                found.append(FindingEvent("raised", f, now, live))
-                self._shown[f.id] = _shown(f)
-        for f in [f for f in added if f.id in self._shown] + list(getattr(changes, "changed", ())):
-            # added again: an engine made afresh (a new baseline) says everything once more
+        for f in [*getattr(changes, "added", ()), *getattr(changes, "changed", ())]:
+            # a finding added again (an engine made afresh, for a new baseline, says everything
+            # once more) is news only where it moved
             before = self._shown.get(f.id)
             if before is None or _moved(before, _shown(f)):
                 found.append(FindingEvent("changed" if before is not None else "raised", f, now, live))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-__all__ = ["LOWER", "HIGHER", "direction", "higher_is_better"]
+__all__ = ["LOWER", "HIGHER", "words", "direction", "higher_is_better"]
 
 LOWER = "lower"
 HIGHER = "higher"
@@ -31,7 +31,7 @@ dice psnr ssim r2 ndcg mrr hit hits hitrate kappa mcc reward return score
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 
-def _words(name: str):
+def words(name: str):
     """Lower-case words of a metric name, glued digits kept (``top1``, ``f1``,
     ``map50``, ``rouge2``): split on anything but letters and digits, and at
     camelCase boundaries."""
@@ -56,7 +56,7 @@ def _words(name: str):
 def direction(name: str) -> Optional[str]:
     """:data:`LOWER`, :data:`HIGHER` or None (not a metric name we know)."""
     found = None
-    for word in _words(str(name)):
+    for word in words(str(name)):
         if word in _LOWER_WORDS:
             found = LOWER
         elif word in _HIGHER_WORDS:

@@ -87,8 +87,7 @@ def _what(f: Any) -> str:
 
 
 def _who(f: Any) -> str:
-    names = list(getattr(f, "run_names", None) or [])
-    return clean(names[0]) if names else clean(f.runs[0][0] if f.runs else "?")
+    return clean(f.about)
 
 
 def _at(step: Optional[int], word: str = "from") -> str:
@@ -479,7 +478,5 @@ class Notifier:
 
 
 def _ordered(events: List[Event]) -> List[Event]:
-    """Most severe findings first, then the runs ended, each in arrival order."""
-    rank = {id(e): i for i, e in enumerate(events)}
-    return sorted(events, key=lambda e: (-_RANK.get(_severity(e.finding), 0) if isinstance(e, FindingEvent) else 1,
-                                         rank[id(e)]))
+    """Most severe findings first, then the runs ended, each in arrival order (the sort is stable)."""
+    return sorted(events, key=lambda e: -_RANK.get(_severity(e.finding), 0) if isinstance(e, FindingEvent) else 1)

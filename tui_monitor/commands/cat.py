@@ -29,13 +29,14 @@ def run(args: argparse.Namespace) -> int:
         reader: Any = StreamReader(name)
         records: List[Any] = []
         try:
+            other = None if path == "-" else _read_other_format(path, reader, records)
             if path == "-":
                 _read_into(sys.stdin.buffer, reader, records)
-            elif not _read_other_format(path, reader, records):
+            elif other is None:
                 with open(path, "rb") as f:
                     _read_into(f, reader, records)
-            if hasattr(reader, "extra"):
-                reader = reader.extra
+            else:
+                reader = _WithProblems(reader, other)
         except OSError as e:
             print(f"{PROG}: cannot read {clean(name)}: {clean(e.strerror or e)}", file=sys.stderr)
             status = 1
@@ -78,9 +79,10 @@ class _WithProblems:
         return len(self.extra_problems) + self.reader.problem_count
 
 
-def _read_other_format(path: str, reader: StreamReader, records: List[Any]) -> bool:
+def _read_other_format(path: str, reader: StreamReader, records: List[Any]) -> Optional[List[Any]]:
     """Read ``path`` with its own format's reader when it is not a stream
-    file; False when it is one (or is not there to tell)."""
+    file, and return that reader's problems; None when it is one (or is not
+    there to tell)."""
     import os
 
     import orjson
@@ -89,15 +91,15 @@ def _read_other_format(path: str, reader: StreamReader, records: List[Any]) -> b
     from ..stream.encode import _jsonable
 
     if not os.path.isfile(path):
-        return False
+        return None
     fmt = format_of(path, explicit=True)
     if fmt is None or fmt.name == "jsonl":
-        return False
+        return None
     made: List[dict] = []
     problems: List[Any] = []
     tail = fmt.make(path, lambda key, recs: made.extend(recs), problems.append, {}, True)
     if tail is None:
-        return False
+        return None
     try:
         while tail.poll():
             pass
@@ -108,8 +110,7 @@ def _read_other_format(path: str, reader: StreamReader, records: List[Any]) -> b
         tail.close()
     lines = b"".join(orjson.dumps(_jsonable(r), option=orjson.OPT_SERIALIZE_NUMPY) + b"\n" for r in made)
     records.extend(reader.feed(lines))
-    reader.extra = _WithProblems(reader, problems)  # type: ignore[attr-defined]
-    return True
+    return problems
 
 
 def _split_values(rec, split: Optional[str]) -> Dict[str, Dict[str, Any]]:

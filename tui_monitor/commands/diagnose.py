@@ -105,8 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from . import follow  # --follow: commands/follow.py
     if args.follow:
         return follow.run(args)
-    if follow.misuse(args):
-        print(f"{PROG} diagnose: {follow.misuse(args)}", file=sys.stderr)
+    misuse = follow.misuse(args)
+    if misuse:
+        print(f"{PROG} diagnose: {misuse}", file=sys.stderr)
         return 2
     missing = [p for p in args.paths if p != "-" and not os.path.exists(p)]
     if missing:

@@ -99,7 +99,7 @@ class Assessment:
     collapsed: Optional[Streak]
     #: the logged learning rate
     lr: Optional[LrState]
-    #: the run says it is supervised training (a task, a held-out loss or an accuracy)
+    #: the run says it is supervised training (a task, a held-out loss or a score: signals.is_supervised)
     supervised: bool
 
 

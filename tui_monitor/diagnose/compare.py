@@ -3,6 +3,7 @@ optimization, section 1 of the method) and N-fold cross-validation summaries
 (section 3)."""
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
@@ -12,7 +13,7 @@ import numpy as np
 from .reference import data_key, flexibility, is_baseline
 from .settings import Settings
 
-__all__ = ["cross_evidence", "cross_update", "cross_key", "cross_run", "CrossEvidence", "Comparison", "NO_CROSS", "CVSummary", "cv_summaries", "groups"]
+__all__ = ["cross_evidence", "cross_update", "cross_key", "cross_run", "CrossEvidence", "Comparison", "NO_CROSS", "CVSummary", "cv_summaries"]
 
 #: a less flexible run that reaches lower must beat this ratio to be cited (model bias needs a clear gain)
 BIAS_RATIO = 1.5
@@ -42,14 +43,6 @@ class CrossEvidence:
 
 
 NO_CROSS = CrossEvidence()
-
-
-def groups(states) -> Dict[str, List[Any]]:
-    """Run states by data key (runs without one share a group)."""
-    out: Dict[str, List[Any]] = {}
-    for st in states:
-        out.setdefault(data_key(st.run), []).append(st)
-    return out
 
 
 def _comparable(st, s: Settings) -> bool:
@@ -162,7 +155,7 @@ def _dominated_minima(runs: List[_Run], bigger: bool) -> List[Tuple[float, int]]
             cand = any_y
         else:
             # depth ranks at or below x's (mirrored: at or above)
-            k = _bisect_right(depths, sign * x.depth) - 1
+            k = bisect.bisect_right(depths, sign * x.depth) - 1
             cand = min(tree.query(k) if k >= 0 else (math.inf, -1), no_depth)
         best[i] = min(best[i], cand)
     # 2) otherwise by depth alone: strictly deeper, where either side has no parameter count
@@ -183,12 +176,6 @@ def _dominated_minima(runs: List[_Run], bigger: bool) -> List[Tuple[float, int]]
                 lo_unknown = min(lo_unknown, item)
         k = e
     return best
-
-
-def _bisect_right(xs: List[float], v: float) -> int:
-    import bisect
-
-    return bisect.bisect_right(xs, v)
 
 
 def cross_evidence(group: List[Any], s: Settings, baseline: Optional[str],
@@ -320,8 +307,7 @@ def cross_update(group, moved: set, s: Settings, baseline: Optional[str],
             continue
         new = was
         for m in mv:
-            simpler_base = ls is not None and by_key[ls.run.key].baseline if ls is not None and ls.run.key in by_key \
-                else False
+            simpler_base = ls is not None and ls.run.key in by_key and by_key[ls.run.key].baseline
             if (ls is None or (m.baseline and not simpler_base)) and _qualifies(x, m, s, False):
                 ls = Comparison(m.st.run, m.level)
                 new = None

@@ -16,11 +16,15 @@ show the values as logged (:meth:`Heldout.shown`).
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
 import numpy as np
 
 from .settings import Settings
+from .tracks import EvalTrack
+
+if TYPE_CHECKING:
+    from ..store import Series
 
 __all__ = ["Bars", "Heldout", "heldout_of", "train_strip", "near_span"]
 
@@ -78,12 +82,12 @@ class Heldout(NamedTuple):
     metric: str
     #: a score that improves upward, kept as 1/value
     upward: bool
-    val: Any  # Optional[EvalTrack]
-    test: Any  # Optional[EvalTrack]
-    train: Any  # Optional[Series]
+    val: Optional[EvalTrack]
+    test: Optional[EvalTrack]
+    train: Optional["Series"]
     bars: Bars
 
-    def split(self):
+    def split(self) -> Optional[EvalTrack]:
         """The split overfitting reads: validation, else test (None when
         neither has an evaluation yet)."""
         for track in (self.val, self.test):

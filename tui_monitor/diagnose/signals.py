@@ -5,12 +5,12 @@ and what says a run is supervised training at all.
 A training score is summarised by the same block track as the loss
 (:class:`~.tracks.LossTrack`), and so is the learning rate: the engine feeds
 them incrementally like the loss. A held-out score is kept per evaluation
-(:class:`~.tracks.EvalTrack`), read as a badness (:func:`badness`) so the
+(:class:`~.tracks.EvalTrack`), read as a badness (1/value for one that
+improves upward: ``EvalTrack(invert=True)``, :mod:`.heldout_signal`) so the
 held-out rules read it as they read a loss.
 """
 from __future__ import annotations
 
-import re
 from typing import NamedTuple, Optional
 
 from .. import metric_direction
@@ -25,13 +25,6 @@ ACCURACY_WORDS = frozenset(("acc", "accuracy", "top1"))
 #: that logs one says nothing of a supervised task)
 NOT_SCORE_WORDS = frozenset(("reward", "rewards", "return", "returns", "regret", "latency", "episode"))
 
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _words(name: str):
-    return _WORD.findall(name.lower())
-
-
 def direction(name: str) -> Optional[int]:
     """+1 when higher is better (``accuracy``, ``f1``, ``mAP``), -1 when
     lower is (``loss``, ``wer``, ``perplexity``), None when the name does
@@ -43,7 +36,7 @@ def direction(name: str) -> Optional[int]:
 
 def is_accuracy(name: str) -> bool:
     """An accuracy (chance is 1/C), not an error rate (``top1_err``)."""
-    return any(w in ACCURACY_WORDS for w in _words(name)) and metric_direction.direction(name) == metric_direction.HIGHER
+    return any(w in ACCURACY_WORDS for w in metric_direction.words(name)) and metric_direction.direction(name) == metric_direction.HIGHER
 
 
 def is_score(name: str) -> bool:
@@ -53,7 +46,7 @@ def is_score(name: str) -> bool:
     loss rules read those), nor a name with no direction (the learning rate,
     a timing), nor a reinforcement-learning return or a latency
     (:data:`NOT_SCORE_WORDS`)."""
-    words = _words(name)
+    words = metric_direction.words(name)
     if "loss" in words or any(w in NOT_SCORE_WORDS for w in words):
         return False
     return direction(name) is not None

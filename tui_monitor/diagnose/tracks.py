@@ -329,7 +329,7 @@ class EvalTrack:
     """Held-out evaluations: (step, value), the best, the run of rises.
 
     ``invert``: a score that improves upward (an accuracy) is kept as its
-    badness 1/value (:func:`~.signals.badness`), so "best" is the lowest and
+    badness 1/value (:mod:`.heldout_signal`), so "best" is the lowest and
     a drop of the score is a rise, as for a loss; its values at or below 0
     have no badness and are left out (they are not a non-finite loss)."""
 

@@ -2,8 +2,8 @@
 model bias or optimization? Plus the live symptoms that cannot wait:
 non-finite loss and divergence.
 
-:func:`assess` summarises the training loss (level, start, best, progress
-over two windows, against the trivial loss); :func:`gradient_evidence`
+:func:`~.assess.assess` summarises the training loss (level, start, best,
+progress over two windows, against the trivial loss); :func:`gradient_evidence`
 reads the gradient signals; :func:`train_findings` turns both, with the
 cross-run evidence from :mod:`.compare`, into findings.
 """

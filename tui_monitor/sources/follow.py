@@ -209,13 +209,13 @@ class Follower:
         new = []
         for root in self.roots:
             for path in sorted((p for p in self._files_under(root) if p not in self.tails), key=reading_order):
-                if path not in self.tails:
-                    tail = make_tail(path, self.on_records, self.on_problem, explicit=path == root,
-                                     context=self.context)
-                    if tail is not None:
-                        tail.clock = self.clock
-                        self.tails[path] = tail
-                        new.append(path)
+                explicit = path == root  # else found in a folder: the discovery has read its start already
+                tail = make_tail(path, self.on_records, self.on_problem, explicit=explicit, context=self.context,
+                                 fmt=None if explicit else self.discovery.format(path))
+                if tail is not None:
+                    tail.clock = self.clock
+                    self.tails[path] = tail
+                    new.append(path)
         self.discovery.report()
         return new
 

@@ -213,12 +213,14 @@ def discoverable(path: str) -> bool:
 
 
 def make_tail(path: str, on_records: OnRecords, on_problem: OnProblem, explicit: bool = False,
-              context: Optional[Dict[str, Any]] = None) -> Optional[FileTail]:
+              context: Optional[Dict[str, Any]] = None, fmt: Optional[Format] = None) -> Optional[FileTail]:
     """The tail that follows ``path`` (None when no format takes it, or
     nothing is written yet to tell which). ``context`` is one dict per
     follower, where formats keep what several files share (TensorBoard's
-    one run per folder, an MLflow run's metric files)."""
-    fmt = format_of(path, explicit)
+    one run per folder, an MLflow run's metric files). ``fmt``: the format
+    already found for it (:meth:`Discovery.format`), not looked for again."""
+    if fmt is None:
+        fmt = format_of(path, explicit)
     if fmt is None:
         return None
     return fmt.make(path, on_records, on_problem, context if context is not None else {}, explicit)
@@ -272,6 +274,11 @@ class Discovery:
         self._verdicts[path] = (stamp, (head or b"")[:PREFIX], verdict)
         self._note_skipped(path, verdict, seen)
         return verdict.format is not None
+
+    def format(self, path: str) -> Optional[Format]:
+        """The format :meth:`wanted` found for ``path`` (None: not decided, or none)."""
+        seen = self._verdicts.get(path)
+        return seen[2].format if seen is not None else None
 
     def _note_skipped(self, path: str, verdict: Verdict, seen: Any) -> None:
         if verdict.format is None and verdict.reason not in ("", EMPTY) and (seen is None or seen[2].reason != verdict.reason):
