@@ -292,6 +292,43 @@ async def test_f_and_enter_arriving_together_open_the_finding_not_select_a_run()
 
 
 @sync
+async def test_o_steps_over_the_baselines_column_while_it_is_hidden():
+    """No baseline marked: its column is hidden, so o goes from params to
+    finding (it stopped on the hidden column, sorting by '-' on every row);
+    with one, o stops there."""
+    app = fixed_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        panel = app.runs_panel
+        panel.action_sort("params")
+        await pilot.press("o")
+        assert panel.sort_by == "finding"
+        await pilot.press("b")  # a baseline: its column shows
+        await until(pilot, lambda: "train vs base" in screen_text(app), message="the baseline's column")
+        panel.action_sort("params")
+        await pilot.press("o")
+        assert panel.sort_by == "base"
+
+
+@sync
+async def test_esc_and_down_arriving_together_move_the_runs_not_the_findings():
+    """Esc leaves the findings at once: a key in the same read as esc (down)
+    moves the runs' cursor; it moved the findings' highlight, since the runs
+    took the focus only once a message had gone round."""
+    from textual import events
+
+    app = fixed_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f")
+        findings = app.findings_panel.findings_list
+        assert app.focused is findings and findings.highlighted == 0
+        app.post_message(events.Key("escape", None))
+        app.post_message(events.Key("down", None))
+        await until(pilot, lambda: app.runs_panel.cursor_row == 1, message="the runs' cursor moved")
+        assert app.focused is app.runs_panel and findings.highlighted == 0
+
+
+@sync
 async def test_the_runs_table_shows_whole_finding_titles_where_there_is_room_and_aligns_numbers_under_their_headers():
     from types import SimpleNamespace as f
 

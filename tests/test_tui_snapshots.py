@@ -64,18 +64,24 @@ def test_status_and_footer_whole_with_log_y_and_zoom(snap_compare, size):
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
 def test_missing_path_is_said(snap_compare, size, tmp_path, monkeypatch):
     """watch nosuchdir/: the empty screen names the missing path."""
+    monkeypatch.chdir(tmp_path)
+    assert _waiting_snapshot(snap_compare, size, "does not exist", ["nosuchdir/"])
+
+
+def _waiting_snapshot(snap_compare, size, shown: str, paths, listen=None) -> bool:
+    """The empty monitor over ``paths`` (and ``listen``), snapped once its
+    screen says ``shown``."""
     from tui_helpers import until, screen_text
     from tui_monitor.sources import open_ingest
     from tui_monitor.tui import MonitorApp
 
-    monkeypatch.chdir(tmp_path)
-    store, ingest = open_ingest(["nosuchdir/"])
+    store, ingest = open_ingest(paths, listen=listen)
 
     async def wait(pilot):
-        await until(pilot, lambda: "does not exist" in screen_text(pilot.app), message="the missing path")
+        await until(pilot, lambda: shown in screen_text(pilot.app), message=shown)
 
     try:
-        assert snap_compare(MonitorApp(store, ingest, interval=0.05, diagnoser=None), terminal_size=size,
+        return snap_compare(MonitorApp(store, ingest, interval=0.05, diagnoser=None), terminal_size=size,
                             run_before=wait)
     finally:
         ingest.stop()
@@ -157,18 +163,5 @@ def test_listening_says_where_and_how_to_connect(snap_compare, size, tmp_path, m
     """watch --listen: the empty screen names the address and the line that
     starts a job sending to it (a unix socket in the test's folder: the same
     text every run)."""
-    from tui_helpers import until, screen_text
-    from tui_monitor.sources import open_ingest
-    from tui_monitor.tui import MonitorApp
-
     monkeypatch.chdir(tmp_path)
-    store, ingest = open_ingest([], listen="unix:monitor.sock")
-
-    async def wait(pilot):
-        await until(pilot, lambda: "listening on" in screen_text(pilot.app), message="the address")
-
-    try:
-        assert snap_compare(MonitorApp(store, ingest, interval=0.05, diagnoser=None), terminal_size=size,
-                            run_before=wait)
-    finally:
-        ingest.stop()
+    assert _waiting_snapshot(snap_compare, size, "listening on", [], listen="unix:monitor.sock")

@@ -137,19 +137,8 @@ def _add_watch(sub) -> None:
     p.add_argument("--parse-regex", action="append", metavar="REGEX", default=[],
                    help="for text logs: a Python regex whose named groups are metrics (and step, split), "
                         "e.g. 'it (?P<step>\\d+) l=(?P<loss>\\S+)'; tried before the built-in patterns")
-    p.add_argument("--listen", metavar="ADDR",
-                   help="also accept hook connections at HOST:PORT or unix:/PATH (loopback unless a token is set)")
-    p.add_argument("--token-file", metavar="FILE",
-                   help="a file (chmod 600) holding the secret hooks must prove they know, as they hold it in "
-                        "TUI_MONITOR_TOKEN or TUI_MONITOR_TOKEN_FILE; default: $TUI_MONITOR_TOKEN. Required off "
-                        "loopback. Never sent: each side proves it knows it")
-    p.add_argument("--token", help=argparse.SUPPRESS)  # removed: a token in argv is shown to every user by ps
-    p.add_argument("--poll", action="store_true",
-                   help="poll files instead of relying on filesystem events")
+    _add_live_options(p)
     p.add_argument("--once", action="store_true", help="print the runs as a table and exit (no TUI)")
-    p.add_argument("--silent-after", type=_positive_seconds, default=30.0, metavar="S",
-                   help="call a running run silent after S seconds without a record (default 30; raise it "
-                        "for steps slower than that)")
     _add_diagnosis_options(p)
     p.add_argument("--no-bell", action="store_true",
                    help="no terminal bell and no desktop notification (OSC 9 / OSC 777, where the terminal has one) "
@@ -229,14 +218,25 @@ def _add_diagnose(sub) -> None:
                    help="stop once every run has ended (finished, crashed, interrupted) or stopped (no end record, "
                         "nothing heard for a day; a silent run has not) "
                         "and exit 0 if every run finished with nothing at warning level or above, else 1")
-    f.add_argument("--listen", metavar="ADDR", help="also accept hook connections, as watch --listen")
-    f.add_argument("--token-file", metavar="FILE", help="the listener's secret, as watch --token-file")
-    f.add_argument("--token", help=argparse.SUPPRESS)  # refused with watch's reason
-    f.add_argument("--poll", action="store_true", help="poll files instead of relying on filesystem events")
-    f.add_argument("--silent-after", type=_positive_seconds, default=30.0, metavar="S",
-                   help="call a running run silent after S seconds without a record (default 30)")
+    _add_live_options(f)
     _add_notify_options(p, "diagnose --follow")
     p.set_defaults(func=_command("diagnose"))
+
+
+def _add_live_options(p) -> None:
+    """How runs are followed live: one set for watch and diagnose --follow."""
+    p.add_argument("--listen", metavar="ADDR",
+                   help="also accept hook connections at HOST:PORT or unix:/PATH (loopback unless a token is set)")
+    p.add_argument("--token-file", metavar="FILE",
+                   help="a file (chmod 600) holding the secret hooks must prove they know, as they hold it in "
+                        "TUI_MONITOR_TOKEN or TUI_MONITOR_TOKEN_FILE; default: $TUI_MONITOR_TOKEN. Required off "
+                        "loopback. Never sent: each side proves it knows it")
+    p.add_argument("--token", help=argparse.SUPPRESS)  # removed: a token in argv is shown to every user by ps
+    p.add_argument("--poll", action="store_true",
+                   help="poll files instead of relying on filesystem events")
+    p.add_argument("--silent-after", type=_positive_seconds, default=30.0, metavar="S",
+                   help="call a running run silent after S seconds without a record (default 30; raise it "
+                        "for steps slower than that)")
 
 
 def _add_notify_options(p, where: str) -> None:

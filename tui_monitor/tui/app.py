@@ -340,9 +340,10 @@ class MonitorApp(App):
         self._show_subject()
         self._refresh_status()
 
-    @on(FindingsList.Left)
-    def _findings_left(self) -> None:
-        self.screen.set_focus(self.runs_panel)  # now: the keys queued after esc are the runs'
+    def leave_findings(self) -> None:
+        """esc in the findings: the runs take the focus now (set_focus, not
+        focus(): the keys already read after esc are the runs')."""
+        self.screen.set_focus(self.runs_panel)
 
     @on(FindingsList.Chosen)
     @on(FindingScreen.Shown)

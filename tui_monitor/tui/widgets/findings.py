@@ -52,9 +52,6 @@ class FindingsList(OptionList):
             super().__init__()
             self.finding = finding
 
-    class Left(Message):
-        """esc: the user is done with the findings (the runs take the focus)."""
-
     def on_focus(self) -> None:
         self.highlight_first()
 
@@ -65,7 +62,9 @@ class FindingsList(OptionList):
             self.highlighted = 0
 
     def action_leave(self) -> None:
-        self.post_message(self.Left())
+        """esc: back to the runs, at once (the app moves the focus now, not
+        after a message: a key read with esc is the runs')."""
+        self.app.leave_findings()
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)

@@ -190,8 +190,7 @@ class RunsPanel(RunsTable):
     def group_cv(self, name: str) -> Any:
         """Fold group ``name``'s cross-validation summary, over its folds shown
         (as its row shows it)."""
-        summary = self.cv.get(name)
-        return summary if summary is not None else local_cv(name, self.group_members(name))
+        return self.cv_summary(name, self.group_members(name))
 
     def subject(self) -> ChartSubject:
         """What the chart draws, with each run's colour."""
@@ -391,7 +390,11 @@ class RunsPanel(RunsTable):
             self.order = (column, self.sort_by == column and not self.sort_reverse)
         else:
             columns = [None] + list(SORT_COLUMNS)
-            self.order = (columns[(columns.index(self.sort_by) + 1) % len(columns)], False)
+            at = columns.index(self.sort_by)
+            for column in columns[at + 1:] + columns[:at + 1]:
+                if column != "base" or self.baseline is not None:  # no baseline: its column is hidden
+                    break
+            self.order = (column, False)
 
     def action_reverse_sort(self) -> None:
         self.order = (self.sort_by or SORT_COLUMNS[0], not self.sort_reverse)
