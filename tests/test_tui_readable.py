@@ -308,6 +308,9 @@ async def test_o_steps_over_the_baselines_column_while_it_is_hidden():
         panel.action_sort("params")
         await pilot.press("o")
         assert panel.sort_by == "base"
+        await pilot.press("b")  # unmarked: its column hides, and the sort by it goes
+        await until(pilot, lambda: "train vs base" not in screen_text(app), message="the column and its sort gone")
+        assert panel.sort_by is None
 
 
 @sync

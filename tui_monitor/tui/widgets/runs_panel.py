@@ -139,6 +139,9 @@ class RunsPanel(RunsTable):
         self._rebuilt()
 
     def watch_baseline_key(self) -> None:
+        if self.baseline_key is None and self.sort_by == "base":
+            # its column hides: back to the order runs came in (it kept sorting by a '-' on every row)
+            self.set_reactive(RunsPanel.order, (None, False))
         self._rebuilt()
 
     def watch_order(self) -> None:
